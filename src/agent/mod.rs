@@ -1,0 +1,137 @@
+//! Resource agents: `ip.rs` (rtnetlink + gratuitous ARP / unsolicited NA), `script.rs`
+//! (LSB/heartbeat scripts), `drbd.rs` (generic netlink), `mount.rs`, `lvm.rs`,
+//! and `runner.rs` (forked children with deadlines).
+//!
+//! SHARED TYPES: [`Op`], [`AgentError`], [`Agent`], [`build`].
+
+pub mod drbd;
+pub mod ip;
+pub mod lvm;
+pub mod mount;
+pub mod runner;
+pub mod script;
+
+use core::fmt;
+
+use crate::config::{Config, ResourceKind, ResourceSpec};
+use crate::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Stop,
+    Status,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Status => "status",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Op> {
+        match s {
+            "start" => Some(Op::Start),
+            "stop" => Some(Op::Stop),
+            "status" => Some(Op::Status),
+            _ => None,
+        }
+    }
+}
+
+/// Result of a successful operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// start/stop succeeded, or status says running.
+    Running,
+    /// status says not running (or stop succeeded).
+    Stopped,
+}
+
+#[derive(Debug)]
+pub enum AgentError {
+    /// Bad `TYPE::ARGS` or an argument that makes no sense (e.g. nonexistent interface).
+    Config(String),
+    /// A type the daemon does not implement yet.
+    Unsupported(ResourceKind),
+    /// A syscall or netlink request failed.
+    Sys { op: String, errno: nix::errno::Errno },
+    /// The child/script exited with this code (LSB meaning).
+    Exit { code: i32, output: String },
+    /// Killed by this signal.
+    Signal { signal: i32, output: String },
+    /// Did not finish within the deadline; its process group was killed.
+    Timeout { after: Duration, output: String },
+    Other(String),
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentError::Config(m) => write!(f, "{m}"),
+            AgentError::Unsupported(k) => {
+                write!(f, "resource type '{}' is not implemented in this version of tandem", k.name())
+            }
+            AgentError::Sys { op, errno } => write!(f, "{op}: {}", errno.desc()),
+            AgentError::Exit { code, output } => {
+                write!(f, "exited with status {code}")?;
+                if !output.is_empty() {
+                    write!(f, ": {}", output.trim_end())?;
+                }
+                Ok(())
+            }
+            AgentError::Signal { signal, output } => {
+                write!(f, "killed by signal {signal}")?;
+                if !output.is_empty() {
+                    write!(f, ": {}", output.trim_end())?;
+                }
+                Ok(())
+            }
+            AgentError::Timeout { after, output } => {
+                write!(f, "timed out after {}", crate::time::fmt_duration(*after))?;
+                if !output.is_empty() {
+                    write!(f, ": {}", output.trim_end())?;
+                }
+                Ok(())
+            }
+            AgentError::Other(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// How the daemon must run an agent's operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exec {
+    /// Fast and bounded (netlink with a receive deadline): call [`Agent::run`] in the loop.
+    Inline,
+    /// Call [`Agent::run`] in a forked child (fork, no exec) with the op's deadline.
+    Fork,
+    /// fork+exec this argv (script agents); the exit code is judged by LSB rules.
+    Exec(Vec<String>),
+}
+
+/// One resource of a group.
+pub trait Agent {
+    /// As written in the config, e.g. `ip::192.0.2.50/24/eth0`.
+    fn text(&self) -> &str;
+    /// How to run `op`.
+    fn exec(&self, op: Op) -> Exec;
+    /// Perform `op` here and now (blocking, but bounded by the agent's own deadlines).
+    /// For `Exec::Exec` agents this runs the command and waits (used by `tandem agent`).
+    fn run(&mut self, op: Op) -> Result<Outcome, AgentError>;
+    /// For `ip` agents: what to announce after a successful start (gratuitous ARP / NA).
+    fn announce(&self) -> Option<ip::Announce> {
+        None
+    }
+}
+
+/// Builds the agent for one resource. Checks what can be checked without side effects
+/// (interface exists, script executable). `Unsupported` for types not built yet.
+pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
+    let _ = (spec, cfg, Duration::ZERO);
+    Err(AgentError::Unsupported(spec.kind))
+}

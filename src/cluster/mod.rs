@@ -1,0 +1,1 @@
+//! Cluster: who holds which group. A pure state machine. (implementation to come)

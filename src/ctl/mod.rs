@@ -1,0 +1,1 @@
+//! Control socket: protocol and client. (to come)

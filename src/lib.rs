@@ -1,0 +1,16 @@
+//! tandem: a small, static, synchronous high-availability supervisor for two-host clusters.
+//! See `docs/architecture.md`.
+#![deny(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod agent;
+pub mod cluster;
+pub mod config;
+pub mod ctl;
+pub mod daemon;
+pub mod link;
+pub mod membership;
+pub mod netlink;
+pub mod sys;
+pub mod time;
+pub mod wire;
