@@ -9,6 +9,7 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod link;
+pub mod logging;
 pub mod membership;
 pub mod netlink;
 pub mod sys;

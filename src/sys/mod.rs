@@ -8,6 +8,7 @@ pub mod packet;
 pub mod process;
 pub mod tty;
 pub mod mount;
+pub mod rt;
 
 /// CLOCK_MONOTONIC in microseconds.
 pub fn monotonic_micros() -> u64 {

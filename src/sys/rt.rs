@@ -1,0 +1,60 @@
+//! Process-level syscalls for the daemon: poll, mlockall, real-time scheduling, fork for
+//! detaching, and the realtime clock for log timestamps.
+
+use nix::errno::Errno;
+
+/// poll(2) over a caller-owned, reused pollfd array. EINTR is returned as `Ok(0)`.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
+    let n = libc::nfds_t::try_from(fds.len()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `fds` is a valid, exclusively borrowed slice of `n` pollfd structs for the
+    // duration of the call; the kernel writes only their `revents` fields.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), n, timeout_ms) };
+    if r < 0 {
+        let e = Errno::last();
+        if e == Errno::EINTR {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(usize::try_from(r).unwrap_or(0))
+}
+
+/// Locks all current and future pages in memory so a loaded host cannot page the daemon out.
+pub fn mlockall() -> Result<(), Errno> {
+    // SAFETY: mlockall takes only flags and touches no memory of ours.
+    let r = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    Errno::result(r).map(drop)
+}
+
+/// SCHED_FIFO at `prio`, with SCHED_RESET_ON_FORK so resource children run as normal processes.
+pub fn set_realtime(prio: i32) -> Result<(), Errno> {
+    let param = libc::sched_param { sched_priority: prio };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 = this thread.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param) };
+    Errno::result(r).map(drop)
+}
+
+pub enum Forked {
+    Parent { child: i32 },
+    Child,
+}
+
+/// fork(2) for detaching. Called before any thread exists (the daemon is single-threaded).
+pub fn fork() -> Result<Forked, Errno> {
+    // SAFETY: the daemon is single-threaded when it detaches, so the child is a consistent
+    // copy; it continues with ordinary Rust code.
+    let r = unsafe { libc::fork() };
+    match r {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent { child: pid }),
+    }
+}
+
+/// Wall-clock time as (seconds, microseconds) since the epoch, for log lines.
+pub fn realtime() -> (i64, u32) {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME) {
+        Ok(ts) => (ts.tv_sec(), u32::try_from(ts.tv_nsec() / 1000).unwrap_or(0)),
+        Err(_) => (0, 0),
+    }
+}
