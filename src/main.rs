@@ -1,7 +1,285 @@
+//! `tandem`: argv → subcommand; exit codes; prints error chains.
+//!
+//! Exit codes: 0 success, 1 operation failed, 2 usage or config error, 3 not running.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tandem::agent::{self, Op, Outcome};
+use tandem::ctl::{self, CtlError, Request};
+use tandem::daemon::{self, Options};
+
+const USAGE: &str = "usage:
+  tandem daemon   [-c CONFIG] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
+  tandem status   [-s SOCKET] [--json]
+  tandem standby  [-s SOCKET] [GROUP|all]
+  tandem takeover [-s SOCKET] [GROUP|all]
+  tandem check-config [-c CONFIG] [--node NAME]
+  tandem keygen   [FILE]
+  tandem agent    TYPE::ARG::ARG... start|stop|status
+  tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem version
+";
+
 fn main() {
-    std::process::exit(tandem_main());
+    std::process::exit(run(std::env::args().skip(1).collect()));
 }
 
-fn tandem_main() -> i32 {
-    0
+fn usage_error(msg: &str) -> i32 {
+    eprintln!("tandem: {msg}");
+    eprint!("{USAGE}");
+    2
+}
+
+/// Splits `args` into options (with their values) and positional words.
+struct Args {
+    words: Vec<String>,
+    opts: Vec<(String, Option<String>)>,
+}
+
+fn parse_args(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Args, String> {
+    let mut words = Vec::new();
+    let mut opts = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some((k, v)) = a.split_once('=').filter(|(k, _)| k.starts_with("--")) {
+            if with_value.contains(&k) {
+                opts.push((k.to_string(), Some(v.to_string())));
+                continue;
+            }
+            return Err(format!("unknown option {k}"));
+        }
+        if with_value.contains(&a.as_str()) {
+            let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+            opts.push((a.clone(), Some(v.clone())));
+        } else if flags.contains(&a.as_str()) {
+            opts.push((a.clone(), None));
+        } else if a.starts_with('-') && a.len() > 1 {
+            return Err(format!("unknown option {a}"));
+        } else {
+            words.push(a.clone());
+        }
+    }
+    Ok(Args { words, opts })
+}
+
+impl Args {
+    fn get(&self, names: &[&str]) -> Option<String> {
+        self.opts.iter().rev().find(|(k, _)| names.contains(&k.as_str())).and_then(|(_, v)| v.clone())
+    }
+    fn has(&self, name: &str) -> bool {
+        self.opts.iter().any(|(k, _)| k == name)
+    }
+}
+
+fn run(argv: Vec<String>) -> i32 {
+    let Some(cmd) = argv.first() else {
+        return usage_error("no command given");
+    };
+    let rest = argv.get(1..).unwrap_or(&[]);
+    match cmd.as_str() {
+        "daemon" => cmd_daemon(rest),
+        "status" => cmd_status(rest),
+        "standby" | "takeover" => cmd_move(cmd, rest),
+        "check-config" => cmd_check(rest),
+        "keygen" => cmd_keygen(rest),
+        "agent" => cmd_agent(rest),
+        "fence-peer" => cmd_fence(rest),
+        "version" | "--version" | "-V" => {
+            println!("tandem {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            0
+        }
+        other => usage_error(&format!("unknown command {other:?}")),
+    }
+}
+
+fn cmd_daemon(rest: &[String]) -> i32 {
+    let a = match parse_args(
+        rest,
+        &["-c", "--config", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
+        &["--foreground", "-f"],
+    ) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if !a.words.is_empty() {
+        return usage_error("daemon takes no arguments");
+    }
+    let mut o = Options::default();
+    if let Some(c) = a.get(&["-c", "--config"]) {
+        o.config = PathBuf::from(c);
+    }
+    o.node = a.get(&["--node"]);
+    o.socket = a.get(&["--socket", "-s"]).map(PathBuf::from);
+    o.state_dir = a.get(&["--state-dir"]).map(PathBuf::from);
+    if let Some(p) = a.get(&["--pidfile"]) {
+        o.pidfile = PathBuf::from(p);
+    }
+    o.foreground = a.has("--foreground") || a.has("-f");
+    daemon::main(o)
+}
+
+fn socket_of(a: &Args) -> PathBuf {
+    a.get(&["-s", "--socket"]).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(daemon::DEFAULT_SOCKET))
+}
+
+fn call(a: &Args, req: &Request, timeout: Duration) -> i32 {
+    match ctl::client::call(&socket_of(a), req, timeout) {
+        Ok((code, body)) => {
+            if code == 0 {
+                print!("{body}");
+            } else {
+                eprint!("tandem: {body}");
+            }
+            code
+        }
+        Err(e @ CtlError::NotRunning { .. }) => {
+            eprintln!("tandem: {e}");
+            3
+        }
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            1
+        }
+    }
+}
+
+fn cmd_status(rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-s", "--socket"], &["--json"]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if !a.words.is_empty() {
+        return usage_error("status takes no arguments");
+    }
+    call(&a, &Request::Status { json: a.has("--json") }, Duration::from_secs(5))
+}
+
+fn cmd_move(cmd: &str, rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-s", "--socket"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if a.words.len() > 1 {
+        return usage_error(&format!("{cmd} takes at most one group name"));
+    }
+    let g = a.words.first().cloned().unwrap_or_else(|| "all".to_string());
+    let req = if cmd == "standby" { Request::Standby(g) } else { Request::Takeover(g) };
+    call(&a, &req, Duration::from_secs(5))
+}
+
+fn cmd_check(rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-c", "--config", "--node"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if !a.words.is_empty() {
+        return usage_error("check-config takes no arguments");
+    }
+    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| "/etc/tandem/tandem.conf".to_string());
+    let node = a.get(&["--node"]);
+    tandem::check::check_config_cmd(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
+}
+
+fn cmd_keygen(rest: &[String]) -> i32 {
+    if rest.len() > 1 || rest.first().is_some_and(|a| a.starts_with('-')) {
+        return usage_error("keygen takes one optional FILE");
+    }
+    let path = rest.first().cloned().unwrap_or_else(|| "/etc/tandem/authkey".to_string());
+    match tandem::config::keygen(std::path::Path::new(&path)) {
+        Ok(()) => {
+            println!("wrote a new 256-bit key to {path} (mode 0600); copy it to the other node");
+            0
+        }
+        Err(e) => {
+            eprintln!("tandem: keygen {path}: {e}");
+            1
+        }
+    }
+}
+
+fn cmd_agent(rest: &[String]) -> i32 {
+    let (Some(spec), Some(op), None) = (rest.first(), rest.get(1), rest.get(2)) else {
+        return usage_error("agent needs TYPE::ARGS and one of start|stop|status");
+    };
+    let Some(op) = Op::parse(op) else {
+        return usage_error(&format!("unknown operation {op:?}: use start, stop or status"));
+    };
+    let res = match tandem::config::parse_resource(spec) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tandem: {spec}: {e}");
+            return 2;
+        }
+    };
+    let cfg = tandem::config::Config::for_agent();
+    let mut a = match agent::build(&res, &cfg) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tandem: {spec}: {e}");
+            return 2;
+        }
+    };
+    let r = a.run(op);
+    let code = match (&r, op) {
+        (Ok(Outcome::Running), Op::Status) => {
+            println!("{spec}: running");
+            0
+        }
+        (Ok(Outcome::Stopped), Op::Status) => {
+            println!("{spec}: stopped");
+            3
+        }
+        (Ok(_), _) => {
+            println!("{spec}: {} ok", op.name());
+            0
+        }
+        (Err(e), _) => {
+            eprintln!("tandem: {spec}: {}: {e}", op.name());
+            if op == Op::Status {
+                4
+            } else {
+                1
+            }
+        }
+    };
+    if code == 0 && op == Op::Start {
+        if let Some(ann) = a.announce() {
+            for i in 0..cfg.garp_count {
+                if i > 0 {
+                    std::thread::sleep(cfg.garp_interval);
+                }
+                if let Err(e) = agent::ip::send_announce(&ann) {
+                    eprintln!("tandem: announce {}: {e}", ann.addr);
+                    break;
+                }
+            }
+        }
+    }
+    code
+}
+
+fn cmd_fence(rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-s", "--socket"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    let res = a.words.first().cloned().or_else(|| std::env::var("DRBD_RESOURCE").ok());
+    let Some(res) = res else {
+        return usage_error("fence-peer needs a DRBD resource (argument or DRBD_RESOURCE)");
+    };
+    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(15)) {
+        Ok((code, body)) => {
+            eprint!("tandem fence-peer {res}: {body}");
+            code
+        }
+        Err(e) => {
+            eprintln!("tandem fence-peer {res}: {e}");
+            1
+        }
+    }
 }

@@ -58,3 +58,16 @@ pub fn realtime() -> (i64, u32) {
         Err(_) => (0, 0),
     }
 }
+
+/// Points stdin/stdout (and stderr unless `keep_stderr`) at /dev/null after detaching.
+pub fn null_stdio(keep_stderr: bool) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        let fd = f.as_raw_fd();
+        let _ = nix::unistd::dup2(fd, 0);
+        let _ = nix::unistd::dup2(fd, 1);
+        if !keep_stderr {
+            let _ = nix::unistd::dup2(fd, 2);
+        }
+    }
+}
