@@ -247,7 +247,11 @@ impl Membership {
     /// Never earlier than the last handled `now`; at most one keepalive after it.
     pub fn poll_at(&self) -> Instant {
         let t = self.timing;
-        let mut at = if self.announce { self.now } else { self.next_send };
+        let mut at = if self.announce {
+            self.now
+        } else {
+            self.next_send
+        };
         match self.peer {
             PeerState::Init => at = at.min(deadline(self.start, t.initdead)),
             PeerState::Up => {
@@ -296,7 +300,10 @@ impl Membership {
     /// Link `i`, or `None` when out of range.
     pub fn link(&self, i: usize) -> Option<LinkStatus> {
         let seen = self.link_seen.get(i)?;
-        Some(LinkStatus { up: self.links_up & (1u64 << i) != 0, last_seen: *seen })
+        Some(LinkStatus {
+            up: self.links_up & (1u64 << i) != 0,
+            last_seen: *seen,
+        })
     }
 
     /// How many links are tracked.
@@ -317,6 +324,6 @@ impl Membership {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod tests;
