@@ -8,6 +8,12 @@
 //! when it wakes at [`Membership::poll_at`], and carries out the returned [`Actions`].
 //! Order matters only at an exact deadline: a packet handled before the tick at
 //! `last_seen + deadtime` keeps the peer up.
+//!
+//! When `send_heartbeat` is set the daemon sends on every link, and each of those
+//! transmissions needs its own sequence number: with one number shared by all links the
+//! replay window would drop the copy on the second link, which would never come up.
+//! On a peer transition the daemon should call [`Membership::announce`] so the peer
+//! learns the new state at once.
 
 use crate::time::{Duration, Instant};
 
