@@ -923,17 +923,19 @@ impl Daemon {
         self.counters.heartbeats_sent += 1;
     }
 
-    /// Encodes `self.repr` and sends it on every link.
+    /// Encodes `self.repr` and sends it on every link. Each link's copy is encoded
+    /// separately, with its own sequence number: the receiver's replay window would drop a
+    /// second copy of the same sequence number, and that link would never count as up.
     fn transmit(&mut self, now: Instant) {
-        let len = match self.codec.encode(&mut self.repr, &mut self.tx_buf[..]) {
-            Ok(n) => n,
-            Err(e) => {
-                error!("internal: cannot encode packet: {e}");
-                return;
-            }
-        };
-        let pkt = self.tx_buf.get(..len).unwrap_or(&[]);
         for l in self.links.iter_mut() {
+            let len = match self.codec.encode(&mut self.repr, &mut self.tx_buf[..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    error!("internal: cannot encode packet: {e}");
+                    return;
+                }
+            };
+            let pkt = self.tx_buf.get(..len).unwrap_or(&[]);
             match l.send(now, pkt) {
                 Ok(()) => l.stats_mut().tx += 1,
                 Err(e) => {
