@@ -403,7 +403,10 @@ impl Daemon {
         let deadline = self.poll_at(now);
         let timeout = now.millis_until_ceil(deadline).min(60_000);
         self.build_pollfds();
-        crate::sys::rt::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000))?;
+        match crate::sys::process::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
         self.counters.iterations += 1;
         let now = time::now();
         for i in 0..self.pollfds.len() {
