@@ -384,10 +384,15 @@ impl Daemon {
         self.transitions.push(format!("+{ms}ms {msg}"));
     }
 
-    /// Runs the loop until a clean exit. Returns the process exit code.
-    pub fn run(&mut self) -> i32 {
+    /// Starts the state machines (resource probes); call once before [`Daemon::step`].
+    pub fn begin(&mut self) {
         let now = time::now();
         self.cluster_event(now, cluster::Event::Tick);
+    }
+
+    /// Runs the loop until a clean exit. Returns the process exit code.
+    pub fn run(&mut self) -> i32 {
+        self.begin();
         while !self.exit {
             if let Err(e) = self.step() {
                 error!("poll failed: {e}; exiting");
@@ -786,7 +791,7 @@ impl Daemon {
                     Ok(Outcome::Running) => 0,
                     Ok(Outcome::Stopped) => 3,
                     Err(e) => {
-                        println!("{e}");
+                        runner::child_print(&format!("{e}\n"));
                         1
                     }
                 };
