@@ -419,3 +419,94 @@ impl Drop for Node {
         }
     }
 }
+
+/// Watches one address in two namespaces every `every`, in one thread that owns a netlink
+/// socket in each namespace, and counts samples where both hold it at once.
+pub struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<SampleStats>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SampleStats {
+    pub samples: u64,
+    pub both: u64,
+    pub a: u64,
+    pub b: u64,
+    /// How often the holder changed (a → none → b counts 2).
+    pub changes: u64,
+}
+
+fn netlink_in(ns: &str) -> tandem::netlink::NlSocket {
+    let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    tandem::netlink::NlSocket::new(tandem::netlink::Protocol::Route).unwrap()
+}
+
+fn holds(sock: &mut tandem::netlink::NlSocket, addr: std::net::IpAddr) -> bool {
+    tandem::netlink::route::addresses(sock, None).map(|v| v.iter().any(|e| e.addr == addr)).unwrap_or(false)
+}
+
+impl Sampler {
+    pub fn start(ns_a: &str, ns_b: &str, addr: &str, every: Duration) -> Sampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ns_a, ns_b) = (ns_a.to_string(), ns_b.to_string());
+        let addr: std::net::IpAddr = addr.parse().unwrap();
+        let st = stop.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let mut sa = netlink_in(&ns_a);
+            let mut sb = netlink_in(&ns_b);
+            let _ = tx.send(());
+            let mut s = SampleStats::default();
+            let mut last = (false, false);
+            let end = Instant::now() + Duration::from_secs(300);
+            while !st.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+                let a = holds(&mut sa, addr);
+                let b = holds(&mut sb, addr);
+                s.samples += 1;
+                s.a += a as u64;
+                s.b += b as u64;
+                s.both += (a && b) as u64;
+                if (a, b) != last && s.samples > 1 {
+                    s.changes += 1;
+                }
+                last = (a, b);
+                std::thread::sleep(every);
+            }
+            s
+        });
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        Sampler { stop, handle: Some(handle) }
+    }
+
+    pub fn finish(mut self) -> SampleStats {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Waits until `node` reports group `g` with this owner and state.
+pub fn wait_group(node: &Node, g: &str, owner: &str, state: &str, timeout: Duration) -> bool {
+    wait_for(timeout, Duration::from_millis(10), || {
+        node.group(g).is_some_and(|v| v["owner"] == owner && v["state"] == state)
+    })
+}
+
+/// Writes an executable shell script into `dir`.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
