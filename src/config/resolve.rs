@@ -1,0 +1,680 @@
+//! Validation: raw directives → [`Parsed`] (pure), then [`apply_host`] resolves the parts that
+//! depend on the host (which node we are, our own addresses, which interfaces exist).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::raw::{Directive, RawLine, RawLink, TimeKey};
+use super::resource::{identity, IpSpec};
+use super::{
+    Config, ConfigError, ConfigWarning, GroupConfig, LinkConfig, NodeId, ResourceKind,
+    StonithConfig,
+};
+use crate::time::Duration;
+
+/// The result of the pure parse: a [`Config`] that is complete except for host facts.
+///
+/// In `config`: `local` is 0 (unresolved), `key` is empty (not read), `links` still holds
+/// every link line (including the `ucast` line that points at this host itself).
+/// `link_lines[i]` is the line of `config.links[i]`; `node_line` and `authkey_line` are the
+/// lines of the first `node` and of the `authkey` directive (for host-fact errors).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub config: Config,
+    pub link_lines: Vec<usize>,
+    pub node_line: usize,
+    pub authkey_line: usize,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Directives that may appear on several lines (their values accumulate).
+const LIST_DIRECTIVES: [&str; 8] = [
+    "node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group",
+];
+
+/// Estimated bytes of one heartbeat on a serial line, for the "slow serial line" warning:
+/// header, group entries, MAC and framing. An estimate, not the wire layout.
+fn serial_packet_estimate(groups: usize) -> u64 {
+    let g = u64::try_from(groups).unwrap_or(u64::MAX);
+    (64u64 + 32)
+        .saturating_add(g.saturating_mul(12))
+        .saturating_mul(11)
+        / 10
+}
+
+/// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
+pub fn resolve(
+    file: &Path,
+    raws: Vec<RawLine>,
+    mut errs: Vec<(usize, String)>,
+) -> Result<Parsed, Vec<ConfigError>> {
+    let mut seen: HashMap<&'static str, usize> = HashMap::new();
+    let mut cluster: Option<String> = None;
+    let mut nodes: Vec<(String, usize)> = Vec::new();
+    let mut node_line = 0usize;
+    let mut authkey: Option<(PathBuf, usize)> = None;
+    let mut times: HashMap<TimeKey, (Duration, usize)> = HashMap::new();
+    let mut auto_failback = false;
+    let mut realtime = true;
+    let mut udpport: u16 = 694;
+    let mut garp_count: u32 = 5;
+    let mut links: Vec<(RawLink, usize)> = Vec::new();
+    let mut ping: Vec<IpAddr> = Vec::new();
+    let mut stonith: Vec<(String, Vec<String>, usize)> = Vec::new();
+    let mut socket = None;
+    let mut statedir = None;
+    let mut logfacility = Some("daemon".to_string());
+    let mut logfile = None;
+    let mut groups: Vec<(String, String, Vec<super::ResourceSpec>, usize)> = Vec::new();
+
+    for r in raws {
+        let line = r.line;
+        if !LIST_DIRECTIVES.contains(&r.name) {
+            if let Some(first) = seen.get(r.name) {
+                errs.push((line, format!("{} is already set at line {first}", r.name)));
+                continue;
+            }
+            seen.insert(r.name, line);
+        }
+        match r.directive {
+            Directive::Cluster(c) => cluster = Some(c),
+            Directive::Node(ns) => {
+                if node_line == 0 {
+                    node_line = line;
+                }
+                for n in ns {
+                    if let Some((_, l)) = nodes.iter().find(|(m, _)| *m == n) {
+                        errs.push((
+                            line,
+                            format!("duplicate node '{n}' (already named at line {l})"),
+                        ));
+                    } else {
+                        nodes.push((n, line));
+                    }
+                }
+            }
+            Directive::Authkey(p) => authkey = Some((p, line)),
+            Directive::Time(k, d) => {
+                times.insert(k, (d, line));
+            }
+            Directive::AutoFailback(b) => auto_failback = b,
+            Directive::Realtime(b) => realtime = b,
+            Directive::Udpport(p) => udpport = p,
+            Directive::GarpCount(n) => garp_count = n,
+            Directive::Link(l) => links.push((l, line)),
+            Directive::Ping(v) => {
+                for ip in v {
+                    if ping.contains(&ip) {
+                        errs.push((line, format!("ping: {ip} is listed twice")));
+                    } else {
+                        ping.push(ip);
+                    }
+                }
+            }
+            Directive::Stonith { node, command } => stonith.push((node, command, line)),
+            Directive::Socket(p) => socket = Some(p),
+            Directive::Statedir(p) => statedir = Some(p),
+            Directive::Logfacility(f) => logfacility = f,
+            Directive::Logfile(p) => logfile = Some(p),
+            Directive::Group {
+                name,
+                preferred,
+                resources,
+            } => groups.push((name, preferred, resources, line)),
+        }
+    }
+
+    // Required directives (reported for the whole file: line 0).
+    if cluster.is_none() {
+        errs.push((0, "missing required directive 'cluster'".to_string()));
+    }
+    if node_line == 0 {
+        errs.push((0, "missing required directive 'node'".to_string()));
+    } else if nodes.len() != 2 && !nodes.is_empty() {
+        errs.push((
+            node_line,
+            format!("exactly two nodes are needed, found {}", nodes.len()),
+        ));
+    }
+    if authkey.is_none() {
+        errs.push((0, "missing required directive 'authkey'".to_string()));
+    }
+    let node_names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
+    let node_list = node_names.join(" ");
+    let node_id = |n: &str| -> Option<NodeId> {
+        node_names
+            .iter()
+            .position(|m| m == n)
+            .and_then(|i| NodeId::try_from(i).ok())
+    };
+    let nodes_known = !node_names.is_empty();
+
+    // Timing.
+    let get = |k: TimeKey| times.get(&k).copied();
+    let (keepalive, ka_line) = get(TimeKey::Keepalive).unwrap_or((Duration::from_secs(1), 0));
+    let (deadtime, dt_line) = get(TimeKey::Deadtime).unwrap_or((Duration::from_secs(10), 0));
+    let fmt = crate::time::fmt_duration;
+    let two_ka = keepalive.saturating_mul(2);
+    let timing_ok = deadtime > two_ka;
+    if !timing_ok {
+        let line = if dt_line != 0 { dt_line } else { ka_line };
+        errs.push((
+            line,
+            format!(
+                "deadtime ({}) must be more than 2 × keepalive ({}){}",
+                fmt(deadtime),
+                fmt(keepalive),
+                if dt_line == 0 {
+                    " (deadtime defaults to 10s)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    let warntime = match get(TimeKey::Warntime) {
+        Some((w, line)) => {
+            if w >= deadtime {
+                errs.push((
+                    line,
+                    format!(
+                        "warntime ({}) must be less than deadtime ({})",
+                        fmt(w),
+                        fmt(deadtime)
+                    ),
+                ));
+            } else if w < keepalive {
+                errs.push((
+                    line,
+                    format!(
+                        "warntime ({}) must be at least keepalive ({})",
+                        fmt(w),
+                        fmt(keepalive)
+                    ),
+                ));
+            }
+            w
+        }
+        None => deadtime / 2,
+    };
+    let initdead = match get(TimeKey::Initdead) {
+        Some((i, line)) => {
+            if i < deadtime {
+                errs.push((
+                    line,
+                    format!(
+                        "initdead ({}) must be at least deadtime ({})",
+                        fmt(i),
+                        fmt(deadtime)
+                    ),
+                ));
+            }
+            i
+        }
+        None => deadtime.saturating_mul(2),
+    };
+    let t = |k: TimeKey, d: Duration| get(k).map(|(v, _)| v).unwrap_or(d);
+    let start_timeout = t(TimeKey::StartTimeout, Duration::from_secs(60));
+    let stop_timeout = t(TimeKey::StopTimeout, Duration::from_secs(60));
+    let status_timeout = t(TimeKey::StatusTimeout, Duration::from_secs(20));
+    let garp_interval = t(TimeKey::GarpInterval, Duration::from_millis(200));
+
+    // Links.
+    let mut out_links: Vec<LinkConfig> = Vec::new();
+    let mut link_lines: Vec<usize> = Vec::new();
+    for (l, line) in links {
+        let lc = match l {
+            RawLink::Ucast { iface, peer, port } => LinkConfig::Ucast {
+                iface,
+                peer,
+                port: port.unwrap_or(udpport),
+            },
+            RawLink::Bcast { iface, port } => LinkConfig::Bcast {
+                iface,
+                port: port.unwrap_or(udpport),
+            },
+            RawLink::Mcast {
+                iface,
+                group,
+                port,
+                ttl,
+                loop_,
+            } => LinkConfig::Mcast {
+                iface,
+                group,
+                port: port.unwrap_or(udpport),
+                ttl,
+                loop_,
+            },
+            RawLink::Serial {
+                device,
+                baud,
+                rtscts,
+            } => LinkConfig::Serial {
+                device,
+                baud,
+                rtscts,
+            },
+        };
+        if let Some(i) = out_links.iter().position(|o| same_link(o, &lc)) {
+            let first = link_lines.get(i).copied().unwrap_or(0);
+            errs.push((
+                line,
+                format!("duplicate link '{}' (already at line {first})", lc.name()),
+            ));
+            continue;
+        }
+        out_links.push(lc);
+        link_lines.push(line);
+    }
+    if out_links.is_empty() {
+        errs.push((
+            0,
+            "no links: need at least one ucast, bcast, mcast or serial line".to_string(),
+        ));
+    }
+
+    // Stonith.
+    let mut out_stonith: Vec<StonithConfig> = Vec::new();
+    for (node, command, line) in stonith {
+        let Some(id) = node_id(&node) else {
+            if nodes_known {
+                errs.push((
+                    line,
+                    format!("stonith: unknown node '{node}' (nodes: {node_list})"),
+                ));
+            }
+            continue;
+        };
+        if let Some(s) = out_stonith.iter().find(|s| s.node == id) {
+            errs.push((
+                line,
+                format!(
+                    "stonith: node '{node}' already has a stonith line (line {})",
+                    s.line
+                ),
+            ));
+            continue;
+        }
+        out_stonith.push(StonithConfig {
+            node: id,
+            command,
+            line,
+        });
+    }
+
+    // Groups.
+    let mut out_groups: Vec<GroupConfig> = Vec::new();
+    let mut used: HashMap<String, (String, usize)> = HashMap::new();
+    let mut n_groups = 0usize;
+    for (name, preferred, resources, line) in groups {
+        n_groups = n_groups.saturating_add(1);
+        if n_groups == crate::wire::MAX_GROUPS.saturating_add(1) {
+            errs.push((
+                line,
+                format!("too many groups (at most {})", crate::wire::MAX_GROUPS),
+            ));
+        }
+        if let Some(g) = out_groups.iter().find(|g| g.name == name) {
+            errs.push((
+                line,
+                format!(
+                    "duplicate group '{name}' (already defined at line {})",
+                    g.line
+                ),
+            ));
+            continue;
+        }
+        for r in &resources {
+            let id = identity(r);
+            if let Some((g, l)) = used.get(&id) {
+                errs.push((
+                    line,
+                    format!("group {name}: {id} is already used by group {g} (line {l})"),
+                ));
+            } else {
+                used.insert(id, (name.clone(), line));
+            }
+        }
+        let Some(pref) = node_id(&preferred) else {
+            if nodes_known {
+                errs.push((
+                    line,
+                    format!("group {name}: unknown node '{preferred}' (nodes: {node_list})"),
+                ));
+            }
+            continue;
+        };
+        out_groups.push(GroupConfig {
+            name,
+            preferred: pref,
+            resources,
+            line,
+        });
+    }
+
+    // Warnings.
+    let mut warnings = Vec::new();
+    for (l, line) in out_links.iter().zip(&link_lines) {
+        if let LinkConfig::Serial { device, baud, .. } = l {
+            let bytes = serial_packet_estimate(out_groups.len());
+            // 10 bits per byte (8N1).
+            let us = bytes.saturating_mul(10).saturating_mul(1_000_000) / u64::from((*baud).max(1));
+            let send = Duration::from_micros(us);
+            if send.saturating_mul(2) > keepalive {
+                warnings.push(ConfigError {
+                    file: file.to_path_buf(),
+                    line: *line,
+                    msg: format!(
+                        "serial {} at {baud} baud needs about {} per heartbeat, more than half of keepalive ({}); \
+                         use a higher baud rate or a longer keepalive",
+                        device.display(),
+                        fmt(send),
+                        fmt(keepalive)
+                    ),
+                });
+            }
+        }
+    }
+
+    if !errs.is_empty() {
+        errs.sort_by_key(|(l, _)| *l);
+        return Err(errs
+            .into_iter()
+            .map(|(line, msg)| ConfigError {
+                file: file.to_path_buf(),
+                line,
+                msg,
+            })
+            .collect());
+    }
+    let (authkey, authkey_line) = authkey.unwrap_or_default();
+    let config = Config {
+        file: file.to_path_buf(),
+        cluster: cluster.unwrap_or_default(),
+        nodes: node_names,
+        local: 0,
+        authkey,
+        key: Vec::new(),
+        keepalive,
+        warntime,
+        deadtime,
+        initdead,
+        auto_failback,
+        udpport,
+        links: out_links,
+        ping,
+        stonith: out_stonith,
+        socket,
+        statedir,
+        logfacility,
+        logfile,
+        groups: out_groups,
+        start_timeout,
+        stop_timeout,
+        status_timeout,
+        garp_count,
+        garp_interval,
+        realtime,
+    };
+    Ok(Parsed {
+        config,
+        link_lines,
+        node_line,
+        authkey_line,
+        warnings,
+    })
+}
+
+/// Two link lines are the same medium (ports aside for ucast/mcast: the same peer or group on
+/// the same interface twice is a mistake even with different ports).
+fn same_link(a: &LinkConfig, b: &LinkConfig) -> bool {
+    match (a, b) {
+        (
+            LinkConfig::Ucast {
+                iface: i, peer: p, ..
+            },
+            LinkConfig::Ucast {
+                iface: j, peer: q, ..
+            },
+        ) => i == j && p == q,
+        (LinkConfig::Bcast { iface: i, port: p }, LinkConfig::Bcast { iface: j, port: q }) => {
+            i == j && p == q
+        }
+        (
+            LinkConfig::Mcast {
+                iface: i, group: g, ..
+            },
+            LinkConfig::Mcast {
+                iface: j, group: h, ..
+            },
+        ) => i == j && g == h,
+        (LinkConfig::Serial { device: d, .. }, LinkConfig::Serial { device: e, .. }) => d == e,
+        _ => false,
+    }
+}
+
+/// Errors and warnings of [`apply_host`].
+pub type HostErrors = (Vec<ConfigError>, Vec<ConfigWarning>);
+
+/// What [`apply_host`] needs to know about this host.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    /// `uname -n`.
+    pub hostname: String,
+    /// Every address of every interface: (interface, address, prefix length).
+    pub addrs: Vec<(String, IpAddr, u8)>,
+    /// Names of the interfaces that exist.
+    pub ifaces: Vec<String>,
+    /// Paths that exist (only serial devices are asked about).
+    pub existing_paths: Vec<PathBuf>,
+}
+
+impl HostFacts {
+    /// Reads this host's facts: uname, getifaddrs(3), if_nameindex(3); serial devices by stat.
+    pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
+        let hostname = nix::sys::utsname::uname()
+            .map(|u| u.nodename().to_string_lossy().into_owned())
+            .map_err(|e| ConfigError {
+                file: parsed.config.file.clone(),
+                line: 0,
+                msg: format!("uname: {}", e.desc()),
+            })?;
+        let ifa = nix::ifaddrs::getifaddrs().map_err(|e| ConfigError {
+            file: parsed.config.file.clone(),
+            line: 0,
+            msg: format!("getifaddrs: {}", e.desc()),
+        })?;
+        let mut addrs = Vec::new();
+        let mut ifaces: Vec<String> = Vec::new();
+        for a in ifa {
+            if !ifaces.contains(&a.interface_name) {
+                ifaces.push(a.interface_name.clone());
+            }
+            let Some(addr) = a.address.as_ref() else {
+                continue;
+            };
+            let (ip, prefix) = if let Some(v4) = addr.as_sockaddr_in() {
+                let p = a
+                    .netmask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in())
+                    .map(|m| m.ip().to_bits().count_ones());
+                (IpAddr::V4(v4.ip()), p.unwrap_or(32))
+            } else if let Some(v6) = addr.as_sockaddr_in6() {
+                let p = a
+                    .netmask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in6())
+                    .map(|m| m.ip().to_bits().count_ones());
+                (IpAddr::V6(v6.ip()), p.unwrap_or(128))
+            } else {
+                continue;
+            };
+            addrs.push((
+                a.interface_name.clone(),
+                ip,
+                u8::try_from(prefix).unwrap_or(0),
+            ));
+        }
+        // Interfaces without any address (or down) are still listed by if_nameindex.
+        if let Ok(list) = nix::net::if_::if_nameindex() {
+            for i in list.iter() {
+                let n = i.name().to_string_lossy().into_owned();
+                if !ifaces.contains(&n) {
+                    ifaces.push(n);
+                }
+            }
+        }
+        let mut existing_paths = Vec::new();
+        for l in &parsed.config.links {
+            if let LinkConfig::Serial { device, .. } = l {
+                if device.exists() {
+                    existing_paths.push(device.clone());
+                }
+            }
+        }
+        Ok(HostFacts {
+            hostname,
+            addrs,
+            ifaces,
+            existing_paths,
+        })
+    }
+
+    fn own_addr(&self, ip: &IpAddr) -> bool {
+        self.addrs.iter().any(|(_, a, _)| a == ip)
+    }
+
+    fn has_iface(&self, name: &str) -> bool {
+        self.ifaces.iter().any(|i| i == name)
+    }
+
+    fn subnet_holds(&self, ip: &IpAddr) -> bool {
+        self.addrs.iter().any(|(_, a, p)| same_subnet(a, ip, *p))
+    }
+}
+
+fn same_subnet(a: &IpAddr, b: &IpAddr, prefix: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let p = u32::from(prefix.min(32));
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            a.to_bits() & mask == b.to_bits() & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let p = u32::from(prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            a.to_bits() & mask == b.to_bits() & mask
+        }
+        _ => false,
+    }
+}
+
+/// Resolves the host facts: which node this is (`node`, else `hostname`, else its short form
+/// before the first `.`), drops `ucast` links whose peer is one of this host's own addresses,
+/// and checks that every link interface and every explicit `ip` interface exists.
+/// Does not read the key. Returns the config (key still empty) and warnings.
+pub fn apply_host(
+    parsed: &Parsed,
+    node: Option<&str>,
+    host: &HostFacts,
+) -> Result<(Config, Vec<ConfigWarning>), HostErrors> {
+    let mut cfg = parsed.config.clone();
+    let file = cfg.file.clone();
+    let mut errs: Vec<ConfigError> = Vec::new();
+    let mut warns: Vec<ConfigWarning> = parsed.warnings.clone();
+    let err = |line: usize, msg: String| ConfigError {
+        file: file.clone(),
+        line,
+        msg,
+    };
+
+    let pos = |n: &str| cfg.nodes.iter().position(|m| m == n);
+    let local = match node {
+        Some(n) => pos(n).ok_or_else(|| {
+            format!(
+                "--node {n} is not in the node list ({})",
+                cfg.nodes.join(" ")
+            )
+        }),
+        None => {
+            let short = host.hostname.split('.').next().unwrap_or("");
+            pos(&host.hostname).or_else(|| pos(short)).ok_or_else(|| {
+                format!(
+                    "this host's name '{}' (uname -n) is not in the node list ({}); use --node",
+                    host.hostname,
+                    cfg.nodes.join(" ")
+                )
+            })
+        }
+    };
+    match local {
+        Ok(i) => cfg.local = NodeId::try_from(i).unwrap_or(0),
+        Err(m) => errs.push(err(parsed.node_line, m)),
+    }
+
+    let mut links = Vec::new();
+    for (l, line) in cfg.links.iter().zip(&parsed.link_lines) {
+        match l {
+            LinkConfig::Ucast { peer, .. } if host.own_addr(peer) => continue,
+            LinkConfig::Ucast { iface, .. }
+            | LinkConfig::Bcast { iface, .. }
+            | LinkConfig::Mcast { iface, .. } => {
+                if !host.has_iface(iface) {
+                    errs.push(err(
+                        *line,
+                        format!("interface '{iface}' does not exist on this host"),
+                    ));
+                }
+            }
+            LinkConfig::Serial { device, .. } => {
+                if !host.existing_paths.contains(device) {
+                    warns.push(err(
+                        *line,
+                        format!("serial device {} does not exist (yet)", device.display()),
+                    ));
+                }
+            }
+        }
+        links.push(l.clone());
+    }
+    if links.is_empty() && !cfg.links.is_empty() {
+        errs.push(err(
+            parsed.link_lines.first().copied().unwrap_or(0),
+            "no links left: every ucast line points at this host's own addresses".to_string(),
+        ));
+    }
+    cfg.links = links;
+
+    for g in &cfg.groups {
+        for r in g.resources.iter().filter(|r| r.kind == ResourceKind::Ip) {
+            let Some(Ok(ip)) = r.args.first().map(|a| IpSpec::parse(a)) else {
+                continue;
+            };
+            match &ip.iface {
+                Some(i) if !host.has_iface(i) => errs.push(err(
+                    g.line,
+                    format!("group {}: {}: interface '{i}' does not exist on this host", g.name, r.text),
+                )),
+                Some(_) => {}
+                None if !host.subnet_holds(&ip.addr) => warns.push(err(
+                    g.line,
+                    format!(
+                        "group {}: {}: no interface here has a subnet holding {}; name the interface \
+                         (ADDR/PREFIX/IFACE)",
+                        g.name, r.text, ip.addr
+                    ),
+                )),
+                None => {}
+            }
+        }
+    }
+
+    if errs.is_empty() {
+        Ok((cfg, warns))
+    } else {
+        Err((errs, warns))
+    }
+}
