@@ -246,10 +246,7 @@ pub struct Config {
 
 impl Config {
     pub fn local_name(&self) -> &str {
-        self.nodes
-            .get(usize::from(self.local))
-            .map(String::as_str)
-            .unwrap_or("")
+        self.nodes.get(usize::from(self.local)).map(String::as_str).unwrap_or("")
     }
     /// The other node's id (two-node clusters).
     pub fn peer(&self) -> NodeId {
@@ -260,36 +257,16 @@ impl Config {
         }
     }
     pub fn peer_name(&self) -> &str {
-        self.nodes
-            .get(usize::from(self.peer()))
-            .map(String::as_str)
-            .unwrap_or("")
+        self.nodes.get(usize::from(self.peer())).map(String::as_str).unwrap_or("")
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkConfig {
-    Ucast {
-        iface: String,
-        peer: IpAddr,
-        port: u16,
-    },
-    Bcast {
-        iface: String,
-        port: u16,
-    },
-    Mcast {
-        iface: String,
-        group: IpAddr,
-        port: u16,
-        ttl: u8,
-        loop_: bool,
-    },
-    Serial {
-        device: PathBuf,
-        baud: u32,
-        rtscts: bool,
-    },
+    Ucast { iface: String, peer: IpAddr, port: u16 },
+    Bcast { iface: String, port: u16 },
+    Mcast { iface: String, group: IpAddr, port: u16, ttl: u8, loop_: bool },
+    Serial { device: PathBuf, baud: u32, rtscts: bool },
 }
 
 impl LinkConfig {

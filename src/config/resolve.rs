@@ -678,3 +678,359 @@ pub fn apply_host(
         Err((errs, warns))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    const DEMO: &str = "\
+cluster demo
+node alpha beta
+authkey /etc/tandem/authkey
+keepalive 100ms
+deadtime 500ms
+warntime 300ms
+initdead 2s
+auto_failback off
+ucast veth-lan 192.0.2.1
+ucast veth-lan 192.0.2.2
+serial /dev/ttyS1 115200
+group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
+";
+
+    const MIN: &str = "cluster c\nnode a b\nauthkey /k\nucast eth0 192.0.2.2\n";
+
+    fn parse(text: &str) -> Result<Parsed, Vec<ConfigError>> {
+        parse_str(Path::new("/etc/tandem/tandem.conf"), text)
+    }
+
+    /// The errors as `line: message`.
+    fn errs(text: &str) -> Vec<String> {
+        match parse(text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.iter().map(|e| format!("{}: {}", e.line, e.msg)).collect(),
+        }
+    }
+
+    fn has(errs: &[String], line: usize, needle: &str) -> bool {
+        errs.iter()
+            .any(|e| e.starts_with(&format!("{line}: ")) && e.contains(needle))
+    }
+
+    #[test]
+    fn demo_parses() {
+        let p = parse(DEMO).unwrap();
+        let c = &p.config;
+        assert_eq!(c.cluster, "demo");
+        assert_eq!(c.nodes, ["alpha", "beta"]);
+        assert_eq!(c.authkey, Path::new("/etc/tandem/authkey"));
+        assert_eq!(c.keepalive, Duration::from_millis(100));
+        assert_eq!(c.deadtime, Duration::from_millis(500));
+        assert_eq!(c.warntime, Duration::from_millis(300));
+        assert_eq!(c.initdead, Duration::from_secs(2));
+        assert_eq!(c.links.len(), 3);
+        assert_eq!(p.link_lines, [9, 10, 11]);
+        assert_eq!(p.node_line, 2);
+        assert_eq!(p.authkey_line, 3);
+        assert_eq!(
+            c.links[2],
+            LinkConfig::Serial {
+                device: "/dev/ttyS1".into(),
+                baud: 115200,
+                rtscts: false
+            }
+        );
+        assert_eq!(c.groups.len(), 1);
+        let g = &c.groups[0];
+        assert_eq!((g.name.as_str(), g.preferred, g.line), ("web", 0, 12));
+        assert_eq!(g.resources.len(), 2);
+        assert_eq!(g.resources[1].kind, ResourceKind::Script);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(MIN).unwrap().config;
+        assert_eq!(c.keepalive, Duration::from_secs(1));
+        assert_eq!(c.deadtime, Duration::from_secs(10));
+        assert_eq!(c.warntime, Duration::from_secs(5));
+        assert_eq!(c.initdead, Duration::from_secs(20));
+        assert!(!c.auto_failback);
+        assert_eq!(c.udpport, 694);
+        assert_eq!(
+            c.links,
+            [LinkConfig::Ucast {
+                iface: "eth0".into(),
+                peer: "192.0.2.2".parse().unwrap(),
+                port: 694
+            }]
+        );
+        assert_eq!(c.logfacility.as_deref(), Some("daemon"));
+        assert_eq!(c.logfile, None);
+        assert_eq!(c.socket, None);
+        assert_eq!(c.statedir, None);
+        assert_eq!(c.start_timeout, Duration::from_secs(60));
+        assert_eq!(c.stop_timeout, Duration::from_secs(60));
+        assert_eq!(c.status_timeout, Duration::from_secs(20));
+        assert_eq!(c.garp_count, 5);
+        assert_eq!(c.garp_interval, Duration::from_millis(200));
+        assert!(c.realtime);
+        assert!(c.groups.is_empty() && c.ping.is_empty() && c.stonith.is_empty());
+        assert!(c.key.is_empty());
+
+        // warntime and initdead follow deadtime.
+        let c = parse(&format!("{MIN}deadtime 4s\n")).unwrap().config;
+        assert_eq!(c.warntime, Duration::from_secs(2));
+        assert_eq!(c.initdead, Duration::from_secs(8));
+    }
+
+    #[test]
+    fn udpport_applies_regardless_of_order() {
+        let t = "cluster c\nnode a b\nauthkey /k\nucast eth0 192.0.2.2\nbcast eth1\n\
+                 mcast eth2 239.1.1.1\nucast eth3 192.0.2.3 800\nudpport 7000\n";
+        let c = parse(t).unwrap().config;
+        let ports: Vec<u16> = c
+            .links
+            .iter()
+            .map(|l| match l {
+                LinkConfig::Ucast { port, .. }
+                | LinkConfig::Bcast { port, .. }
+                | LinkConfig::Mcast { port, .. } => *port,
+                LinkConfig::Serial { .. } => 0,
+            })
+            .collect();
+        assert_eq!(ports, [7000, 7000, 7000, 800]);
+        assert_eq!(c.udpport, 7000);
+    }
+
+    #[test]
+    fn node_lines_accumulate() {
+        let c = parse("cluster c\nnode a\nnode b\nauthkey /k\nserial /dev/ttyS0\n")
+            .unwrap()
+            .config;
+        assert_eq!(c.nodes, ["a", "b"]);
+        let e = errs("cluster c\nnode a b\nnode a\nauthkey /k\nserial /dev/ttyS0\n");
+        assert!(has(&e, 3, "duplicate node 'a'"), "{e:?}");
+        let e = errs("cluster c\nnode a b c\nauthkey /k\nserial /dev/ttyS0\n");
+        assert!(has(&e, 2, "exactly two nodes"), "{e:?}");
+        let e = errs("cluster c\nnode a\nauthkey /k\nserial /dev/ttyS0\n");
+        assert!(has(&e, 2, "exactly two nodes are needed, found 1"), "{e:?}");
+    }
+
+    #[test]
+    fn missing_required_and_links() {
+        let e = errs("keepalive 1s\n");
+        assert!(has(&e, 0, "missing required directive 'cluster'"));
+        assert!(has(&e, 0, "missing required directive 'node'"));
+        assert!(has(&e, 0, "missing required directive 'authkey'"));
+        assert!(has(&e, 0, "no links"));
+        assert_eq!(e.len(), 4, "{e:?}");
+        let e = errs("");
+        assert_eq!(e.len(), 4, "{e:?}");
+    }
+
+    #[test]
+    fn timing_rules() {
+        let e = errs(&format!("{MIN}keepalive 2s\ndeadtime 4s\n"));
+        assert_eq!(e, ["6: deadtime (4s) must be more than 2 × keepalive (2s)"]);
+        // deadtime left at its default: the error is on the keepalive line.
+        let e = errs(&format!("{MIN}keepalive 5s\n"));
+        assert!(
+            has(&e, 5, "deadtime (10s) must be more than 2 × keepalive (5s)"),
+            "{e:?}"
+        );
+        let e = errs(&format!("{MIN}deadtime 4s\ninitdead 3s\n"));
+        assert_eq!(e, ["6: initdead (3s) must be at least deadtime (4s)"]);
+        let e = errs(&format!("{MIN}deadtime 4s\nwarntime 4s\n"));
+        assert_eq!(e, ["6: warntime (4s) must be less than deadtime (4s)"]);
+        let e = errs(&format!("{MIN}keepalive 500ms\nwarntime 400ms\n"));
+        assert_eq!(
+            e,
+            ["6: warntime (400ms) must be at least keepalive (500ms)"]
+        );
+        // Boundaries that are fine.
+        parse(&format!(
+            "{MIN}keepalive 1s\ndeadtime 2001ms\ninitdead 2001ms\nwarntime 1s\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn duplicates() {
+        let e = errs(&format!("{MIN}keepalive 1s\nkeepalive 2s\ncluster d\n"));
+        assert!(has(&e, 6, "keepalive is already set at line 5"), "{e:?}");
+        assert!(has(&e, 7, "cluster is already set at line 1"), "{e:?}");
+        let e = errs(&format!("{MIN}ucast eth0 192.0.2.2 700\n"));
+        assert!(
+            has(
+                &e,
+                5,
+                "duplicate link 'ucast eth0 192.0.2.2' (already at line 4)"
+            ),
+            "{e:?}"
+        );
+        let e = errs(&format!("{MIN}ping 192.0.2.9\nping 192.0.2.9\n"));
+        assert!(has(&e, 6, "192.0.2.9 is listed twice"), "{e:?}");
+    }
+
+    #[test]
+    fn groups_and_stonith() {
+        let e = errs(&format!(
+            "{MIN}group web x ip::192.0.2.5/24\ngroup db a drbd::r0\ngroup db b drbd::r1\n\
+             group mail b ip::192.0.2.5/32\nstonith z /bin/fence\nstonith a /bin/fence\nstonith a /bin/f2\n"
+        ));
+        assert!(
+            has(&e, 5, "group web: unknown node 'x' (nodes: a b)"),
+            "{e:?}"
+        );
+        assert!(
+            has(&e, 7, "duplicate group 'db' (already defined at line 6)"),
+            "{e:?}"
+        );
+        assert!(
+            has(&e, 8, "ip 192.0.2.5 is already used by group web"),
+            "{e:?}"
+        );
+        assert!(has(&e, 9, "stonith: unknown node 'z'"), "{e:?}");
+        assert!(has(&e, 11, "node 'a' already has a stonith line"), "{e:?}");
+        assert_eq!(e.len(), 5, "{e:?}");
+
+        let mut t = MIN.to_string();
+        for i in 0..33 {
+            t.push_str(&format!("group g{i} a script::/bin/s{i}\n"));
+        }
+        let e = errs(&t);
+        assert_eq!(e, ["37: too many groups (at most 32)"]);
+
+        let c = parse(&format!(
+            "{MIN}group g b ip::192.0.2.5/24 script::/x\nstonith b /sbin/f -x\n"
+        ))
+        .unwrap()
+        .config;
+        assert_eq!(c.groups[0].preferred, 1);
+        assert_eq!(
+            c.stonith,
+            [StonithConfig {
+                node: 1,
+                command: vec!["/sbin/f".into(), "-x".into()],
+                line: 6
+            }]
+        );
+    }
+
+    #[test]
+    fn all_errors_are_collected_in_line_order() {
+        let t = "frob 1\ncluster c\nnode a b\nkeepalive fast\nauthkey /k\nucast eth0 192.0.2.2\n\
+                 group g a bogus::1\ndeadtime 1\n";
+        let e = errs(t);
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(e[0].starts_with("1: unknown directive 'frob'"));
+        assert!(e[1].starts_with("4: keepalive: bad time 'fast'"));
+        assert!(e[2].starts_with("7: group g: unknown resource type 'bogus'"));
+        assert!(e[3].starts_with("8: deadtime (1s) must be more than 2 × keepalive (1s)"));
+    }
+
+    #[test]
+    fn slow_serial_warns() {
+        let p = parse(&format!(
+            "{MIN}keepalive 100ms\ndeadtime 1s\nserial /dev/ttyS1 1200\n"
+        ))
+        .unwrap();
+        assert_eq!(p.warnings.len(), 1);
+        assert_eq!(p.warnings[0].line, 7);
+        assert!(
+            p.warnings[0].msg.contains("1200 baud"),
+            "{}",
+            p.warnings[0].msg
+        );
+        let p = parse(&format!("{MIN}serial /dev/ttyS1 9600\n")).unwrap();
+        assert!(p.warnings.is_empty());
+    }
+
+    fn host(name: &str) -> HostFacts {
+        HostFacts {
+            hostname: name.into(),
+            addrs: vec![
+                ("lo".into(), "127.0.0.1".parse().unwrap(), 8),
+                ("veth-lan".into(), "192.0.2.1".parse().unwrap(), 24),
+            ],
+            ifaces: vec!["lo".into(), "veth-lan".into()],
+            existing_paths: vec!["/dev/ttyS1".into()],
+        }
+    }
+
+    #[test]
+    fn host_facts_drop_own_ucast_and_pick_node() {
+        let p = parse(DEMO).unwrap();
+        let (c, w) = apply_host(&p, None, &host("alpha.example.org")).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.local, 0);
+        assert_eq!(c.local_name(), "alpha");
+        assert_eq!(c.peer_name(), "beta");
+        assert_eq!(c.links.len(), 2);
+        assert_eq!(c.links[0].name(), "ucast veth-lan 192.0.2.2");
+        assert_eq!(c.links[1].name(), "serial /dev/ttyS1");
+
+        let (c, _) = apply_host(&p, Some("beta"), &host("whatever")).unwrap();
+        assert_eq!(c.local, 1);
+
+        let (e, _) = apply_host(&p, Some("gamma"), &host("alpha")).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, 2);
+        assert!(e[0]
+            .msg
+            .contains("--node gamma is not in the node list (alpha beta)"));
+        let (e, _) = apply_host(&p, None, &host("gamma")).unwrap_err();
+        assert!(e[0].msg.contains("'gamma' (uname -n)"));
+    }
+
+    #[test]
+    fn host_facts_missing_interfaces_and_devices() {
+        let p = parse(DEMO).unwrap();
+        let mut h = host("alpha");
+        h.ifaces = vec!["lo".into()];
+        h.existing_paths.clear();
+        let (e, w) = apply_host(&p, None, &h).unwrap_err();
+        let e: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            e,
+            [
+                "/etc/tandem/tandem.conf:10: interface 'veth-lan' does not exist on this host",
+                "/etc/tandem/tandem.conf:12: group web: ip::192.0.2.50/24/veth-lan: \
+                 interface 'veth-lan' does not exist on this host",
+            ]
+        );
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].line, 11);
+        assert!(w[0].msg.contains("/dev/ttyS1 does not exist"));
+
+        // An ip without interface whose subnet no interface holds: a warning.
+        let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "ip::203.0.113.5/24");
+        let (_, w) = apply_host(&parse(&t).unwrap(), None, &host("alpha")).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0]
+            .msg
+            .contains("no interface here has a subnet holding 203.0.113.5"));
+        let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "192.0.2.50");
+        assert!(apply_host(&parse(&t).unwrap(), None, &host("alpha"))
+            .unwrap()
+            .1
+            .is_empty());
+
+        // Every ucast line is ours: nothing left.
+        let t = "cluster c\nnode alpha b\nauthkey /k\nucast veth-lan 192.0.2.1\n";
+        let (e, _) = apply_host(&parse(t).unwrap(), None, &host("alpha")).unwrap_err();
+        assert!(e[0].msg.contains("no links left"));
+    }
+
+    #[test]
+    fn subnets() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(same_subnet(&a("192.0.2.1"), &a("192.0.2.200"), 24));
+        assert!(!same_subnet(&a("192.0.2.1"), &a("192.0.3.1"), 24));
+        assert!(same_subnet(&a("192.0.2.1"), &a("10.0.0.1"), 0));
+        assert!(same_subnet(&a("2001:db8::1"), &a("2001:db8::ffff"), 64));
+        assert!(!same_subnet(&a("2001:db8::1"), &a("192.0.2.1"), 0));
+    }
+}
