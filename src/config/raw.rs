@@ -84,6 +84,9 @@ pub enum Directive {
     /// `None` = "none".
     Logfacility(Option<String>),
     Logfile(PathBuf),
+    /// A known directive whose value was bad (already reported): `resolve` knows it was
+    /// given and so does not report it missing or check rules against a default instead.
+    Bad,
     /// `resources` holds the words that parsed; bad ones were reported.
     Group {
         name: String,
@@ -114,6 +117,13 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
                 name,
                 line: l.line,
                 directive,
+            });
+        } else if let Some(name) = static_name(first) {
+            // Known directive, bad value: tell `resolve` it was there.
+            out.push(RawLine {
+                name,
+                line: l.line,
+                directive: Directive::Bad,
             });
         }
     }
@@ -187,11 +197,18 @@ fn parse_line(
                 return None;
             }
             let mut v = Vec::new();
+            let mut ok = true;
             for n in args {
                 match valid_name(n, 64, "node") {
                     Ok(n) => v.push(n),
-                    Err(m) => e(m),
+                    Err(m) => {
+                        e(m);
+                        ok = false;
+                    }
                 }
+            }
+            if !ok {
+                return None;
             }
             Directive::Node(v)
         }

@@ -68,6 +68,9 @@ pub fn resolve(
     let mut logfile = None;
     let mut groups: Vec<(String, String, Vec<super::ResourceSpec>, usize)> = Vec::new();
 
+    // Directives given with a bad value (already reported).
+    let mut bad: Vec<&'static str> = Vec::new();
+
     for r in raws {
         let line = r.line;
         if !LIST_DIRECTIVES.contains(&r.name) {
@@ -78,6 +81,12 @@ pub fn resolve(
             seen.insert(r.name, line);
         }
         match r.directive {
+            Directive::Bad => {
+                if r.name == "node" && node_line == 0 {
+                    node_line = line;
+                }
+                bad.push(r.name);
+            }
             Directive::Cluster(c) => cluster = Some(c),
             Directive::Node(ns) => {
                 if node_line == 0 {
@@ -126,18 +135,19 @@ pub fn resolve(
     }
 
     // Required directives (reported for the whole file: line 0).
-    if cluster.is_none() {
+    let is_bad = |n: &str| bad.contains(&n);
+    if cluster.is_none() && !is_bad("cluster") {
         errs.push((0, "missing required directive 'cluster'".to_string()));
     }
     if node_line == 0 {
         errs.push((0, "missing required directive 'node'".to_string()));
-    } else if nodes.len() != 2 && !nodes.is_empty() {
+    } else if nodes.len() != 2 && !is_bad("node") {
         errs.push((
             node_line,
             format!("exactly two nodes are needed, found {}", nodes.len()),
         ));
     }
-    if authkey.is_none() {
+    if authkey.is_none() && !is_bad("authkey") {
         errs.push((0, "missing required directive 'authkey'".to_string()));
     }
     let node_names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
@@ -148,7 +158,7 @@ pub fn resolve(
             .position(|m| m == n)
             .and_then(|i| NodeId::try_from(i).ok())
     };
-    let nodes_known = !node_names.is_empty();
+    let nodes_known = !node_names.is_empty() && !is_bad("node");
 
     // Timing.
     let get = |k: TimeKey| times.get(&k).copied();
@@ -156,8 +166,8 @@ pub fn resolve(
     let (deadtime, dt_line) = get(TimeKey::Deadtime).unwrap_or((Duration::from_secs(10), 0));
     let fmt = crate::time::fmt_duration;
     let two_ka = keepalive.saturating_mul(2);
-    let timing_ok = deadtime > two_ka;
-    if !timing_ok {
+    let (ka_bad, dt_bad) = (is_bad("keepalive"), is_bad("deadtime"));
+    if deadtime <= two_ka && !ka_bad && !dt_bad {
         let line = if dt_line != 0 { dt_line } else { ka_line };
         errs.push((
             line,
@@ -175,7 +185,9 @@ pub fn resolve(
     }
     let warntime = match get(TimeKey::Warntime) {
         Some((w, line)) => {
-            if w >= deadtime {
+            if dt_bad || ka_bad {
+                // Compared with a value that was not understood: nothing to say.
+            } else if w >= deadtime {
                 errs.push((
                     line,
                     format!(
@@ -200,7 +212,7 @@ pub fn resolve(
     };
     let initdead = match get(TimeKey::Initdead) {
         Some((i, line)) => {
-            if i < deadtime {
+            if i < deadtime && !dt_bad {
                 errs.push((
                     line,
                     format!(
@@ -268,7 +280,10 @@ pub fn resolve(
         out_links.push(lc);
         link_lines.push(line);
     }
-    if out_links.is_empty() {
+    let link_bad = ["ucast", "bcast", "mcast", "serial"]
+        .iter()
+        .any(|n| is_bad(n));
+    if out_links.is_empty() && !link_bad {
         errs.push((
             0,
             "no links: need at least one ucast, bcast, mcast or serial line".to_string(),
@@ -921,14 +936,27 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
 
     #[test]
     fn all_errors_are_collected_in_line_order() {
-        let t = "frob 1\ncluster c\nnode a b\nkeepalive fast\nauthkey /k\nucast eth0 192.0.2.2\n\
+        let t = "frob 1\ncluster c\nnode a b\nwarntime fast\nauthkey /k\nucast eth0 192.0.2.2\n\
                  group g a bogus::1\ndeadtime 1\n";
         let e = errs(t);
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].starts_with("1: unknown directive 'frob'"));
-        assert!(e[1].starts_with("4: keepalive: bad time 'fast'"));
+        assert!(e[1].starts_with("4: warntime: bad time 'fast'"));
         assert!(e[2].starts_with("7: group g: unknown resource type 'bogus'"));
         assert!(e[3].starts_with("8: deadtime (1s) must be more than 2 × keepalive (1s)"));
+    }
+
+    #[test]
+    fn bad_values_do_not_cascade() {
+        // A bad keepalive is not replaced by its default in the timing rules; a bad cluster,
+        // node, authkey or link line is not "missing" too.
+        let t = "cluster bad/name\nnode a b@d\nauthkey k\nkeepalive soon\ndeadtime 500ms\n\
+                 warntime 300ms\nucast eth0 x\ngroup g zz script::/s\n";
+        let e = errs(t);
+        assert_eq!(e.len(), 5, "{e:?}");
+        for (i, l) in [1, 2, 3, 4, 7].iter().enumerate() {
+            assert!(e[i].starts_with(&format!("{l}: ")), "{e:?}");
+        }
     }
 
     #[test]
