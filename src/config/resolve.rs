@@ -1062,3 +1062,87 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert!(!same_subnet(&a("2001:db8::1"), &a("192.0.2.1"), 0));
     }
 }
+
+#[cfg(test)]
+mod soup {
+    //! Word soup through the whole pure pipeline: it must never panic.
+    use crate::config::parse_str;
+    use std::path::Path;
+
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+            v[(self.next() % v.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn random_configs_never_panic() {
+        let mut names: Vec<&str> = crate::config::raw::DIRECTIVES.to_vec();
+        names.extend(["bogus", "#", "\\", "group", "node"]);
+        let words = [
+            "a",
+            "b",
+            "alpha",
+            "beta",
+            "eth0",
+            "lo",
+            "192.0.2.1",
+            "2001:db8::1",
+            "239.1.2.3",
+            "ff02::1",
+            "0",
+            "1",
+            "65535",
+            "65536",
+            "1.5s",
+            "100ms",
+            "0.000000001",
+            "999999999999",
+            "on",
+            "off",
+            "/dev/ttyS0",
+            "/x",
+            "x",
+            "115200",
+            "rtscts",
+            "ip::192.0.2.5/24/eth0/l",
+            "ip::2001:db8::5/64",
+            "script::/s::a",
+            "drbd::r0",
+            "mount::/d::/m::ext4::o",
+            "lvm::vg",
+            "guest::g::/r::/init",
+            "IPaddr::10.0.0.1",
+            "::",
+            "ip::",
+            "a::b",
+            "192.0.2.5/33",
+            "\\",
+            "#c",
+            "é",
+            "-",
+            "all",
+        ];
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..3000 {
+            let mut text = String::new();
+            let n_lines = rng.next() % 12;
+            for _ in 0..n_lines {
+                text.push_str(rng.pick(&names));
+                for _ in 0..rng.next() % 6 {
+                    text.push(if rng.next() % 9 == 0 { '\t' } else { ' ' });
+                    text.push_str(rng.pick(&words));
+                }
+                text.push('\n');
+            }
+            let _ = parse_str(Path::new("/f"), &text);
+        }
+    }
+}
