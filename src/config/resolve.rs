@@ -480,14 +480,15 @@ pub struct HostFacts {
     pub hostname: String,
     /// Every address of every interface: (interface, address, prefix length).
     pub addrs: Vec<(String, IpAddr, u8)>,
-    /// Names of the interfaces that exist.
+    /// Names of interfaces that exist (at least those the file names).
     pub ifaces: Vec<String>,
     /// Paths that exist (only serial devices are asked about).
     pub existing_paths: Vec<PathBuf>,
 }
 
 impl HostFacts {
-    /// Reads this host's facts: uname, getifaddrs(3), if_nameindex(3); serial devices by stat.
+    /// Reads this host's facts: uname(2), getifaddrs(3), if_nametoindex(3) for each interface
+    /// the file names, and whether each serial device exists.
     pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
         let hostname = nix::sys::utsname::uname()
             .map(|u| u.nodename().to_string_lossy().into_owned())
@@ -533,13 +534,29 @@ impl HostFacts {
                 u8::try_from(prefix).unwrap_or(0),
             ));
         }
-        // Interfaces without any address (or down) are still listed by if_nameindex.
-        if let Ok(list) = nix::net::if_::if_nameindex() {
-            for i in list.iter() {
-                let n = i.name().to_string_lossy().into_owned();
-                if !ifaces.contains(&n) {
-                    ifaces.push(n);
-                }
+        // Every interface the file names, asked by name (also finds interfaces with no address).
+        let mut wanted: Vec<&str> = Vec::new();
+        for l in &parsed.config.links {
+            match l {
+                LinkConfig::Ucast { iface, .. }
+                | LinkConfig::Bcast { iface, .. }
+                | LinkConfig::Mcast { iface, .. } => wanted.push(iface),
+                LinkConfig::Serial { .. } => {}
+            }
+        }
+        let ip_ifaces: Vec<String> = parsed
+            .config
+            .groups
+            .iter()
+            .flat_map(|g| &g.resources)
+            .filter(|r| r.kind == ResourceKind::Ip)
+            .filter_map(|r| r.args.first().and_then(|a| IpSpec::parse(a).ok()))
+            .filter_map(|ip| ip.iface)
+            .collect();
+        wanted.extend(ip_ifaces.iter().map(String::as_str));
+        for name in wanted {
+            if !ifaces.iter().any(|i| i == name) && nix::net::if_::if_nametoindex(name).is_ok() {
+                ifaces.push(name.to_string());
             }
         }
         let mut existing_paths = Vec::new();
