@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod link;
 pub mod membership;
 pub mod netlink;
+pub mod state;
 pub mod sys;
 pub mod time;
 pub mod wire;
