@@ -67,11 +67,7 @@ pub fn read_generation(statedir: &Path) -> Result<u64, StateError> {
     };
     let mut buf = [0u8; MAX_FILE_LEN + 1];
     let mut len = 0;
-    loop {
-        let Some(dst) = buf.get_mut(len..) else { break };
-        if dst.is_empty() {
-            break;
-        }
+    while let Some(dst) = buf.get_mut(len..).filter(|d| !d.is_empty()) {
         match f.read(dst) {
             Ok(0) => break,
             Ok(n) => len += n,
