@@ -366,6 +366,10 @@ impl<'a> NlMsg<'a> {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+    /// The whole message, header included.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
     pub fn message_type(&self) -> u16 {
         get_u16(self.buf, 4).unwrap_or(0)
     }
