@@ -50,7 +50,9 @@ impl IpSpec {
     pub fn parse(arg: &str) -> Result<IpSpec, AgentError> {
         let mut parts = arg.split('/');
         let addr_s = parts.next().unwrap_or("");
-        let addr: IpAddr = addr_s.parse().map_err(|_| cfg(format!("'{addr_s}' is not an IP address")))?;
+        let addr: IpAddr = addr_s
+            .parse()
+            .map_err(|_| cfg(format!("'{addr_s}' is not an IP address")))?;
         if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
             return Err(cfg(format!("{addr} cannot be used as a service address")));
         }
@@ -63,9 +65,13 @@ impl IpSpec {
         let prefix = match parts.next() {
             None => None,
             Some(p) => {
-                let n: u8 = p.parse().map_err(|_| cfg(format!("'{p}' is not a prefix length")))?;
+                let n: u8 = p
+                    .parse()
+                    .map_err(|_| cfg(format!("'{p}' is not a prefix length")))?;
                 if n > max {
-                    return Err(cfg(format!("prefix length {n} is too long for {addr} (at most {max})")));
+                    return Err(cfg(format!(
+                        "prefix length {n} is too long for {addr} (at most {max})"
+                    )));
                 }
                 Some(n)
             }
@@ -73,7 +79,9 @@ impl IpSpec {
         let iface = match parts.next() {
             None => None,
             Some("") => return Err(cfg(format!("empty interface name in '{arg}'"))),
-            Some(i) if i.len() > MAX_NAME_LEN || i.contains(char::is_whitespace) || i.contains(':') => {
+            Some(i)
+                if i.len() > MAX_NAME_LEN || i.contains(char::is_whitespace) || i.contains(':') =>
+            {
                 return Err(cfg(format!("'{i}' is not a valid interface name")))
             }
             Some(i) => Some(i.to_owned()),
@@ -85,7 +93,9 @@ impl IpSpec {
                 return Err(cfg(format!("empty label in '{arg}'")));
             }
             if !addr.is_ipv4() {
-                return Err(cfg(format!("address labels are IPv4 only (got '{l}' for {addr})")));
+                return Err(cfg(format!(
+                    "address labels are IPv4 only (got '{l}' for {addr})"
+                )));
             }
             if let Ok(b) = l.parse::<Ipv4Addr>() {
                 broadcast = Some(b);
@@ -96,7 +106,9 @@ impl IpSpec {
                     format!("{}:{l}", iface.as_deref().unwrap_or(""))
                 };
                 if full.len() > MAX_NAME_LEN {
-                    return Err(cfg(format!("label '{full}' is longer than {MAX_NAME_LEN} characters")));
+                    return Err(cfg(format!(
+                        "label '{full}' is longer than {MAX_NAME_LEN} characters"
+                    )));
                 }
                 if full.contains(char::is_whitespace) {
                     return Err(cfg(format!("label '{full}' contains blanks")));
@@ -105,9 +117,17 @@ impl IpSpec {
             }
         }
         if let Some(extra) = parts.next() {
-            return Err(cfg(format!("unexpected '/{extra}' in '{arg}' (ADDR/PREFIX[/IFACE[/LABEL]])")));
+            return Err(cfg(format!(
+                "unexpected '/{extra}' in '{arg}' (ADDR/PREFIX[/IFACE[/LABEL]])"
+            )));
         }
-        Ok(IpSpec { addr, prefix, iface, label, broadcast })
+        Ok(IpSpec {
+            addr,
+            prefix,
+            iface,
+            label,
+            broadcast,
+        })
     }
 }
 
@@ -124,10 +144,14 @@ pub struct IpAgent {
 
 fn nl_err(e: NetlinkError) -> AgentError {
     match e {
-        NetlinkError::Kernel { op, errno } | NetlinkError::Sys { op, errno } => {
-            AgentError::Sys { op: op.to_owned(), errno }
-        }
-        NetlinkError::Timeout { op } => AgentError::Sys { op: op.to_owned(), errno: Errno::ETIMEDOUT },
+        NetlinkError::Kernel { op, errno } | NetlinkError::Sys { op, errno } => AgentError::Sys {
+            op: op.to_owned(),
+            errno,
+        },
+        NetlinkError::Timeout { op } => AgentError::Sys {
+            op: op.to_owned(),
+            errno: Errno::ETIMEDOUT,
+        },
         other => AgentError::Other(other.to_string()),
     }
 }
@@ -148,7 +172,12 @@ impl IpAgent {
         let spec = IpSpec::parse(&arg)?;
         let mut sock = route_socket()?;
         let (_, prefix) = Self::place(&mut sock, &spec)?;
-        Ok(IpAgent { text: text.to_owned(), spec, prefix, announce: None })
+        Ok(IpAgent {
+            text: text.to_owned(),
+            spec,
+            prefix,
+            announce: None,
+        })
     }
 
     pub fn spec(&self) -> &IpSpec {
@@ -174,7 +203,10 @@ impl IpAgent {
                         .map(|e| e.prefix)
                         .max()
                         .ok_or_else(|| {
-                            cfg(format!("no prefix given for {} and no subnet on {name} holds it", spec.addr))
+                            cfg(format!(
+                                "no prefix given for {} and no subnet on {name} holds it",
+                                spec.addr
+                            ))
                         })?,
                 };
                 Ok((idx, prefix))
@@ -182,7 +214,12 @@ impl IpAgent {
             None => {
                 let e = route::subnet_for(sock, spec.addr)
                     .map_err(nl_err)?
-                    .ok_or_else(|| cfg(format!("no interface has a subnet that holds {}", spec.addr)))?;
+                    .ok_or_else(|| {
+                        cfg(format!(
+                            "no interface has a subnet that holds {}",
+                            spec.addr
+                        ))
+                    })?;
                 Ok((e.ifindex, spec.prefix.unwrap_or(e.prefix)))
             }
         }
@@ -202,7 +239,11 @@ impl IpAgent {
         };
         Ok(list
             .iter()
-            .find(|e| e.addr == self.spec.addr && e.prefix == self.prefix && idx.map_or(true, |i| e.ifindex == i))
+            .find(|e| {
+                e.addr == self.spec.addr
+                    && e.prefix == self.prefix
+                    && idx.map_or(true, |i| e.ifindex == i)
+            })
             .map(|e| e.ifindex))
     }
 
@@ -239,7 +280,10 @@ impl IpAgent {
             }
             Err(e) => return Err(nl_err(e)),
         }
-        self.announce = Some(Announce { ifindex: idx, addr: self.spec.addr });
+        self.announce = Some(Announce {
+            ifindex: idx,
+            addr: self.spec.addr,
+        });
         Ok(Outcome::Running)
     }
 
@@ -248,7 +292,11 @@ impl IpAgent {
         if let Some(idx) = self.locate(&mut sock)? {
             match route::del_address(&mut sock, idx, self.spec.addr, self.prefix) {
                 Ok(()) => {}
-                Err(e) if matches!(e.errno(), Some(Errno::EADDRNOTAVAIL | Errno::ENOENT | Errno::ENODEV)) => {}
+                Err(e)
+                    if matches!(
+                        e.errno(),
+                        Some(Errno::EADDRNOTAVAIL | Errno::ENOENT | Errno::ENODEV)
+                    ) => {}
                 Err(e) => return Err(nl_err(e)),
             }
         }
@@ -268,7 +316,9 @@ impl IpAgent {
 fn iface_index(sock: &mut NlSocket, name: &str) -> Result<u32, AgentError> {
     match route::link_index(sock, name) {
         Ok(i) => Ok(i),
-        Err(e) if e.errno() == Some(Errno::ENODEV) => Err(cfg(format!("interface {name} does not exist"))),
+        Err(e) if e.errno() == Some(Errno::ENODEV) => {
+            Err(cfg(format!("interface {name} does not exist")))
+        }
         Err(e) => Err(nl_err(e)),
     }
 }
@@ -305,16 +355,16 @@ pub fn garp_frame(mac: [u8; 6], ip: Ipv4Addr) -> [u8; ARP_FRAME_LEN] {
     let mut f = [0u8; ARP_FRAME_LEN];
     let ip = ip.octets();
     let parts: [&[u8]; 10] = [
-        &[0xff; 6],                  // destination: broadcast
-        &mac,                        // source
-        &[0x08, 0x06],               // ethertype ARP
-        &[0x00, 0x01, 0x08, 0x00],   // htype Ethernet, ptype IPv4
-        &[6, 4],                     // hlen, plen
-        &[0x00, 0x01],               // opcode request
-        &mac,                        // sender MAC
-        &ip,                         // sender IP
-        &[0; 6],                     // target MAC
-        &ip,                         // target IP
+        &[0xff; 6],                // destination: broadcast
+        &mac,                      // source
+        &[0x08, 0x06],             // ethertype ARP
+        &[0x00, 0x01, 0x08, 0x00], // htype Ethernet, ptype IPv4
+        &[6, 4],                   // hlen, plen
+        &[0x00, 0x01],             // opcode request
+        &mac,                      // sender MAC
+        &ip,                       // sender IP
+        &[0; 6],                   // target MAC
+        &ip,                       // target IP
     ];
     let mut at = 0;
     for p in parts {
@@ -386,16 +436,27 @@ pub fn unsolicited_na_frame(mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
 pub fn send_announce(a: &Announce) -> Result<(), AgentError> {
     let mut sock = route_socket()?;
     let link = route::link_info(&mut sock, a.ifindex).map_err(nl_err)?;
-    let mac = link
-        .mac
-        .ok_or_else(|| AgentError::Other(format!("interface {} has no Ethernet address to announce", link.name)))?;
-    let ps = PacketSocket::bind(a.ifindex, 0)
-        .map_err(|errno| AgentError::Sys { op: format!("packet socket on {}", link.name), errno })?;
+    let mac = link.mac.ok_or_else(|| {
+        AgentError::Other(format!(
+            "interface {} has no Ethernet address to announce",
+            link.name
+        ))
+    })?;
+    let ps = PacketSocket::bind(a.ifindex, 0).map_err(|errno| AgentError::Sys {
+        op: format!("packet socket on {}", link.name),
+        errno,
+    })?;
     let (res, what) = match a.addr {
         IpAddr::V4(ip) => (ps.send(&garp_frame(mac, ip)), "gratuitous ARP"),
-        IpAddr::V6(ip) => (ps.send(&unsolicited_na_frame(mac, ip)), "unsolicited neighbour advertisement"),
+        IpAddr::V6(ip) => (
+            ps.send(&unsolicited_na_frame(mac, ip)),
+            "unsolicited neighbour advertisement",
+        ),
     };
-    res.map(|_| ()).map_err(|errno| AgentError::Sys { op: format!("send {what} for {} on {}", a.addr, link.name), errno })
+    res.map(|_| ()).map_err(|errno| AgentError::Sys {
+        op: format!("send {what} for {} on {}", a.addr, link.name),
+        errno,
+    })
 }
 
 #[cfg(test)]
@@ -412,7 +473,10 @@ mod tests {
         let s = IpSpec::parse("192.0.2.50/24/veth0/veth0:x").unwrap();
         assert_eq!(s.label.as_deref(), Some("veth0:x"));
         let s = IpSpec::parse("192.0.2.50/24/eth0/192.0.2.255").unwrap();
-        assert_eq!((s.label, s.broadcast), (None, Some("192.0.2.255".parse().unwrap())));
+        assert_eq!(
+            (s.label, s.broadcast),
+            (None, Some("192.0.2.255".parse().unwrap()))
+        );
         let s = IpSpec::parse("2001:db8::50/64").unwrap();
         assert_eq!((s.prefix, s.iface), (Some(64), None));
         let s = IpSpec::parse("192.0.2.50").unwrap();
@@ -436,7 +500,10 @@ mod tests {
             "0.0.0.0/0",
             "224.0.0.1/4",
         ] {
-            assert!(matches!(IpSpec::parse(bad), Err(AgentError::Config(_))), "{bad}");
+            assert!(
+                matches!(IpSpec::parse(bad), Err(AgentError::Config(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -444,8 +511,8 @@ mod tests {
     fn garp_bytes() {
         let f = garp_frame([2, 0, 0, 0, 0, 1], "192.0.2.50".parse().unwrap());
         let want: [u8; 42] = [
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0,
-            0, 1, 192, 0, 2, 50, 0, 0, 0, 0, 0, 0, 192, 0, 2, 50,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0,
+            1, 2, 0, 0, 0, 0, 1, 192, 0, 2, 50, 0, 0, 0, 0, 0, 0, 192, 0, 2, 50,
         ];
         assert_eq!(&f[..42], &want);
         assert!(f[42..].iter().all(|&b| b == 0));
@@ -455,7 +522,10 @@ mod tests {
     fn na_bytes_and_checksum() {
         let ip: Ipv6Addr = "2001:db8::50".parse().unwrap();
         let f = unsolicited_na_frame([2, 0, 0, 0, 0, 1], ip);
-        assert_eq!(&f[0..14], &[0x33, 0x33, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0x86, 0xdd]);
+        assert_eq!(
+            &f[0..14],
+            &[0x33, 0x33, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0x86, 0xdd]
+        );
         assert_eq!(&f[14..22], &[0x60, 0, 0, 0, 0, 32, 58, 255]);
         assert_eq!(&f[22..38], &ip.octets());
         assert_eq!(&f[38..54], &"ff02::1".parse::<Ipv6Addr>().unwrap().octets());

@@ -36,7 +36,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
+use nix::sys::socket::{
+    self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
 
 use crate::time::Duration;
 
@@ -102,9 +104,16 @@ pub enum NetlinkError {
     /// No (complete) answer within the receive deadline.
     Timeout { op: &'static str },
     /// A reply (or an attribute) did not parse.
-    Malformed { op: &'static str, what: &'static str },
+    Malformed {
+        op: &'static str,
+        what: &'static str,
+    },
     /// The request does not fit the send buffer.
-    TooBig { op: &'static str, need: usize, have: usize },
+    TooBig {
+        op: &'static str,
+        need: usize,
+        have: usize,
+    },
 }
 
 impl NetlinkError {
@@ -143,9 +152,14 @@ impl fmt::Display for NetlinkError {
             NetlinkError::Kernel { op, errno } => write!(f, "{op}: {}", errno.desc()),
             NetlinkError::Sys { op, errno } => write!(f, "{op}: {}", errno.desc()),
             NetlinkError::Timeout { op } => write!(f, "{op}: no answer from the kernel in time"),
-            NetlinkError::Malformed { op, what } => write!(f, "{op}: malformed netlink reply ({what})"),
+            NetlinkError::Malformed { op, what } => {
+                write!(f, "{op}: malformed netlink reply ({what})")
+            }
             NetlinkError::TooBig { op, need, have } => {
-                write!(f, "{op}: request of {need} bytes exceeds the {have}-byte buffer")
+                write!(
+                    f,
+                    "{op}: request of {need} bytes exceeds the {have}-byte buffer"
+                )
             }
         }
     }
@@ -182,14 +196,26 @@ pub struct Nest(usize);
 /// small, the rest is dropped and [`MsgBuilder::finish`] reports [`NetlinkError::TooBig`].
 pub struct MsgBuilder<'a> {
     buf: &'a mut [u8],
-    len: usize,
-    need: usize,
+    /// Bytes actually in `buf`.
+    written: usize,
+    /// Bytes the message needs (more than `written` once the buffer ran out).
+    size: usize,
 }
 
 impl<'a> MsgBuilder<'a> {
     /// Starts a message: writes the `nlmsghdr` (length filled in by `finish`).
-    pub fn new(buf: &'a mut [u8], msg_type: u16, flags: u16, seq: u32, portid: u32) -> MsgBuilder<'a> {
-        let mut b = MsgBuilder { buf, len: 0, need: 0 };
+    pub fn new(
+        buf: &'a mut [u8],
+        msg_type: u16,
+        flags: u16,
+        seq: u32,
+        portid: u32,
+    ) -> MsgBuilder<'a> {
+        let mut b = MsgBuilder {
+            buf,
+            written: 0,
+            size: 0,
+        };
         b.put_raw(&0u32.to_ne_bytes());
         b.put_raw(&msg_type.to_ne_bytes());
         b.put_raw(&flags.to_ne_bytes());
@@ -200,34 +226,34 @@ impl<'a> MsgBuilder<'a> {
 
     /// Bytes written so far (aligned after every put).
     pub fn len(&self) -> usize {
-        self.need
+        self.size
     }
 
     pub fn is_empty(&self) -> bool {
-        self.need == 0
+        self.size == 0
     }
 
     fn put_raw(&mut self, data: &[u8]) {
-        let end = self.need.saturating_add(data.len());
-        if self.need == self.len {
-            if let Some(dst) = self.buf.get_mut(self.len..end) {
+        let end = self.size.saturating_add(data.len());
+        if self.size == self.written {
+            if let Some(dst) = self.buf.get_mut(self.written..end) {
                 dst.copy_from_slice(data);
-                self.len = end;
+                self.written = end;
             }
         }
-        self.need = end;
+        self.size = end;
     }
 
     fn pad(&mut self) {
-        let target = align(self.need);
-        while self.need < target {
+        let target = align(self.size);
+        while self.size < target {
             self.put_raw(&[0]);
         }
     }
 
     fn patch_u16(&mut self, at: usize, v: u16) {
         if let Some(dst) = self.buf.get_mut(at..at.saturating_add(2)) {
-            if at.saturating_add(2) <= self.len {
+            if at.saturating_add(2) <= self.written {
                 dst.copy_from_slice(&v.to_ne_bytes());
             }
         }
@@ -235,7 +261,7 @@ impl<'a> MsgBuilder<'a> {
 
     fn patch_u32(&mut self, at: usize, v: u32) {
         if let Some(dst) = self.buf.get_mut(at..at.saturating_add(4)) {
-            if at.saturating_add(4) <= self.len {
+            if at.saturating_add(4) <= self.written {
                 dst.copy_from_slice(&v.to_ne_bytes());
             }
         }
@@ -284,7 +310,7 @@ impl<'a> MsgBuilder<'a> {
 
     /// Opens a nested attribute (`NLA_F_NESTED` is added to `ty`).
     pub fn nest_start(&mut self, ty: u16) -> Nest {
-        let at = self.need;
+        let at = self.size;
         self.put_raw(&0u16.to_ne_bytes());
         self.put_raw(&(ty | NLA_F_NESTED).to_ne_bytes());
         Nest(at)
@@ -292,7 +318,7 @@ impl<'a> MsgBuilder<'a> {
 
     /// Opens a nested attribute exactly as `ty` (for families that reject `NLA_F_NESTED`).
     pub fn nest_start_raw(&mut self, ty: u16) -> Nest {
-        let at = self.need;
+        let at = self.size;
         self.put_raw(&0u16.to_ne_bytes());
         self.put_raw(&ty.to_ne_bytes());
         Nest(at)
@@ -300,19 +326,27 @@ impl<'a> MsgBuilder<'a> {
 
     /// Closes a nest: patches its length.
     pub fn nest_end(&mut self, nest: Nest) {
-        let len = u16::try_from(self.need.saturating_sub(nest.0)).unwrap_or(u16::MAX);
+        let len = u16::try_from(self.size.saturating_sub(nest.0)).unwrap_or(u16::MAX);
         self.patch_u16(nest.0, len);
     }
 
     /// Patches `nlmsg_len` and returns the message.
     pub fn finish(mut self, op: &'static str) -> Result<&'a [u8]> {
-        if self.need != self.len {
-            return Err(NetlinkError::TooBig { op, need: self.need, have: self.buf.len() });
+        if self.size != self.written {
+            return Err(NetlinkError::TooBig {
+                op,
+                need: self.size,
+                have: self.buf.len(),
+            });
         }
-        let len = u32::try_from(self.len).unwrap_or(u32::MAX);
+        let len = u32::try_from(self.written).unwrap_or(u32::MAX);
         self.patch_u32(0, len);
-        let MsgBuilder { buf, len, .. } = self;
-        buf.get(..len).ok_or(NetlinkError::TooBig { op, need: len, have: 0 })
+        let MsgBuilder { buf, written, .. } = self;
+        buf.get(..written).ok_or(NetlinkError::TooBig {
+            op,
+            need: written,
+            have: 0,
+        })
     }
 }
 
@@ -335,7 +369,13 @@ pub trait Request {
     }
     /// Writes the whole message into `buf`; returns the bytes written.
     fn emit(&self, buf: &mut [u8], seq: u32, portid: u32) -> Result<usize> {
-        let mut b = MsgBuilder::new(buf, self.message_type(), self.flags() | NLM_F_REQUEST, seq, portid);
+        let mut b = MsgBuilder::new(
+            buf,
+            self.message_type(),
+            self.flags() | NLM_F_REQUEST,
+            seq,
+            portid,
+        );
         self.emit_payload(&mut b);
         b.finish("build request").map(<[u8]>::len)
     }
@@ -357,7 +397,9 @@ impl<'a> NlMsg<'a> {
         if len < NLMSG_HDRLEN {
             return Err(malformed("netlink length below header size"));
         }
-        let buf = buf.get(..len).ok_or(malformed("netlink message beyond buffer"))?;
+        let buf = buf
+            .get(..len)
+            .ok_or(malformed("netlink message beyond buffer"))?;
         Ok(NlMsg { buf })
     }
     pub fn len(&self) -> usize {
@@ -408,7 +450,10 @@ pub struct NlMsgIter<'a> {
 
 impl<'a> NlMsgIter<'a> {
     pub fn new(buf: &'a [u8]) -> NlMsgIter<'a> {
-        NlMsgIter { rest: buf, done: false }
+        NlMsgIter {
+            rest: buf,
+            done: false,
+        }
     }
 }
 
@@ -479,7 +524,11 @@ impl<'a> Nla<'a> {
     }
     /// A string; a trailing NUL (and anything after the first NUL) is cut off.
     pub fn as_str(&self) -> Result<&'a str> {
-        let end = self.payload.iter().position(|&c| c == 0).unwrap_or(self.payload.len());
+        let end = self
+            .payload
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(self.payload.len());
         let s = self.payload.get(..end).unwrap_or(&[]);
         core::str::from_utf8(s).map_err(|_| malformed("string attribute is not UTF-8"))
     }
@@ -500,10 +549,18 @@ pub struct NlaIter<'a> {
 
 impl<'a> NlaIter<'a> {
     pub fn new(buf: &'a [u8]) -> NlaIter<'a> {
-        NlaIter { rest: buf, error: None, done: false }
+        NlaIter {
+            rest: buf,
+            error: None,
+            done: false,
+        }
     }
     fn failed(what: &'static str) -> NlaIter<'a> {
-        NlaIter { rest: &[], error: Some(what), done: false }
+        NlaIter {
+            rest: &[],
+            error: Some(what),
+            done: false,
+        }
     }
     /// Finds the first attribute of `kind`; `Err` if the list is malformed before it.
     pub fn find(self, kind: u16) -> Result<Option<Nla<'a>>> {
@@ -577,8 +634,9 @@ pub struct NlSocket {
 }
 
 impl NlSocket {
-    /// Opens, binds (kernel-assigned port id) and sets `NETLINK_CAP_ACK` and
-    /// `NETLINK_EXT_ACK` where supported.
+    /// Opens, binds (kernel-assigned port id) and sets `NETLINK_CAP_ACK` where supported
+    /// (acks without the echoed request). `NLM_F_DUMP_INTR` on dump parts is not treated
+    /// as an error: callers get the (possibly inconsistent) snapshot.
     pub fn new(proto: Protocol) -> Result<NlSocket> {
         Self::with_buffers(proto, DEFAULT_RECV_BUF, DEFAULT_SEND_BUF)
     }
@@ -589,12 +647,27 @@ impl NlSocket {
             Protocol::Route => SockProtocol::NetlinkRoute,
             Protocol::Generic => SockProtocol::NetlinkGeneric,
         };
-        let fd = socket::socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, protocol)
-            .map_err(|errno| NetlinkError::Sys { op: "netlink socket", errno })?;
-        socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
-            .map_err(|errno| NetlinkError::Sys { op: "bind netlink socket", errno })?;
-        let addr: NetlinkAddr = socket::getsockname(fd.as_raw_fd())
-            .map_err(|errno| NetlinkError::Sys { op: "getsockname netlink", errno })?;
+        let fd = socket::socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            protocol,
+        )
+        .map_err(|errno| NetlinkError::Sys {
+            op: "netlink socket",
+            errno,
+        })?;
+        socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(|errno| {
+            NetlinkError::Sys {
+                op: "bind netlink socket",
+                errno,
+            }
+        })?;
+        let addr: NetlinkAddr =
+            socket::getsockname(fd.as_raw_fd()).map_err(|errno| NetlinkError::Sys {
+                op: "getsockname netlink",
+                errno,
+            })?;
         // Acks without the echoed request: smaller replies. Best effort (old kernels).
         let _ = crate::sys::netlink::set_opt(fd.as_fd(), crate::sys::netlink::NETLINK_CAP_ACK, 1);
         Ok(NlSocket {
@@ -630,7 +703,10 @@ impl NlSocket {
             crate::sys::netlink::NETLINK_ADD_MEMBERSHIP,
             i32::try_from(group).unwrap_or(i32::MAX),
         )
-        .map_err(|errno| NetlinkError::Sys { op: "join netlink multicast group", errno })
+        .map_err(|errno| NetlinkError::Sys {
+            op: "join netlink multicast group",
+            errno,
+        })
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -654,19 +730,33 @@ impl NlSocket {
         let seq = self.next_seq();
         let need = req.buffer_len();
         if need > self.sbuf.len() {
-            return Err(NetlinkError::TooBig { op, need, have: self.sbuf.len() });
+            return Err(NetlinkError::TooBig {
+                op,
+                need,
+                have: self.sbuf.len(),
+            });
         }
-        let n = req.emit(&mut self.sbuf, seq, self.portid).map_err(|e| e.with_op(op))?;
-        let msg = self.sbuf.get(..n).ok_or(NetlinkError::TooBig { op, need: n, have: 0 })?;
+        let n = req
+            .emit(&mut self.sbuf, seq, self.portid)
+            .map_err(|e| e.with_op(op))?;
+        let msg = self.sbuf.get(..n).ok_or(NetlinkError::TooBig {
+            op,
+            need: n,
+            have: 0,
+        })?;
         let sent = socket::send(self.fd.as_raw_fd(), msg, MsgFlags::empty())
             .map_err(|errno| NetlinkError::Sys { op, errno })?;
         if sent != n {
-            return Err(NetlinkError::Sys { op, errno: Errno::EMSGSIZE });
+            return Err(NetlinkError::Sys {
+                op,
+                errno: Errno::EMSGSIZE,
+            });
         }
         let flags = req.flags();
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let want_ack = flags & NLM_F_ACK != 0;
-        let deadline = crate::time::Instant::from_micros(crate::sys::monotonic_micros()) + self.timeout;
+        let deadline =
+            crate::time::Instant::from_micros(crate::sys::monotonic_micros()) + self.timeout;
         loop {
             let len = self.recv_until(op, deadline)?;
             let data = self.rbuf.get(..len).unwrap_or(&[]);
@@ -680,22 +770,36 @@ impl NlSocket {
                 match m.message_type() {
                     NLMSG_NOOP => {}
                     NLMSG_ERROR => {
-                        let code = m.error_code().ok_or(NetlinkError::Malformed { op, what: "short error message" })?;
+                        let code = m.error_code().ok_or(NetlinkError::Malformed {
+                            op,
+                            what: "short error message",
+                        })?;
                         if code != 0 {
-                            return Err(NetlinkError::Kernel { op, errno: Errno::from_raw(code.saturating_neg()) });
+                            return Err(NetlinkError::Kernel {
+                                op,
+                                errno: Errno::from_raw(code.saturating_neg()),
+                            });
                         }
                         finished = true;
                     }
                     NLMSG_DONE => {
                         if let Some(code) = m.error_code() {
                             if code < 0 {
-                                return Err(NetlinkError::Kernel { op, errno: Errno::from_raw(code.saturating_neg()) });
+                                return Err(NetlinkError::Kernel {
+                                    op,
+                                    errno: Errno::from_raw(code.saturating_neg()),
+                                });
                             }
                         }
                         // A dump with NLM_F_ACK gets no separate ack.
                         finished = true;
                     }
-                    NLMSG_OVERRUN => return Err(NetlinkError::Malformed { op, what: "overrun" }),
+                    NLMSG_OVERRUN => {
+                        return Err(NetlinkError::Malformed {
+                            op,
+                            what: "overrun",
+                        })
+                    }
                     _ => {
                         on_msg(&m)?;
                         if !dump && !want_ack && m.flags() & NLM_F_MULTI == 0 {
@@ -735,7 +839,10 @@ impl NlSocket {
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
             ) {
                 Ok(n) if n > self.rbuf.len() => {
-                    return Err(NetlinkError::Malformed { op, what: "reply larger than the receive buffer" })
+                    return Err(NetlinkError::Malformed {
+                        op,
+                        what: "reply larger than the receive buffer",
+                    })
                 }
                 Ok(n) => return Ok(n),
                 Err(Errno::EINTR | Errno::EAGAIN) => continue,
@@ -747,7 +854,12 @@ impl NlSocket {
     /// Receives unsolicited (multicast) messages: waits at most `timeout` for one datagram
     /// and feeds each of its messages to `on_msg`. Returns the number of messages seen
     /// (0 on timeout). For event subscriptions after [`NlSocket::add_membership`].
-    pub fn recv_notifications<F>(&mut self, op: &'static str, timeout: Duration, mut on_msg: F) -> Result<usize>
+    pub fn recv_notifications<F>(
+        &mut self,
+        op: &'static str,
+        timeout: Duration,
+        mut on_msg: F,
+    ) -> Result<usize>
     where
         F: FnMut(&NlMsg<'_>) -> Result<()>,
     {
@@ -857,7 +969,10 @@ mod tests {
     fn builder_too_small_no_panic() {
         for size in 0..Plain.buffer_len() {
             let mut buf = vec![0u8; size];
-            assert!(matches!(Plain.emit(&mut buf, 1, 1), Err(NetlinkError::TooBig { .. })), "size {size}");
+            assert!(
+                matches!(Plain.emit(&mut buf, 1, 1), Err(NetlinkError::TooBig { .. })),
+                "size {size}"
+            );
         }
     }
 
