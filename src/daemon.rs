@@ -210,7 +210,7 @@ pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonErro
     for g in &cfg.groups {
         let mut v = Vec::with_capacity(g.resources.len());
         for r in &g.resources {
-            match agent::build(r, cfg) {
+            match agent::build_or_broken(r, cfg) {
                 Ok(a) => v.push(a),
                 Err(e) => errs.push(crate::config::ConfigError {
                     file: cfg.file.clone(),

@@ -136,7 +136,22 @@ pub fn format_warning(w: &ConfigWarning) -> String {
 /// (`file:line: warning: message`) to `out`, in line order, then a one-line summary when the
 /// configuration is good. Returns the exit code: 0 good, 2 errors.
 pub fn check_config_cmd(path: &Path, node: Option<&str>, out: &mut dyn std::io::Write) -> i32 {
-    let (cfg, errs, warns) = load_inner(path, node);
+    let (cfg, mut errs, warns) = load_inner(path, node);
+    // Resources are checked as strictly as the daemon would build them: an unimplemented
+    // type, a missing interface, a script that is not executable.
+    if let (Some(c), true) = (&cfg, errs.is_empty()) {
+        for g in &c.groups {
+            for r in &g.resources {
+                if let Err(e) = crate::agent::build(r, c) {
+                    errs.push(ConfigError {
+                        file: c.file.clone(),
+                        line: g.line,
+                        msg: format!("group {}: resource {}: {e}", g.name, r.text),
+                    });
+                }
+            }
+        }
+    }
     let mut lines: Vec<(usize, String)> = errs.iter().map(|e| (e.line, e.to_string())).collect();
     lines.extend(warns.iter().map(|w| (w.line, format_warning(w))));
     lines.sort_by_key(|(l, _)| *l);
@@ -245,6 +260,43 @@ pub struct Config {
 }
 
 impl Config {
+    /// Built-in defaults for running one agent by hand (`tandem agent`): the timeouts and
+    /// announcement settings a config file would default to.
+    pub fn for_agent() -> Config {
+        const TEXT: &str = "cluster agent\nnode a b\nauthkey /etc/tandem/authkey\nucast lo 127.0.0.2\n";
+        match parse_str(Path::new("<built-in>"), TEXT) {
+            Ok(p) => p.config,
+            Err(_) => Config {
+                file: PathBuf::from("<built-in>"),
+                cluster: String::new(),
+                nodes: Vec::new(),
+                local: 0,
+                authkey: PathBuf::new(),
+                key: Vec::new(),
+                keepalive: Duration::from_secs(1),
+                warntime: Duration::from_secs(5),
+                deadtime: Duration::from_secs(10),
+                initdead: Duration::from_secs(20),
+                auto_failback: false,
+                udpport: 694,
+                links: Vec::new(),
+                ping: Vec::new(),
+                stonith: Vec::new(),
+                socket: None,
+                statedir: None,
+                logfacility: None,
+                logfile: None,
+                groups: Vec::new(),
+                start_timeout: Duration::from_secs(60),
+                stop_timeout: Duration::from_secs(60),
+                status_timeout: Duration::from_secs(20),
+                garp_count: 5,
+                garp_interval: Duration::from_millis(200),
+                realtime: true,
+            },
+        }
+    }
+
     pub fn local_name(&self) -> &str {
         self.nodes.get(usize::from(self.local)).map(String::as_str).unwrap_or("")
     }
