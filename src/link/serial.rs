@@ -11,9 +11,11 @@
 //!   open (hang-up, EIO) is closed and retried the same way.
 //! - Frames: [`crate::link::frame`] (COBS, length, CRC-16).
 //! - Output: a queue of [`QUEUE_FRAMES`] fixed frame buffers. When it is full the oldest frame
-//!   not yet started on the line is dropped (`tx_dropped`). Writes never block; besides, the
-//!   link keeps at most about [`OUTQ_LOW`] bytes in the driver's own queue (TIOCOUTQ), so a
-//!   heartbeat never waits behind seconds of older ones on a slow line.
+//!   not yet started on the line is dropped (`tx_dropped`). Writes never block. Besides, a
+//!   frame is handed to the driver only when the line is about to be free, judged by the
+//!   baud rate and by the driver's output queue (TIOCOUTQ) where it has one: the kernel
+//!   never holds more than about one frame plus [`OUTQ_LOW`] bytes, so a heartbeat never
+//!   waits behind seconds of older ones on a slow line.
 
 use std::fs;
 use std::io::Write as _;
@@ -61,7 +63,9 @@ const MAX_READS: usize = 32;
 
 /// Time `bytes` take on the line at `baud` (8N1 = 10 bits per byte), rounded up to µs.
 pub fn line_time(bytes: usize, baud: u32) -> Duration {
-    let bits = u64::try_from(bytes).unwrap_or(u64::MAX).saturating_mul(10_000_000);
+    let bits = u64::try_from(bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(10_000_000);
     Duration::from_micros(bits.div_ceil(u64::from(baud.max(1))))
 }
 
@@ -69,7 +73,9 @@ pub fn line_time(bytes: usize, baud: u32) -> Duration {
 /// quarter of the line at `baud`, rounded up to whole milliseconds.
 pub fn min_keepalive(n_groups: usize, baud: u32) -> Duration {
     let t = line_time(frame_len(heartbeat_packet_len(n_groups)), baud);
-    let us = u64::try_from(t.as_micros()).unwrap_or(u64::MAX).saturating_mul(4);
+    let us = u64::try_from(t.as_micros())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(4);
     Duration::from_millis(us.div_ceil(1000))
 }
 
@@ -80,7 +86,9 @@ pub fn check_budget(cfg: &Config) -> Vec<ConfigWarning> {
     let pkt = heartbeat_packet_len(cfg.groups.len());
     let bytes = frame_len(pkt);
     for link in &cfg.links {
-        let LinkConfig::Serial { device, baud, .. } = link else { continue };
+        let LinkConfig::Serial { device, baud, .. } = link else {
+            continue;
+        };
         let t = line_time(bytes, *baud);
         if t.saturating_mul(4) > cfg.keepalive {
             out.push(ConfigWarning {
@@ -213,7 +221,9 @@ fn io_errno(e: &std::io::Error) -> Errno {
 
 /// True for a pid that exists (kill(pid, 0) succeeds or is refused for permission).
 fn pid_alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else { return false };
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
     if raw <= 0 {
         return false;
     }
@@ -228,7 +238,9 @@ fn pid_alive(pid: u32) -> bool {
 fn read_lock_pid(path: &Path) -> Result<Option<u32>, Errno> {
     let text = fs::read(path).map_err(|e| io_errno(&e))?;
     let text = text.get(..64).unwrap_or(&text);
-    Ok(std::str::from_utf8(text).ok().and_then(|s| s.trim().parse::<u32>().ok()))
+    Ok(std::str::from_utf8(text)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok()))
 }
 
 /// A held UUCP lock file; removed on drop if it still names this process.
@@ -285,11 +297,17 @@ impl LockFile {
                 Err(e) => e,
             };
             if io_errno(&e) != Errno::EEXIST {
-                return Err(LinkError::Open { what: path.display().to_string(), errno: io_errno(&e) });
+                return Err(LinkError::Open {
+                    what: path.display().to_string(),
+                    errno: io_errno(&e),
+                });
             }
             match read_lock_pid(path) {
                 Ok(Some(holder)) if pid_alive(holder) => {
-                    return Err(LinkError::Locked { device: device.display().to_string(), pid: holder });
+                    return Err(LinkError::Locked {
+                        device: device.display().to_string(),
+                        pid: holder,
+                    });
                 }
                 Ok(holder) => {
                     warn!(
@@ -302,16 +320,27 @@ impl LockFile {
                         Ok(()) => {}
                         Err(e) if io_errno(&e) == Errno::ENOENT => {}
                         Err(e) => {
-                            return Err(LinkError::Open { what: path.display().to_string(), errno: io_errno(&e) })
+                            return Err(LinkError::Open {
+                                what: path.display().to_string(),
+                                errno: io_errno(&e),
+                            })
                         }
                     }
                 }
                 // Removed between link() and read(): try again.
                 Err(Errno::ENOENT) => {}
-                Err(errno) => return Err(LinkError::Open { what: path.display().to_string(), errno }),
+                Err(errno) => {
+                    return Err(LinkError::Open {
+                        what: path.display().to_string(),
+                        errno,
+                    })
+                }
             }
         }
-        Err(LinkError::Open { what: path.display().to_string(), errno: Errno::EEXIST })
+        Err(LinkError::Open {
+            what: path.display().to_string(),
+            errno: Errno::EEXIST,
+        })
     }
 }
 
@@ -355,7 +384,10 @@ impl Drop for Tty {
 
 /// Errors on open that mean "the device is not there (yet)".
 fn is_absent(e: Errno) -> bool {
-    matches!(e, Errno::ENOENT | Errno::ENODEV | Errno::ENXIO | Errno::EIO | Errno::ENOTDIR)
+    matches!(
+        e,
+        Errno::ENOENT | Errno::ENODEV | Errno::ENXIO | Errno::EIO | Errno::ENOTDIR
+    )
 }
 
 /// Errors on read/write that mean the device went away.
@@ -378,6 +410,8 @@ pub struct SerialLink {
     last_open_err: Option<Errno>,
     /// Waiting for the driver's output queue to drain below [`OUTQ_LOW`].
     drain_at: Option<Instant>,
+    /// When the bytes written so far will have left the wire (by the baud rate).
+    line_free_at: Instant,
     decoder: Decoder,
     tx: TxQueue,
     stats: LinkStats,
@@ -395,12 +429,26 @@ impl SerialLink {
     /// A missing device (ENOENT, ENODEV, ENXIO, EIO) is not an error: the link starts absent
     /// and retries from [`Link::on_timer`]. A lock held by a live process is
     /// [`LinkError::Locked`]; other failures are [`LinkError::Open`].
-    pub fn open_in(cfg: &LinkConfig, name: String, now: Instant, lock_dir: &Path) -> Result<SerialLink, LinkError> {
-        let LinkConfig::Serial { device, baud, rtscts } = cfg else {
+    pub fn open_in(
+        cfg: &LinkConfig,
+        name: String,
+        now: Instant,
+        lock_dir: &Path,
+    ) -> Result<SerialLink, LinkError> {
+        let LinkConfig::Serial {
+            device,
+            baud,
+            rtscts,
+        } = cfg
+        else {
             return Err(LinkError::Config(format!("{name}: not a serial link")));
         };
-        let baud_rate = tty::baud_rate(*baud)
-            .ok_or_else(|| LinkError::Config(format!("{}: unsupported baud rate {baud}", device.display())))?;
+        let baud_rate = tty::baud_rate(*baud).ok_or_else(|| {
+            LinkError::Config(format!(
+                "{}: unsupported baud rate {baud}",
+                device.display()
+            ))
+        })?;
         let lock = LockFile::acquire(lock_dir, device)?;
         let mut link = SerialLink {
             name,
@@ -414,21 +462,37 @@ impl SerialLink {
             backoff: BACKOFF_MIN,
             last_open_err: None,
             drain_at: None,
+            line_free_at: now,
             decoder: Decoder::new(),
             tx: TxQueue::new(),
             stats: LinkStats::default(),
         };
         match Tty::open(&link.device, baud_rate, link.rtscts) {
             Ok(t) => {
-                info!("{}: {} open at {} baud", link.name, link.device.display(), link.baud);
+                info!(
+                    "{}: {} open at {} baud",
+                    link.name,
+                    link.device.display(),
+                    link.baud
+                );
                 link.tty = Some(t);
             }
             Err(e) if is_absent(e) => {
-                warn!("{}: {} not present ({}); will retry", link.name, link.device.display(), e.desc());
+                warn!(
+                    "{}: {} not present ({}); will retry",
+                    link.name,
+                    link.device.display(),
+                    e.desc()
+                );
                 link.last_open_err = Some(e);
                 link.retry_at = Some(now + BACKOFF_MIN);
             }
-            Err(errno) => return Err(LinkError::Open { what: link.device.display().to_string(), errno }),
+            Err(errno) => {
+                return Err(LinkError::Open {
+                    what: link.device.display().to_string(),
+                    errno,
+                })
+            }
         }
         Ok(link)
     }
@@ -462,7 +526,11 @@ impl SerialLink {
 
     /// The device went away: close it and schedule a reopen.
     fn lost(&mut self, now: Instant, why: &str) {
-        warn!("{}: {} lost ({why}); reopening with backoff", self.name, self.device.display());
+        warn!(
+            "{}: {} lost ({why}); reopening with backoff",
+            self.name,
+            self.device.display()
+        );
         self.tty = None;
         let n = self.tx.clear();
         self.stats.tx_dropped += u64::try_from(n).unwrap_or(0);
@@ -476,7 +544,12 @@ impl SerialLink {
     fn try_reopen(&mut self, now: Instant) {
         match Tty::open(&self.device, self.baud_rate, self.rtscts) {
             Ok(t) => {
-                info!("{}: {} open at {} baud", self.name, self.device.display(), self.baud);
+                info!(
+                    "{}: {} open at {} baud",
+                    self.name,
+                    self.device.display(),
+                    self.baud
+                );
                 self.tty = Some(t);
                 self.decoder.reset();
                 self.retry_at = None;
@@ -486,7 +559,12 @@ impl SerialLink {
             Err(e) => {
                 // Log each new reason once, not every retry.
                 if self.last_open_err != Some(e) {
-                    warn!("{}: cannot open {}: {}; retrying", self.name, self.device.display(), e.desc());
+                    warn!(
+                        "{}: cannot open {}: {}; retrying",
+                        self.name,
+                        self.device.display(),
+                        e.desc()
+                    );
                     self.last_open_err = Some(e);
                 }
                 self.backoff = self.backoff.saturating_mul(2).min(BACKOFF_MAX);
@@ -507,16 +585,27 @@ impl SerialLink {
             }
             let Some(tty) = self.tty.as_ref() else { return };
             let Some(chunk) = self.tx.front() else { return };
-            if let Ok(q) = tty::output_queue(tty.fd.as_fd()) {
-                if q > OUTQ_LOW {
-                    let wait = line_time(q - OUTQ_LOW, self.baud).max(Duration::from_millis(1));
-                    self.drain_at = Some(now + wait);
+            if self.tx.offset == 0 {
+                // Start a frame only when the line is about to be free: by our own clock
+                // of the line (works for any driver, ptys included) and by the driver's
+                // output queue where it reports one (catches a line held by CTS).
+                let slack = line_time(OUTQ_LOW, self.baud);
+                if self.line_free_at > now + slack {
+                    self.drain_at = Some(self.line_free_at - slack);
                     return;
+                }
+                if let Ok(q) = tty::output_queue(tty.fd.as_fd()) {
+                    if q > OUTQ_LOW {
+                        let wait = line_time(q - OUTQ_LOW, self.baud).max(Duration::from_millis(1));
+                        self.drain_at = Some(now + wait);
+                        return;
+                    }
                 }
             }
             let want = chunk.len();
             match nix::unistd::write(tty.fd.as_fd(), chunk) {
                 Ok(n) => {
+                    self.line_free_at = self.line_free_at.max(now) + line_time(n, self.baud);
                     if self.tx.consume(n) {
                         self.stats.tx += 1;
                     }
@@ -568,7 +657,9 @@ impl Link for SerialLink {
     }
 
     fn recv(&mut self, now: Instant, on_packet: &mut dyn FnMut(&[u8])) -> Result<(), LinkError> {
-        let Some(fd) = self.raw_fd() else { return Ok(()) };
+        let Some(fd) = self.raw_fd() else {
+            return Ok(());
+        };
         let mut buf = [0u8; READ_CHUNK];
         for _ in 0..MAX_READS {
             match nix::unistd::read(fd, &mut buf) {
@@ -578,7 +669,8 @@ impl Link for SerialLink {
                     return Ok(());
                 }
                 Ok(n) => {
-                    self.decoder.feed(buf.get(..n).unwrap_or(&[]), &mut self.stats, on_packet);
+                    self.decoder
+                        .feed(buf.get(..n).unwrap_or(&[]), &mut self.stats, on_packet);
                     if n < buf.len() {
                         return Ok(());
                     }
@@ -651,7 +743,10 @@ mod tests {
             let n = c.len();
             q.consume(n);
         }
-        assert_eq!(decode(&line), vec![vec![2; 10], vec![3; 10], vec![4; 10], vec![9; 10]]);
+        assert_eq!(
+            decode(&line),
+            vec![vec![2; 10], vec![3; 10], vec![4; 10], vec![9; 10]]
+        );
     }
 
     #[test]
@@ -670,8 +765,14 @@ mod tests {
             q.consume(n);
         }
         assert!(q.is_empty());
-        assert_eq!(decode(&line), vec![vec![1; 20], vec![4; 20], vec![7; 20], vec![8; 20]]);
-        assert_eq!(q.push(&[0; frame::MAX_PAYLOAD + 1]), Err(FrameError::TooLong));
+        assert_eq!(
+            decode(&line),
+            vec![vec![1; 20], vec![4; 20], vec![7; 20], vec![8; 20]]
+        );
+        assert_eq!(
+            q.push(&[0; frame::MAX_PAYLOAD + 1]),
+            Err(FrameError::TooLong)
+        );
         q.push(&[1]).unwrap();
         assert_eq!(q.clear(), 1);
         assert!(q.front().is_none());
@@ -703,8 +804,15 @@ mod tests {
             auto_failback: false,
             udpport: 694,
             links: vec![
-                LinkConfig::Bcast { iface: "eth0".into(), port: 694 },
-                LinkConfig::Serial { device: "/dev/ttyS1".into(), baud, rtscts: false },
+                LinkConfig::Bcast {
+                    iface: "eth0".into(),
+                    port: 694,
+                },
+                LinkConfig::Serial {
+                    device: "/dev/ttyS1".into(),
+                    baud,
+                    rtscts: false,
+                },
             ],
             ping: vec![],
             stonith: vec![],
@@ -736,9 +844,18 @@ mod tests {
         let w = check_budget(&config(100, 9600, 1));
         assert_eq!(w.len(), 1);
         let msg = w[0].to_string();
-        assert!(msg.starts_with("/etc/tandem/tandem.conf: serial /dev/ttyS1:"), "{msg}");
-        assert!(msg.contains("88 bytes") && msg.contains("91.7 ms") && msg.contains("9600 baud"), "{msg}");
-        assert!(msg.contains("keepalive 100ms") && msg.contains("keepalive 367ms"), "{msg}");
+        assert!(
+            msg.starts_with("/etc/tandem/tandem.conf: serial /dev/ttyS1:"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("88 bytes") && msg.contains("91.7 ms") && msg.contains("9600 baud"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("keepalive 100ms") && msg.contains("keepalive 367ms"),
+            "{msg}"
+        );
         // exactly at the limit is fine
         assert!(check_budget(&config(367, 9600, 1)).is_empty());
         assert_eq!(check_budget(&config(366, 9600, 1)).len(), 1);
