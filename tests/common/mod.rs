@@ -6,6 +6,8 @@
 //! floating .50), dedicated heartbeat link 198.51.100.0/24 (alpha .1, beta .2).
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
