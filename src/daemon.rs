@@ -24,7 +24,7 @@ use crate::logging::RateLimit;
 use crate::membership::{self, Membership, PeerState, Timing};
 use crate::time::{self, Duration, Instant};
 use crate::wire::auth::Codec;
-use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
+use crate::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
 
 /// Largest wire packet we send or accept.
 pub const MAX_PACKET: usize = 1024;
@@ -472,7 +472,7 @@ impl Daemon {
     fn build_pollfds(&mut self) {
         self.pollfds.clear();
         self.sources.clear();
-        let mut push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
+        let push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
             pf.push(libc::pollfd { fd, events: ev, revents: 0 });
             src.push(s);
         };
@@ -739,16 +739,80 @@ impl Daemon {
         match a {
             cluster::Action::Run { group, resource, op } => self.run_op(now, group, resource, op),
             cluster::Action::Announce => self.send_now = true,
-            cluster::Action::Log(ev) => {
-                let msg = cluster::describe(&ev, &self.cfg);
-                self.note(now, msg);
-            }
+            cluster::Action::Log(ev) => self.log_event(now, ev),
             cluster::Action::Exit => {
                 self.note(now, "all groups released; exiting".to_string());
                 self.send_heartbeat(now);
                 self.exit = true;
             }
         }
+    }
+
+    fn res_text(&self, g: usize, r: usize) -> String {
+        self.cfg.groups.get(g).and_then(|g| g.resources.get(r)).map(|r| r.text.clone()).unwrap_or_default()
+    }
+
+    /// Formats a cluster transition; errors are what an operator must act on.
+    fn log_event(&mut self, now: Instant, ev: cluster::LogEvent) {
+        use cluster::LogEvent as L;
+        let msg = match ev {
+            L::Node { from, to } => format!("node {}: {} -> {}", self.cfg.local_name(), from.name(), to.name()),
+            L::Group { group, from, to } => {
+                format!("group {}: {} -> {}", self.group_name(group), from.name(), to.name())
+            }
+            L::FoundRunning { group, resource, status_error } => format!(
+                "group {}: {} {} at start-up: stopping the whole group before anything else",
+                self.group_name(group),
+                self.res_text(group, resource),
+                if status_error { "cannot be checked" } else { "is running" }
+            ),
+            L::Release { group, reason } => format!("group {}: releasing ({})", self.group_name(group), reason.name()),
+            L::TakeoverPeerDead { group } => {
+                format!("group {}: peer {} is dead, taking over", self.group_name(group), self.cfg.peer_name())
+            }
+            L::StartFailed { group, resource } => {
+                let m = format!(
+                    "group {}: start of {} failed: stopping the group here and offering it to {}",
+                    self.group_name(group),
+                    self.res_text(group, resource),
+                    self.cfg.peer_name()
+                );
+                error!("{m}");
+                m
+            }
+            L::StopFailed { group, resource, attempt, retrying } => {
+                let m = format!(
+                    "group {}: stop of {} failed (attempt {attempt}){}",
+                    self.group_name(group),
+                    self.res_text(group, resource),
+                    if retrying {
+                        ", retrying"
+                    } else {
+                        ": resources may still be held here; the group will not be handed over until an operator resolves it"
+                    }
+                );
+                error!("{m}");
+                m
+            }
+            L::StandbyRefused { group } => format!(
+                "group {}: standby refused: the peer is not up, nobody could take the group",
+                self.group_name(group)
+            ),
+            L::TakeoverRefused { group, state } => {
+                format!("group {}: takeover refused (local state {})", self.group_name(group), state.name())
+            }
+            L::Takeover { group } => format!("group {}: takeover accepted", self.group_name(group)),
+            L::Standby { group } => format!("group {}: standby accepted", self.group_name(group)),
+            L::ExitBlocked { group } => {
+                let m = format!(
+                    "cannot exit cleanly: group {} failed to stop; resolve it by hand, then signal again to exit",
+                    self.group_name(group)
+                );
+                error!("{m}");
+                m
+            }
+        };
+        self.note(now, msg);
     }
 
     fn run_op(&mut self, now: Instant, group: usize, resource: usize, op: Op) {
@@ -1015,7 +1079,7 @@ impl Daemon {
 
     fn on_outdate_request(&mut self, now: Instant, repr: &Repr) {
         let res = String::from_utf8_lossy(repr.payload()).into_owned();
-        let code = crate::agent::drbd::outdate_for_peer(&res);
+        let code = outdate_local(&res);
         self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
         let r = &mut *self.repr;
         r.kind = MsgKind::OutdateReply;
@@ -1099,10 +1163,10 @@ impl Daemon {
                 go.str("name", &g.name)
                     .str("preferred", self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or(""))
                     .str("owner", self.owner_name(v.owner))
-                    .str("state", v.state_name())
-                    .str("local_state", v.local.name())
-                    .str("peer_state", v.peer.map(|p| p.name()).unwrap_or("unknown"))
-                    .bool("failed_here", v.failed_here())
+                    .str("state", group_state_name(&v))
+                    .str("local_state", v.state.name())
+                    .str("peer_state", v.peer_state.map(|p| p.name()).unwrap_or("unknown"))
+                    .bool("failed_here", failed_here(&v))
                     .bool("standby", v.standby)
                     .bool("pinned", v.pinned);
             }
@@ -1158,8 +1222,9 @@ impl Daemon {
             let v = self.cluster.group_view(i);
             let pref = self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or("");
             let mut extra = String::new();
-            if v.failed_here() {
-                let _ = write!(extra, ", {} here", v.local.name());
+            if failed_here(&v) {
+                let what = if v.state == GroupState::FailedToStop { "failed to stop" } else { "failed" };
+                let _ = write!(extra, ", {what} here");
             }
             if v.standby {
                 extra.push_str(", standby here");
@@ -1171,7 +1236,7 @@ impl Daemon {
                 s,
                 "group {} (preferred {pref}): {} on {}{extra}",
                 g.name,
-                v.state_name(),
+                group_state_name(&v),
                 self.owner_name(v.owner)
             );
         }
@@ -1188,6 +1253,36 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.runner.kill_all();
+    }
+}
+
+/// Answers a peer's fence-peer request for DRBD resource `res` with a drbd.conf(5)
+/// fence-peer exit code. (Wired to the drbd agent when it lands; until then: 5, unreachable.)
+fn outdate_local(res: &str) -> u8 {
+    let _ = res;
+    5
+}
+
+/// A start failed here (sticky), or a stop failed here.
+fn failed_here(v: &cluster::GroupView) -> bool {
+    v.failed || v.state == GroupState::FailedToStop || v.state == GroupState::Failed
+}
+
+/// The group's state as INTERFACE.md names it, seen at its owner:
+/// started|starting|stopping|stopped|failed.
+fn group_state_name(v: &cluster::GroupView) -> &'static str {
+    let st = match v.owner {
+        cluster::Owner::Local => Some(v.state),
+        cluster::Owner::Peer => v.peer_state,
+        cluster::Owner::None => None,
+    };
+    match st {
+        Some(GroupState::Starting) => "starting",
+        Some(GroupState::Started) => "started",
+        Some(GroupState::Stopping) => "stopping",
+        Some(GroupState::FailedToStop) => "failed",
+        _ if v.failed || v.state == GroupState::Failed || v.state == GroupState::FailedToStop => "failed",
+        _ => "stopped",
     }
 }
 

@@ -898,3 +898,10 @@ impl Cluster {
         self.exited = true;
     }
 }
+
+impl Cluster {
+    /// Config reload: `auto_failback` may change live.
+    pub fn set_auto_failback(&mut self, on: bool) {
+        self.settings.auto_failback = on;
+    }
+}
