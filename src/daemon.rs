@@ -172,6 +172,7 @@ pub struct Daemon {
     peer_keepalive_ms: u32,
     rl_bad: RateLimit,
     rl_send: RateLimit,
+    rl_drop: RateLimit,
 }
 
 fn group_sel(cfg: &Config, name: &str) -> Result<GroupSel, String> {
@@ -356,6 +357,7 @@ impl Daemon {
             peer_keepalive_ms: 0,
             rl_bad: RateLimit::new(Duration::from_secs(10), 5),
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
+            rl_drop: RateLimit::new(Duration::from_secs(10), 5),
             generation,
             cfg,
             opts,
@@ -589,6 +591,7 @@ impl Daemon {
         let rx = &mut self.rx;
         let (mut ok, mut bad, mut dropped) = (0u64, 0u64, 0u64);
         let mut last_err: Option<WireError> = None;
+        let mut last_drop: Option<WireError> = None;
         let res = link.recv(now, &mut |pkt: &[u8]| match codec.decode(pkt) {
             Ok(repr) => {
                 ok += 1;
@@ -604,6 +607,7 @@ impl Daemon {
                     last_err = Some(e);
                 } else {
                     dropped += 1;
+                    last_drop = Some(e);
                 }
             }
         });
@@ -614,6 +618,13 @@ impl Daemon {
         if let Err(e) = res {
             if let Some(s) = self.rl_bad.allow(now) {
                 warn!("link {}: receive: {e} ({s} similar messages suppressed)", link.name());
+            }
+        }
+        if let Some(e) = last_drop {
+            if log::log_enabled!(log::Level::Debug) {
+                if let Some(s) = self.rl_drop.allow(now) {
+                    debug!("link {}: dropped packet: {e} ({s} similar messages suppressed)", link.name());
+                }
             }
         }
         if let Some(e) = last_err {

@@ -35,8 +35,12 @@ fn ucast_and_bcast_peers_come_up_and_detect_cuts() {
     let bound = startup + Duration::from_millis(200) + Duration::from_millis(300);
     assert!(wait_peer(&a, "up", bound).is_some(), "alpha never saw beta up within {bound:?}");
     assert!(wait_peer(&b, "up", bound).is_some(), "beta never saw alpha up within {bound:?}");
-    assert!(wait_for(Duration::from_secs(2), Duration::from_millis(20), || link_up(&a, "bcast") == Some(true)
-        && link_up(&a, "ucast") == Some(true)));
+    assert!(
+        wait_for(Duration::from_secs(2), Duration::from_millis(20), || link_up(&a, "bcast") == Some(true)
+            && link_up(&a, "ucast") == Some(true)),
+        "links not both up: {:?}",
+        a.status()
+    );
 
     // Cut only the bcast link: no death, and that link shows down.
     rig.a.link("hb0", false);

@@ -53,20 +53,41 @@ fn is_link_local_v6(a: &Ipv6Addr) -> bool {
     (a.segments()[0] & 0xffc0) == 0xfe80
 }
 
-/// The IPv4 broadcast address of `iface` (from getifaddrs), or 255.255.255.255.
+/// The IPv4 broadcast address of `iface`: its configured one (getifaddrs), else computed
+/// from its address and netmask, else 255.255.255.255. An address added without `brd`
+/// reports 0.0.0.0 or its own address as its broadcast: sending there would loop back to
+/// this host.
 fn broadcast_addr(iface: &str) -> Ipv4Addr {
     let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
         return Ipv4Addr::BROADCAST;
     };
+    let mut computed = None;
     for ifa in addrs {
         if ifa.interface_name != iface {
             continue;
         }
-        if let Some(sin) = ifa.broadcast.as_ref().and_then(|b| b.as_sockaddr_in()) {
-            return sin.ip();
+        let addr = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()).map(|a| a.ip());
+        // glibc fills the broadcast slot with the address itself when no `brd` is set.
+        if let Some(b) = ifa.broadcast.as_ref().and_then(|b| b.as_sockaddr_in()).map(|b| b.ip()) {
+            if !b.is_unspecified() && Some(b) != addr {
+                return b;
+            }
+        }
+        let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip());
+        if let (Some(a), Some(m), None) = (addr, mask, computed) {
+            computed = Some(broadcast_of(a, m));
         }
     }
-    Ipv4Addr::BROADCAST
+    computed.unwrap_or(Ipv4Addr::BROADCAST)
+}
+
+/// `addr | !netmask`; for a /31 or /32 (no broadcast address) the limited broadcast.
+fn broadcast_of(addr: Ipv4Addr, mask: Ipv4Addr) -> Ipv4Addr {
+    let (a, m) = (u32::from(addr), u32::from(mask));
+    if m.leading_ones() >= 31 {
+        return Ipv4Addr::BROADCAST;
+    }
+    Ipv4Addr::from(a | !m)
 }
 
 impl UdpLink {
@@ -274,6 +295,13 @@ impl Link for UdpLink {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn broadcast_from_netmask() {
+        use std::net::Ipv4Addr;
+        assert_eq!(super::broadcast_of(Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(255, 255, 255, 0)), Ipv4Addr::new(198, 51, 100, 255));
+        assert_eq!(super::broadcast_of(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(255, 255, 255, 254)), Ipv4Addr::BROADCAST);
+    }
+
     use super::*;
 
     #[test]
