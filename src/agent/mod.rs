@@ -132,6 +132,9 @@ pub trait Agent {
 /// Builds the agent for one resource. Checks what can be checked without side effects
 /// (interface exists, script executable). `Unsupported` for types not built yet.
 pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
-    let _ = (spec, cfg, Duration::ZERO);
-    Err(AgentError::Unsupported(spec.kind))
+    let _ = (cfg, Duration::ZERO);
+    match spec.kind {
+        ResourceKind::Mount => Ok(Box::new(mount::MountAgent::new(&spec.args, &spec.text)?)),
+        _ => Err(AgentError::Unsupported(spec.kind)),
+    }
 }
