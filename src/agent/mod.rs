@@ -134,6 +134,7 @@ pub trait Agent {
 pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
     match spec.kind {
         ResourceKind::Mount => Ok(Box::new(mount::MountAgent::new(&spec.args, &spec.text)?)),
+        ResourceKind::Drbd => Ok(Box::new(drbd::DrbdAgent::new(&spec.args, &spec.text)?)),
         ResourceKind::Lvm => Ok(Box::new(
             lvm::LvmAgent::new(&spec.args, &spec.text)?.with_timeout(cfg.start_timeout.max(cfg.stop_timeout)),
         )),
