@@ -468,6 +468,11 @@ impl DrbdAgent {
         }
     }
 
+    /// The cached (family id, version), once resolved.
+    pub fn family(&self) -> Option<(u16, u8)> {
+        self.family
+    }
+
     /// Changes the promote retry policy.
     pub fn with_retry(mut self, tries: u32, delay: Duration) -> DrbdAgent {
         self.tries = tries.max(1);
