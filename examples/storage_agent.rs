@@ -102,16 +102,19 @@ fn probe(resource: &str) -> ExitCode {
     };
     println!("probe: family drbd id={family} version={version}");
     let mut ok = true;
-    for mandatory in [true, false] {
+    // The agent's encoding (both flags) must work; the others are reported for the record.
+    for (mandatory, nested) in [(true, true), (false, true), (true, false), (false, false)] {
         let mut req = DrbdRequest::status_dump(family, version, resource);
         req.mandatory = mandatory;
+        req.nested_flag = nested;
+        let agents = mandatory && nested;
         let mut n = 0;
         let res = NlSocket::new(Protocol::Generic).and_then(|mut s| {
             s.request("probe get-status", &req, |m| {
                 let r = Reply::parse(m.payload())?;
                 n += 1;
                 println!(
-                    "probe: mandatory={mandatory} minor={} ret={} state={:?}",
+                    "probe: mandatory={mandatory} nested={nested} minor={} ret={} state={:?}",
                     r.minor,
                     r.ret_code,
                     r.state.map(|s| s.to_string())
@@ -120,14 +123,16 @@ fn probe(resource: &str) -> ExitCode {
             })
         });
         match res {
-            Ok(()) if n > 0 => println!("probe: mandatory={mandatory} accepted ({n} volume(s))"),
+            Ok(()) if n > 0 => {
+                println!("probe: mandatory={mandatory} nested={nested} accepted ({n} volume(s))")
+            }
             Ok(()) => {
-                println!("probe: mandatory={mandatory} no volumes");
-                ok = false;
+                println!("probe: mandatory={mandatory} nested={nested} no volumes");
+                ok &= !agents;
             }
             Err(e) => {
-                println!("probe: mandatory={mandatory} error: {e}");
-                ok = false;
+                println!("probe: mandatory={mandatory} nested={nested} error: {e}");
+                ok &= !agents;
             }
         }
     }

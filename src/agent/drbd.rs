@@ -24,8 +24,10 @@
 //! DRBD_NLA_CFG_CONTEXT(2){ ctx_resource_name(2): NUL-terminated, <= 128 bytes }`.
 //! Field attributes carry `DRBD_GENLA_F_MANDATORY` (1 << 14) as the kernel's own
 //! `T_ctx_resource_name` does (0x4002); the kernel strips it (`drbd_nla_check_mandatory`)
-//! and also accepts the bare number. Top-level nests are sent without `NLA_F_NESTED`,
-//! as the kernel's `nla_nest_start_noflag` writes them.
+//! and also accepts the bare number. The context nest carries `NLA_F_NESTED`: 6.1's
+//! generic netlink validates the `GET_STATUS` dump strictly and answers `EINVAL` to a
+//! nest without it (found in the QEMU rig; `examples/storage_agent.rs drbd-probe` tries
+//! all four encodings against the real module).
 
 use std::fmt;
 
@@ -104,6 +106,8 @@ pub struct DrbdRequest<'a> {
     pub dump: bool,
     /// Set [`GENLA_F_MANDATORY`] on `ctx_resource_name`.
     pub mandatory: bool,
+    /// Set `NLA_F_NESTED` on the context nest (strict genl validation needs it).
+    pub nested_flag: bool,
 }
 
 impl<'a> DrbdRequest<'a> {
@@ -117,6 +121,7 @@ impl<'a> DrbdRequest<'a> {
             resource,
             dump: false,
             mandatory: true,
+            nested_flag: true,
         }
     }
     /// `SECONDARY`.
@@ -129,6 +134,7 @@ impl<'a> DrbdRequest<'a> {
             resource,
             dump: false,
             mandatory: true,
+            nested_flag: true,
         }
     }
     /// The 8.4 `GET_STATUS` dump of one resource's volumes.
@@ -141,6 +147,7 @@ impl<'a> DrbdRequest<'a> {
             resource,
             dump: true,
             mandatory: true,
+            nested_flag: true,
         }
     }
 }
@@ -172,7 +179,11 @@ impl Request for DrbdRequest<'_> {
         let mut hdr = [0u8; DRBD_HDRLEN];
         hdr[..4].copy_from_slice(&self.minor.to_ne_bytes());
         b.put_header(&hdr);
-        let ctx = b.nest_start_raw(NLA_CFG_CONTEXT);
+        let ctx = if self.nested_flag {
+            b.nest_start(NLA_CFG_CONTEXT)
+        } else {
+            b.nest_start_raw(NLA_CFG_CONTEXT)
+        };
         let ty = if self.mandatory {
             T_CTX_RESOURCE_NAME | GENLA_F_MANDATORY
         } else {
@@ -777,7 +788,7 @@ mod tests {
             40, 0, 0, 0,   0x1c, 0,   0x05, 0,   7, 0, 0, 0,   0, 0, 0, 0, // nlmsghdr: REQUEST|ACK
             14, 1, 0, 0,                                                    // genlmsghdr: PRIMARY v1
             0, 0, 0, 0,   0, 0, 0, 0,                                       // drbd_genlmsghdr: minor 0
-            12, 0, 2, 0,                                                    // CFG_CONTEXT (no NLA_F_NESTED)
+            12, 0, 2, 0x80,                                                    // CFG_CONTEXT | NLA_F_NESTED
             7, 0, 0x02, 0x40, b'r', b'0', 0, 0,                             // ctx_resource_name | MANDATORY
         ];
         assert_eq!(b, want);
