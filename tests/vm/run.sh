@@ -144,9 +144,9 @@ is() { [ "$(drbdadm $1 r0 2>/dev/null)" = "$2" ]; }
 # The agent runner: `tandem agent` once main's binary has these agents, else the example.
 agent() {
     if [ -x /bin/tandem ] && ! /bin/tandem agent "$1" status 2>&1 | grep -q "not implemented"; then
-        /bin/tandem agent "$@"
+        /bin/tandem agent "$@" 2>&1
     else
-        /bin/storage_agent "$@"
+        /bin/storage_agent "$@" 2>&1
     fi
 }
 # scenario NAME CMD...: runs CMD (a shell function), prints PASS/FAIL and its duration.
