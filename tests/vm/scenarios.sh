@@ -23,7 +23,8 @@ probe_encodings() { /bin/storage_agent drbd-probe r0; }
 
 status_secondary() {  # Secondary: status exits 3 (not running)
     agent drbd::r0 status; rc=$?
-    [ $rc = 3 ] && is role Secondary/Secondary
+    r=$(drbdadm role r0)     # the peer may already have been promoted: check ours only
+    [ $rc = 3 ] && [ "${r%%/*}" = Secondary ]
 }
 
 promote() {
