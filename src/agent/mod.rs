@@ -132,7 +132,6 @@ pub trait Agent {
 /// Builds the agent for one resource. Checks what can be checked without side effects
 /// (interface exists, script executable). `Unsupported` for types not built yet.
 pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
-    let _ = (cfg, Duration::ZERO);
     match spec.kind {
         ResourceKind::Ip => Ok(Box::new(ip::IpAgent::new(&spec.args, &spec.text)?)),
         ResourceKind::Script => Ok(Box::new(
@@ -142,7 +141,12 @@ pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentE
                 cfg.status_timeout,
             ),
         )),
-        _ => Err(AgentError::Unsupported(spec.kind)),
+        ResourceKind::Mount => Ok(Box::new(mount::MountAgent::new(&spec.args, &spec.text)?)),
+        ResourceKind::Drbd => Ok(Box::new(drbd::DrbdAgent::new(&spec.args, &spec.text)?)),
+        ResourceKind::Lvm => Ok(Box::new(
+            lvm::LvmAgent::new(&spec.args, &spec.text)?.with_timeout(cfg.start_timeout.max(cfg.stop_timeout)),
+        )),
+        ResourceKind::Guest => Err(AgentError::Unsupported(spec.kind)),
     }
 }
 
