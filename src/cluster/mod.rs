@@ -215,6 +215,9 @@ impl Group {
     }
 }
 
+/// Default for [`Cluster::set_leave_linger`].
+pub const DEFAULT_LEAVE_LINGER: Duration = Duration::from_secs(3);
+
 /// The cluster state machine. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -233,6 +236,9 @@ pub struct Cluster {
     peer_groups: [GroupWire; MAX_GROUPS],
     last_adv: [GroupWire; MAX_GROUPS],
     last_node: NodeState,
+    leave_linger: Duration,
+    /// Leaving, everything stopped: exit at the latest then.
+    linger_until: Option<Instant>,
 }
 
 fn claims(p: &GroupWire) -> bool {
@@ -291,6 +297,8 @@ impl Cluster {
             peer_groups: [GroupWire::EMPTY; MAX_GROUPS],
             last_adv: [GroupWire::EMPTY; MAX_GROUPS],
             last_node: NodeState::Init,
+            leave_linger: DEFAULT_LEAVE_LINGER,
+            linger_until: None,
         }
     }
 
@@ -322,12 +330,23 @@ impl Cluster {
             }
         }
         let announced = self.announce_if_changed(out);
-        self.check_exit(announced, out);
+        self.check_exit(now, announced, out);
     }
 
-    /// When the next [`Event::Tick`] is due (stop retries), if any.
+    /// When the next [`Event::Tick`] is due (stop retries, the end of the leave linger), if any.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.groups.iter().filter_map(|g| g.retry_at).min()
+        if self.exited {
+            return None;
+        }
+        self.groups.iter().filter_map(|g| g.retry_at).chain(self.linger_until).min()
+    }
+
+    /// How long a leaving node whose groups are all stopped keeps running (and so keeps
+    /// sending heartbeats) while the peer has not yet shown that it took over what was
+    /// offered. A lost final heartbeat then costs at most this, not a deadtime. A few
+    /// keepalive intervals is right; default [`DEFAULT_LEAVE_LINGER`].
+    pub fn set_leave_linger(&mut self, d: Duration) {
+        self.leave_linger = d;
     }
 
     /// What this node advertises as a whole.
@@ -871,7 +890,27 @@ impl Cluster {
         changed
     }
 
-    fn check_exit(&mut self, announced: bool, out: &mut Vec<Action>) {
+    /// The peer has shown what it does with every group we gave up (or cannot be waited for).
+    fn peer_took_over(&self) -> bool {
+        if self.peer != PeerState::Up {
+            return true;
+        }
+        if !self.peer_known {
+            return false;
+        }
+        if self.peer_node == NodeState::Leaving {
+            return true;
+        }
+        self.peer_groups.iter().take(self.groups.len()).all(|p| {
+            p.flags & gflag::OFFER != 0
+                || matches!(
+                    p.state,
+                    GroupState::Starting | GroupState::Started | GroupState::Failed | GroupState::FailedToStop
+                )
+        })
+    }
+
+    fn check_exit(&mut self, now: Instant, announced: bool, out: &mut Vec<Action>) {
         if self.node != NodeState::Leaving {
             return;
         }
@@ -889,6 +928,10 @@ impl Cluster {
             }
         }
         if blocked {
+            return;
+        }
+        let deadline = *self.linger_until.get_or_insert(now + self.leave_linger);
+        if !self.peer_took_over() && now < deadline {
             return;
         }
         if !announced {

@@ -656,12 +656,43 @@ fn shutdown_stops_everything_then_announces_and_exits() {
     assert!(!a.contains(&Action::Exit));
     h.done(0, 1, Op::Stop, Ok(false));
     let a = h.done(0, 0, Op::Stop, Ok(false));
+    assert!(!a.contains(&Action::Exit), "waits for the peer to show it took over");
+    assert_eq!(h.c.poll_at(), Some(h.now + DEFAULT_LEAVE_LINGER));
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
+    assert!(!a.contains(&Action::Exit));
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Starting, CLAIM, 0x0009_0001, 0)]);
     let pos_ann = a.iter().rposition(|x| *x == Action::Announce);
     let pos_exit = a.iter().position(|x| *x == Action::Exit);
     assert!(pos_ann.is_some() && pos_exit.is_some() && pos_ann < pos_exit);
     assert!(h.c.exited());
     assert!(h.ev(Event::Tick).is_empty());
-    // Takeover refused once leaving is covered by `exited`; nothing is started after it.
+    assert_eq!(h.c.poll_at(), None);
+}
+
+#[test]
+fn shutdown_exits_after_the_linger_if_the_peer_never_shows_a_takeover() {
+    let mut h = started(true, 1, settings(false));
+    h.c.set_leave_linger(Duration::from_millis(300));
+    h.now = t(1000);
+    h.ev(Event::Shutdown);
+    let a = h.done(0, 0, Op::Stop, Ok(false));
+    assert!(!a.contains(&Action::Exit));
+    assert_eq!(h.c.poll_at(), Some(t(1300)));
+    assert!(!h.at(1299, Event::Tick).contains(&Action::Exit));
+    let a = h.at(1300, Event::Tick);
+    assert_eq!(a, vec![Action::Announce, Action::Exit]);
+}
+
+#[test]
+fn shutdown_exits_at_once_when_the_peer_is_dead_or_in_standby() {
+    let mut h = started(true, 1, settings(false));
+    h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, OFFER, 0, 0)]);
+    h.ev(Event::Shutdown);
+    assert_eq!(h.done(0, 0, Op::Stop, Ok(false)).last(), Some(&Action::Exit));
+    let mut h = started(true, 1, settings(false));
+    h.ev(Event::Shutdown);
+    h.ev(Event::Peer(PeerState::Dead));
+    assert_eq!(h.done(0, 0, Op::Stop, Ok(false)).last(), Some(&Action::Exit));
 }
 
 #[test]
@@ -697,6 +728,7 @@ fn shutdown_does_not_take_over_on_peer_death() {
     let mut h = started(false, 1, settings(false));
     h.ev(Event::Shutdown);
     h.done(0, 0, Op::Stop, Ok(false));
+    h.ev(Event::Peer(PeerState::Dead));
     assert!(h.c.exited());
     let mut h = H::new(vec![def("a", true, 1), def("b", true, 1)], settings(false));
     h.probe_clean();
