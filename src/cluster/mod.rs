@@ -49,7 +49,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { auto_failback: false, stop_retries: 3, stop_retry_delay: Duration::from_secs(1) }
+        Settings {
+            auto_failback: false,
+            stop_retries: 3,
+            stop_retry_delay: Duration::from_secs(1),
+        }
     }
 }
 
@@ -70,10 +74,18 @@ pub enum Event<'a> {
     /// The peer restarted (new generation): forget everything it advertised.
     PeerRestarted,
     /// Every accepted heartbeat from the peer, in sending order.
-    PeerPacket { node_state: NodeState, groups: &'a [GroupWire] },
+    PeerPacket {
+        node_state: NodeState,
+        groups: &'a [GroupWire],
+    },
     /// An operation asked for by [`Action::Run`] finished. For `Status`, `Ok(true)` means the
     /// resource is running; for `Start`/`Stop` any `Ok` is success.
-    OpDone { group: usize, resource: usize, op: Op, result: Result<bool, ()> },
+    OpDone {
+        group: usize,
+        resource: usize,
+        op: Op,
+        result: Result<bool, ()>,
+    },
     /// Operator: hand these local groups to the peer (sticky until a local takeover or the peer's death).
     Standby(GroupSel),
     /// Operator: take these groups (orderly: the peer stops them first). Clears a local Failed.
@@ -86,7 +98,11 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Run one operation on one resource. At most one is outstanding per group.
-    Run { group: usize, resource: usize, op: Op },
+    Run {
+        group: usize,
+        resource: usize,
+        op: Op,
+    },
     /// What we advertise changed: send a heartbeat now.
     Announce,
     /// Something worth a log line.
@@ -129,9 +145,17 @@ pub enum LogEvent {
     /// The node's state changed (init → active, active → leaving).
     Node { from: NodeState, to: NodeState },
     /// A group's local state changed.
-    Group { group: usize, from: GroupState, to: GroupState },
+    Group {
+        group: usize,
+        from: GroupState,
+        to: GroupState,
+    },
     /// Start-up probe: a resource is running (or its status failed), so the whole group is stopped.
-    FoundRunning { group: usize, resource: usize, status_error: bool },
+    FoundRunning {
+        group: usize,
+        resource: usize,
+        status_error: bool,
+    },
     /// This node gives up a group it holds.
     Release { group: usize, reason: ReleaseReason },
     /// The peer is dead: this node takes the group without a grant.
@@ -139,7 +163,12 @@ pub enum LogEvent {
     /// Starting a resource failed; the group is stopped and offered to the peer.
     StartFailed { group: usize, resource: usize },
     /// Stopping a resource failed (`retrying` = another attempt follows).
-    StopFailed { group: usize, resource: usize, attempt: u32, retrying: bool },
+    StopFailed {
+        group: usize,
+        resource: usize,
+        attempt: u32,
+        retrying: bool,
+    },
     /// Operator standby refused: the peer is dead, nobody could take the group.
     StandbyRefused { group: usize },
     /// Operator takeover refused: the group failed to stop here, or the node is leaving.
@@ -215,6 +244,9 @@ impl Group {
     }
 }
 
+/// Default for [`Cluster::set_leave_linger`].
+pub const DEFAULT_LEAVE_LINGER: Duration = Duration::from_secs(3);
+
 /// The cluster state machine. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -233,6 +265,9 @@ pub struct Cluster {
     peer_groups: [GroupWire; MAX_GROUPS],
     last_adv: [GroupWire; MAX_GROUPS],
     last_node: NodeState,
+    leave_linger: Duration,
+    /// Leaving, everything stopped: exit at the latest then.
+    linger_until: Option<Instant>,
 }
 
 fn claims(p: &GroupWire) -> bool {
@@ -251,10 +286,18 @@ impl Cluster {
     /// A new cluster state machine. Every group starts in the probe phase; the first
     /// [`Cluster::handle`] call (any event) asks for the probes. Groups beyond
     /// [`MAX_GROUPS`] are ignored (the config layer rejects them).
-    pub fn new(now: Instant, groups: Vec<GroupDef>, settings: Settings, generation: u64) -> Cluster {
+    pub fn new(
+        now: Instant,
+        groups: Vec<GroupDef>,
+        settings: Settings,
+        generation: u64,
+    ) -> Cluster {
         let _ = now;
         if groups.len() > MAX_GROUPS {
-            log::error!("cluster: {} groups configured, only the first {MAX_GROUPS} are managed", groups.len());
+            log::error!(
+                "cluster: {} groups configured, only the first {MAX_GROUPS} are managed",
+                groups.len()
+            );
         }
         let groups = groups
             .into_iter()
@@ -291,6 +334,8 @@ impl Cluster {
             peer_groups: [GroupWire::EMPTY; MAX_GROUPS],
             last_adv: [GroupWire::EMPTY; MAX_GROUPS],
             last_node: NodeState::Init,
+            leave_linger: DEFAULT_LEAVE_LINGER,
+            linger_until: None,
         }
     }
 
@@ -309,7 +354,12 @@ impl Cluster {
             Event::Peer(s) => self.on_peer(s),
             Event::PeerRestarted => self.reset_peer(),
             Event::PeerPacket { node_state, groups } => self.on_packet(node_state, groups),
-            Event::OpDone { group, resource, op, result } => self.on_op_done(now, group, resource, op, result, out),
+            Event::OpDone {
+                group,
+                resource,
+                op,
+                result,
+            } => self.on_op_done(now, group, resource, op, result, out),
             Event::Standby(sel) => self.for_sel(sel, |c, g| c.standby(g, out)),
             Event::Takeover(sel) => self.for_sel(sel, |c, g| c.takeover(g, out)),
             Event::Shutdown => self.shutdown = true,
@@ -322,12 +372,27 @@ impl Cluster {
             }
         }
         let announced = self.announce_if_changed(out);
-        self.check_exit(announced, out);
+        self.check_exit(now, announced, out);
     }
 
-    /// When the next [`Event::Tick`] is due (stop retries), if any.
+    /// When the next [`Event::Tick`] is due (stop retries, the end of the leave linger), if any.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.groups.iter().filter_map(|g| g.retry_at).min()
+        if self.exited {
+            return None;
+        }
+        self.groups
+            .iter()
+            .filter_map(|g| g.retry_at)
+            .chain(self.linger_until)
+            .min()
+    }
+
+    /// How long a leaving node whose groups are all stopped keeps running (and so keeps
+    /// sending heartbeats) while the peer has not yet shown that it took over what was
+    /// offered. A lost final heartbeat then costs at most this, not a deadtime. A few
+    /// keepalive intervals is right; default [`DEFAULT_LEAVE_LINGER`].
+    pub fn set_leave_linger(&mut self, d: Duration) {
+        self.leave_linger = d;
     }
 
     /// What this node advertises as a whole.
@@ -379,20 +444,33 @@ impl Cluster {
         } else {
             Owner::None
         };
-        GroupView { state: gr.state, failed: gr.failed, pinned: gr.pinned, standby: gr.standby, peer_state, owner }
+        GroupView {
+            state: gr.state,
+            failed: gr.failed,
+            pinned: gr.pinned,
+            standby: gr.standby,
+            peer_state,
+            owner,
+        }
     }
 
     // ----- events -----
 
     fn kick_probes(&mut self, out: &mut Vec<Action>) {
         for g in 0..self.groups.len() {
-            let Some(gr) = self.groups.get_mut(g) else { continue };
+            let Some(gr) = self.groups.get_mut(g) else {
+                continue;
+            };
             if gr.def.n_resources == 0 {
                 gr.seq = Seq::Idle;
             } else {
                 gr.cursor = 0;
                 gr.busy = true;
-                out.push(Action::Run { group: g, resource: 0, op: Op::Status });
+                out.push(Action::Run {
+                    group: g,
+                    resource: 0,
+                    op: Op::Status,
+                });
             }
         }
     }
@@ -453,7 +531,9 @@ impl Cluster {
 
     fn standby(&mut self, g: usize, out: &mut Vec<Action>) {
         let peer_dead = self.peer == PeerState::Dead;
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         if peer_dead {
             out.push(Action::Log(LogEvent::StandbyRefused { group: g }));
             return;
@@ -465,9 +545,14 @@ impl Cluster {
 
     fn takeover(&mut self, g: usize, out: &mut Vec<Action>) {
         let leaving = self.shutdown;
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         if leaving || gr.state == GroupState::FailedToStop {
-            out.push(Action::Log(LogEvent::TakeoverRefused { group: g, state: gr.state }));
+            out.push(Action::Log(LogEvent::TakeoverRefused {
+                group: g,
+                state: gr.state,
+            }));
             return;
         }
         gr.failed = false;
@@ -488,7 +573,9 @@ impl Cluster {
         result: Result<bool, ()>,
         out: &mut Vec<Action>,
     ) {
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         let expected = match gr.seq {
             Seq::Idle => None,
             Seq::Probe => Some(Op::Status),
@@ -496,7 +583,10 @@ impl Cluster {
             Seq::Stop => Some(Op::Stop),
         };
         if !gr.busy || gr.cursor != resource || expected != Some(op) {
-            log::debug!("cluster: ignoring unexpected result of {} on group {g} resource {resource}", op.name());
+            log::debug!(
+                "cluster: ignoring unexpected result of {} on group {g} resource {resource}",
+                op.name()
+            );
             return;
         }
         gr.busy = false;
@@ -509,11 +599,19 @@ impl Cluster {
                         gr.seq = Seq::Idle;
                     } else {
                         gr.busy = true;
-                        out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Status });
+                        out.push(Action::Run {
+                            group: g,
+                            resource: gr.cursor,
+                            op: Op::Status,
+                        });
                     }
                 }
                 Ok(true) | Err(()) => {
-                    out.push(Action::Log(LogEvent::FoundRunning { group: g, resource, status_error: result.is_err() }));
+                    out.push(Action::Log(LogEvent::FoundRunning {
+                        group: g,
+                        resource,
+                        status_error: result.is_err(),
+                    }));
                     self.begin_stop(g, n.checked_sub(1), out);
                 }
             },
@@ -528,7 +626,11 @@ impl Cluster {
                         self.set_state(g, GroupState::Started, out);
                     } else {
                         gr.busy = true;
-                        out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Start });
+                        out.push(Action::Run {
+                            group: g,
+                            resource: gr.cursor,
+                            op: Op::Start,
+                        });
                     }
                 }
                 Err(()) => {
@@ -545,7 +647,11 @@ impl Cluster {
                     if let Some(next) = gr.cursor.checked_sub(1) {
                         gr.cursor = next;
                         gr.busy = true;
-                        out.push(Action::Run { group: g, resource: next, op: Op::Stop });
+                        out.push(Action::Run {
+                            group: g,
+                            resource: next,
+                            op: Op::Stop,
+                        });
                     } else {
                         self.finish_stop(g, out);
                     }
@@ -576,16 +682,24 @@ impl Cluster {
     // ----- sequencing -----
 
     fn set_state(&mut self, g: usize, to: GroupState, out: &mut Vec<Action>) {
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         if gr.state != to {
-            out.push(Action::Log(LogEvent::Group { group: g, from: gr.state, to }));
+            out.push(Action::Log(LogEvent::Group {
+                group: g,
+                from: gr.state,
+                to,
+            }));
             gr.state = to;
         }
     }
 
     /// Stops resources `top..=0`, right to left (`None`: nothing to stop).
     fn begin_stop(&mut self, g: usize, top: Option<usize>, out: &mut Vec<Action>) {
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         gr.release_pending = false;
         gr.claim = 0;
         match top {
@@ -595,7 +709,11 @@ impl Cluster {
                 gr.busy = true;
                 gr.stop_failures = 0;
                 gr.retry_at = None;
-                out.push(Action::Run { group: g, resource: k, op: Op::Stop });
+                out.push(Action::Run {
+                    group: g,
+                    resource: k,
+                    op: Op::Stop,
+                });
                 self.set_state(g, GroupState::Stopping, out);
             }
             None => self.finish_stop(g, out),
@@ -603,17 +721,25 @@ impl Cluster {
     }
 
     fn finish_stop(&mut self, g: usize, out: &mut Vec<Action>) {
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         gr.seq = Seq::Idle;
         gr.busy = false;
         gr.release_pending = false;
         gr.retry_at = None;
-        let to = if gr.failed { GroupState::Failed } else { GroupState::Stopped };
+        let to = if gr.failed {
+            GroupState::Failed
+        } else {
+            GroupState::Stopped
+        };
         self.set_state(g, to, out);
     }
 
     fn begin_start(&mut self, g: usize, out: &mut Vec<Action>) {
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         if gr.def.n_resources == 0 {
             self.set_state(g, GroupState::Started, out);
             return;
@@ -621,12 +747,18 @@ impl Cluster {
         gr.seq = Seq::Start;
         gr.cursor = 0;
         gr.busy = true;
-        out.push(Action::Run { group: g, resource: 0, op: Op::Start });
+        out.push(Action::Run {
+            group: g,
+            resource: 0,
+            op: Op::Start,
+        });
         self.set_state(g, GroupState::Starting, out);
     }
 
     fn begin_release(&mut self, g: usize, reason: ReleaseReason, out: &mut Vec<Action>) {
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         out.push(Action::Log(LogEvent::Release { group: g, reason }));
         gr.pinned = false;
         gr.claim = 0;
@@ -646,7 +778,11 @@ impl Cluster {
                 if at <= now {
                     gr.retry_at = None;
                     gr.busy = true;
-                    out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Stop });
+                    out.push(Action::Run {
+                        group: g,
+                        resource: gr.cursor,
+                        op: Op::Stop,
+                    });
                 }
             }
         }
@@ -695,14 +831,19 @@ impl Cluster {
 
     /// Whether this node wants to hold `g` now (and so claims it).
     fn wants(&self, g: usize) -> bool {
-        let Some(gr) = self.groups.get(g) else { return false };
+        let Some(gr) = self.groups.get(g) else {
+            return false;
+        };
         if self.node != NodeState::Active || self.shutdown {
             return false;
         }
         if gr.failed
             || gr.release_pending
             || gr.seq == Seq::Stop
-            || matches!(gr.state, GroupState::Failed | GroupState::FailedToStop | GroupState::Stopping)
+            || matches!(
+                gr.state,
+                GroupState::Failed | GroupState::FailedToStop | GroupState::Stopping
+            )
         {
             return false;
         }
@@ -743,7 +884,11 @@ impl Cluster {
         let p = self.peer_group(g)?;
         let peer_preferred = !gr.def.preferred_is_local;
         if matches!(p.state, GroupState::Starting | GroupState::Started) {
-            return if peer_preferred { Some(ReleaseReason::BothHold) } else { None };
+            return if peer_preferred {
+                Some(ReleaseReason::BothHold)
+            } else {
+                None
+            };
         }
         if claims(&p) && !p.state.may_hold() {
             if pinned(&p) && (!gr.pinned || peer_preferred) {
@@ -758,7 +903,9 @@ impl Cluster {
 
     /// Whether `g` may be started now (after claim and grant are up to date).
     fn may_start(&self, g: usize) -> bool {
-        let Some(gr) = self.groups.get(g) else { return false };
+        let Some(gr) = self.groups.get(g) else {
+            return false;
+        };
         if self.node != NodeState::Active
             || self.shutdown
             || gr.state != GroupState::Stopped
@@ -773,7 +920,8 @@ impl Cluster {
             PeerState::Init => false,
             PeerState::Up => match self.peer_group(g) {
                 Some(p) => {
-                    fully_stopped_state(p.state) && (p.grant == gr.claim || self.peer_node == NodeState::Leaving)
+                    fully_stopped_state(p.state)
+                        && (p.grant == gr.claim || self.peer_node == NodeState::Leaving)
                 }
                 None => false,
             },
@@ -790,7 +938,10 @@ impl Cluster {
 
     fn reconcile(&mut self, g: usize, out: &mut Vec<Action>) {
         // 1. A holder that must give the group up starts doing so.
-        let holding_ok = self.groups.get(g).is_some_and(|gr| gr.holding() && !gr.release_pending);
+        let holding_ok = self
+            .groups
+            .get(g)
+            .is_some_and(|gr| gr.holding() && !gr.release_pending);
         if holding_ok {
             if let Some(reason) = self.release_reason(g) {
                 self.begin_release(g, reason, out);
@@ -798,11 +949,17 @@ impl Cluster {
         }
         // 2. Claim.
         let want = self.wants(g);
-        let fresh = if want && self.groups.get(g).is_some_and(|gr| gr.claim == 0) { self.new_token() } else { 0 };
+        let fresh = if want && self.groups.get(g).is_some_and(|gr| gr.claim == 0) {
+            self.new_token()
+        } else {
+            0
+        };
         // 3. Grant.
         let peer_claim = self.peer_group(g).filter(claims).map_or(0, |p| p.claim);
         let node_ready = self.node != NodeState::Init;
-        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
         if !want {
             gr.claim = 0;
         } else if fresh != 0 {
@@ -833,7 +990,9 @@ impl Cluster {
     }
 
     fn wire_of(&self, g: usize) -> GroupWire {
-        let Some(gr) = self.groups.get(g) else { return GroupWire::EMPTY };
+        let Some(gr) = self.groups.get(g) else {
+            return GroupWire::EMPTY;
+        };
         let mut flags = 0;
         if gr.claim != 0 {
             flags |= gflag::CLAIM;
@@ -871,7 +1030,30 @@ impl Cluster {
         changed
     }
 
-    fn check_exit(&mut self, announced: bool, out: &mut Vec<Action>) {
+    /// The peer has shown what it does with every group we gave up (or cannot be waited for).
+    fn peer_took_over(&self) -> bool {
+        if self.peer != PeerState::Up {
+            return true;
+        }
+        if !self.peer_known {
+            return false;
+        }
+        if self.peer_node == NodeState::Leaving {
+            return true;
+        }
+        self.peer_groups.iter().take(self.groups.len()).all(|p| {
+            p.flags & gflag::OFFER != 0
+                || matches!(
+                    p.state,
+                    GroupState::Starting
+                        | GroupState::Started
+                        | GroupState::Failed
+                        | GroupState::FailedToStop
+                )
+        })
+    }
+
+    fn check_exit(&mut self, now: Instant, announced: bool, out: &mut Vec<Action>) {
         if self.node != NodeState::Leaving {
             return;
         }
@@ -889,6 +1071,10 @@ impl Cluster {
             }
         }
         if blocked {
+            return;
+        }
+        let deadline = *self.linger_until.get_or_insert(now + self.leave_linger);
+        if !self.peer_took_over() && now < deadline {
             return;
         }
         if !announced {
