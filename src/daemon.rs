@@ -170,6 +170,8 @@ pub struct Daemon {
     exit: bool,
     term_signals: u32,
     peer_keepalive_ms: u32,
+    /// (generation, seq) of the newest heartbeat given to the cluster.
+    last_state: Option<(u64, u64)>,
     rl_bad: RateLimit,
     rl_send: RateLimit,
     rl_drop: RateLimit,
@@ -298,7 +300,9 @@ impl Daemon {
             stop_retries: 3,
             stop_retry_delay: Duration::from_secs(1),
         };
-        let cluster = Cluster::new(now, defs, settings, generation);
+        let mut cluster = Cluster::new(now, defs, settings, generation);
+        // After a clean stop, keep announcing until the peer has taken over (bounded).
+        cluster.set_leave_linger((cfg.keepalive * 3).max(Duration::from_millis(300)));
         let codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
         let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * MAX_CHILDREN;
@@ -355,6 +359,7 @@ impl Daemon {
             exit: false,
             term_signals: 0,
             peer_keepalive_ms: 0,
+            last_state: None,
             rl_bad: RateLimit::new(Duration::from_secs(10), 5),
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
@@ -659,6 +664,14 @@ impl Daemon {
         }
         match repr.kind {
             MsgKind::Heartbeat => {
+                // The same state arrives once per link: the cluster sees each heartbeat once,
+                // strictly in sending order (the replay window accepts reordered copies, which
+                // is right for link liveness but not for state).
+                let key = (repr.generation, repr.seq);
+                if self.last_state.is_some_and(|last| key <= last) {
+                    return;
+                }
+                self.last_state = Some(key);
                 self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups: repr.groups() });
             }
             MsgKind::OutdateRequest => self.on_outdate_request(now, repr),
