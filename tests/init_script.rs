@@ -37,7 +37,7 @@ impl Env<'_> {
 
 fn config(dir: &std::path::Path, cluster: &str, keepalive: &str) -> String {
     format!(
-        "cluster {cluster}\nnode alpha beta\nauthkey {}\nkeepalive {keepalive}\ndeadtime 2s\nrealtime off\n\
+        "cluster {cluster}\nnode alpha beta\nauthkey {}\nkeepalive {keepalive}\ndeadtime 3s\nrealtime off\n\
          ucast lan0 192.0.2.2\nlogfacility none\nlogfile {}\n",
         dir.join("authkey").display(),
         dir.join("log").display()
