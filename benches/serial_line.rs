@@ -4,7 +4,8 @@
 //! rate (10 bits per byte). For 9600, 19200 and 115200 baud and 1 and 4 groups it reports
 //! - the bytes on the line per heartbeat (measured by the relay, and the `frame_len` bound);
 //! - the smallest keepalive the line sustains: every heartbeat arrives, no tx drops, no
-//!   overruns, and no backlog (latency stays under keepalive + frame time + 15 ms).
+//!   overruns, and no backlog (latency stays under keepalive + frame time + 15 ms and grows
+//!   by at most 10 ms from the first heartbeats to the last).
 //!   Found by bisection over whole milliseconds, ~4 s of heartbeats per trial.
 
 #[path = "../tests/common/relay.rs"]
@@ -91,6 +92,8 @@ struct Trial {
     sent: u32,
     received: u32,
     max_latency: Duration,
+    /// Latency of the last heartbeats minus that of the first ones: a backlog building up.
+    growth: Duration,
     tx_dropped: u64,
     overruns: u64,
     bytes_per_frame: f64,
@@ -105,6 +108,7 @@ fn trial(baud: u32, groups: usize, keepalive: Duration, count: u32) -> Trial {
     let mut sent = 0u32;
     let mut received = 0u32;
     let mut max_latency = Duration::ZERO;
+    let mut lats: Vec<Duration> = Vec::with_capacity(count as usize);
     let end_by = start + keepalive * count + Duration::from_secs(2);
     loop {
         let now = time::now();
@@ -152,6 +156,7 @@ fn trial(baud: u32, groups: usize, keepalive: Duration, count: u32) -> Trial {
                 let sent_us = u64::from_be_bytes(p[..8].try_into().unwrap());
                 let lat = now.saturating_since(Instant::from_micros(sent_us));
                 max_latency = max_latency.max(lat);
+                lats.push(lat);
                 received += 1;
             })
             .unwrap();
@@ -163,7 +168,11 @@ fn trial(baud: u32, groups: usize, keepalive: Duration, count: u32) -> Trial {
         }
     }
     let rs = r.relay.stats();
+    let k = lats.len().min(5);
+    let first = lats.iter().take(k).min().copied().unwrap_or_default();
+    let last = lats.iter().rev().take(k).max().copied().unwrap_or_default();
     Trial {
+        growth: last.saturating_sub(first),
         sent,
         received,
         max_latency,
@@ -181,6 +190,12 @@ fn sustained(t: &Trial, keepalive: Duration, frame_time: Duration) -> bool {
 }
 
 fn main() {
+    if let Ok(k) = std::env::var("SERIAL_TRIAL_MS") {
+        let k = Duration::from_millis(k.parse().unwrap());
+        let t = trial(9600, 1, k, 43);
+        println!("sent {} rcvd {} max {:?} growth {:?} drops {}", t.sent, t.received, t.max_latency, t.growth, t.tx_dropped);
+        return;
+    }
     // `cargo bench` passes `--bench`; ignore arguments.
     println!("serial line budget through a pty pair + pacing relay (8N1, 10 bits/byte)");
     println!();
