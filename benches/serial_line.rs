@@ -9,7 +9,6 @@
 //!   Found by bisection over whole milliseconds, ~4 s of heartbeats per trial.
 
 #[path = "../tests/common/relay.rs"]
-#[allow(dead_code)]
 mod relay;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -186,6 +185,7 @@ fn sustained(t: &Trial, keepalive: Duration, frame_time: Duration) -> bool {
     t.received == t.sent
         && t.tx_dropped == 0
         && t.overruns == 0
+        && t.growth <= Duration::from_millis(10)
         && t.max_latency <= keepalive + frame_time + Duration::from_millis(15)
 }
 
@@ -193,7 +193,10 @@ fn main() {
     if let Ok(k) = std::env::var("SERIAL_TRIAL_MS") {
         let k = Duration::from_millis(k.parse().unwrap());
         let t = trial(9600, 1, k, 43);
-        println!("sent {} rcvd {} max {:?} growth {:?} drops {}", t.sent, t.received, t.max_latency, t.growth, t.tx_dropped);
+        println!(
+            "sent {} rcvd {} max {:?} growth {:?} drops {}",
+            t.sent, t.received, t.max_latency, t.growth, t.tx_dropped
+        );
         return;
     }
     // `cargo bench` passes `--bench`; ignore arguments.
