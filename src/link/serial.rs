@@ -787,6 +787,23 @@ mod tests {
         assert_eq!(min_keepalive(1, 9600), Duration::from_millis(367));
         assert_eq!(min_keepalive(1, 115200), Duration::from_millis(31));
         assert!(min_keepalive(4, 19200) > min_keepalive(1, 19200));
+        // the table in docs/serial.md
+        let table = [
+            (9600, 367, 505),
+            (19200, 184, 253),
+            (38400, 92, 127),
+            (57600, 62, 85),
+            (115200, 31, 43),
+        ];
+        for (baud, one, four) in table {
+            assert_eq!(min_keepalive(1, baud), Duration::from_millis(one), "{baud}");
+            assert_eq!(
+                min_keepalive(4, baud),
+                Duration::from_millis(four),
+                "{baud}"
+            );
+        }
+        assert_eq!(frame_len(heartbeat_packet_len(4)), 121);
     }
 
     fn config(keepalive_ms: u64, baud: u32, groups: usize) -> Config {
