@@ -33,16 +33,6 @@ const LIST_DIRECTIVES: [&str; 8] = [
     "node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group",
 ];
 
-/// Estimated bytes of one heartbeat on a serial line, for the "slow serial line" warning:
-/// header, group entries, MAC and framing. An estimate, not the wire layout.
-fn serial_packet_estimate(groups: usize) -> u64 {
-    let g = u64::try_from(groups).unwrap_or(u64::MAX);
-    (64u64 + 32)
-        .saturating_add(g.saturating_mul(12))
-        .saturating_mul(11)
-        / 10
-}
-
 /// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
 pub fn resolve(
     file: &Path,
@@ -373,22 +363,8 @@ pub fn resolve(
     let mut warnings = Vec::new();
     for (l, line) in out_links.iter().zip(&link_lines) {
         if let LinkConfig::Serial { device, baud, .. } = l {
-            let bytes = serial_packet_estimate(out_groups.len());
-            // 10 bits per byte (8N1).
-            let us = bytes.saturating_mul(10).saturating_mul(1_000_000) / u64::from((*baud).max(1));
-            let send = Duration::from_micros(us);
-            if send.saturating_mul(2) > keepalive {
-                warnings.push(ConfigError {
-                    file: file.to_path_buf(),
-                    line: *line,
-                    msg: format!(
-                        "serial {} at {baud} baud needs about {} per heartbeat, more than half of keepalive ({}); \
-                         use a higher baud rate or a longer keepalive",
-                        device.display(),
-                        fmt(send),
-                        fmt(keepalive)
-                    ),
-                });
+            if let Some(msg) = crate::link::serial::budget_message(device, *baud, out_groups.len(), keepalive) {
+                warnings.push(ConfigError { file: file.to_path_buf(), line: *line, msg });
             }
         }
     }

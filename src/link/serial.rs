@@ -77,31 +77,35 @@ pub fn min_keepalive(n_groups: usize, baud: u32) -> Duration {
 /// the keepalive. The message gives the numbers.
 pub fn check_budget(cfg: &Config) -> Vec<ConfigWarning> {
     let mut out = Vec::new();
-    let pkt = heartbeat_packet_len(cfg.groups.len());
-    let bytes = frame_len(pkt);
     for link in &cfg.links {
         let LinkConfig::Serial { device, baud, .. } = link else {
             continue;
         };
-        let t = line_time(bytes, *baud);
-        if t.saturating_mul(4) > cfg.keepalive {
-            out.push(ConfigWarning {
-                file: cfg.file.clone(),
-                line: 0,
-                msg: format!(
-                    "serial {}: a heartbeat frame for {} group(s) is {bytes} bytes on the line \
-                     ({pkt}-byte packet), {:.1} ms at {baud} baud: more than a quarter of \
-                     keepalive {}; use keepalive {} or more, or a faster baud rate",
-                    device.display(),
-                    cfg.groups.len(),
-                    t.as_secs_f64() * 1000.0,
-                    crate::time::fmt_duration(cfg.keepalive),
-                    crate::time::fmt_duration(min_keepalive(cfg.groups.len(), *baud)),
-                ),
-            });
+        if let Some(msg) = budget_message(device, *baud, cfg.groups.len(), cfg.keepalive) {
+            out.push(ConfigWarning { file: cfg.file.clone(), line: 0, msg });
         }
     }
     out
+}
+
+/// The line-budget warning for one serial link, if one heartbeat frame takes more than a
+/// quarter of `keepalive` at `baud` (the config layer attaches file:line).
+pub fn budget_message(device: &Path, baud: u32, n_groups: usize, keepalive: Duration) -> Option<String> {
+    let pkt = heartbeat_packet_len(n_groups);
+    let bytes = frame_len(pkt);
+    let t = line_time(bytes, baud);
+    if t.saturating_mul(4) <= keepalive {
+        return None;
+    }
+    Some(format!(
+        "serial {}: a heartbeat frame for {n_groups} group(s) is {bytes} bytes on the line \
+         ({pkt}-byte packet), {:.1} ms at {baud} baud: more than a quarter of \
+         keepalive {}; use keepalive {} or more, or a faster baud rate",
+        device.display(),
+        t.as_secs_f64() * 1000.0,
+        crate::time::fmt_duration(keepalive),
+        crate::time::fmt_duration(min_keepalive(n_groups, baud)),
+    ))
 }
 
 /// Bounded output queue of encoded frames, oldest first. Allocation-free.
