@@ -6,7 +6,7 @@ CARGO    ?= cargo
 BIN      := target/$(TARGET)/release/tandem
 STATIC   := RUSTFLAGS="-C target-feature=+crt-static"
 
-.PHONY: all build static test unit demo bench vm-test install fuzz-build clean check-static
+.PHONY: all build static test unit demo bench vm-test install install-check fuzz-build clean check-static
 
 all: build
 
@@ -27,6 +27,16 @@ test:
 	scripts/prereqs test
 	$(MAKE) build
 	TANDEM_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked -- --test-threads=2
+	$(MAKE) fuzz-build
+	$(MAKE) install-check
+
+# `make install` into a scratch root, and check what landed.
+install-check:
+	@d=$$(mktemp -d) && $(MAKE) --no-print-directory install DESTDIR=$$d >/dev/null && \
+	  for f in usr/sbin/tandem etc/init.d/tandem usr/share/man/man8/tandem.8 usr/share/man/man5/tandem.conf.5 \
+	           usr/lib/systemd/system/tandem.service; do \
+	    [ -e $$d/$$f ] || { echo "install-check: $$f missing"; rm -rf $$d; exit 1; }; done && \
+	  $$d/usr/sbin/tandem version && rm -rf $$d && echo "install-check: ok"
 
 unit:
 	$(CARGO) test --locked --lib
@@ -48,7 +58,7 @@ vm-test:
 	TANDEM=$(CURDIR)/$(BIN) tests/vm/run.sh
 
 fuzz-build:
-	cd fuzz && $(CARGO) build
+	cd fuzz && $(CARGO) build --locked
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/tandem

@@ -89,8 +89,8 @@ pub fn read_generation(statedir: &Path) -> Result<u64, StateError> {
 }
 
 /// Creates `statedir` (mode 0700) if missing, reads the stored generation (missing = 0),
-/// stores generation + 1 durably (temp file, fsync, rename, fsync of the directory) and
-/// returns it.
+/// stores max(generation + 1, wall-clock seconds) durably (temp file, fsync, rename, fsync
+/// of the directory) and returns it.
 pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
     if !statedir.is_dir() {
         DirBuilder::new()
@@ -100,9 +100,14 @@ pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
             .map_err(io_err("mkdir", statedir))?;
     }
     let old = read_generation(statedir)?;
-    let new = old.checked_add(1).ok_or_else(|| StateError::Corrupt {
+    let next = old.checked_add(1).ok_or_else(|| StateError::Corrupt {
         path: statedir.join(GENERATION_FILE),
     })?;
+    // Never below the wall clock in seconds: a node whose state directory was lost
+    // (reinstall, wiped disk) would otherwise restart at 1, and its peer would drop every
+    // packet as an old generation until the peer itself restarted.
+    let (now_secs, _) = crate::sys::rt::realtime();
+    let new = next.max(u64::try_from(now_secs).unwrap_or(0));
     let tmp = statedir.join(GENERATION_TMP);
     let path = statedir.join(GENERATION_FILE);
     {
@@ -153,25 +158,31 @@ mod tests {
         let t = TempDir::new();
         let dir = t.0.join("sub");
         assert_eq!(read_generation(&dir).unwrap(), 0);
-        assert_eq!(bump_generation(&dir).unwrap(), 1);
+        // A fresh (or lost) state directory starts at the wall clock, not at 1.
+        let now = u64::try_from(crate::sys::rt::realtime().0).unwrap();
+        let g1 = bump_generation(&dir).unwrap();
+        assert!(g1 >= now && g1 <= now + 5, "{g1} vs {now}");
         let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
-        assert_eq!(bump_generation(&dir).unwrap(), 2);
-        assert_eq!(bump_generation(&dir).unwrap(), 3);
+        // Within one second, restarts still count up strictly.
+        let g2 = bump_generation(&dir).unwrap();
+        let g3 = bump_generation(&dir).unwrap();
+        assert!(g1 < g2 && g2 < g3);
         assert_eq!(
             fs::read_to_string(dir.join(GENERATION_FILE)).unwrap(),
-            "3\n"
+            format!("{g3}\n")
         );
         assert!(!dir.join(GENERATION_TMP).exists());
-        assert_eq!(read_generation(&dir).unwrap(), 3);
+        assert_eq!(read_generation(&dir).unwrap(), g3);
     }
 
     #[test]
     fn accepts_hand_written_number() {
         let t = TempDir::new();
         fs::create_dir_all(&t.0).unwrap();
-        fs::write(t.0.join(GENERATION_FILE), "41").unwrap();
-        assert_eq!(bump_generation(&t.0).unwrap(), 42);
+        // A number above the wall clock counts up by one.
+        fs::write(t.0.join(GENERATION_FILE), "99999999999").unwrap();
+        assert_eq!(bump_generation(&t.0).unwrap(), 100000000000);
     }
 
     #[test]
