@@ -27,6 +27,8 @@ cleanup() {
     [ -n "${SOCAT_PID:-}" ] && kill "$SOCAT_PID" 2>/dev/null
     [ -n "${PROBE_PID:-}" ] && kill "$PROBE_PID" 2>/dev/null
     wait 2>/dev/null
+    # serial lock files of the killed daemons (the daemon removes its own on a clean exit)
+    rm -f /var/lock/LCK..tdemo${id}a /var/lock/LCK..tdemo${id}b
     [ -n "${KEEP:-}" ] && echo "demo files kept in $dir" || rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -48,13 +50,13 @@ ip -n $A link set hb0 up; ip -n $B link set hb0 up
 ip netns exec $C sysctl -qw net.ipv4.conf.lan0.arp_accept=1
 
 say "serial null-modem: a pty pair joined by socat"
-socat pty,raw,echo=0,link=$dir/ttyA pty,raw,echo=0,link=$dir/ttyB 2>/dev/null &
+socat pty,raw,echo=0,link=$dir/tdemo${id}a pty,raw,echo=0,link=$dir/tdemo${id}b 2>/dev/null &
 SOCAT_PID=$!
-for i in $(seq 100); do [ -e $dir/ttyA ] && [ -e $dir/ttyB ] && break; sleep 0.02; done
+for i in $(seq 100); do [ -e $dir/tdemo${id}a ] && [ -e $dir/tdemo${id}b ] && break; sleep 0.02; done
 
 "$TANDEM" keygen $dir/authkey >/dev/null
 for n in alpha beta; do
-    tty=$dir/ttyA; [ $n = beta ] && tty=$dir/ttyB
+    tty=$dir/tdemo${id}a; [ $n = beta ] && tty=$dir/tdemo${id}b
     cat > $dir/$n.conf <<CONF
 # the demo cluster (the same file on both nodes but for the serial device path)
 cluster demo

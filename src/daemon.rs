@@ -30,8 +30,11 @@ use crate::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MA
 pub const MAX_PACKET: usize = 1024;
 /// Most packets decoded per link per wakeup before the loop moves on.
 const RX_BATCH: usize = 64;
-/// Most resource children at once.
-const MAX_CHILDREN: usize = 64;
+/// Resource children at once: each group runs at most one operation at a time, so the
+/// runner's table (with its preallocated output buffers) is sized from the config.
+fn max_children(cfg: &Config) -> usize {
+    cfg.groups.len() + 2
+}
 /// How long `tandem fence-peer` waits for the peer's answer.
 const OUTDATE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -316,7 +319,8 @@ impl Daemon {
         cluster.set_leave_linger((cfg.keepalive * 3).max(Duration::from_millis(300)));
         let codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
-        let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * MAX_CHILDREN;
+        let n_children = max_children(&cfg);
+        let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * n_children;
         let n_links = links.len();
         info!(
             "tandem {} starting as node {} of cluster {} (generation {generation}, {} links, {} groups)",
@@ -332,7 +336,7 @@ impl Daemon {
             membership,
             cluster,
             agents,
-            runner: Runner::new(MAX_CHILDREN),
+            runner: Runner::new(n_children),
             ctl,
             sig_rx,
             sig_term,
@@ -344,8 +348,8 @@ impl Daemon {
             actions: Vec::with_capacity(64 + 4 * n_res),
             actions_spare: Vec::with_capacity(64 + 4 * n_res),
             op_results: Vec::with_capacity(16 + n_res),
-            done: Vec::with_capacity(MAX_CHILDREN),
-            child_fds: Vec::with_capacity(2 * MAX_CHILDREN),
+            done: Vec::with_capacity(n_children),
+            child_fds: Vec::with_capacity(2 * n_children),
             conn_fds: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
             rx: Vec::with_capacity(RX_BATCH * n_links.max(1)),
             tx_buf: Box::new([0u8; MAX_PACKET]),
