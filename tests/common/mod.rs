@@ -302,7 +302,11 @@ impl Rig {
 pub fn probe_bin() -> PathBuf {
     // Built by `cargo test` as an example? Not automatically: build it once here.
     static ONCE: std::sync::Once = std::sync::Once::new();
-    let p = repo().join("target/debug/examples/probe");
+    // The test binary is target/<profile>/deps/NAME-HASH, wherever CARGO_TARGET_DIR points.
+    let p = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.parent()?.join("examples/probe")))
+        .unwrap_or_else(|| repo().join("target/debug/examples/probe"));
     ONCE.call_once(|| {
         let st = Command::new(env!("CARGO")).args(["build", "--quiet", "--example", "probe"]).current_dir(repo()).status();
         assert!(st.map(|s| s.success()).unwrap_or(false), "cannot build examples/probe");
