@@ -1418,15 +1418,8 @@ pub fn main(opts: Options) -> i32 {
         eprintln!("tandem: {e}");
         return 2;
     }
-    if cfg.realtime {
-        if let Err(e) = crate::sys::rt::mlockall() {
-            warn!("mlockall: {} (continuing without locked memory)", e.desc());
-        }
-        if let Err(e) = crate::sys::rt::set_realtime(20) {
-            warn!("SCHED_FIFO: {} (continuing with normal scheduling)", e.desc());
-        }
-    }
     let pidfile = opts.pidfile.clone();
+    let realtime = cfg.realtime;
     let mut d = match Daemon::new(cfg, opts) {
         Ok(d) => d,
         Err(e) => {
@@ -1439,6 +1432,19 @@ pub fn main(opts: Options) -> i32 {
         error!("cannot start: {e}");
         eprintln!("tandem: {e}");
         return 1;
+    }
+    // Memory: release the start-up code's pages, then lock what the loop touches from here
+    // on (MCL_ONFAULT), and run heartbeats at real-time priority so CPU load cannot starve them.
+    if let Err(e) = crate::sys::rt::trim_text() {
+        debug!("trim_text: {}", e.desc());
+    }
+    if realtime {
+        if let Err(e) = crate::sys::rt::mlockall() {
+            warn!("mlockall: {} (continuing without locked memory)", e.desc());
+        }
+        if let Err(e) = crate::sys::rt::set_realtime(20) {
+            warn!("SCHED_FIFO: {} (continuing with normal scheduling)", e.desc());
+        }
     }
     if let Some(tx) = ready_tx.take() {
         let _ = std::io::Write::write_all(&mut &tx, b"1");
