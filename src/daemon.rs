@@ -398,8 +398,14 @@ impl Daemon {
         self.exit
     }
 
+    /// Logs a transition once (at `info`) and keeps it for `status`.
     fn note(&mut self, now: Instant, msg: String) {
-        info!("{msg}");
+        self.note_at(log::Level::Info, now, msg);
+    }
+
+    /// Logs a transition once at `level` and keeps it for `status`.
+    fn note_at(&mut self, level: log::Level, now: Instant, msg: String) {
+        log::log!(level, "{msg}");
         if self.transitions.len() >= 16 {
             self.transitions.remove(0);
         }
@@ -706,8 +712,8 @@ impl Daemon {
                 if up {
                     self.note(now, format!("link {name}: up"));
                 } else {
-                    warn!("link {name}: down (nothing received for {})", time::fmt_duration(self.cfg.deadtime));
-                    self.note(now, format!("link {name}: down"));
+                    let m = format!("link {name}: down (nothing received for {})", time::fmt_duration(self.cfg.deadtime));
+                    self.note_at(log::Level::Warn, now, m);
                 }
             }
         }
@@ -795,6 +801,7 @@ impl Daemon {
     /// Formats a cluster transition; errors are what an operator must act on.
     fn log_event(&mut self, now: Instant, ev: cluster::LogEvent) {
         use cluster::LogEvent as L;
+        let mut level = log::Level::Info;
         let msg = match ev {
             L::Node { from, to } => format!("node {}: {} -> {}", self.cfg.local_name(), from.name(), to.name()),
             L::Group { group, from, to } => {
@@ -817,7 +824,7 @@ impl Daemon {
                     self.res_text(group, resource),
                     self.cfg.peer_name()
                 );
-                error!("{m}");
+                level = log::Level::Error;
                 m
             }
             L::StopFailed { group, resource, attempt, retrying } => {
@@ -831,14 +838,18 @@ impl Daemon {
                         ": resources may still be held here; the group will not be handed over until an operator resolves it"
                     }
                 );
-                error!("{m}");
+                level = log::Level::Error;
                 m
             }
-            L::StandbyRefused { group } => format!(
-                "group {}: standby refused: the peer is not up, nobody could take the group",
-                self.group_name(group)
-            ),
+            L::StandbyRefused { group } => {
+                level = log::Level::Warn;
+                format!(
+                    "group {}: standby refused: the peer is not up, nobody could take the group",
+                    self.group_name(group)
+                )
+            }
             L::TakeoverRefused { group, state } => {
+                level = log::Level::Warn;
                 format!("group {}: takeover refused (local state {})", self.group_name(group), state.name())
             }
             L::Takeover { group } => format!("group {}: takeover accepted", self.group_name(group)),
@@ -848,11 +859,11 @@ impl Daemon {
                     "cannot exit cleanly: group {} failed to stop; resolve it by hand, then signal again to exit",
                     self.group_name(group)
                 );
-                error!("{m}");
+                level = log::Level::Error;
                 m
             }
         };
-        self.note(now, msg);
+        self.note_at(level, now, msg);
     }
 
     fn run_op(&mut self, now: Instant, group: usize, resource: usize, op: Op) {
