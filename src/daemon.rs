@@ -1281,10 +1281,10 @@ impl Drop for Daemon {
 }
 
 /// Answers a peer's fence-peer request for DRBD resource `res` with a drbd.conf(5)
-/// fence-peer exit code. (Wired to the drbd agent when it lands; until then: 5, unreachable.)
+/// fence-peer exit code (see [`agent::drbd::outdate_for_peer`]; bounded by its netlink
+/// deadlines, so the loop stalls at most ~2.5 s).
 fn outdate_local(res: &str) -> u8 {
-    let _ = res;
-    5
+    agent::drbd::outdate_for_peer(res)
 }
 
 /// A start failed here (sticky), or a stop failed here.
