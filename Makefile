@@ -3,7 +3,7 @@ TARGET   ?= x86_64-unknown-linux-gnu
 PREFIX   ?= /usr
 DESTDIR  ?=
 CARGO    ?= cargo
-BIN      := target/$(TARGET)/release/tandem
+BIN      := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release/tandem
 STATIC   := RUSTFLAGS="-C target-feature=+crt-static"
 
 .PHONY: all build static test unit demo bench vm-test install fuzz-build clean check-static

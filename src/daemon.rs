@@ -875,8 +875,11 @@ impl Daemon {
                 self.op_results.push((group, resource, op, res));
             }
             Exec::Fork => {
+                // The exit code is judged by LSB rules (runner::judge): a stop that
+                // leaves the resource stopped is 0, a status "stopped" is 3.
                 let mut f = || match agent.run(op) {
                     Ok(Outcome::Running) => 0,
+                    Ok(Outcome::Stopped) if op == Op::Stop => 0,
                     Ok(Outcome::Stopped) => 3,
                     Err(e) => {
                         runner::child_print(&format!("{e}\n"));
