@@ -26,7 +26,7 @@ check-static: $(BIN)
 test:
 	scripts/prereqs test
 	$(MAKE) build
-	TANDEM_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked -- --test-threads=2
+	TANDEM_STATIC_BIN=$(abspath $(BIN)) $(CARGO) test --locked -- --test-threads=2
 
 unit:
 	$(CARGO) test --locked --lib
@@ -35,17 +35,17 @@ demo:
 	scripts/prereqs demo
 	$(MAKE) build
 	$(CARGO) build --release --example probe
-	TANDEM=$(CURDIR)/$(BIN) demo/demo.sh
+	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(CURDIR)/$(BIN) bench/run.sh
+	TANDEM=$(abspath $(BIN)) bench/run.sh
 
 vm-test:
 	scripts/prereqs vm
 	$(MAKE) build
-	TANDEM=$(CURDIR)/$(BIN) tests/vm/run.sh
+	TANDEM=$(abspath $(BIN)) tests/vm/run.sh
 
 fuzz-build:
 	cd fuzz && $(CARGO) build

@@ -34,6 +34,9 @@ const RX_BATCH: usize = 64;
 const MAX_CHILDREN: usize = 64;
 /// How long `tandem fence-peer` waits for the peer's answer.
 const OUTDATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An outdate request arrives once per link: copies of the one just handled (same
+/// resource, within this time) get the same answer without outdating again.
+const OUTDATE_COPIES: Duration = Duration::from_secs(2);
 
 /// Where the daemon's files live (command line over config over defaults).
 #[derive(Debug, Clone)]
@@ -172,6 +175,8 @@ pub struct Daemon {
     peer_keepalive_ms: u32,
     /// (generation, seq) of the newest heartbeat given to the cluster.
     last_state: Option<(u64, u64)>,
+    /// The last outdate request handled: (resource, when, answer).
+    last_outdate: Option<(String, Instant, u8)>,
     rl_bad: RateLimit,
     rl_send: RateLimit,
     rl_drop: RateLimit,
@@ -360,6 +365,7 @@ impl Daemon {
             term_signals: 0,
             peer_keepalive_ms: 0,
             last_state: None,
+            last_outdate: None,
             rl_bad: RateLimit::new(Duration::from_secs(10), 5),
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
@@ -1106,8 +1112,15 @@ impl Daemon {
 
     fn on_outdate_request(&mut self, now: Instant, repr: &Repr) {
         let res = String::from_utf8_lossy(repr.payload()).into_owned();
-        let code = outdate_local(&res);
-        self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
+        let code = match &self.last_outdate {
+            Some((r, at, code)) if *r == res && now.saturating_since(*at) < OUTDATE_COPIES => *code,
+            _ => {
+                let code = outdate_local(&res);
+                self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
+                self.last_outdate = Some((res.clone(), now, code));
+                code
+            }
+        };
         let r = &mut *self.repr;
         r.kind = MsgKind::OutdateReply;
         r.node_state = self.cluster.node_state();

@@ -37,7 +37,7 @@ MEM=${MEM:-160}
 ACCEL=${ACCEL:-tcg}
 DISK_MB=${DISK_MB:-64}
 TIMEOUT=${TIMEOUT:-540}
-CRASH_ACKS=${CRASH_ACKS:-100}
+CRASH_ACKS=${CRASH_ACKS:-200}
 PNET=${PNET:-$((40000 + $$ % 10000))}
 PSER=$((PNET + 1))
 TARGET=x86_64-unknown-linux-gnu
@@ -45,15 +45,7 @@ mkdir -p "$W"; cd "$W"
 say() { echo "vm-test: $*" >&2; }
 
 # ---------------------------------------------------------------- 1. host tools
-need=""
-for c in qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils mke2fs:e2fsprogs gcc:gcc; do
-    command -v "${c%%:*}" >/dev/null 2>&1 || need="$need ${c#*:}"
-done
-if [ -n "$need" ]; then
-    say "installing$need"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
-fi
+"$ROOT"/scripts/prereqs vm
 
 # ---------------------------------------------------------------- 2. our static binaries
 BUILD=""
@@ -73,7 +65,10 @@ for b in "$TANDEM" "$AGENT_BIN" "$WRITER_BIN"; do
 done
 
 # ------------------------- 3. Debian packages: downloaded and unpacked, never installed
-KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+kpkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+KPKG=$(kpkg)
+[ -n "$KPKG" ] || { apt-get update -qq; KPKG=$(kpkg); }
+[ -n "$KPKG" ] || { say "no linux-image-amd64 in the apt sources"; exit 1; }
 KVER=${KPKG#linux-image-}
 fetch() {  # fetch PACKAGE DIR
     [ -d "$2" ] && [ -n "$(ls -A "$2" 2>/dev/null)" ] && return 0
@@ -340,7 +335,7 @@ common="setup probe_encodings status_secondary bad_resource bad_device module_no
 [ -n "${QUICK:-}" ] || expect a promote mount_evicts_holders demote_refused_while_mounted demote
 [ -n "${QUICK:-}" ] || expect b never_two_primaries promote_after_peer_demoted read_back_on_peer demote
 expect a $common switchover \
-    second_primary_refused takeover_race fence_handler fence_by_hand
+    second_primary_refused takeover_race fence_handler fence_by_hand fence_refused
 expect b $common \
     switchover_data never_two_primaries_peer fence_outdated crash_takeover tandem_stop
 grep -aq 'RIG b .*ALL DONE' b.log || echo "b all_done FAIL - b did not finish" >> scenarios.txt

@@ -235,6 +235,7 @@ fence_handler() {   # on the primary (a)
     peer_up && status_has node-a started || { echo "cluster view changed"; tandem status; return 1; }
 }
 fence_by_hand() {
+    sleep 3   # past the peer's 2 s window in which copies of one request share an answer
     out=$(tandem fence-peer r0 2>&1); rc=$?
     echo "tandem fence-peer r0: exit $rc: $out"
     [ $rc = 4 ]
@@ -249,6 +250,16 @@ fence_outdated() {  # on the secondary (b)
     grep 'outdate DRBD resource' $TLOG | tail -2
     ip link set eth0 up
     [ $ok = 0 ]
+}
+# Connected again: DRBD ignores OUTDATE on a connected disk, so the peer answers 5 and its
+# disk stays UpToDate; a resource the peer does not have is 5 too.
+fence_refused() {
+    out=$(tandem fence-peer r0 2>&1); rc=$?
+    echo "connected: exit $rc: $out; $(drbd_state)"
+    [ $rc = 5 ] && drbd_has ds:UpToDate/UpToDate || return 1
+    out=$(tandem fence-peer nosuch 2>&1); rc=$?
+    echo "unknown resource: exit $rc: $out"
+    [ $rc = 5 ]
 }
 resynced() {
     wait_until 120 drbd_has ds:UpToDate/UpToDate || { echo "no resync: $(drbd_state)"; return 1; }
@@ -328,6 +339,7 @@ if [ "$NODE" = a ]; then
     scenario fence_by_hand fence_by_hand
     scenario fence_resync resynced
     recv b-resynced 200
+    scenario fence_refused fence_refused
     send crash
     scenario crash_writer crash_writer   # killed by the host before it returns
 else
