@@ -8,6 +8,9 @@
 //! - **status**: running iff every volume is Primary; the role, disk and connection state
 //!   are logged (and returned by [`DrbdAgent::query`]).
 //!
+//! [`outdate_for_peer`] answers the peer's `tandem fence-peer` (DRBD's fence-peer handler):
+//! `OUTDATE` (cmd 25) for every minor, and a drbd.conf(5) exit code from the state read back.
+//!
 //! # Versions covered
 //! DRBD **8.4** (the module in mainline Linux, 8.4.11 in Debian 12's kernel): the family
 //! `drbd` (version 1), `PRIMARY`/`SECONDARY` addressed **by minor** (8.4's `set_role`
@@ -832,13 +835,15 @@ fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
             Ok(())
         })
         .map_err(|e| e.to_string())?;
-        if let Some(r) = reply.filter(|r| !r.ok()) {
-            log::info!(
-                "fence-peer: drbd {resource} volume {}: outdate refused: {} ({})",
+        match reply {
+            Some(r) => log::info!(
+                "fence-peer: drbd {resource} volume {} (minor {}): OUTDATE: {} ({})",
                 v.volume,
+                v.minor,
                 ret_code_text(r.ret_code),
                 r.ret_code
-            );
+            ),
+            None => log::warn!("fence-peer: drbd {resource}: no reply to OUTDATE"),
         }
         sent = true;
     }

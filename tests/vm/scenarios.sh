@@ -248,8 +248,9 @@ fence_outdated() {  # on the secondary (b)
     # the handler's request, then the one by hand, both answered 4
     wait_until 60 answered_twice; ok=$?
     grep 'outdate DRBD resource' $TLOG | tail -2
+    grep 'OUTDATE: ' $TLOG | tail -1          # our netlink OUTDATE did it
     ip link set eth0 up
-    [ $ok = 0 ]
+    [ $ok = 0 ] && grep -q 'OUTDATE: state change succeeded' $TLOG
 }
 # Connected again: DRBD ignores OUTDATE on a connected disk, so the peer answers 5 and its
 # disk stays UpToDate; a resource the peer does not have is 5 too.
