@@ -3,7 +3,7 @@ TARGET   ?= x86_64-unknown-linux-gnu
 PREFIX   ?= /usr
 DESTDIR  ?=
 CARGO    ?= cargo
-BIN      := target/$(TARGET)/release/tandem
+BIN      := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release/tandem
 STATIC   := RUSTFLAGS="-C target-feature=+crt-static"
 
 .PHONY: all build static test unit demo bench vm-test install install-check fuzz-build clean check-static
@@ -26,7 +26,7 @@ check-static: $(BIN)
 test:
 	scripts/prereqs test
 	$(MAKE) build
-	TANDEM_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked -- --test-threads=2
+	TANDEM_STATIC_BIN=$(abspath $(BIN)) $(CARGO) test --locked -- --test-threads=2
 	$(MAKE) fuzz-build
 	$(MAKE) install-check
 
@@ -45,17 +45,17 @@ demo:
 	scripts/prereqs demo
 	$(MAKE) build
 	$(CARGO) build --release --example probe
-	TANDEM=$(CURDIR)/$(BIN) demo/demo.sh
+	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(CURDIR)/$(BIN) bench/run.sh
+	TANDEM=$(abspath $(BIN)) bench/run.sh
 
 vm-test:
 	scripts/prereqs vm
 	$(MAKE) build
-	TANDEM=$(CURDIR)/$(BIN) tests/vm/run.sh
+	TANDEM=$(abspath $(BIN)) tests/vm/run.sh
 
 fuzz-build:
 	cd fuzz && $(CARGO) build --locked

@@ -37,6 +37,9 @@ fn max_children(cfg: &Config) -> usize {
 }
 /// How long `tandem fence-peer` waits for the peer's answer.
 const OUTDATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An outdate request arrives once per link: copies of the one just handled (same
+/// resource, within this time) get the same answer without outdating again.
+const OUTDATE_COPIES: Duration = Duration::from_secs(2);
 
 /// Where the daemon's files live (command line over config over defaults).
 #[derive(Debug, Clone)]
@@ -176,6 +179,8 @@ pub struct Daemon {
     peer_keepalive_ms: u32,
     /// (generation, seq) of the newest heartbeat given to the cluster.
     last_state: Option<(u64, u64)>,
+    /// The last outdate request handled: (resource, when, answer).
+    last_outdate: Option<(String, Instant, u8)>,
     rl_bad: RateLimit,
     rl_send: RateLimit,
     rl_drop: RateLimit,
@@ -376,6 +381,7 @@ impl Daemon {
             term_signals: 0,
             peer_keepalive_ms: 0,
             last_state: None,
+            last_outdate: None,
             rl_bad: RateLimit::new(Duration::from_secs(10), 5),
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
@@ -902,8 +908,11 @@ impl Daemon {
                 self.op_results.push((group, resource, op, res));
             }
             Exec::Fork => {
+                // The exit code is judged by LSB rules (runner::judge): a stop that
+                // leaves the resource stopped is 0, a status "stopped" is 3.
                 let mut f = || match agent.run(op) {
                     Ok(Outcome::Running) => 0,
+                    Ok(Outcome::Stopped) if op == Op::Stop => 0,
                     Ok(Outcome::Stopped) => 3,
                     Err(e) => {
                         runner::child_print(&format!("{e}\n"));
@@ -1130,8 +1139,15 @@ impl Daemon {
 
     fn on_outdate_request(&mut self, now: Instant, repr: &Repr) {
         let res = String::from_utf8_lossy(repr.payload()).into_owned();
-        let code = outdate_local(&res);
-        self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
+        let code = match &self.last_outdate {
+            Some((r, at, code)) if *r == res && now.saturating_since(*at) < OUTDATE_COPIES => *code,
+            _ => {
+                let code = outdate_local(&res);
+                self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
+                self.last_outdate = Some((res.clone(), now, code));
+                code
+            }
+        };
         let r = &mut *self.repr;
         r.kind = MsgKind::OutdateReply;
         r.node_state = self.cluster.node_state();
@@ -1308,10 +1324,10 @@ impl Drop for Daemon {
 }
 
 /// Answers a peer's fence-peer request for DRBD resource `res` with a drbd.conf(5)
-/// fence-peer exit code. (Wired to the drbd agent when it lands; until then: 5, unreachable.)
+/// fence-peer exit code (see [`agent::drbd::outdate_for_peer`]; bounded by its netlink
+/// deadlines, so the loop stalls at most ~2.5 s).
 fn outdate_local(res: &str) -> u8 {
-    let _ = res;
-    5
+    agent::drbd::outdate_for_peer(res)
 }
 
 /// A start failed here (sticky), or a stop failed here.

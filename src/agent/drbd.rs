@@ -8,6 +8,9 @@
 //! - **status**: running iff every volume is Primary; the role, disk and connection state
 //!   are logged (and returned by [`DrbdAgent::query`]).
 //!
+//! [`outdate_for_peer`] answers the peer's `tandem fence-peer` (DRBD's fence-peer handler):
+//! `OUTDATE` (cmd 25) for every minor, and a drbd.conf(5) exit code from the state read back.
+//!
 //! # Versions covered
 //! DRBD **8.4** (the module in mainline Linux, 8.4.11 in Debian 12's kernel): the family
 //! `drbd` (version 1), `PRIMARY`/`SECONDARY` addressed **by minor** (8.4's `set_role`
@@ -48,6 +51,8 @@ pub const CMD_EVENT: u8 = 1;
 pub const CMD_GET_STATUS: u8 = 2;
 pub const CMD_PRIMARY: u8 = 14;
 pub const CMD_SECONDARY: u8 = 15;
+/// `OUTDATE`: mark the local disk Outdated (the peer's `fence-peer` handler asks for it).
+pub const CMD_OUTDATE: u8 = 25;
 pub const CMD_GET_RESOURCES: u8 = 30;
 pub const CMD_GET_DEVICES: u8 = 31;
 pub const CMD_GET_CONNECTIONS: u8 = 32;
@@ -84,6 +89,33 @@ pub const SS_SUCCESS: i32 = 1;
 pub const SS_NOTHING_TO_DO: i32 = 2;
 pub const SS_TWO_PRIMARIES: i32 = -1;
 pub const SS_DEVICE_IN_USE: i32 = -12;
+/// "Refusing to be Outdated while Connected".
+pub const SS_CONNECTED_OUTDATES: i32 = -6;
+/// "Disk state is lower than outdated" (an Inconsistent disk cannot be Outdated).
+pub const SS_LOWER_THAN_OUTDATED: i32 = -16;
+
+// enum drbd_disk_state
+pub const D_DISKLESS: u32 = 0;
+pub const D_INCONSISTENT: u32 = 4;
+pub const D_OUTDATED: u32 = 5;
+pub const D_CONSISTENT: u32 = 7;
+pub const D_UP_TO_DATE: u32 = 8;
+// enum drbd_conns
+pub const C_CONNECTED: u32 = 10;
+
+/// drbd.conf(5) exit codes of a `fence-peer` handler.
+pub mod fence {
+    /// The peer's disk is Inconsistent or worse (Diskless, Failed…).
+    pub const PEER_INCONSISTENT: u8 = 3;
+    /// The peer's disk is Outdated (we outdated it, or it already was).
+    pub const PEER_OUTDATED: u8 = 4;
+    /// The peer could not be reached (or could not outdate its disk).
+    pub const PEER_UNREACHABLE: u8 = 5;
+    /// The peer is Primary: the asking node should outdate itself.
+    pub const PEER_PRIMARY: u8 = 6;
+    /// The peer was powered off (STONITH; a later issue).
+    pub const PEER_FENCED: u8 = 7;
+}
 
 /// How often start asks for Primary while the peer still is.
 pub const PROMOTE_TRIES: u32 = 10;
@@ -93,6 +125,11 @@ pub const RETRY_DELAY: Duration = Duration::from_millis(500);
 const ROLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Receive deadline of a status dump.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Receive deadline of each request of [`outdate_for_peer`] (runs in the daemon's loop).
+pub const FENCE_REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
+/// [`outdate_for_peer`] sends no new request once this much time has passed; with the
+/// per-request deadline, it returns within `FENCE_DEADLINE + FENCE_REQUEST_TIMEOUT`.
+pub const FENCE_DEADLINE: Duration = Duration::from_millis(1500);
 
 /// One DRBD request: a command for a resource (and a minor, or [`MINOR_NONE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +167,19 @@ impl<'a> DrbdRequest<'a> {
             family,
             version,
             cmd: CMD_SECONDARY,
+            minor,
+            resource,
+            dump: false,
+            mandatory: true,
+            nested_flag: true,
+        }
+    }
+    /// `OUTDATE` of one minor (8.4 needs the minor, as for `PRIMARY`).
+    pub fn outdate(family: u16, version: u8, minor: u32, resource: &'a str) -> DrbdRequest<'a> {
+        DrbdRequest {
+            family,
+            version,
+            cmd: CMD_OUTDATE,
             minor,
             resource,
             dump: false,
@@ -515,25 +565,7 @@ impl DrbdAgent {
     /// is an empty list.
     pub fn query(&mut self) -> Result<Vec<Volume>, AgentError> {
         let (mut sock, family, version) = self.socket(STATUS_TIMEOUT)?;
-        let req = DrbdRequest::status_dump(family, version, &self.resource);
-        let mut vols = Vec::new();
-        let res = sock.request("drbd get-status", &req, |m: &NlMsg<'_>| {
-            let r = Reply::parse(m.payload())?;
-            if let (true, Some(state)) = (r.minor != MINOR_NONE, r.state) {
-                vols.push(Volume {
-                    minor: r.minor,
-                    volume: r.volume.unwrap_or(0),
-                    state,
-                });
-            }
-            Ok(())
-        });
-        match res {
-            Ok(()) => Ok(vols),
-            // 8.4 ends the dump with -ENODEV for a resource it does not know.
-            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(Vec::new()),
-            Err(e) => Err(nl_err(e)),
-        }
+        status_on(&mut sock, family, version, &self.resource).map_err(nl_err)
     }
 
     fn volumes(&mut self) -> Result<Vec<Volume>, AgentError> {
@@ -687,6 +719,146 @@ impl Agent for DrbdAgent {
     }
 }
 
+/// The volumes of `resource` and their state, by the 8.4 `GET_STATUS` dump on `sock`.
+/// An unknown resource is an empty list.
+fn status_on(
+    sock: &mut NlSocket,
+    family: u16,
+    version: u8,
+    resource: &str,
+) -> Result<Vec<Volume>, NetlinkError> {
+    let req = DrbdRequest::status_dump(family, version, resource);
+    let mut vols = Vec::new();
+    let res = sock.request("drbd get-status", &req, |m: &NlMsg<'_>| {
+        let r = Reply::parse(m.payload())?;
+        if let (true, Some(state)) = (r.minor != MINOR_NONE, r.state) {
+            vols.push(Volume {
+                minor: r.minor,
+                volume: r.volume.unwrap_or(0),
+                state,
+            });
+        }
+        Ok(())
+    });
+    match res {
+        Ok(()) => Ok(vols),
+        // 8.4 ends the dump with -ENODEV for a resource it does not know.
+        Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The fence-peer answer for a set of volumes seen *after* any outdate request:
+/// Primary anywhere → 6; every disk Outdated or worse → 4, or 3 if one is worse than
+/// Outdated; a disk still Consistent/UpToDate (the kernel refused: still Connected) → 5.
+pub fn fence_code(vols: &[Volume]) -> u8 {
+    if vols.is_empty() {
+        return fence::PEER_UNREACHABLE;
+    }
+    if vols.iter().any(|v| v.state.role() == Role::Primary) {
+        return fence::PEER_PRIMARY;
+    }
+    if vols.iter().any(|v| v.state.disk() > D_OUTDATED) {
+        return fence::PEER_UNREACHABLE;
+    }
+    if vols.iter().any(|v| v.state.disk() < D_OUTDATED) {
+        return fence::PEER_INCONSISTENT;
+    }
+    fence::PEER_OUTDATED
+}
+
+/// The peer's `tandem fence-peer` asked us to outdate our disk of DRBD `resource`
+/// (heartbeat's dopd). Returns the drbd.conf(5) fence-peer exit code to send back:
+///
+/// - 6: a volume here is **Primary** (the asking node must outdate itself); nothing sent;
+/// - 4: every volume is now **Outdated** (`OUTDATE`, cmd 25, per minor), or already was;
+/// - 3: a volume's disk is **Inconsistent**, Diskless, Failed…: worse than Outdated
+///   (DRBD refuses to outdate it, and it is no danger);
+/// - 5: we could not outdate: the module is not loaded, the resource is not configured
+///   here (its on-disk metadata stays as it was: only drbdmeta could outdate it, and
+///   tandem has none), a disk stayed UpToDate (DRBD ignores OUTDATE while Connected:
+///   the peer's link to us is not broken yet), or a netlink error/deadline. 5 is what
+///   DRBD's own outdate-peer.sh answers when the outdate did not happen; the asking
+///   Primary then treats the peer as dead if its own disk is UpToDate.
+///
+/// Called in the daemon's loop: every request has a [`FENCE_REQUEST_TIMEOUT`] receive
+/// deadline and no request starts after [`FENCE_DEADLINE`].
+pub fn outdate_for_peer(resource: &str) -> u8 {
+    if !valid_resource_name(resource) {
+        log::warn!("fence-peer: invalid DRBD resource name {resource:?}: answering 5");
+        return fence::PEER_UNREACHABLE;
+    }
+    match outdate_inner(resource) {
+        Ok((code, vols)) => {
+            for v in &vols {
+                log::info!("fence-peer: drbd {resource} {v}");
+            }
+            code
+        }
+        Err(why) => {
+            log::warn!("fence-peer: cannot outdate DRBD {resource}: {why}: answering 5");
+            fence::PEER_UNREACHABLE
+        }
+    }
+}
+
+fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
+    let start = crate::time::now();
+    let late = || crate::time::now().saturating_since(start) >= FENCE_DEADLINE;
+    let mut sock = NlSocket::new(Protocol::Generic).map_err(|e| e.to_string())?;
+    sock.set_timeout(FENCE_REQUEST_TIMEOUT);
+    let (family, version) = resolve_family(&mut sock, FAMILY).map_err(|e| match e.errno() {
+        Some(nix::errno::Errno::ENOENT) => "the DRBD kernel module is not loaded".to_string(),
+        _ => e.to_string(),
+    })?;
+    let vols = status_on(&mut sock, family, version, resource).map_err(|e| e.to_string())?;
+    if vols.is_empty() {
+        return Err(format!(
+            "resource {resource} is not configured in the kernel"
+        ));
+    }
+    if vols.iter().any(|v| v.state.role() == Role::Primary) {
+        return Ok((fence::PEER_PRIMARY, vols));
+    }
+    let mut sent = false;
+    for v in &vols {
+        if v.state.disk() <= D_OUTDATED {
+            continue; // already Outdated, or worse: nothing to do
+        }
+        if late() {
+            return Err("deadline passed".to_string());
+        }
+        let req = DrbdRequest::outdate(family, version, v.minor, resource);
+        let mut reply = None;
+        sock.request("drbd outdate", &req, |m: &NlMsg<'_>| {
+            reply = Some(Reply::parse(m.payload())?);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        match reply {
+            Some(r) => log::info!(
+                "fence-peer: drbd {resource} volume {} (minor {}): OUTDATE: {} ({})",
+                v.volume,
+                v.minor,
+                ret_code_text(r.ret_code),
+                r.ret_code
+            ),
+            None => log::warn!("fence-peer: drbd {resource}: no reply to OUTDATE"),
+        }
+        sent = true;
+    }
+    if !sent {
+        return Ok((fence_code(&vols), vols));
+    }
+    if late() {
+        return Err("deadline passed".to_string());
+    }
+    // Judge by the state the kernel reports now, not by ret_code: 8.4 answers
+    // "nothing to do" to an OUTDATE while Connected (the state is sanitized back).
+    let after = status_on(&mut sock, family, version, resource).map_err(|e| e.to_string())?;
+    Ok((fence_code(&after), after))
+}
+
 fn nl_err(e: NetlinkError) -> AgentError {
     match e.errno() {
         Some(errno) => AgentError::Sys {
@@ -792,6 +964,63 @@ mod tests {
             7, 0, 0x02, 0x40, b'r', b'0', 0, 0,                             // ctx_resource_name | MANDATORY
         ];
         assert_eq!(b, want);
+    }
+
+    /// OUTDATE (cmd 25) for minor 1 of "r0": every byte (accepted by 8.4.11 in the rig).
+    #[test]
+    fn outdate_bytes() {
+        let b = emit(&DrbdRequest::outdate(0x1c, 1, 1, "r0"));
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            40, 0, 0, 0,   0x1c, 0,   0x05, 0,   7, 0, 0, 0,   0, 0, 0, 0, // nlmsghdr: REQUEST|ACK
+            25, 1, 0, 0,                                                    // genlmsghdr: OUTDATE v1
+            1, 0, 0, 0,   0, 0, 0, 0,                                       // drbd_genlmsghdr: minor 1
+            12, 0, 2, 0x80,                                                 // CFG_CONTEXT | NLA_F_NESTED
+            7, 0, 0x02, 0x40, b'r', b'0', 0, 0,                             // ctx_resource_name | MANDATORY
+        ];
+        assert_eq!(b, want);
+        // The kernel's answer to an OUTDATE while Connected: SS_NOTHING_TO_DO (state
+        // sanitized back to UpToDate) or SS_CONNECTED_OUTDATES; both parse.
+        let r = Reply::parse(&reply(CMD_OUTDATE, 1, SS_CONNECTED_OUTDATES, &[])).unwrap();
+        assert!(!r.ok());
+        assert_eq!((r.cmd, r.minor), (CMD_OUTDATE, 1));
+        assert!(ret_code_text(r.ret_code).contains("Connected"));
+    }
+
+    fn vol(minor: u32, role: u32, conn: u32, disk: u32) -> Volume {
+        Volume {
+            minor,
+            volume: minor,
+            state: DrbdState(role | (conn << 4) | (disk << 9) | (6 << 13)),
+        }
+    }
+
+    #[test]
+    fn fence_codes() {
+        use fence::*;
+        let (pri, sec) = (1, 2);
+        let wf = 8; // WFConnection
+        assert_eq!(fence_code(&[]), PEER_UNREACHABLE, "not configured here");
+        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED)]), PEER_OUTDATED);
+        assert_eq!(
+            fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, sec, wf, D_INCONSISTENT)]),
+            PEER_INCONSISTENT
+        );
+        assert_eq!(fence_code(&[vol(0, sec, 0, D_DISKLESS)]), PEER_INCONSISTENT);
+        assert_eq!(
+            fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, pri, wf, D_UP_TO_DATE)]),
+            PEER_PRIMARY
+        );
+        // Still UpToDate after the request (DRBD ignores OUTDATE while Connected).
+        assert_eq!(
+            fence_code(&[vol(0, sec, C_CONNECTED, D_UP_TO_DATE)]),
+            PEER_UNREACHABLE
+        );
+        assert_eq!(
+            fence_code(&[vol(0, sec, wf, D_CONSISTENT)]),
+            PEER_UNREACHABLE
+        );
+        assert_eq!(outdate_for_peer("a/b"), PEER_UNREACHABLE, "bad name");
     }
 
     #[test]
