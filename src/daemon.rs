@@ -40,6 +40,8 @@ const OUTDATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// An outdate request arrives once per link: copies of the one just handled (same
 /// resource, within this time) get the same answer without outdating again.
 const OUTDATE_COPIES: Duration = Duration::from_secs(2);
+/// Runner tag of the child answering a peer's outdate request (group ops use group << 32).
+const OUTDATE_TAG: u64 = u64::MAX;
 
 /// Where the daemon's files live (command line over config over defaults).
 #[derive(Debug, Clone)]
@@ -181,6 +183,8 @@ pub struct Daemon {
     last_state: Option<(u64, u64)>,
     /// The last outdate request handled: (resource, when, answer).
     last_outdate: Option<(String, Instant, u8)>,
+    /// The resource whose outdate child is running, if any.
+    outdate_running: Option<String>,
     rl_bad: RateLimit,
     rl_send: RateLimit,
     rl_drop: RateLimit,
@@ -382,6 +386,7 @@ impl Daemon {
             peer_keepalive_ms: 0,
             last_state: None,
             last_outdate: None,
+            outdate_running: None,
             rl_bad: RateLimit::new(Duration::from_secs(10), 5),
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
@@ -973,6 +978,11 @@ impl Daemon {
         self.runner.collect(now, &mut self.done);
         let mut k = 0;
         while k < self.done.len() {
+            if self.done.get(k).is_some_and(|d| d.tag == OUTDATE_TAG) {
+                let d = self.done.swap_remove(k);
+                self.outdate_done(now, &d);
+                continue;
+            }
             if let Some(d) = self.done.get(k) {
                 let (group, resource, op) = untag(d.tag);
                 let gname = self.group_name(group).to_string();
@@ -1137,17 +1147,46 @@ impl Daemon {
         self.outdates.push(OutdateWait { conn, resource: res, deadline: now + OUTDATE_TIMEOUT });
     }
 
+    /// The peer's DRBD fence-peer handler asks us to outdate our disk. The DRBD requests run
+    /// in a forked child (they can take seconds), never in the loop; copies of the request
+    /// that arrive on the other links meanwhile are ignored, and copies arriving just after
+    /// get the same answer.
     fn on_outdate_request(&mut self, now: Instant, repr: &Repr) {
         let res = String::from_utf8_lossy(repr.payload()).into_owned();
-        let code = match &self.last_outdate {
-            Some((r, at, code)) if *r == res && now.saturating_since(*at) < OUTDATE_COPIES => *code,
-            _ => {
-                let code = outdate_local(&res);
-                self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
-                self.last_outdate = Some((res.clone(), now, code));
-                code
+        if let Some((r, at, code)) = &self.last_outdate {
+            if *r == res && now.saturating_since(*at) < OUTDATE_COPIES {
+                let code = *code;
+                self.send_outdate_reply(now, &res, code);
+                return;
             }
+        }
+        if self.outdate_running.as_deref() == Some(res.as_str()) {
+            return;
+        }
+        let name = res.clone();
+        let mut f = move || i32::from(outdate_local(&name));
+        match self.runner.spawn(now, OUTDATE_TAG, Spawn::Fork(&mut f), OUTDATE_TIMEOUT) {
+            Ok(()) => self.outdate_running = Some(res),
+            Err(e) => {
+                error!("cannot answer the peer's outdate request for {res}: {e}");
+                self.send_outdate_reply(now, &res, 5);
+            }
+        }
+    }
+
+    /// The outdate child finished: cache and send its answer.
+    fn outdate_done(&mut self, now: Instant, d: &Done) {
+        let Some(res) = self.outdate_running.take() else { return };
+        let code = match d.status {
+            runner::ExitKind::Code(c) => u8::try_from(c).unwrap_or(5),
+            _ => 5,
         };
+        self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
+        self.last_outdate = Some((res.clone(), now, code));
+        self.send_outdate_reply(now, &res, code);
+    }
+
+    fn send_outdate_reply(&mut self, now: Instant, res: &str, code: u8) {
         let r = &mut *self.repr;
         r.kind = MsgKind::OutdateReply;
         r.node_state = self.cluster.node_state();

@@ -869,70 +869,9 @@ fn nl_err(e: NetlinkError) -> AgentError {
     }
 }
 
-// ---- generic netlink family lookup ----
-// TODO: use crate::netlink::genl::resolve_family once h-netip lands it.
-
-const GENL_ID_CTRL: u16 = 0x10;
-const CTRL_CMD_NEWFAMILY: u8 = 1;
-const CTRL_CMD_GETFAMILY: u8 = 3;
-const CTRL_ATTR_FAMILY_ID: u16 = 1;
-const CTRL_ATTR_FAMILY_NAME: u16 = 2;
-const CTRL_ATTR_VERSION: u16 = 3;
-
-struct GetFamily<'a>(&'a str);
-
-impl Request for GetFamily<'_> {
-    fn message_type(&self) -> u16 {
-        GENL_ID_CTRL
-    }
-    fn flags(&self) -> u16 {
-        NLM_F_ACK
-    }
-    fn payload_len(&self) -> usize {
-        GENL_HDRLEN + nla_size(strz_len(self.0))
-    }
-    fn emit_payload(&self, b: &mut MsgBuilder<'_>) {
-        b.put_header(&[CTRL_CMD_GETFAMILY, 1, 0, 0]);
-        b.put_strz(CTRL_ATTR_FAMILY_NAME, self.0);
-    }
-}
-
-/// Parses a `CTRL_CMD_NEWFAMILY` payload: (id, version).
-fn parse_family(payload: &[u8]) -> Result<(u16, u8), NetlinkError> {
-    const OP: &str = "parse genl family";
-    if payload.first() != Some(&CTRL_CMD_NEWFAMILY) {
-        return Err(NetlinkError::Malformed {
-            op: OP,
-            what: "not CTRL_CMD_NEWFAMILY",
-        });
-    }
-    let (mut id, mut version) = (None, FAMILY_VERSION);
-    for a in NlaIter::new(payload.get(GENL_HDRLEN..).unwrap_or(&[])) {
-        let a = a.map_err(|e| e.with_op(OP))?;
-        match a.kind() {
-            CTRL_ATTR_FAMILY_ID => id = Some(a.as_u16().map_err(|e| e.with_op(OP))?),
-            CTRL_ATTR_VERSION => {
-                version = u8::try_from(a.as_u32().map_err(|e| e.with_op(OP))?).unwrap_or(u8::MAX)
-            }
-            _ => {}
-        }
-    }
-    id.map(|id| (id, version)).ok_or(NetlinkError::Malformed {
-        op: OP,
-        what: "no family id",
-    })
-}
-
+/// The `drbd` generic netlink family: (id, version), through the shared nlctrl lookup.
 fn resolve_family(sock: &mut NlSocket, name: &str) -> Result<(u16, u8), NetlinkError> {
-    let mut found = None;
-    sock.request("resolve genl family", &GetFamily(name), |m: &NlMsg<'_>| {
-        found = Some(parse_family(m.payload())?);
-        Ok(())
-    })?;
-    found.ok_or(NetlinkError::Malformed {
-        op: "resolve genl family",
-        what: "no reply",
-    })
+    crate::netlink::genl::resolve_family(sock, name).map(|f| (f.id, f.version))
 }
 
 #[cfg(test)]
@@ -1138,24 +1077,6 @@ mod tests {
         let mut bad = reply(CMD_GET_STATUS, 0, NO_ERROR, &[]);
         bad.extend_from_slice(&[40, 0, 2, 0, 1]);
         assert!(Reply::parse(&bad).is_err());
-    }
-
-    #[test]
-    fn family_lookup_bytes() {
-        let b = emit(&GetFamily("drbd"));
-        #[rustfmt::skip]
-        let want: &[u8] = &[
-            32, 0, 0, 0,  0x10, 0,  0x05, 0,  7, 0, 0, 0,  0, 0, 0, 0,
-            3, 1, 0, 0,
-            9, 0, 2, 0, b'd', b'r', b'b', b'd', 0, 0, 0, 0,
-        ];
-        assert_eq!(b, want);
-        let mut p = vec![CTRL_CMD_NEWFAMILY, 2, 0, 0];
-        p.extend(nla(2, b"drbd\0"));
-        p.extend(nla(1, &0x1cu16.to_ne_bytes()));
-        p.extend(nla(3, &1u32.to_ne_bytes()));
-        assert_eq!(parse_family(&p).unwrap(), (0x1c, 1));
-        assert!(parse_family(&p[..4]).is_err());
     }
 
     #[test]
