@@ -915,13 +915,16 @@ impl Daemon {
             Exec::Fork => {
                 // The exit code is judged by LSB rules (runner::judge): a stop that
                 // leaves the resource stopped is 0, a status "stopped" is 3.
-                let mut f = || match agent.run(op) {
+                let mut f = || {
+                    crate::logging::child_mode();
+                    match agent.run(op) {
                     Ok(Outcome::Running) => 0,
                     Ok(Outcome::Stopped) if op == Op::Stop => 0,
                     Ok(Outcome::Stopped) => 3,
                     Err(e) => {
                         runner::child_print(&format!("{e}\n"));
                         1
+                    }
                     }
                 };
                 if let Err(e) = self.runner.spawn(now, tag, Spawn::Fork(&mut f), timeout) {
@@ -993,8 +996,13 @@ impl Daemon {
                     .map(|a| a.text().to_string())
                     .unwrap_or_default();
                 let r = runner::judge(op, d);
-                if !d.output.is_empty() {
-                    debug!("group {gname}: {} {text} output: {}", op.name(), d.output.trim_end());
+                // What the child said (a script's output, a forked agent's log lines).
+                for line in d.output.lines() {
+                    if op == Op::Status {
+                        debug!("group {gname}: {} {text}: {line}", op.name());
+                    } else {
+                        info!("group {gname}: {} {text}: {line}", op.name());
+                    }
                 }
                 let res = self.judge_result(gname, &text, op, r);
                 if op == Op::Start && res.is_ok() {
@@ -1164,7 +1172,10 @@ impl Daemon {
             return;
         }
         let name = res.clone();
-        let mut f = move || i32::from(outdate_local(&name));
+        let mut f = move || {
+            crate::logging::child_mode();
+            i32::from(outdate_local(&name))
+        };
         match self.runner.spawn(now, OUTDATE_TAG, Spawn::Fork(&mut f), OUTDATE_TIMEOUT) {
             Ok(()) => self.outdate_running = Some(res),
             Err(e) => {
@@ -1181,6 +1192,9 @@ impl Daemon {
             runner::ExitKind::Code(c) => u8::try_from(c).unwrap_or(5),
             _ => 5,
         };
+        for line in d.output.lines() {
+            info!("outdate {res}: {line}");
+        }
         self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
         self.last_outdate = Some((res.clone(), now, code));
         self.send_outdate_reply(now, &res, code);

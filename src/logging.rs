@@ -16,6 +16,15 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 /// Lines dropped because syslog would have blocked.
 pub static SYSLOG_DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// Set in a forked agent child: log lines go to stdout, which the runner captures and the
+/// daemon logs (the child has no log file or syslog socket: every fd above 2 is closed).
+static CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Switches this (forked child) process's logging to stdout.
+pub fn child_mode() {
+    CHILD.store(true, Ordering::SeqCst);
+}
+
 pub fn facility_code(name: &str) -> Option<u8> {
     Some(match name {
         "kern" => 0,
@@ -101,6 +110,12 @@ impl Log for Logger {
             Level::Debug => "debug",
             Level::Trace => "trace",
         };
+        if CHILD.load(Ordering::Relaxed) {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(format!("{lvl}: {}\n", r.args()).as_bytes());
+            let _ = out.flush();
+            return;
+        }
         if let Some((sock, fac)) = &self.syslog {
             let pri = u16::from(*fac) * 8 + u16::from(severity(r.level()));
             let line = format!("<{pri}>tandem[{}]: {lvl}: {}", self.pid, r.args());
