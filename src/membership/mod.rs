@@ -7,7 +7,7 @@
 //! [`Event::Received`] for every authenticated, non-replayed packet and [`Event::Tick`]
 //! when it wakes at [`Membership::poll_at`], and carries out the returned [`Actions`].
 //! Order matters only at an exact deadline: a packet handled before the tick at
-//! `last_seen + deadtime` keeps the peer up.
+//! `last_seen + deadtime + keepalive/4` keeps the peer up.
 //!
 //! When `send_heartbeat` is set the daemon sends on every link, and each of those
 //! transmissions needs its own sequence number: with one number shared by all links the
@@ -45,6 +45,18 @@ pub struct Timing {
     pub warntime: Duration,
     pub deadtime: Duration,
     pub initdead: Duration,
+}
+
+impl Timing {
+    /// How long silence lasts before it counts as death: `deadtime` plus a skew of a quarter
+    /// keepalive. The heartbeat that is due exactly at `deadtime` after the last one heard
+    /// arrives a little after it (network and scheduling jitter); without the skew it would
+    /// always lose that race, and `deadtime = 3 × keepalive` would survive only two lost
+    /// heartbeats in a row, not three. (VRRP's skew time serves the same purpose.)
+    /// (Capped at deadtime/8, which binds only for timings the config refuses.)
+    pub fn dead_after(&self) -> Duration {
+        self.deadtime + (self.keepalive / 4).min(self.deadtime / 8)
+    }
 }
 
 /// What happened. Every event also acts as a tick: timers are evaluated at `now`.
@@ -105,9 +117,10 @@ fn deadline(since: Instant, d: Duration) -> Instant {
 /// The peer's liveness and the state of each link, driven by explicit time.
 ///
 /// Timers (INTERFACE.md): a heartbeat is due every `keepalive`, the first at once;
-/// the peer is late after `warntime` of silence, dead after `deadtime` of silence on
-/// every link, and dead if never heard within `initdead` of start. A link is up
-/// while a packet arrived on it within `deadtime`. Every deadline `d` after an
+/// the peer is late after `warntime` of silence, dead after `deadtime` (plus a skew of a
+/// quarter keepalive, see [`Timing::dead_after`]) of silence on every link, and dead if
+/// never heard within `initdead` of start. A link is up while a packet arrived on it within
+/// the same time. Every deadline `d` after an
 /// instant `t` fires at exactly `t + d`, and [`Membership::poll_at`] returns it.
 #[derive(Debug)]
 pub struct Membership {
@@ -217,7 +230,7 @@ impl Membership {
             let bit = 1u64 << i;
             if self.links_up & bit != 0 {
                 if let Some(ls) = seen {
-                    if now >= deadline(*ls, t.deadtime) {
+                    if now >= deadline(*ls, t.dead_after()) {
                         self.links_up &= !bit;
                     }
                 }
@@ -231,7 +244,7 @@ impl Membership {
             }
             PeerState::Up => {
                 if let Some(ls) = self.last_seen {
-                    if now >= deadline(ls, t.deadtime) {
+                    if now >= deadline(ls, t.dead_after()) {
                         self.set_peer(now, PeerState::Dead);
                     } else if !self.late && now >= deadline(ls, t.warntime) {
                         self.late = true;
@@ -262,7 +275,7 @@ impl Membership {
             PeerState::Init => at = at.min(deadline(self.start, t.initdead)),
             PeerState::Up => {
                 if let Some(ls) = self.last_seen {
-                    at = at.min(deadline(ls, t.deadtime));
+                    at = at.min(deadline(ls, t.dead_after()));
                     if !self.late {
                         at = at.min(deadline(ls, t.warntime));
                     }
@@ -272,7 +285,7 @@ impl Membership {
         }
         for (i, seen) in self.link_seen.iter().enumerate() {
             if let (true, Some(ls)) = (self.links_up & (1u64 << i) != 0, seen) {
-                at = at.min(deadline(*ls, t.deadtime));
+                at = at.min(deadline(*ls, t.dead_after()));
             }
         }
         at.max(self.now)

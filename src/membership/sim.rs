@@ -130,8 +130,9 @@ impl Cfg {
     fn ka(&self) -> u64 {
         dur(self.timing.keepalive)
     }
+    /// When silence counts as death: deadtime plus the skew (Timing::dead_after).
     fn dead(&self) -> u64 {
-        dur(self.timing.deadtime)
+        dur(self.timing.dead_after())
     }
     fn warn(&self) -> u64 {
         dur(self.timing.warntime)
@@ -395,7 +396,7 @@ fn rng_and_window_models() {
 fn sim_lossy_links_no_false_death() {
     let mut cfg = Cfg::base();
     cfg.loss = [200, 200];
-    assert_eq!(cfg.dead(), 5 * cfg.ka());
+    assert_eq!(dur(cfg.timing.deadtime), 5 * cfg.ka());
     let (mut worst, mut worst_seed, mut lates, mut handled) = (0, 0, 0, 0);
     let mut link_flaps = 0;
     for seed in 0..SEEDS {

@@ -5,6 +5,8 @@ use super::*;
 const KA: u64 = 100;
 const WARN: u64 = 300;
 const DEAD: u64 = 500;
+/// When silence counts as death: deadtime plus the quarter-keepalive skew.
+const DEATH: u64 = DEAD + KA / 4;
 const INITDEAD: u64 = 2000;
 
 fn timing() -> Timing {
@@ -190,7 +192,7 @@ fn death_at_exactly_deadtime() {
     loop {
         let next = m.poll_at();
         assert!(next > t);
-        if next >= ms(2000 + DEAD) {
+        if next >= ms(2000 + DEATH) {
             break;
         }
         t = next;
@@ -199,16 +201,16 @@ fn death_at_exactly_deadtime() {
     }
     assert_eq!(
         m.poll_at(),
-        ms(2000 + DEAD),
+        ms(2000 + DEATH),
         "loop must wake at the death deadline"
     );
-    let a = m.handle(us((2000 + DEAD) * 1000 - 1), Event::Tick);
+    let a = m.handle(us((2000 + DEATH) * 1000 - 1), Event::Tick);
     assert_eq!(a.peer, None, "not one microsecond early");
-    assert_eq!(m.poll_at(), ms(2000 + DEAD));
-    let a = m.handle(ms(2000 + DEAD), Event::Tick);
+    assert_eq!(m.poll_at(), ms(2000 + DEATH));
+    let a = m.handle(ms(2000 + DEATH), Event::Tick);
     assert_eq!(a.peer, Some((PeerState::Up, PeerState::Dead)));
     assert_eq!(a.links_changed, 0b11, "both links go down with the peer");
-    assert_eq!(m.peer_since(), ms(2000 + DEAD));
+    assert_eq!(m.peer_since(), ms(2000 + DEATH));
     assert_eq!(m.link(0).map(|l| l.up), Some(false));
     assert_eq!(
         m.link(0).and_then(|l| l.last_seen),
@@ -216,7 +218,7 @@ fn death_at_exactly_deadtime() {
         "last_seen kept"
     );
     // Idempotent.
-    let a = m.handle(ms(2000 + DEAD), Event::Tick);
+    let a = m.handle(ms(2000 + DEATH), Event::Tick);
     assert_eq!(a.peer, None);
     assert_eq!(a.links_changed, 0);
 }
@@ -224,7 +226,7 @@ fn death_at_exactly_deadtime() {
 #[test]
 fn packet_at_the_deadline_before_the_tick_keeps_the_peer_up() {
     let mut m = up_at(2000);
-    let a = m.handle(ms(2000 + DEAD), rx(0, 7));
+    let a = m.handle(ms(2000 + DEATH), rx(0, 7));
     assert_eq!(a.peer, None);
     assert_eq!(a.links_changed, 0b10, "only the silent link goes down");
     assert_eq!(m.peer_state(), PeerState::Up);
@@ -255,7 +257,7 @@ fn late_warning_once_per_episode() {
     assert!(!m.handle(ms(2400 + WARN + 1), Event::Tick).peer_late);
     // Overslept past the death deadline: death, not a late warning.
     let mut m = up_at(2000);
-    let a = m.handle(ms(2000 + DEAD + 100), Event::Tick);
+    let a = m.handle(ms(2000 + DEATH + 100), Event::Tick);
     assert_eq!(a.peer, Some((PeerState::Up, PeerState::Dead)));
     assert!(!a.peer_late);
 }
@@ -281,9 +283,9 @@ fn links_go_up_and_down_independently() {
     // Link 1 last heard at 1000, link 0 at 1200; keep link 0 alive.
     let a = m.handle(ms(1400), rx(0, 1));
     assert_eq!(a.links_changed, 0);
-    let a = m.handle(us((1000 + DEAD) * 1000 - 1), Event::Tick);
+    let a = m.handle(us((1000 + DEATH) * 1000 - 1), Event::Tick);
     assert_eq!(a.links_changed, 0);
-    let a = m.handle(ms(1000 + DEAD), Event::Tick);
+    let a = m.handle(ms(1000 + DEATH), Event::Tick);
     assert_eq!(a.links_changed, 0b10);
     assert_eq!(a.peer, None);
     assert_eq!(m.link(1).map(|l| l.up), Some(false));
@@ -321,7 +323,7 @@ fn cutting_one_of_two_links_keeps_the_peer_then_restore() {
             if a.links_changed != 0 {
                 assert_eq!(a.links_changed, 0b10);
                 // Link 1's last packet was at 2900.
-                assert_eq!(p, ms(2900 + DEAD));
+                assert_eq!(p, ms(2900 + DEATH));
                 down_seen = true;
             }
         }
@@ -359,7 +361,7 @@ fn restart_detected_by_generation() {
     assert_eq!(m.last_seen(), Some(ms(1200)));
     assert_eq!(m.peer_generation(), Some(6));
     // Restart while dead: Dead -> Up and restarted in the same call.
-    m.handle(ms(1200 + DEAD), Event::Tick);
+    m.handle(ms(1200 + DEATH), Event::Tick);
     assert_eq!(m.peer_state(), PeerState::Dead);
     // An old generation cannot resurrect it.
     let a = m.handle(ms(1800), rx(0, 5));
@@ -390,7 +392,7 @@ fn out_of_range_link_is_ignored() {
     assert_eq!(a.links_changed, 1u64 << 63);
     let a = m.handle(ms(0), rx(64, 1));
     assert_eq!(a.links_changed, 0);
-    let a = m.handle(ms(DEAD), Event::Tick);
+    let a = m.handle(ms(DEATH), Event::Tick);
     assert_eq!(a.links_changed, 1u64 << 63);
     // Zero links: never up, no panic.
     let mut m = Membership::new(ms(0), timing(), 0);
@@ -417,11 +419,11 @@ fn time_going_backwards_counts_as_no_time_passed() {
     assert!(m.handle(Instant::ZERO, Event::Tick).is_empty());
     // Deadlines still count from 1500.
     assert_eq!(
-        m.handle(us((1500 + DEAD) * 1000 - 1), Event::Tick).peer,
+        m.handle(us((1500 + DEATH) * 1000 - 1), Event::Tick).peer,
         None
     );
     assert_eq!(
-        m.handle(ms(1500 + DEAD), Event::Tick).peer,
+        m.handle(ms(1500 + DEATH), Event::Tick).peer,
         Some((PeerState::Up, PeerState::Dead))
     );
 }
@@ -447,8 +449,8 @@ fn poll_at_values() {
     s.handle(ms(3000), rx(0, 1));
     assert_eq!(s.poll_at(), ms(3000 + WARN));
     s.handle(ms(3000 + WARN), Event::Tick);
-    assert_eq!(s.poll_at(), ms(3000 + DEAD));
-    s.handle(ms(3000 + DEAD), Event::Tick);
+    assert_eq!(s.poll_at(), ms(3000) + slow.dead_after());
+    s.handle(ms(3000) + slow.dead_after(), Event::Tick);
     assert_eq!(s.peer_state(), PeerState::Dead);
     assert_eq!(s.poll_at(), ms(10_000));
     // Per-link deadline nearer than the peer's.
@@ -459,11 +461,11 @@ fn poll_at_values() {
     assert!(m.handle(ms(100 + WARN), Event::Tick).peer_late);
     assert_eq!(
         m.poll_at(),
-        ms(DEAD),
+        ms(0) + slow.dead_after(),
         "link 0 goes down before the peer dies"
     );
-    assert_eq!(m.handle(ms(DEAD), Event::Tick).links_changed, 0b01);
-    assert_eq!(m.poll_at(), ms(100 + DEAD));
+    assert_eq!(m.handle(ms(0) + slow.dead_after(), Event::Tick).links_changed, 0b01);
+    assert_eq!(m.poll_at(), ms(100) + slow.dead_after());
 }
 
 #[test]
