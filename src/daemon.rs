@@ -865,6 +865,11 @@ impl Daemon {
             }
             L::Takeover { group } => format!("group {}: takeover accepted", self.group_name(group)),
             L::Standby { group } => format!("group {}: standby accepted", self.group_name(group)),
+            L::StandbyCleared { group } => format!(
+                "group {}: standby here ends: {} gave the group up",
+                self.group_name(group),
+                self.cfg.peer_name()
+            ),
             L::ExitBlocked { group } => {
                 let m = format!(
                     "cannot exit cleanly: group {} failed to stop; resolve it by hand, then signal again to exit",

@@ -177,6 +177,9 @@ pub enum LogEvent {
     Takeover { group: usize },
     /// Operator standby accepted.
     Standby { group: usize },
+    /// Our standby ended because the peer gave the group up (its own standby, a failed
+    /// start, or leaving).
+    StandbyCleared { group: usize },
     /// Shutdown cannot finish: this group failed to stop.
     ExitBlocked { group: usize },
 }
@@ -353,7 +356,7 @@ impl Cluster {
             Event::Tick => {}
             Event::Peer(s) => self.on_peer(s),
             Event::PeerRestarted => self.reset_peer(),
-            Event::PeerPacket { node_state, groups } => self.on_packet(node_state, groups),
+            Event::PeerPacket { node_state, groups } => self.on_packet(node_state, groups, out),
             Event::OpDone {
                 group,
                 resource,
@@ -499,7 +502,7 @@ impl Cluster {
         self.peer_groups = [GroupWire::EMPTY; MAX_GROUPS];
     }
 
-    fn on_packet(&mut self, node_state: NodeState, groups: &[GroupWire]) {
+    fn on_packet(&mut self, node_state: NodeState, groups: &[GroupWire], out: &mut Vec<Action>) {
         self.peer_known = true;
         self.peer_node = node_state;
         self.peer_groups = [GroupWire::EMPTY; MAX_GROUPS];
@@ -509,6 +512,21 @@ impl Cluster {
             if idx < n {
                 if let Some(slot) = self.peer_groups.get_mut(idx) {
                     *slot = *gw;
+                }
+            }
+        }
+        // A local standby gives way when the peer gives the group up too (its own standby,
+        // a failed start, or leaving): the newest word wins, and the group is never left
+        // with nobody willing to run it.
+        for g in 0..n {
+            let Some(p) = self.peer_groups.get(g).copied() else { continue };
+            let peer_gives_up = p.flags & gflag::OFFER != 0
+                || p.state == GroupState::Failed
+                || node_state == NodeState::Leaving;
+            if let Some(gr) = self.groups.get_mut(g) {
+                if gr.standby && peer_gives_up {
+                    gr.standby = false;
+                    out.push(Action::Log(LogEvent::StandbyCleared { group: g }));
                 }
             }
         }

@@ -870,6 +870,23 @@ fn standby_releases_with_offer_and_takeover_clears_it() {
 }
 
 #[test]
+fn standby_here_gives_way_when_the_peer_gives_the_group_up() {
+    // Standby here, the peer holds the group; then the peer is put in standby too and
+    // releases it with OFFER: our (older) standby ends and we claim the group, rather than
+    // leave it with nobody.
+    let mut h = started(true, 1, settings(false));
+    h.ev(Event::Standby(GroupSel::All));
+    h.finish_stop(0, 0);
+    h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
+    assert!(h.c.group_view(0).standby);
+    assert_eq!(h.wire(0).flags, OFFER);
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, OFFER, 0, 0)]);
+    assert!(has_log(&a, |l| *l == LogEvent::StandbyCleared { group: 0 }));
+    assert!(!h.c.group_view(0).standby);
+    assert_eq!(h.wire(0).flags & CLAIM, CLAIM, "we claim the group back");
+}
+
+#[test]
 fn out_of_range_selection_is_ignored() {
     let mut h = started(true, 1, settings(false));
     assert!(h.ev(Event::Standby(GroupSel::One(3))).is_empty());
