@@ -34,6 +34,7 @@ unit:
 demo:
 	scripts/prereqs demo
 	$(MAKE) build
+	$(CARGO) build --release --example probe
 	TANDEM=$(CURDIR)/$(BIN) demo/demo.sh
 
 bench:

@@ -24,7 +24,7 @@ use crate::logging::RateLimit;
 use crate::membership::{self, Membership, PeerState, Timing};
 use crate::time::{self, Duration, Instant};
 use crate::wire::auth::Codec;
-use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
+use crate::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
 
 /// Largest wire packet we send or accept.
 pub const MAX_PACKET: usize = 1024;
@@ -170,8 +170,11 @@ pub struct Daemon {
     exit: bool,
     term_signals: u32,
     peer_keepalive_ms: u32,
+    /// (generation, seq) of the newest heartbeat given to the cluster.
+    last_state: Option<(u64, u64)>,
     rl_bad: RateLimit,
     rl_send: RateLimit,
+    rl_drop: RateLimit,
 }
 
 fn group_sel(cfg: &Config, name: &str) -> Result<GroupSel, String> {
@@ -210,7 +213,7 @@ pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonErro
     for g in &cfg.groups {
         let mut v = Vec::with_capacity(g.resources.len());
         for r in &g.resources {
-            match agent::build(r, cfg) {
+            match agent::build_or_broken(r, cfg) {
                 Ok(a) => v.push(a),
                 Err(e) => errs.push(crate::config::ConfigError {
                     file: cfg.file.clone(),
@@ -297,7 +300,9 @@ impl Daemon {
             stop_retries: 3,
             stop_retry_delay: Duration::from_secs(1),
         };
-        let cluster = Cluster::new(now, defs, settings, generation);
+        let mut cluster = Cluster::new(now, defs, settings, generation);
+        // After a clean stop, keep announcing until the peer has taken over (bounded).
+        cluster.set_leave_linger((cfg.keepalive * 3).max(Duration::from_millis(300)));
         let codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
         let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * MAX_CHILDREN;
@@ -354,8 +359,10 @@ impl Daemon {
             exit: false,
             term_signals: 0,
             peer_keepalive_ms: 0,
+            last_state: None,
             rl_bad: RateLimit::new(Duration::from_secs(10), 5),
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
+            rl_drop: RateLimit::new(Duration::from_secs(10), 5),
             generation,
             cfg,
             opts,
@@ -384,10 +391,15 @@ impl Daemon {
         self.transitions.push(format!("+{ms}ms {msg}"));
     }
 
-    /// Runs the loop until a clean exit. Returns the process exit code.
-    pub fn run(&mut self) -> i32 {
+    /// Starts the state machines (resource probes); call once before [`Daemon::step`].
+    pub fn begin(&mut self) {
         let now = time::now();
         self.cluster_event(now, cluster::Event::Tick);
+    }
+
+    /// Runs the loop until a clean exit. Returns the process exit code.
+    pub fn run(&mut self) -> i32 {
+        self.begin();
         while !self.exit {
             if let Err(e) = self.step() {
                 error!("poll failed: {e}; exiting");
@@ -403,7 +415,10 @@ impl Daemon {
         let deadline = self.poll_at(now);
         let timeout = now.millis_until_ceil(deadline).min(60_000);
         self.build_pollfds();
-        crate::sys::rt::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000))?;
+        match crate::sys::process::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
         self.counters.iterations += 1;
         let now = time::now();
         for i in 0..self.pollfds.len() {
@@ -464,7 +479,7 @@ impl Daemon {
     fn build_pollfds(&mut self) {
         self.pollfds.clear();
         self.sources.clear();
-        let mut push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
+        let push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
             pf.push(libc::pollfd { fd, events: ev, revents: 0 });
             src.push(s);
         };
@@ -581,6 +596,7 @@ impl Daemon {
         let rx = &mut self.rx;
         let (mut ok, mut bad, mut dropped) = (0u64, 0u64, 0u64);
         let mut last_err: Option<WireError> = None;
+        let mut last_drop: Option<WireError> = None;
         let res = link.recv(now, &mut |pkt: &[u8]| match codec.decode(pkt) {
             Ok(repr) => {
                 ok += 1;
@@ -596,6 +612,7 @@ impl Daemon {
                     last_err = Some(e);
                 } else {
                     dropped += 1;
+                    last_drop = Some(e);
                 }
             }
         });
@@ -606,6 +623,13 @@ impl Daemon {
         if let Err(e) = res {
             if let Some(s) = self.rl_bad.allow(now) {
                 warn!("link {}: receive: {e} ({s} similar messages suppressed)", link.name());
+            }
+        }
+        if let Some(e) = last_drop {
+            if log::log_enabled!(log::Level::Debug) {
+                if let Some(s) = self.rl_drop.allow(now) {
+                    debug!("link {}: dropped packet: {e} ({s} similar messages suppressed)", link.name());
+                }
             }
         }
         if let Some(e) = last_err {
@@ -640,6 +664,14 @@ impl Daemon {
         }
         match repr.kind {
             MsgKind::Heartbeat => {
+                // The same state arrives once per link: the cluster sees each heartbeat once,
+                // strictly in sending order (the replay window accepts reordered copies, which
+                // is right for link liveness but not for state).
+                let key = (repr.generation, repr.seq);
+                if self.last_state.is_some_and(|last| key <= last) {
+                    return;
+                }
+                self.last_state = Some(key);
                 self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups: repr.groups() });
             }
             MsgKind::OutdateRequest => self.on_outdate_request(now, repr),
@@ -731,16 +763,80 @@ impl Daemon {
         match a {
             cluster::Action::Run { group, resource, op } => self.run_op(now, group, resource, op),
             cluster::Action::Announce => self.send_now = true,
-            cluster::Action::Log(ev) => {
-                let msg = cluster::describe(&ev, &self.cfg);
-                self.note(now, msg);
-            }
+            cluster::Action::Log(ev) => self.log_event(now, ev),
             cluster::Action::Exit => {
                 self.note(now, "all groups released; exiting".to_string());
                 self.send_heartbeat(now);
                 self.exit = true;
             }
         }
+    }
+
+    fn res_text(&self, g: usize, r: usize) -> String {
+        self.cfg.groups.get(g).and_then(|g| g.resources.get(r)).map(|r| r.text.clone()).unwrap_or_default()
+    }
+
+    /// Formats a cluster transition; errors are what an operator must act on.
+    fn log_event(&mut self, now: Instant, ev: cluster::LogEvent) {
+        use cluster::LogEvent as L;
+        let msg = match ev {
+            L::Node { from, to } => format!("node {}: {} -> {}", self.cfg.local_name(), from.name(), to.name()),
+            L::Group { group, from, to } => {
+                format!("group {}: {} -> {}", self.group_name(group), from.name(), to.name())
+            }
+            L::FoundRunning { group, resource, status_error } => format!(
+                "group {}: {} {} at start-up: stopping the whole group before anything else",
+                self.group_name(group),
+                self.res_text(group, resource),
+                if status_error { "cannot be checked" } else { "is running" }
+            ),
+            L::Release { group, reason } => format!("group {}: releasing ({})", self.group_name(group), reason.name()),
+            L::TakeoverPeerDead { group } => {
+                format!("group {}: peer {} is dead, taking over", self.group_name(group), self.cfg.peer_name())
+            }
+            L::StartFailed { group, resource } => {
+                let m = format!(
+                    "group {}: start of {} failed: stopping the group here and offering it to {}",
+                    self.group_name(group),
+                    self.res_text(group, resource),
+                    self.cfg.peer_name()
+                );
+                error!("{m}");
+                m
+            }
+            L::StopFailed { group, resource, attempt, retrying } => {
+                let m = format!(
+                    "group {}: stop of {} failed (attempt {attempt}){}",
+                    self.group_name(group),
+                    self.res_text(group, resource),
+                    if retrying {
+                        ", retrying"
+                    } else {
+                        ": resources may still be held here; the group will not be handed over until an operator resolves it"
+                    }
+                );
+                error!("{m}");
+                m
+            }
+            L::StandbyRefused { group } => format!(
+                "group {}: standby refused: the peer is not up, nobody could take the group",
+                self.group_name(group)
+            ),
+            L::TakeoverRefused { group, state } => {
+                format!("group {}: takeover refused (local state {})", self.group_name(group), state.name())
+            }
+            L::Takeover { group } => format!("group {}: takeover accepted", self.group_name(group)),
+            L::Standby { group } => format!("group {}: standby accepted", self.group_name(group)),
+            L::ExitBlocked { group } => {
+                let m = format!(
+                    "cannot exit cleanly: group {} failed to stop; resolve it by hand, then signal again to exit",
+                    self.group_name(group)
+                );
+                error!("{m}");
+                m
+            }
+        };
+        self.note(now, msg);
     }
 
     fn run_op(&mut self, now: Instant, group: usize, resource: usize, op: Op) {
@@ -783,7 +879,7 @@ impl Daemon {
                     Ok(Outcome::Running) => 0,
                     Ok(Outcome::Stopped) => 3,
                     Err(e) => {
-                        println!("{e}");
+                        runner::child_print(&format!("{e}\n"));
                         1
                     }
                 };
@@ -1007,7 +1103,7 @@ impl Daemon {
 
     fn on_outdate_request(&mut self, now: Instant, repr: &Repr) {
         let res = String::from_utf8_lossy(repr.payload()).into_owned();
-        let code = crate::agent::drbd::outdate_for_peer(&res);
+        let code = outdate_local(&res);
         self.note(now, format!("peer asked to outdate DRBD resource {res}: answered {code}"));
         let r = &mut *self.repr;
         r.kind = MsgKind::OutdateReply;
@@ -1091,10 +1187,10 @@ impl Daemon {
                 go.str("name", &g.name)
                     .str("preferred", self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or(""))
                     .str("owner", self.owner_name(v.owner))
-                    .str("state", v.state_name())
-                    .str("local_state", v.local.name())
-                    .str("peer_state", v.peer.map(|p| p.name()).unwrap_or("unknown"))
-                    .bool("failed_here", v.failed_here())
+                    .str("state", group_state_name(&v))
+                    .str("local_state", v.state.name())
+                    .str("peer_state", v.peer_state.map(|p| p.name()).unwrap_or("unknown"))
+                    .bool("failed_here", failed_here(&v))
                     .bool("standby", v.standby)
                     .bool("pinned", v.pinned);
             }
@@ -1150,8 +1246,9 @@ impl Daemon {
             let v = self.cluster.group_view(i);
             let pref = self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or("");
             let mut extra = String::new();
-            if v.failed_here() {
-                let _ = write!(extra, ", {} here", v.local.name());
+            if failed_here(&v) {
+                let what = if v.state == GroupState::FailedToStop { "failed to stop" } else { "failed" };
+                let _ = write!(extra, ", {what} here");
             }
             if v.standby {
                 extra.push_str(", standby here");
@@ -1163,7 +1260,7 @@ impl Daemon {
                 s,
                 "group {} (preferred {pref}): {} on {}{extra}",
                 g.name,
-                v.state_name(),
+                group_state_name(&v),
                 self.owner_name(v.owner)
             );
         }
@@ -1180,6 +1277,36 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.runner.kill_all();
+    }
+}
+
+/// Answers a peer's fence-peer request for DRBD resource `res` with a drbd.conf(5)
+/// fence-peer exit code. (Wired to the drbd agent when it lands; until then: 5, unreachable.)
+fn outdate_local(res: &str) -> u8 {
+    let _ = res;
+    5
+}
+
+/// A start failed here (sticky), or a stop failed here.
+fn failed_here(v: &cluster::GroupView) -> bool {
+    v.failed || v.state == GroupState::FailedToStop || v.state == GroupState::Failed
+}
+
+/// The group's state as INTERFACE.md names it, seen at its owner:
+/// started|starting|stopping|stopped|failed.
+fn group_state_name(v: &cluster::GroupView) -> &'static str {
+    let st = match v.owner {
+        cluster::Owner::Local => Some(v.state),
+        cluster::Owner::Peer => v.peer_state,
+        cluster::Owner::None => None,
+    };
+    match st {
+        Some(GroupState::Starting) => "starting",
+        Some(GroupState::Started) => "started",
+        Some(GroupState::Stopping) => "stopping",
+        Some(GroupState::FailedToStop) => "failed",
+        _ if v.failed || v.state == GroupState::Failed || v.state == GroupState::FailedToStop => "failed",
+        _ => "stopped",
     }
 }
 

@@ -12,6 +12,7 @@ pub mod link;
 pub mod logging;
 pub mod membership;
 pub mod netlink;
+pub mod state;
 pub mod sys;
 pub mod time;
 pub mod wire;

@@ -182,7 +182,7 @@ fn cmd_check(rest: &[String]) -> i32 {
     }
     let path = a.get(&["-c", "--config"]).unwrap_or_else(|| "/etc/tandem/tandem.conf".to_string());
     let node = a.get(&["--node"]);
-    tandem::check::check_config_cmd(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
+    tandem::config::check_config_cmd(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
 }
 
 fn cmd_keygen(rest: &[String]) -> i32 {

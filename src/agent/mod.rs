@@ -132,6 +132,55 @@ pub trait Agent {
 /// Builds the agent for one resource. Checks what can be checked without side effects
 /// (interface exists, script executable). `Unsupported` for types not built yet.
 pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
-    let _ = (spec, cfg, Duration::ZERO);
-    Err(AgentError::Unsupported(spec.kind))
+    match spec.kind {
+        ResourceKind::Ip => Ok(Box::new(ip::IpAgent::new(&spec.args, &spec.text)?)),
+        ResourceKind::Script => Ok(Box::new(
+            script::ScriptAgent::new(&spec.args, &spec.text)?.with_timeouts(
+                cfg.start_timeout,
+                cfg.stop_timeout,
+                cfg.status_timeout,
+            ),
+        )),
+        ResourceKind::Mount => Ok(Box::new(mount::MountAgent::new(&spec.args, &spec.text)?)),
+        ResourceKind::Drbd => Ok(Box::new(drbd::DrbdAgent::new(&spec.args, &spec.text)?)),
+        ResourceKind::Lvm => Ok(Box::new(
+            lvm::LvmAgent::new(&spec.args, &spec.text)?.with_timeout(cfg.start_timeout.max(cfg.stop_timeout)),
+        )),
+        ResourceKind::Guest => Err(AgentError::Unsupported(spec.kind)),
+    }
+}
+
+/// For the daemon: like [`build`], but a resource that is wrong *on this host* (an interface
+/// that does not exist, a script that is not executable) becomes an agent whose `start`
+/// always fails with that message: the group is marked failed here, the error is logged,
+/// the daemon keeps running and the peer can take the group. An unimplemented type is
+/// still an error (the daemon refuses to start).
+pub fn build_or_broken(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
+    match build(spec, cfg) {
+        Ok(a) => Ok(a),
+        Err(e @ AgentError::Unsupported(_)) => Err(e),
+        Err(e) => Ok(Box::new(Broken { text: spec.text.clone(), why: e.to_string() })),
+    }
+}
+
+/// A resource that cannot work on this host; see [`build_or_broken`].
+pub struct Broken {
+    text: String,
+    why: String,
+}
+
+impl Agent for Broken {
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn exec(&self, _op: Op) -> Exec {
+        Exec::Inline
+    }
+    fn run(&mut self, op: Op) -> Result<Outcome, AgentError> {
+        match op {
+            Op::Start => Err(AgentError::Config(self.why.clone())),
+            // Nothing of it can have been started here.
+            Op::Stop | Op::Status => Ok(Outcome::Stopped),
+        }
+    }
 }

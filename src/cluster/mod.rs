@@ -1,1 +1,1093 @@
-//! Cluster: who holds which group. A pure state machine. (implementation to come)
+//! Cluster: who holds which group. A pure state machine: it never reads the clock and never
+//! touches an fd. The daemon feeds it [`Event`]s with the current time and carries out the
+//! [`Action`]s it asks for; [`Cluster::poll_at`] says when it next needs a [`Event::Tick`].
+//!
+//! Per group it decides whether this node should start or stop it, sequences the group's
+//! resources (start left to right, stop right to left, one operation at a time), and computes
+//! what this node advertises in every heartbeat ([`Cluster::wire_groups`]).
+//!
+//! The protocol (claims, grants, priorities) and its safety argument are in `docs/cluster.md`.
+//! In short: a node starts a group only when it knows the peer is dead, or the peer's latest
+//! packet grants this node's current claim token while the peer is fully stopped, or the
+//! peer is leaving with the group stopped. A grant stays given for as long as the peer keeps
+//! claiming with that token, a node never starts while it gives a grant, and claim tokens are
+//! never reused; so a grant cannot be used twice and two grants cannot be used at once.
+//!
+//! This layer relies on the wire layer handing over the peer's packets in sending order
+//! (older sequence numbers are dropped), so "the peer's latest packet" is well defined.
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+use crate::agent::Op;
+use crate::membership::PeerState;
+use crate::time::{Duration, Instant};
+use crate::wire::{gflag, GroupState, GroupWire, NodeState, MAX_GROUPS};
+
+/// One group as the cluster layer sees it (from `Config::groups`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDef {
+    pub name: String,
+    /// This node is the group's preferred node.
+    pub preferred_is_local: bool,
+    /// How many resources the group has (started 0..n, stopped n..0).
+    pub n_resources: usize,
+}
+
+/// Policy knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// A group goes back to its preferred node when that node returns.
+    pub auto_failback: bool,
+    /// How often a failed stop is retried before the group becomes FailedToStop.
+    pub stop_retries: u32,
+    /// Delay between stop attempts.
+    pub stop_retry_delay: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            auto_failback: false,
+            stop_retries: 3,
+            stop_retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Which groups an operator command is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSel {
+    All,
+    One(usize),
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Time passed (the daemon sends this at [`Cluster::poll_at`]; extra ticks are harmless).
+    Tick,
+    /// A membership transition (Init/Up/Dead).
+    Peer(PeerState),
+    /// The peer restarted (new generation): forget everything it advertised.
+    PeerRestarted,
+    /// Every accepted heartbeat from the peer, in sending order.
+    PeerPacket {
+        node_state: NodeState,
+        groups: &'a [GroupWire],
+    },
+    /// An operation asked for by [`Action::Run`] finished. For `Status`, `Ok(true)` means the
+    /// resource is running; for `Start`/`Stop` any `Ok` is success.
+    OpDone {
+        group: usize,
+        resource: usize,
+        op: Op,
+        result: Result<bool, ()>,
+    },
+    /// Operator: hand these local groups to the peer (sticky until a local takeover or the peer's death).
+    Standby(GroupSel),
+    /// Operator: take these groups (orderly: the peer stops them first). Clears a local Failed.
+    Takeover(GroupSel),
+    /// Clean daemon stop: release everything, then [`Action::Exit`].
+    Shutdown,
+}
+
+/// What the daemon must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run one operation on one resource. At most one is outstanding per group.
+    Run {
+        group: usize,
+        resource: usize,
+        op: Op,
+    },
+    /// What we advertise changed: send a heartbeat now.
+    Announce,
+    /// Something worth a log line.
+    Log(LogEvent),
+    /// Shutdown finished: every group is stopped and that has been announced.
+    Exit,
+}
+
+/// Why a node gives up a group it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseReason {
+    /// The operator put this node in standby for the group.
+    Standby,
+    /// The peer claims it by an operator takeover (PINNED).
+    PeerPinned,
+    /// auto_failback: the group goes back to its preferred node, the peer.
+    Failback,
+    /// Both nodes hold it (after a partition); the non-preferred node gives way.
+    BothHold,
+    /// The daemon is shutting down.
+    Shutdown,
+}
+
+impl ReleaseReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleaseReason::Standby => "standby",
+            ReleaseReason::PeerPinned => "peer takeover",
+            ReleaseReason::Failback => "failback to the preferred node",
+            ReleaseReason::BothHold => "both nodes hold it, the preferred node keeps it",
+            ReleaseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Plain data for the daemon to format and log. Every variant is emitted once per
+/// transition, never per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogEvent {
+    /// The node's state changed (init → active, active → leaving).
+    Node { from: NodeState, to: NodeState },
+    /// A group's local state changed.
+    Group {
+        group: usize,
+        from: GroupState,
+        to: GroupState,
+    },
+    /// Start-up probe: a resource is running (or its status failed), so the whole group is stopped.
+    FoundRunning {
+        group: usize,
+        resource: usize,
+        status_error: bool,
+    },
+    /// This node gives up a group it holds.
+    Release { group: usize, reason: ReleaseReason },
+    /// The peer is dead: this node takes the group without a grant.
+    TakeoverPeerDead { group: usize },
+    /// Starting a resource failed; the group is stopped and offered to the peer.
+    StartFailed { group: usize, resource: usize },
+    /// Stopping a resource failed (`retrying` = another attempt follows).
+    StopFailed {
+        group: usize,
+        resource: usize,
+        attempt: u32,
+        retrying: bool,
+    },
+    /// Operator standby refused: the peer is dead, nobody could take the group.
+    StandbyRefused { group: usize },
+    /// Operator takeover refused: the group failed to stop here, or the node is leaving.
+    TakeoverRefused { group: usize, state: GroupState },
+    /// Operator takeover accepted.
+    Takeover { group: usize },
+    /// Operator standby accepted.
+    Standby { group: usize },
+    /// Shutdown cannot finish: this group failed to stop.
+    ExitBlocked { group: usize },
+}
+
+/// Who holds a group, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Local,
+    Peer,
+    None,
+}
+
+/// One group's state, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupView {
+    /// Local state.
+    pub state: GroupState,
+    /// A start failed here (sticky until a local takeover).
+    pub failed: bool,
+    /// Held here by an operator takeover.
+    pub pinned: bool,
+    /// Operator standby is set here.
+    pub standby: bool,
+    /// The peer's advertised state, when known.
+    pub peer_state: Option<GroupState>,
+    pub owner: Owner,
+}
+
+/// Which operation sequence a group is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seq {
+    Idle,
+    Probe,
+    Start,
+    Stop,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    def: GroupDef,
+    state: GroupState,
+    seq: Seq,
+    /// The resource of the current (or next, while waiting to retry) operation.
+    cursor: usize,
+    /// An operation is outstanding.
+    busy: bool,
+    retry_at: Option<Instant>,
+    stop_failures: u32,
+    /// A start failed here: Failed once stopped, sticky until a local takeover.
+    failed: bool,
+    standby: bool,
+    pinned: bool,
+    /// Starting, but must stop once the outstanding start finishes.
+    release_pending: bool,
+    exit_blocked_logged: bool,
+    /// Our claim token (0 = not claiming).
+    claim: u32,
+    /// The peer's claim token we grant (0 = none).
+    grant: u32,
+}
+
+impl Group {
+    fn holding(&self) -> bool {
+        matches!(self.state, GroupState::Starting | GroupState::Started)
+    }
+}
+
+/// Default for [`Cluster::set_leave_linger`].
+pub const DEFAULT_LEAVE_LINGER: Duration = Duration::from_secs(3);
+
+/// The cluster state machine. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    settings: Settings,
+    generation: u64,
+    counter: u16,
+    groups: Vec<Group>,
+    node: NodeState,
+    kicked: bool,
+    shutdown: bool,
+    exited: bool,
+    peer: PeerState,
+    /// At least one packet received since the peer came up / restarted.
+    peer_known: bool,
+    peer_node: NodeState,
+    peer_groups: [GroupWire; MAX_GROUPS],
+    last_adv: [GroupWire; MAX_GROUPS],
+    last_node: NodeState,
+    leave_linger: Duration,
+    /// Leaving, everything stopped: exit at the latest then.
+    linger_until: Option<Instant>,
+}
+
+fn claims(p: &GroupWire) -> bool {
+    p.flags & gflag::CLAIM != 0 && p.claim != 0
+}
+
+fn pinned(p: &GroupWire) -> bool {
+    p.flags & gflag::PINNED != 0
+}
+
+fn fully_stopped_state(s: GroupState) -> bool {
+    matches!(s, GroupState::Stopped | GroupState::Failed)
+}
+
+impl Cluster {
+    /// A new cluster state machine. Every group starts in the probe phase; the first
+    /// [`Cluster::handle`] call (any event) asks for the probes. Groups beyond
+    /// [`MAX_GROUPS`] are ignored (the config layer rejects them).
+    pub fn new(
+        now: Instant,
+        groups: Vec<GroupDef>,
+        settings: Settings,
+        generation: u64,
+    ) -> Cluster {
+        let _ = now;
+        if groups.len() > MAX_GROUPS {
+            log::error!(
+                "cluster: {} groups configured, only the first {MAX_GROUPS} are managed",
+                groups.len()
+            );
+        }
+        let groups = groups
+            .into_iter()
+            .take(MAX_GROUPS)
+            .map(|def| Group {
+                def,
+                state: GroupState::Stopped,
+                seq: Seq::Probe,
+                cursor: 0,
+                busy: false,
+                retry_at: None,
+                stop_failures: 0,
+                failed: false,
+                standby: false,
+                pinned: false,
+                release_pending: false,
+                exit_blocked_logged: false,
+                claim: 0,
+                grant: 0,
+            })
+            .collect();
+        Cluster {
+            settings,
+            generation,
+            counter: 0,
+            groups,
+            node: NodeState::Init,
+            kicked: false,
+            shutdown: false,
+            exited: false,
+            peer: PeerState::Init,
+            peer_known: false,
+            peer_node: NodeState::Init,
+            peer_groups: [GroupWire::EMPTY; MAX_GROUPS],
+            last_adv: [GroupWire::EMPTY; MAX_GROUPS],
+            last_node: NodeState::Init,
+            leave_linger: DEFAULT_LEAVE_LINGER,
+            linger_until: None,
+        }
+    }
+
+    /// Feeds one event; appends the resulting actions to `out` (allocation-free when `out`
+    /// has spare capacity).
+    pub fn handle(&mut self, now: Instant, ev: Event, out: &mut Vec<Action>) {
+        if self.exited {
+            return;
+        }
+        if !self.kicked {
+            self.kicked = true;
+            self.kick_probes(out);
+        }
+        match ev {
+            Event::Tick => {}
+            Event::Peer(s) => self.on_peer(s),
+            Event::PeerRestarted => self.reset_peer(),
+            Event::PeerPacket { node_state, groups } => self.on_packet(node_state, groups),
+            Event::OpDone {
+                group,
+                resource,
+                op,
+                result,
+            } => self.on_op_done(now, group, resource, op, result, out),
+            Event::Standby(sel) => self.for_sel(sel, |c, g| c.standby(g, out)),
+            Event::Takeover(sel) => self.for_sel(sel, |c, g| c.takeover(g, out)),
+            Event::Shutdown => self.shutdown = true,
+        }
+        self.fire_retries(now, out);
+        self.update_node_state(out);
+        if self.node != NodeState::Init {
+            for g in 0..self.groups.len() {
+                self.reconcile(g, out);
+            }
+        }
+        let announced = self.announce_if_changed(out);
+        self.check_exit(now, announced, out);
+    }
+
+    /// When the next [`Event::Tick`] is due (stop retries, the end of the leave linger), if any.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.exited {
+            return None;
+        }
+        self.groups
+            .iter()
+            .filter_map(|g| g.retry_at)
+            .chain(self.linger_until)
+            .min()
+    }
+
+    /// How long a leaving node whose groups are all stopped keeps running (and so keeps
+    /// sending heartbeats) while the peer has not yet shown that it took over what was
+    /// offered. A lost final heartbeat then costs at most this, not a deadtime. A few
+    /// keepalive intervals is right; default [`DEFAULT_LEAVE_LINGER`].
+    pub fn set_leave_linger(&mut self, d: Duration) {
+        self.leave_linger = d;
+    }
+
+    /// What this node advertises as a whole.
+    pub fn node_state(&self) -> NodeState {
+        self.node
+    }
+
+    /// True once [`Action::Exit`] has been emitted.
+    pub fn exited(&self) -> bool {
+        self.exited
+    }
+
+    /// The peer as last reported by membership.
+    pub fn peer_state(&self) -> PeerState {
+        self.peer
+    }
+
+    pub fn n_groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Fills `out` with what to advertise now; returns how many entries were written.
+    pub fn wire_groups(&self, out: &mut [GroupWire]) -> usize {
+        let mut n = 0;
+        for (i, slot) in out.iter_mut().enumerate().take(self.groups.len()) {
+            *slot = self.wire_of(i);
+            n += 1;
+        }
+        n
+    }
+
+    /// One group's state, for `status`. Out-of-range indexes read as stopped and unowned.
+    pub fn group_view(&self, g: usize) -> GroupView {
+        let Some(gr) = self.groups.get(g) else {
+            return GroupView {
+                state: GroupState::Stopped,
+                failed: false,
+                pinned: false,
+                standby: false,
+                peer_state: None,
+                owner: Owner::None,
+            };
+        };
+        let peer_state = self.peer_group(g).map(|p| p.state);
+        let owner = if gr.state.may_hold() {
+            Owner::Local
+        } else if peer_state.is_some_and(|s| s.may_hold()) {
+            Owner::Peer
+        } else {
+            Owner::None
+        };
+        GroupView {
+            state: gr.state,
+            failed: gr.failed,
+            pinned: gr.pinned,
+            standby: gr.standby,
+            peer_state,
+            owner,
+        }
+    }
+
+    // ----- events -----
+
+    fn kick_probes(&mut self, out: &mut Vec<Action>) {
+        for g in 0..self.groups.len() {
+            let Some(gr) = self.groups.get_mut(g) else {
+                continue;
+            };
+            if gr.def.n_resources == 0 {
+                gr.seq = Seq::Idle;
+            } else {
+                gr.cursor = 0;
+                gr.busy = true;
+                out.push(Action::Run {
+                    group: g,
+                    resource: 0,
+                    op: Op::Status,
+                });
+            }
+        }
+    }
+
+    fn on_peer(&mut self, s: PeerState) {
+        match s {
+            PeerState::Dead => {
+                self.reset_peer();
+                for gr in &mut self.groups {
+                    gr.standby = false;
+                }
+            }
+            PeerState::Up => {
+                if self.peer != PeerState::Up {
+                    self.reset_peer();
+                }
+            }
+            PeerState::Init => self.reset_peer(),
+        }
+        self.peer = s;
+    }
+
+    fn reset_peer(&mut self) {
+        self.peer_known = false;
+        self.peer_node = NodeState::Init;
+        self.peer_groups = [GroupWire::EMPTY; MAX_GROUPS];
+    }
+
+    fn on_packet(&mut self, node_state: NodeState, groups: &[GroupWire]) {
+        self.peer_known = true;
+        self.peer_node = node_state;
+        self.peer_groups = [GroupWire::EMPTY; MAX_GROUPS];
+        let n = self.groups.len();
+        for gw in groups {
+            let idx = usize::from(gw.index);
+            if idx < n {
+                if let Some(slot) = self.peer_groups.get_mut(idx) {
+                    *slot = *gw;
+                }
+            }
+        }
+    }
+
+    fn for_sel(&mut self, sel: GroupSel, mut f: impl FnMut(&mut Cluster, usize)) {
+        match sel {
+            GroupSel::All => {
+                for g in 0..self.groups.len() {
+                    f(self, g);
+                }
+            }
+            GroupSel::One(g) => {
+                if g < self.groups.len() {
+                    f(self, g);
+                }
+            }
+        }
+    }
+
+    fn standby(&mut self, g: usize, out: &mut Vec<Action>) {
+        let peer_dead = self.peer == PeerState::Dead;
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        if peer_dead {
+            out.push(Action::Log(LogEvent::StandbyRefused { group: g }));
+            return;
+        }
+        gr.standby = true;
+        gr.pinned = false;
+        out.push(Action::Log(LogEvent::Standby { group: g }));
+    }
+
+    fn takeover(&mut self, g: usize, out: &mut Vec<Action>) {
+        let leaving = self.shutdown;
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        if leaving || gr.state == GroupState::FailedToStop {
+            out.push(Action::Log(LogEvent::TakeoverRefused {
+                group: g,
+                state: gr.state,
+            }));
+            return;
+        }
+        gr.failed = false;
+        gr.standby = false;
+        gr.pinned = true;
+        out.push(Action::Log(LogEvent::Takeover { group: g }));
+        if gr.state == GroupState::Failed {
+            self.set_state(g, GroupState::Stopped, out);
+        }
+    }
+
+    fn on_op_done(
+        &mut self,
+        now: Instant,
+        g: usize,
+        resource: usize,
+        op: Op,
+        result: Result<bool, ()>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        let expected = match gr.seq {
+            Seq::Idle => None,
+            Seq::Probe => Some(Op::Status),
+            Seq::Start => Some(Op::Start),
+            Seq::Stop => Some(Op::Stop),
+        };
+        if !gr.busy || gr.cursor != resource || expected != Some(op) {
+            log::debug!(
+                "cluster: ignoring unexpected result of {} on group {g} resource {resource}",
+                op.name()
+            );
+            return;
+        }
+        gr.busy = false;
+        let n = gr.def.n_resources;
+        match op {
+            Op::Status => match result {
+                Ok(false) => {
+                    gr.cursor += 1;
+                    if gr.cursor >= n {
+                        gr.seq = Seq::Idle;
+                    } else {
+                        gr.busy = true;
+                        out.push(Action::Run {
+                            group: g,
+                            resource: gr.cursor,
+                            op: Op::Status,
+                        });
+                    }
+                }
+                Ok(true) | Err(()) => {
+                    out.push(Action::Log(LogEvent::FoundRunning {
+                        group: g,
+                        resource,
+                        status_error: result.is_err(),
+                    }));
+                    self.begin_stop(g, n.checked_sub(1), out);
+                }
+            },
+            Op::Start => match result {
+                Ok(_) => {
+                    gr.cursor += 1;
+                    if gr.release_pending {
+                        let top = gr.cursor.checked_sub(1);
+                        self.begin_stop(g, top, out);
+                    } else if gr.cursor >= n {
+                        gr.seq = Seq::Idle;
+                        self.set_state(g, GroupState::Started, out);
+                    } else {
+                        gr.busy = true;
+                        out.push(Action::Run {
+                            group: g,
+                            resource: gr.cursor,
+                            op: Op::Start,
+                        });
+                    }
+                }
+                Err(()) => {
+                    gr.failed = true;
+                    gr.pinned = false;
+                    out.push(Action::Log(LogEvent::StartFailed { group: g, resource }));
+                    // Resource `resource` may be half-started: stop it too.
+                    self.begin_stop(g, Some(resource), out);
+                }
+            },
+            Op::Stop => match result {
+                Ok(_) => {
+                    gr.stop_failures = 0;
+                    if let Some(next) = gr.cursor.checked_sub(1) {
+                        gr.cursor = next;
+                        gr.busy = true;
+                        out.push(Action::Run {
+                            group: g,
+                            resource: next,
+                            op: Op::Stop,
+                        });
+                    } else {
+                        self.finish_stop(g, out);
+                    }
+                }
+                Err(()) => {
+                    gr.stop_failures = gr.stop_failures.saturating_add(1);
+                    let retrying = gr.stop_failures <= self.settings.stop_retries;
+                    out.push(Action::Log(LogEvent::StopFailed {
+                        group: g,
+                        resource,
+                        attempt: gr.stop_failures,
+                        retrying,
+                    }));
+                    if retrying {
+                        gr.retry_at = Some(now + self.settings.stop_retry_delay);
+                    } else {
+                        gr.seq = Seq::Idle;
+                        gr.release_pending = false;
+                        gr.pinned = false;
+                        gr.claim = 0;
+                        self.set_state(g, GroupState::FailedToStop, out);
+                    }
+                }
+            },
+        }
+    }
+
+    // ----- sequencing -----
+
+    fn set_state(&mut self, g: usize, to: GroupState, out: &mut Vec<Action>) {
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        if gr.state != to {
+            out.push(Action::Log(LogEvent::Group {
+                group: g,
+                from: gr.state,
+                to,
+            }));
+            gr.state = to;
+        }
+    }
+
+    /// Stops resources `top..=0`, right to left (`None`: nothing to stop).
+    fn begin_stop(&mut self, g: usize, top: Option<usize>, out: &mut Vec<Action>) {
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        gr.release_pending = false;
+        gr.claim = 0;
+        match top {
+            Some(k) => {
+                gr.seq = Seq::Stop;
+                gr.cursor = k;
+                gr.busy = true;
+                gr.stop_failures = 0;
+                gr.retry_at = None;
+                out.push(Action::Run {
+                    group: g,
+                    resource: k,
+                    op: Op::Stop,
+                });
+                self.set_state(g, GroupState::Stopping, out);
+            }
+            None => self.finish_stop(g, out),
+        }
+    }
+
+    fn finish_stop(&mut self, g: usize, out: &mut Vec<Action>) {
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        gr.seq = Seq::Idle;
+        gr.busy = false;
+        gr.release_pending = false;
+        gr.retry_at = None;
+        let to = if gr.failed {
+            GroupState::Failed
+        } else {
+            GroupState::Stopped
+        };
+        self.set_state(g, to, out);
+    }
+
+    fn begin_start(&mut self, g: usize, out: &mut Vec<Action>) {
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        if gr.def.n_resources == 0 {
+            self.set_state(g, GroupState::Started, out);
+            return;
+        }
+        gr.seq = Seq::Start;
+        gr.cursor = 0;
+        gr.busy = true;
+        out.push(Action::Run {
+            group: g,
+            resource: 0,
+            op: Op::Start,
+        });
+        self.set_state(g, GroupState::Starting, out);
+    }
+
+    fn begin_release(&mut self, g: usize, reason: ReleaseReason, out: &mut Vec<Action>) {
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        out.push(Action::Log(LogEvent::Release { group: g, reason }));
+        gr.pinned = false;
+        gr.claim = 0;
+        match gr.state {
+            GroupState::Started => {
+                let top = gr.def.n_resources.checked_sub(1);
+                self.begin_stop(g, top, out);
+            }
+            GroupState::Starting => gr.release_pending = true,
+            _ => {}
+        }
+    }
+
+    fn fire_retries(&mut self, now: Instant, out: &mut Vec<Action>) {
+        for (g, gr) in self.groups.iter_mut().enumerate() {
+            if let Some(at) = gr.retry_at {
+                if at <= now {
+                    gr.retry_at = None;
+                    gr.busy = true;
+                    out.push(Action::Run {
+                        group: g,
+                        resource: gr.cursor,
+                        op: Op::Stop,
+                    });
+                }
+            }
+        }
+    }
+
+    fn update_node_state(&mut self, out: &mut Vec<Action>) {
+        let from = self.node;
+        let to = match from {
+            NodeState::Init if self.groups.iter().all(|g| g.seq == Seq::Idle) => {
+                if self.shutdown {
+                    NodeState::Leaving
+                } else {
+                    NodeState::Active
+                }
+            }
+            NodeState::Active if self.shutdown => NodeState::Leaving,
+            s => s,
+        };
+        if to != from {
+            self.node = to;
+            out.push(Action::Log(LogEvent::Node { from, to }));
+        }
+    }
+
+    // ----- policy -----
+
+    /// The peer's latest advertised entry for `g`, when the peer is up and has been heard.
+    fn peer_group(&self, g: usize) -> Option<GroupWire> {
+        if self.peer == PeerState::Up && self.peer_known {
+            self.peer_groups.get(g).copied()
+        } else {
+            None
+        }
+    }
+
+    /// The peer's claim beats ours when neither holds: PINNED beats unpinned, else the
+    /// preferred node wins.
+    fn peer_has_priority(gr: &Group, p: &GroupWire) -> bool {
+        let pp = pinned(p);
+        if pp != gr.pinned {
+            pp
+        } else {
+            !gr.def.preferred_is_local
+        }
+    }
+
+    /// Whether this node wants to hold `g` now (and so claims it).
+    fn wants(&self, g: usize) -> bool {
+        let Some(gr) = self.groups.get(g) else {
+            return false;
+        };
+        if self.node != NodeState::Active || self.shutdown {
+            return false;
+        }
+        if gr.failed
+            || gr.release_pending
+            || gr.seq == Seq::Stop
+            || matches!(
+                gr.state,
+                GroupState::Failed | GroupState::FailedToStop | GroupState::Stopping
+            )
+        {
+            return false;
+        }
+        if self.peer == PeerState::Dead {
+            return true;
+        }
+        if gr.standby {
+            return false;
+        }
+        if gr.holding() {
+            return true;
+        }
+        let Some(p) = self.peer_group(g) else {
+            // Peer not known yet: claiming is harmless (starting needs the peer's grant).
+            return gr.pinned || gr.def.preferred_is_local;
+        };
+        let base = gr.pinned
+            || p.flags & gflag::OFFER != 0
+            || p.state == GroupState::Failed
+            || self.peer_node == NodeState::Leaving
+            || (gr.def.preferred_is_local && (self.settings.auto_failback || !p.state.may_hold()));
+        if !base {
+            return false;
+        }
+        // Yield to a peer whose claim has priority over ours.
+        !(claims(&p) && Self::peer_has_priority(gr, &p))
+    }
+
+    /// Why a holder must give the group up now, if it must.
+    fn release_reason(&self, g: usize) -> Option<ReleaseReason> {
+        let gr = self.groups.get(g)?;
+        if self.node == NodeState::Leaving || self.shutdown {
+            return Some(ReleaseReason::Shutdown);
+        }
+        if gr.standby {
+            return Some(ReleaseReason::Standby);
+        }
+        let p = self.peer_group(g)?;
+        let peer_preferred = !gr.def.preferred_is_local;
+        if matches!(p.state, GroupState::Starting | GroupState::Started) {
+            return if peer_preferred {
+                Some(ReleaseReason::BothHold)
+            } else {
+                None
+            };
+        }
+        if claims(&p) && !p.state.may_hold() {
+            if pinned(&p) && (!gr.pinned || peer_preferred) {
+                return Some(ReleaseReason::PeerPinned);
+            }
+            if !pinned(&p) && peer_preferred && self.settings.auto_failback && !gr.pinned {
+                return Some(ReleaseReason::Failback);
+            }
+        }
+        None
+    }
+
+    /// Whether `g` may be started now (after claim and grant are up to date).
+    fn may_start(&self, g: usize) -> bool {
+        let Some(gr) = self.groups.get(g) else {
+            return false;
+        };
+        if self.node != NodeState::Active
+            || self.shutdown
+            || gr.state != GroupState::Stopped
+            || gr.seq != Seq::Idle
+            || gr.claim == 0
+            || gr.grant != 0
+        {
+            return false;
+        }
+        match self.peer {
+            PeerState::Dead => true,
+            PeerState::Init => false,
+            PeerState::Up => match self.peer_group(g) {
+                Some(p) => {
+                    fully_stopped_state(p.state)
+                        && (p.grant == gr.claim || self.peer_node == NodeState::Leaving)
+                }
+                None => false,
+            },
+        }
+    }
+
+    fn new_token(&mut self) -> u32 {
+        self.counter = self.counter.wrapping_add(1);
+        if self.counter == 0 {
+            self.counter = 1;
+        }
+        ((self.generation as u32) << 16) | u32::from(self.counter)
+    }
+
+    fn reconcile(&mut self, g: usize, out: &mut Vec<Action>) {
+        // 1. A holder that must give the group up starts doing so.
+        let holding_ok = self
+            .groups
+            .get(g)
+            .is_some_and(|gr| gr.holding() && !gr.release_pending);
+        if holding_ok {
+            if let Some(reason) = self.release_reason(g) {
+                self.begin_release(g, reason, out);
+            }
+        }
+        // 2. Claim.
+        let want = self.wants(g);
+        let fresh = if want && self.groups.get(g).is_some_and(|gr| gr.claim == 0) {
+            self.new_token()
+        } else {
+            0
+        };
+        // 3. Grant.
+        let peer_claim = self.peer_group(g).filter(claims).map_or(0, |p| p.claim);
+        let node_ready = self.node != NodeState::Init;
+        let Some(gr) = self.groups.get_mut(g) else {
+            return;
+        };
+        if !want {
+            gr.claim = 0;
+        } else if fresh != 0 {
+            gr.claim = fresh;
+        }
+        let fully_stopped = node_ready && gr.seq == Seq::Idle && fully_stopped_state(gr.state);
+        gr.grant = if gr.grant != 0 && gr.grant == peer_claim && fully_stopped {
+            gr.grant // a grant stays given while the peer claims with that token
+        } else if peer_claim != 0 && fully_stopped && gr.claim == 0 {
+            peer_claim
+        } else {
+            0
+        };
+        // 4. Start.
+        if self.may_start(g) {
+            if self.peer == PeerState::Dead {
+                out.push(Action::Log(LogEvent::TakeoverPeerDead { group: g }));
+            }
+            self.begin_start(g, out);
+        }
+    }
+
+    fn offer(&self, gr: &Group) -> bool {
+        gr.claim == 0
+            && gr.state != GroupState::FailedToStop
+            && self.node != NodeState::Init
+            && (gr.standby || gr.failed || self.node == NodeState::Leaving)
+    }
+
+    fn wire_of(&self, g: usize) -> GroupWire {
+        let Some(gr) = self.groups.get(g) else {
+            return GroupWire::EMPTY;
+        };
+        let mut flags = 0;
+        if gr.claim != 0 {
+            flags |= gflag::CLAIM;
+        }
+        if gr.pinned {
+            flags |= gflag::PINNED;
+        }
+        if self.offer(gr) {
+            flags |= gflag::OFFER;
+        }
+        GroupWire {
+            index: u8::try_from(g).unwrap_or(u8::MAX),
+            state: gr.state,
+            flags,
+            claim: gr.claim,
+            grant: gr.grant,
+        }
+    }
+
+    fn announce_if_changed(&mut self, out: &mut Vec<Action>) -> bool {
+        let mut changed = self.node != self.last_node;
+        self.last_node = self.node;
+        for g in 0..self.groups.len() {
+            let w = self.wire_of(g);
+            if let Some(slot) = self.last_adv.get_mut(g) {
+                if *slot != w {
+                    *slot = w;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            out.push(Action::Announce);
+        }
+        changed
+    }
+
+    /// The peer has shown what it does with every group we gave up (or cannot be waited for).
+    fn peer_took_over(&self) -> bool {
+        if self.peer != PeerState::Up {
+            return true;
+        }
+        if !self.peer_known {
+            return false;
+        }
+        if self.peer_node == NodeState::Leaving {
+            return true;
+        }
+        self.peer_groups.iter().take(self.groups.len()).all(|p| {
+            p.flags & gflag::OFFER != 0
+                || matches!(
+                    p.state,
+                    GroupState::Starting
+                        | GroupState::Started
+                        | GroupState::Failed
+                        | GroupState::FailedToStop
+                )
+        })
+    }
+
+    fn check_exit(&mut self, now: Instant, announced: bool, out: &mut Vec<Action>) {
+        if self.node != NodeState::Leaving {
+            return;
+        }
+        if self.groups.iter().any(|g| g.seq != Seq::Idle) {
+            return;
+        }
+        let mut blocked = false;
+        for (g, gr) in self.groups.iter_mut().enumerate() {
+            if !fully_stopped_state(gr.state) {
+                blocked = true;
+                if !gr.exit_blocked_logged {
+                    gr.exit_blocked_logged = true;
+                    out.push(Action::Log(LogEvent::ExitBlocked { group: g }));
+                }
+            }
+        }
+        if blocked {
+            return;
+        }
+        let deadline = *self.linger_until.get_or_insert(now + self.leave_linger);
+        if !self.peer_took_over() && now < deadline {
+            return;
+        }
+        if !announced {
+            out.push(Action::Announce);
+        }
+        out.push(Action::Exit);
+        self.exited = true;
+    }
+}
+
+impl Cluster {
+    /// Config reload: `auto_failback` may change live.
+    pub fn set_auto_failback(&mut self, on: bool) {
+        self.settings.auto_failback = on;
+    }
+}

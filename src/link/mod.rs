@@ -3,6 +3,7 @@
 //!
 //! SHARED TYPES: [`Link`], [`LinkStats`], [`LinkError`].
 
+pub mod frame;
 pub mod serial;
 pub mod udp;
 

@@ -1,1 +1,354 @@
-//! TODO
+//! UDP heartbeat links: `ucast`, `bcast` and `mcast`, IPv4 and (ucast/mcast) IPv6.
+//!
+//! Every socket is non-blocking and close-on-exec, bound to the wildcard address and the
+//! link's port, and tied to its interface with `SO_BINDTODEVICE`, so a packet that reaches
+//! the port through another interface is not seen by this link.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    bind, recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType,
+    SockaddrStorage,
+};
+
+use super::{Link, LinkError, LinkStats};
+use crate::config::LinkConfig;
+use crate::sys::net as sysnet;
+use crate::time::Instant;
+
+/// Receive buffer: larger than the largest wire packet, so an oversized datagram arrives
+/// with a wrong length and is rejected by the packet parser.
+const RECV_BUF: usize = 2048;
+/// Most datagrams one `recv` call reads, so a flood cannot starve the poll loop.
+const RECV_BURST: usize = 256;
+
+/// One UDP heartbeat medium.
+pub struct UdpLink {
+    name: String,
+    fd: OwnedFd,
+    dest: SockaddrStorage,
+    stats: LinkStats,
+    buf: [u8; RECV_BUF],
+}
+
+impl core::fmt::Debug for UdpLink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UdpLink")
+            .field("name", &self.name)
+            .field("fd", &self.fd)
+            .field("dest", &self.dest)
+            .finish()
+    }
+}
+
+fn open_err(what: impl Into<String>) -> impl FnOnce(Errno) -> LinkError {
+    let what = what.into();
+    move |errno| LinkError::Open { what, errno }
+}
+
+fn is_link_local_v6(a: &Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// The IPv4 broadcast address of `iface`: its configured one (getifaddrs), else computed
+/// from its address and netmask, else 255.255.255.255. An address added without `brd`
+/// reports 0.0.0.0 or its own address as its broadcast: sending there would loop back to
+/// this host.
+fn broadcast_addr(iface: &str) -> Ipv4Addr {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Ipv4Addr::BROADCAST;
+    };
+    let mut computed = None;
+    for ifa in addrs {
+        if ifa.interface_name != iface {
+            continue;
+        }
+        let addr = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()).map(|a| a.ip());
+        // glibc fills the broadcast slot with the address itself when no `brd` is set.
+        if let Some(b) = ifa.broadcast.as_ref().and_then(|b| b.as_sockaddr_in()).map(|b| b.ip()) {
+            if !b.is_unspecified() && Some(b) != addr {
+                return b;
+            }
+        }
+        let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip());
+        if let (Some(a), Some(m), None) = (addr, mask, computed) {
+            computed = Some(broadcast_of(a, m));
+        }
+    }
+    computed.unwrap_or(Ipv4Addr::BROADCAST)
+}
+
+/// `addr | !netmask`; for a /31 or /32 (no broadcast address) the limited broadcast.
+fn broadcast_of(addr: Ipv4Addr, mask: Ipv4Addr) -> Ipv4Addr {
+    let (a, m) = (u32::from(addr), u32::from(mask));
+    if m.leading_ones() >= 31 {
+        return Ipv4Addr::BROADCAST;
+    }
+    Ipv4Addr::from(a | !m)
+}
+
+impl UdpLink {
+    /// Opens the socket for a `ucast`, `bcast` or `mcast` link (`LinkConfig::Serial` is a
+    /// `Config` error). Ports are already resolved by the config layer.
+    pub fn open(cfg: &LinkConfig, name: String) -> Result<UdpLink, LinkError> {
+        let (iface, v6, port) = match cfg {
+            LinkConfig::Ucast { iface, peer, port } => (iface, peer.is_ipv6(), *port),
+            LinkConfig::Bcast { iface, port } => (iface, false, *port),
+            LinkConfig::Mcast {
+                iface, group, port, ..
+            } => {
+                if !group.is_multicast() {
+                    return Err(LinkError::Config(format!(
+                        "{name}: {group} is not a multicast address"
+                    )));
+                }
+                (iface, group.is_ipv6(), *port)
+            }
+            LinkConfig::Serial { .. } => {
+                return Err(LinkError::Config(format!("{name}: not a UDP link")));
+            }
+        };
+        let ifindex = nix::net::if_::if_nametoindex(iface.as_str())
+            .map_err(open_err(format!("interface {iface}")))?;
+
+        let family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let fd = socket(
+            family,
+            SockType::Datagram,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(open_err(format!("{name}: socket")))?;
+        setsockopt(&fd, sockopt::ReuseAddr, &true)
+            .map_err(open_err(format!("{name}: SO_REUSEADDR")))?;
+        setsockopt(&fd, sockopt::BindToDevice, &OsString::from(iface.as_str()))
+            .map_err(open_err(format!("{name}: SO_BINDTODEVICE {iface}")))?;
+        if v6 {
+            setsockopt(&fd, sockopt::Ipv6V6Only, &true)
+                .map_err(open_err(format!("{name}: IPV6_V6ONLY")))?;
+        }
+        let wildcard: SocketAddr = if v6 {
+            SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
+        } else {
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+        };
+        bind(fd.as_raw_fd(), &SockaddrStorage::from(wildcard))
+            .map_err(open_err(format!("{name}: bind {wildcard}")))?;
+
+        let scoped_v6 = |a: Ipv6Addr, scope: bool| {
+            SocketAddr::V6(SocketAddrV6::new(
+                a,
+                port,
+                0,
+                if scope { ifindex } else { 0 },
+            ))
+        };
+        let dest: SocketAddr = match cfg {
+            LinkConfig::Ucast {
+                peer: IpAddr::V4(a),
+                ..
+            } => SocketAddr::V4(SocketAddrV4::new(*a, port)),
+            LinkConfig::Ucast {
+                peer: IpAddr::V6(a),
+                ..
+            } => scoped_v6(*a, is_link_local_v6(a)),
+            LinkConfig::Bcast { .. } => {
+                setsockopt(&fd, sockopt::Broadcast, &true)
+                    .map_err(open_err(format!("{name}: SO_BROADCAST")))?;
+                SocketAddr::V4(SocketAddrV4::new(broadcast_addr(iface), port))
+            }
+            LinkConfig::Mcast {
+                group: IpAddr::V4(g),
+                ttl,
+                loop_,
+                ..
+            } => {
+                sysnet::ip_add_membership(fd.as_fd(), *g, ifindex)
+                    .map_err(open_err(format!("{name}: join {g} on {iface}")))?;
+                sysnet::ip_multicast_if(fd.as_fd(), ifindex)
+                    .map_err(open_err(format!("{name}: IP_MULTICAST_IF")))?;
+                setsockopt(&fd, sockopt::IpMulticastTtl, ttl)
+                    .map_err(open_err(format!("{name}: IP_MULTICAST_TTL")))?;
+                setsockopt(&fd, sockopt::IpMulticastLoop, loop_)
+                    .map_err(open_err(format!("{name}: IP_MULTICAST_LOOP")))?;
+                // Only the groups this socket joined, not every group joined on the host.
+                sysnet::setsockopt_int(fd.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
+                    .map_err(open_err(format!("{name}: IP_MULTICAST_ALL")))?;
+                SocketAddr::V4(SocketAddrV4::new(*g, port))
+            }
+            LinkConfig::Mcast {
+                group: IpAddr::V6(g),
+                ttl,
+                loop_,
+                ..
+            } => {
+                sysnet::ipv6_add_membership(fd.as_fd(), *g, ifindex)
+                    .map_err(open_err(format!("{name}: join {g} on {iface}")))?;
+                sysnet::ipv6_multicast_if(fd.as_fd(), ifindex)
+                    .map_err(open_err(format!("{name}: IPV6_MULTICAST_IF")))?;
+                setsockopt(&fd, sockopt::Ipv6MulticastHops, &libc::c_int::from(*ttl))
+                    .map_err(open_err(format!("{name}: IPV6_MULTICAST_HOPS")))?;
+                sysnet::setsockopt_int(
+                    fd.as_fd(),
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_MULTICAST_LOOP,
+                    libc::c_int::from(*loop_),
+                )
+                .map_err(open_err(format!("{name}: IPV6_MULTICAST_LOOP")))?;
+                sysnet::setsockopt_int(fd.as_fd(), libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL, 0)
+                    .map_err(open_err(format!("{name}: IPV6_MULTICAST_ALL")))?;
+                scoped_v6(*g, true)
+            }
+            LinkConfig::Serial { .. } => {
+                return Err(LinkError::Config(format!("{name}: not a UDP link")));
+            }
+        };
+        Ok(UdpLink {
+            name,
+            fd,
+            dest: SockaddrStorage::from(dest),
+            stats: LinkStats::default(),
+            buf: [0u8; RECV_BUF],
+        })
+    }
+
+    /// Where `send` goes (peer, broadcast address or group, with the port).
+    pub fn destination(&self) -> Option<SocketAddr> {
+        if let Some(a) = self.dest.as_sockaddr_in() {
+            return Some(SocketAddr::V4(SocketAddrV4::new(a.ip(), a.port())));
+        }
+        self.dest.as_sockaddr_in6().map(|a| {
+            SocketAddr::V6(SocketAddrV6::new(
+                a.ip(),
+                a.port(),
+                a.flowinfo(),
+                a.scope_id(),
+            ))
+        })
+    }
+}
+
+impl Link for UdpLink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        Some(self.fd.as_raw_fd())
+    }
+
+    fn send(&mut self, _now: Instant, pkt: &[u8]) -> Result<(), LinkError> {
+        let mut tries = 0;
+        loop {
+            match sendto(self.fd.as_raw_fd(), pkt, &self.dest, MsgFlags::empty()) {
+                Ok(_) => {
+                    self.stats.tx += 1;
+                    return Ok(());
+                }
+                Err(Errno::EINTR) if tries < 3 => tries += 1,
+                Err(errno) => {
+                    self.stats.tx_errors += 1;
+                    return Err(LinkError::Io {
+                        op: "sendto",
+                        errno,
+                    });
+                }
+            }
+        }
+    }
+
+    fn recv(&mut self, _now: Instant, on_packet: &mut dyn FnMut(&[u8])) -> Result<(), LinkError> {
+        let mut n_read = 0;
+        while n_read < RECV_BURST {
+            match recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
+                Ok(n) => {
+                    n_read += 1;
+                    on_packet(self.buf.get(..n).unwrap_or(&self.buf));
+                }
+                Err(Errno::EAGAIN) => return Ok(()),
+                Err(Errno::EINTR) => {}
+                // An ICMP error queued by an earlier send; the next read goes on.
+                Err(Errno::ECONNREFUSED | Errno::EHOSTUNREACH | Errno::ENETUNREACH) => {
+                    n_read += 1;
+                }
+                Err(errno) => return Err(LinkError::Io { op: "recv", errno }),
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> &LinkStats {
+        &self.stats
+    }
+
+    fn stats_mut(&mut self) -> &mut LinkStats {
+        &mut self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn broadcast_from_netmask() {
+        use std::net::Ipv4Addr;
+        assert_eq!(super::broadcast_of(Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(255, 255, 255, 0)), Ipv4Addr::new(198, 51, 100, 255));
+        assert_eq!(super::broadcast_of(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(255, 255, 255, 254)), Ipv4Addr::BROADCAST);
+    }
+
+    use super::*;
+
+    #[test]
+    fn serial_and_non_multicast_are_config_errors() {
+        let e = UdpLink::open(
+            &LinkConfig::Serial {
+                device: "/dev/null".into(),
+                baud: 9600,
+                rtscts: false,
+            },
+            "serial".into(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, LinkError::Config(_)));
+        let e = UdpLink::open(
+            &LinkConfig::Mcast {
+                iface: "lo".into(),
+                group: "192.0.2.1".parse().unwrap(),
+                port: 694,
+                ttl: 1,
+                loop_: false,
+            },
+            "m".into(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, LinkError::Config(_)), "{e:?}");
+    }
+
+    #[test]
+    fn missing_interface_is_open_error() {
+        let e = UdpLink::open(
+            &LinkConfig::Bcast {
+                iface: "nosuchif0x".into(),
+                port: 694,
+            },
+            "b".into(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LinkError::Open {
+                    errno: Errno::ENODEV,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+}

@@ -6,6 +6,7 @@ pub mod net;
 pub mod netlink;
 pub mod packet;
 pub mod process;
+pub mod random;
 pub mod tty;
 pub mod mount;
 pub mod rt;

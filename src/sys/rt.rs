@@ -1,23 +1,7 @@
-//! Process-level syscalls for the daemon: poll, mlockall, real-time scheduling, fork for
+//! Process-level syscalls for the daemon: mlockall, real-time scheduling, fork for
 //! detaching, and the realtime clock for log timestamps.
 
 use nix::errno::Errno;
-
-/// poll(2) over a caller-owned, reused pollfd array. EINTR is returned as `Ok(0)`.
-pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
-    let n = libc::nfds_t::try_from(fds.len()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `fds` is a valid, exclusively borrowed slice of `n` pollfd structs for the
-    // duration of the call; the kernel writes only their `revents` fields.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), n, timeout_ms) };
-    if r < 0 {
-        let e = Errno::last();
-        if e == Errno::EINTR {
-            return Ok(0);
-        }
-        return Err(e);
-    }
-    Ok(usize::try_from(r).unwrap_or(0))
-}
 
 /// Locks all current and future pages in memory so a loaded host cannot page the daemon out.
 pub fn mlockall() -> Result<(), Errno> {

@@ -1,0 +1,955 @@
+//! Deterministic two-node simulation: two [`Cluster`]s, a fake daemon per node that runs
+//! operations after random delays (and can be told to fail them), a lossy, delaying,
+//! duplicating, reordering network whose receiver drops older sequence numbers (as the
+//! wire layer's replay check does), and a tiny membership layer driven by those packets
+//! (Up on a packet, Dead after deadtime/initdead, restarts seen as a new generation).
+//!
+//! The safety invariant is checked after every event either node handles; liveness is
+//! checked after the commands stop and the network is healed.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+use super::*;
+
+const KEEPALIVE: u64 = 100;
+const DEADTIME: u64 = 1000;
+const INITDEAD: u64 = 2000;
+const TRACE_LINES: usize = 300;
+
+pub(super) struct Rng(u64);
+
+impl Rng {
+    pub(super) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    fn chance(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+}
+
+#[derive(Clone)]
+struct Packet {
+    to: usize,
+    at: u64,
+    gen: u64,
+    seq: u64,
+    node_state: NodeState,
+    groups: [GroupWire; MAX_GROUPS],
+    n: usize,
+}
+
+struct Memb {
+    state: PeerState,
+    boot: u64,
+    last_heard: u64,
+    peer_gen: u64,
+    last_seq: u64,
+}
+
+impl Memb {
+    fn new(now: u64) -> Memb {
+        Memb {
+            state: PeerState::Init,
+            boot: now,
+            last_heard: 0,
+            peer_gen: 0,
+            last_seq: 0,
+        }
+    }
+    fn deadline(&self) -> u64 {
+        match self.state {
+            PeerState::Init => self.boot + INITDEAD,
+            PeerState::Up => self.last_heard + DEADTIME,
+            PeerState::Dead => u64::MAX,
+        }
+    }
+}
+
+struct Node {
+    cluster: Option<Cluster>,
+    gen: u64,
+    seq: u64,
+    /// Physical state of every resource (what a real host would have up).
+    held: Vec<Vec<bool>>,
+    /// Per group: (due, resource, op).
+    pending: Vec<Option<(u64, usize, Op)>>,
+    fail_start: Vec<Vec<bool>>,
+    fail_stop: Vec<Vec<bool>>,
+    memb: Memb,
+    next_keepalive: u64,
+    restart_at: Option<u64>,
+    /// Restart this long after a clean exit (None: stay down).
+    restart_after_exit: Option<u64>,
+    deaths: u32,
+    exits: u32,
+}
+
+pub(super) struct Sim {
+    pub(super) seed: u64,
+    rng: Rng,
+    pub(super) now: u64,
+    nodes: [Node; 2],
+    n_res: Vec<usize>,
+    /// Preferred node per group.
+    pref: Vec<usize>,
+    settings: Settings,
+    /// A death was seen: a double hold of this group is excused until it is resolved.
+    excused: Vec<bool>,
+    cut: bool,
+    /// One-way cut: packets to this node are lost.
+    cut_to: [bool; 2],
+    heal_at: Option<u64>,
+    loss: u64,
+    dup: u64,
+    delay: (u64, u64),
+    op_delay: (u64, u64),
+    inflight: Vec<Packet>,
+    trace: VecDeque<String>,
+    out: Vec<Action>,
+}
+
+impl Sim {
+    /// Groups: (preferred node, resources). Both nodes boot at time 0 (node 1 a little later).
+    pub(super) fn new(seed: u64, settings: Settings, groups: &[(usize, usize)]) -> Sim {
+        let n_res: Vec<usize> = groups.iter().map(|g| g.1).collect();
+        let pref: Vec<usize> = groups.iter().map(|g| g.0).collect();
+        let mk = || Node {
+            cluster: None,
+            gen: 0,
+            seq: 0,
+            held: n_res.iter().map(|&n| vec![false; n]).collect(),
+            pending: vec![None; n_res.len()],
+            fail_start: n_res.iter().map(|&n| vec![false; n]).collect(),
+            fail_stop: n_res.iter().map(|&n| vec![false; n]).collect(),
+            memb: Memb::new(0),
+            next_keepalive: 0,
+            restart_at: None,
+            restart_after_exit: None,
+            deaths: 0,
+            exits: 0,
+        };
+        let mut rng = Rng::new(seed);
+        let second = rng.range(0, 300);
+        let mut sim = Sim {
+            seed,
+            rng,
+            now: 0,
+            nodes: [mk(), mk()],
+            excused: vec![false; n_res.len()],
+            n_res,
+            pref,
+            settings,
+            cut: false,
+            cut_to: [false; 2],
+            heal_at: None,
+            loss: 0,
+            dup: 5,
+            delay: (1, 40),
+            op_delay: (0, 60),
+            inflight: Vec::new(),
+            trace: VecDeque::new(),
+            out: Vec::with_capacity(64),
+        };
+        sim.nodes[0].restart_at = Some(0);
+        sim.nodes[1].restart_at = Some(second);
+        sim
+    }
+
+    fn note(&mut self, s: String) {
+        if self.trace.len() >= TRACE_LINES {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(s);
+    }
+
+    fn fail(&self, msg: &str) -> ! {
+        let mut s = String::new();
+        for l in &self.trace {
+            let _ = writeln!(s, "  {l}");
+        }
+        panic!(
+            "seed {} t={}ms: {msg}\ntrace (last {} lines):\n{s}",
+            self.seed,
+            self.now,
+            self.trace.len()
+        );
+    }
+
+    // ----- node life -----
+
+    fn restart(&mut self, i: usize) {
+        let now = self.now;
+        let defs: Vec<GroupDef> = (0..self.n_res.len())
+            .map(|g| GroupDef {
+                name: format!("g{g}"),
+                preferred_is_local: self.pref[g] == i,
+                n_resources: self.n_res[g],
+            })
+            .collect();
+        let n = &mut self.nodes[i];
+        n.gen += 1;
+        n.seq = 0;
+        n.cluster = Some(Cluster::new(
+            Instant::from_millis(now),
+            defs,
+            self.settings,
+            n.gen,
+        ));
+        n.memb = Memb::new(now);
+        n.next_keepalive = now;
+        n.restart_at = None;
+        self.note(format!("{now} n{i} BOOT gen {}", self.nodes[i].gen));
+        self.deliver(i, Event::Tick);
+    }
+
+    /// The daemon dies. `keep`: kill -9 (resources stay up); else power-off (they vanish).
+    pub(super) fn crash(&mut self, i: usize, keep: bool, restart_after: Option<u64>) {
+        if self.nodes[i].cluster.is_none() {
+            return;
+        }
+        self.note(format!("{} n{i} CRASH keep={keep}", self.now));
+        let n_groups = self.n_res.len();
+        for g in 0..n_groups {
+            if let Some((_, r, op)) = self.nodes[i].pending[g].take() {
+                if keep && op == Op::Start && self.rng.chance(50) {
+                    self.nodes[i].held[g][r] = true;
+                }
+                if keep && op == Op::Stop && self.rng.chance(50) {
+                    self.nodes[i].held[g][r] = false;
+                }
+            }
+            if !keep {
+                self.nodes[i].held[g].iter_mut().for_each(|h| *h = false);
+            }
+        }
+        self.nodes[i].cluster = None;
+        self.nodes[i].restart_at = restart_after.map(|d| self.now + d);
+        self.check();
+    }
+
+    pub(super) fn cmd(&mut self, i: usize, ev: Event) {
+        if self.nodes[i].cluster.is_some() {
+            self.deliver(i, ev);
+        }
+    }
+
+    pub(super) fn shutdown(&mut self, i: usize, restart_after_exit: Option<u64>) {
+        self.nodes[i].restart_after_exit = restart_after_exit;
+        self.cmd(i, Event::Shutdown);
+    }
+
+    pub(super) fn partition(&mut self, duration: u64) {
+        self.note(format!("{} PARTITION {duration}ms", self.now));
+        self.cut = true;
+        self.heal_at = Some(self.now + duration);
+    }
+
+    /// Only packets to node `to` are lost, for `duration`.
+    pub(super) fn one_way_cut(&mut self, to: usize, duration: u64) {
+        self.note(format!("{} ONE-WAY CUT to n{to} {duration}ms", self.now));
+        self.cut_to[to] = true;
+        self.heal_at = Some(self.now + duration);
+    }
+
+    pub(super) fn set_loss(&mut self, pct: u64) {
+        self.loss = pct;
+    }
+
+    pub(super) fn fail_start(&mut self, i: usize, g: usize, r: usize, on: bool) {
+        self.nodes[i].fail_start[g][r] = on;
+    }
+
+    pub(super) fn fail_stop(&mut self, i: usize, g: usize, r: usize, on: bool) {
+        self.nodes[i].fail_stop[g][r] = on;
+    }
+
+    /// Commands stop: heal the network, clear injected failures, bring every node up.
+    pub(super) fn quiet(&mut self) {
+        self.cut = false;
+        self.cut_to = [false; 2];
+        self.heal_at = None;
+        self.loss = 0;
+        for i in 0..2 {
+            let n = &mut self.nodes[i];
+            n.fail_start.iter_mut().flatten().for_each(|f| *f = false);
+            n.fail_stop.iter_mut().flatten().for_each(|f| *f = false);
+            n.restart_after_exit = Some(50);
+            if n.cluster.is_none() && n.restart_at.is_none() {
+                n.restart_at = Some(self.now + 10);
+            }
+        }
+    }
+
+    // ----- the fake daemon -----
+
+    fn deliver(&mut self, i: usize, ev: Event) {
+        let now = Instant::from_millis(self.now);
+        let Some(c) = self.nodes[i].cluster.as_mut() else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        c.handle(now, ev, &mut out);
+        let interesting = !matches!(ev, Event::PeerPacket { .. } | Event::Tick) || !out.is_empty();
+        if interesting {
+            let line = format!("{} n{i} {:?} -> {:?}", self.now, ev, out);
+            self.note(line);
+        }
+        for a in out.drain(..) {
+            self.apply(i, a);
+        }
+        self.out = out;
+        self.check();
+    }
+
+    fn apply(&mut self, i: usize, a: Action) {
+        match a {
+            Action::Run {
+                group,
+                resource,
+                op,
+            } => {
+                let node_state = self.nodes[i].cluster.as_ref().map(|c| c.node_state());
+                if op == Op::Start && node_state != Some(NodeState::Active) {
+                    self.fail("start while not active");
+                }
+                if self.nodes[i].pending[group].is_some() {
+                    self.fail("two operations outstanding for one group");
+                }
+                let d = self.rng.range(self.op_delay.0, self.op_delay.1);
+                self.nodes[i].pending[group] = Some((self.now + d, resource, op));
+            }
+            Action::Announce => self.send(i),
+            Action::Log(_) => {}
+            Action::Exit => {
+                for g in 0..self.n_res.len() {
+                    if self.nodes[i].held[g].iter().any(|&h| h) {
+                        self.fail("exit with resources still up");
+                    }
+                }
+                self.note(format!("{} n{i} EXIT", self.now));
+                self.nodes[i].cluster = None;
+                self.nodes[i].exits += 1;
+                self.nodes[i].restart_at = self.nodes[i].restart_after_exit.map(|d| self.now + d);
+            }
+        }
+    }
+
+    fn complete(&mut self, i: usize, g: usize) {
+        let Some((_, r, op)) = self.nodes[i].pending[g].take() else {
+            return;
+        };
+        let n = &mut self.nodes[i];
+        let result = match op {
+            Op::Start => {
+                if n.fail_start[g][r] {
+                    // May be half-started.
+                    n.held[g][r] = self.rng.chance(50);
+                    Err(())
+                } else {
+                    n.held[g][r] = true;
+                    Ok(true)
+                }
+            }
+            Op::Stop => {
+                if n.fail_stop[g][r] {
+                    Err(())
+                } else {
+                    n.held[g][r] = false;
+                    Ok(false)
+                }
+            }
+            Op::Status => Ok(n.held[g][r]),
+        };
+        self.deliver(
+            i,
+            Event::OpDone {
+                group: g,
+                resource: r,
+                op,
+                result,
+            },
+        );
+    }
+
+    fn send(&mut self, i: usize) {
+        let Some(c) = self.nodes[i].cluster.as_ref() else {
+            return;
+        };
+        let mut groups = [GroupWire::EMPTY; MAX_GROUPS];
+        let n = c.wire_groups(&mut groups);
+        let node_state = c.node_state();
+        self.nodes[i].seq += 1;
+        let p = Packet {
+            to: 1 - i,
+            at: 0,
+            gen: self.nodes[i].gen,
+            seq: self.nodes[i].seq,
+            node_state,
+            groups,
+            n,
+        };
+        if self.cut || self.cut_to[1 - i] || self.rng.chance(self.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
+        for _ in 0..copies {
+            let at = self.now + self.rng.range(self.delay.0, self.delay.1);
+            self.inflight.push(Packet { at, ..p.clone() });
+        }
+    }
+
+    fn receive(&mut self, p: Packet) {
+        let i = p.to;
+        if self.nodes[i].cluster.is_none() {
+            return;
+        }
+        let m = &mut self.nodes[i].memb;
+        if p.gen < m.peer_gen || (p.gen == m.peer_gen && p.seq <= m.last_seq) {
+            return; // old generation, duplicate or reordered: the wire layer drops it
+        }
+        let restarted = p.gen > m.peer_gen && m.peer_gen != 0;
+        m.peer_gen = p.gen;
+        m.last_seq = p.seq;
+        m.last_heard = self.now;
+        let came_up = m.state != PeerState::Up;
+        m.state = PeerState::Up;
+        if restarted {
+            self.deliver(i, Event::PeerRestarted);
+        }
+        if came_up {
+            self.deliver(i, Event::Peer(PeerState::Up));
+        }
+        let groups = p.groups;
+        self.deliver(
+            i,
+            Event::PeerPacket {
+                node_state: p.node_state,
+                groups: &groups[..p.n],
+            },
+        );
+    }
+
+    fn next_time(&self) -> u64 {
+        let mut t = u64::MAX;
+        if let Some(h) = self.heal_at {
+            t = t.min(h);
+        }
+        for p in &self.inflight {
+            t = t.min(p.at);
+        }
+        for n in &self.nodes {
+            if let Some(r) = n.restart_at {
+                t = t.min(r);
+            }
+            let Some(c) = n.cluster.as_ref() else {
+                continue;
+            };
+            t = t.min(n.next_keepalive).min(n.memb.deadline());
+            for (at, _, _) in n.pending.iter().flatten() {
+                t = t.min(*at);
+            }
+            if let Some(p) = c.poll_at() {
+                t = t.min(p.as_micros().div_ceil(1000));
+            }
+        }
+        t
+    }
+
+    fn process_due(&mut self) {
+        let now = self.now;
+        if self.heal_at.is_some_and(|h| h <= now) {
+            self.heal_at = None;
+            self.cut = false;
+            self.cut_to = [false; 2];
+            self.note(format!("{now} HEAL"));
+        }
+        for i in 0..2 {
+            if self.nodes[i].restart_at.is_some_and(|r| r <= now) {
+                self.restart(i);
+            }
+        }
+        // Packets, in arrival order.
+        while let Some((k, _)) = self
+            .inflight
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.at <= now)
+            .min_by_key(|(_, p)| p.at)
+        {
+            let p = self.inflight.swap_remove(k);
+            self.receive(p);
+        }
+        for i in 0..2 {
+            for g in 0..self.n_res.len() {
+                if self.nodes[i].pending[g].is_some_and(|(at, _, _)| at <= now) {
+                    self.complete(i, g);
+                }
+            }
+        }
+        for i in 0..2 {
+            if self.nodes[i].cluster.is_none() {
+                continue;
+            }
+            if self.nodes[i].memb.deadline() <= now {
+                self.nodes[i].memb.state = PeerState::Dead;
+                self.nodes[i].deaths += 1;
+                self.excused.iter_mut().for_each(|e| *e = true);
+                self.note(format!("{now} n{i} sees peer DEAD"));
+                self.deliver(i, Event::Peer(PeerState::Dead));
+            }
+            if self.nodes[i].next_keepalive <= now {
+                self.nodes[i].next_keepalive = now + KEEPALIVE;
+                self.send(i);
+            }
+            let due = self.nodes[i]
+                .cluster
+                .as_ref()
+                .and_then(|c| c.poll_at())
+                .is_some_and(|p| p.as_millis() <= now);
+            if due {
+                self.deliver(i, Event::Tick);
+            }
+        }
+    }
+
+    pub(super) fn run_until(&mut self, until: u64) {
+        let mut guard = 0u64;
+        loop {
+            let t = self.next_time();
+            if t > until {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.process_due();
+            guard += 1;
+            if guard > 10_000_000 {
+                self.fail("simulation does not advance");
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    // ----- checks -----
+
+    fn local_state(&self, i: usize, g: usize) -> Option<GroupState> {
+        self.nodes[i]
+            .cluster
+            .as_ref()
+            .map(|c| c.group_view(g).state)
+    }
+
+    fn phys(&self, i: usize, g: usize) -> bool {
+        self.nodes[i].held[g].iter().any(|&h| h)
+    }
+
+    /// The safety invariant: no group is held (by local state while each node sees the other
+    /// up, or physically at all) by both nodes, unless a death was seen and the double hold
+    /// has not been resolved yet.
+    fn check(&mut self) {
+        let mutual_up = self
+            .nodes
+            .iter()
+            .all(|n| n.cluster.is_some() && n.memb.state == PeerState::Up);
+        for g in 0..self.n_res.len() {
+            let may_hold = |i: usize| self.local_state(i, g).is_some_and(|s| s.may_hold());
+            let logical = mutual_up && may_hold(0) && may_hold(1);
+            let physical = self.phys(0, g) && self.phys(1, g);
+            if logical || physical {
+                if !self.excused[g] {
+                    let what = if logical {
+                        "both nodes' states may hold"
+                    } else {
+                        "both nodes have resources up"
+                    };
+                    self.fail(&format!("group {g}: {what} without a death"));
+                }
+            } else if mutual_up
+                && !((may_hold(0) || self.phys(0, g)) && (may_hold(1) || self.phys(1, g)))
+            {
+                // The double hold a death caused is over: from now on, none is allowed.
+                self.excused[g] = false;
+            }
+        }
+    }
+
+    /// After `quiet()` and enough time: every group that some node can serve is Started on
+    /// exactly one node (all its resources up there, none on the other). Returns how many
+    /// groups were checked (the rest are failed or in standby on both / failed to stop).
+    pub(super) fn assert_settled(&self) -> usize {
+        let mut checked = 0;
+        for g in 0..self.n_res.len() {
+            let views: Vec<Option<GroupView>> = self
+                .nodes
+                .iter()
+                .map(|n| n.cluster.as_ref().map(|c| c.group_view(g)))
+                .collect();
+            if views
+                .iter()
+                .flatten()
+                .any(|v| v.state == GroupState::FailedToStop)
+            {
+                continue;
+            }
+            let can_serve = |i: usize| match (&views[i], self.nodes[i].cluster.as_ref()) {
+                (Some(v), Some(c)) => {
+                    !v.failed && !v.standby && c.node_state() == NodeState::Active
+                }
+                _ => false,
+            };
+            if !can_serve(0) && !can_serve(1) {
+                continue;
+            }
+            checked += 1;
+            let started: Vec<usize> = (0..2)
+                .filter(|&i| views[i].is_some_and(|v| v.state == GroupState::Started))
+                .collect();
+            if started.len() != 1 {
+                self.fail(&format!(
+                    "group {g} not settled on exactly one node: {views:?}"
+                ));
+            }
+            let on = started[0];
+            let off = 1 - on;
+            if !self.nodes[on].held[g].iter().all(|&h| h) || self.phys(off, g) {
+                self.fail(&format!(
+                    "group {g}: physical state does not match: {:?}",
+                    self.nodes.iter().map(|n| &n.held[g]).collect::<Vec<_>>()
+                ));
+            }
+            if views[off].is_some_and(|v| v.state.may_hold()) {
+                self.fail(&format!(
+                    "group {g}: other node still may hold it: {views:?}"
+                ));
+            }
+        }
+        checked
+    }
+
+    pub(super) fn started_on(&self, g: usize) -> Vec<usize> {
+        (0..2)
+            .filter(|&i| self.local_state(i, g) == Some(GroupState::Started))
+            .collect()
+    }
+
+    pub(super) fn view(&self, i: usize, g: usize) -> Option<GroupView> {
+        self.nodes[i].cluster.as_ref().map(|c| c.group_view(g))
+    }
+
+    pub(super) fn deaths(&self, i: usize) -> u32 {
+        self.nodes[i].deaths
+    }
+
+    pub(super) fn exits(&self, i: usize) -> u32 {
+        self.nodes[i].exits
+    }
+
+    pub(super) fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].cluster.is_some()
+    }
+
+    pub(super) fn peer_seen_as(&self, i: usize) -> PeerState {
+        self.nodes[i].memb.state
+    }
+
+    pub(super) fn phys_held(&self, i: usize, g: usize) -> bool {
+        self.phys(i, g)
+    }
+
+    /// Runs until `cond` holds (checked after every processed instant) or `until`; returns
+    /// the time it first held.
+    pub(super) fn run_until_cond(
+        &mut self,
+        until: u64,
+        mut cond: impl FnMut(&Sim) -> bool,
+    ) -> Option<u64> {
+        loop {
+            if cond(self) {
+                return Some(self.now);
+            }
+            let t = self.next_time();
+            if t > until {
+                self.now = self.now.max(until);
+                return None;
+            }
+            self.now = self.now.max(t);
+            self.process_due();
+        }
+    }
+
+    /// Fails with the trace unless `cond`.
+    pub(super) fn ensure(&self, cond: bool, msg: &str) {
+        if !cond {
+            self.fail(msg);
+        }
+    }
+
+    pub(super) fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+}
+
+// ----- the tests -----
+
+fn sim_settings(auto_failback: bool) -> Settings {
+    Settings {
+        auto_failback,
+        stop_retries: 2,
+        stop_retry_delay: Duration::from_millis(200),
+    }
+}
+
+/// One random run: 30 s of random operator commands, crashes, shutdowns, partitions, loss
+/// and injected failures, then 20 s of quiet. Returns (groups checked, groups exempt).
+fn chaos(seed: u64) -> (usize, usize) {
+    let mut r = Rng::new(seed ^ 0x5EED_CAFE);
+    let auto_failback = r.chance(50);
+    let groups: Vec<(usize, usize)> = (0..3).map(|g| (g % 2, r.range(1, 3) as usize)).collect();
+    let mut sim = Sim::new(seed, sim_settings(auto_failback), &groups);
+    sim.set_loss(5);
+    let mut t = 0;
+    while t < 30_000 {
+        t += sim.rng().range(50, 1500);
+        sim.run_until(t);
+        let i = sim.rng().below(2) as usize;
+        let g = sim.rng().below(groups.len() as u64) as usize;
+        let sel = if sim.rng().chance(30) {
+            GroupSel::All
+        } else {
+            GroupSel::One(g)
+        };
+        let res = sim.rng().below(groups[g].1 as u64) as usize;
+        match sim.rng().below(100) {
+            0..=14 => sim.cmd(i, Event::Standby(sel)),
+            15..=29 => sim.cmd(i, Event::Takeover(sel)),
+            30..=39 => {
+                let keep = sim.rng().chance(50);
+                let after = sim.rng().range(100, 3000);
+                sim.crash(i, keep, Some(after));
+            }
+            40..=46 => {
+                let after = sim.rng().range(50, 2000);
+                sim.shutdown(i, Some(after));
+            }
+            47..=55 => {
+                let d = sim.rng().range(200, 2500);
+                sim.partition(d);
+            }
+            56..=65 => {
+                let l = [0, 5, 20, 40][sim.rng().below(4) as usize];
+                sim.set_loss(l);
+            }
+            66..=79 => {
+                let on = sim.rng().chance(60);
+                sim.fail_start(i, g, res, on);
+            }
+            80..=83 => {
+                let on = sim.rng().chance(50);
+                sim.fail_stop(i, g, res, on);
+            }
+            84..=88 => {
+                let d = sim.rng().range(200, 2500);
+                sim.one_way_cut(i, d);
+            }
+            89..=92 => sim.cmd(i, Event::Tick),
+            _ => {}
+        }
+    }
+    sim.quiet();
+    sim.run_until(t + 20_000);
+    let checked = sim.assert_settled();
+    (checked, groups.len() - checked)
+}
+
+#[test]
+fn simulation_random_seeds_are_safe_and_live() {
+    let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let (mut checked, mut exempt) = (0, 0);
+    for seed in 1..=seeds {
+        let (c, e) = chaos(seed);
+        checked += c;
+        exempt += e;
+    }
+    eprintln!("liveness: {checked} groups checked, {exempt} exempt (failed/standby on both, failed to stop)");
+    // The liveness check must not be vacuous.
+    assert!(
+        checked * 2 > checked + exempt,
+        "only {checked} of {} groups checked",
+        checked + exempt
+    );
+}
+
+/// Both nodes up, groups settled; returns the sim.
+fn settled(seed: u64, auto_failback: bool, groups: &[(usize, usize)]) -> Sim {
+    let mut sim = Sim::new(seed, sim_settings(auto_failback), groups);
+    sim.set_loss(10);
+    sim.run_until(5_000);
+    sim.assert_settled();
+    sim
+}
+
+#[test]
+fn simulation_start_up_puts_each_group_on_its_preferred_node() {
+    for seed in 1..=20 {
+        let sim = settled(seed, false, &[(0, 2), (1, 3)]);
+        assert_eq!(sim.started_on(0), vec![0]);
+        assert_eq!(sim.started_on(1), vec![1]);
+        sim.ensure(
+            (sim.deaths(0), sim.deaths(1)) == (0, 0),
+            "no death at a joint start",
+        );
+    }
+}
+
+#[test]
+fn simulation_auto_failback_on_returns_to_preferred_node() {
+    for seed in 1..=20 {
+        let mut sim = settled(seed, true, &[(0, 2)]);
+        sim.crash(0, false, Some(2500));
+        sim.run_until(sim.now + 1500);
+        assert_eq!(sim.started_on(0), vec![1], "the survivor took over");
+        sim.run_until(sim.now + 5000);
+        sim.assert_settled();
+        assert_eq!(
+            sim.started_on(0),
+            vec![0],
+            "seed {seed}: back on the preferred node"
+        );
+    }
+}
+
+#[test]
+fn simulation_auto_failback_off_stays_on_survivor() {
+    for seed in 1..=20 {
+        let mut sim = settled(seed, false, &[(0, 2)]);
+        sim.crash(0, seed % 2 == 0, Some(2500));
+        sim.run_until(sim.now + 8000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![1], "seed {seed}: stays where it is");
+    }
+}
+
+#[test]
+fn simulation_failed_start_moves_group_to_peer() {
+    for seed in 1..=20 {
+        let mut sim = Sim::new(seed, sim_settings(seed % 2 == 0), &[(0, 3)]);
+        sim.set_loss(10);
+        sim.fail_start(0, 0, 1, true);
+        sim.run_until(6_000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![1]);
+        let v = sim.view(0, 0).unwrap();
+        assert_eq!((v.state, v.failed), (GroupState::Failed, true));
+        assert!(
+            !sim.phys_held(0, 0),
+            "nothing left started on the failing node"
+        );
+        // The operator fixes it and takes it back.
+        sim.fail_start(0, 0, 1, false);
+        sim.cmd(0, Event::Takeover(GroupSel::All));
+        sim.run_until(sim.now + 3000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![0]);
+    }
+}
+
+#[test]
+fn simulation_shutdown_hands_over_without_a_death() {
+    for seed in 1..=20 {
+        let mut sim = settled(seed, false, &[(0, 2), (0, 1)]);
+        sim.shutdown(0, None);
+        let t0 = sim.now;
+        let took = sim.run_until_cond(t0 + 3000, |s| {
+            s.started_on(0) == vec![1] && s.started_on(1) == vec![1]
+        });
+        assert!(took.is_some(), "seed {seed}: peer took over");
+        sim.ensure(sim.deaths(1) == 0, "before any Dead event");
+        assert_eq!(sim.peer_seen_as(1), PeerState::Up);
+        // The leaving node exits once it has seen the peer take over (or after the linger).
+        let exited = sim.run_until_cond(sim.now + 1000, |s| !s.is_up(0));
+        sim.ensure(exited.is_some() && sim.exits(0) == 1, "exited");
+        sim.ensure(sim.deaths(1) == 0, "still no Dead event");
+    }
+}
+
+#[test]
+fn simulation_partition_heals_to_one_holder() {
+    for seed in 1..=20 {
+        let mut sim = settled(seed, seed % 2 == 0, &[(0, 2), (1, 2)]);
+        sim.partition(3000);
+        sim.run_until(sim.now + 2500);
+        assert_eq!(
+            sim.started_on(0),
+            vec![0, 1],
+            "both hold during the partition"
+        );
+        sim.run_until(sim.now + 4000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![0], "the preferred node keeps it");
+        assert_eq!(sim.started_on(1), vec![1]);
+    }
+}
+
+#[test]
+fn simulation_standby_and_takeover_move_groups() {
+    for seed in 1..=20 {
+        let afb = seed % 2 == 0;
+        let mut sim = settled(seed, afb, &[(0, 2), (1, 1)]);
+        sim.cmd(0, Event::Standby(GroupSel::All));
+        sim.run_until(sim.now + 2000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![1]);
+        sim.cmd(0, Event::Takeover(GroupSel::All));
+        sim.run_until(sim.now + 2000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![0]);
+        assert_eq!(
+            sim.started_on(1),
+            vec![0],
+            "takeover pulls the peer's group too"
+        );
+        // The peer is preferred for group 1, but a pinned holder keeps it even with failback.
+        sim.run_until(sim.now + 2000);
+        assert_eq!(sim.started_on(1), vec![0]);
+        // A takeover on the peer pulls it back.
+        sim.cmd(1, Event::Takeover(GroupSel::One(1)));
+        sim.run_until(sim.now + 2000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(1), vec![1]);
+    }
+}
+
+#[test]
+fn simulation_fast_restart_after_kill_cleans_up_first() {
+    for seed in 1..=20 {
+        let mut sim = settled(seed, false, &[(0, 3)]);
+        // kill -9 and back before deadtime: the peer sees a restart, not a death.
+        sim.crash(0, true, Some(100));
+        sim.run_until(sim.now + 5000);
+        sim.assert_settled();
+        assert_eq!(sim.deaths(1), 0);
+        assert_eq!(sim.started_on(0), vec![0]);
+    }
+}

@@ -1,0 +1,1165 @@
+//! Validation: raw directives → [`Parsed`] (pure), then [`apply_host`] resolves the parts that
+//! depend on the host (which node we are, our own addresses, which interfaces exist).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::raw::{Directive, RawLine, RawLink, TimeKey};
+use super::resource::{identity, IpSpec};
+use super::{
+    Config, ConfigError, ConfigWarning, GroupConfig, LinkConfig, NodeId, ResourceKind,
+    StonithConfig,
+};
+use crate::time::Duration;
+
+/// The result of the pure parse: a [`Config`] that is complete except for host facts.
+///
+/// In `config`: `local` is 0 (unresolved), `key` is empty (not read), `links` still holds
+/// every link line (including the `ucast` line that points at this host itself).
+/// `link_lines[i]` is the line of `config.links[i]`; `node_line` and `authkey_line` are the
+/// lines of the first `node` and of the `authkey` directive (for host-fact errors).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub config: Config,
+    pub link_lines: Vec<usize>,
+    pub node_line: usize,
+    pub authkey_line: usize,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Directives that may appear on several lines (their values accumulate).
+const LIST_DIRECTIVES: [&str; 8] = [
+    "node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group",
+];
+
+/// Estimated bytes of one heartbeat on a serial line, for the "slow serial line" warning:
+/// header, group entries, MAC and framing. An estimate, not the wire layout.
+fn serial_packet_estimate(groups: usize) -> u64 {
+    let g = u64::try_from(groups).unwrap_or(u64::MAX);
+    (64u64 + 32)
+        .saturating_add(g.saturating_mul(12))
+        .saturating_mul(11)
+        / 10
+}
+
+/// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
+pub fn resolve(
+    file: &Path,
+    raws: Vec<RawLine>,
+    mut errs: Vec<(usize, String)>,
+) -> Result<Parsed, Vec<ConfigError>> {
+    let mut seen: HashMap<&'static str, usize> = HashMap::new();
+    let mut cluster: Option<String> = None;
+    let mut nodes: Vec<(String, usize)> = Vec::new();
+    let mut node_line = 0usize;
+    let mut authkey: Option<(PathBuf, usize)> = None;
+    let mut times: HashMap<TimeKey, (Duration, usize)> = HashMap::new();
+    let mut auto_failback = false;
+    let mut realtime = true;
+    let mut udpport: u16 = 694;
+    let mut garp_count: u32 = 5;
+    let mut links: Vec<(RawLink, usize)> = Vec::new();
+    let mut ping: Vec<IpAddr> = Vec::new();
+    let mut stonith: Vec<(String, Vec<String>, usize)> = Vec::new();
+    let mut socket = None;
+    let mut statedir = None;
+    let mut logfacility = Some("daemon".to_string());
+    let mut logfile = None;
+    let mut groups: Vec<(String, String, Vec<super::ResourceSpec>, usize)> = Vec::new();
+
+    // Directives given with a bad value (already reported).
+    let mut bad: Vec<&'static str> = Vec::new();
+
+    for r in raws {
+        let line = r.line;
+        if !LIST_DIRECTIVES.contains(&r.name) {
+            if let Some(first) = seen.get(r.name) {
+                errs.push((line, format!("{} is already set at line {first}", r.name)));
+                continue;
+            }
+            seen.insert(r.name, line);
+        }
+        match r.directive {
+            Directive::Bad => {
+                if r.name == "node" && node_line == 0 {
+                    node_line = line;
+                }
+                bad.push(r.name);
+            }
+            Directive::Cluster(c) => cluster = Some(c),
+            Directive::Node(ns) => {
+                if node_line == 0 {
+                    node_line = line;
+                }
+                for n in ns {
+                    if let Some((_, l)) = nodes.iter().find(|(m, _)| *m == n) {
+                        errs.push((
+                            line,
+                            format!("duplicate node '{n}' (already named at line {l})"),
+                        ));
+                    } else {
+                        nodes.push((n, line));
+                    }
+                }
+            }
+            Directive::Authkey(p) => authkey = Some((p, line)),
+            Directive::Time(k, d) => {
+                times.insert(k, (d, line));
+            }
+            Directive::AutoFailback(b) => auto_failback = b,
+            Directive::Realtime(b) => realtime = b,
+            Directive::Udpport(p) => udpport = p,
+            Directive::GarpCount(n) => garp_count = n,
+            Directive::Link(l) => links.push((l, line)),
+            Directive::Ping(v) => {
+                for ip in v {
+                    if ping.contains(&ip) {
+                        errs.push((line, format!("ping: {ip} is listed twice")));
+                    } else {
+                        ping.push(ip);
+                    }
+                }
+            }
+            Directive::Stonith { node, command } => stonith.push((node, command, line)),
+            Directive::Socket(p) => socket = Some(p),
+            Directive::Statedir(p) => statedir = Some(p),
+            Directive::Logfacility(f) => logfacility = f,
+            Directive::Logfile(p) => logfile = Some(p),
+            Directive::Group {
+                name,
+                preferred,
+                resources,
+            } => groups.push((name, preferred, resources, line)),
+        }
+    }
+
+    // Required directives (reported for the whole file: line 0).
+    let is_bad = |n: &str| bad.contains(&n);
+    if cluster.is_none() && !is_bad("cluster") {
+        errs.push((0, "missing required directive 'cluster'".to_string()));
+    }
+    if node_line == 0 {
+        errs.push((0, "missing required directive 'node'".to_string()));
+    } else if nodes.len() != 2 && !is_bad("node") {
+        errs.push((
+            node_line,
+            format!("exactly two nodes are needed, found {}", nodes.len()),
+        ));
+    }
+    if authkey.is_none() && !is_bad("authkey") {
+        errs.push((0, "missing required directive 'authkey'".to_string()));
+    }
+    let node_names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
+    let node_list = node_names.join(" ");
+    let node_id = |n: &str| -> Option<NodeId> {
+        node_names
+            .iter()
+            .position(|m| m == n)
+            .and_then(|i| NodeId::try_from(i).ok())
+    };
+    let nodes_known = !node_names.is_empty() && !is_bad("node");
+
+    // Timing.
+    let get = |k: TimeKey| times.get(&k).copied();
+    let (keepalive, ka_line) = get(TimeKey::Keepalive).unwrap_or((Duration::from_secs(1), 0));
+    let (deadtime, dt_line) = get(TimeKey::Deadtime).unwrap_or((Duration::from_secs(10), 0));
+    let fmt = crate::time::fmt_duration;
+    let two_ka = keepalive.saturating_mul(2);
+    let (ka_bad, dt_bad) = (is_bad("keepalive"), is_bad("deadtime"));
+    if deadtime <= two_ka && !ka_bad && !dt_bad {
+        let line = if dt_line != 0 { dt_line } else { ka_line };
+        errs.push((
+            line,
+            format!(
+                "deadtime ({}) must be more than 2 × keepalive ({}){}",
+                fmt(deadtime),
+                fmt(keepalive),
+                if dt_line == 0 {
+                    " (deadtime defaults to 10s)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    let warntime = match get(TimeKey::Warntime) {
+        Some((w, line)) => {
+            if dt_bad || ka_bad {
+                // Compared with a value that was not understood: nothing to say.
+            } else if w >= deadtime {
+                errs.push((
+                    line,
+                    format!(
+                        "warntime ({}) must be less than deadtime ({})",
+                        fmt(w),
+                        fmt(deadtime)
+                    ),
+                ));
+            } else if w < keepalive {
+                errs.push((
+                    line,
+                    format!(
+                        "warntime ({}) must be at least keepalive ({})",
+                        fmt(w),
+                        fmt(keepalive)
+                    ),
+                ));
+            }
+            w
+        }
+        None => deadtime / 2,
+    };
+    let initdead = match get(TimeKey::Initdead) {
+        Some((i, line)) => {
+            if i < deadtime && !dt_bad {
+                errs.push((
+                    line,
+                    format!(
+                        "initdead ({}) must be at least deadtime ({})",
+                        fmt(i),
+                        fmt(deadtime)
+                    ),
+                ));
+            }
+            i
+        }
+        None => deadtime.saturating_mul(2),
+    };
+    let t = |k: TimeKey, d: Duration| get(k).map(|(v, _)| v).unwrap_or(d);
+    let start_timeout = t(TimeKey::StartTimeout, Duration::from_secs(60));
+    let stop_timeout = t(TimeKey::StopTimeout, Duration::from_secs(60));
+    let status_timeout = t(TimeKey::StatusTimeout, Duration::from_secs(20));
+    let garp_interval = t(TimeKey::GarpInterval, Duration::from_millis(200));
+
+    // Links.
+    let mut out_links: Vec<LinkConfig> = Vec::new();
+    let mut link_lines: Vec<usize> = Vec::new();
+    for (l, line) in links {
+        let lc = match l {
+            RawLink::Ucast { iface, peer, port } => LinkConfig::Ucast {
+                iface,
+                peer,
+                port: port.unwrap_or(udpport),
+            },
+            RawLink::Bcast { iface, port } => LinkConfig::Bcast {
+                iface,
+                port: port.unwrap_or(udpport),
+            },
+            RawLink::Mcast {
+                iface,
+                group,
+                port,
+                ttl,
+                loop_,
+            } => LinkConfig::Mcast {
+                iface,
+                group,
+                port: port.unwrap_or(udpport),
+                ttl,
+                loop_,
+            },
+            RawLink::Serial {
+                device,
+                baud,
+                rtscts,
+            } => LinkConfig::Serial {
+                device,
+                baud,
+                rtscts,
+            },
+        };
+        if let Some(i) = out_links.iter().position(|o| same_link(o, &lc)) {
+            let first = link_lines.get(i).copied().unwrap_or(0);
+            errs.push((
+                line,
+                format!("duplicate link '{}' (already at line {first})", lc.name()),
+            ));
+            continue;
+        }
+        out_links.push(lc);
+        link_lines.push(line);
+    }
+    let link_bad = ["ucast", "bcast", "mcast", "serial"]
+        .iter()
+        .any(|n| is_bad(n));
+    if out_links.is_empty() && !link_bad {
+        errs.push((
+            0,
+            "no links: need at least one ucast, bcast, mcast or serial line".to_string(),
+        ));
+    }
+
+    // Stonith.
+    let mut out_stonith: Vec<StonithConfig> = Vec::new();
+    for (node, command, line) in stonith {
+        let Some(id) = node_id(&node) else {
+            if nodes_known {
+                errs.push((
+                    line,
+                    format!("stonith: unknown node '{node}' (nodes: {node_list})"),
+                ));
+            }
+            continue;
+        };
+        if let Some(s) = out_stonith.iter().find(|s| s.node == id) {
+            errs.push((
+                line,
+                format!(
+                    "stonith: node '{node}' already has a stonith line (line {})",
+                    s.line
+                ),
+            ));
+            continue;
+        }
+        out_stonith.push(StonithConfig {
+            node: id,
+            command,
+            line,
+        });
+    }
+
+    // Groups.
+    let mut out_groups: Vec<GroupConfig> = Vec::new();
+    let mut used: HashMap<String, (String, usize)> = HashMap::new();
+    let mut n_groups = 0usize;
+    for (name, preferred, resources, line) in groups {
+        n_groups = n_groups.saturating_add(1);
+        if n_groups == crate::wire::MAX_GROUPS.saturating_add(1) {
+            errs.push((
+                line,
+                format!("too many groups (at most {})", crate::wire::MAX_GROUPS),
+            ));
+        }
+        if let Some(g) = out_groups.iter().find(|g| g.name == name) {
+            errs.push((
+                line,
+                format!(
+                    "duplicate group '{name}' (already defined at line {})",
+                    g.line
+                ),
+            ));
+            continue;
+        }
+        for r in &resources {
+            let id = identity(r);
+            if let Some((g, l)) = used.get(&id) {
+                errs.push((
+                    line,
+                    format!("group {name}: {id} is already used by group {g} (line {l})"),
+                ));
+            } else {
+                used.insert(id, (name.clone(), line));
+            }
+        }
+        let Some(pref) = node_id(&preferred) else {
+            if nodes_known {
+                errs.push((
+                    line,
+                    format!("group {name}: unknown node '{preferred}' (nodes: {node_list})"),
+                ));
+            }
+            continue;
+        };
+        out_groups.push(GroupConfig {
+            name,
+            preferred: pref,
+            resources,
+            line,
+        });
+    }
+
+    // Warnings.
+    let mut warnings = Vec::new();
+    for (l, line) in out_links.iter().zip(&link_lines) {
+        if let LinkConfig::Serial { device, baud, .. } = l {
+            let bytes = serial_packet_estimate(out_groups.len());
+            // 10 bits per byte (8N1).
+            let us = bytes.saturating_mul(10).saturating_mul(1_000_000) / u64::from((*baud).max(1));
+            let send = Duration::from_micros(us);
+            if send.saturating_mul(2) > keepalive {
+                warnings.push(ConfigError {
+                    file: file.to_path_buf(),
+                    line: *line,
+                    msg: format!(
+                        "serial {} at {baud} baud needs about {} per heartbeat, more than half of keepalive ({}); \
+                         use a higher baud rate or a longer keepalive",
+                        device.display(),
+                        fmt(send),
+                        fmt(keepalive)
+                    ),
+                });
+            }
+        }
+    }
+
+    if !errs.is_empty() {
+        errs.sort_by_key(|(l, _)| *l);
+        return Err(errs
+            .into_iter()
+            .map(|(line, msg)| ConfigError {
+                file: file.to_path_buf(),
+                line,
+                msg,
+            })
+            .collect());
+    }
+    let (authkey, authkey_line) = authkey.unwrap_or_default();
+    let config = Config {
+        file: file.to_path_buf(),
+        cluster: cluster.unwrap_or_default(),
+        nodes: node_names,
+        local: 0,
+        authkey,
+        key: Vec::new(),
+        keepalive,
+        warntime,
+        deadtime,
+        initdead,
+        auto_failback,
+        udpport,
+        links: out_links,
+        ping,
+        stonith: out_stonith,
+        socket,
+        statedir,
+        logfacility,
+        logfile,
+        groups: out_groups,
+        start_timeout,
+        stop_timeout,
+        status_timeout,
+        garp_count,
+        garp_interval,
+        realtime,
+    };
+    Ok(Parsed {
+        config,
+        link_lines,
+        node_line,
+        authkey_line,
+        warnings,
+    })
+}
+
+/// Two link lines are the same medium (ports aside for ucast/mcast: the same peer or group on
+/// the same interface twice is a mistake even with different ports).
+fn same_link(a: &LinkConfig, b: &LinkConfig) -> bool {
+    match (a, b) {
+        (
+            LinkConfig::Ucast {
+                iface: i, peer: p, ..
+            },
+            LinkConfig::Ucast {
+                iface: j, peer: q, ..
+            },
+        ) => i == j && p == q,
+        (LinkConfig::Bcast { iface: i, port: p }, LinkConfig::Bcast { iface: j, port: q }) => {
+            i == j && p == q
+        }
+        (
+            LinkConfig::Mcast {
+                iface: i, group: g, ..
+            },
+            LinkConfig::Mcast {
+                iface: j, group: h, ..
+            },
+        ) => i == j && g == h,
+        (LinkConfig::Serial { device: d, .. }, LinkConfig::Serial { device: e, .. }) => d == e,
+        _ => false,
+    }
+}
+
+/// Errors and warnings of [`apply_host`].
+pub type HostErrors = (Vec<ConfigError>, Vec<ConfigWarning>);
+
+/// What [`apply_host`] needs to know about this host.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    /// `uname -n`.
+    pub hostname: String,
+    /// Every address of every interface: (interface, address, prefix length).
+    pub addrs: Vec<(String, IpAddr, u8)>,
+    /// Names of interfaces that exist (at least those the file names).
+    pub ifaces: Vec<String>,
+    /// Paths that exist (only serial devices are asked about).
+    pub existing_paths: Vec<PathBuf>,
+}
+
+impl HostFacts {
+    /// Reads this host's facts: uname(2), getifaddrs(3), if_nametoindex(3) for each interface
+    /// the file names, and whether each serial device exists.
+    pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
+        let hostname = nix::sys::utsname::uname()
+            .map(|u| u.nodename().to_string_lossy().into_owned())
+            .map_err(|e| ConfigError {
+                file: parsed.config.file.clone(),
+                line: 0,
+                msg: format!("uname: {}", e.desc()),
+            })?;
+        let ifa = nix::ifaddrs::getifaddrs().map_err(|e| ConfigError {
+            file: parsed.config.file.clone(),
+            line: 0,
+            msg: format!("getifaddrs: {}", e.desc()),
+        })?;
+        let mut addrs = Vec::new();
+        let mut ifaces: Vec<String> = Vec::new();
+        for a in ifa {
+            if !ifaces.contains(&a.interface_name) {
+                ifaces.push(a.interface_name.clone());
+            }
+            let Some(addr) = a.address.as_ref() else {
+                continue;
+            };
+            let (ip, prefix) = if let Some(v4) = addr.as_sockaddr_in() {
+                let p = a
+                    .netmask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in())
+                    .map(|m| m.ip().to_bits().count_ones());
+                (IpAddr::V4(v4.ip()), p.unwrap_or(32))
+            } else if let Some(v6) = addr.as_sockaddr_in6() {
+                let p = a
+                    .netmask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in6())
+                    .map(|m| m.ip().to_bits().count_ones());
+                (IpAddr::V6(v6.ip()), p.unwrap_or(128))
+            } else {
+                continue;
+            };
+            addrs.push((
+                a.interface_name.clone(),
+                ip,
+                u8::try_from(prefix).unwrap_or(0),
+            ));
+        }
+        // Every interface the file names, asked by name (also finds interfaces with no address).
+        let mut wanted: Vec<&str> = Vec::new();
+        for l in &parsed.config.links {
+            match l {
+                LinkConfig::Ucast { iface, .. }
+                | LinkConfig::Bcast { iface, .. }
+                | LinkConfig::Mcast { iface, .. } => wanted.push(iface),
+                LinkConfig::Serial { .. } => {}
+            }
+        }
+        let ip_ifaces: Vec<String> = parsed
+            .config
+            .groups
+            .iter()
+            .flat_map(|g| &g.resources)
+            .filter(|r| r.kind == ResourceKind::Ip)
+            .filter_map(|r| r.args.first().and_then(|a| IpSpec::parse(a).ok()))
+            .filter_map(|ip| ip.iface)
+            .collect();
+        wanted.extend(ip_ifaces.iter().map(String::as_str));
+        for name in wanted {
+            if !ifaces.iter().any(|i| i == name) && nix::net::if_::if_nametoindex(name).is_ok() {
+                ifaces.push(name.to_string());
+            }
+        }
+        let mut existing_paths = Vec::new();
+        for l in &parsed.config.links {
+            if let LinkConfig::Serial { device, .. } = l {
+                if device.exists() {
+                    existing_paths.push(device.clone());
+                }
+            }
+        }
+        Ok(HostFacts {
+            hostname,
+            addrs,
+            ifaces,
+            existing_paths,
+        })
+    }
+
+    fn own_addr(&self, ip: &IpAddr) -> bool {
+        self.addrs.iter().any(|(_, a, _)| a == ip)
+    }
+
+    fn has_iface(&self, name: &str) -> bool {
+        self.ifaces.iter().any(|i| i == name)
+    }
+
+    fn subnet_holds(&self, ip: &IpAddr) -> bool {
+        self.addrs.iter().any(|(_, a, p)| same_subnet(a, ip, *p))
+    }
+}
+
+fn same_subnet(a: &IpAddr, b: &IpAddr, prefix: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let p = u32::from(prefix.min(32));
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            a.to_bits() & mask == b.to_bits() & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let p = u32::from(prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            a.to_bits() & mask == b.to_bits() & mask
+        }
+        _ => false,
+    }
+}
+
+/// Resolves the host facts: which node this is (`node`, else `hostname`, else its short form
+/// before the first `.`), drops `ucast` links whose peer is one of this host's own addresses,
+/// and checks that every link interface and every explicit `ip` interface exists.
+/// Does not read the key. Returns the config (key still empty) and warnings.
+pub fn apply_host(
+    parsed: &Parsed,
+    node: Option<&str>,
+    host: &HostFacts,
+) -> Result<(Config, Vec<ConfigWarning>), HostErrors> {
+    let mut cfg = parsed.config.clone();
+    let file = cfg.file.clone();
+    let mut errs: Vec<ConfigError> = Vec::new();
+    let mut warns: Vec<ConfigWarning> = parsed.warnings.clone();
+    let err = |line: usize, msg: String| ConfigError {
+        file: file.clone(),
+        line,
+        msg,
+    };
+
+    let pos = |n: &str| cfg.nodes.iter().position(|m| m == n);
+    let local = match node {
+        Some(n) => pos(n).ok_or_else(|| {
+            format!(
+                "--node {n} is not in the node list ({})",
+                cfg.nodes.join(" ")
+            )
+        }),
+        None => {
+            let short = host.hostname.split('.').next().unwrap_or("");
+            pos(&host.hostname).or_else(|| pos(short)).ok_or_else(|| {
+                format!(
+                    "this host's name '{}' (uname -n) is not in the node list ({}); use --node",
+                    host.hostname,
+                    cfg.nodes.join(" ")
+                )
+            })
+        }
+    };
+    match local {
+        Ok(i) => cfg.local = NodeId::try_from(i).unwrap_or(0),
+        Err(m) => errs.push(err(parsed.node_line, m)),
+    }
+
+    let mut links = Vec::new();
+    for (l, line) in cfg.links.iter().zip(&parsed.link_lines) {
+        match l {
+            LinkConfig::Ucast { peer, .. } if host.own_addr(peer) => continue,
+            LinkConfig::Ucast { iface, .. }
+            | LinkConfig::Bcast { iface, .. }
+            | LinkConfig::Mcast { iface, .. } => {
+                if !host.has_iface(iface) {
+                    errs.push(err(
+                        *line,
+                        format!("interface '{iface}' does not exist on this host"),
+                    ));
+                }
+            }
+            LinkConfig::Serial { device, .. } => {
+                if !host.existing_paths.contains(device) {
+                    warns.push(err(
+                        *line,
+                        format!("serial device {} does not exist (yet)", device.display()),
+                    ));
+                }
+            }
+        }
+        links.push(l.clone());
+    }
+    if links.is_empty() && !cfg.links.is_empty() {
+        errs.push(err(
+            parsed.link_lines.first().copied().unwrap_or(0),
+            "no links left: every ucast line points at this host's own addresses".to_string(),
+        ));
+    }
+    cfg.links = links;
+
+    for g in &cfg.groups {
+        for r in g.resources.iter().filter(|r| r.kind == ResourceKind::Ip) {
+            let Some(Ok(ip)) = r.args.first().map(|a| IpSpec::parse(a)) else {
+                continue;
+            };
+            match &ip.iface {
+                Some(i) if !host.has_iface(i) => errs.push(err(
+                    g.line,
+                    format!("group {}: {}: interface '{i}' does not exist on this host", g.name, r.text),
+                )),
+                Some(_) => {}
+                None if !host.subnet_holds(&ip.addr) => warns.push(err(
+                    g.line,
+                    format!(
+                        "group {}: {}: no interface here has a subnet holding {}; name the interface \
+                         (ADDR/PREFIX/IFACE)",
+                        g.name, r.text, ip.addr
+                    ),
+                )),
+                None => {}
+            }
+        }
+    }
+
+    if errs.is_empty() {
+        Ok((cfg, warns))
+    } else {
+        Err((errs, warns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    const DEMO: &str = "\
+cluster demo
+node alpha beta
+authkey /etc/tandem/authkey
+keepalive 100ms
+deadtime 500ms
+warntime 300ms
+initdead 2s
+auto_failback off
+ucast veth-lan 192.0.2.1
+ucast veth-lan 192.0.2.2
+serial /dev/ttyS1 115200
+group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
+";
+
+    const MIN: &str = "cluster c\nnode a b\nauthkey /k\nucast eth0 192.0.2.2\n";
+
+    fn parse(text: &str) -> Result<Parsed, Vec<ConfigError>> {
+        parse_str(Path::new("/etc/tandem/tandem.conf"), text)
+    }
+
+    /// The errors as `line: message`.
+    fn errs(text: &str) -> Vec<String> {
+        match parse(text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.iter().map(|e| format!("{}: {}", e.line, e.msg)).collect(),
+        }
+    }
+
+    fn has(errs: &[String], line: usize, needle: &str) -> bool {
+        errs.iter()
+            .any(|e| e.starts_with(&format!("{line}: ")) && e.contains(needle))
+    }
+
+    #[test]
+    fn demo_parses() {
+        let p = parse(DEMO).unwrap();
+        let c = &p.config;
+        assert_eq!(c.cluster, "demo");
+        assert_eq!(c.nodes, ["alpha", "beta"]);
+        assert_eq!(c.authkey, Path::new("/etc/tandem/authkey"));
+        assert_eq!(c.keepalive, Duration::from_millis(100));
+        assert_eq!(c.deadtime, Duration::from_millis(500));
+        assert_eq!(c.warntime, Duration::from_millis(300));
+        assert_eq!(c.initdead, Duration::from_secs(2));
+        assert_eq!(c.links.len(), 3);
+        assert_eq!(p.link_lines, [9, 10, 11]);
+        assert_eq!(p.node_line, 2);
+        assert_eq!(p.authkey_line, 3);
+        assert_eq!(
+            c.links[2],
+            LinkConfig::Serial {
+                device: "/dev/ttyS1".into(),
+                baud: 115200,
+                rtscts: false
+            }
+        );
+        assert_eq!(c.groups.len(), 1);
+        let g = &c.groups[0];
+        assert_eq!((g.name.as_str(), g.preferred, g.line), ("web", 0, 12));
+        assert_eq!(g.resources.len(), 2);
+        assert_eq!(g.resources[1].kind, ResourceKind::Script);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(MIN).unwrap().config;
+        assert_eq!(c.keepalive, Duration::from_secs(1));
+        assert_eq!(c.deadtime, Duration::from_secs(10));
+        assert_eq!(c.warntime, Duration::from_secs(5));
+        assert_eq!(c.initdead, Duration::from_secs(20));
+        assert!(!c.auto_failback);
+        assert_eq!(c.udpport, 694);
+        assert_eq!(
+            c.links,
+            [LinkConfig::Ucast {
+                iface: "eth0".into(),
+                peer: "192.0.2.2".parse().unwrap(),
+                port: 694
+            }]
+        );
+        assert_eq!(c.logfacility.as_deref(), Some("daemon"));
+        assert_eq!(c.logfile, None);
+        assert_eq!(c.socket, None);
+        assert_eq!(c.statedir, None);
+        assert_eq!(c.start_timeout, Duration::from_secs(60));
+        assert_eq!(c.stop_timeout, Duration::from_secs(60));
+        assert_eq!(c.status_timeout, Duration::from_secs(20));
+        assert_eq!(c.garp_count, 5);
+        assert_eq!(c.garp_interval, Duration::from_millis(200));
+        assert!(c.realtime);
+        assert!(c.groups.is_empty() && c.ping.is_empty() && c.stonith.is_empty());
+        assert!(c.key.is_empty());
+
+        // warntime and initdead follow deadtime.
+        let c = parse(&format!("{MIN}deadtime 4s\n")).unwrap().config;
+        assert_eq!(c.warntime, Duration::from_secs(2));
+        assert_eq!(c.initdead, Duration::from_secs(8));
+    }
+
+    #[test]
+    fn udpport_applies_regardless_of_order() {
+        let t = "cluster c\nnode a b\nauthkey /k\nucast eth0 192.0.2.2\nbcast eth1\n\
+                 mcast eth2 239.1.1.1\nucast eth3 192.0.2.3 800\nudpport 7000\n";
+        let c = parse(t).unwrap().config;
+        let ports: Vec<u16> = c
+            .links
+            .iter()
+            .map(|l| match l {
+                LinkConfig::Ucast { port, .. }
+                | LinkConfig::Bcast { port, .. }
+                | LinkConfig::Mcast { port, .. } => *port,
+                LinkConfig::Serial { .. } => 0,
+            })
+            .collect();
+        assert_eq!(ports, [7000, 7000, 7000, 800]);
+        assert_eq!(c.udpport, 7000);
+    }
+
+    #[test]
+    fn node_lines_accumulate() {
+        let c = parse("cluster c\nnode a\nnode b\nauthkey /k\nserial /dev/ttyS0\n")
+            .unwrap()
+            .config;
+        assert_eq!(c.nodes, ["a", "b"]);
+        let e = errs("cluster c\nnode a b\nnode a\nauthkey /k\nserial /dev/ttyS0\n");
+        assert!(has(&e, 3, "duplicate node 'a'"), "{e:?}");
+        let e = errs("cluster c\nnode a b c\nauthkey /k\nserial /dev/ttyS0\n");
+        assert!(has(&e, 2, "exactly two nodes"), "{e:?}");
+        let e = errs("cluster c\nnode a\nauthkey /k\nserial /dev/ttyS0\n");
+        assert!(has(&e, 2, "exactly two nodes are needed, found 1"), "{e:?}");
+    }
+
+    #[test]
+    fn missing_required_and_links() {
+        let e = errs("keepalive 1s\n");
+        assert!(has(&e, 0, "missing required directive 'cluster'"));
+        assert!(has(&e, 0, "missing required directive 'node'"));
+        assert!(has(&e, 0, "missing required directive 'authkey'"));
+        assert!(has(&e, 0, "no links"));
+        assert_eq!(e.len(), 4, "{e:?}");
+        let e = errs("");
+        assert_eq!(e.len(), 4, "{e:?}");
+    }
+
+    #[test]
+    fn timing_rules() {
+        let e = errs(&format!("{MIN}keepalive 2s\ndeadtime 4s\n"));
+        assert_eq!(e, ["6: deadtime (4s) must be more than 2 × keepalive (2s)"]);
+        // deadtime left at its default: the error is on the keepalive line.
+        let e = errs(&format!("{MIN}keepalive 5s\n"));
+        assert!(
+            has(&e, 5, "deadtime (10s) must be more than 2 × keepalive (5s)"),
+            "{e:?}"
+        );
+        let e = errs(&format!("{MIN}deadtime 4s\ninitdead 3s\n"));
+        assert_eq!(e, ["6: initdead (3s) must be at least deadtime (4s)"]);
+        let e = errs(&format!("{MIN}deadtime 4s\nwarntime 4s\n"));
+        assert_eq!(e, ["6: warntime (4s) must be less than deadtime (4s)"]);
+        let e = errs(&format!("{MIN}keepalive 500ms\nwarntime 400ms\n"));
+        assert_eq!(
+            e,
+            ["6: warntime (400ms) must be at least keepalive (500ms)"]
+        );
+        // Boundaries that are fine.
+        parse(&format!(
+            "{MIN}keepalive 1s\ndeadtime 2001ms\ninitdead 2001ms\nwarntime 1s\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn duplicates() {
+        let e = errs(&format!("{MIN}keepalive 1s\nkeepalive 2s\ncluster d\n"));
+        assert!(has(&e, 6, "keepalive is already set at line 5"), "{e:?}");
+        assert!(has(&e, 7, "cluster is already set at line 1"), "{e:?}");
+        let e = errs(&format!("{MIN}ucast eth0 192.0.2.2 700\n"));
+        assert!(
+            has(
+                &e,
+                5,
+                "duplicate link 'ucast eth0 192.0.2.2' (already at line 4)"
+            ),
+            "{e:?}"
+        );
+        let e = errs(&format!("{MIN}ping 192.0.2.9\nping 192.0.2.9\n"));
+        assert!(has(&e, 6, "192.0.2.9 is listed twice"), "{e:?}");
+    }
+
+    #[test]
+    fn groups_and_stonith() {
+        let e = errs(&format!(
+            "{MIN}group web x ip::192.0.2.5/24\ngroup db a drbd::r0\ngroup db b drbd::r1\n\
+             group mail b ip::192.0.2.5/32\nstonith z /bin/fence\nstonith a /bin/fence\nstonith a /bin/f2\n"
+        ));
+        assert!(
+            has(&e, 5, "group web: unknown node 'x' (nodes: a b)"),
+            "{e:?}"
+        );
+        assert!(
+            has(&e, 7, "duplicate group 'db' (already defined at line 6)"),
+            "{e:?}"
+        );
+        assert!(
+            has(&e, 8, "ip 192.0.2.5 is already used by group web"),
+            "{e:?}"
+        );
+        assert!(has(&e, 9, "stonith: unknown node 'z'"), "{e:?}");
+        assert!(has(&e, 11, "node 'a' already has a stonith line"), "{e:?}");
+        assert_eq!(e.len(), 5, "{e:?}");
+
+        let mut t = MIN.to_string();
+        for i in 0..33 {
+            t.push_str(&format!("group g{i} a script::/bin/s{i}\n"));
+        }
+        let e = errs(&t);
+        assert_eq!(e, ["37: too many groups (at most 32)"]);
+
+        let c = parse(&format!(
+            "{MIN}group g b ip::192.0.2.5/24 script::/x\nstonith b /sbin/f -x\n"
+        ))
+        .unwrap()
+        .config;
+        assert_eq!(c.groups[0].preferred, 1);
+        assert_eq!(
+            c.stonith,
+            [StonithConfig {
+                node: 1,
+                command: vec!["/sbin/f".into(), "-x".into()],
+                line: 6
+            }]
+        );
+    }
+
+    #[test]
+    fn all_errors_are_collected_in_line_order() {
+        let t = "frob 1\ncluster c\nnode a b\nwarntime fast\nauthkey /k\nucast eth0 192.0.2.2\n\
+                 group g a bogus::1\ndeadtime 1\n";
+        let e = errs(t);
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(e[0].starts_with("1: unknown directive 'frob'"));
+        assert!(e[1].starts_with("4: warntime: bad time 'fast'"));
+        assert!(e[2].starts_with("7: group g: unknown resource type 'bogus'"));
+        assert!(e[3].starts_with("8: deadtime (1s) must be more than 2 × keepalive (1s)"));
+    }
+
+    #[test]
+    fn bad_values_do_not_cascade() {
+        // A bad keepalive is not replaced by its default in the timing rules; a bad cluster,
+        // node, authkey or link line is not "missing" too.
+        let t = "cluster bad/name\nnode a b@d\nauthkey k\nkeepalive soon\ndeadtime 500ms\n\
+                 warntime 300ms\nucast eth0 x\ngroup g zz script::/s\n";
+        let e = errs(t);
+        assert_eq!(e.len(), 5, "{e:?}");
+        for (i, l) in [1, 2, 3, 4, 7].iter().enumerate() {
+            assert!(e[i].starts_with(&format!("{l}: ")), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn slow_serial_warns() {
+        let p = parse(&format!(
+            "{MIN}keepalive 100ms\ndeadtime 1s\nserial /dev/ttyS1 1200\n"
+        ))
+        .unwrap();
+        assert_eq!(p.warnings.len(), 1);
+        assert_eq!(p.warnings[0].line, 7);
+        assert!(
+            p.warnings[0].msg.contains("1200 baud"),
+            "{}",
+            p.warnings[0].msg
+        );
+        let p = parse(&format!("{MIN}serial /dev/ttyS1 9600\n")).unwrap();
+        assert!(p.warnings.is_empty());
+    }
+
+    fn host(name: &str) -> HostFacts {
+        HostFacts {
+            hostname: name.into(),
+            addrs: vec![
+                ("lo".into(), "127.0.0.1".parse().unwrap(), 8),
+                ("veth-lan".into(), "192.0.2.1".parse().unwrap(), 24),
+            ],
+            ifaces: vec!["lo".into(), "veth-lan".into()],
+            existing_paths: vec!["/dev/ttyS1".into()],
+        }
+    }
+
+    #[test]
+    fn host_facts_drop_own_ucast_and_pick_node() {
+        let p = parse(DEMO).unwrap();
+        let (c, w) = apply_host(&p, None, &host("alpha.example.org")).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.local, 0);
+        assert_eq!(c.local_name(), "alpha");
+        assert_eq!(c.peer_name(), "beta");
+        assert_eq!(c.links.len(), 2);
+        assert_eq!(c.links[0].name(), "ucast veth-lan 192.0.2.2");
+        assert_eq!(c.links[1].name(), "serial /dev/ttyS1");
+
+        let (c, _) = apply_host(&p, Some("beta"), &host("whatever")).unwrap();
+        assert_eq!(c.local, 1);
+
+        let (e, _) = apply_host(&p, Some("gamma"), &host("alpha")).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, 2);
+        assert!(e[0]
+            .msg
+            .contains("--node gamma is not in the node list (alpha beta)"));
+        let (e, _) = apply_host(&p, None, &host("gamma")).unwrap_err();
+        assert!(e[0].msg.contains("'gamma' (uname -n)"));
+    }
+
+    #[test]
+    fn host_facts_missing_interfaces_and_devices() {
+        let p = parse(DEMO).unwrap();
+        let mut h = host("alpha");
+        h.ifaces = vec!["lo".into()];
+        h.existing_paths.clear();
+        let (e, w) = apply_host(&p, None, &h).unwrap_err();
+        let e: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            e,
+            [
+                "/etc/tandem/tandem.conf:10: interface 'veth-lan' does not exist on this host",
+                "/etc/tandem/tandem.conf:12: group web: ip::192.0.2.50/24/veth-lan: \
+                 interface 'veth-lan' does not exist on this host",
+            ]
+        );
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].line, 11);
+        assert!(w[0].msg.contains("/dev/ttyS1 does not exist"));
+
+        // An ip without interface whose subnet no interface holds: a warning.
+        let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "ip::203.0.113.5/24");
+        let (_, w) = apply_host(&parse(&t).unwrap(), None, &host("alpha")).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0]
+            .msg
+            .contains("no interface here has a subnet holding 203.0.113.5"));
+        let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "192.0.2.50");
+        assert!(apply_host(&parse(&t).unwrap(), None, &host("alpha"))
+            .unwrap()
+            .1
+            .is_empty());
+
+        // Every ucast line is ours: nothing left.
+        let t = "cluster c\nnode alpha b\nauthkey /k\nucast veth-lan 192.0.2.1\n";
+        let (e, _) = apply_host(&parse(t).unwrap(), None, &host("alpha")).unwrap_err();
+        assert!(e[0].msg.contains("no links left"));
+    }
+
+    #[test]
+    fn subnets() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(same_subnet(&a("192.0.2.1"), &a("192.0.2.200"), 24));
+        assert!(!same_subnet(&a("192.0.2.1"), &a("192.0.3.1"), 24));
+        assert!(same_subnet(&a("192.0.2.1"), &a("10.0.0.1"), 0));
+        assert!(same_subnet(&a("2001:db8::1"), &a("2001:db8::ffff"), 64));
+        assert!(!same_subnet(&a("2001:db8::1"), &a("192.0.2.1"), 0));
+    }
+}
+
+#[cfg(test)]
+mod soup {
+    //! Word soup through the whole pure pipeline: it must never panic.
+    use crate::config::parse_str;
+    use std::path::Path;
+
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+            v[(self.next() % v.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn random_configs_never_panic() {
+        let mut names: Vec<&str> = crate::config::raw::DIRECTIVES.to_vec();
+        names.extend(["bogus", "#", "\\", "group", "node"]);
+        let words = [
+            "a",
+            "b",
+            "alpha",
+            "beta",
+            "eth0",
+            "lo",
+            "192.0.2.1",
+            "2001:db8::1",
+            "239.1.2.3",
+            "ff02::1",
+            "0",
+            "1",
+            "65535",
+            "65536",
+            "1.5s",
+            "100ms",
+            "0.000000001",
+            "999999999999",
+            "on",
+            "off",
+            "/dev/ttyS0",
+            "/x",
+            "x",
+            "115200",
+            "rtscts",
+            "ip::192.0.2.5/24/eth0/l",
+            "ip::2001:db8::5/64",
+            "script::/s::a",
+            "drbd::r0",
+            "mount::/d::/m::ext4::o",
+            "lvm::vg",
+            "guest::g::/r::/init",
+            "IPaddr::10.0.0.1",
+            "::",
+            "ip::",
+            "a::b",
+            "192.0.2.5/33",
+            "\\",
+            "#c",
+            "é",
+            "-",
+            "all",
+        ];
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..3000 {
+            let mut text = String::new();
+            let n_lines = rng.next() % 12;
+            for _ in 0..n_lines {
+                text.push_str(rng.pick(&names));
+                for _ in 0..rng.next() % 6 {
+                    text.push(if rng.next() % 9 == 0 { '\t' } else { ' ' });
+                    text.push_str(rng.pick(&words));
+                }
+                text.push('\n');
+            }
+            let _ = parse_str(Path::new("/f"), &text);
+        }
+    }
+}

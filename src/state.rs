@@ -1,0 +1,229 @@
+//! Persistent node state in the state directory (default `/var/lib/tandem`).
+//!
+//! `generation`: the boot generation, a decimal number followed by a newline, bumped at
+//! every daemon start and carried in every packet, so the peer can tell a restarted daemon
+//! (whose sequence numbers start again at 1) from a replay of old packets.
+
+use core::fmt;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+/// Name of the generation file inside the state directory.
+pub const GENERATION_FILE: &str = "generation";
+const GENERATION_TMP: &str = "generation.tmp";
+/// Longest generation file we accept (u64::MAX has 20 digits).
+const MAX_FILE_LEN: usize = 64;
+
+#[derive(Debug)]
+pub enum StateError {
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    /// The file exists but does not hold a number; never silently reset (the peer would
+    /// refuse our packets as an old generation).
+    Corrupt { path: PathBuf },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Io { op, path, errno } => {
+                write!(f, "{op} {}: {}", path.display(), errno.desc())
+            }
+            StateError::Corrupt { path } => {
+                write!(
+                    f,
+                    "{}: not a generation number; fix or remove it",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
+    move |e| StateError::Io {
+        op,
+        path: path.to_path_buf(),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+/// Reads the stored generation: `Ok(0)` if the file does not exist.
+pub fn read_generation(statedir: &Path) -> Result<u64, StateError> {
+    let path = statedir.join(GENERATION_FILE);
+    let mut f = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err("open", &path)(e)),
+    };
+    let mut buf = [0u8; MAX_FILE_LEN + 1];
+    let mut len = 0;
+    while let Some(dst) = buf.get_mut(len..).filter(|d| !d.is_empty()) {
+        match f.read(dst) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("read", &path)(e)),
+        }
+    }
+    let corrupt = || StateError::Corrupt { path: path.clone() };
+    if len > MAX_FILE_LEN {
+        return Err(corrupt());
+    }
+    let text = buf.get(..len).ok_or_else(corrupt)?;
+    let text = core::str::from_utf8(text).map_err(|_| corrupt())?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(corrupt());
+    }
+    text.parse::<u64>().map_err(|_| corrupt())
+}
+
+/// Creates `statedir` (mode 0700) if missing, reads the stored generation (missing = 0),
+/// stores generation + 1 durably (temp file, fsync, rename, fsync of the directory) and
+/// returns it.
+pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
+    if !statedir.is_dir() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(statedir)
+            .map_err(io_err("mkdir", statedir))?;
+    }
+    let old = read_generation(statedir)?;
+    let new = old.checked_add(1).ok_or_else(|| StateError::Corrupt {
+        path: statedir.join(GENERATION_FILE),
+    })?;
+    let tmp = statedir.join(GENERATION_TMP);
+    let path = statedir.join(GENERATION_FILE);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        writeln!(f, "{new}").map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+    }
+    fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+    File::open(statedir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync", statedir))?;
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "tandem-state-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&p);
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn creates_dir_and_counts_up() {
+        let t = TempDir::new();
+        let dir = t.0.join("sub");
+        assert_eq!(read_generation(&dir).unwrap(), 0);
+        assert_eq!(bump_generation(&dir).unwrap(), 1);
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert_eq!(bump_generation(&dir).unwrap(), 2);
+        assert_eq!(bump_generation(&dir).unwrap(), 3);
+        assert_eq!(
+            fs::read_to_string(dir.join(GENERATION_FILE)).unwrap(),
+            "3\n"
+        );
+        assert!(!dir.join(GENERATION_TMP).exists());
+        assert_eq!(read_generation(&dir).unwrap(), 3);
+    }
+
+    #[test]
+    fn accepts_hand_written_number() {
+        let t = TempDir::new();
+        fs::create_dir_all(&t.0).unwrap();
+        fs::write(t.0.join(GENERATION_FILE), "41").unwrap();
+        assert_eq!(bump_generation(&t.0).unwrap(), 42);
+    }
+
+    #[test]
+    fn corrupt_is_an_error_and_left_alone() {
+        for bad in [
+            "",
+            "\n",
+            "abc\n",
+            "-1\n",
+            "12 \n",
+            "1\n\n",
+            "99999999999999999999999\n",
+        ] {
+            let t = TempDir::new();
+            fs::create_dir_all(&t.0).unwrap();
+            fs::write(t.0.join(GENERATION_FILE), bad).unwrap();
+            match bump_generation(&t.0) {
+                Err(StateError::Corrupt { .. }) => {}
+                other => panic!("{bad:?}: {other:?}"),
+            }
+            assert_eq!(fs::read_to_string(t.0.join(GENERATION_FILE)).unwrap(), bad);
+        }
+        let t = TempDir::new();
+        fs::create_dir_all(&t.0).unwrap();
+        fs::write(t.0.join(GENERATION_FILE), vec![b'1'; 100]).unwrap();
+        assert!(matches!(
+            bump_generation(&t.0),
+            Err(StateError::Corrupt { .. })
+        ));
+        fs::write(t.0.join(GENERATION_FILE), format!("{}\n", u64::MAX)).unwrap();
+        assert!(matches!(
+            bump_generation(&t.0),
+            Err(StateError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn unwritable_dir_is_io_error() {
+        let t = TempDir::new();
+        fs::write(&t.0, "a file, not a dir").unwrap();
+        let e = bump_generation(&t.0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StateError::Io {
+                    op: "mkdir",
+                    errno: Errno::EEXIST,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        fs::remove_file(&t.0).unwrap();
+    }
+}

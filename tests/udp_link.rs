@@ -1,0 +1,437 @@
+//! UdpLink against the real kernel: two network namespaces joined by two veth pairs
+//! (192.0.2.0/24 and 198.51.100.0/24, plus 2001:db8::/64 on the first), links opened
+//! inside each namespace from a thread that entered it with setns(2).
+//!
+//! Needs root and iproute2. Without them the tests print a note and pass, unless CI=true.
+
+use std::fs::File;
+use std::net::UdpSocket;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant as StdInstant};
+
+use nix::sched::{setns, CloneFlags};
+use tandem::config::LinkConfig;
+use tandem::link::udp::UdpLink;
+use tandem::link::{Link, LinkError};
+use tandem::time::Instant;
+use tandem::wire::auth::Codec;
+use tandem::wire::packet::MAX_LEN;
+use tandem::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS, MAX_PAYLOAD};
+
+const PORT: u16 = 6940;
+
+fn prerequisites() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    let ip = Command::new("ip")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if root && ip {
+        return true;
+    }
+    let msg = format!("udp_link: needs root ({root}) and iproute2 ({ip})");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}");
+    }
+    eprintln!("note: skipping, {msg}");
+    false
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two namespaces `a` and `b`; pair 0: a0 (192.0.2.1, 2001:db8::1) ↔ b0 (192.0.2.2,
+/// 2001:db8::2); pair 1: a1 (198.51.100.1) ↔ b1 (198.51.100.2). Deleted on drop, which
+/// also removes the veths.
+struct Rig {
+    a: String,
+    b: String,
+    a0: String,
+    a1: String,
+    b0: String,
+    b1: String,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let tag = format!("{}{}", pid % 100_000, n);
+        let rig = Rig {
+            a: format!("tandem-udp-{pid}-{n}-a"),
+            b: format!("tandem-udp-{pid}-{n}-b"),
+            a0: format!("tu{tag}a0"),
+            a1: format!("tu{tag}a1"),
+            b0: format!("tu{tag}b0"),
+            b1: format!("tu{tag}b1"),
+        };
+        // Created first so Drop cleans up whatever part of the setup succeeded.
+        ip(&["netns", "add", &rig.a]);
+        ip(&["netns", "add", &rig.b]);
+        for ns in [&rig.a, &rig.b] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        // veths are created inside namespace a: the host's namespace is never touched.
+        for (x, y) in [(&rig.a0, &rig.b0), (&rig.a1, &rig.b1)] {
+            ip(&[
+                "-n", &rig.a, "link", "add", x, "type", "veth", "peer", "name", y, "netns", &rig.b,
+            ]);
+        }
+        let addrs: [(&str, &str, &str); 6] = [
+            (&rig.a, &rig.a0, "192.0.2.1/24"),
+            (&rig.b, &rig.b0, "192.0.2.2/24"),
+            (&rig.a, &rig.a1, "198.51.100.1/24"),
+            (&rig.b, &rig.b1, "198.51.100.2/24"),
+            (&rig.a, &rig.a0, "2001:db8::1/64"),
+            (&rig.b, &rig.b0, "2001:db8::2/64"),
+        ];
+        for (ns, dev, addr) in addrs {
+            if addr.contains(':') {
+                ip(&["-n", ns, "addr", "add", addr, "dev", dev, "nodad"]);
+            } else {
+                ip(&["-n", ns, "addr", "add", addr, "brd", "+", "dev", dev]);
+            }
+        }
+        for (ns, dev) in [
+            (&rig.a, &rig.a0),
+            (&rig.a, &rig.a1),
+            (&rig.b, &rig.b0),
+            (&rig.b, &rig.b1),
+        ] {
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        // IPv6 multicast needs the kernel's ff00::/8 route, added shortly after carrier up.
+        for (ns, dev) in [(&rig.a, &rig.a0), (&rig.b, &rig.b0)] {
+            wait_for_route(ns, dev, "ff00::/8");
+        }
+        rig
+    }
+}
+
+/// Waits (at most 5 s) until `ip -6 route show table local` in `ns` lists `prefix` on `dev`.
+fn wait_for_route(ns: &str, dev: &str, prefix: &str) {
+    let end = StdInstant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new("ip")
+            .args([
+                "-n", ns, "-6", "route", "show", "table", "local", "dev", dev,
+            ])
+            .output()
+            .expect("run ip");
+        if String::from_utf8_lossy(&out.stdout).contains(prefix) {
+            return;
+        }
+        assert!(
+            StdInstant::now() < end,
+            "no {prefix} route on {dev} in {ns}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`; sockets it creates stay there.
+fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let h = File::open(format!("/run/netns/{ns}")).expect("open netns");
+            setns(&h, CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+        .join()
+        .expect("netns thread")
+    })
+}
+
+fn open_in(ns: &str, cfg: LinkConfig) -> Result<UdpLink, LinkError> {
+    let name = cfg.name();
+    in_netns(ns, move || UdpLink::open(&cfg, name))
+}
+
+/// Polls `link` (non-blocking) until it has delivered `want` packets or `timeout` passed.
+fn collect(link: &mut UdpLink, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let end = StdInstant::now() + timeout;
+    loop {
+        link.recv(Instant::ZERO, &mut |p: &[u8]| got.push(p.to_vec()))
+            .expect("recv");
+        if got.len() >= want || StdInstant::now() >= end {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends one distinct packet each way and checks both arrive intact, exactly once.
+fn exchange(x: &mut UdpLink, y: &mut UdpLink) {
+    let px = b"from x: hello".to_vec();
+    let py = b"from y: hello back".to_vec();
+    x.send(Instant::ZERO, &px).expect("send x");
+    y.send(Instant::ZERO, &py).expect("send y");
+    let got_y = collect(y, 1, Duration::from_secs(3));
+    let got_x = collect(x, 1, Duration::from_secs(3));
+    // Looped-back own packets (bcast) may show up too; the peer's must be there exactly once.
+    assert_eq!(
+        got_y.iter().filter(|p| **p == px).count(),
+        1,
+        "y got {got_y:?}"
+    );
+    assert_eq!(
+        got_x.iter().filter(|p| **p == py).count(),
+        1,
+        "x got {got_x:?}"
+    );
+    assert_eq!(x.stats().tx, 1);
+    assert_eq!(y.stats().tx, 1);
+    assert_eq!(x.stats().tx_errors, 0);
+}
+
+#[test]
+fn ucast_v4_both_ways_with_codec() {
+    if !prerequisites() {
+        return;
+    }
+    let rig = Rig::new();
+    let mut a = open_in(
+        &rig.a,
+        LinkConfig::Ucast {
+            iface: rig.a0.clone(),
+            peer: "192.0.2.2".parse().unwrap(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    let mut b = open_in(
+        &rig.b,
+        LinkConfig::Ucast {
+            iface: rig.b0.clone(),
+            peer: "192.0.2.1".parse().unwrap(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    assert_eq!(a.name(), format!("ucast {} 192.0.2.2", rig.a0));
+    assert!(a.fd().is_some());
+    exchange(&mut a, &mut b);
+
+    // A real authenticated packet end to end.
+    let mut ca = Codec::new(b"k", "demo", 0, 1, 3);
+    let mut cb = Codec::new(b"k", "demo", 1, 0, 8);
+    let mut repr = Repr {
+        cluster_id: 0,
+        sender: 0,
+        generation: 0,
+        seq: 0,
+        kind: MsgKind::Heartbeat,
+        node_state: NodeState::Active,
+        keepalive_ms: 100,
+        n_groups: 0,
+        groups: [GroupWire::EMPTY; MAX_GROUPS],
+        payload_len: 0,
+        payload: [0; MAX_PAYLOAD],
+    };
+    let mut buf = [0u8; MAX_LEN];
+    let n = ca.encode(&mut repr, &mut buf).unwrap();
+    a.send(Instant::ZERO, &buf[..n]).unwrap();
+    let got = collect(&mut b, 1, Duration::from_secs(3));
+    assert_eq!(got.len(), 1);
+    assert_eq!(cb.decode(&got[0]).unwrap(), repr);
+    // the same bytes again (a replay) are refused
+    a.send(Instant::ZERO, &buf[..n]).unwrap();
+    let got = collect(&mut b, 1, Duration::from_secs(3));
+    assert_eq!(cb.decode(&got[0]), Err(tandem::wire::WireError::Replay));
+}
+
+#[test]
+fn bcast_both_ways() {
+    if !prerequisites() {
+        return;
+    }
+    let rig = Rig::new();
+    let mut a = open_in(
+        &rig.a,
+        LinkConfig::Bcast {
+            iface: rig.a1.clone(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    let mut b = open_in(
+        &rig.b,
+        LinkConfig::Bcast {
+            iface: rig.b1.clone(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        a.destination(),
+        Some(format!("198.51.100.255:{PORT}").parse().unwrap())
+    );
+    exchange(&mut a, &mut b);
+}
+
+#[test]
+fn mcast_v4_both_ways_no_loop() {
+    if !prerequisites() {
+        return;
+    }
+    let rig = Rig::new();
+    let cfg = |iface: &str| LinkConfig::Mcast {
+        iface: iface.to_string(),
+        group: "239.255.69.4".parse().unwrap(),
+        port: PORT,
+        ttl: 1,
+        loop_: false,
+    };
+    let mut a = open_in(&rig.a, cfg(&rig.a0)).unwrap();
+    let mut b = open_in(&rig.b, cfg(&rig.b0)).unwrap();
+    exchange(&mut a, &mut b);
+    // loop off: nobody heard their own packet
+    assert!(collect(&mut a, 1, Duration::from_millis(100)).is_empty());
+}
+
+#[test]
+fn ipv6_ucast_and_mcast() {
+    if !prerequisites() {
+        return;
+    }
+    let rig = Rig::new();
+    let mut a = open_in(
+        &rig.a,
+        LinkConfig::Ucast {
+            iface: rig.a0.clone(),
+            peer: "2001:db8::2".parse().unwrap(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    let mut b = open_in(
+        &rig.b,
+        LinkConfig::Ucast {
+            iface: rig.b0.clone(),
+            peer: "2001:db8::1".parse().unwrap(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    exchange(&mut a, &mut b);
+    drop((a, b));
+    let cfg = |iface: &str| LinkConfig::Mcast {
+        iface: iface.to_string(),
+        group: "ff12::7a:6e64".parse().unwrap(),
+        port: PORT + 1,
+        ttl: 1,
+        loop_: true,
+    };
+    let mut a = open_in(&rig.a, cfg(&rig.a0)).unwrap();
+    let mut b = open_in(&rig.b, cfg(&rig.b0)).unwrap();
+    exchange(&mut a, &mut b);
+}
+
+#[test]
+fn bindtodevice_isolates_interfaces() {
+    if !prerequisites() {
+        return;
+    }
+    let rig = Rig::new();
+    // Two links in namespace a on the same port, one per interface.
+    let mut on_a0 = open_in(
+        &rig.a,
+        LinkConfig::Ucast {
+            iface: rig.a0.clone(),
+            peer: "192.0.2.2".parse().unwrap(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    let mut on_a1 = open_in(
+        &rig.a,
+        LinkConfig::Ucast {
+            iface: rig.a1.clone(),
+            peer: "198.51.100.2".parse().unwrap(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    let sock = in_netns(&rig.b, || UdpSocket::bind("0.0.0.0:0").unwrap());
+    sock.send_to(b"via pair 1", ("198.51.100.1", PORT)).unwrap();
+    sock.send_to(b"via pair 0", ("192.0.2.1", PORT)).unwrap();
+    let got0 = collect(&mut on_a0, 1, Duration::from_secs(3));
+    let got1 = collect(&mut on_a1, 1, Duration::from_secs(3));
+    // give a stray packet time to show up where it must not
+    std::thread::sleep(Duration::from_millis(100));
+    let more0 = collect(&mut on_a0, 1, Duration::ZERO);
+    let more1 = collect(&mut on_a1, 1, Duration::ZERO);
+    assert_eq!(got0, vec![b"via pair 0".to_vec()]);
+    assert_eq!(got1, vec![b"via pair 1".to_vec()]);
+    assert!(more0.is_empty() && more1.is_empty(), "{more0:?} {more1:?}");
+
+    // With only the a0 link left, a packet to the port through a1 is still not seen on a0.
+    drop(on_a1);
+    sock.send_to(b"via pair 1 again", ("198.51.100.1", PORT))
+        .unwrap();
+    assert!(collect(&mut on_a0, 1, Duration::from_millis(300)).is_empty());
+}
+
+#[test]
+fn send_errors_are_counted() {
+    if !prerequisites() {
+        return;
+    }
+    let rig = Rig::new();
+    let mut a = open_in(
+        &rig.a,
+        LinkConfig::Ucast {
+            iface: rig.a0.clone(),
+            peer: "192.0.2.2".parse().unwrap(),
+            port: PORT,
+        },
+    )
+    .unwrap();
+    // Too big for a datagram: EMSGSIZE, counted, returned.
+    let big = vec![0u8; 70_000];
+    for i in 1..=3u64 {
+        match a.send(Instant::ZERO, &big) {
+            Err(LinkError::Io {
+                op: "sendto",
+                errno,
+            }) => {
+                assert_eq!(errno, nix::errno::Errno::EMSGSIZE)
+            }
+            other => panic!("expected EMSGSIZE, got {other:?}"),
+        }
+        assert_eq!(a.stats().tx_errors, i);
+        assert_eq!(a.stats().tx, 0);
+    }
+    a.send(Instant::ZERO, b"ok").unwrap();
+    assert_eq!(a.stats().tx, 1);
+    // The interface going down makes sends fail, without panicking.
+    ip(&["-n", &rig.a, "link", "set", &rig.a0, "down"]);
+    match a.send(Instant::ZERO, b"y") {
+        Err(LinkError::Io {
+            op: "sendto",
+            errno,
+        }) => eprintln!("link down: {errno}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_eq!(a.stats().tx_errors, 4);
+    assert_eq!(a.stats().tx, 1);
+}
