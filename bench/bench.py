@@ -371,9 +371,10 @@ class Rig:
     def set_loss(self, on):
         for n in self.nodes:
             if on:
-                rules = (f"table inet tbloss {{ chain out {{ type filter hook output priority 0; policy accept;\n"
+                # output only: each direction of each path loses LOSS_PCT % once
+                rules = (f"table inet tbloss {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n"
                          f"  udp dport 694 numgen random mod 100 < {LOSS_PCT} counter drop\n"
-                         f"  ip protocol vrrp numgen random mod 100 < {LOSS_PCT} counter drop\n}} }}\n")
+                         f"  ip protocol vrrp numgen random mod 100 < {LOSS_PCT} counter drop\n }}\n}}\n")
                 sh(["ip", "netns", "exec", n.ns, "nft", "-f", "-"], input=rules)
             else:
                 sh(["ip", "netns", "exec", n.ns, "nft", "delete", "table", "inet", "tbloss"], check=False)
@@ -413,7 +414,7 @@ exit $rc
 class Tandem:
     name = "tandem"
     # survivor's log line that shows it declared the peer dead
-    detect_re = re.compile(r"(?i)(peer|node)\b.*\b(dead|lost)|declared dead|is dead")
+    detect_re = re.compile(r"peer \S+: \S+ -> dead")
 
     def __init__(self, rig):
         self.rig = rig
@@ -507,8 +508,8 @@ vrrp_instance VI_1 {{
 """)
 
     def start(self, node):
-        node.exec([KA_BIN, "-f", "/etc/keepalived/keepalived.conf"])
         node.ka_start_us = now_us()
+        node.exec([KA_BIN, "-f", "/etc/keepalived/keepalived.conf"])
 
     def ready(self, node, since_us):
         since = max(since_us, getattr(node, "ka_start_us", 0))
@@ -1062,10 +1063,11 @@ def markdown():
 
 
 def plot(path_svg):
-    """A timeline of one failover (a) per tool: the run with the median outage at the headline setting."""
+    """A timeline of one failover (a) per tool: the run with the median outage at the headline setting
+    (or the tool's fastest setting). One panel per tool, each with its own time scale."""
     h = RESULTS.get("headline", {})
     rows = []
-    for t in ("heartbeat", "keepalived", "tandem"):
+    for t in ("tandem", "keepalived", "heartbeat"):
         cands = [e for e in RESULTS["settings"] if e["tool"] == t and e.get("a", {}).get("outage")
                  and (e["tool"], e["setting"]) not in HEADLINE_EXCLUDE]
         if not cands:
@@ -1078,46 +1080,53 @@ def plot(path_svg):
         return False
     d = os.path.join(OUT, "plot")
     os.makedirs(d, exist_ok=True)
-    xmax = 0
-    with open(os.path.join(d, "ok.dat"), "w") as fo, open(os.path.join(d, "fail.dat"), "w") as ff, \
-            open(os.path.join(d, "ev.dat"), "w") as fe:
-        for y, (t, s, r) in enumerate(rows, 1):
-            t0 = r["t_fault_us"]
+    panels = []
+    for k, (t, s, r) in enumerate(rows):
+        t0 = r["t_fault_us"]
+        end = max(r.get("answer_ms") or 0, r.get("addr_ms") or 0, 50)
+        lo, hi = -0.15 * end - 20, end * 1.2 + 30
+        with open(os.path.join(d, f"ok{k}.dat"), "w") as fo, open(os.path.join(d, f"fail{k}.dat"), "w") as ff:
             for line in read_lines(os.path.join(OUT, r["probe_log"])):
                 p = line.split()
                 if len(p) >= 2 and p[0].isdigit():
                     x = (int(p[0]) - t0) / 1000.0
-                    if -300 <= x <= (r["answer_ms"] or 0) + 300:
-                        (fo if p[1] == "ok" else ff).write(f"{x:.1f} {y}\n")
-            for k, lab, off in (("detect_ms", "detected", 0.22), ("addr_ms", "address up", -0.22),
-                                ("answer_ms", "first answer", 0.22)):
-                if r.get(k) is not None:
-                    fe.write(f"{r[k]:.1f} {y} {y + off} \"{lab} {r[k]:.0f} ms\"\n")
-            xmax = max(xmax, (r["answer_ms"] or 0) + 300)
-    ytics = ", ".join(f"'{t} {s}' {y}" for y, (t, s, _r) in enumerate(rows, 1))
-    gp = f"""set terminal svg size 1000,{140 + 90 * len(rows)} font 'sans,12' background '#ffffff'
-set output '{path_svg}'
-set title 'One failover per tool (fault (a): active node dies at 0 ms; client connects every {PROBE_MS} ms)'
-set xlabel 'ms since the fault'
-set yrange [0.4:{len(rows) + 0.6}]
-set xrange [-300:{xmax:.0f}]
-set ytics ({ytics})
+                    if lo <= x <= hi:
+                        (fo if p[1] == "ok" else ff).write(f"{x:.1f} 0.5\n")
+        marks = ["set arrow from 0,0 to 0,1 nohead lw 2 lc rgb '#000000'",
+                 "set label 'fault' at 0,0.93 offset 0.5,0 font 'sans,10'"]
+        for key, lab, y in (("detect_ms", "detected", 0.8), ("addr_ms", "address up", 0.2),
+                            ("answer_ms", "first answer", 0.93)):
+            v = r.get(key)
+            if v is not None:
+                marks.append(f"set arrow from {v},0 to {v},1 nohead lw 1.5 dt 2 lc rgb '#3355aa'")
+                marks.append(f"set label '{lab} {v:.0f} ms' at {v},{y} offset 0.5,0 font 'sans,10'")
+        panels.append(f"""unset arrow; unset label
+set title '{t} {s}: client-observed outage {r["outage_ms"]:.0f} ms' font 'sans,12' noenhanced
+set xrange [{lo:.0f}:{hi:.0f}]
+{chr(10).join(marks)}
+plot '{d}/ok{k}.dat' using 1:2 with points pt 7 ps 0.6 lc rgb '#2e8b57' title 'answered', \\
+     '{d}/fail{k}.dat' using 1:2 with points pt 2 ps 0.8 lc rgb '#cc3333' title 'no answer'
+""")
+    n = len(panels)
+    body = f"""set yrange [0:1]
+unset ytics
+set xlabel 'ms since the fault (active node dies: links down, every process killed)'
 set grid xtics
-set key outside bottom center horizontal
-set arrow from 0,0.4 to 0,{len(rows) + 0.6} nohead lc rgb '#888888' dt 2
-plot '{d}/ok.dat' using 1:2 with points pt 7 ps 0.5 lc rgb '#2e8b57' title 'answered', \\
-     '{d}/fail.dat' using 1:2 with points pt 2 ps 0.6 lc rgb '#cc3333' title 'no answer', \\
-     '{d}/ev.dat' using 1:2 with impulses lc rgb '#3355aa' notitle, \\
-     '{d}/ev.dat' using 1:2 with points pt 9 ps 1.2 lc rgb '#3355aa' title 'event', \\
-     '{d}/ev.dat' using 1:3:4 with labels font 'sans,10' notitle
+set key outside right top vertical font 'sans,10'
+set multiplot layout {n},1
+{"".join(panels)}unset multiplot
 """
-    with open(os.path.join(d, "timeline.gp"), "w") as f:
-        f.write(gp)
-    r = subprocess.run(["gnuplot", os.path.join(d, "timeline.gp")], capture_output=True, text=True)
-    if r.returncode != 0:
-        log(f"gnuplot: {r.stderr.strip()[:300]}")
-        return False
-    return True
+    ok = True
+    for term, out in (("svg size 900,{h} font 'sans,11' background '#ffffff'", path_svg),
+                      ("pngcairo size 900,{h} font 'sans,10'", path_svg[:-4] + ".png")):
+        gp = f"set terminal {term.format(h=230 * n)}\nset output '{out}'\n" + body
+        with open(os.path.join(d, "timeline.gp"), "w") as f:
+            f.write(gp)
+        r = subprocess.run(["gnuplot", os.path.join(d, "timeline.gp")], capture_output=True, text=True)
+        if r.returncode != 0:
+            log(f"gnuplot: {r.stderr.strip()[:300]}")
+            ok = False
+    return ok
 
 
 def update_docs(md, svg):
@@ -1133,8 +1142,9 @@ def update_docs(md, svg):
     _old, post = rest.split(end, 1)
     with open(doc, "w") as f:
         f.write(pre + begin + "\n" + md + end + post)
-    if os.path.exists(svg):
-        shutil.copy(svg, os.path.join(REPO, "docs", "benchmarks-failover.svg"))
+    for src, dst in ((svg, "benchmarks-failover.svg"), (svg[:-4] + ".png", "benchmarks-failover.png")):
+        if os.path.exists(src):
+            shutil.copy(src, os.path.join(REPO, "docs", dst))
 
 
 def main():
