@@ -163,6 +163,7 @@ pub struct Daemon {
     tx_buf: Box<[u8; MAX_PACKET]>,
     repr: Box<Repr>,
     announces: Vec<AnnounceJob>,
+    announcer: agent::ip::Announcer,
     expired: Vec<usize>,
     outdates: Vec<OutdateWait>,
     transitions: Vec<String>,
@@ -262,6 +263,16 @@ impl Daemon {
         let generation = crate::state::bump_generation(&statedir)
             .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
         let links = open_links(&cfg, now)?;
+        // Announcement sockets are bound now: binding one during a failover costs an RCU
+        // grace period (~10-20 ms) before the first gratuitous ARP.
+        let mut announcer = agent::ip::Announcer::new();
+        for a in agents.iter().flatten() {
+            if let Some(ifindex) = a.announce_iface() {
+                if let Err(e) = announcer.prepare(ifindex) {
+                    warn!("{}: {e} (will retry when announcing)", a.text());
+                }
+            }
+        }
         let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
 
         let (sig_rx, sig_tx) = UnixStream::pair().map_err(|e| setup("signal pipe", e))?;
@@ -352,6 +363,7 @@ impl Daemon {
                 payload: [0; MAX_PAYLOAD],
             }),
             announces: Vec::with_capacity(n_res.max(4)),
+            announcer,
             expired: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
             outdates: Vec::with_capacity(4),
             transitions: Vec::with_capacity(16),
@@ -922,7 +934,7 @@ impl Daemon {
     }
 
     fn announce_now(&mut self, now: Instant, group: usize, resource: usize, a: Announce) {
-        match agent::ip::send_announce(&a) {
+        match self.announcer.send(&a) {
             Ok(()) => info!("announced {} (1/{})", a.addr, self.cfg.garp_count),
             Err(e) => warn!("announce {}: {e}", a.addr),
         }
@@ -978,7 +990,7 @@ impl Daemon {
                 job.sent += 1;
                 job.next = now + self.cfg.garp_interval;
                 let sent = job.sent;
-                if let Err(e) = agent::ip::send_announce(&a) {
+                if let Err(e) = self.announcer.send(&a) {
                     warn!("announce {}: {e}", a.addr);
                 } else {
                     debug!("announced {} ({sent}/{})", a.addr, self.cfg.garp_count);

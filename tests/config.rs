@@ -51,7 +51,10 @@ fn demo(key: &Path) -> Vec<String> {
         "ucast lo 192.0.2.1".to_string(),
         "ucast lo 192.0.2.2".to_string(),
         "serial /dev/ttyS1 115200".to_string(),
-        "group web alpha ip::192.0.2.50/24/lo script::/etc/tandem/www.sh".to_string(),
+        format!(
+            "group web alpha ip::192.0.2.50/24/lo script::{}",
+            key.with_file_name("www.sh").display()
+        ),
     ]
     .to_vec()
 }
@@ -61,6 +64,9 @@ fn setup(tag: &str, edit: impl FnOnce(&mut Vec<String>)) -> (TempDir, PathBuf) {
     let d = TempDir::new(tag);
     let key = d.path("authkey");
     keygen(&key).unwrap();
+    let www = d.path("www.sh");
+    std::fs::write(&www, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&www, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut lines = demo(&key);
     edit(&mut lines);
     let conf = d.path("tandem.conf");

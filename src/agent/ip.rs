@@ -140,6 +140,8 @@ pub struct IpAgent {
     prefix: u8,
     /// Where the address went at the last successful start.
     announce: Option<Announce>,
+    /// The interface found at build time (where announcements will go).
+    ifindex: u32,
 }
 
 fn nl_err(e: NetlinkError) -> AgentError {
@@ -171,12 +173,13 @@ impl IpAgent {
         }
         let spec = IpSpec::parse(&arg)?;
         let mut sock = route_socket()?;
-        let (_, prefix) = Self::place(&mut sock, &spec)?;
+        let (ifindex, prefix) = Self::place(&mut sock, &spec)?;
         Ok(IpAgent {
             text: text.to_owned(),
             spec,
             prefix,
             announce: None,
+            ifindex,
         })
     }
 
@@ -340,6 +343,9 @@ impl Agent for IpAgent {
     fn announce(&self) -> Option<Announce> {
         self.announce
     }
+    fn announce_iface(&self) -> Option<u32> {
+        Some(self.ifindex)
+    }
 }
 
 // ---- announcements ----
@@ -434,29 +440,78 @@ pub fn unsolicited_na_frame(mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
 /// Sends ONE announcement for `a`: a gratuitous ARP request (IPv4) or an unsolicited NA
 /// (IPv6), from the interface's current MAC. The daemon calls it `garp_count` times.
 pub fn send_announce(a: &Announce) -> Result<(), AgentError> {
-    let mut sock = route_socket()?;
-    let link = route::link_info(&mut sock, a.ifindex).map_err(nl_err)?;
-    let mac = link.mac.ok_or_else(|| {
-        AgentError::Other(format!(
-            "interface {} has no Ethernet address to announce",
-            link.name
-        ))
-    })?;
-    let ps = PacketSocket::bind(a.ifindex, 0).map_err(|errno| AgentError::Sys {
-        op: format!("packet socket on {}", link.name),
-        errno,
-    })?;
-    let (res, what) = match a.addr {
-        IpAddr::V4(ip) => (ps.send(&garp_frame(mac, ip)), "gratuitous ARP"),
-        IpAddr::V6(ip) => (
-            ps.send(&unsolicited_na_frame(mac, ip)),
-            "unsolicited neighbour advertisement",
-        ),
-    };
-    res.map(|_| ()).map_err(|errno| AgentError::Sys {
-        op: format!("send {what} for {} on {}", a.addr, link.name),
-        errno,
-    })
+    Announcer::new().send(a)
+}
+
+/// Sends announcements over sockets kept open between calls. Binding an AF_PACKET socket
+/// waits for an RCU grace period in the kernel (`synchronize_net`, ~10-20 ms): the daemon
+/// binds one per interface at start-up ([`Announcer::prepare`]) so a failover pays nothing.
+#[derive(Default)]
+pub struct Announcer {
+    route: Option<NlSocket>,
+    packet: Vec<PacketSocket>,
+}
+
+impl Announcer {
+    pub fn new() -> Announcer {
+        Announcer::default()
+    }
+
+    /// Opens and binds the packet socket for `ifindex` now, if not open yet.
+    pub fn prepare(&mut self, ifindex: u32) -> Result<(), AgentError> {
+        if self.packet.iter().any(|p| p.ifindex() == ifindex) {
+            return Ok(());
+        }
+        let ps = PacketSocket::bind(ifindex, 0).map_err(|errno| AgentError::Sys {
+            op: format!("packet socket on interface index {ifindex}"),
+            errno,
+        })?;
+        self.packet.push(ps);
+        Ok(())
+    }
+
+    /// ONE gratuitous ARP request (IPv4) or unsolicited NA (IPv6) for `a`, with the
+    /// interface's current MAC.
+    pub fn send(&mut self, a: &Announce) -> Result<(), AgentError> {
+        let sock = match &mut self.route {
+            Some(s) => s,
+            None => self.route.insert(route_socket()?),
+        };
+        let link = route::link_info(sock, a.ifindex).map_err(nl_err)?;
+        let mac = link.mac.ok_or_else(|| {
+            AgentError::Other(format!(
+                "interface {} has no Ethernet address to announce",
+                link.name
+            ))
+        })?;
+        self.prepare(a.ifindex)?;
+        let (frame_v4, frame_v6);
+        let (frame, what): (&[u8], &str) = match a.addr {
+            IpAddr::V4(ip) => {
+                frame_v4 = garp_frame(mac, ip);
+                (&frame_v4, "gratuitous ARP")
+            }
+            IpAddr::V6(ip) => {
+                frame_v6 = unsolicited_na_frame(mac, ip);
+                (&frame_v6, "unsolicited neighbour advertisement")
+            }
+        };
+        let pos = self.packet.iter().position(|p| p.ifindex() == a.ifindex);
+        let res = match pos.and_then(|i| self.packet.get(i)) {
+            Some(ps) => ps.send(frame),
+            None => Err(nix::errno::Errno::ENODEV),
+        };
+        if res.is_err() {
+            // The interface may have been re-created: bind afresh next time.
+            if let Some(i) = pos {
+                self.packet.swap_remove(i);
+            }
+        }
+        res.map(|_| ()).map_err(|errno| AgentError::Sys {
+            op: format!("send {what} for {} on {}", a.addr, link.name),
+            errno,
+        })
+    }
 }
 
 #[cfg(test)]

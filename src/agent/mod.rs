@@ -127,6 +127,11 @@ pub trait Agent {
     fn announce(&self) -> Option<ip::Announce> {
         None
     }
+    /// For `ip` agents: the interface its announcements will use, so the daemon can open
+    /// the announcement socket at start-up rather than during a failover.
+    fn announce_iface(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Builds the agent for one resource. Checks what can be checked without side effects

@@ -868,6 +868,11 @@ impl Cluster {
         if !base {
             return false;
         }
+        // An operator's takeover here is not withdrawn because the peer holds the group
+        // by an older takeover: the holder yields to our pinned claim.
+        if gr.pinned && p.state.may_hold() {
+            return true;
+        }
         // Yield to a peer whose claim has priority over ours.
         !(claims(&p) && Self::peer_has_priority(gr, &p))
     }
@@ -891,7 +896,9 @@ impl Cluster {
             };
         }
         if claims(&p) && !p.state.may_hold() {
-            if pinned(&p) && (!gr.pinned || peer_preferred) {
+            // An operator's takeover on the peer is the newest word: it wins even over our
+            // own earlier takeover (releasing clears our pin, so this cannot ping-pong).
+            if pinned(&p) {
                 return Some(ReleaseReason::PeerPinned);
             }
             if !pinned(&p) && peer_preferred && self.settings.auto_failback && !gr.pinned {

@@ -557,16 +557,18 @@ fn holder_releases_on_peer_pinned_claim() {
 }
 
 #[test]
-fn both_pinned_preferred_holder_keeps_it() {
+fn holder_pinned_by_an_older_takeover_yields_to_the_peers_takeover() {
+    // The operator's newest takeover wins, even over our own earlier one and even when we
+    // are the preferred node.
     let mut h = started(true, 1, settings(false));
     h.ev(Event::Takeover(GroupSel::One(0)));
     let a = h.packet(
         NodeState::Active,
         &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)],
     );
-    assert!(runs(&a).is_empty());
-    assert_eq!(h.state(0), GroupState::Started);
-    // The same with us non-preferred: we give way.
+    assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
+    assert!(!h.c.group_view(0).pinned, "PINNED is cleared on release");
+    // The same with us non-preferred.
     let mut h = started(false, 1, settings(false));
     h.ev(Event::Takeover(GroupSel::One(0)));
     let a = h.packet(

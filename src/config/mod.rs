@@ -143,11 +143,13 @@ pub fn check_config_cmd(path: &Path, node: Option<&str>, out: &mut dyn std::io::
         for g in &c.groups {
             for r in &g.resources {
                 if let Err(e) = crate::agent::build(r, c) {
-                    errs.push(ConfigError {
-                        file: c.file.clone(),
-                        line: g.line,
-                        msg: format!("group {}: resource {}: {e}", g.name, r.text),
-                    });
+                    let e = e.to_string();
+                    let msg = if e.starts_with(&r.text) {
+                        format!("group {}: {e}", g.name)
+                    } else {
+                        format!("group {}: {}: {e}", g.name, r.text)
+                    };
+                    errs.push(ConfigError { file: c.file.clone(), line: g.line, msg });
                 }
             }
         }

@@ -33,16 +33,6 @@ const LIST_DIRECTIVES: [&str; 8] = [
     "node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group",
 ];
 
-/// Estimated bytes of one heartbeat on a serial line, for the "slow serial line" warning:
-/// header, group entries, MAC and framing. An estimate, not the wire layout.
-fn serial_packet_estimate(groups: usize) -> u64 {
-    let g = u64::try_from(groups).unwrap_or(u64::MAX);
-    (64u64 + 32)
-        .saturating_add(g.saturating_mul(12))
-        .saturating_mul(11)
-        / 10
-}
-
 /// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
 pub fn resolve(
     file: &Path,
@@ -373,22 +363,8 @@ pub fn resolve(
     let mut warnings = Vec::new();
     for (l, line) in out_links.iter().zip(&link_lines) {
         if let LinkConfig::Serial { device, baud, .. } = l {
-            let bytes = serial_packet_estimate(out_groups.len());
-            // 10 bits per byte (8N1).
-            let us = bytes.saturating_mul(10).saturating_mul(1_000_000) / u64::from((*baud).max(1));
-            let send = Duration::from_micros(us);
-            if send.saturating_mul(2) > keepalive {
-                warnings.push(ConfigError {
-                    file: file.to_path_buf(),
-                    line: *line,
-                    msg: format!(
-                        "serial {} at {baud} baud needs about {} per heartbeat, more than half of keepalive ({}); \
-                         use a higher baud rate or a longer keepalive",
-                        device.display(),
-                        fmt(send),
-                        fmt(keepalive)
-                    ),
-                });
+            if let Some(msg) = crate::link::serial::budget_message(device, *baud, out_groups.len(), keepalive) {
+                warnings.push(ConfigError { file: file.to_path_buf(), line: *line, msg });
             }
         }
     }
@@ -686,9 +662,14 @@ pub fn apply_host(
                 continue;
             };
             match &ip.iface {
-                Some(i) if !host.has_iface(i) => errs.push(err(
+                // Not fatal for the daemon: the group fails here (clear error at start) and the
+                // peer can run it. `check-config` reports it as an error through the agent.
+                Some(i) if !host.has_iface(i) => warns.push(err(
                     g.line,
-                    format!("group {}: {}: interface '{i}' does not exist on this host", g.name, r.text),
+                    format!(
+                        "group {}: {}: interface '{i}' does not exist on this host; the group cannot start here",
+                        g.name, r.text
+                    ),
                 )),
                 Some(_) => {}
                 None if !host.subnet_holds(&ip.addr) => warns.push(err(
@@ -1038,16 +1019,14 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         h.existing_paths.clear();
         let (e, w) = apply_host(&p, None, &h).unwrap_err();
         let e: Vec<String> = e.iter().map(|e| e.to_string()).collect();
-        assert_eq!(
-            e,
-            [
-                "/etc/tandem/tandem.conf:10: interface 'veth-lan' does not exist on this host",
-                "/etc/tandem/tandem.conf:12: group web: ip::192.0.2.50/24/veth-lan: \
-                 interface 'veth-lan' does not exist on this host",
-            ]
-        );
-        assert_eq!(w.len(), 1);
+        assert_eq!(e, ["/etc/tandem/tandem.conf:10: interface 'veth-lan' does not exist on this host"]);
+        assert_eq!(w.len(), 2);
         assert_eq!(w[0].line, 11);
+        assert_eq!(
+            w[1].to_string(),
+            "/etc/tandem/tandem.conf:12: group web: ip::192.0.2.50/24/veth-lan: \
+             interface 'veth-lan' does not exist on this host; the group cannot start here"
+        );
         assert!(w[0].msg.contains("/dev/ttyS1 does not exist"));
 
         // An ip without interface whose subnet no interface holds: a warning.

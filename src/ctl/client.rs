@@ -26,7 +26,12 @@ pub fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<(i32, Str
     })?;
     s.set_read_timeout(Some(timeout)).map_err(|e| CtlError::Io { op: "setsockopt", errno: errno_of(&e) })?;
     s.set_write_timeout(Some(timeout)).map_err(|e| CtlError::Io { op: "setsockopt", errno: errno_of(&e) })?;
-    s.write_all(req.line().as_bytes()).map_err(|e| CtlError::Io { op: "write", errno: errno_of(&e) })?;
+    // The daemon may answer (a refusal) and close before reading: read the answer anyway.
+    if let Err(e) = s.write_all(req.line().as_bytes()) {
+        if !matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset) {
+            return Err(CtlError::Io { op: "write", errno: errno_of(&e) });
+        }
+    }
     let mut reply = Vec::new();
     let deadline = std::time::Instant::now() + timeout;
     let mut buf = [0u8; 4096];

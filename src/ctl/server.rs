@@ -31,6 +31,9 @@ struct Conn {
     out: Vec<u8>,
     state: ConnState,
     deadline: Instant,
+    /// Not uid 0: its request is read (closing with unread data would reset the connection
+    /// and lose the answer) and answered with a refusal.
+    refused: bool,
 }
 
 /// A request read from a client, to be answered with [`Server::reply`].
@@ -113,12 +116,7 @@ impl Server {
                     return;
                 }
             };
-            let uid_ok = matches!(getsockopt(&stream, PeerCredentials), Ok(c) if c.uid() == 0);
-            if !uid_ok {
-                let _ = stream.set_nonblocking(true);
-                let _ = (&stream).write(b"1\npermission denied: only root may use the control socket\n");
-                continue;
-            }
+            let refused = !matches!(getsockopt(&stream, PeerCredentials), Ok(c) if c.uid() == 0);
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
@@ -133,6 +131,7 @@ impl Server {
                 out: Vec::new(),
                 state: ConnState::Reading,
                 deadline: now + CONN_TIMEOUT,
+                refused,
             });
         }
     }
@@ -159,6 +158,10 @@ impl Server {
                     c.len += n;
                     let filled = c.buf.get(..c.len).unwrap_or(&[]);
                     if let Some(nl) = filled.iter().position(|&b| b == b'\n') {
+                        if c.refused {
+                            self.reply(i, 1, "permission denied: only root may use the control socket\n");
+                            return None;
+                        }
                         let line = String::from_utf8_lossy(filled.get(..nl).unwrap_or(&[])).into_owned();
                         c.state = ConnState::Pending;
                         return Some(Incoming { conn: i, request: Request::parse(line.trim()) });

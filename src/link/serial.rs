@@ -35,16 +35,10 @@ use crate::time::{Duration, Instant};
 
 pub use crate::link::frame::frame_len;
 
-/// Fixed part of a version-1 heartbeat packet before the group entries.
-pub const HEARTBEAT_HEADER_LEN: usize = 37;
-/// Bytes per group entry in a heartbeat packet.
-pub const HEARTBEAT_GROUP_LEN: usize = 11;
-
-/// Size of a heartbeat wire packet for `n_groups` groups and no payload: header, group
-/// entries, the payload-length byte and the MAC. The one place the serial budget gets
-/// the packet size from.
+/// Bytes of one heartbeat packet carrying `n_groups` groups and no payload: the wire
+/// header, the group entries, the payload-length byte and the MAC (src/wire/packet.rs).
 pub const fn heartbeat_packet_len(n_groups: usize) -> usize {
-    HEARTBEAT_HEADER_LEN + HEARTBEAT_GROUP_LEN * n_groups + 1 + crate::wire::MAC_LEN
+    crate::wire::packet::HEADER_LEN + crate::wire::packet::field::GROUP_LEN * n_groups + 1 + crate::wire::MAC_LEN
 }
 
 /// Where UUCP lock files live unless told otherwise.
@@ -83,31 +77,35 @@ pub fn min_keepalive(n_groups: usize, baud: u32) -> Duration {
 /// the keepalive. The message gives the numbers.
 pub fn check_budget(cfg: &Config) -> Vec<ConfigWarning> {
     let mut out = Vec::new();
-    let pkt = heartbeat_packet_len(cfg.groups.len());
-    let bytes = frame_len(pkt);
     for link in &cfg.links {
         let LinkConfig::Serial { device, baud, .. } = link else {
             continue;
         };
-        let t = line_time(bytes, *baud);
-        if t.saturating_mul(4) > cfg.keepalive {
-            out.push(ConfigWarning {
-                file: cfg.file.clone(),
-                line: 0,
-                msg: format!(
-                    "serial {}: a heartbeat frame for {} group(s) is {bytes} bytes on the line \
-                     ({pkt}-byte packet), {:.1} ms at {baud} baud: more than a quarter of \
-                     keepalive {}; use keepalive {} or more, or a faster baud rate",
-                    device.display(),
-                    cfg.groups.len(),
-                    t.as_secs_f64() * 1000.0,
-                    crate::time::fmt_duration(cfg.keepalive),
-                    crate::time::fmt_duration(min_keepalive(cfg.groups.len(), *baud)),
-                ),
-            });
+        if let Some(msg) = budget_message(device, *baud, cfg.groups.len(), cfg.keepalive) {
+            out.push(ConfigWarning { file: cfg.file.clone(), line: 0, msg });
         }
     }
     out
+}
+
+/// The line-budget warning for one serial link, if one heartbeat frame takes more than a
+/// quarter of `keepalive` at `baud` (the config layer attaches file:line).
+pub fn budget_message(device: &Path, baud: u32, n_groups: usize, keepalive: Duration) -> Option<String> {
+    let pkt = heartbeat_packet_len(n_groups);
+    let bytes = frame_len(pkt);
+    let t = line_time(bytes, baud);
+    if t.saturating_mul(4) <= keepalive {
+        return None;
+    }
+    Some(format!(
+        "serial {}: a heartbeat frame for {n_groups} group(s) is {bytes} bytes on the line \
+         ({pkt}-byte packet), {:.1} ms at {baud} baud: more than a quarter of \
+         keepalive {}; use keepalive {} or more, or a faster baud rate",
+        device.display(),
+        t.as_secs_f64() * 1000.0,
+        crate::time::fmt_duration(keepalive),
+        crate::time::fmt_duration(min_keepalive(n_groups, baud)),
+    ))
 }
 
 /// Bounded output queue of encoded frames, oldest first. Allocation-free.
@@ -780,13 +778,30 @@ mod tests {
 
     #[test]
     fn budget_numbers() {
-        // 1 group: 37 + 11 + 1 + 32 = 81-byte packet, 81 + 4 + 1 + 2 = 88 bytes on the line.
-        assert_eq!(heartbeat_packet_len(1), 81);
-        assert_eq!(frame_len(81), 88);
-        assert_eq!(line_time(88, 9600), Duration::from_micros(91_667));
-        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(367));
-        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(31));
+        // 1 group: 31 + 11 + 1 + 32 = 75-byte packet, 75 + 7 = 82 bytes on the line.
+        assert_eq!(heartbeat_packet_len(1), 75);
+        assert_eq!(frame_len(75), 82);
+        assert_eq!(line_time(82, 9600), Duration::from_micros(85_417));
+        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(342));
+        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(29));
         assert!(min_keepalive(4, 19200) > min_keepalive(1, 19200));
+        // the table in docs/serial.md
+        let table = [
+            (9600, 342, 480),
+            (19200, 171, 240),
+            (38400, 86, 120),
+            (57600, 57, 80),
+            (115200, 29, 40),
+        ];
+        for (baud, one, four) in table {
+            assert_eq!(min_keepalive(1, baud), Duration::from_millis(one), "{baud}");
+            assert_eq!(
+                min_keepalive(4, baud),
+                Duration::from_millis(four),
+                "{baud}"
+            );
+        }
+        assert_eq!(frame_len(heartbeat_packet_len(4)), 115);
     }
 
     fn config(keepalive_ms: u64, baud: u32, groups: usize) -> Config {
@@ -849,16 +864,16 @@ mod tests {
             "{msg}"
         );
         assert!(
-            msg.contains("88 bytes") && msg.contains("91.7 ms") && msg.contains("9600 baud"),
+            msg.contains("82 bytes") && msg.contains("85.4 ms") && msg.contains("9600 baud"),
             "{msg}"
         );
         assert!(
-            msg.contains("keepalive 100ms") && msg.contains("keepalive 367ms"),
+            msg.contains("keepalive 100ms") && msg.contains("keepalive 342ms"),
             "{msg}"
         );
         // exactly at the limit is fine
-        assert!(check_budget(&config(367, 9600, 1)).is_empty());
-        assert_eq!(check_budget(&config(366, 9600, 1)).len(), 1);
+        assert!(check_budget(&config(342, 9600, 1)).is_empty());
+        assert_eq!(check_budget(&config(341, 9600, 1)).len(), 1);
     }
 
     #[test]

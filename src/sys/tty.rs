@@ -106,7 +106,17 @@ pub fn make_raw(t: &mut Termios, baud: BaudRate, rtscts: bool) -> Result<(), Err
     {
         *c = 0;
     }
-    termios::cfsetspeed(t, baud)
+    set_speed(t, baud);
+    Ok(())
+}
+
+/// Puts `baud` into the CBAUD bits of c_cflag (input speed = output speed), which is where
+/// glibc's tcsetattr takes the line speed from. Not `cfsetspeed`: the libc crate binds the
+/// `cf*speed` functions to versioned glibc symbols, which a static link cannot resolve.
+fn set_speed(t: &mut Termios, baud: BaudRate) {
+    let cbaud = ControlFlags::from_bits_retain(libc::CBAUD);
+    t.control_flags.remove(cbaud);
+    t.control_flags.insert(ControlFlags::from_bits_retain(baud as libc::tcflag_t & libc::CBAUD));
 }
 
 /// Reads the current settings.

@@ -1,0 +1,90 @@
+//! Issue 2, deliverable 7: the control socket is mode 0600 and serves uid 0 only
+//! (SO_PEERCRED); `status --json` has the shape INTERFACE.md shows.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn control_socket_is_root_only_and_status_json_has_the_interface_shape() {
+    if !require(&["ip", "setpriv", "socat", "ss"]) {
+        return;
+    }
+    let rig = Rig::new();
+    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\ninitdead 1s", &rig.web_group("alpha"));
+    let mut a = rig.node("alpha", &cfg);
+    let mut b = rig.node("beta", &cfg);
+    a.start();
+    b.start();
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(10)));
+
+    let mode = std::fs::metadata(&a.sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "control socket mode {mode:o}");
+
+    // A non-root user cannot connect through the file mode...
+    let nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", tandem()])
+            .args(args)
+            .arg("-s")
+            .arg(&a.sock)
+            .output()
+            .unwrap()
+    };
+    let o = nobody(&["status"]);
+    assert_ne!(o.status.code(), Some(0), "nobody got a status: {o:?}");
+    // ...and, with the mode opened up, is refused by SO_PEERCRED.
+    let dir = a.sock.parent().unwrap().to_path_buf();
+    let old_dir_mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for p in dir.ancestors().skip(1).take(2) {
+        let m = std::fs::metadata(p).unwrap().permissions().mode();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m | 0o011)).unwrap();
+    }
+    std::fs::set_permissions(&a.sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = nobody(&["standby", "web"]);
+    std::fs::set_permissions(&a.sock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(old_dir_mode)).unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(err.contains("only root"), "{err}");
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(1)), "a refused standby moved the group");
+
+    // status --json: the INTERFACE.md shape.
+    let s = a.status().unwrap();
+    assert_eq!(s["node"], "alpha");
+    assert_eq!(s["state"], "active");
+    let p = &s["peers"][0];
+    assert_eq!(p["name"], "beta");
+    assert_eq!(p["state"], "up");
+    let l = &p["links"][0];
+    assert!(l["name"].as_str().unwrap().starts_with("ucast lan0 192.0.2.2"), "{l}");
+    assert_eq!(l["up"], true);
+    assert!(l["last_seen_ms"].as_u64().unwrap() < 1000, "{l}");
+    let g = &s["groups"][0];
+    assert_eq!(g["name"], "web");
+    assert_eq!(g["preferred"], "alpha");
+    assert_eq!(g["owner"], "alpha");
+    assert_eq!(g["state"], "started");
+    let gb = b.group("web").unwrap();
+    assert_eq!(gb["owner"], "alpha", "beta's view: {gb}");
+    assert_eq!(gb["state"], "started", "beta's view: {gb}");
+
+    // Plain status for humans, and an unknown group.
+    let (code, text) = a.ctl(&["status"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("peer beta: up") && text.contains("group web (preferred alpha): started on alpha"), "{text}");
+    let (code, text) = a.ctl(&["standby", "nosuchgroup"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("no group named"), "{text}");
+
+    // status with no daemon: 3.
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0));
+    let (code, _) = a.ctl(&["status"]);
+    assert_eq!(code, 3);
+    assert!(!a.sock.exists(), "socket left behind after a clean exit");
+    assert!(!a.dir.join("pid").exists(), "pidfile left behind after a clean exit");
+}
