@@ -459,8 +459,18 @@ group web alpha ip::{VIP}/24/lan0 script::{wrapper}
         except (ValueError, AttributeError):
             return False
 
-    def planned(self, holder):
-        return holder.popen([TANDEM, "standby", "-s", self.sock(), "all"])
+    def planned(self, holder, i):
+        # `standby` is sticky in tandem (it stays set on the node until a takeover there or the
+        # peer's death), and a standby on both nodes leaves the group unheld. So the planned
+        # switch-overs alternate: odd runs `standby` on the holder, even runs `takeover` on the
+        # other node (which also clears that node's earlier standby).
+        if i % 2 == 1:
+            return holder.popen([TANDEM, "standby", "-s", self.sock(), "all"])
+        return holder.peer.popen([TANDEM, "takeover", "-s", self.sock(), "all"])
+
+    @staticmethod
+    def planned_cmd(i):
+        return "standby on the holder" if i % 2 == 1 else "takeover on the other node"
 
     def after_planned(self, holder):
         pass
@@ -520,7 +530,7 @@ vrrp_instance VI_1 {{
                 return True
         return False
 
-    def planned(self, holder):
+    def planned(self, holder, _i):
         pid = int(open(os.path.join(holder.dir, "run", "keepalived.pid")).read().split()[0])
         # pid is in the node's PID namespace: signal it from inside
         return holder.popen(["kill", "-TERM", str(pid)])
@@ -530,6 +540,10 @@ vrrp_instance VI_1 {{
         wait_for(lambda: not os.path.exists(pidf), 10, what="keepalived exit")
         self.start(holder)
         wait_for(lambda: self.ready(holder, 0), 30, step=0.05, what="keepalived back")
+
+    @staticmethod
+    def planned_cmd(_i):
+        return "SIGTERM to keepalived on the master (priority-0 advert), then restart it"
 
     @staticmethod
     def binaries(_self=None):
@@ -579,11 +593,15 @@ crm off
         r = node.exec(["cl_status", "nodestatus", node.peer.name], check=False, timeout=10)
         return r.stdout.strip() in ("active", "up")
 
-    def planned(self, holder):
+    def planned(self, holder, _i):
         return holder.popen(["/usr/share/heartbeat/hb_standby", "all"])
 
     def after_planned(self, holder):
         pass
+
+    @staticmethod
+    def planned_cmd(_i):
+        return "hb_standby all on the holder"
 
     @staticmethod
     def binaries(_self=None):
@@ -658,7 +676,7 @@ def failover_run(rig, kind, i):
         sh(["ip", "-n", h.ns, "-batch", "-"], input="link set lan0 down\nlink set hb0 down\n")
         h.kill()
     else:
-        cmd = rig.tool.planned(h)
+        cmd = rig.tool.planned(h, i)
     t_done = now_us()
     try:
         wait_for(lambda: first_ok_from(plog, s.name, t0), rig.params["dt"] / 1000.0 + 30, step=0.01,
@@ -680,6 +698,8 @@ def failover_run(rig, kind, i):
            "outage_ms": None if gap is None else round(gap / 1000.0, 1),
            "detect_ms": ms(t_det, t0), "addr_ms": ms(t_addr, t0), "answer_ms": ms(t_ans, t0),
            "detect_line": det_line, "probe_fails": fails, "probe_log": os.path.relpath(plog, OUT)}
+    if kind == "b":
+        res["how"] = rig.tool.planned_cmd(i)
     log(f"  {rig.tag} {kind}{i} {h.name}->{s.name}: outage {res['outage_ms']} ms, detect {res['detect_ms']},"
         f" addr {res['addr_ms']}, answer {res['answer_ms']}")
     # back to a two-node cluster
@@ -1208,8 +1228,23 @@ def main():
     return 0
 
 
+def render():
+    """`bench.py --render`: rebuild results.md, the plot and the docs from bench/out/results.json."""
+    RESULTS.update(json.load(open(os.path.join(OUT, "results.json"))))
+    RESULTS["headline"] = headline()
+    svg = os.path.join(OUT, "failover-timeline.svg")
+    plot(svg)
+    md = markdown()
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write(md)
+    print(md)
+    if UPDATE_DOCS:
+        update_docs(md, svg)
+    return 0
+
+
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(render() if sys.argv[1:] == ["--render"] else main())
     finally:
         REG.cleanup()
