@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3; [ -x $PY ] || PY=python3
 out=${BENCH_OUT:-bench/out}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
+export BENCH_OUT=$out
 # The shared client prober, std only: built standalone so the harness does not need cargo.
 if [ ! -x "$out/probe" ] || [ examples/probe.rs -nt "$out/probe" ]; then
     rustc -O --edition 2021 examples/probe.rs -o "$out/probe" || exit 1
 fi
-export PROBE=${PROBE:-$PWD/$out/probe}
+export PROBE=${PROBE:-$out/probe}
 export TANDEM=${TANDEM:-$PWD/target/x86_64-unknown-linux-gnu/release/tandem}
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" bench/bench.py &
