@@ -1053,6 +1053,8 @@ def markdown():
              f" {m['tandem']}. Runs per fault: {R['config']['runs']}; soaks {R['config']['soak_s']:g} s;"
              f" idle window {R['config']['idle_s']:g} s. Harness wall time {R.get('duration_s', 0) / 60:.1f} min.")
     L.append("")
+    L.append(f"Command: `{R.get('command', 'make bench')}`")
+    L.append("")
     h = R.get("headline", {})
     L.append("**Headline** (fastest setting with zero false failovers in (c) and (d); client-observed outage when the active node dies, median):")
     L.append("")
