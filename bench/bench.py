@@ -471,17 +471,13 @@ group web alpha ip::{VIP}/24/lan0 script::{wrapper}
             return False
 
     def planned(self, holder, i):
-        # `standby` is sticky in tandem (it stays set on the node until a takeover there or the
-        # peer's death), and a standby on both nodes leaves the group unheld. So the planned
-        # switch-overs alternate: odd runs `standby` on the holder, even runs `takeover` on the
-        # other node (which also clears that node's earlier standby).
-        if i % 2 == 1:
-            return holder.popen([TANDEM, "standby", "-s", self.sock(), "all"])
-        return holder.peer.popen([TANDEM, "takeover", "-s", self.sock(), "all"])
+        # Like hb_standby: always `standby` on the holder. (A standby on the other node from
+        # the run before ends when this node gives the group up.)
+        return holder.popen([TANDEM, "standby", "-s", self.sock(), "all"])
 
     @staticmethod
     def planned_cmd(i):
-        return "standby on the holder" if i % 2 == 1 else "takeover on the other node"
+        return "standby on the holder"
 
     def after_planned(self, holder):
         pass
