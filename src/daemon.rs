@@ -1505,6 +1505,9 @@ pub fn main(opts: Options) -> i32 {
     }
     let pidfile = opts.pidfile.clone();
     let realtime = cfg.realtime;
+    for w in &warnings {
+        warn!("{w}");
+    }
     let mut d = match Daemon::new(cfg, opts) {
         Ok(d) => d,
         Err(e) => {

@@ -52,6 +52,7 @@ pub fn resolve(
     let mut links: Vec<(RawLink, usize)> = Vec::new();
     let mut ping: Vec<IpAddr> = Vec::new();
     let mut stonith: Vec<(String, Vec<String>, usize)> = Vec::new();
+    let mut ping_lines: Vec<usize> = Vec::new();
     let mut socket = None;
     let mut statedir = None;
     let mut logfacility = Some("daemon".to_string());
@@ -103,6 +104,7 @@ pub fn resolve(
             Directive::GarpCount(n) => garp_count = n,
             Directive::Link(l) => links.push((l, line)),
             Directive::Ping(v) => {
+                ping_lines.push(line);
                 for ip in v {
                     if ping.contains(&ip) {
                         errs.push((line, format!("ping: {ip} is listed twice")));
@@ -361,6 +363,24 @@ pub fn resolve(
 
     // Warnings.
     let mut warnings = Vec::new();
+    // Parsed for the issues that implement them; say loudly that they do nothing yet, so
+    // nobody believes a dead peer is powered off before its groups are taken over.
+    for s in &out_stonith {
+        warnings.push(ConfigError {
+            file: file.to_path_buf(),
+            line: s.line,
+            msg: "stonith is not implemented in this version: a dead peer's groups are taken over \
+                  WITHOUT powering it off first"
+                .to_string(),
+        });
+    }
+    for line in &ping_lines {
+        warnings.push(ConfigError {
+            file: file.to_path_buf(),
+            line: *line,
+            msg: "ping is not implemented in this version: no reachability tie-breaker is used".to_string(),
+        });
+    }
     for (l, line) in out_links.iter().zip(&link_lines) {
         if let LinkConfig::Serial { device, baud, .. } = l {
             if let Some(msg) = crate::link::serial::budget_message(device, *baud, out_groups.len(), keepalive) {
@@ -955,6 +975,15 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         for (i, l) in [1, 2, 3, 4, 7].iter().enumerate() {
             assert!(e[i].starts_with(&format!("{l}: ")), "{e:?}");
         }
+    }
+
+    #[test]
+    fn stonith_and_ping_warn_that_they_do_nothing_yet() {
+        let p = parse(&format!("{MIN}stonith b /sbin/poweroff-b\nping 192.0.2.254\n")).unwrap();
+        let w: Vec<(usize, &str)> = p.warnings.iter().map(|w| (w.line, w.msg.as_str())).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w.iter().any(|(_, m)| m.contains("WITHOUT powering it off")), "{w:?}");
+        assert!(w.iter().any(|(_, m)| m.starts_with("ping is not implemented")), "{w:?}");
     }
 
     #[test]
