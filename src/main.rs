@@ -190,6 +190,14 @@ fn cmd_keygen(rest: &[String]) -> i32 {
         return usage_error("keygen takes one optional FILE");
     }
     let path = rest.first().cloned().unwrap_or_else(|| "/etc/tandem/authkey".to_string());
+    // A fresh host may not have /etc/tandem yet: create it, private.
+    if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+            eprintln!("tandem: keygen: cannot create {}: {e}", dir.display());
+            return 1;
+        }
+    }
     match tandem::config::keygen(std::path::Path::new(&path)) {
         Ok(()) => {
             println!("wrote a new 256-bit key to {path} (mode 0600); copy it to the other node");

@@ -52,6 +52,11 @@ fn cli_exit_codes() {
     assert_eq!(std::fs::read(&key).unwrap(), before);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    // keygen creates a missing directory, private.
+    let nested = d.path().join("etc/tandem/authkey");
+    let o = Command::new(tandem()).arg("keygen").arg(&nested).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(std::fs::metadata(nested.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
     // check-config: file:line and exit 2.
     let conf = d.path().join("bad.conf");
     std::fs::write(&conf, format!("cluster c\nnode a b\nauthkey {}\nkeepalive fast\nucast lo 192.0.2.9\n", key.display())).unwrap();
