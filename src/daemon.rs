@@ -903,19 +903,15 @@ impl Daemon {
             self.announces.retain(|j| !(j.group == group && j.resource == resource));
         }
         let tag = tag_of(group, resource, op);
-        match agent.exec(op) {
+        let mut announce = None;
+        // Some(result) when the operation is over now: inline, or a child that could not start.
+        let finished = match agent.exec(op) {
             Exec::Inline => {
                 let r = agent.run(op);
-                let announce = if op == Op::Start && r.is_ok() { agent.announce() } else { None };
-                let text = agent.text().to_string();
-                let res = self.judge_result(gname.to_string(), &text, op, r);
-                if let Some(a) = announce {
-                    self.announce_now(now, group, resource, a);
+                if op == Op::Start && r.is_ok() {
+                    announce = agent.announce();
                 }
-                if op == Op::Start && res.is_ok() {
-                    self.note(now, format!("group {}: {text} started", self.group_name(group)));
-                }
-                self.op_results.push((group, resource, op, res));
+                Some(r)
             }
             Exec::Fork => {
                 // The exit code is judged by LSB rules (runner::judge): a stop that
@@ -923,26 +919,25 @@ impl Daemon {
                 let mut f = || {
                     crate::logging::child_mode();
                     match agent.run(op) {
-                    Ok(Outcome::Running) => 0,
-                    Ok(Outcome::Stopped) if op == Op::Stop => 0,
-                    Ok(Outcome::Stopped) => 3,
-                    Err(e) => {
-                        runner::child_print(&format!("{e}\n"));
-                        1
-                    }
+                        Ok(Outcome::Running) => 0,
+                        Ok(Outcome::Stopped) if op == Op::Stop => 0,
+                        Ok(Outcome::Stopped) => 3,
+                        Err(e) => {
+                            runner::child_print(&format!("{e}\n"));
+                            1
+                        }
                     }
                 };
-                if let Err(e) = self.runner.spawn(now, tag, Spawn::Fork(&mut f), timeout) {
-                    error!("group {gname}: {} {}: cannot start child: {e}", op.name(), agent.text());
-                    self.op_results.push((group, resource, op, Err(())));
-                }
+                self.runner.spawn(now, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
             }
-            Exec::Exec(argv) => {
-                if let Err(e) = self.runner.spawn(now, tag, Spawn::Exec(&argv), timeout) {
-                    error!("group {gname}: {} {}: cannot start child: {e}", op.name(), agent.text());
-                    self.op_results.push((group, resource, op, Err(())));
-                }
-            }
+            Exec::Exec(argv) => self.runner.spawn(now, tag, Spawn::Exec(&argv), timeout).err().map(Err),
+        };
+        // The gratuitous ARP goes out before anything else happens.
+        if let Some(a) = announce {
+            self.announce_now(now, group, resource, a);
+        }
+        if let Some(r) = finished {
+            self.op_finished(now, group, resource, op, r);
         }
     }
 
@@ -950,14 +945,12 @@ impl Daemon {
         self.cfg.groups.get(g).map(|g| g.name.as_str()).unwrap_or("?")
     }
 
-    fn judge_result(
-        &self,
-        gname: String,
-        text: &str,
-        op: Op,
-        r: Result<Outcome, agent::AgentError>,
-    ) -> Result<bool, ()> {
-        match r {
+    /// An operation is over: log a failure (or the start), and queue the result for the
+    /// cluster. The one place both inline operations and children end.
+    fn op_finished(&mut self, now: Instant, group: usize, resource: usize, op: Op, r: Result<Outcome, agent::AgentError>) {
+        let gname = self.group_name(group).to_string();
+        let text = self.res_text(group, resource);
+        let res = match r {
             Ok(o) => Ok(o == Outcome::Running),
             Err(e) => {
                 if op == Op::Status {
@@ -967,7 +960,11 @@ impl Daemon {
                 }
                 Err(())
             }
+        };
+        if op == Op::Start && res.is_ok() {
+            self.note(now, format!("group {gname}: {text} started"));
         }
+        self.op_results.push((group, resource, op, res));
     }
 
     fn announce_now(&mut self, now: Instant, group: usize, resource: usize, a: Announce) {
@@ -993,15 +990,9 @@ impl Daemon {
             }
             if let Some(d) = self.done.get(k) {
                 let (group, resource, op) = untag(d.tag);
-                let gname = self.group_name(group).to_string();
-                let text = self
-                    .agents
-                    .get(group)
-                    .and_then(|g| g.get(resource))
-                    .map(|a| a.text().to_string())
-                    .unwrap_or_default();
                 let r = runner::judge(op, d);
                 // What the child said (a script's output, a forked agent's log lines).
+                let (gname, text) = (self.group_name(group), self.res_text(group, resource));
                 for line in d.output.lines() {
                     if op == Op::Status {
                         debug!("group {gname}: {} {text}: {line}", op.name());
@@ -1009,11 +1000,7 @@ impl Daemon {
                         info!("group {gname}: {} {text}: {line}", op.name());
                     }
                 }
-                let res = self.judge_result(gname, &text, op, r);
-                if op == Op::Start && res.is_ok() {
-                    self.note(now, format!("group {}: {text} started", self.group_name(group)));
-                }
-                self.op_results.push((group, resource, op, res));
+                self.op_finished(now, group, resource, op, r);
             }
             k += 1;
         }
