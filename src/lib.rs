@@ -14,5 +14,7 @@ pub mod membership;
 pub mod netlink;
 pub mod state;
 pub mod sys;
+#[cfg(test)]
+mod testutil;
 pub mod time;
 pub mod wire;

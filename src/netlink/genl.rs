@@ -260,13 +260,7 @@ mod tests {
     use super::*;
     use crate::netlink::{NlMsg, Protocol};
 
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::testutil::hex;
 
     #[cfg(target_endian = "little")]
     #[test]

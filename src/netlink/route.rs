@@ -492,13 +492,7 @@ mod tests {
     use super::*;
     use crate::netlink::{NlMsgIter, NlSocket, Protocol, Request};
 
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::testutil::hex;
 
     fn emit(r: &dyn Request) -> Vec<u8> {
         let mut buf = vec![0u8; 512];
