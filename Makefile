@@ -6,7 +6,7 @@ CARGO    ?= cargo
 BIN      := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release/tandem
 STATIC   := RUSTFLAGS="-C target-feature=+crt-static"
 
-.PHONY: all build static test unit demo bench vm-test install install-check fuzz-build clean check-static
+.PHONY: all build static test unit lint demo bench vm-test install install-check fuzz-build clean check-static
 
 all: build
 
@@ -25,6 +25,7 @@ check-static: $(BIN)
 # Every test: unit, fixtures, simulations, and real-kernel integration tests (netns, pty, loop).
 test:
 	scripts/prereqs test
+	$(MAKE) lint
 	$(MAKE) build
 	TANDEM_STATIC_BIN=$(abspath $(BIN)) $(CARGO) test --locked -- --test-threads=2
 	$(MAKE) fuzz-build
@@ -37,6 +38,12 @@ install-check:
 	           usr/lib/systemd/system/tandem.service; do \
 	    [ -e $$d/$$f ] || { echo "install-check: $$f missing"; rm -rf $$d; exit 1; }; done && \
 	  $$d/usr/sbin/tandem version && rm -rf $$d && echo "install-check: ok"
+
+# House style, enforced: rustfmt (rustfmt.toml) and clippy with the [lints] of Cargo.toml.
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	cd fuzz && $(CARGO) fmt --check
 
 unit:
 	$(CARGO) test --locked --lib

@@ -7,6 +7,7 @@
 //!   overruns, and no backlog (latency stays under keepalive + frame time + 15 ms and grows
 //!   by at most 10 ms from the first heartbeats to the last).
 //!   Found by bisection over whole milliseconds, ~4 s of heartbeats per trial.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 #[path = "../tests/common/relay.rs"]
 mod relay;
@@ -36,39 +37,18 @@ impl Drop for Rig {
 }
 
 fn rig(baud: u32, n: usize) -> Rig {
-    let locks = std::env::temp_dir().join(format!(
-        "tandem-bench-serial-{}-{baud}-{n}",
-        std::process::id()
-    ));
+    let locks = std::env::temp_dir().join(format!("tandem-bench-serial-{}-{baud}-{n}", std::process::id()));
     std::fs::create_dir_all(&locks).unwrap();
     let pa = Pty::new();
     let pb = Pty::new();
     let open = |p: &Pty| {
-        let c = LinkConfig::Serial {
-            device: p.path.clone(),
-            baud,
-            rtscts: false,
-        };
+        let c = LinkConfig::Serial { device: p.path.clone(), baud, rtscts: false };
         SerialLink::open_in(&c, "bench".into(), time::now(), &locks).unwrap()
     };
     let a = open(&pa);
     let b = open(&pb);
-    let relay = Relay::start(
-        pa.master,
-        pb.master,
-        Faults {
-            baud: Some(baud),
-            ..Faults::default()
-        },
-        7,
-    );
-    Rig {
-        a,
-        b,
-        relay,
-        _slaves: (pa.slave, pb.slave),
-        locks,
-    }
+    let relay = Relay::start(pa.master, pb.master, Faults { baud: Some(baud), ..Faults::default() }, 7);
+    Rig { a, b, relay, _slaves: (pa.slave, pb.slave), locks }
 }
 
 /// A heartbeat-sized packet: send time (µs) and sequence up front, the rest pseudo-random
@@ -120,11 +100,7 @@ fn trial(baud: u32, groups: usize, keepalive: Duration, count: u32) -> Trial {
         if (sent == count && received == count) || now > end_by {
             break;
         }
-        let mut timeout = if sent < count {
-            now.millis_until_ceil(next)
-        } else {
-            20
-        };
+        let mut timeout = if sent < count { now.millis_until_ceil(next) } else { 20 };
         for l in [&r.a, &r.b] {
             if let Some(at) = l.poll_at() {
                 timeout = timeout.min(now.millis_until_ceil(at));
@@ -138,14 +114,9 @@ fn trial(baud: u32, groups: usize, keepalive: Duration, count: u32) -> Trial {
             ev_a |= PollFlags::POLLOUT;
         }
         let mut pfds = [PollFd::new(ba, ev_a), PollFd::new(bb, PollFlags::POLLIN)];
-        let _ = poll(
-            &mut pfds,
-            PollTimeout::try_from(timeout as i32).unwrap_or(PollTimeout::MAX),
-        );
-        let (ra, rb) = (
-            pfds[0].revents().unwrap_or(PollFlags::empty()),
-            pfds[1].revents().unwrap_or(PollFlags::empty()),
-        );
+        let _ = poll(&mut pfds, PollTimeout::try_from(timeout as i32).unwrap_or(PollTimeout::MAX));
+        let (ra, rb) =
+            (pfds[0].revents().unwrap_or(PollFlags::empty()), pfds[1].revents().unwrap_or(PollFlags::empty()));
         let now = time::now();
         if ra.contains(PollFlags::POLLOUT) {
             r.a.on_writable(now);

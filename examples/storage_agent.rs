@@ -5,6 +5,7 @@
 //! 0 (status: 0 running, 3 stopped), or prints the error and exits 1.
 //! `storage_agent drbd-probe RESOURCE` sends the GET_STATUS dump with and without
 //! DRBD_GENLA_F_MANDATORY on ctx_resource_name and prints what the module answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 use std::process::ExitCode;
 
 use tandem::agent::drbd::DrbdAgent;
@@ -31,14 +32,11 @@ fn main() -> ExitCode {
     let mut parts = spec.split("::");
     let kind = parts.next().unwrap_or("");
     let rest: Vec<String> = parts.map(str::to_string).collect();
-    let tries = std::env::var("DRBD_TRIES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(tandem::agent::drbd::PROMOTE_TRIES);
+    let tries =
+        std::env::var("DRBD_TRIES").ok().and_then(|s| s.parse().ok()).unwrap_or(tandem::agent::drbd::PROMOTE_TRIES);
     let agent: Result<Box<dyn Agent>, _> = match kind {
-        "drbd" => DrbdAgent::new(&rest, spec).map(|a| {
-            Box::new(a.with_retry(tries, tandem::agent::drbd::RETRY_DELAY)) as Box<dyn Agent>
-        }),
+        "drbd" => DrbdAgent::new(&rest, spec)
+            .map(|a| Box::new(a.with_retry(tries, tandem::agent::drbd::RETRY_DELAY)) as Box<dyn Agent>),
         "mount" => MountAgent::new(&rest, spec).map(|a| Box::new(a) as Box<dyn Agent>),
         "lvm" => LvmAgent::new(&rest, spec).map(|a| Box::new(a) as Box<dyn Agent>),
         _ => {

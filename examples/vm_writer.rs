@@ -8,6 +8,7 @@
 //! present and intact from the start, b = how many whole records after them are wrong
 //! (must be 0), t = bytes of a torn last record (allowed: never acknowledged).
 //! Exits 0 iff b = 0.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -25,11 +26,7 @@ fn record(n: u64) -> [u8; REC] {
         x ^= x << 17;
         *b = b'a' + (x % 26) as u8;
     }
-    let s = format!(
-        "rec {n:010} {} {:016x}\n",
-        String::from_utf8_lossy(&filler),
-        n ^ 0x5555_AAAA_5555_AAAA
-    );
+    let s = format!("rec {n:010} {} {:016x}\n", String::from_utf8_lossy(&filler), n ^ 0x5555_AAAA_5555_AAAA);
     let mut out = [b'#'; REC];
     let b = s.as_bytes();
     let k = b.len().min(REC);
@@ -71,12 +68,8 @@ fn verify(path: &str) -> ExitCode {
     let found = (0..whole).take_while(|&i| ok(i)).count();
     // After the intact prefix only the in-flight (never acknowledged) record may show,
     // as a torn tail or a zero-filled block: any other whole record there is bad.
-    let bad = (found..whole)
-        .filter(|&i| {
-            data.get(i * REC..(i + 1) * REC)
-                .is_some_and(|r| r.iter().any(|&b| b != 0))
-        })
-        .count();
+    let bad =
+        (found..whole).filter(|&i| data.get(i * REC..(i + 1) * REC).is_some_and(|r| r.iter().any(|&b| b != 0))).count();
     let zeros = whole - found - bad;
     println!("FOUND {found} BAD {bad} TAIL {tail} ZEROS {zeros}");
     if bad == 0 {

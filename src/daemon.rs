@@ -71,10 +71,7 @@ pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
 pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
 
 pub fn socket_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
-    opts.socket
-        .clone()
-        .or_else(|| cfg.and_then(|c| c.socket.clone()))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+    opts.socket.clone().or_else(|| cfg.and_then(|c| c.socket.clone())).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
 /// Errors that stop the daemon from starting.
@@ -194,11 +191,7 @@ fn group_sel(cfg: &Config, name: &str) -> Result<GroupSel, String> {
     if name == "all" {
         return Ok(GroupSel::All);
     }
-    cfg.groups
-        .iter()
-        .position(|g| g.name == name)
-        .map(GroupSel::One)
-        .ok_or_else(|| format!("no group named {name:?}"))
+    cfg.groups.iter().position(|g| g.name == name).map(GroupSel::One).ok_or_else(|| format!("no group named {name:?}"))
 }
 
 fn tag_of(group: usize, resource: usize, op: Op) -> u64 {
@@ -267,11 +260,8 @@ impl Daemon {
     pub fn new(cfg: Config, opts: Options) -> Result<Daemon, DaemonError> {
         let now = time::now();
         let agents = build_agents(&cfg)?;
-        let statedir = opts
-            .state_dir
-            .clone()
-            .or_else(|| cfg.statedir.clone())
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATEDIR));
+        let statedir =
+            opts.state_dir.clone().or_else(|| cfg.statedir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_STATEDIR));
         let generation = crate::state::bump_generation(&statedir)
             .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
         let links = open_links(&cfg, now)?;
@@ -302,12 +292,8 @@ impl Daemon {
             signal_hook::low_level::pipe::register(sig, tx).map_err(|e| setup("signal handler", e))?;
         }
 
-        let timing = Timing {
-            keepalive: cfg.keepalive,
-            warntime: cfg.warntime,
-            deadtime: cfg.deadtime,
-            initdead: cfg.initdead,
-        };
+        let timing =
+            Timing { keepalive: cfg.keepalive, warntime: cfg.warntime, deadtime: cfg.deadtime, initdead: cfg.initdead };
         let membership = Membership::new(now, timing, links.len());
         let defs = cfg
             .groups
@@ -318,11 +304,8 @@ impl Daemon {
                 n_resources: g.resources.len(),
             })
             .collect();
-        let settings = Settings {
-            auto_failback: cfg.auto_failback,
-            stop_retries: 3,
-            stop_retry_delay: Duration::from_secs(1),
-        };
+        let settings =
+            Settings { auto_failback: cfg.auto_failback, stop_retries: 3, stop_retry_delay: Duration::from_secs(1) };
         let mut cluster = Cluster::new(now, defs, settings, generation);
         // After a clean stop, keep announcing until the peer has taken over (bounded).
         cluster.set_leave_linger((cfg.keepalive * 3).max(Duration::from_millis(300)));
@@ -604,18 +587,11 @@ impl Daemon {
             fixed.push("realtime");
         }
         if !fixed.is_empty() {
-            error!(
-                "reload refused: changing {} needs a restart; running configuration unchanged",
-                fixed.join(", ")
-            );
+            error!("reload refused: changing {} needs a restart; running configuration unchanged", fixed.join(", "));
             return;
         }
-        let timing = Timing {
-            keepalive: new.keepalive,
-            warntime: new.warntime,
-            deadtime: new.deadtime,
-            initdead: new.initdead,
-        };
+        let timing =
+            Timing { keepalive: new.keepalive, warntime: new.warntime, deadtime: new.deadtime, initdead: new.initdead };
         self.membership.set_timing(timing);
         self.cluster.set_auto_failback(new.auto_failback);
         self.cfg = new;
@@ -705,7 +681,10 @@ impl Daemon {
                     return;
                 }
                 self.last_state = Some(key);
-                self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups: repr.groups() });
+                self.cluster_event(
+                    now,
+                    cluster::Event::PeerPacket { node_state: repr.node_state, groups: repr.groups() },
+                );
             }
             MsgKind::OutdateRequest => self.on_outdate_request(now, repr),
             MsgKind::OutdateReply => self.on_outdate_reply(now, repr),
@@ -723,7 +702,8 @@ impl Daemon {
                 if up {
                     self.note(now, format!("link {name}: up"));
                 } else {
-                    let m = format!("link {name}: down (nothing received for {})", time::fmt_duration(self.cfg.deadtime));
+                    let m =
+                        format!("link {name}: down (nothing received for {})", time::fmt_duration(self.cfg.deadtime));
                     self.note_at(log::Level::Warn, now, m);
                 }
             }
@@ -947,7 +927,14 @@ impl Daemon {
 
     /// An operation is over: log a failure (or the start), and queue the result for the
     /// cluster. The one place both inline operations and children end.
-    fn op_finished(&mut self, now: Instant, group: usize, resource: usize, op: Op, r: Result<Outcome, agent::AgentError>) {
+    fn op_finished(
+        &mut self,
+        now: Instant,
+        group: usize,
+        resource: usize,
+        op: Op,
+        r: Result<Outcome, agent::AgentError>,
+    ) {
         let gname = self.group_name(group).to_string();
         let text = self.res_text(group, resource);
         let res = match r {
@@ -1234,7 +1221,10 @@ impl Daemon {
                 .num("bad", s.bad)
                 .num("tx_errors", s.tx_errors);
             if l.name().starts_with("serial") {
-                o.num("bad_crc", s.bad_crc).num("resyncs", s.resyncs).num("overruns", s.overruns).num("tx_dropped", s.tx_dropped);
+                o.num("bad_crc", s.bad_crc)
+                    .num("resyncs", s.resyncs)
+                    .num("overruns", s.overruns)
+                    .num("tx_dropped", s.tx_dropped);
                 o.bool("present", l.fd().is_some());
             }
         }
@@ -1423,7 +1413,8 @@ fn write_pidfile(path: &Path) -> Result<(), DaemonError> {
         }
     }
     let tmp = path.with_extension("pid.tmp");
-    std::fs::write(&tmp, format!("{}\n", std::process::id())).map_err(|e| setup(format!("pidfile {}", tmp.display()), e))?;
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))
+        .map_err(|e| setup(format!("pidfile {}", tmp.display()), e))?;
     std::fs::rename(&tmp, path).map_err(|e| setup(format!("pidfile {}", path.display()), e))?;
     Ok(())
 }

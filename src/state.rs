@@ -27,7 +27,9 @@ pub enum StateError {
     },
     /// The file exists but does not hold a number; never silently reset (the peer would
     /// refuse our packets as an old generation).
-    Corrupt { path: PathBuf },
+    Corrupt {
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for StateError {
@@ -37,11 +39,7 @@ impl fmt::Display for StateError {
                 write!(f, "{op} {}: {}", path.display(), errno.desc())
             }
             StateError::Corrupt { path } => {
-                write!(
-                    f,
-                    "{}: not a generation number; fix or remove it",
-                    path.display()
-                )
+                write!(f, "{}: not a generation number; fix or remove it", path.display())
             }
         }
     }
@@ -93,16 +91,10 @@ pub fn read_generation(statedir: &Path) -> Result<u64, StateError> {
 /// of the directory) and returns it.
 pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
     if !statedir.is_dir() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(statedir)
-            .map_err(io_err("mkdir", statedir))?;
+        DirBuilder::new().recursive(true).mode(0o700).create(statedir).map_err(io_err("mkdir", statedir))?;
     }
     let old = read_generation(statedir)?;
-    let next = old.checked_add(1).ok_or_else(|| StateError::Corrupt {
-        path: statedir.join(GENERATION_FILE),
-    })?;
+    let next = old.checked_add(1).ok_or_else(|| StateError::Corrupt { path: statedir.join(GENERATION_FILE) })?;
     // Never below the wall clock in seconds: a node whose state directory was lost
     // (reinstall, wiped disk) would otherwise restart at 1, and its peer would drop every
     // packet as an old generation until the peer itself restarted.
@@ -122,9 +114,7 @@ pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
         f.sync_all().map_err(io_err("fsync", &tmp))?;
     }
     fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
-    File::open(statedir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync", statedir))?;
+    File::open(statedir).and_then(|d| d.sync_all()).map_err(io_err("fsync", statedir))?;
     Ok(new)
 }
 
@@ -168,10 +158,7 @@ mod tests {
         let g2 = bump_generation(&dir).unwrap();
         let g3 = bump_generation(&dir).unwrap();
         assert!(g1 < g2 && g2 < g3);
-        assert_eq!(
-            fs::read_to_string(dir.join(GENERATION_FILE)).unwrap(),
-            format!("{g3}\n")
-        );
+        assert_eq!(fs::read_to_string(dir.join(GENERATION_FILE)).unwrap(), format!("{g3}\n"));
         assert!(!dir.join(GENERATION_TMP).exists());
         assert_eq!(read_generation(&dir).unwrap(), g3);
     }
@@ -187,15 +174,7 @@ mod tests {
 
     #[test]
     fn corrupt_is_an_error_and_left_alone() {
-        for bad in [
-            "",
-            "\n",
-            "abc\n",
-            "-1\n",
-            "12 \n",
-            "1\n\n",
-            "99999999999999999999999\n",
-        ] {
+        for bad in ["", "\n", "abc\n", "-1\n", "12 \n", "1\n\n", "99999999999999999999999\n"] {
             let t = TempDir::new();
             fs::create_dir_all(&t.0).unwrap();
             fs::write(t.0.join(GENERATION_FILE), bad).unwrap();
@@ -208,15 +187,9 @@ mod tests {
         let t = TempDir::new();
         fs::create_dir_all(&t.0).unwrap();
         fs::write(t.0.join(GENERATION_FILE), vec![b'1'; 100]).unwrap();
-        assert!(matches!(
-            bump_generation(&t.0),
-            Err(StateError::Corrupt { .. })
-        ));
+        assert!(matches!(bump_generation(&t.0), Err(StateError::Corrupt { .. })));
         fs::write(t.0.join(GENERATION_FILE), format!("{}\n", u64::MAX)).unwrap();
-        assert!(matches!(
-            bump_generation(&t.0),
-            Err(StateError::Corrupt { .. })
-        ));
+        assert!(matches!(bump_generation(&t.0), Err(StateError::Corrupt { .. })));
     }
 
     #[test]
@@ -224,17 +197,7 @@ mod tests {
         let t = TempDir::new();
         fs::write(&t.0, "a file, not a dir").unwrap();
         let e = bump_generation(&t.0).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                StateError::Io {
-                    op: "mkdir",
-                    errno: Errno::EEXIST,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, StateError::Io { op: "mkdir", errno: Errno::EEXIST, .. }), "{e:?}");
         fs::remove_file(&t.0).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! Issue 2, shown by: after start-up, 10,000 heartbeats sent and received through the real
 //! loop allocate nothing. A counting global allocator (per thread) watches two in-process
 //! daemons, each on its own thread inside its own network namespace.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
 use common::*;
@@ -24,18 +25,22 @@ fn count() {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         count();
-        System.alloc(l)
+        // SAFETY: the caller upholds GlobalAlloc's contract; we pass it on unchanged.
+        unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
+        // SAFETY: the caller upholds GlobalAlloc's contract; we pass it on unchanged.
+        unsafe { System.dealloc(p, l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         count();
-        System.alloc_zeroed(l)
+        // SAFETY: the caller upholds GlobalAlloc's contract; we pass it on unchanged.
+        unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         count();
-        System.realloc(p, l, n)
+        // SAFETY: the caller upholds GlobalAlloc's contract; we pass it on unchanged.
+        unsafe { System.realloc(p, l, n) }
     }
 }
 
@@ -60,7 +65,9 @@ fn run_node(ns: String, cfg: std::path::PathBuf, node: &'static str, dir: std::p
     d.begin();
     let end = Instant::now() + Duration::from_secs(120);
     // Start-up: until the peer is up and the loop has settled.
-    while (d.peer_state() != tandem::membership::PeerState::Up || d.counters().heartbeats_sent < 1000) && Instant::now() < end {
+    while (d.peer_state() != tandem::membership::PeerState::Up || d.counters().heartbeats_sent < 1000)
+        && Instant::now() < end
+    {
         d.step().unwrap();
     }
     let c0 = d.counters();

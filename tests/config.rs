@@ -1,13 +1,12 @@
 //! Configuration files on disk: `check_config_cmd` and `load` against real files, real keys,
 //! and this host's real interfaces.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tandem::config::{
-    self, check_config_cmd, keygen, load, read_key, Config, ConfigError, KeyError, LinkConfig,
-};
+use tandem::config::{self, check_config_cmd, keygen, load, read_key, Config, ConfigError, KeyError, LinkConfig};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -51,10 +50,7 @@ fn demo(key: &Path) -> Vec<String> {
         "ucast lo 192.0.2.1".to_string(),
         "ucast lo 192.0.2.2".to_string(),
         "serial /dev/ttyS1 115200".to_string(),
-        format!(
-            "group web alpha ip::192.0.2.50/24/lo script::{}",
-            key.with_file_name("www.sh").display()
-        ),
+        format!("group web alpha ip::192.0.2.50/24/lo script::{}", key.with_file_name("www.sh").display()),
     ]
     .to_vec()
 }
@@ -118,10 +114,7 @@ fn expect_error(conf: &Path, line: usize, needle: &str) {
     let errors: Vec<&String> = out.iter().filter(|l| !l.contains(": warning: ")).collect();
     assert_eq!(errors.len(), 1, "{out:?}");
     let prefix = format!("{}:{line}: ", conf.display());
-    assert!(
-        errors[0].starts_with(&prefix),
-        "expected prefix {prefix:?}: {out:?}"
-    );
+    assert!(errors[0].starts_with(&prefix), "expected prefix {prefix:?}: {out:?}");
     assert!(errors[0].contains(needle), "expected {needle:?}: {out:?}");
     // load() agrees.
     let e = load_ns(conf, "alpha").unwrap_err();
@@ -135,13 +128,7 @@ fn demo_config_is_valid() {
     let (rc, out) = check(&conf);
     assert_eq!(rc, 0, "{out:?}");
     let last = out.last().unwrap();
-    assert!(
-        last.starts_with(&format!(
-            "{}: OK: cluster demo, node alpha (peer beta)",
-            conf.display()
-        )),
-        "{out:?}"
-    );
+    assert!(last.starts_with(&format!("{}: OK: cluster demo, node alpha (peer beta)", conf.display())), "{out:?}");
     // Anything else printed is a warning (e.g. /dev/ttyS1 missing on this machine).
     for l in &out[..out.len() - 1] {
         assert!(l.contains(": warning: "), "{out:?}");
@@ -158,10 +145,7 @@ fn demo_config_is_valid() {
     assert_eq!(cfg.groups[0].resources.len(), 2);
     // Neither 192.0.2.1 nor .2 is an address of this host (in its private namespace): both kept.
     assert_eq!(cfg.links.len(), 3);
-    assert!(matches!(
-        cfg.links[2],
-        LinkConfig::Serial { baud: 115200, .. }
-    ));
+    assert!(matches!(cfg.links[2], LinkConfig::Serial { baud: 115200, .. }));
 }
 
 #[test]
@@ -181,41 +165,25 @@ fn bad_time() {
 #[test]
 fn deadtime_not_above_twice_keepalive() {
     let (_d, conf) = setup("deadtime", |l| l[3] = "keepalive 300ms".into());
-    expect_error(
-        &conf,
-        5,
-        "deadtime (500ms) must be more than 2 × keepalive (300ms)",
-    );
+    expect_error(&conf, 5, "deadtime (500ms) must be more than 2 × keepalive (300ms)");
 }
 
 #[test]
 fn initdead_below_deadtime() {
     let (_d, conf) = setup("initdead", |l| l[6] = "initdead 400ms".into());
-    expect_error(
-        &conf,
-        7,
-        "initdead (400ms) must be at least deadtime (500ms)",
-    );
+    expect_error(&conf, 7, "initdead (400ms) must be at least deadtime (500ms)");
 }
 
 #[test]
 fn unknown_node_in_group() {
-    let (_d, conf) = setup("unode", |l| {
-        l[11] = "group web gamma ip::192.0.2.50/24/lo".into()
-    });
+    let (_d, conf) = setup("unode", |l| l[11] = "group web gamma ip::192.0.2.50/24/lo".into());
     expect_error(&conf, 12, "unknown node 'gamma'");
 }
 
 #[test]
 fn duplicate_group() {
-    let (_d, conf) = setup("dupgroup", |l| {
-        l.push("group web beta script::/etc/tandem/other.sh".into())
-    });
-    expect_error(
-        &conf,
-        13,
-        "duplicate group 'web' (already defined at line 12)",
-    );
+    let (_d, conf) = setup("dupgroup", |l| l.push("group web beta script::/etc/tandem/other.sh".into()));
+    expect_error(&conf, 13, "duplicate group 'web' (already defined at line 12)");
 }
 
 #[test]
@@ -234,29 +202,19 @@ fn world_readable_key_file() {
 
 #[test]
 fn unknown_resource_type() {
-    let (_d, conf) = setup("restype", |l| {
-        l[11] = "group web alpha frob::x ip::192.0.2.50/24/lo".into()
-    });
+    let (_d, conf) = setup("restype", |l| l[11] = "group web alpha frob::x ip::192.0.2.50/24/lo".into());
     expect_error(&conf, 12, "group web: unknown resource type 'frob'");
 }
 
 #[test]
 fn missing_interface_and_unknown_local_node() {
-    let (_d, conf) = setup("noiface", |l| {
-        l[9] = "ucast tandem-no-such0 192.0.2.2".into()
-    });
+    let (_d, conf) = setup("noiface", |l| l[9] = "ucast tandem-no-such0 192.0.2.2".into());
     expect_error(&conf, 10, "interface 'tandem-no-such0' does not exist");
 
     let (_d, conf) = setup("nonode", |_| {});
     let (rc, out) = check_as(&conf, "gamma");
     assert_eq!(rc, 2);
-    assert!(
-        out[0].starts_with(&format!(
-            "{}:2: --node gamma is not in the node list",
-            conf.display()
-        )),
-        "{out:?}"
-    );
+    assert!(out[0].starts_with(&format!("{}:2: --node gamma is not in the node list", conf.display())), "{out:?}");
 }
 
 #[test]
@@ -269,14 +227,8 @@ fn several_errors_reported_in_line_order() {
     let (rc, out) = check(&conf);
     assert_eq!(rc, 2);
     let p = conf.display().to_string();
-    assert!(
-        out[0].starts_with(&format!("{p}:5: unknown directive")),
-        "{out:?}"
-    );
-    assert!(
-        out[1].starts_with(&format!("{p}:7: warntime: bad time 'soon'")),
-        "{out:?}"
-    );
+    assert!(out[0].starts_with(&format!("{p}:5: unknown directive")), "{out:?}");
+    assert!(out[1].starts_with(&format!("{p}:7: warntime: bad time 'soon'")), "{out:?}");
     // Parse errors stop before host facts and the key are looked at.
     assert_eq!(out.len(), 2, "{out:?}");
 }
@@ -288,13 +240,7 @@ fn missing_config_file() {
     let mut out = Vec::new();
     assert_eq!(check_config_cmd(&conf, Some("alpha"), &mut out), 2);
     let out = String::from_utf8(out).unwrap();
-    assert_eq!(
-        out,
-        format!(
-            "{}: cannot open: No such file or directory\n",
-            conf.display()
-        )
-    );
+    assert_eq!(out, format!("{}: cannot open: No such file or directory\n", conf.display()));
 }
 
 #[test]
@@ -304,16 +250,9 @@ fn own_ucast_address_is_skipped() {
     let (_d, conf) = setup("own", |_| {});
     let conf2 = conf.clone();
     let r = std::thread::spawn(move || -> Result<Vec<String>, String> {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("unshare: {e}"))?;
-        for args in [
-            &["link", "set", "lo", "up"][..],
-            &["addr", "add", "192.0.2.1/24", "dev", "lo"][..],
-        ] {
-            let st = std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .map_err(|e| format!("ip: {e}"))?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
+        for args in [&["link", "set", "lo", "up"][..], &["addr", "add", "192.0.2.1/24", "dev", "lo"][..]] {
+            let st = std::process::Command::new("ip").args(args).status().map_err(|e| format!("ip: {e}"))?;
             if !st.success() {
                 return Err(format!("ip {args:?}: {st}"));
             }

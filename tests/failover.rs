@@ -1,5 +1,6 @@
 //! Issue 3, shown by: real daemons, a real TCP service on the floating address, a real
 //! client, in network namespaces.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
 use common::*;
@@ -36,7 +37,11 @@ fn preferred_holds_then_survivor_takes_over_and_announces() {
     }
     let rig = Rig::new();
     let (a, b) = up(&rig, TIMING, &rig.web_group("alpha"));
-    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(10)), "alpha never started web: {:?}", a.status());
+    assert!(
+        wait_group(&a, "web", "alpha", "started", Duration::from_secs(10)),
+        "alpha never started web: {:?}",
+        a.status()
+    );
     assert!(rig.a.has_addr(FLOAT) && !rig.b.has_addr(FLOAT));
     assert_eq!(rig.ask().as_deref(), Some(rig.a.name()), "client not served by alpha");
     let mac_a = rig.a.mac("lan0");
@@ -50,7 +55,10 @@ fn preferred_holds_then_survivor_takes_over_and_announces() {
     rig.a.link("hb0", false);
     rig.a.kill_all();
     drop(a);
-    assert!(wait_for(Duration::from_millis(2500), Duration::from_millis(5), || rig.b.has_addr(FLOAT)), "beta never added the address");
+    assert!(
+        wait_for(Duration::from_millis(2500), Duration::from_millis(5), || rig.b.has_addr(FLOAT)),
+        "beta never added the address"
+    );
     let t_ip = t0.elapsed();
     // The client's cached entry flips to beta's MAC because of our gratuitous ARP (its own
     // re-resolution would wait delay_first_probe_time, 5 s).
@@ -84,8 +92,16 @@ fn standby_and_takeover_move_the_group_never_held_twice() {
         let t = Instant::now();
         let (code, out) = who.ctl(&[cmd, "web"]);
         assert_eq!(code, 0, "{cmd}: {out}");
-        assert!(wait_group(&a, "web", owner, "started", Duration::from_secs(10)), "{cmd} on {}: group not started on {owner}: {:?}", who.name, a.status());
-        assert!(wait_for(Duration::from_secs(3), Duration::from_millis(10), || rig.ask().as_deref() == Some(ns)), "client not served by {owner}");
+        assert!(
+            wait_group(&a, "web", owner, "started", Duration::from_secs(10)),
+            "{cmd} on {}: group not started on {owner}: {:?}",
+            who.name,
+            a.status()
+        );
+        assert!(
+            wait_for(Duration::from_secs(3), Duration::from_millis(10), || rig.ask().as_deref() == Some(ns)),
+            "client not served by {owner}"
+        );
         eprintln!("{cmd} on {}: served by {owner} after {:?}", who.name, t.elapsed());
     }
     let s = sampler.finish();
@@ -111,11 +127,21 @@ fn failback(on: bool) {
     a.start();
     assert!(wait_for(Duration::from_secs(10), Duration::from_millis(20), || a.peer_state() == "up"));
     if on {
-        assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(10)), "group did not fail back: {:?}", a.status());
-        assert!(wait_for(Duration::from_secs(3), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.a.name())));
+        assert!(
+            wait_group(&a, "web", "alpha", "started", Duration::from_secs(10)),
+            "group did not fail back: {:?}",
+            a.status()
+        );
+        assert!(
+            wait_for(Duration::from_secs(3), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.a.name()))
+        );
     } else {
         std::thread::sleep(Duration::from_secs(2));
-        assert!(wait_group(&a, "web", "beta", "started", Duration::from_secs(1)), "group moved back with auto_failback off: {:?}", a.status());
+        assert!(
+            wait_group(&a, "web", "beta", "started", Duration::from_secs(1)),
+            "group moved back with auto_failback off: {:?}",
+            a.status()
+        );
         assert_eq!(rig.ask().as_deref(), Some(rig.b.name()));
     }
 }
@@ -155,7 +181,11 @@ fn failing_start_leaves_nothing_and_the_peer_runs_the_group() {
         ),
     );
     let (a, b) = up(&rig, TIMING, &format!("group web alpha ip::{FLOAT}/24/lan0 script::{}", s.display()));
-    assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(10)), "beta never ran the group: {:?}", b.status());
+    assert!(
+        wait_group(&b, "web", "beta", "started", Duration::from_secs(10)),
+        "beta never ran the group: {:?}",
+        b.status()
+    );
     let g = a.group("web").unwrap();
     assert_eq!(g["failed_here"], true, "alpha does not show the failure: {g}");
     assert!(!rig.a.has_addr(FLOAT), "alpha kept the address after a failed start");
@@ -220,10 +250,15 @@ fn slow_start_script_does_not_delay_heartbeats() {
     let s = script(
         rig.dir.path(),
         "slow",
-        &format!("case \"$1\" in start) sleep 5; touch {m};; stop) rm -f {m};; status) [ -e {m} ] && exit 0; exit 3;; esac", m = marker.display()),
+        &format!(
+            "case \"$1\" in start) sleep 5; touch {m};; stop) rm -f {m};; status) [ -e {m} ] && exit 0; exit 3;; esac",
+            m = marker.display()
+        ),
     );
     let (a, b) = up(&rig, TIMING, &format!("group slow alpha script::{}", s.display()));
-    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || a.group("slow").is_some_and(|g| g["state"] == "starting")));
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || a
+        .group("slow")
+        .is_some_and(|g| g["state"] == "starting")));
     let t = Instant::now();
     let mut worst = 0;
     while t.elapsed() < Duration::from_secs(4) {
@@ -265,7 +300,9 @@ fn bad_resources_fail_the_group_not_the_daemon() {
     assert!(wait_group(&b, "hang", "beta", "started", Duration::from_secs(10)), "{:?}", b.status());
     for g in ["iface", "hang", "noexec"] {
         assert!(
-            wait_for(Duration::from_secs(5), Duration::from_millis(20), || a.group(g).is_some_and(|v| v["failed_here"] == true)),
+            wait_for(Duration::from_secs(5), Duration::from_millis(20), || a
+                .group(g)
+                .is_some_and(|v| v["failed_here"] == true)),
             "group {g} not failed on alpha: {:?}",
             a.group(g)
         );

@@ -1,6 +1,7 @@
 //! `tandem fence-peer` end to end on this machine (no DRBD module here; the QEMU rig,
 //! `make vm-test`, covers the outdating itself): the CLI asks its daemon, the daemon asks
 //! the peer's over the cluster links, the peer answers with a drbd.conf(5) code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
 use common::*;
@@ -20,9 +21,7 @@ fn fence_peer_codes_over_the_cluster_links() {
     a.start();
     b.start();
     assert!(
-        wait_for(Duration::from_secs(10), Duration::from_millis(50), || a
-            .peer_state()
-            == "up"),
+        wait_for(Duration::from_secs(10), Duration::from_millis(50), || a.peer_state() == "up"),
         "peer never up:\n{}",
         a.log_text()
     );
@@ -41,16 +40,8 @@ fn fence_peer_codes_over_the_cluster_links() {
         b.log_text()
     );
     std::thread::sleep(Duration::from_millis(300));
-    let n = b
-        .log_text()
-        .matches("peer asked to outdate DRBD resource r0")
-        .count();
-    assert_eq!(
-        n,
-        1,
-        "handled once per request, not {n} times:\n{}",
-        b.log_text()
-    );
+    let n = b.log_text().matches("peer asked to outdate DRBD resource r0").count();
+    assert_eq!(n, 1, "handled once per request, not {n} times:\n{}", b.log_text());
 
     // DRBD_RESOURCE is the default (DRBD sets it for its handlers).
     let o = std::process::Command::new(tandem())
@@ -59,21 +50,14 @@ fn fence_peer_codes_over_the_cluster_links() {
         .env("DRBD_RESOURCE", "data")
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("for data"));
 
     // The peer is gone: 5 at once ("peer unreachable"), without waiting for a reply.
     b.signal("KILL");
     let _ = b.wait_exit(Duration::from_secs(5));
     assert!(
-        wait_for(Duration::from_secs(5), Duration::from_millis(50), || a
-            .peer_state()
-            == "dead"),
+        wait_for(Duration::from_secs(5), Duration::from_millis(50), || a.peer_state() == "dead"),
         "peer never dead"
     );
     let t = std::time::Instant::now();

@@ -1,6 +1,7 @@
 //! Issue 2, deliverable 8: `init/tandem` is an LSB init script that runs under busybox sh:
 //! start, stop, restart, reload, status, with LSB exit codes. Also: HUP applies what it can
 //! live and refuses (with a log line) what it cannot.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
 use common::*;
@@ -77,12 +78,18 @@ fn lsb_init_script_under_busybox() {
     std::fs::write(&conf, config(d.path(), "initcl", "500ms")).unwrap();
     let (rc, out) = e.init("reload");
     assert_eq!(rc, 0, "reload: {out}");
-    assert!(wait_for(Duration::from_secs(3), Duration::from_millis(20), || e.log().contains("configuration reloaded")), "{}", e.log());
+    assert!(
+        wait_for(Duration::from_secs(3), Duration::from_millis(20), || e.log().contains("configuration reloaded")),
+        "{}",
+        e.log()
+    );
     std::fs::write(&conf, config(d.path(), "othername", "500ms")).unwrap();
     let (rc, out) = e.init("reload");
     assert_eq!(rc, 0, "reload: {out}");
     assert!(
-        wait_for(Duration::from_secs(3), Duration::from_millis(20), || e.log().contains("reload refused: changing cluster needs a restart")),
+        wait_for(Duration::from_secs(3), Duration::from_millis(20), || e
+            .log()
+            .contains("reload refused: changing cluster needs a restart")),
         "{}",
         e.log()
     );

@@ -1,5 +1,6 @@
 //! The `ip` agent against the real kernel, in network namespaces this test creates:
 //! A (our node) --veth-- B (the LAN peer). Only 192.0.2.0/24, 203.0.113.0/24 and 2001:db8::/32.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
@@ -19,16 +20,9 @@ use tandem::sys::packet::{PacketSocket, ETH_P_ARP, ETH_P_IPV6};
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn have_ip() -> bool {
-    let ok = Command::new("ip")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let ok = Command::new("ip").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "iproute2 `ip` is required (CI=true)"
-        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "iproute2 `ip` is required (CI=true)");
         eprintln!("note: iproute2 `ip` not found; skipping");
     }
     ok
@@ -36,11 +30,7 @@ fn have_ip() -> bool {
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -76,9 +66,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
 
@@ -92,17 +80,11 @@ struct Pair {
 }
 
 fn pair() -> Pair {
-    let id = format!(
-        "{}x{}",
-        std::process::id() % 100_000,
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
+    let id = format!("{}x{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::SeqCst));
     let a = Netns::new(format!("tnd-ipA-{id}"));
     let b = Netns::new(format!("tnd-ipB-{id}"));
     let (va, vb) = (format!("ta{id}"), format!("tb{id}"));
-    a.ip(&[
-        "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns", &b.name,
-    ]);
+    a.ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb, "netns", &b.name]);
     a.ip(&["addr", "add", "192.0.2.1/24", "dev", &va]);
     a.ip(&["addr", "add", "2001:db8:1::1/64", "dev", &va, "nodad"]);
     b.ip(&["addr", "add", "192.0.2.2/24", "dev", &vb]);
@@ -112,11 +94,8 @@ fn pair() -> Pair {
     // Wait for carrier on both ends: before that, IPv6 input on the new device drops
     // neighbour discovery.
     let end = Instant::now() + Duration::from_secs(5);
-    while !(a
-        .ip(&["-o", "link", "show", "dev", &va])
-        .contains("state UP")
-        && b.ip(&["-o", "link", "show", "dev", &vb])
-            .contains("state UP"))
+    while !(a.ip(&["-o", "link", "show", "dev", &va]).contains("state UP")
+        && b.ip(&["-o", "link", "show", "dev", &vb]).contains("state UP"))
     {
         assert!(Instant::now() < end, "veth did not come up");
         std::thread::sleep(Duration::from_millis(10));
@@ -145,10 +124,7 @@ fn mac_of(ns: &Netns, ifname: &str) -> (u32, [u8; 6]) {
 }
 
 fn mac_str(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 #[test]
@@ -164,45 +140,25 @@ fn v4_with_label_add_check_remove() {
     let (ag, r) = op(&p.a, ag, Op::Start);
     assert_eq!(r.unwrap(), Outcome::Running);
     let out = p.a.ip(&["-4", "addr", "show", "dev", &p.va]);
-    let line = out
-        .lines()
-        .find(|l| l.contains("inet 192.0.2.50/24"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let line = out.lines().find(|l| l.contains("inet 192.0.2.50/24")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("brd 192.0.2.255"), "{line}");
-    assert!(
-        line.trim_end().ends_with(&format!("{}:web", p.va)),
-        "{line}"
-    );
+    assert!(line.trim_end().ends_with(&format!("{}:web", p.va)), "{line}");
     let (idx, _) = mac_of(&p.a, &p.va);
     let ann = ag.announce().unwrap();
-    assert_eq!(
-        (ann.ifindex, ann.addr),
-        (idx, "192.0.2.50".parse().unwrap())
-    );
+    assert_eq!((ann.ifindex, ann.addr), (idx, "192.0.2.50".parse().unwrap()));
 
     // idempotent start
     let (ag, r) = op(&p.a, ag, Op::Start);
     assert_eq!(r.unwrap(), Outcome::Running);
     let (ag, r) = op(&p.a, ag, Op::Status);
     assert_eq!(r.unwrap(), Outcome::Running);
-    assert_eq!(
-        p.a.ip(&["-4", "addr", "show", "dev", &p.va])
-            .matches("192.0.2.50")
-            .count(),
-        1
-    );
+    assert_eq!(p.a.ip(&["-4", "addr", "show", "dev", &p.va]).matches("192.0.2.50").count(), 1);
 
     let (ag, r) = op(&p.a, ag, Op::Stop);
     assert_eq!(r.unwrap(), Outcome::Stopped);
-    assert!(!p
-        .a
-        .ip(&["-4", "addr", "show", "dev", &p.va])
-        .contains("192.0.2.50"));
+    assert!(!p.a.ip(&["-4", "addr", "show", "dev", &p.va]).contains("192.0.2.50"));
     // the node's own address is untouched
-    assert!(p
-        .a
-        .ip(&["-4", "addr", "show", "dev", &p.va])
-        .contains("192.0.2.1/24"));
+    assert!(p.a.ip(&["-4", "addr", "show", "dev", &p.va]).contains("192.0.2.1/24"));
     let (ag, r) = op(&p.a, ag, Op::Stop);
     assert_eq!(r.unwrap(), Outcome::Stopped);
     let (_, r) = op(&p.a, ag, Op::Status);
@@ -219,10 +175,7 @@ fn v6_add_check_remove() {
     let (ag, r) = op(&p.a, ag, Op::Start);
     assert_eq!(r.unwrap(), Outcome::Running);
     let out = p.a.ip(&["-6", "addr", "show", "dev", &p.va]);
-    let line = out
-        .lines()
-        .find(|l| l.contains("inet6 2001:db8:1::50/64"))
-        .unwrap_or_else(|| panic!("{out}"));
+    let line = out.lines().find(|l| l.contains("inet6 2001:db8:1::50/64")).unwrap_or_else(|| panic!("{out}"));
     assert!(!line.contains("tentative"), "{line}");
     let (ag, r) = op(&p.a, ag, Op::Start);
     assert_eq!(r.unwrap(), Outcome::Running);
@@ -230,10 +183,7 @@ fn v6_add_check_remove() {
     assert_eq!(r.unwrap(), Outcome::Running);
     let (ag, r) = op(&p.a, ag, Op::Stop);
     assert_eq!(r.unwrap(), Outcome::Stopped);
-    assert!(!p
-        .a
-        .ip(&["-6", "addr", "show", "dev", &p.va])
-        .contains("2001:db8:1::50"));
+    assert!(!p.a.ip(&["-6", "addr", "show", "dev", &p.va]).contains("2001:db8:1::50"));
     let (ag, r) = op(&p.a, ag, Op::Stop);
     assert_eq!(r.unwrap(), Outcome::Stopped);
     let (_, r) = op(&p.a, ag, Op::Status);
@@ -248,36 +198,17 @@ fn iface_chosen_by_subnet() {
     let p = pair();
     // a second interface in another subnet, to choose between
     let other = format!("{}o", p.va);
-    p.a.ip(&[
-        "link",
-        "add",
-        &other,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &format!("{}p", p.va),
-    ]);
+    p.a.ip(&["link", "add", &other, "type", "veth", "peer", "name", &format!("{}p", p.va)]);
     p.a.ip(&["addr", "add", "203.0.113.1/24", "dev", &other]);
 
-    for (arg, want) in [
-        ("192.0.2.60/24", "192.0.2.60/24"),
-        ("192.0.2.61", "192.0.2.61/24"),
-        ("203.0.113.9/24", ""),
-    ] {
+    for (arg, want) in [("192.0.2.60/24", "192.0.2.60/24"), ("192.0.2.61", "192.0.2.61/24"), ("203.0.113.9/24", "")] {
         let ag = agent_in(&p.a, arg.to_owned()).unwrap();
         let (ag, r) = op(&p.a, ag, Op::Start);
         assert_eq!(r.unwrap(), Outcome::Running);
         if !want.is_empty() {
-            assert!(
-                p.a.ip(&["-4", "addr", "show", "dev", &p.va]).contains(want),
-                "{arg}"
-            );
+            assert!(p.a.ip(&["-4", "addr", "show", "dev", &p.va]).contains(want), "{arg}");
         } else {
-            assert!(p
-                .a
-                .ip(&["-4", "addr", "show", "dev", &other])
-                .contains("203.0.113.9/24"));
+            assert!(p.a.ip(&["-4", "addr", "show", "dev", &other]).contains("203.0.113.9/24"));
         }
         let (_, r) = op(&p.a, ag, Op::Stop);
         assert_eq!(r.unwrap(), Outcome::Stopped);
@@ -285,10 +216,7 @@ fn iface_chosen_by_subnet() {
     let ag = agent_in(&p.a, "2001:db8:1::60/64".to_owned()).unwrap();
     let (ag, r) = op(&p.a, ag, Op::Start);
     assert_eq!(r.unwrap(), Outcome::Running);
-    assert!(p
-        .a
-        .ip(&["-6", "addr", "show", "dev", &p.va])
-        .contains("2001:db8:1::60/64"));
+    assert!(p.a.ip(&["-6", "addr", "show", "dev", &p.va]).contains("2001:db8:1::60/64"));
     let (_, r) = op(&p.a, ag, Op::Stop);
     assert_eq!(r.unwrap(), Outcome::Stopped);
 
@@ -317,14 +245,8 @@ fn nonexistent_interface_is_a_clear_error() {
         args: vec!["192.0.2.50/24/nosuchif0".into()],
         text: "ip::192.0.2.50/24/nosuchif0".into(),
     };
-    assert!(matches!(
-        IpAgent::new(&spec.args, &spec.text),
-        Err(AgentError::Config(_))
-    ));
-    assert!(matches!(
-        IpAgent::new(&["192.0.2.300/24".into()], "x"),
-        Err(AgentError::Config(_))
-    ));
+    assert!(matches!(IpAgent::new(&spec.args, &spec.text), Err(AgentError::Config(_))));
+    assert!(matches!(IpAgent::new(&["192.0.2.300/24".into()], "x"), Err(AgentError::Config(_))));
 }
 
 /// Binds a capture socket for `proto` on `ifname` in `ns`, then returns the first frame
@@ -379,9 +301,7 @@ fn gratuitous_arp_is_captured() {
     let p = pair();
     let (_, mac) = mac_of(&p.a, &p.va);
     let addr = Ipv4Addr::new(192, 0, 2, 50);
-    let cap = capture(&p.b, &p.vb, ETH_P_ARP, move |f| {
-        f.len() >= 42 && f[28..32] == addr.octets()
-    });
+    let cap = capture(&p.b, &p.vb, ETH_P_ARP, move |f| f.len() >= 42 && f[28..32] == addr.octets());
     start_and_announce(&p, format!("{addr}/24/{}", p.va));
     let f = cap.join().unwrap().expect("no gratuitous ARP captured");
     assert_eq!(&f[0..6], &[0xff; 6], "broadcast destination");
@@ -452,9 +372,7 @@ fn neighbour_tables_learn_the_new_mac() {
         &format!("echo 1 > /proc/sys/net/ipv4/conf/{}/arp_accept", p.vb),
     ]);
     for addr in ["192.0.2.50", "2001:db8:1::50"] {
-        p.b.ip(&[
-            "neigh", "replace", addr, "dev", &p.vb, "lladdr", old, "nud", "stale",
-        ]);
+        p.b.ip(&["neigh", "replace", addr, "dev", &p.vb, "lladdr", old, "nud", "stale"]);
     }
     // adding the addresses alone does not announce them
     let v4 = agent_in(&p.a, format!("192.0.2.50/24/{}", p.va)).unwrap();
@@ -464,27 +382,15 @@ fn neighbour_tables_learn_the_new_mac() {
     let (v6, r) = op(&p.a, v6, Op::Start);
     r.unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    assert!(p
-        .b
-        .ip(&["neigh", "show", "192.0.2.50", "dev", &p.vb])
-        .contains(old));
-    assert!(p
-        .b
-        .ip(&["neigh", "show", "2001:db8:1::50", "dev", &p.vb])
-        .contains(old));
+    assert!(p.b.ip(&["neigh", "show", "192.0.2.50", "dev", &p.vb]).contains(old));
+    assert!(p.b.ip(&["neigh", "show", "2001:db8:1::50", "dev", &p.vb]).contains(old));
 
     for ag in [&v4, &v6] {
         let ann = ag.announce().unwrap();
         p.a.run(move || send_announce(&ann)).unwrap();
     }
-    assert!(
-        neigh_has(&p, "192.0.2.50", &mac),
-        "IPv4 neighbour not updated by the gratuitous ARP"
-    );
-    assert!(
-        neigh_has(&p, "2001:db8:1::50", &mac),
-        "IPv6 neighbour not updated by the NA"
-    );
+    assert!(neigh_has(&p, "192.0.2.50", &mac), "IPv4 neighbour not updated by the gratuitous ARP");
+    assert!(neigh_has(&p, "2001:db8:1::50", &mac), "IPv6 neighbour not updated by the NA");
 }
 
 /// A request that gets no reply at all: RTM_NEWADDR without NLM_F_ACK (success is silent).
@@ -530,18 +436,12 @@ fn netlink_deadline_and_stale_replies() {
         let e = s.request("silent add", &req, |_| Ok(())).unwrap_err();
         let took = t0.elapsed();
         assert_eq!(e, NetlinkError::Timeout { op: "silent add" });
-        assert!(
-            took >= Duration::from_millis(150) && took < Duration::from_secs(1),
-            "{took:?}"
-        );
+        assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(1), "{took:?}");
         assert!(route::has_address(&mut s, idx, "192.0.2.77".parse().unwrap(), 24).unwrap());
 
         // A reply that arrives after its request gave up is skipped by the next one.
         s.set_timeout(Duration::ZERO);
-        assert!(matches!(
-            route::link_info(&mut s, idx),
-            Err(NetlinkError::Timeout { .. })
-        ));
+        assert!(matches!(route::link_info(&mut s, idx), Err(NetlinkError::Timeout { .. })));
         s.set_timeout(Duration::from_secs(1));
         let before = s.skipped();
         let info = route::link_info(&mut s, idx).unwrap();

@@ -1,5 +1,6 @@
 //! Issue 2, shown by: two real daemons in network namespaces see each other over ucast and
 //! bcast links, detect a cut within deadtime, ignore intruders and replays.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
 use common::*;
@@ -10,7 +11,8 @@ const LINKS: &str = "ucast lan0 192.0.2.1\nucast lan0 192.0.2.2\nbcast hb0";
 
 fn link_up(n: &Node, prefix: &str) -> Option<bool> {
     let s = n.status()?;
-    s["peers"][0]["links"].as_array()?.iter().find(|l| l["name"].as_str().is_some_and(|x| x.starts_with(prefix)))?["up"].as_bool()
+    s["peers"][0]["links"].as_array()?.iter().find(|l| l["name"].as_str().is_some_and(|x| x.starts_with(prefix)))?["up"]
+        .as_bool()
 }
 
 fn wait_peer(n: &Node, state: &str, timeout: Duration) -> Option<Duration> {
@@ -44,8 +46,10 @@ fn ucast_and_bcast_peers_come_up_and_detect_cuts() {
 
     // Cut only the bcast link: no death, and that link shows down.
     rig.a.link("hb0", false);
-    assert!(wait_for(Duration::from_secs(3), Duration::from_millis(20), || link_up(&b, "bcast") == Some(false)),
-        "beta's bcast link never went down");
+    assert!(
+        wait_for(Duration::from_secs(3), Duration::from_millis(20), || link_up(&b, "bcast") == Some(false)),
+        "beta's bcast link never went down"
+    );
     let t = Instant::now();
     while t.elapsed() < Duration::from_millis(1500) {
         assert_eq!(a.peer_state(), "up", "alpha declared beta dead with one link left");
@@ -60,7 +64,8 @@ fn ucast_and_bcast_peers_come_up_and_detect_cuts() {
     rig.a.link("lan0", false);
     let cut = Instant::now();
     let da = wait_peer(&a, "dead", Duration::from_secs(3)).expect("alpha never declared beta dead");
-    let db = wait_peer(&b, "dead", Duration::from_secs(3)).map(|_| cut.elapsed()).expect("beta never declared alpha dead");
+    let db =
+        wait_peer(&b, "dead", Duration::from_secs(3)).map(|_| cut.elapsed()).expect("beta never declared alpha dead");
     eprintln!("detection after cut: alpha {da:?}, beta {db:?} (deadtime 500ms)");
     for d in [da, db] {
         assert!(d >= Duration::from_millis(380), "declared dead too early: {d:?}");
@@ -172,11 +177,15 @@ fn replayed_packet_is_dropped() {
         assert!(c.wait().unwrap().success());
     };
     send(&pkt);
-    assert!(wait_for(Duration::from_secs(2), Duration::from_millis(10), || a.peer_state() == "up"), "the genuine packet was not accepted");
+    assert!(
+        wait_for(Duration::from_secs(2), Duration::from_millis(10), || a.peer_state() == "up"),
+        "the genuine packet was not accepted"
+    );
     std::thread::sleep(Duration::from_millis(300));
     send(&pkt);
     assert!(
-        wait_for(Duration::from_secs(2), Duration::from_millis(10), || a.status().unwrap()["peers"][0]["links"][0]["dropped"]
+        wait_for(Duration::from_secs(2), Duration::from_millis(10), || a.status().unwrap()["peers"][0]["links"][0]
+            ["dropped"]
             .as_u64()
             == Some(1)),
         "replay not counted: {}",

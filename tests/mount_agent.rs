@@ -1,6 +1,7 @@
 //! The mount agent against real loop devices: an ext4 file system made with mkfs.ext4 on a
 //! file, attached with LOOP_CTL_GET_FREE + LOOP_SET_FD. Needs root, /dev/loop-control and
 //! mkfs.ext4 (e2fsprogs); without them the tests are skipped (a failure when CI=true).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 use std::fs;
 use std::io::Write;
@@ -24,13 +25,7 @@ fn prerequisites() -> bool {
     if !Path::new("/dev/loop-control").exists() {
         missing.push("/dev/loop-control");
     }
-    if Command::new("mkfs.ext4")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-    {
+    if Command::new("mkfs.ext4").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
         missing.push("mkfs.ext4 (e2fsprogs)");
     }
     if missing.is_empty() {
@@ -60,17 +55,9 @@ impl Fixture {
         fs::create_dir_all(&base).unwrap();
         let img = base.join("fs.img");
         fs::File::create(&img).unwrap().set_len(16 << 20).unwrap();
-        let st = Command::new("mkfs.ext4")
-            .args(["-q", "-F"])
-            .arg(&img)
-            .status()
-            .unwrap();
+        let st = Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img).status().unwrap();
         assert!(st.success(), "mkfs.ext4 failed");
-        let mut f = Fixture {
-            base,
-            dev: None,
-            children: Vec::new(),
-        };
+        let mut f = Fixture { base, dev: None, children: Vec::new() };
         f.dev = Some(LoopDevice::attach(&img).expect("attach loop device"));
         fs::create_dir(f.dir("a")).unwrap();
         fs::create_dir(f.dir("b")).unwrap();
@@ -86,9 +73,7 @@ impl Fixture {
         let mut args = vec![self.device(), self.dir(dir).display().to_string()];
         args.extend(rest.iter().map(|s| s.to_string()));
         let text = format!("mount::{}", args.join("::"));
-        MountAgent::new(&args, &text)
-            .unwrap()
-            .with_grace(Duration::from_millis(500), Duration::from_secs(2))
+        MountAgent::new(&args, &text).unwrap().with_grace(Duration::from_millis(500), Duration::from_secs(2))
     }
 }
 
@@ -126,27 +111,14 @@ fn mounted_on(dir: &Path) -> Option<MountEntry> {
 fn spawn_holder(fx: &mut Fixture, dir: &str, ignore_term: bool) -> u32 {
     let d = fx.dir(dir);
     let trap = if ignore_term { "trap '' TERM; " } else { "" };
-    let script = format!(
-        "{trap}cd \"$1\" || exit 9; exec 3>\"$1/held\"; echo ok > \"$1/ready\"; exec sleep 1000"
-    );
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("sh")
-        .arg(&d)
-        .spawn()
-        .unwrap();
+    let script = format!("{trap}cd \"$1\" || exit 9; exec 3>\"$1/held\"; echo ok > \"$1/ready\"; exec sleep 1000");
+    let child = Command::new("sh").arg("-c").arg(script).arg("sh").arg(&d).spawn().unwrap();
     let pid = child.id();
     fx.children.push(child);
-    let dev = fs::metadata(&d)
-        .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
-        .unwrap();
+    let dev = fs::metadata(&d).map(|m| std::os::unix::fs::MetadataExt::dev(&m)).unwrap();
     let t0 = Instant::now();
     while !(d.join("ready").exists() && holders(dev, &[]).contains(&(pid as i32))) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "holder did not start"
-        );
+        assert!(t0.elapsed() < Duration::from_secs(10), "holder did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
     pid
@@ -160,20 +132,12 @@ fn start_status_stop() {
     let fx = Fixture::new();
     let mut a = fx.agent("a", &["ext4", "noatime,nodev,commit=5"]);
     assert_eq!(a.run(Op::Status).unwrap(), Outcome::Stopped);
-    assert_eq!(
-        a.run(Op::Stop).unwrap(),
-        Outcome::Stopped,
-        "stop when not mounted is a success"
-    );
+    assert_eq!(a.run(Op::Stop).unwrap(), Outcome::Stopped, "stop when not mounted is a success");
     assert_eq!(a.run(Op::Start).unwrap(), Outcome::Running);
     let m = mounted_on(&fx.dir("a")).expect("mounted");
     assert_eq!(m.fstype, "ext4");
     assert_eq!(a.run(Op::Status).unwrap(), Outcome::Running);
-    assert_eq!(
-        a.run(Op::Start).unwrap(),
-        Outcome::Running,
-        "start is idempotent"
-    );
+    assert_eq!(a.run(Op::Start).unwrap(), Outcome::Running, "start is idempotent");
     let n = fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
@@ -181,21 +145,12 @@ fn start_status_stop() {
         .count();
     assert_eq!(n, 1, "a second start must not mount twice");
     let opts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = opts
-        .lines()
-        .find(|l| l.contains(&*fx.dir("a").to_string_lossy()))
-        .unwrap();
+    let line = opts.lines().find(|l| l.contains(&*fx.dir("a").to_string_lossy())).unwrap();
     assert!(line.contains("noatime") && line.contains("nodev"), "{line}");
-    fs::File::create(fx.dir("a").join("data"))
-        .unwrap()
-        .write_all(b"hello")
-        .unwrap();
+    fs::File::create(fx.dir("a").join("data")).unwrap().write_all(b"hello").unwrap();
     assert_eq!(a.run(Op::Stop).unwrap(), Outcome::Stopped);
     assert!(mounted_on(&fx.dir("a")).is_none());
-    assert!(
-        !fx.dir("a").join("data").exists(),
-        "the file lives on the unmounted fs"
-    );
+    assert!(!fx.dir("a").join("data").exists(), "the file lives on the unmounted fs");
     assert_eq!(a.run(Op::Status).unwrap(), Outcome::Stopped);
     // Mount again, with the type probed, read-only: the data is there.
     let mut p = fx.agent("a", &["", "ro"]);
@@ -203,10 +158,7 @@ fn start_status_stop() {
     let m = mounted_on(&fx.dir("a")).unwrap();
     assert_eq!(m.fstype, "ext4", "probe found the type");
     assert_eq!(fs::read(fx.dir("a").join("data")).unwrap(), b"hello");
-    assert!(
-        fs::File::create(fx.dir("a").join("x")).is_err(),
-        "mounted read-only"
-    );
+    assert!(fs::File::create(fx.dir("a").join("x")).is_err(), "mounted read-only");
     assert_eq!(p.run(Op::Stop).unwrap(), Outcome::Stopped);
 }
 
@@ -243,10 +195,7 @@ fn busy_filesystem_is_a_failed_stop_not_a_lazy_unmount() {
     let err = a.run(Op::Stop).unwrap_err();
     eprintln!("busy stop: {err}");
     assert!(err.to_string().contains("umount"), "{err}");
-    assert!(
-        mounted_on(&fx.dir("a")).is_some(),
-        "still mounted, not detached"
-    );
+    assert!(mounted_on(&fx.dir("a")).is_some(), "still mounted, not detached");
     assert_eq!(a.run(Op::Status).unwrap(), Outcome::Running);
     drop(held);
     assert_eq!(a.run(Op::Stop).unwrap(), Outcome::Stopped);
@@ -265,11 +214,7 @@ fn refuses_a_device_mounted_elsewhere() {
     let err = a.run(Op::Start).unwrap_err();
     assert!(err.to_string().contains("already mounted on"), "{err}");
     assert!(mounted_on(&fx.dir("a")).is_none());
-    assert_eq!(
-        a.run(Op::Stop).unwrap(),
-        Outcome::Stopped,
-        "stop does not touch the other mount"
-    );
+    assert_eq!(a.run(Op::Stop).unwrap(), Outcome::Stopped, "stop does not touch the other mount");
     assert!(mounted_on(&fx.dir("b")).is_some());
     assert_eq!(b.run(Op::Stop).unwrap(), Outcome::Stopped);
 }
@@ -286,11 +231,7 @@ fn bad_input_gives_clear_errors() {
     assert!(mounted_on(&fx.dir("a")).is_none());
 
     let missing = format!("/dev/tandem-missing-{}", std::process::id());
-    let args = vec![
-        missing.clone(),
-        fx.dir("a").display().to_string(),
-        "ext4".to_string(),
-    ];
+    let args = vec![missing.clone(), fx.dir("a").display().to_string(), "ext4".to_string()];
     let mut m = MountAgent::new(&args, "mount::missing").unwrap();
     let err = m.run(Op::Start).unwrap_err();
     assert!(err.to_string().contains(&missing), "{err}");
@@ -301,13 +242,7 @@ fn bad_input_gives_clear_errors() {
     assert!(err.to_string().contains("mount point"), "{err}");
 
     // A regular file is not a block device.
-    let args = vec![
-        fx.base.join("fs.img").display().to_string(),
-        fx.dir("a").display().to_string(),
-    ];
-    let err = MountAgent::new(&args, "mount::file")
-        .unwrap()
-        .run(Op::Start)
-        .unwrap_err();
+    let args = vec![fx.base.join("fs.img").display().to_string(), fx.dir("a").display().to_string()];
+    let err = MountAgent::new(&args, "mount::file").unwrap().run(Op::Start).unwrap_err();
     assert!(err.to_string().contains("not a block device"), "{err}");
 }

@@ -2,6 +2,7 @@
 //!
 //! Every test takes `GUARD` for reading; `no_zombies_left` takes it for writing so
 //! that no other test has a child in flight while it looks for zombies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -10,9 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use tandem::agent::runner::{
-    judge, run_blocking, Done, ExitKind, Runner, Spawn, DEFAULT_OUTPUT_CAP,
-};
+use tandem::agent::runner::{judge, run_blocking, Done, ExitKind, Runner, Spawn, DEFAULT_OUTPUT_CAP};
 use tandem::agent::script::ScriptAgent;
 use tandem::agent::{Agent, AgentError, Op, Outcome};
 use tandem::time::{self, Duration};
@@ -72,10 +71,7 @@ struct KillOnDrop(i32);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
     }
 }
 
@@ -127,10 +123,7 @@ fn lsb_exit_codes_are_judged_per_op() {
         (3, Op::Start, Err(3)),
         (3, Op::Stop, Err(3)),
     ] {
-        let p = d.script(
-            &format!("exit{code}"),
-            &format!("echo \"op=$1\"\nexit {code}"),
-        );
+        let p = d.script(&format!("exit{code}"), &format!("echo \"op=$1\"\nexit {code}"));
         let done = run_script(&p, op, secs);
         assert_eq!(done.status, ExitKind::Code(code));
         assert_eq!(done.output, format!("op={}\n", op.name()));
@@ -177,23 +170,12 @@ fn output_is_bounded_and_keeps_the_tail() {
     let _g = shared();
     let d = Dir::new();
     // 10 MB of 'x', then a marker; stderr goes to the same pipe.
-    let p = d.script(
-        "spew",
-        "head -c 10000000 /dev/zero | tr '\\0' x\necho END-OF-OUTPUT >&2\nexit 1",
-    );
+    let p = d.script("spew", "head -c 10000000 /dev/zero | tr '\\0' x\necho END-OF-OUTPUT >&2\nexit 1");
     let t0 = StdInstant::now();
     let done = run_script(&p, Op::Start, StdDuration::from_secs(30));
     assert_eq!(done.status, ExitKind::Code(1));
-    assert!(
-        done.output.len() <= DEFAULT_OUTPUT_CAP,
-        "{}",
-        done.output.len()
-    );
-    assert!(
-        done.output.ends_with("xxxxEND-OF-OUTPUT\n"),
-        "{:?}",
-        &done.output[done.output.len() - 40..]
-    );
+    assert!(done.output.len() <= DEFAULT_OUTPUT_CAP, "{}", done.output.len());
+    assert!(done.output.ends_with("xxxxEND-OF-OUTPUT\n"), "{:?}", &done.output[done.output.len() - 40..]);
     assert!(done.output.len() > DEFAULT_OUTPUT_CAP - 64);
     assert!(t0.elapsed() < StdDuration::from_secs(20));
     // The error carries the (bounded) output.
@@ -208,10 +190,7 @@ fn timeout_kills_the_whole_process_group() {
     let _g = shared();
     let d = Dir::new();
     let pidfile = d.path("bg.pid");
-    let p = d.script(
-        "hang",
-        &format!("sleep 100 &\necho $! > {pidfile}\necho waiting\nsleep 100"),
-    );
+    let p = d.script("hang", &format!("sleep 100 &\necho $! > {pidfile}\necho waiting\nsleep 100"));
     let deadline = StdDuration::from_millis(1000);
     let grace = StdDuration::from_millis(500); // min(2s, deadline/2)
     let t0 = StdInstant::now();
@@ -222,17 +201,9 @@ fn timeout_kills_the_whole_process_group() {
     assert_eq!(done.status, ExitKind::TimedOut);
     assert_eq!(done.output, "waiting\n");
     assert!(took >= deadline, "{took:?}");
-    assert!(
-        took < deadline + grace + StdDuration::from_secs(1),
-        "{took:?}"
-    );
-    assert!(
-        done.elapsed >= deadline && done.elapsed < deadline + grace + StdDuration::from_secs(1)
-    );
-    assert!(
-        wait_dead(bg, StdDuration::from_secs(2)),
-        "background child {bg} survived the timeout"
-    );
+    assert!(took < deadline + grace + StdDuration::from_secs(1), "{took:?}");
+    assert!(done.elapsed >= deadline && done.elapsed < deadline + grace + StdDuration::from_secs(1));
+    assert!(wait_dead(bg, StdDuration::from_secs(2)), "background child {bg} survived the timeout");
     match judge(Op::Start, &done) {
         Err(AgentError::Timeout { after, output }) => {
             assert!(after >= deadline);
@@ -248,10 +219,7 @@ fn term_ignoring_script_is_killed_after_the_grace() {
     let d = Dir::new();
     let pidfile = d.path("bg.pid");
     // The trap makes TERM ignored in the shell and in everything it starts.
-    let p = d.script(
-        "stubborn",
-        &format!("trap '' TERM\nsleep 100 &\necho $! > {pidfile}\nsleep 100"),
-    );
+    let p = d.script("stubborn", &format!("trap '' TERM\nsleep 100 &\necho $! > {pidfile}\nsleep 100"));
     let deadline = StdDuration::from_millis(1000);
     let grace = StdDuration::from_millis(500);
     let t0 = StdInstant::now();
@@ -260,18 +228,9 @@ fn term_ignoring_script_is_killed_after_the_grace() {
     let bg = d.read_pid("bg.pid");
     let _k = KillOnDrop(bg);
     assert_eq!(done.status, ExitKind::TimedOut);
-    assert!(
-        took >= deadline + grace,
-        "KILL came before the grace: {took:?}"
-    );
-    assert!(
-        took < deadline + grace + StdDuration::from_secs(1),
-        "{took:?}"
-    );
-    assert!(
-        wait_dead(bg, StdDuration::from_secs(2)),
-        "TERM-ignoring child {bg} survived"
-    );
+    assert!(took >= deadline + grace, "KILL came before the grace: {took:?}");
+    assert!(took < deadline + grace + StdDuration::from_secs(1), "{took:?}");
+    assert!(wait_dead(bg, StdDuration::from_secs(2)), "TERM-ignoring child {bg} survived");
 }
 
 #[test]
@@ -280,10 +239,7 @@ fn start_leaving_a_daemon_completes_and_the_daemon_survives() {
     let d = Dir::new();
     let pidfile = d.path("daemon.pid");
     // The "daemon" keeps the output pipe open (no redirection), as careless scripts do.
-    let p = d.script(
-        "start-daemon",
-        &format!("sleep 100 &\necho $! > {pidfile}\necho started\nexit 0"),
-    );
+    let p = d.script("start-daemon", &format!("sleep 100 &\necho $! > {pidfile}\necho started\nexit 0"));
     let t0 = StdInstant::now();
     let done = run_script(&p, Op::Start, StdDuration::from_secs(10));
     let took = t0.elapsed();
@@ -291,16 +247,10 @@ fn start_leaving_a_daemon_completes_and_the_daemon_survives() {
     let _k = KillOnDrop(daemon);
     assert_eq!(done.status, ExitKind::Code(0));
     assert_eq!(done.output, "started\n");
-    assert!(
-        took < StdDuration::from_secs(2),
-        "waited for the pipe to close: {took:?}"
-    );
+    assert!(took < StdDuration::from_secs(2), "waited for the pipe to close: {took:?}");
     assert_eq!(judge(Op::Start, &done).unwrap(), Outcome::Running);
     std::thread::sleep(StdDuration::from_millis(300));
-    assert!(
-        alive(daemon),
-        "the service started by a successful start was killed"
-    );
+    assert!(alive(daemon), "the service started by a successful start was killed");
 }
 
 #[test]
@@ -314,10 +264,7 @@ fn fork_closure_returns_lsb_code_and_message() {
     assert_eq!(done.status, ExitKind::Code(3));
     assert_eq!(done.output, "mount: /srv/data is not mounted\n");
     assert_eq!(judge(Op::Status, &done).unwrap(), Outcome::Stopped);
-    assert!(matches!(
-        judge(Op::Start, &done),
-        Err(AgentError::Exit { code: 3, .. })
-    ));
+    assert!(matches!(judge(Op::Start, &done), Err(AgentError::Exit { code: 3, .. })));
 
     // A closure that hangs is timed out like a script.
     let mut hang = || {
@@ -331,11 +278,7 @@ fn fork_closure_returns_lsb_code_and_message() {
 #[test]
 fn killed_by_signal_is_reported() {
     let _g = shared();
-    let argv = [
-        "/bin/sh".to_string(),
-        "-c".into(),
-        "echo bye; kill -SEGV $$".into(),
-    ];
+    let argv = ["/bin/sh".to_string(), "-c".into(), "echo bye; kill -SEGV $$".into()];
     let done = run_blocking(Spawn::Exec(&argv), StdDuration::from_secs(10)).unwrap();
     assert_eq!(done.status, ExitKind::Signal(libc::SIGSEGV));
     assert!(matches!(
@@ -355,31 +298,19 @@ fn many_concurrent_children_with_the_poll_loop() {
         // Tags divisible by 8 hang and time out; the others exit with tag % 4 after a
         // short, varied sleep.
         let (cmd, deadline, kind) = if tag % 8 == 0 {
-            (
-                "echo hanging; sleep 100".to_string(),
-                Duration::from_millis(700),
-                ExitKind::TimedOut,
-            )
+            ("echo hanging; sleep 100".to_string(), Duration::from_millis(700), ExitKind::TimedOut)
         } else {
             let ms = (tag * 37) % 400;
             let code = (tag % 4) as i32;
-            (
-                format!("sleep 0.{ms:03}; echo job {tag}; exit {code}"),
-                Duration::from_secs(10),
-                ExitKind::Code(code),
-            )
+            (format!("sleep 0.{ms:03}; echo job {tag}; exit {code}"), Duration::from_secs(10), ExitKind::Code(code))
         };
         let argv = ["/bin/sh".to_string(), "-c".into(), cmd];
-        runner
-            .spawn(start, tag, Spawn::Exec(&argv), deadline)
-            .unwrap();
+        runner.spawn(start, tag, Spawn::Exec(&argv), deadline).unwrap();
         want.insert(tag, kind);
     }
     assert_eq!(runner.running(), N as usize);
     let argv = ["/bin/true".to_string()];
-    assert!(runner
-        .spawn(start, 99, Spawn::Exec(&argv), Duration::from_secs(1))
-        .is_err());
+    assert!(runner.spawn(start, 99, Spawn::Exec(&argv), Duration::from_secs(1)).is_err());
 
     let mut fds = Vec::new();
     let mut pfds: Vec<libc::pollfd> = Vec::new();
@@ -389,22 +320,13 @@ fn many_concurrent_children_with_the_poll_loop() {
         iterations += 1;
         assert!(iterations < 10_000, "poll loop does not converge");
         let now = time::now();
-        assert!(
-            now.saturating_since(start) < Duration::from_secs(15),
-            "jobs took too long"
-        );
+        assert!(now.saturating_since(start) < Duration::from_secs(15), "jobs took too long");
         fds.clear();
         runner.fds(&mut fds);
         assert!(fds.iter().all(|&(_, tag)| tag < N));
         pfds.clear();
-        pfds.extend(fds.iter().map(|&(fd, _)| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        }));
-        let timeout = runner
-            .poll_at()
-            .map_or(1000, |t| now.millis_until_ceil(t).min(1000) as i32);
+        pfds.extend(fds.iter().map(|&(fd, _)| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+        let timeout = runner.poll_at().map_or(1000, |t| now.millis_until_ceil(t).min(1000) as i32);
         match tandem::sys::process::poll(&mut pfds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => panic!("poll: {e}"),
@@ -420,17 +342,10 @@ fn many_concurrent_children_with_the_poll_loop() {
         assert_eq!(Some(&d.status), want.get(&d.tag), "tag {}", d.tag);
         if d.status == ExitKind::TimedOut {
             assert_eq!(d.output, "hanging\n");
-            assert!(
-                d.elapsed >= Duration::from_millis(700) && d.elapsed < Duration::from_millis(2000)
-            );
+            assert!(d.elapsed >= Duration::from_millis(700) && d.elapsed < Duration::from_millis(2000));
         } else {
             assert_eq!(d.output, format!("job {}\n", d.tag));
-            assert!(
-                d.elapsed < Duration::from_secs(3),
-                "tag {} took {:?}",
-                d.tag,
-                d.elapsed
-            );
+            assert!(d.elapsed < Duration::from_secs(3), "tag {} took {:?}", d.tag, d.elapsed);
         }
     }
     let mut tags: Vec<u64> = done.iter().map(|d| d.tag).collect();
@@ -451,14 +366,8 @@ fn kill_all_kills_and_reaps_every_group() {
     let mut bgs = Vec::new();
     for i in 0..4 {
         let pidfile = d.path(&format!("bg{i}.pid"));
-        let argv = [
-            "/bin/sh".to_string(),
-            "-c".into(),
-            format!("sleep 100 & echo $! > {pidfile}; sleep 100"),
-        ];
-        runner
-            .spawn(now, i, Spawn::Exec(&argv), Duration::from_secs(60))
-            .unwrap();
+        let argv = ["/bin/sh".to_string(), "-c".into(), format!("sleep 100 & echo $! > {pidfile}; sleep 100")];
+        runner.spawn(now, i, Spawn::Exec(&argv), Duration::from_secs(60)).unwrap();
     }
     for i in 0..4 {
         let pid = d.read_pid(&format!("bg{i}.pid"));
@@ -467,11 +376,7 @@ fn kill_all_kills_and_reaps_every_group() {
     runner.kill_all();
     assert_eq!(runner.running(), 0);
     for bg in &bgs {
-        assert!(
-            wait_dead(bg.0, StdDuration::from_secs(2)),
-            "{} survived kill_all",
-            bg.0
-        );
+        assert!(wait_dead(bg.0, StdDuration::from_secs(2)), "{} survived kill_all", bg.0);
     }
 }
 

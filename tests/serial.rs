@@ -1,5 +1,6 @@
 //! Serial links against the real kernel: pty pairs joined by a relay thread.
 //! Run: `cargo test --test serial`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
 
@@ -24,8 +25,7 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(tag: &str) -> TempDir {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("tandem-serial-{tag}-{}-{n}", std::process::id()));
+        let p = std::env::temp_dir().join(format!("tandem-serial-{tag}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&p);
         fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -47,21 +47,12 @@ impl Drop for Child {
 }
 
 fn cfg(device: &Path, baud: u32) -> LinkConfig {
-    LinkConfig::Serial {
-        device: device.to_path_buf(),
-        baud,
-        rtscts: false,
-    }
+    LinkConfig::Serial { device: device.to_path_buf(), baud, rtscts: false }
 }
 
 fn open(device: &Path, baud: u32, locks: &TempDir) -> SerialLink {
-    SerialLink::open_in(
-        &cfg(device, baud),
-        format!("serial {}", device.display()),
-        time::now(),
-        &locks.0,
-    )
-    .expect("open serial link")
+    SerialLink::open_in(&cfg(device, baud), format!("serial {}", device.display()), time::now(), &locks.0)
+        .expect("open serial link")
 }
 
 /// Test payload: `tag` + sequence number, padded to a heartbeat-like 81 bytes.
@@ -101,14 +92,8 @@ fn step(links: &mut [&mut SerialLink], rx: &mut [Vec<Vec<u8>>], max_wait: Durati
             which.push(i);
         }
     }
-    let _ = poll(
-        &mut pfds,
-        PollTimeout::try_from(timeout as i32).unwrap_or(PollTimeout::MAX),
-    );
-    let revents: Vec<PollFlags> = pfds
-        .iter()
-        .map(|p| p.revents().unwrap_or(PollFlags::empty()))
-        .collect();
+    let _ = poll(&mut pfds, PollTimeout::try_from(timeout as i32).unwrap_or(PollTimeout::MAX));
+    let revents: Vec<PollFlags> = pfds.iter().map(|p| p.revents().unwrap_or(PollFlags::empty())).collect();
     drop(pfds);
     let now = time::now();
     for (k, &i) in which.iter().enumerate() {
@@ -144,13 +129,7 @@ fn cable(baud: u32, faults: Faults) -> Cable {
     let b = open(&pb.path, baud, &locks);
     assert!(a.is_present() && b.is_present());
     let relay = Relay::start(pa.master, pb.master, faults, 0x5EED ^ u64::from(baud));
-    Cable {
-        a,
-        b,
-        relay,
-        _ptys: (pa.slave, pb.slave),
-        _locks: locks,
-    }
+    Cable { a, b, relay, _ptys: (pa.slave, pb.slave), _locks: locks }
 }
 
 /// Sends `n` packets each way, one every `interval`, and pumps until all arrived or `limit`.
@@ -170,17 +149,10 @@ fn exchange(c: &mut Cable, n: u32, interval: Duration, limit: Duration) -> [Vec<
         if sent == n && rx[0].len() as u32 >= n && rx[1].len() as u32 >= n {
             break;
         }
-        if sent == n
-            && !c.a.wants_write()
-            && !c.b.wants_write()
-            && time::now() > next + Duration::from_millis(500)
-        {
+        if sent == n && !c.a.wants_write() && !c.b.wants_write() && time::now() > next + Duration::from_millis(500) {
             break; // everything written; whatever is missing is lost
         }
-        let wait = next
-            .saturating_since(time::now())
-            .max(Duration::from_millis(1))
-            .min(Duration::from_millis(20));
+        let wait = next.saturating_since(time::now()).max(Duration::from_millis(1)).min(Duration::from_millis(20));
         step(&mut [&mut c.a, &mut c.b], &mut rx, wait);
     }
     rx
@@ -189,20 +161,9 @@ fn exchange(c: &mut Cable, n: u32, interval: Duration, limit: Duration) -> [Vec<
 #[test]
 fn frames_pass_both_ways_at_19200_and_115200() {
     for (baud, interval_ms) in [(19200u32, 60u64), (115200, 15)] {
-        let mut c = cable(
-            baud,
-            Faults {
-                baud: Some(baud),
-                ..Faults::default()
-            },
-        );
+        let mut c = cable(baud, Faults { baud: Some(baud), ..Faults::default() });
         let n = 25;
-        let rx = exchange(
-            &mut c,
-            n,
-            Duration::from_millis(interval_ms),
-            Duration::from_secs(10),
-        );
+        let rx = exchange(&mut c, n, Duration::from_millis(interval_ms), Duration::from_secs(10));
         // rx[0] is what A received (from B), rx[1] what B received
         let want_a: Vec<Vec<u8>> = (0..n).map(|i| packet(b'B', i)).collect();
         let want_b: Vec<Vec<u8>> = (0..n).map(|i| packet(b'A', i)).collect();
@@ -210,11 +171,7 @@ fn frames_pass_both_ways_at_19200_and_115200() {
         assert_eq!(rx[1], want_b, "B at {baud}");
         for l in [&c.a, &c.b] {
             let s = l.stats();
-            assert_eq!(
-                (s.bad_crc, s.resyncs, s.overruns, s.tx_dropped, s.tx_errors),
-                (0, 0, 0, 0, 0),
-                "{s:?}"
-            );
+            assert_eq!((s.bad_crc, s.resyncs, s.overruns, s.tx_dropped, s.tx_errors), (0, 0, 0, 0, 0), "{s:?}");
             assert_eq!(s.tx, u64::from(n));
         }
         let rs = c.relay.stats();
@@ -225,21 +182,9 @@ fn frames_pass_both_ways_at_19200_and_115200() {
 #[test]
 fn corrupted_frames_are_counted_and_good_ones_arrive() {
     let baud = 19200;
-    let mut c = cable(
-        baud,
-        Faults {
-            baud: Some(baud),
-            corrupt: 0.10,
-            cut: false,
-        },
-    );
+    let mut c = cable(baud, Faults { baud: Some(baud), corrupt: 0.10, cut: false });
     let n = 100;
-    let rx = exchange(
-        &mut c,
-        n,
-        Duration::from_millis(50),
-        Duration::from_secs(20),
-    );
+    let rx = exchange(&mut c, n, Duration::from_millis(50), Duration::from_secs(20));
     let rs = c.relay.stats();
     assert_eq!(rs.frames, [u64::from(n); 2], "{rs:?}");
     assert!(rs.corrupted[0] > 0 && rs.corrupted[1] > 0, "{rs:?}");
@@ -253,11 +198,7 @@ fn corrupted_frames_are_counted_and_good_ones_arrive() {
             assert_eq!(p, &packet(tag, seq_of(p)));
         }
         assert!(got.windows(2).all(|w| seq_of(&w[0]) < seq_of(&w[1])));
-        assert_eq!(
-            got.len() as u64,
-            u64::from(n) - rs.corrupted[dir],
-            "{s:?} {rs:?}"
-        );
+        assert_eq!(got.len() as u64, u64::from(n) - rs.corrupted[dir], "{s:?} {rs:?}");
         assert_eq!(s.bad_crc + s.resyncs, rs.corrupted[dir], "{s:?} {rs:?}");
         assert_eq!(s.overruns, 0);
     }
@@ -267,12 +208,7 @@ fn corrupted_frames_are_counted_and_good_ones_arrive() {
 fn live_lock_is_refused_naming_the_pid() {
     let locks = TempDir::new("live");
     let pty = Pty::new();
-    let holder = Child(
-        std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap(),
-    );
+    let holder = Child(std::process::Command::new("sleep").arg("30").spawn().unwrap());
     let pid = holder.0.id();
     let name = pty.path.file_name().unwrap().to_str().unwrap().to_string();
     let lock = locks.0.join(format!("LCK..{name}"));
@@ -304,10 +240,7 @@ fn stale_lock_is_taken_over_and_removed_on_drop() {
     fs::write(&lock, format!("{pid:>10}\n")).unwrap();
     let link = open(&pty.path, 19200, &locks);
     assert!(link.is_present());
-    assert_eq!(
-        fs::read_to_string(&lock).unwrap(),
-        format!("{:>10}\n", std::process::id())
-    );
+    assert_eq!(fs::read_to_string(&lock).unwrap(), format!("{:>10}\n", std::process::id()));
     assert_eq!(link.lock_path(), lock.as_path());
     drop(link);
     assert!(!lock.exists());
@@ -319,22 +252,12 @@ fn lock_dir_is_created() {
     let sub = TempDir(locks.0.join("a/b"));
     let pty = Pty::new();
     let link = open(&pty.path, 9600, &sub);
-    assert!(sub
-        .0
-        .join(format!(
-            "LCK..{}",
-            pty.path.file_name().unwrap().to_str().unwrap()
-        ))
-        .exists());
+    assert!(sub.0.join(format!("LCK..{}", pty.path.file_name().unwrap().to_str().unwrap())).exists());
     drop(link);
 }
 
 /// Polls the link (as the daemon would) until `cond` or `limit`.
-fn drive(
-    link: &mut SerialLink,
-    limit: Duration,
-    mut cond: impl FnMut(&SerialLink) -> bool,
-) -> bool {
+fn drive(link: &mut SerialLink, limit: Duration, mut cond: impl FnMut(&SerialLink) -> bool) -> bool {
     let end = time::now() + limit;
     let mut rx = [Vec::new()];
     while time::now() < end {
@@ -375,10 +298,7 @@ fn missing_device_is_picked_up_when_it_appears() {
     let pty = Pty::new();
     std::os::unix::fs::symlink(&pty.path, &dev).unwrap();
     let plugged = Instant::from_micros(time::now().as_micros());
-    assert!(
-        drive(&mut link, Duration::from_secs(3), |l| l.is_present()),
-        "not picked up"
-    );
+    assert!(drive(&mut link, Duration::from_secs(3), |l| l.is_present()), "not picked up");
     // backoff so far: 100, 200, 400, 800 ms → picked up well within a second of plugging
     assert!(time::now().saturating_since(plugged) < Duration::from_millis(1000));
     assert_receives(&mut link, &pty.master, 1);
@@ -399,15 +319,9 @@ fn unplugged_device_is_noticed_and_reopened() {
     // poll reports the hang-up; the link closes and schedules a reopen
     let fd = link.fd().unwrap();
     // SAFETY: the link still owns the fd here.
-    let mut pfd = [PollFd::new(
-        unsafe { BorrowedFd::borrow_raw(fd) },
-        PollFlags::POLLIN,
-    )];
+    let mut pfd = [PollFd::new(unsafe { BorrowedFd::borrow_raw(fd) }, PollFlags::POLLIN)];
     assert_eq!(poll(&mut pfd, PollTimeout::from(1000u16)).unwrap(), 1);
-    assert!(
-        drive(&mut link, Duration::from_secs(2), |l| !l.is_present()),
-        "unplug not noticed"
-    );
+    assert!(drive(&mut link, Duration::from_secs(2), |l| !l.is_present()), "unplug not noticed");
     assert_eq!(link.fd(), None);
     assert!(link.poll_at().is_some());
     // sending stays harmless
@@ -415,10 +329,7 @@ fn unplugged_device_is_noticed_and_reopened() {
     // plug in another adapter under the same name
     let pty2 = Pty::new();
     std::os::unix::fs::symlink(&pty2.path, &dev).unwrap();
-    assert!(
-        drive(&mut link, Duration::from_secs(3), |l| l.is_present()),
-        "not reopened"
-    );
+    assert!(drive(&mut link, Duration::from_secs(3), |l| l.is_present()), "not reopened");
     assert_receives(&mut link, &pty2.master, 2);
 }
 
@@ -434,13 +345,9 @@ fn termios_is_raw_while_open_and_restored_after_drop() {
     let orig = termios::tcgetattr(p.slave.as_fd()).unwrap();
     let link = open(&path, 38400, &locks);
     let t = termios::tcgetattr(p.slave.as_fd()).unwrap();
-    assert!(!t
-        .local_flags
-        .intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG));
+    assert!(!t.local_flags.intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG));
     assert_eq!(termios::cfgetospeed(&t), BaudRate::B38400);
-    assert!(t
-        .control_flags
-        .contains(termios::ControlFlags::CLOCAL | termios::ControlFlags::CS8));
+    assert!(t.control_flags.contains(termios::ControlFlags::CLOCAL | termios::ControlFlags::CS8));
     assert!(!t.control_flags.contains(termios::ControlFlags::CRTSCTS));
     drop(link);
     assert_eq!(termios::tcgetattr(p.slave.as_fd()).unwrap(), orig);
@@ -450,24 +357,13 @@ fn termios_is_raw_while_open_and_restored_after_drop() {
 fn rtscts_and_bad_baud() {
     let locks = TempDir::new("rtscts");
     let pty = Pty::new();
-    let c = LinkConfig::Serial {
-        device: pty.path.clone(),
-        baud: 115200,
-        rtscts: true,
-    };
+    let c = LinkConfig::Serial { device: pty.path.clone(), baud: 115200, rtscts: true };
     let link = SerialLink::open_in(&c, "s".into(), time::now(), &locks.0).unwrap();
     let t = termios::tcgetattr(pty.slave.as_fd()).unwrap();
     assert!(t.control_flags.contains(termios::ControlFlags::CRTSCTS));
     drop(link);
-    let c = LinkConfig::Serial {
-        device: pty.path.clone(),
-        baud: 14400,
-        rtscts: false,
-    };
-    assert!(matches!(
-        SerialLink::open_in(&c, "s".into(), time::now(), &locks.0),
-        Err(LinkError::Config(_))
-    ));
+    let c = LinkConfig::Serial { device: pty.path.clone(), baud: 14400, rtscts: false };
+    assert!(matches!(SerialLink::open_in(&c, "s".into(), time::now(), &locks.0), Err(LinkError::Config(_))));
     // not a tty at all: a real error, not "absent"
     let file = locks.0.join("plainfile");
     fs::write(&file, "x").unwrap();
@@ -480,46 +376,28 @@ fn rtscts_and_bad_baud() {
 #[test]
 fn slow_line_drops_oldest_and_never_blocks() {
     // 1200 baud: an 88-byte frame takes 733 ms; sending every 10 ms must drop, not block.
-    let mut c = cable(
-        1200,
-        Faults {
-            baud: Some(1200),
-            ..Faults::default()
-        },
-    );
+    let mut c = cable(1200, Faults { baud: Some(1200), ..Faults::default() });
     let start = std::time::Instant::now();
     for i in 0..200 {
         let now = time::now();
         c.a.send(now, &packet(b'A', i)).unwrap();
         c.a.on_writable(now);
     }
-    assert!(
-        start.elapsed() < Duration::from_millis(500),
-        "send blocked: {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_millis(500), "send blocked: {:?}", start.elapsed());
     assert!(c.a.queued() <= tandem::link::serial::QUEUE_FRAMES);
     let s = *c.a.stats();
     // only the first frame went to the driver; the rest queued, and all but the last
     // QUEUE_FRAMES were dropped oldest first
     assert_eq!(s.tx, 1, "{s:?}");
     assert_eq!(c.a.queued(), tandem::link::serial::QUEUE_FRAMES);
-    assert_eq!(
-        s.tx_dropped,
-        200 - 1 - tandem::link::serial::QUEUE_FRAMES as u64,
-        "{s:?}"
-    );
+    assert_eq!(s.tx_dropped, 200 - 1 - tandem::link::serial::QUEUE_FRAMES as u64, "{s:?}");
     assert!(!c.a.wants_write(), "waits by timer, not by POLLOUT");
     assert!(c.a.poll_at().is_some());
     // the newest frames are the ones still to go
     let mut rx = [Vec::new(), Vec::new()];
     let end = time::now() + Duration::from_secs(6);
     while rx[1].len() < 5 && time::now() < end {
-        step(
-            &mut [&mut c.a, &mut c.b],
-            &mut rx,
-            Duration::from_millis(50),
-        );
+        step(&mut [&mut c.a, &mut c.b], &mut rx, Duration::from_millis(50));
     }
     let seqs: Vec<u32> = rx[1].iter().map(|p| seq_of(p)).collect();
     assert_eq!(seqs, vec![0, 196, 197, 198, 199]);

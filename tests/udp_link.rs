@@ -3,6 +3,7 @@
 //! inside each namespace from a thread that entered it with setns(2).
 //!
 //! Needs root and iproute2. Without them the tests print a note and pass, unless CI=true.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 use std::fs::File;
 use std::net::UdpSocket;
@@ -23,11 +24,7 @@ const PORT: u16 = 6940;
 
 fn prerequisites() -> bool {
     let root = nix::unistd::geteuid().is_root();
-    let ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let ip = Command::new("ip").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
     if root && ip {
         return true;
     }
@@ -41,12 +38,7 @@ fn prerequisites() -> bool {
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
 /// Two namespaces `a` and `b`; pair 0: a0 (192.0.2.1, 2001:db8::1) ↔ b0 (192.0.2.2,
@@ -83,9 +75,7 @@ impl Rig {
         }
         // veths are created inside namespace a: the host's namespace is never touched.
         for (x, y) in [(&rig.a0, &rig.b0), (&rig.a1, &rig.b1)] {
-            ip(&[
-                "-n", &rig.a, "link", "add", x, "type", "veth", "peer", "name", y, "netns", &rig.b,
-            ]);
+            ip(&["-n", &rig.a, "link", "add", x, "type", "veth", "peer", "name", y, "netns", &rig.b]);
         }
         let addrs: [(&str, &str, &str); 6] = [
             (&rig.a, &rig.a0, "192.0.2.1/24"),
@@ -102,12 +92,7 @@ impl Rig {
                 ip(&["-n", ns, "addr", "add", addr, "brd", "+", "dev", dev]);
             }
         }
-        for (ns, dev) in [
-            (&rig.a, &rig.a0),
-            (&rig.a, &rig.a1),
-            (&rig.b, &rig.b0),
-            (&rig.b, &rig.b1),
-        ] {
+        for (ns, dev) in [(&rig.a, &rig.a0), (&rig.a, &rig.a1), (&rig.b, &rig.b0), (&rig.b, &rig.b1)] {
             ip(&["-n", ns, "link", "set", dev, "up"]);
         }
         // IPv6 multicast needs the kernel's ff00::/8 route, added shortly after carrier up.
@@ -123,18 +108,13 @@ fn wait_for_route(ns: &str, dev: &str, prefix: &str) {
     let end = StdInstant::now() + Duration::from_secs(5);
     loop {
         let out = Command::new("ip")
-            .args([
-                "-n", ns, "-6", "route", "show", "table", "local", "dev", dev,
-            ])
+            .args(["-n", ns, "-6", "route", "show", "table", "local", "dev", dev])
             .output()
             .expect("run ip");
         if String::from_utf8_lossy(&out.stdout).contains(prefix) {
             return;
         }
-        assert!(
-            StdInstant::now() < end,
-            "no {prefix} route on {dev} in {ns}"
-        );
+        assert!(StdInstant::now() < end, "no {prefix} route on {dev} in {ns}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -170,8 +150,7 @@ fn collect(link: &mut UdpLink, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     let end = StdInstant::now() + timeout;
     loop {
-        link.recv(Instant::ZERO, &mut |p: &[u8]| got.push(p.to_vec()))
-            .expect("recv");
+        link.recv(Instant::ZERO, &mut |p: &[u8]| got.push(p.to_vec())).expect("recv");
         if got.len() >= want || StdInstant::now() >= end {
             return got;
         }
@@ -188,16 +167,8 @@ fn exchange(x: &mut UdpLink, y: &mut UdpLink) {
     let got_y = collect(y, 1, Duration::from_secs(3));
     let got_x = collect(x, 1, Duration::from_secs(3));
     // Looped-back own packets (bcast) may show up too; the peer's must be there exactly once.
-    assert_eq!(
-        got_y.iter().filter(|p| **p == px).count(),
-        1,
-        "y got {got_y:?}"
-    );
-    assert_eq!(
-        got_x.iter().filter(|p| **p == py).count(),
-        1,
-        "x got {got_x:?}"
-    );
+    assert_eq!(got_y.iter().filter(|p| **p == px).count(), 1, "y got {got_y:?}");
+    assert_eq!(got_x.iter().filter(|p| **p == py).count(), 1, "x got {got_x:?}");
     assert_eq!(x.stats().tx, 1);
     assert_eq!(y.stats().tx, 1);
     assert_eq!(x.stats().tx_errors, 0);
@@ -209,24 +180,12 @@ fn ucast_v4_both_ways_with_codec() {
         return;
     }
     let rig = Rig::new();
-    let mut a = open_in(
-        &rig.a,
-        LinkConfig::Ucast {
-            iface: rig.a0.clone(),
-            peer: "192.0.2.2".parse().unwrap(),
-            port: PORT,
-        },
-    )
-    .unwrap();
-    let mut b = open_in(
-        &rig.b,
-        LinkConfig::Ucast {
-            iface: rig.b0.clone(),
-            peer: "192.0.2.1".parse().unwrap(),
-            port: PORT,
-        },
-    )
-    .unwrap();
+    let mut a =
+        open_in(&rig.a, LinkConfig::Ucast { iface: rig.a0.clone(), peer: "192.0.2.2".parse().unwrap(), port: PORT })
+            .unwrap();
+    let mut b =
+        open_in(&rig.b, LinkConfig::Ucast { iface: rig.b0.clone(), peer: "192.0.2.1".parse().unwrap(), port: PORT })
+            .unwrap();
     assert_eq!(a.name(), format!("ucast {} 192.0.2.2", rig.a0));
     assert!(a.fd().is_some());
     exchange(&mut a, &mut b);
@@ -265,26 +224,9 @@ fn bcast_both_ways() {
         return;
     }
     let rig = Rig::new();
-    let mut a = open_in(
-        &rig.a,
-        LinkConfig::Bcast {
-            iface: rig.a1.clone(),
-            port: PORT,
-        },
-    )
-    .unwrap();
-    let mut b = open_in(
-        &rig.b,
-        LinkConfig::Bcast {
-            iface: rig.b1.clone(),
-            port: PORT,
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        a.destination(),
-        Some(format!("198.51.100.255:{PORT}").parse().unwrap())
-    );
+    let mut a = open_in(&rig.a, LinkConfig::Bcast { iface: rig.a1.clone(), port: PORT }).unwrap();
+    let mut b = open_in(&rig.b, LinkConfig::Bcast { iface: rig.b1.clone(), port: PORT }).unwrap();
+    assert_eq!(a.destination(), Some(format!("198.51.100.255:{PORT}").parse().unwrap()));
     exchange(&mut a, &mut b);
 }
 
@@ -314,24 +256,12 @@ fn ipv6_ucast_and_mcast() {
         return;
     }
     let rig = Rig::new();
-    let mut a = open_in(
-        &rig.a,
-        LinkConfig::Ucast {
-            iface: rig.a0.clone(),
-            peer: "2001:db8::2".parse().unwrap(),
-            port: PORT,
-        },
-    )
-    .unwrap();
-    let mut b = open_in(
-        &rig.b,
-        LinkConfig::Ucast {
-            iface: rig.b0.clone(),
-            peer: "2001:db8::1".parse().unwrap(),
-            port: PORT,
-        },
-    )
-    .unwrap();
+    let mut a =
+        open_in(&rig.a, LinkConfig::Ucast { iface: rig.a0.clone(), peer: "2001:db8::2".parse().unwrap(), port: PORT })
+            .unwrap();
+    let mut b =
+        open_in(&rig.b, LinkConfig::Ucast { iface: rig.b0.clone(), peer: "2001:db8::1".parse().unwrap(), port: PORT })
+            .unwrap();
     exchange(&mut a, &mut b);
     drop((a, b));
     let cfg = |iface: &str| LinkConfig::Mcast {
@@ -353,24 +283,12 @@ fn bindtodevice_isolates_interfaces() {
     }
     let rig = Rig::new();
     // Two links in namespace a on the same port, one per interface.
-    let mut on_a0 = open_in(
-        &rig.a,
-        LinkConfig::Ucast {
-            iface: rig.a0.clone(),
-            peer: "192.0.2.2".parse().unwrap(),
-            port: PORT,
-        },
-    )
-    .unwrap();
-    let mut on_a1 = open_in(
-        &rig.a,
-        LinkConfig::Ucast {
-            iface: rig.a1.clone(),
-            peer: "198.51.100.2".parse().unwrap(),
-            port: PORT,
-        },
-    )
-    .unwrap();
+    let mut on_a0 =
+        open_in(&rig.a, LinkConfig::Ucast { iface: rig.a0.clone(), peer: "192.0.2.2".parse().unwrap(), port: PORT })
+            .unwrap();
+    let mut on_a1 =
+        open_in(&rig.a, LinkConfig::Ucast { iface: rig.a1.clone(), peer: "198.51.100.2".parse().unwrap(), port: PORT })
+            .unwrap();
     let sock = in_netns(&rig.b, || UdpSocket::bind("0.0.0.0:0").unwrap());
     sock.send_to(b"via pair 1", ("198.51.100.1", PORT)).unwrap();
     sock.send_to(b"via pair 0", ("192.0.2.1", PORT)).unwrap();
@@ -386,8 +304,7 @@ fn bindtodevice_isolates_interfaces() {
 
     // With only the a0 link left, a packet to the port through a1 is still not seen on a0.
     drop(on_a1);
-    sock.send_to(b"via pair 1 again", ("198.51.100.1", PORT))
-        .unwrap();
+    sock.send_to(b"via pair 1 again", ("198.51.100.1", PORT)).unwrap();
     assert!(collect(&mut on_a0, 1, Duration::from_millis(300)).is_empty());
 }
 
@@ -397,23 +314,14 @@ fn send_errors_are_counted() {
         return;
     }
     let rig = Rig::new();
-    let mut a = open_in(
-        &rig.a,
-        LinkConfig::Ucast {
-            iface: rig.a0.clone(),
-            peer: "192.0.2.2".parse().unwrap(),
-            port: PORT,
-        },
-    )
-    .unwrap();
+    let mut a =
+        open_in(&rig.a, LinkConfig::Ucast { iface: rig.a0.clone(), peer: "192.0.2.2".parse().unwrap(), port: PORT })
+            .unwrap();
     // Too big for a datagram: EMSGSIZE, counted, returned.
     let big = vec![0u8; 70_000];
     for i in 1..=3u64 {
         match a.send(Instant::ZERO, &big) {
-            Err(LinkError::Io {
-                op: "sendto",
-                errno,
-            }) => {
+            Err(LinkError::Io { op: "sendto", errno }) => {
                 assert_eq!(errno, nix::errno::Errno::EMSGSIZE)
             }
             other => panic!("expected EMSGSIZE, got {other:?}"),
@@ -426,10 +334,7 @@ fn send_errors_are_counted() {
     // The interface going down makes sends fail, without panicking.
     ip(&["-n", &rig.a, "link", "set", &rig.a0, "down"]);
     match a.send(Instant::ZERO, b"y") {
-        Err(LinkError::Io {
-            op: "sendto",
-            errno,
-        }) => eprintln!("link down: {errno}"),
+        Err(LinkError::Io { op: "sendto", errno }) => eprintln!("link down: {errno}"),
         other => panic!("expected an error, got {other:?}"),
     }
     assert_eq!(a.stats().tx_errors, 4);

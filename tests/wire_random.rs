@@ -2,14 +2,13 @@
 //!
 //! Runs for `TANDEM_WIRE_RANDOM_SECS` seconds (default 30) or 20 million inputs, whichever
 //! comes first. Seeded xorshift, so a failure is reproducible from the printed seed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 use std::time::{Duration, Instant};
 
 use tandem::wire::auth::Codec;
 use tandem::wire::packet::{Packet, MAX_LEN};
-use tandem::wire::{
-    GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAC_LEN, MAX_GROUPS, MAX_PAYLOAD,
-};
+use tandem::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAC_LEN, MAX_GROUPS, MAX_PAYLOAD};
 
 const MAX_COUNT: u64 = 20_000_000;
 
@@ -99,20 +98,8 @@ fn mutate(rng: &mut XorShift, buf: &mut Vec<u8>) {
 fn check(codec: &mut Codec, bytes: &[u8], parsed: &mut u64) {
     if let Ok(p) = Packet::new_checked(bytes) {
         // every accessor, after a successful check
-        let _ = (
-            p.kind(),
-            p.cluster_id(),
-            p.sender(),
-            p.node_state(),
-            p.generation(),
-        );
-        let _ = (
-            p.seq(),
-            p.keepalive_ms(),
-            p.payload(),
-            p.signed_bytes(),
-            p.mac(),
-        );
+        let _ = (p.kind(), p.cluster_id(), p.sender(), p.node_state(), p.generation());
+        let _ = (p.seq(), p.keepalive_ms(), p.payload(), p.signed_bytes(), p.mac());
         for i in 0..usize::from(p.n_groups()) {
             let _ = p.group_raw(i);
         }
@@ -126,12 +113,7 @@ fn check(codec: &mut Codec, bytes: &[u8], parsed: &mut u64) {
         }
     }
     let unchecked = Packet::new_unchecked(bytes);
-    let _ = (
-        unchecked.seq(),
-        unchecked.payload(),
-        unchecked.mac(),
-        unchecked.group_raw(31),
-    );
+    let _ = (unchecked.seq(), unchecked.payload(), unchecked.mac(), unchecked.group_raw(31));
     match codec.decode(bytes) {
         Ok(_) => {}
         Err(e) => {
@@ -142,14 +124,9 @@ fn check(codec: &mut Codec, bytes: &[u8], parsed: &mut u64) {
 
 #[test]
 fn random_bytes_never_panic() {
-    let secs = std::env::var("TANDEM_WIRE_RANDOM_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    let seed = std::env::var("TANDEM_WIRE_RANDOM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_7a4d_e401_u64);
+    let secs = std::env::var("TANDEM_WIRE_RANDOM_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let seed =
+        std::env::var("TANDEM_WIRE_RANDOM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_7a4d_e401_u64);
     eprintln!("wire_random: seed {seed}, {secs} s");
     let mut rng = XorShift(seed | 1);
     let mut tx = Codec::new(b"fuzz key", "fuzz", 0, 1, 1);
@@ -161,14 +138,10 @@ fn random_bytes_never_panic() {
         count += 1;
         let bytes: Vec<u8> = match count % 4 {
             // pure random, any length up to a bit over the max
-            0 => (0..rng.below(MAX_LEN as u64 + 64))
-                .map(|_| rng.byte())
-                .collect(),
+            0 => (0..rng.below(MAX_LEN as u64 + 64)).map(|_| rng.byte()).collect(),
             // random but with a valid header start, so the length checks are reached
             1 => {
-                let mut b: Vec<u8> = (0..rng.below(MAX_LEN as u64 + 8))
-                    .map(|_| rng.byte())
-                    .collect();
+                let mut b: Vec<u8> = (0..rng.below(MAX_LEN as u64 + 8)).map(|_| rng.byte()).collect();
                 for (i, v) in [0x54u8, 0x44, 1].iter().enumerate() {
                     if let Some(x) = b.get_mut(i) {
                         *x = *v;

@@ -35,9 +35,7 @@
 use std::fmt;
 
 use super::{Agent, AgentError, Exec, Op, Outcome};
-use crate::netlink::{
-    nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, NlaIter, Protocol, Request,
-};
+use crate::netlink::{nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, NlaIter, Protocol, Request};
 use crate::netlink::{NLM_F_ACK, NLM_F_DUMP};
 use crate::time::Duration;
 
@@ -204,10 +202,7 @@ impl<'a> DrbdRequest<'a> {
 
 /// Checks a resource name: 1..=127 bytes, no NUL, no `/` (the kernel refuses those).
 pub fn valid_resource_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < RESOURCE_NAME_MAX
-        && !name.contains(['\0', '/'])
-        && !name.starts_with('-')
+    !name.is_empty() && name.len() < RESOURCE_NAME_MAX && !name.contains(['\0', '/']) && !name.starts_with('-')
 }
 
 impl Request for DrbdRequest<'_> {
@@ -229,16 +224,8 @@ impl Request for DrbdRequest<'_> {
         let mut hdr = [0u8; DRBD_HDRLEN];
         hdr[..4].copy_from_slice(&self.minor.to_ne_bytes());
         b.put_header(&hdr);
-        let ctx = if self.nested_flag {
-            b.nest_start(NLA_CFG_CONTEXT)
-        } else {
-            b.nest_start_raw(NLA_CFG_CONTEXT)
-        };
-        let ty = if self.mandatory {
-            T_CTX_RESOURCE_NAME | GENLA_F_MANDATORY
-        } else {
-            T_CTX_RESOURCE_NAME
-        };
+        let ctx = if self.nested_flag { b.nest_start(NLA_CFG_CONTEXT) } else { b.nest_start_raw(NLA_CFG_CONTEXT) };
+        let ty = if self.mandatory { T_CTX_RESOURCE_NAME | GENLA_F_MANDATORY } else { T_CTX_RESOURCE_NAME };
         b.put_strz(ty, self.resource);
         b.nest_end(ctx);
     }
@@ -332,25 +319,13 @@ impl DrbdState {
         (self.0 >> 17) & 1 == 1
     }
     pub fn conn_name(self) -> &'static str {
-        usize::try_from(self.conn())
-            .ok()
-            .and_then(|i| CONN_NAMES.get(i))
-            .copied()
-            .unwrap_or("?")
+        usize::try_from(self.conn()).ok().and_then(|i| CONN_NAMES.get(i)).copied().unwrap_or("?")
     }
     pub fn disk_name(self) -> &'static str {
-        usize::try_from(self.disk())
-            .ok()
-            .and_then(|i| DISK_NAMES.get(i))
-            .copied()
-            .unwrap_or("?")
+        usize::try_from(self.disk()).ok().and_then(|i| DISK_NAMES.get(i)).copied().unwrap_or("?")
     }
     pub fn pdsk_name(self) -> &'static str {
-        usize::try_from(self.pdsk())
-            .ok()
-            .and_then(|i| DISK_NAMES.get(i))
-            .copied()
-            .unwrap_or("?")
+        usize::try_from(self.pdsk()).ok().and_then(|i| DISK_NAMES.get(i)).copied().unwrap_or("?")
     }
 }
 
@@ -393,13 +368,9 @@ impl Reply {
         const OP: &str = "parse drbd reply";
         let bad = |what| NetlinkError::Malformed { op: OP, what };
         let cmd = *payload.first().ok_or(bad("short genlmsghdr"))?;
-        let hdr = payload
-            .get(GENL_HDRLEN..GENL_HDRLEN + DRBD_HDRLEN)
-            .ok_or(bad("short drbd_genlmsghdr"))?;
+        let hdr = payload.get(GENL_HDRLEN..GENL_HDRLEN + DRBD_HDRLEN).ok_or(bad("short drbd_genlmsghdr"))?;
         let word = |i: usize| -> Result<[u8; 4], NetlinkError> {
-            hdr.get(i..i + 4)
-                .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                .ok_or(bad("short drbd_genlmsghdr"))
+            hdr.get(i..i + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()).ok_or(bad("short drbd_genlmsghdr"))
         };
         let mut r = Reply {
             cmd,
@@ -424,9 +395,7 @@ impl Reply {
                     for f in a.nested() {
                         let f = f.map_err(|e| e.with_op(OP))?;
                         match f.kind() {
-                            T_CTX_RESOURCE_NAME => {
-                                r.resource = Some(f.as_str().map_err(|e| e.with_op(OP))?.to_owned())
-                            }
+                            T_CTX_RESOURCE_NAME => r.resource = Some(f.as_str().map_err(|e| e.with_op(OP))?.to_owned()),
                             T_CTX_VOLUME => r.volume = Some(f.as_u32().map_err(|e| e.with_op(OP))?),
                             _ => {}
                         }
@@ -493,11 +462,7 @@ pub struct Volume {
 
 impl fmt::Display for Volume {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "volume {} (minor {}): {}",
-            self.volume, self.minor, self.state
-        )
+        write!(f, "volume {} (minor {}): {}", self.volume, self.minor, self.state)
     }
 }
 
@@ -523,9 +488,7 @@ impl DrbdAgent {
                 retry_delay: RETRY_DELAY,
                 family: None,
             }),
-            _ => Err(AgentError::Config(format!(
-                "{text}: expected drbd::RESOURCE with a valid resource name"
-            ))),
+            _ => Err(AgentError::Config(format!("{text}: expected drbd::RESOURCE with a valid resource name"))),
         }
     }
 
@@ -549,8 +512,7 @@ impl DrbdAgent {
             None => {
                 let f = resolve_family(&mut sock, FAMILY).map_err(|e| match e.errno() {
                     Some(nix::errno::Errno::ENOENT) => AgentError::Other(
-                        "the DRBD kernel module is not loaded (no generic netlink family 'drbd')"
-                            .to_string(),
+                        "the DRBD kernel module is not loaded (no generic netlink family 'drbd')".to_string(),
                     ),
                     _ => nl_err(e),
                 })?;
@@ -588,30 +550,17 @@ impl DrbdAgent {
             DrbdRequest::secondary(family, version, minor, &self.resource)
         };
         let mut reply = None;
-        sock.request(
-            if primary {
-                "drbd primary"
-            } else {
-                "drbd secondary"
-            },
-            &req,
-            |m: &NlMsg<'_>| {
-                reply = Some(Reply::parse(m.payload())?);
-                Ok(())
-            },
-        )
+        sock.request(if primary { "drbd primary" } else { "drbd secondary" }, &req, |m: &NlMsg<'_>| {
+            reply = Some(Reply::parse(m.payload())?);
+            Ok(())
+        })
         .map_err(nl_err)?;
         reply.ok_or_else(|| AgentError::Other("DRBD sent no reply".to_string()))
     }
 
     fn role_error(&self, what: &str, v: &Volume, r: &Reply) -> AgentError {
-        let mut m = format!(
-            "{what} {} volume {}: {} ({})",
-            self.resource,
-            v.volume,
-            ret_code_text(r.ret_code),
-            r.ret_code
-        );
+        let mut m =
+            format!("{what} {} volume {}: {} ({})", self.resource, v.volume, ret_code_text(r.ret_code), r.ret_code);
         if let Some(info) = r.info.as_deref().filter(|s| !s.is_empty()) {
             m.push_str(&format!(": {info}"));
         }
@@ -631,11 +580,7 @@ impl DrbdAgent {
                     break;
                 }
                 if r.ret_code == SS_TWO_PRIMARIES && attempt < self.tries {
-                    log::info!(
-                        "{}: peer is still Primary, retrying ({attempt}/{})",
-                        self.text,
-                        self.tries
-                    );
+                    log::info!("{}: peer is still Primary, retrying ({attempt}/{})", self.text, self.tries);
                     std::thread::sleep(self.retry_delay);
                     continue;
                 }
@@ -660,10 +605,7 @@ impl DrbdAgent {
         }
         match self.check(Role::Secondary)? {
             Outcome::Running => Ok(Outcome::Stopped),
-            Outcome::Stopped => Err(AgentError::Other(format!(
-                "{} is still Primary after demotion",
-                self.resource
-            ))),
+            Outcome::Stopped => Err(AgentError::Other(format!("{} is still Primary after demotion", self.resource))),
         }
     }
 
@@ -676,10 +618,7 @@ impl DrbdAgent {
         if vols.iter().all(|v| v.state.role() == want) {
             Ok(Outcome::Running)
         } else if want == Role::Primary {
-            Err(AgentError::Other(format!(
-                "{} did not become Primary",
-                self.resource
-            )))
+            Err(AgentError::Other(format!("{} did not become Primary", self.resource)))
         } else {
             Ok(Outcome::Stopped)
         }
@@ -701,9 +640,7 @@ impl Agent for DrbdAgent {
                 let vols = match self.query() {
                     Ok(v) => v,
                     // No module: certainly not Primary.
-                    Err(AgentError::Other(m)) if m.contains("not loaded") => {
-                        return Ok(Outcome::Stopped)
-                    }
+                    Err(AgentError::Other(m)) if m.contains("not loaded") => return Ok(Outcome::Stopped),
                     Err(e) => return Err(e),
                 };
                 for v in &vols {
@@ -721,22 +658,13 @@ impl Agent for DrbdAgent {
 
 /// The volumes of `resource` and their state, by the 8.4 `GET_STATUS` dump on `sock`.
 /// An unknown resource is an empty list.
-fn status_on(
-    sock: &mut NlSocket,
-    family: u16,
-    version: u8,
-    resource: &str,
-) -> Result<Vec<Volume>, NetlinkError> {
+fn status_on(sock: &mut NlSocket, family: u16, version: u8, resource: &str) -> Result<Vec<Volume>, NetlinkError> {
     let req = DrbdRequest::status_dump(family, version, resource);
     let mut vols = Vec::new();
     let res = sock.request("drbd get-status", &req, |m: &NlMsg<'_>| {
         let r = Reply::parse(m.payload())?;
         if let (true, Some(state)) = (r.minor != MINOR_NONE, r.state) {
-            vols.push(Volume {
-                minor: r.minor,
-                volume: r.volume.unwrap_or(0),
-                state,
-            });
+            vols.push(Volume { minor: r.minor, volume: r.volume.unwrap_or(0), state });
         }
         Ok(())
     });
@@ -813,9 +741,7 @@ fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
     })?;
     let vols = status_on(&mut sock, family, version, resource).map_err(|e| e.to_string())?;
     if vols.is_empty() {
-        return Err(format!(
-            "resource {resource} is not configured in the kernel"
-        ));
+        return Err(format!("resource {resource} is not configured in the kernel"));
     }
     if vols.iter().any(|v| v.state.role() == Role::Primary) {
         return Ok((fence::PEER_PRIMARY, vols));
@@ -861,10 +787,7 @@ fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
 
 fn nl_err(e: NetlinkError) -> AgentError {
     match e.errno() {
-        Some(errno) => AgentError::Sys {
-            op: e.op().to_string(),
-            errno,
-        },
+        Some(errno) => AgentError::Sys { op: e.op().to_string(), errno },
         None => AgentError::Other(e.to_string()),
     }
 }
@@ -881,11 +804,7 @@ mod tests {
     fn emit(req: &impl Request) -> Vec<u8> {
         let mut buf = vec![0u8; 512];
         let n = req.emit(&mut buf, 7, 0).unwrap();
-        assert_eq!(
-            n,
-            req.buffer_len(),
-            "buffer_len() equals what emit() writes"
-        );
+        assert_eq!(n, req.buffer_len(), "buffer_len() equals what emit() writes");
         buf.truncate(n);
         buf
     }
@@ -927,11 +846,7 @@ mod tests {
     }
 
     fn vol(minor: u32, role: u32, conn: u32, disk: u32) -> Volume {
-        Volume {
-            minor,
-            volume: minor,
-            state: DrbdState(role | (conn << 4) | (disk << 9) | (6 << 13)),
-        }
+        Volume { minor, volume: minor, state: DrbdState(role | (conn << 4) | (disk << 9) | (6 << 13)) }
     }
 
     #[test]
@@ -941,24 +856,12 @@ mod tests {
         let wf = 8; // WFConnection
         assert_eq!(fence_code(&[]), PEER_UNREACHABLE, "not configured here");
         assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED)]), PEER_OUTDATED);
-        assert_eq!(
-            fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, sec, wf, D_INCONSISTENT)]),
-            PEER_INCONSISTENT
-        );
+        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, sec, wf, D_INCONSISTENT)]), PEER_INCONSISTENT);
         assert_eq!(fence_code(&[vol(0, sec, 0, D_DISKLESS)]), PEER_INCONSISTENT);
-        assert_eq!(
-            fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, pri, wf, D_UP_TO_DATE)]),
-            PEER_PRIMARY
-        );
+        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, pri, wf, D_UP_TO_DATE)]), PEER_PRIMARY);
         // Still UpToDate after the request (DRBD ignores OUTDATE while Connected).
-        assert_eq!(
-            fence_code(&[vol(0, sec, C_CONNECTED, D_UP_TO_DATE)]),
-            PEER_UNREACHABLE
-        );
-        assert_eq!(
-            fence_code(&[vol(0, sec, wf, D_CONSISTENT)]),
-            PEER_UNREACHABLE
-        );
+        assert_eq!(fence_code(&[vol(0, sec, C_CONNECTED, D_UP_TO_DATE)]), PEER_UNREACHABLE);
+        assert_eq!(fence_code(&[vol(0, sec, wf, D_CONSISTENT)]), PEER_UNREACHABLE);
         assert_eq!(outdate_for_peer("a/b"), PEER_UNREACHABLE, "bad name");
     }
 
@@ -969,25 +872,13 @@ mod tests {
         assert_eq!(b.get(20..24), Some(&3u32.to_ne_bytes()[..]));
         assert_eq!(b.len(), 16 + 4 + 8 + 4 + 4 + 8);
         let d = emit(&DrbdRequest::status_dump(0x1c, 1, "r0"));
-        assert_eq!(
-            d.get(6..8),
-            Some(&0x0301u16.to_ne_bytes()[..]),
-            "REQUEST|DUMP, no ACK"
-        );
+        assert_eq!(d.get(6..8), Some(&0x0301u16.to_ne_bytes()[..]), "REQUEST|DUMP, no ACK");
         assert_eq!(d.get(16), Some(&CMD_GET_STATUS));
-        assert_eq!(
-            d.get(20..24),
-            Some(&[0xff, 0xff, 0xff, 0xff][..]),
-            "minor 0xFFFFFFFF: by name"
-        );
+        assert_eq!(d.get(20..24), Some(&[0xff, 0xff, 0xff, 0xff][..]), "minor 0xFFFFFFFF: by name");
         let mut plain = DrbdRequest::status_dump(0x1c, 1, "r0");
         plain.mandatory = false;
         let p = emit(&plain);
-        assert_eq!(
-            p.get(34..36),
-            Some(&2u16.to_ne_bytes()[..]),
-            "bare ctx_resource_name"
-        );
+        assert_eq!(p.get(34..36), Some(&2u16.to_ne_bytes()[..]), "bare ctx_resource_name");
         // The longest valid name fits the kernel's 128-byte field with its NUL.
         let long = "x".repeat(127);
         assert!(valid_resource_name(&long));
@@ -1024,35 +915,17 @@ mod tests {
         // role Primary(1), peer Secondary(2), conn Connected(10), disk UpToDate(8), pdsk UpToDate(8)
         let st: u32 = 1 | (2 << 2) | (10 << 4) | (8 << 9) | (8 << 13);
         let ctx = [nla(0x4002, b"r0\0"), nla(0x4001, &0u32.to_ne_bytes())].concat();
-        let si = [
-            nla(0x4001, &3u32.to_ne_bytes()),
-            nla(0x0002, &st.to_ne_bytes()),
-        ]
-        .concat();
-        let p = reply(
-            CMD_GET_STATUS,
-            0,
-            NO_ERROR,
-            &[nla(2, &ctx), nla(8, &si), nla(4, &[])],
-        );
+        let si = [nla(0x4001, &3u32.to_ne_bytes()), nla(0x0002, &st.to_ne_bytes())].concat();
+        let p = reply(CMD_GET_STATUS, 0, NO_ERROR, &[nla(2, &ctx), nla(8, &si), nla(4, &[])]);
         let r = Reply::parse(&p).unwrap();
         assert!(r.ok());
         assert_eq!((r.cmd, r.minor, r.volume), (CMD_GET_STATUS, 0, Some(0)));
         assert_eq!(r.resource.as_deref(), Some("r0"));
         let s = r.state.unwrap();
-        assert_eq!(
-            (s.role(), s.peer(), s.conn(), s.disk(), s.pdsk()),
-            (Role::Primary, Role::Secondary, 10, 8, 8)
-        );
-        assert_eq!(
-            s.to_string(),
-            "ro:Primary/Secondary ds:UpToDate/UpToDate cs:Connected"
-        );
+        assert_eq!((s.role(), s.peer(), s.conn(), s.disk(), s.pdsk()), (Role::Primary, Role::Secondary, 10, 8, 8));
+        assert_eq!(s.to_string(), "ro:Primary/Secondary ds:UpToDate/UpToDate cs:Connected");
         let s = DrbdState(2 | (8 << 4) | (5 << 9) | (6 << 13) | (1 << 17));
-        assert_eq!(
-            s.to_string(),
-            "ro:Secondary/Unknown ds:Outdated/DUnknown cs:WFConnection suspended"
-        );
+        assert_eq!(s.to_string(), "ro:Secondary/Unknown ds:Outdated/DUnknown cs:WFConnection suspended");
     }
 
     #[test]
@@ -1065,12 +938,8 @@ mod tests {
         let info = nla(1, &nla(0x4001, b"unknown minor\0"));
         let r = Reply::parse(&reply(CMD_SECONDARY, 9, ERR_MINOR_INVALID, &[info])).unwrap();
         assert_eq!(r.info.as_deref(), Some("unknown minor"));
-        assert!(Reply::parse(&reply(CMD_PRIMARY, 0, SS_NOTHING_TO_DO, &[]))
-            .unwrap()
-            .ok());
-        assert!(Reply::parse(&reply(CMD_PRIMARY, 0, SS_SUCCESS, &[]))
-            .unwrap()
-            .ok());
+        assert!(Reply::parse(&reply(CMD_PRIMARY, 0, SS_NOTHING_TO_DO, &[])).unwrap().ok());
+        assert!(Reply::parse(&reply(CMD_PRIMARY, 0, SS_SUCCESS, &[])).unwrap().ok());
         // Malformed: short headers, a truncated attribute.
         assert!(Reply::parse(&[14, 1, 0]).is_err());
         assert!(Reply::parse(&[14, 1, 0, 0, 0, 0, 0, 0]).is_err());
@@ -1085,11 +954,6 @@ mod tests {
         assert!(DrbdAgent::new(&a("r0"), "drbd::r0").is_ok());
         assert!(DrbdAgent::new(&a(""), "drbd::").is_err());
         assert!(DrbdAgent::new(&[], "drbd").is_err());
-        assert_eq!(
-            DrbdAgent::new(&a("r0"), "drbd::r0")
-                .unwrap()
-                .exec(Op::Start),
-            Exec::Fork
-        );
+        assert_eq!(DrbdAgent::new(&a("r0"), "drbd::r0").unwrap().exec(Op::Start), Exec::Fork);
     }
 }

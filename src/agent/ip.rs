@@ -50,9 +50,7 @@ impl IpSpec {
     pub fn parse(arg: &str) -> Result<IpSpec, AgentError> {
         let mut parts = arg.split('/');
         let addr_s = parts.next().unwrap_or("");
-        let addr: IpAddr = addr_s
-            .parse()
-            .map_err(|_| cfg(format!("'{addr_s}' is not an IP address")))?;
+        let addr: IpAddr = addr_s.parse().map_err(|_| cfg(format!("'{addr_s}' is not an IP address")))?;
         if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
             return Err(cfg(format!("{addr} cannot be used as a service address")));
         }
@@ -65,13 +63,9 @@ impl IpSpec {
         let prefix = match parts.next() {
             None => None,
             Some(p) => {
-                let n: u8 = p
-                    .parse()
-                    .map_err(|_| cfg(format!("'{p}' is not a prefix length")))?;
+                let n: u8 = p.parse().map_err(|_| cfg(format!("'{p}' is not a prefix length")))?;
                 if n > max {
-                    return Err(cfg(format!(
-                        "prefix length {n} is too long for {addr} (at most {max})"
-                    )));
+                    return Err(cfg(format!("prefix length {n} is too long for {addr} (at most {max})")));
                 }
                 Some(n)
             }
@@ -79,9 +73,7 @@ impl IpSpec {
         let iface = match parts.next() {
             None => None,
             Some("") => return Err(cfg(format!("empty interface name in '{arg}'"))),
-            Some(i)
-                if i.len() > MAX_NAME_LEN || i.contains(char::is_whitespace) || i.contains(':') =>
-            {
+            Some(i) if i.len() > MAX_NAME_LEN || i.contains(char::is_whitespace) || i.contains(':') => {
                 return Err(cfg(format!("'{i}' is not a valid interface name")))
             }
             Some(i) => Some(i.to_owned()),
@@ -93,22 +85,15 @@ impl IpSpec {
                 return Err(cfg(format!("empty label in '{arg}'")));
             }
             if !addr.is_ipv4() {
-                return Err(cfg(format!(
-                    "address labels are IPv4 only (got '{l}' for {addr})"
-                )));
+                return Err(cfg(format!("address labels are IPv4 only (got '{l}' for {addr})")));
             }
             if let Ok(b) = l.parse::<Ipv4Addr>() {
                 broadcast = Some(b);
             } else {
-                let full = if l.contains(':') {
-                    l.to_owned()
-                } else {
-                    format!("{}:{l}", iface.as_deref().unwrap_or(""))
-                };
+                let full =
+                    if l.contains(':') { l.to_owned() } else { format!("{}:{l}", iface.as_deref().unwrap_or("")) };
                 if full.len() > MAX_NAME_LEN {
-                    return Err(cfg(format!(
-                        "label '{full}' is longer than {MAX_NAME_LEN} characters"
-                    )));
+                    return Err(cfg(format!("label '{full}' is longer than {MAX_NAME_LEN} characters")));
                 }
                 if full.contains(char::is_whitespace) {
                     return Err(cfg(format!("label '{full}' contains blanks")));
@@ -117,17 +102,9 @@ impl IpSpec {
             }
         }
         if let Some(extra) = parts.next() {
-            return Err(cfg(format!(
-                "unexpected '/{extra}' in '{arg}' (ADDR/PREFIX[/IFACE[/LABEL]])"
-            )));
+            return Err(cfg(format!("unexpected '/{extra}' in '{arg}' (ADDR/PREFIX[/IFACE[/LABEL]])")));
         }
-        Ok(IpSpec {
-            addr,
-            prefix,
-            iface,
-            label,
-            broadcast,
-        })
+        Ok(IpSpec { addr, prefix, iface, label, broadcast })
     }
 }
 
@@ -146,14 +123,10 @@ pub struct IpAgent {
 
 fn nl_err(e: NetlinkError) -> AgentError {
     match e {
-        NetlinkError::Kernel { op, errno } | NetlinkError::Sys { op, errno } => AgentError::Sys {
-            op: op.to_owned(),
-            errno,
-        },
-        NetlinkError::Timeout { op } => AgentError::Sys {
-            op: op.to_owned(),
-            errno: Errno::ETIMEDOUT,
-        },
+        NetlinkError::Kernel { op, errno } | NetlinkError::Sys { op, errno } => {
+            AgentError::Sys { op: op.to_owned(), errno }
+        }
+        NetlinkError::Timeout { op } => AgentError::Sys { op: op.to_owned(), errno: Errno::ETIMEDOUT },
         other => AgentError::Other(other.to_string()),
     }
 }
@@ -174,13 +147,7 @@ impl IpAgent {
         let spec = IpSpec::parse(&arg)?;
         let mut sock = route_socket()?;
         let (ifindex, prefix) = Self::place(&mut sock, &spec)?;
-        Ok(IpAgent {
-            text: text.to_owned(),
-            spec,
-            prefix,
-            announce: None,
-            ifindex,
-        })
+        Ok(IpAgent { text: text.to_owned(), spec, prefix, announce: None, ifindex })
     }
 
     pub fn spec(&self) -> &IpSpec {
@@ -206,10 +173,7 @@ impl IpAgent {
                         .map(|e| e.prefix)
                         .max()
                         .ok_or_else(|| {
-                            cfg(format!(
-                                "no prefix given for {} and no subnet on {name} holds it",
-                                spec.addr
-                            ))
+                            cfg(format!("no prefix given for {} and no subnet on {name} holds it", spec.addr))
                         })?,
                 };
                 Ok((idx, prefix))
@@ -217,12 +181,7 @@ impl IpAgent {
             None => {
                 let e = route::subnet_for(sock, spec.addr)
                     .map_err(nl_err)?
-                    .ok_or_else(|| {
-                        cfg(format!(
-                            "no interface has a subnet that holds {}",
-                            spec.addr
-                        ))
-                    })?;
+                    .ok_or_else(|| cfg(format!("no interface has a subnet that holds {}", spec.addr)))?;
                 Ok((e.ifindex, spec.prefix.unwrap_or(e.prefix)))
             }
         }
@@ -242,11 +201,7 @@ impl IpAgent {
         };
         Ok(list
             .iter()
-            .find(|e| {
-                e.addr == self.spec.addr
-                    && e.prefix == self.prefix
-                    && idx.map_or(true, |i| e.ifindex == i)
-            })
+            .find(|e| e.addr == self.spec.addr && e.prefix == self.prefix && idx.map_or(true, |i| e.ifindex == i))
             .map(|e| e.ifindex))
     }
 
@@ -283,10 +238,7 @@ impl IpAgent {
             }
             Err(e) => return Err(nl_err(e)),
         }
-        self.announce = Some(Announce {
-            ifindex: idx,
-            addr: self.spec.addr,
-        });
+        self.announce = Some(Announce { ifindex: idx, addr: self.spec.addr });
         Ok(Outcome::Running)
     }
 
@@ -295,11 +247,7 @@ impl IpAgent {
         if let Some(idx) = self.locate(&mut sock)? {
             match route::del_address(&mut sock, idx, self.spec.addr, self.prefix) {
                 Ok(()) => {}
-                Err(e)
-                    if matches!(
-                        e.errno(),
-                        Some(Errno::EADDRNOTAVAIL | Errno::ENOENT | Errno::ENODEV)
-                    ) => {}
+                Err(e) if matches!(e.errno(), Some(Errno::EADDRNOTAVAIL | Errno::ENOENT | Errno::ENODEV)) => {}
                 Err(e) => return Err(nl_err(e)),
             }
         }
@@ -319,9 +267,7 @@ impl IpAgent {
 fn iface_index(sock: &mut NlSocket, name: &str) -> Result<u32, AgentError> {
     match route::link_index(sock, name) {
         Ok(i) => Ok(i),
-        Err(e) if e.errno() == Some(Errno::ENODEV) => {
-            Err(cfg(format!("interface {name} does not exist")))
-        }
+        Err(e) if e.errno() == Some(Errno::ENODEV) => Err(cfg(format!("interface {name} does not exist"))),
         Err(e) => Err(nl_err(e)),
     }
 }
@@ -462,10 +408,8 @@ impl Announcer {
         if self.packet.iter().any(|p| p.ifindex() == ifindex) {
             return Ok(());
         }
-        let ps = PacketSocket::bind(ifindex, 0).map_err(|errno| AgentError::Sys {
-            op: format!("packet socket on interface index {ifindex}"),
-            errno,
-        })?;
+        let ps = PacketSocket::bind(ifindex, 0)
+            .map_err(|errno| AgentError::Sys { op: format!("packet socket on interface index {ifindex}"), errno })?;
         self.packet.push(ps);
         Ok(())
     }
@@ -478,12 +422,9 @@ impl Announcer {
             None => self.route.insert(route_socket()?),
         };
         let link = route::link_info(sock, a.ifindex).map_err(nl_err)?;
-        let mac = link.mac.ok_or_else(|| {
-            AgentError::Other(format!(
-                "interface {} has no Ethernet address to announce",
-                link.name
-            ))
-        })?;
+        let mac = link
+            .mac
+            .ok_or_else(|| AgentError::Other(format!("interface {} has no Ethernet address to announce", link.name)))?;
         self.prepare(a.ifindex)?;
         let (frame_v4, frame_v6);
         let (frame, what): (&[u8], &str) = match a.addr {
@@ -507,10 +448,8 @@ impl Announcer {
                 self.packet.swap_remove(i);
             }
         }
-        res.map(|_| ()).map_err(|errno| AgentError::Sys {
-            op: format!("send {what} for {} on {}", a.addr, link.name),
-            errno,
-        })
+        res.map(|_| ())
+            .map_err(|errno| AgentError::Sys { op: format!("send {what} for {} on {}", a.addr, link.name), errno })
     }
 }
 
@@ -528,10 +467,7 @@ mod tests {
         let s = IpSpec::parse("192.0.2.50/24/veth0/veth0:x").unwrap();
         assert_eq!(s.label.as_deref(), Some("veth0:x"));
         let s = IpSpec::parse("192.0.2.50/24/eth0/192.0.2.255").unwrap();
-        assert_eq!(
-            (s.label, s.broadcast),
-            (None, Some("192.0.2.255".parse().unwrap()))
-        );
+        assert_eq!((s.label, s.broadcast), (None, Some("192.0.2.255".parse().unwrap())));
         let s = IpSpec::parse("2001:db8::50/64").unwrap();
         assert_eq!((s.prefix, s.iface), (Some(64), None));
         let s = IpSpec::parse("192.0.2.50").unwrap();
@@ -555,10 +491,7 @@ mod tests {
             "0.0.0.0/0",
             "224.0.0.1/4",
         ] {
-            assert!(
-                matches!(IpSpec::parse(bad), Err(AgentError::Config(_))),
-                "{bad}"
-            );
+            assert!(matches!(IpSpec::parse(bad), Err(AgentError::Config(_))), "{bad}");
         }
     }
 
@@ -566,8 +499,8 @@ mod tests {
     fn garp_bytes() {
         let f = garp_frame([2, 0, 0, 0, 0, 1], "192.0.2.50".parse().unwrap());
         let want: [u8; 42] = [
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0,
-            1, 2, 0, 0, 0, 0, 1, 192, 0, 2, 50, 0, 0, 0, 0, 0, 0, 192, 0, 2, 50,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1,
+            192, 0, 2, 50, 0, 0, 0, 0, 0, 0, 192, 0, 2, 50,
         ];
         assert_eq!(&f[..42], &want);
         assert!(f[42..].iter().all(|&b| b == 0));
@@ -577,10 +510,7 @@ mod tests {
     fn na_bytes_and_checksum() {
         let ip: Ipv6Addr = "2001:db8::50".parse().unwrap();
         let f = unsolicited_na_frame([2, 0, 0, 0, 0, 1], ip);
-        assert_eq!(
-            &f[0..14],
-            &[0x33, 0x33, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0x86, 0xdd]
-        );
+        assert_eq!(&f[0..14], &[0x33, 0x33, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0x86, 0xdd]);
         assert_eq!(&f[14..22], &[0x60, 0, 0, 0, 0, 32, 58, 255]);
         assert_eq!(&f[22..38], &ip.octets());
         assert_eq!(&f[38..54], &"ff02::1".parse::<Ipv6Addr>().unwrap().octets());

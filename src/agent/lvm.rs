@@ -40,34 +40,18 @@ impl LvmAgent {
     /// `args` = `[VG]`.
     pub fn new(args: &[String], text: &str) -> Result<LvmAgent, AgentError> {
         let vgchange = find_tool("vgchange").ok_or_else(|| {
-            AgentError::Config(format!(
-                "{text}: vgchange not found in PATH, /sbin or /usr/sbin (install lvm2)"
-            ))
+            AgentError::Config(format!("{text}: vgchange not found in PATH, /sbin or /usr/sbin (install lvm2)"))
         })?;
         LvmAgent::with_tool(args, text, vgchange)
     }
 
     /// As [`LvmAgent::new`] with an explicit `vgchange` (tests).
-    pub fn with_tool(
-        args: &[String],
-        text: &str,
-        vgchange: PathBuf,
-    ) -> Result<LvmAgent, AgentError> {
+    pub fn with_tool(args: &[String], text: &str, vgchange: PathBuf) -> Result<LvmAgent, AgentError> {
         let vg = match args {
             [vg] if valid_vg_name(vg) => vg.clone(),
-            _ => {
-                return Err(AgentError::Config(format!(
-                    "{text}: expected lvm::VG with a valid volume group name"
-                )))
-            }
+            _ => return Err(AgentError::Config(format!("{text}: expected lvm::VG with a valid volume group name"))),
         };
-        Ok(LvmAgent {
-            text: text.to_string(),
-            vg,
-            vgchange,
-            timeout: DEFAULT_TIMEOUT,
-            sys_block: "/sys/block".into(),
-        })
+        Ok(LvmAgent { text: text.to_string(), vg, vgchange, timeout: DEFAULT_TIMEOUT, sys_block: "/sys/block".into() })
     }
 
     /// The deadline [`Agent::run`] gives `vgchange`.
@@ -118,11 +102,7 @@ impl Agent for LvmAgent {
     }
     fn run(&mut self, op: Op) -> Result<Outcome, AgentError> {
         match op {
-            Op::Status => Ok(if self.active() {
-                Outcome::Running
-            } else {
-                Outcome::Stopped
-            }),
+            Op::Status => Ok(if self.active() { Outcome::Running } else { Outcome::Stopped }),
             Op::Start => {
                 run_with_deadline(&self.argv(true), self.timeout)?;
                 Ok(Outcome::Running)
@@ -142,8 +122,7 @@ fn valid_vg_name(s: &str) -> bool {
         && !s.starts_with('-')
         && s != "."
         && s != ".."
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c))
 }
 
 /// The VG part of a device-mapper name `VG-LV[-layer]`, where a `-` inside VG or LV is
@@ -174,20 +153,14 @@ fn find_tool(name: &str) -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .chain(["/sbin", "/usr/sbin"])
         .map(|d| Path::new(d).join(name))
-        .find(|p| {
-            fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        });
+        .find(|p| fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false));
     found
 }
 
 /// Runs `argv` (stdin /dev/null, output captured up to 4 KiB) and waits at most `timeout`;
 /// kills it on timeout. Exit 0 is success.
 pub fn run_with_deadline(argv: &[String], timeout: Duration) -> Result<(), AgentError> {
-    let (prog, args) = argv
-        .split_first()
-        .ok_or_else(|| AgentError::Other("empty command".to_string()))?;
+    let (prog, args) = argv.split_first().ok_or_else(|| AgentError::Other("empty command".to_string()))?;
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::null())
@@ -210,10 +183,7 @@ pub fn run_with_deadline(argv: &[String], timeout: Duration) -> Result<(), Agent
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(AgentError::Timeout {
-            after: timeout,
-            output,
-        });
+        return Err(AgentError::Timeout { after: timeout, output });
     };
     if let Some(o) = child.stdout.take() {
         let _ = o.take(OUTPUT_MAX).read_to_string(&mut output);
@@ -265,24 +235,12 @@ mod tests {
         let mut a = LvmAgent::with_tool(&t(&["data-vg"]), "lvm::data-vg", "/sbin/vgchange".into())
             .unwrap()
             .with_sys_block(base.clone());
-        assert_eq!(
-            a.exec(Op::Start),
-            Exec::Exec(t(&["/sbin/vgchange", "-a", "y", "data-vg"]))
-        );
-        assert_eq!(
-            a.exec(Op::Stop),
-            Exec::Exec(t(&["/sbin/vgchange", "-a", "n", "data-vg"]))
-        );
+        assert_eq!(a.exec(Op::Start), Exec::Exec(t(&["/sbin/vgchange", "-a", "y", "data-vg"])));
+        assert_eq!(a.exec(Op::Stop), Exec::Exec(t(&["/sbin/vgchange", "-a", "n", "data-vg"])));
         assert_eq!(a.exec(Op::Status), Exec::Inline);
         assert_eq!(a.run(Op::Status).unwrap(), Outcome::Running);
-        let mut b = LvmAgent::with_tool(&t(&["vg1"]), "lvm::vg1", "/x".into())
-            .unwrap()
-            .with_sys_block(base.clone());
-        assert_eq!(
-            b.run(Op::Status).unwrap(),
-            Outcome::Stopped,
-            "a crypt mapping is not LVM"
-        );
+        let mut b = LvmAgent::with_tool(&t(&["vg1"]), "lvm::vg1", "/x".into()).unwrap().with_sys_block(base.clone());
+        assert_eq!(b.run(Op::Status).unwrap(), Outcome::Stopped, "a crypt mapping is not LVM");
         let _ = fs::remove_dir_all(&base);
     }
 
@@ -290,10 +248,7 @@ mod tests {
     fn run_judges_exit_and_deadline() {
         let t = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(run_with_deadline(&t(&["/bin/true"]), Duration::from_secs(5)).is_ok());
-        match run_with_deadline(
-            &t(&["/bin/sh", "-c", "echo no such vg >&2; exit 5"]),
-            Duration::from_secs(5),
-        ) {
+        match run_with_deadline(&t(&["/bin/sh", "-c", "echo no such vg >&2; exit 5"]), Duration::from_secs(5)) {
             Err(AgentError::Exit { code: 5, output }) => assert!(output.contains("no such vg")),
             other => panic!("{other:?}"),
         }

@@ -57,13 +57,25 @@ pub enum AgentError {
     /// A type the daemon does not implement yet.
     Unsupported(ResourceKind),
     /// A syscall or netlink request failed.
-    Sys { op: String, errno: nix::errno::Errno },
+    Sys {
+        op: String,
+        errno: nix::errno::Errno,
+    },
     /// The child/script exited with this code (LSB meaning).
-    Exit { code: i32, output: String },
+    Exit {
+        code: i32,
+        output: String,
+    },
     /// Killed by this signal.
-    Signal { signal: i32, output: String },
+    Signal {
+        signal: i32,
+        output: String,
+    },
     /// Did not finish within the deadline; its process group was killed.
-    Timeout { after: Duration, output: String },
+    Timeout {
+        after: Duration,
+        output: String,
+    },
     Other(String),
 }
 
@@ -139,13 +151,11 @@ pub trait Agent {
 pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
     match spec.kind {
         ResourceKind::Ip => Ok(Box::new(ip::IpAgent::new(&spec.args, &spec.text)?)),
-        ResourceKind::Script => Ok(Box::new(
-            script::ScriptAgent::new(&spec.args, &spec.text)?.with_timeouts(
-                cfg.start_timeout,
-                cfg.stop_timeout,
-                cfg.status_timeout,
-            ),
-        )),
+        ResourceKind::Script => Ok(Box::new(script::ScriptAgent::new(&spec.args, &spec.text)?.with_timeouts(
+            cfg.start_timeout,
+            cfg.stop_timeout,
+            cfg.status_timeout,
+        ))),
         ResourceKind::Mount => Ok(Box::new(mount::MountAgent::new(&spec.args, &spec.text)?)),
         ResourceKind::Drbd => Ok(Box::new(drbd::DrbdAgent::new(&spec.args, &spec.text)?)),
         ResourceKind::Lvm => Ok(Box::new(

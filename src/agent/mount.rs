@@ -72,12 +72,7 @@ impl MountAgent {
         }
         let fstype = match args.get(2).map(String::as_str) {
             None | Some("") | Some("auto") => None,
-            Some(t)
-                if t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
-            {
-                Some(t.to_string())
-            }
+            Some(t) if t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) => Some(t.to_string()),
             Some(t) => return Err(bad(&format!("bad filesystem type '{t}'"))),
         };
         let (flags, data) = parse_options(args.get(3).map(String::as_str).unwrap_or(""));
@@ -120,10 +115,7 @@ impl MountAgent {
         let path = self.device_path();
         let md = fs::metadata(&path).map_err(|e| sys(format!("device {}", path.display()), &e))?;
         if !md.file_type().is_block_device() {
-            return Err(AgentError::Other(format!(
-                "{} is not a block device",
-                path.display()
-            )));
+            return Err(AgentError::Other(format!("{} is not a block device", path.display())));
         }
         let canon = fs::canonicalize(&path).unwrap_or(path);
         Ok((md.rdev(), canon))
@@ -131,13 +123,9 @@ impl MountAgent {
 
     /// Mounts of this device, from mountinfo.
     fn mounts_of(&self, rdev: u64, canon: &Path) -> Result<Vec<MountEntry>, AgentError> {
-        let text = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| sys("read /proc/self/mountinfo".to_string(), &e))?;
-        Ok(text
-            .lines()
-            .filter_map(MountEntry::parse)
-            .filter(|m| m.is_device(rdev, canon))
-            .collect())
+        let text =
+            fs::read_to_string("/proc/self/mountinfo").map_err(|e| sys("read /proc/self/mountinfo".to_string(), &e))?;
+        Ok(text.lines().filter_map(MountEntry::parse).filter(|m| m.is_device(rdev, canon)).collect())
     }
 
     /// Where the device is mounted and whether one of those places is DIR.
@@ -158,42 +146,27 @@ impl MountAgent {
     }
 
     fn start(&self) -> Result<Outcome, AgentError> {
-        let md = fs::metadata(&self.dir)
-            .map_err(|e| sys(format!("mount point {}", self.dir.display()), &e))?;
+        let md = fs::metadata(&self.dir).map_err(|e| sys(format!("mount point {}", self.dir.display()), &e))?;
         if !md.is_dir() {
-            return Err(AgentError::Other(format!(
-                "mount point {} is not a directory",
-                self.dir.display()
-            )));
+            return Err(AgentError::Other(format!("mount point {} is not a directory", self.dir.display())));
         }
         let (_, canon) = self.device_rdev()?;
         match self.state()? {
             State::Here(_) => return Ok(Outcome::Running),
             State::Elsewhere(p) => {
-                return Err(AgentError::Other(format!(
-                    "{} is already mounted on {}",
-                    canon.display(),
-                    p.display()
-                )))
+                return Err(AgentError::Other(format!("{} is already mounted on {}", canon.display(), p.display())))
             }
             State::NoDevice | State::Unmounted => {}
         }
         let dir = fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
         match &self.fstype {
-            Some(t) => crate::sys::mount::mount(&canon, &dir, t, self.flags, &self.data).map_err(
-                |errno| {
-                    if errno == Errno::ENODEV {
-                        AgentError::Other(format!(
-                            "filesystem type '{t}' is not known to the kernel"
-                        ))
-                    } else {
-                        AgentError::Sys {
-                            op: format!("mount {} on {} ({t})", canon.display(), dir.display()),
-                            errno,
-                        }
-                    }
-                },
-            )?,
+            Some(t) => crate::sys::mount::mount(&canon, &dir, t, self.flags, &self.data).map_err(|errno| {
+                if errno == Errno::ENODEV {
+                    AgentError::Other(format!("filesystem type '{t}' is not known to the kernel"))
+                } else {
+                    AgentError::Sys { op: format!("mount {} on {} ({t})", canon.display(), dir.display()), errno }
+                }
+            })?,
             None => self.probe_mount(&canon, &dir)?,
         }
         match self.state()? {
@@ -208,8 +181,8 @@ impl MountAgent {
 
     /// No FSTYPE: tries every block filesystem type the kernel knows, in order.
     fn probe_mount(&self, dev: &Path, dir: &Path) -> Result<(), AgentError> {
-        let list = fs::read_to_string("/proc/filesystems")
-            .map_err(|e| sys("read /proc/filesystems".to_string(), &e))?;
+        let list =
+            fs::read_to_string("/proc/filesystems").map_err(|e| sys("read /proc/filesystems".to_string(), &e))?;
         for t in block_fstypes(&list) {
             match crate::sys::mount::mount(dev, dir, t, self.flags, &self.data) {
                 Ok(()) => {
@@ -226,10 +199,7 @@ impl MountAgent {
                 }
             }
         }
-        Err(AgentError::Other(format!(
-            "{}: no filesystem type known to the kernel recognises it",
-            dev.display()
-        )))
+        Err(AgentError::Other(format!("{}: no filesystem type known to the kernel recognises it", dev.display())))
     }
 
     fn stop(&self) -> Result<Outcome, AgentError> {
@@ -258,12 +228,7 @@ impl MountAgent {
                         }
                         return Err(AgentError::Sys { op, errno });
                     }
-                    log::warn!(
-                        "{}: umount {}: {}; retrying",
-                        self.text,
-                        dir.display(),
-                        errno.desc()
-                    );
+                    log::warn!("{}: umount {}: {}; retrying", self.text, dir.display(), errno.desc());
                     std::thread::sleep(UMOUNT_RETRY_DELAY);
                 }
             }
@@ -277,23 +242,13 @@ impl MountAgent {
         if first.is_empty() {
             return;
         }
-        log::info!(
-            "{}: sending SIGTERM to pids {} holding {}",
-            self.text,
-            join_pids(&first),
-            dir.display()
-        );
+        log::info!("{}: sending SIGTERM to pids {} holding {}", self.text, join_pids(&first), dir.display());
         signal_all(&first, Signal::SIGTERM);
         if wait_released(dev, &skip, self.term_grace) {
             return;
         }
         let left = holders(dev, &skip);
-        log::warn!(
-            "{}: sending SIGKILL to pids {} still holding {}",
-            self.text,
-            join_pids(&left),
-            dir.display()
-        );
+        log::warn!("{}: sending SIGKILL to pids {} still holding {}", self.text, join_pids(&left), dir.display());
         signal_all(&left, Signal::SIGKILL);
         wait_released(dev, &skip, self.kill_grace);
     }
@@ -326,10 +281,7 @@ enum State {
 }
 
 fn sys(op: String, e: &std::io::Error) -> AgentError {
-    AgentError::Sys {
-        op,
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    }
+    AgentError::Sys { op, errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)) }
 }
 
 /// Splits mount options into MS_* flags and the filesystem's data string.
@@ -420,13 +372,7 @@ impl MountEntry {
         }
         let fstype = unescape(f.next()?);
         let source = unescape(f.next()?);
-        Some(MountEntry {
-            major: maj.parse().ok()?,
-            minor: min.parse().ok()?,
-            mount_point,
-            fstype,
-            source,
-        })
+        Some(MountEntry { major: maj.parse().ok()?, minor: min.parse().ok()?, mount_point, fstype, source })
     }
 
     /// Whether this mount is of the block device `rdev` (canonical node `canon`).
@@ -437,9 +383,7 @@ impl MountEntry {
         // Anonymous device numbers (btrfs, …): compare the source's device node.
         self.major == 0
             && self.source.starts_with('/')
-            && fs::canonicalize(&self.source)
-                .map(|p| p == canon)
-                .unwrap_or(false)
+            && fs::canonicalize(&self.source).map(|p| p == canon).unwrap_or(false)
     }
 }
 
@@ -471,19 +415,13 @@ pub fn unescape(s: &str) -> String {
 pub fn maps_dev(line: &str) -> Option<(u32, u32)> {
     let dev = line.split_whitespace().nth(3)?;
     let (ma, mi) = dev.split_once(':')?;
-    Some((
-        u32::from_str_radix(ma, 16).ok()?,
-        u32::from_str_radix(mi, 16).ok()?,
-    ))
+    Some((u32::from_str_radix(ma, 16).ok()?, u32::from_str_radix(mi, 16).ok()?))
 }
 
 /// Ourselves and our parent (the daemon, or the shell running `tandem agent`) are never
 /// signalled: if they hold the filesystem the unmount fails instead.
 fn skip_pids() -> [i32; 2] {
-    [
-        nix::unistd::getpid().as_raw(),
-        nix::unistd::getppid().as_raw(),
-    ]
+    [nix::unistd::getpid().as_raw(), nix::unistd::getppid().as_raw()]
 }
 
 /// The pids whose cwd, root, exe, open files or file mappings are on device `dev`.
@@ -508,10 +446,7 @@ pub fn holders(dev: u64, skip: &[i32]) -> Vec<i32> {
 
 fn holds(proc_dir: &Path, dev: u64) -> bool {
     let on_dev = |p: &Path| fs::metadata(p).map(|m| m.dev() == dev).unwrap_or(false);
-    if ["cwd", "root", "exe"]
-        .iter()
-        .any(|l| on_dev(&proc_dir.join(l)))
-    {
+    if ["cwd", "root", "exe"].iter().any(|l| on_dev(&proc_dir.join(l))) {
         return true;
     }
     if let Ok(fds) = fs::read_dir(proc_dir.join("fd")) {
@@ -563,9 +498,7 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_and_data() {
-        let (f, d) = parse_options(
-            "ro,noatime,nodev,nosuid,noexec,sync,dirsync,data=ordered,errors=remount-ro",
-        );
+        let (f, d) = parse_options("ro,noatime,nodev,nosuid,noexec,sync,dirsync,data=ordered,errors=remount-ro");
         assert_eq!(
             f,
             MsFlags::MS_RDONLY
@@ -587,11 +520,7 @@ mod tests {
     fn new_checks_syntax() {
         let a = MountAgent::new(&args(&["/dev/drbd0", "/srv"]), "mount::/dev/drbd0::/srv").unwrap();
         assert_eq!(a.fstype, None);
-        let a = MountAgent::new(
-            &args(&["/dev/drbd0", "/srv", "ext4", "noatime,commit=5"]),
-            "t",
-        )
-        .unwrap();
+        let a = MountAgent::new(&args(&["/dev/drbd0", "/srv", "ext4", "noatime,commit=5"]), "t").unwrap();
         assert_eq!(a.fstype.as_deref(), Some("ext4"));
         assert_eq!(a.options(), (MsFlags::MS_NOATIME, "commit=5"));
         assert!(MountAgent::new(&args(&["/dev/drbd0"]), "t").is_err());
@@ -616,14 +545,8 @@ mod tests {
         assert_eq!(m.source, "/dev/root");
         let m = MountEntry::parse("43 27 7:0 / /tmp/x rw,relatime - ext4 /dev/loop0 rw").unwrap();
         assert_eq!((m.major, m.minor, m.fstype.as_str()), (7, 0, "ext4"));
-        assert_eq!(
-            MountEntry::parse("43 27 7:0 / /tmp/x rw,relatime ext4 /dev/loop0 rw"),
-            None
-        );
-        assert_eq!(
-            MountEntry::parse("43 27 x:0 / /a rw - ext4 /dev/loop0 rw"),
-            None
-        );
+        assert_eq!(MountEntry::parse("43 27 7:0 / /tmp/x rw,relatime ext4 /dev/loop0 rw"), None);
+        assert_eq!(MountEntry::parse("43 27 x:0 / /a rw - ext4 /dev/loop0 rw"), None);
         assert_eq!(MountEntry::parse(""), None);
     }
 
@@ -637,19 +560,10 @@ mod tests {
 
     #[test]
     fn maps_and_filesystems() {
-        assert_eq!(
-            maps_dev("7f1c2a000000-7f1c2a022000 r--p 00000000 fd:01 1837  /usr/lib/libc.so.6"),
-            Some((0xfd, 1))
-        );
-        assert_eq!(
-            maps_dev("7ffd1000-7ffd2000 rw-p 00000000 00:00 0 [stack]"),
-            Some((0, 0))
-        );
+        assert_eq!(maps_dev("7f1c2a000000-7f1c2a022000 r--p 00000000 fd:01 1837  /usr/lib/libc.so.6"), Some((0xfd, 1)));
+        assert_eq!(maps_dev("7ffd1000-7ffd2000 rw-p 00000000 00:00 0 [stack]"), Some((0, 0)));
         assert_eq!(maps_dev("garbage"), None);
         let list = "nodev\tsysfs\n\text3\n\text4\nnodev\tfuse\n\txfs\n";
-        assert_eq!(
-            block_fstypes(list).collect::<Vec<_>>(),
-            ["ext3", "ext4", "xfs"]
-        );
+        assert_eq!(block_fstypes(list).collect::<Vec<_>>(), ["ext3", "ext4", "xfs"]);
     }
 }

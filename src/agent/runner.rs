@@ -109,12 +109,7 @@ struct Ring {
 
 impl Ring {
     fn new(cap: usize) -> Ring {
-        Ring {
-            buf: vec![0; cap.max(1)],
-            head: 0,
-            len: 0,
-            dropped: false,
-        }
+        Ring { buf: vec![0; cap.max(1)], head: 0, len: 0, dropped: false }
     }
     fn clear(&mut self) {
         self.head = 0;
@@ -264,18 +259,11 @@ impl Slot {
             Err(Errno::EINTR) => return,
             Err(e) => {
                 // ECHILD: someone else reaped it (SIGCHLD ignored?). Status unknown.
-                log::warn!(
-                    "waitpid({}): {e}; exit status of the child is unknown",
-                    self.pid
-                );
+                log::warn!("waitpid({}): {e}; exit status of the child is unknown", self.pid);
                 ExitKind::Code(-1)
             }
         };
-        let kind = if self.timed_out {
-            ExitKind::TimedOut
-        } else {
-            kind
-        };
+        let kind = if self.timed_out { ExitKind::TimedOut } else { kind };
         self.reaped = Some((kind, now));
         self.pidfd = None;
         // Drain what the child left in the pipe, then close it: a background process
@@ -336,43 +324,23 @@ impl Runner {
         for _ in 0..max_children {
             slots.push(Slot::new(output_cap));
         }
-        Runner {
-            slots,
-            env: child_env(),
-            last_collect: Instant::ZERO,
-        }
+        Runner { slots, env: child_env(), last_collect: Instant::ZERO }
     }
 
     /// Starts a child. `tag` identifies it in [`Done`] and [`Runner::fds`].
     /// `deadline` is relative to `now`.
-    pub fn spawn(
-        &mut self,
-        now: Instant,
-        tag: u64,
-        how: Spawn<'_>,
-        deadline: Duration,
-    ) -> Result<(), AgentError> {
+    pub fn spawn(&mut self, now: Instant, tag: u64, how: Spawn<'_>, deadline: Duration) -> Result<(), AgentError> {
         let Some(idx) = self.slots.iter().position(|s| !s.used) else {
             return Err(AgentError::Other(format!(
                 "cannot start another child: all {} slots are busy",
                 self.slots.len()
             )));
         };
-        let devnull = std::fs::File::open("/dev/null")
-            .map_err(|e| sys_err("open /dev/null", e.raw_os_error()))?;
-        let (rd, wr) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| AgentError::Sys {
-                op: "pipe2".into(),
-                errno,
-            })?;
-        nix::fcntl::fcntl(
-            rd.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )
-        .map_err(|errno| AgentError::Sys {
-            op: "fcntl(O_NONBLOCK)".into(),
-            errno,
-        })?;
+        let devnull = std::fs::File::open("/dev/null").map_err(|e| sys_err("open /dev/null", e.raw_os_error()))?;
+        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|errno| AgentError::Sys { op: "pipe2".into(), errno })?;
+        nix::fcntl::fcntl(rd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+            .map_err(|errno| AgentError::Sys { op: "fcntl(O_NONBLOCK)".into(), errno })?;
 
         let pid = match how {
             Spawn::Exec(argv) => {
@@ -380,28 +348,16 @@ impl Runner {
                     return Err(AgentError::Config("empty command".into()));
                 };
                 let path = resolve_program(prog, &self.env)?;
-                let cargv = argv
-                    .iter()
-                    .map(|a| cstring(a))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let cargv = argv.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
                 sysproc::spawn_child(
                     devnull.as_fd(),
                     wr.as_fd(),
-                    ChildAction::Exec {
-                        path: &path,
-                        argv: &cargv,
-                        envp: &self.env,
-                    },
+                    ChildAction::Exec { path: &path, argv: &cargv, envp: &self.env },
                 )
             }
-            Spawn::Fork(f) => {
-                sysproc::spawn_child(devnull.as_fd(), wr.as_fd(), ChildAction::Run(f))
-            }
+            Spawn::Fork(f) => sysproc::spawn_child(devnull.as_fd(), wr.as_fd(), ChildAction::Run(f)),
         }
-        .map_err(|errno| AgentError::Sys {
-            op: "fork".into(),
-            errno,
-        })?;
+        .map_err(|errno| AgentError::Sys { op: "fork".into(), errno })?;
         drop(wr);
         drop(devnull);
 
@@ -460,10 +416,7 @@ impl Runner {
     /// escalation, a result waiting (then a time <= now), or a periodic check on
     /// kernels without pidfds.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.next_event(self.last_collect))
-            .min()
+        self.slots.iter().filter_map(|s| s.next_event(self.last_collect)).min()
     }
 
     /// Enforces deadlines, reaps exited children and appends finished jobs to `done`.
@@ -474,30 +427,18 @@ impl Runner {
             if s.reaped.is_none() {
                 match s.phase {
                     Phase::Running if now >= s.deadline => {
-                        log::debug!(
-                            "child {} (tag {}) passed its deadline: SIGTERM",
-                            s.pid,
-                            s.tag
-                        );
+                        log::debug!("child {} (tag {}) passed its deadline: SIGTERM", s.pid, s.tag);
                         let _ = killpg(s.pid, Signal::SIGTERM);
                         s.timed_out = true;
-                        s.phase = Phase::Terminating {
-                            kill_at: s.deadline + s.grace,
-                        };
+                        s.phase = Phase::Terminating { kill_at: s.deadline + s.grace };
                     }
                     Phase::Terminating { kill_at } if now >= kill_at => {
                         log::debug!("child {} (tag {}) ignored SIGTERM: SIGKILL", s.pid, s.tag);
                         let _ = killpg(s.pid, Signal::SIGKILL);
-                        s.phase = Phase::Killed {
-                            abandon_at: kill_at + ABANDON_AFTER,
-                        };
+                        s.phase = Phase::Killed { abandon_at: kill_at + ABANDON_AFTER };
                     }
                     Phase::Killed { abandon_at } if now >= abandon_at && !s.reported => {
-                        log::warn!(
-                            "child {} (tag {}) does not die after SIGKILL; reporting the timeout",
-                            s.pid,
-                            s.tag
-                        );
+                        log::warn!("child {} (tag {}) does not die after SIGKILL; reporting the timeout", s.pid, s.tag);
                         s.read_pipe(MAX_READS_PER_EVENT);
                         s.reported = true;
                         done.push(Done {
@@ -536,11 +477,7 @@ impl Runner {
     /// Daemon exit path: SIGKILL every child's process group and reap them all
     /// (waiting at most ~1s in total for unkillable ones).
     pub fn kill_all(&mut self) {
-        for s in self
-            .slots
-            .iter_mut()
-            .filter(|s| s.used && s.reaped.is_none())
-        {
+        for s in self.slots.iter_mut().filter(|s| s.used && s.reaped.is_none()) {
             let _ = killpg(s.pid, Signal::SIGKILL);
             s.timed_out = false; // already KILLed; no second killpg after the zombie is gone
         }
@@ -565,11 +502,7 @@ impl Runner {
                 return;
             }
             // Wait on the pidfds (or 10ms) instead of spinning.
-            let mut pfds: [libc::pollfd; 8] = [libc::pollfd {
-                fd: -1,
-                events: 0,
-                revents: 0,
-            }; 8];
+            let mut pfds: [libc::pollfd; 8] = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 8];
             for (p, s) in pfds.iter_mut().zip(self.slots.iter().filter(|s| s.used)) {
                 if let Some(fd) = &s.pidfd {
                     p.fd = fd.as_raw_fd();
@@ -604,26 +537,15 @@ pub fn run_blocking(how: Spawn<'_>, deadline: Duration) -> Result<Done, AgentErr
         }
         fds.clear();
         runner.fds(&mut fds);
-        let mut pfds = [libc::pollfd {
-            fd: -1,
-            events: 0,
-            revents: 0,
-        }; 2];
+        let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 2];
         for (p, (fd, _)) in pfds.iter_mut().zip(fds.iter()) {
             p.fd = *fd;
             p.events = libc::POLLIN;
         }
-        let timeout = runner
-            .poll_at()
-            .map_or(1000, |t| now.millis_until_ceil(t).min(1000) as i32);
+        let timeout = runner.poll_at().map_or(1000, |t| now.millis_until_ceil(t).min(1000) as i32);
         match sysproc::poll(&mut pfds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(errno) => {
-                return Err(AgentError::Sys {
-                    op: "poll".into(),
-                    errno,
-                })
-            }
+            Err(errno) => return Err(AgentError::Sys { op: "poll".into(), errno }),
         }
         let now = crate::time::now();
         for p in pfds.iter().filter(|p| p.fd >= 0 && p.revents != 0) {
@@ -639,26 +561,14 @@ pub fn judge(op: Op, done: &Done) -> Result<Outcome, AgentError> {
         (ExitKind::Code(0), Op::Start | Op::Status) => Ok(Outcome::Running),
         (ExitKind::Code(0), Op::Stop) => Ok(Outcome::Stopped),
         (ExitKind::Code(3), Op::Status) => Ok(Outcome::Stopped),
-        (ExitKind::Code(code), _) => Err(AgentError::Exit {
-            code,
-            output: done.output.clone(),
-        }),
-        (ExitKind::Signal(signal), _) => Err(AgentError::Signal {
-            signal,
-            output: done.output.clone(),
-        }),
-        (ExitKind::TimedOut, _) => Err(AgentError::Timeout {
-            after: done.elapsed,
-            output: done.output.clone(),
-        }),
+        (ExitKind::Code(code), _) => Err(AgentError::Exit { code, output: done.output.clone() }),
+        (ExitKind::Signal(signal), _) => Err(AgentError::Signal { signal, output: done.output.clone() }),
+        (ExitKind::TimedOut, _) => Err(AgentError::Timeout { after: done.elapsed, output: done.output.clone() }),
     }
 }
 
 fn sys_err(op: &str, raw: Option<i32>) -> AgentError {
-    AgentError::Sys {
-        op: op.into(),
-        errno: Errno::from_raw(raw.unwrap_or(libc::EIO)),
-    }
+    AgentError::Sys { op: op.into(), errno: Errno::from_raw(raw.unwrap_or(libc::EIO)) }
 }
 
 fn cstring(s: &str) -> Result<CString, AgentError> {
@@ -703,9 +613,7 @@ fn resolve_program(prog: &str, env: &[CString]) -> Result<CString, AgentError> {
             return cstring(&cand);
         }
     }
-    Err(AgentError::Config(format!(
-        "{prog}: command not found in PATH"
-    )))
+    Err(AgentError::Config(format!("{prog}: command not found in PATH")))
 }
 
 #[cfg(test)]
@@ -723,10 +631,7 @@ mod tests {
     #[test]
     fn ring_keeps_the_tail() {
         assert_eq!(ring_str(8, &[b"abc", b"def"]), ("abcdef".into(), false));
-        assert_eq!(
-            ring_str(8, &[b"abcdef", b"ghijk"]),
-            ("defghijk".into(), true)
-        );
+        assert_eq!(ring_str(8, &[b"abcdef", b"ghijk"]), ("defghijk".into(), true));
         assert_eq!(ring_str(4, &[b"abcdefgh"]), ("efgh".into(), true));
         assert_eq!(ring_str(4, &[b"abcd"]), ("abcd".into(), false));
         assert_eq!(ring_str(4, &[b"a", b"bcdef", b"g"]), ("defg".into(), true));
@@ -735,9 +640,7 @@ mod tests {
             r.push(&[b'a' + (i % 26) as u8]);
         }
         assert_eq!(r.to_string_lossy().len(), 5);
-        assert!(r
-            .to_string_lossy()
-            .ends_with((b'a' + (999 % 26) as u8) as char));
+        assert!(r.to_string_lossy().ends_with((b'a' + (999 % 26) as u8) as char));
     }
 
     #[test]
@@ -751,57 +654,24 @@ mod tests {
 
     #[test]
     fn judge_follows_lsb() {
-        let d = |status| Done {
-            tag: 0,
-            status,
-            output: "msg".into(),
-            elapsed: Duration::ZERO,
-        };
-        assert_eq!(
-            judge(Op::Start, &d(ExitKind::Code(0))).unwrap(),
-            Outcome::Running
-        );
-        assert_eq!(
-            judge(Op::Stop, &d(ExitKind::Code(0))).unwrap(),
-            Outcome::Stopped
-        );
-        assert_eq!(
-            judge(Op::Status, &d(ExitKind::Code(0))).unwrap(),
-            Outcome::Running
-        );
-        assert_eq!(
-            judge(Op::Status, &d(ExitKind::Code(3))).unwrap(),
-            Outcome::Stopped
-        );
+        let d = |status| Done { tag: 0, status, output: "msg".into(), elapsed: Duration::ZERO };
+        assert_eq!(judge(Op::Start, &d(ExitKind::Code(0))).unwrap(), Outcome::Running);
+        assert_eq!(judge(Op::Stop, &d(ExitKind::Code(0))).unwrap(), Outcome::Stopped);
+        assert_eq!(judge(Op::Status, &d(ExitKind::Code(0))).unwrap(), Outcome::Running);
+        assert_eq!(judge(Op::Status, &d(ExitKind::Code(3))).unwrap(), Outcome::Stopped);
         assert!(matches!(
             judge(Op::Start, &d(ExitKind::Code(3))),
             Err(AgentError::Exit { code: 3, ref output }) if output == "msg"
         ));
-        assert!(matches!(
-            judge(Op::Stop, &d(ExitKind::Code(1))),
-            Err(AgentError::Exit { code: 1, .. })
-        ));
-        assert!(matches!(
-            judge(Op::Status, &d(ExitKind::Code(1))),
-            Err(AgentError::Exit { code: 1, .. })
-        ));
-        assert!(matches!(
-            judge(Op::Start, &d(ExitKind::Signal(9))),
-            Err(AgentError::Signal { signal: 9, .. })
-        ));
-        assert!(matches!(
-            judge(Op::Status, &d(ExitKind::TimedOut)),
-            Err(AgentError::Timeout { .. })
-        ));
+        assert!(matches!(judge(Op::Stop, &d(ExitKind::Code(1))), Err(AgentError::Exit { code: 1, .. })));
+        assert!(matches!(judge(Op::Status, &d(ExitKind::Code(1))), Err(AgentError::Exit { code: 1, .. })));
+        assert!(matches!(judge(Op::Start, &d(ExitKind::Signal(9))), Err(AgentError::Signal { signal: 9, .. })));
+        assert!(matches!(judge(Op::Status, &d(ExitKind::TimedOut)), Err(AgentError::Timeout { .. })));
     }
 
     #[test]
     fn exec_captures_output_and_code() {
-        let argv = [
-            "/bin/sh".to_string(),
-            "-c".into(),
-            "echo out; echo err >&2; exit 3".into(),
-        ];
+        let argv = ["/bin/sh".to_string(), "-c".into(), "echo out; echo err >&2; exit 3".into()];
         let d = run_blocking(Spawn::Exec(&argv), Duration::from_secs(10)).unwrap();
         assert_eq!(d.status, ExitKind::Code(3));
         assert_eq!(d.output, "out\nerr\n");
@@ -813,18 +683,11 @@ mod tests {
         let d = run_blocking(Spawn::Exec(&argv), Duration::from_secs(10)).unwrap();
         assert_eq!(d.status, ExitKind::Code(0));
         let argv = ["no-such-program-tandem".to_string()];
-        assert!(matches!(
-            run_blocking(Spawn::Exec(&argv), Duration::from_secs(10)),
-            Err(AgentError::Config(_))
-        ));
+        assert!(matches!(run_blocking(Spawn::Exec(&argv), Duration::from_secs(10)), Err(AgentError::Config(_))));
         let argv = ["/nonexistent/tandem-prog".to_string()];
         let d = run_blocking(Spawn::Exec(&argv), Duration::from_secs(10)).unwrap();
         assert_eq!(d.status, ExitKind::Code(127));
-        assert!(
-            d.output.contains("cannot execute /nonexistent/tandem-prog"),
-            "{}",
-            d.output
-        );
+        assert!(d.output.contains("cannot execute /nonexistent/tandem-prog"), "{}", d.output);
     }
 
     #[test]
@@ -851,18 +714,8 @@ mod tests {
         let d = run_blocking(Spawn::Exec(&argv), Duration::from_secs(10)).unwrap();
         assert_eq!(d.status, ExitKind::Code(0));
         let mut lines = d.output.lines();
-        assert_eq!(
-            lines.next(),
-            Some("SigBlk:\t0000000000000000"),
-            "{}",
-            d.output
-        );
-        assert_eq!(
-            lines.next(),
-            Some("SigIgn:\t0000000000000000"),
-            "{}",
-            d.output
-        );
+        assert_eq!(lines.next(), Some("SigBlk:\t0000000000000000"), "{}", d.output);
+        assert_eq!(lines.next(), Some("SigIgn:\t0000000000000000"), "{}", d.output);
         assert_eq!(lines.next().map(str::trim), Some("4"), "{}", d.output);
         assert_eq!(lines.next(), Some("path"));
     }
@@ -872,11 +725,8 @@ mod tests {
         let mut r = Runner::new(1);
         let argv = ["/bin/sh".to_string(), "-c".into(), "exit 0".into()];
         let now = crate::time::now();
-        r.spawn(now, 1, Spawn::Exec(&argv), Duration::from_secs(5))
-            .unwrap();
-        assert!(r
-            .spawn(now, 2, Spawn::Exec(&argv), Duration::from_secs(5))
-            .is_err());
+        r.spawn(now, 1, Spawn::Exec(&argv), Duration::from_secs(5)).unwrap();
+        assert!(r.spawn(now, 2, Spawn::Exec(&argv), Duration::from_secs(5)).is_err());
         assert_eq!(r.running(), 1);
         r.kill_all();
         assert_eq!(r.running(), 0);

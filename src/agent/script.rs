@@ -13,11 +13,7 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_STATUS_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Where a script named without a `/` is looked for, in order.
-pub const SEARCH_DIRS: [&str; 3] = [
-    "/etc/tandem/resource.d",
-    "/etc/ha.d/resource.d",
-    "/etc/init.d",
-];
+pub const SEARCH_DIRS: [&str; 3] = ["/etc/tandem/resource.d", "/etc/ha.d/resource.d", "/etc/init.d"];
 
 /// A bare name → the first existing `DIR/name` of [`SEARCH_DIRS`]; anything else unchanged.
 fn resolve(path: &str) -> String {
@@ -47,9 +43,7 @@ impl ScriptAgent {
     /// haresources allows) a bare name looked up in [`SEARCH_DIRS`].
     pub fn new(args: &[String], text: &str) -> Result<ScriptAgent, AgentError> {
         let Some((path, rest)) = args.split_first() else {
-            return Err(AgentError::Config(format!(
-                "{text}: script needs a path (script::PATH[::ARG…])"
-            )));
+            return Err(AgentError::Config(format!("{text}: script needs a path (script::PATH[::ARG…])")));
         };
         if path.is_empty() {
             return Err(AgentError::Config(format!("{text}: empty script path")));
@@ -63,16 +57,12 @@ impl ScriptAgent {
             AgentError::Config(format!("{text}: script {path}: {why}"))
         })?;
         if !meta.is_file() {
-            return Err(AgentError::Config(format!(
-                "{text}: script {path} is not a regular file"
-            )));
+            return Err(AgentError::Config(format!("{text}: script {path} is not a regular file")));
         }
         if meta.permissions().mode() & 0o111 == 0
             || nix::unistd::access(path.as_str(), nix::unistd::AccessFlags::X_OK).is_err()
         {
-            return Err(AgentError::Config(format!(
-                "{text}: script {path} is not executable"
-            )));
+            return Err(AgentError::Config(format!("{text}: script {path} is not executable")));
         }
         Ok(ScriptAgent {
             text: text.to_string(),
@@ -171,10 +161,7 @@ exit 9"#,
         );
         let mut a = ScriptAgent::new(&[p.clone(), "3".into()], "script::x::3").unwrap();
         assert_eq!(a.text(), "script::x::3");
-        assert_eq!(
-            a.exec(Op::Status),
-            Exec::Exec(vec![p.clone(), "3".into(), "status".into()])
-        );
+        assert_eq!(a.exec(Op::Status), Exec::Exec(vec![p.clone(), "3".into(), "status".into()]));
         assert_eq!(a.run(Op::Start).unwrap(), Outcome::Running);
         assert_eq!(a.run(Op::Stop).unwrap(), Outcome::Stopped);
         assert_eq!(a.run(Op::Status).unwrap(), Outcome::Stopped);
@@ -195,10 +182,7 @@ exit 9"#,
         }
         let s3 = d.script("three", "exit 3", 0o755);
         let mut a = ScriptAgent::new(&[s3], "t").unwrap();
-        assert!(matches!(
-            a.run(Op::Start),
-            Err(AgentError::Exit { code: 3, .. })
-        ));
+        assert!(matches!(a.run(Op::Start), Err(AgentError::Exit { code: 3, .. })));
     }
 
     #[test]
@@ -213,11 +197,7 @@ exit 9"#,
         assert_eq!(a.timeout(Op::Start), Duration::from_secs(1));
         let t0 = std::time::Instant::now();
         assert!(matches!(a.run(Op::Status), Err(AgentError::Timeout { .. })));
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(2),
-            "{:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2), "{:?}", t0.elapsed());
     }
 
     #[test]
@@ -234,21 +214,9 @@ exit 9"#,
             other => panic!("{other:?}"),
         }
         let dir = d.0.to_str().unwrap().to_string();
-        assert!(matches!(
-            ScriptAgent::new(&[dir], "t"),
-            Err(AgentError::Config(_))
-        ));
-        assert!(matches!(
-            ScriptAgent::new(&[], "t"),
-            Err(AgentError::Config(_))
-        ));
-        assert!(matches!(
-            ScriptAgent::new(&["tandem-no-such-script".into()], "t"),
-            Err(AgentError::Config(_))
-        ));
-        assert!(matches!(
-            ScriptAgent::new(&["".into()], "t"),
-            Err(AgentError::Config(_))
-        ));
+        assert!(matches!(ScriptAgent::new(&[dir], "t"), Err(AgentError::Config(_))));
+        assert!(matches!(ScriptAgent::new(&[], "t"), Err(AgentError::Config(_))));
+        assert!(matches!(ScriptAgent::new(&["tandem-no-such-script".into()], "t"), Err(AgentError::Config(_))));
+        assert!(matches!(ScriptAgent::new(&["".into()], "t"), Err(AgentError::Config(_))));
     }
 }

@@ -49,11 +49,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings {
-            auto_failback: false,
-            stop_retries: 3,
-            stop_retry_delay: Duration::from_secs(1),
-        }
+        Settings { auto_failback: false, stop_retries: 3, stop_retry_delay: Duration::from_secs(1) }
     }
 }
 
@@ -74,18 +70,10 @@ pub enum Event<'a> {
     /// The peer restarted (new generation): forget everything it advertised.
     PeerRestarted,
     /// Every accepted heartbeat from the peer, in sending order.
-    PeerPacket {
-        node_state: NodeState,
-        groups: &'a [GroupWire],
-    },
+    PeerPacket { node_state: NodeState, groups: &'a [GroupWire] },
     /// An operation asked for by [`Action::Run`] finished. For `Status`, `Ok(true)` means the
     /// resource is running; for `Start`/`Stop` any `Ok` is success.
-    OpDone {
-        group: usize,
-        resource: usize,
-        op: Op,
-        result: Result<bool, ()>,
-    },
+    OpDone { group: usize, resource: usize, op: Op, result: Result<bool, ()> },
     /// Operator: hand these local groups to the peer (sticky until a local takeover or the peer's death).
     Standby(GroupSel),
     /// Operator: take these groups (orderly: the peer stops them first). Clears a local Failed.
@@ -98,11 +86,7 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Run one operation on one resource. At most one is outstanding per group.
-    Run {
-        group: usize,
-        resource: usize,
-        op: Op,
-    },
+    Run { group: usize, resource: usize, op: Op },
     /// What we advertise changed: send a heartbeat now.
     Announce,
     /// Something worth a log line.
@@ -145,17 +129,9 @@ pub enum LogEvent {
     /// The node's state changed (init → active, active → leaving).
     Node { from: NodeState, to: NodeState },
     /// A group's local state changed.
-    Group {
-        group: usize,
-        from: GroupState,
-        to: GroupState,
-    },
+    Group { group: usize, from: GroupState, to: GroupState },
     /// Start-up probe: a resource is running (or its status failed), so the whole group is stopped.
-    FoundRunning {
-        group: usize,
-        resource: usize,
-        status_error: bool,
-    },
+    FoundRunning { group: usize, resource: usize, status_error: bool },
     /// This node gives up a group it holds.
     Release { group: usize, reason: ReleaseReason },
     /// The peer is dead: this node takes the group without a grant.
@@ -163,12 +139,7 @@ pub enum LogEvent {
     /// Starting a resource failed; the group is stopped and offered to the peer.
     StartFailed { group: usize, resource: usize },
     /// Stopping a resource failed (`retrying` = another attempt follows).
-    StopFailed {
-        group: usize,
-        resource: usize,
-        attempt: u32,
-        retrying: bool,
-    },
+    StopFailed { group: usize, resource: usize, attempt: u32, retrying: bool },
     /// Operator standby refused: the peer is dead, nobody could take the group.
     StandbyRefused { group: usize },
     /// Operator takeover refused: the group failed to stop here, or the node is leaving.
@@ -289,18 +260,10 @@ impl Cluster {
     /// A new cluster state machine. Every group starts in the probe phase; the first
     /// [`Cluster::handle`] call (any event) asks for the probes. Groups beyond
     /// [`MAX_GROUPS`] are ignored (the config layer rejects them).
-    pub fn new(
-        now: Instant,
-        groups: Vec<GroupDef>,
-        settings: Settings,
-        generation: u64,
-    ) -> Cluster {
+    pub fn new(now: Instant, groups: Vec<GroupDef>, settings: Settings, generation: u64) -> Cluster {
         let _ = now;
         if groups.len() > MAX_GROUPS {
-            log::error!(
-                "cluster: {} groups configured, only the first {MAX_GROUPS} are managed",
-                groups.len()
-            );
+            log::error!("cluster: {} groups configured, only the first {MAX_GROUPS} are managed", groups.len());
         }
         let groups = groups
             .into_iter()
@@ -357,12 +320,7 @@ impl Cluster {
             Event::Peer(s) => self.on_peer(s),
             Event::PeerRestarted => self.reset_peer(),
             Event::PeerPacket { node_state, groups } => self.on_packet(node_state, groups, out),
-            Event::OpDone {
-                group,
-                resource,
-                op,
-                result,
-            } => self.on_op_done(now, group, resource, op, result, out),
+            Event::OpDone { group, resource, op, result } => self.on_op_done(now, group, resource, op, result, out),
             Event::Standby(sel) => self.for_sel(sel, |c, g| c.standby(g, out)),
             Event::Takeover(sel) => self.for_sel(sel, |c, g| c.takeover(g, out)),
             Event::Shutdown => self.shutdown = true,
@@ -383,11 +341,7 @@ impl Cluster {
         if self.exited {
             return None;
         }
-        self.groups
-            .iter()
-            .filter_map(|g| g.retry_at)
-            .chain(self.linger_until)
-            .min()
+        self.groups.iter().filter_map(|g| g.retry_at).chain(self.linger_until).min()
     }
 
     /// How long a leaving node whose groups are all stopped keeps running (and so keeps
@@ -447,14 +401,7 @@ impl Cluster {
         } else {
             Owner::None
         };
-        GroupView {
-            state: gr.state,
-            failed: gr.failed,
-            pinned: gr.pinned,
-            standby: gr.standby,
-            peer_state,
-            owner,
-        }
+        GroupView { state: gr.state, failed: gr.failed, pinned: gr.pinned, standby: gr.standby, peer_state, owner }
     }
 
     // ----- events -----
@@ -469,11 +416,7 @@ impl Cluster {
             } else {
                 gr.cursor = 0;
                 gr.busy = true;
-                out.push(Action::Run {
-                    group: g,
-                    resource: 0,
-                    op: Op::Status,
-                });
+                out.push(Action::Run { group: g, resource: 0, op: Op::Status });
             }
         }
     }
@@ -520,9 +463,8 @@ impl Cluster {
         // with nobody willing to run it.
         for g in 0..n {
             let Some(p) = self.peer_groups.get(g).copied() else { continue };
-            let peer_gives_up = p.flags & gflag::OFFER != 0
-                || p.state == GroupState::Failed
-                || node_state == NodeState::Leaving;
+            let peer_gives_up =
+                p.flags & gflag::OFFER != 0 || p.state == GroupState::Failed || node_state == NodeState::Leaving;
             if let Some(gr) = self.groups.get_mut(g) {
                 if gr.standby && peer_gives_up {
                     gr.standby = false;
@@ -567,10 +509,7 @@ impl Cluster {
             return;
         };
         if leaving || gr.state == GroupState::FailedToStop {
-            out.push(Action::Log(LogEvent::TakeoverRefused {
-                group: g,
-                state: gr.state,
-            }));
+            out.push(Action::Log(LogEvent::TakeoverRefused { group: g, state: gr.state }));
             return;
         }
         gr.failed = false;
@@ -601,10 +540,7 @@ impl Cluster {
             Seq::Stop => Some(Op::Stop),
         };
         if !gr.busy || gr.cursor != resource || expected != Some(op) {
-            log::debug!(
-                "cluster: ignoring unexpected result of {} on group {g} resource {resource}",
-                op.name()
-            );
+            log::debug!("cluster: ignoring unexpected result of {} on group {g} resource {resource}", op.name());
             return;
         }
         gr.busy = false;
@@ -617,19 +553,11 @@ impl Cluster {
                         gr.seq = Seq::Idle;
                     } else {
                         gr.busy = true;
-                        out.push(Action::Run {
-                            group: g,
-                            resource: gr.cursor,
-                            op: Op::Status,
-                        });
+                        out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Status });
                     }
                 }
                 Ok(true) | Err(()) => {
-                    out.push(Action::Log(LogEvent::FoundRunning {
-                        group: g,
-                        resource,
-                        status_error: result.is_err(),
-                    }));
+                    out.push(Action::Log(LogEvent::FoundRunning { group: g, resource, status_error: result.is_err() }));
                     self.begin_stop(g, n.checked_sub(1), out);
                 }
             },
@@ -644,11 +572,7 @@ impl Cluster {
                         self.set_state(g, GroupState::Started, out);
                     } else {
                         gr.busy = true;
-                        out.push(Action::Run {
-                            group: g,
-                            resource: gr.cursor,
-                            op: Op::Start,
-                        });
+                        out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Start });
                     }
                 }
                 Err(()) => {
@@ -665,11 +589,7 @@ impl Cluster {
                     if let Some(next) = gr.cursor.checked_sub(1) {
                         gr.cursor = next;
                         gr.busy = true;
-                        out.push(Action::Run {
-                            group: g,
-                            resource: next,
-                            op: Op::Stop,
-                        });
+                        out.push(Action::Run { group: g, resource: next, op: Op::Stop });
                     } else {
                         self.finish_stop(g, out);
                     }
@@ -704,11 +624,7 @@ impl Cluster {
             return;
         };
         if gr.state != to {
-            out.push(Action::Log(LogEvent::Group {
-                group: g,
-                from: gr.state,
-                to,
-            }));
+            out.push(Action::Log(LogEvent::Group { group: g, from: gr.state, to }));
             gr.state = to;
         }
     }
@@ -727,11 +643,7 @@ impl Cluster {
                 gr.busy = true;
                 gr.stop_failures = 0;
                 gr.retry_at = None;
-                out.push(Action::Run {
-                    group: g,
-                    resource: k,
-                    op: Op::Stop,
-                });
+                out.push(Action::Run { group: g, resource: k, op: Op::Stop });
                 self.set_state(g, GroupState::Stopping, out);
             }
             None => self.finish_stop(g, out),
@@ -746,11 +658,7 @@ impl Cluster {
         gr.busy = false;
         gr.release_pending = false;
         gr.retry_at = None;
-        let to = if gr.failed {
-            GroupState::Failed
-        } else {
-            GroupState::Stopped
-        };
+        let to = if gr.failed { GroupState::Failed } else { GroupState::Stopped };
         self.set_state(g, to, out);
     }
 
@@ -765,11 +673,7 @@ impl Cluster {
         gr.seq = Seq::Start;
         gr.cursor = 0;
         gr.busy = true;
-        out.push(Action::Run {
-            group: g,
-            resource: 0,
-            op: Op::Start,
-        });
+        out.push(Action::Run { group: g, resource: 0, op: Op::Start });
         self.set_state(g, GroupState::Starting, out);
     }
 
@@ -796,11 +700,7 @@ impl Cluster {
                 if at <= now {
                     gr.retry_at = None;
                     gr.busy = true;
-                    out.push(Action::Run {
-                        group: g,
-                        resource: gr.cursor,
-                        op: Op::Stop,
-                    });
+                    out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Stop });
                 }
             }
         }
@@ -858,10 +758,7 @@ impl Cluster {
         if gr.failed
             || gr.release_pending
             || gr.seq == Seq::Stop
-            || matches!(
-                gr.state,
-                GroupState::Failed | GroupState::FailedToStop | GroupState::Stopping
-            )
+            || matches!(gr.state, GroupState::Failed | GroupState::FailedToStop | GroupState::Stopping)
         {
             return false;
         }
@@ -907,11 +804,7 @@ impl Cluster {
         let p = self.peer_group(g)?;
         let peer_preferred = !gr.def.preferred_is_local;
         if matches!(p.state, GroupState::Starting | GroupState::Started) {
-            return if peer_preferred {
-                Some(ReleaseReason::BothHold)
-            } else {
-                None
-            };
+            return if peer_preferred { Some(ReleaseReason::BothHold) } else { None };
         }
         if claims(&p) && !p.state.may_hold() {
             // An operator's takeover on the peer is the newest word: it wins even over our
@@ -945,8 +838,7 @@ impl Cluster {
             PeerState::Init => false,
             PeerState::Up => match self.peer_group(g) {
                 Some(p) => {
-                    fully_stopped_state(p.state)
-                        && (p.grant == gr.claim || self.peer_node == NodeState::Leaving)
+                    fully_stopped_state(p.state) && (p.grant == gr.claim || self.peer_node == NodeState::Leaving)
                 }
                 None => false,
             },
@@ -963,10 +855,7 @@ impl Cluster {
 
     fn reconcile(&mut self, g: usize, out: &mut Vec<Action>) {
         // 1. A holder that must give the group up starts doing so.
-        let holding_ok = self
-            .groups
-            .get(g)
-            .is_some_and(|gr| gr.holding() && !gr.release_pending);
+        let holding_ok = self.groups.get(g).is_some_and(|gr| gr.holding() && !gr.release_pending);
         if holding_ok {
             if let Some(reason) = self.release_reason(g) {
                 self.begin_release(g, reason, out);
@@ -974,11 +863,7 @@ impl Cluster {
         }
         // 2. Claim.
         let want = self.wants(g);
-        let fresh = if want && self.groups.get(g).is_some_and(|gr| gr.claim == 0) {
-            self.new_token()
-        } else {
-            0
-        };
+        let fresh = if want && self.groups.get(g).is_some_and(|gr| gr.claim == 0) { self.new_token() } else { 0 };
         // 3. Grant.
         let peer_claim = self.peer_group(g).filter(claims).map_or(0, |p| p.claim);
         let node_ready = self.node != NodeState::Init;
@@ -1070,10 +955,7 @@ impl Cluster {
             p.flags & gflag::OFFER != 0
                 || matches!(
                     p.state,
-                    GroupState::Starting
-                        | GroupState::Started
-                        | GroupState::Failed
-                        | GroupState::FailedToStop
+                    GroupState::Starting | GroupState::Started | GroupState::Failed | GroupState::FailedToStop
                 )
         })
     }

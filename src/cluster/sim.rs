@@ -67,13 +67,7 @@ struct Memb {
 
 impl Memb {
     fn new(now: u64) -> Memb {
-        Memb {
-            state: PeerState::Init,
-            boot: now,
-            last_heard: 0,
-            peer_gen: 0,
-            last_seq: 0,
-        }
+        Memb { state: PeerState::Init, boot: now, last_heard: 0, peer_gen: 0, last_seq: 0 }
     }
     fn deadline(&self) -> u64 {
         match self.state {
@@ -186,12 +180,7 @@ impl Sim {
         for l in &self.trace {
             let _ = writeln!(s, "  {l}");
         }
-        panic!(
-            "seed {} t={}ms: {msg}\ntrace (last {} lines):\n{s}",
-            self.seed,
-            self.now,
-            self.trace.len()
-        );
+        panic!("seed {} t={}ms: {msg}\ntrace (last {} lines):\n{s}", self.seed, self.now, self.trace.len());
     }
 
     // ----- node life -----
@@ -208,12 +197,7 @@ impl Sim {
         let n = &mut self.nodes[i];
         n.gen += 1;
         n.seq = 0;
-        n.cluster = Some(Cluster::new(
-            Instant::from_millis(now),
-            defs,
-            self.settings,
-            n.gen,
-        ));
+        n.cluster = Some(Cluster::new(Instant::from_millis(now), defs, self.settings, n.gen));
         n.memb = Memb::new(now);
         n.next_keepalive = now;
         n.restart_at = None;
@@ -323,11 +307,7 @@ impl Sim {
 
     fn apply(&mut self, i: usize, a: Action) {
         match a {
-            Action::Run {
-                group,
-                resource,
-                op,
-            } => {
+            Action::Run { group, resource, op } => {
                 let node_state = self.nodes[i].cluster.as_ref().map(|c| c.node_state());
                 if op == Op::Start && node_state != Some(NodeState::Active) {
                     self.fail("start while not active");
@@ -380,15 +360,7 @@ impl Sim {
             }
             Op::Status => Ok(n.held[g][r]),
         };
-        self.deliver(
-            i,
-            Event::OpDone {
-                group: g,
-                resource: r,
-                op,
-                result,
-            },
-        );
+        self.deliver(i, Event::OpDone { group: g, resource: r, op, result });
     }
 
     fn send(&mut self, i: usize) {
@@ -399,15 +371,7 @@ impl Sim {
         let n = c.wire_groups(&mut groups);
         let node_state = c.node_state();
         self.nodes[i].seq += 1;
-        let p = Packet {
-            to: 1 - i,
-            at: 0,
-            gen: self.nodes[i].gen,
-            seq: self.nodes[i].seq,
-            node_state,
-            groups,
-            n,
-        };
+        let p = Packet { to: 1 - i, at: 0, gen: self.nodes[i].gen, seq: self.nodes[i].seq, node_state, groups, n };
         if self.cut || self.cut_to[1 - i] || self.rng.chance(self.loss) {
             return;
         }
@@ -440,13 +404,7 @@ impl Sim {
             self.deliver(i, Event::Peer(PeerState::Up));
         }
         let groups = p.groups;
-        self.deliver(
-            i,
-            Event::PeerPacket {
-                node_state: p.node_state,
-                groups: &groups[..p.n],
-            },
-        );
+        self.deliver(i, Event::PeerPacket { node_state: p.node_state, groups: &groups[..p.n] });
     }
 
     fn next_time(&self) -> u64 {
@@ -489,12 +447,7 @@ impl Sim {
             }
         }
         // Packets, in arrival order.
-        while let Some((k, _)) = self
-            .inflight
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.at <= now)
-            .min_by_key(|(_, p)| p.at)
+        while let Some((k, _)) = self.inflight.iter().enumerate().filter(|(_, p)| p.at <= now).min_by_key(|(_, p)| p.at)
         {
             let p = self.inflight.swap_remove(k);
             self.receive(p);
@@ -521,11 +474,7 @@ impl Sim {
                 self.nodes[i].next_keepalive = now + KEEPALIVE;
                 self.send(i);
             }
-            let due = self.nodes[i]
-                .cluster
-                .as_ref()
-                .and_then(|c| c.poll_at())
-                .is_some_and(|p| p.as_millis() <= now);
+            let due = self.nodes[i].cluster.as_ref().and_then(|c| c.poll_at()).is_some_and(|p| p.as_millis() <= now);
             if due {
                 self.deliver(i, Event::Tick);
             }
@@ -552,10 +501,7 @@ impl Sim {
     // ----- checks -----
 
     fn local_state(&self, i: usize, g: usize) -> Option<GroupState> {
-        self.nodes[i]
-            .cluster
-            .as_ref()
-            .map(|c| c.group_view(g).state)
+        self.nodes[i].cluster.as_ref().map(|c| c.group_view(g).state)
     }
 
     fn phys(&self, i: usize, g: usize) -> bool {
@@ -566,26 +512,17 @@ impl Sim {
     /// up, or physically at all) by both nodes, unless a death was seen and the double hold
     /// has not been resolved yet.
     fn check(&mut self) {
-        let mutual_up = self
-            .nodes
-            .iter()
-            .all(|n| n.cluster.is_some() && n.memb.state == PeerState::Up);
+        let mutual_up = self.nodes.iter().all(|n| n.cluster.is_some() && n.memb.state == PeerState::Up);
         for g in 0..self.n_res.len() {
             let may_hold = |i: usize| self.local_state(i, g).is_some_and(|s| s.may_hold());
             let logical = mutual_up && may_hold(0) && may_hold(1);
             let physical = self.phys(0, g) && self.phys(1, g);
             if logical || physical {
                 if !self.excused[g] {
-                    let what = if logical {
-                        "both nodes' states may hold"
-                    } else {
-                        "both nodes have resources up"
-                    };
+                    let what = if logical { "both nodes' states may hold" } else { "both nodes have resources up" };
                     self.fail(&format!("group {g}: {what} without a death"));
                 }
-            } else if mutual_up
-                && !((may_hold(0) || self.phys(0, g)) && (may_hold(1) || self.phys(1, g)))
-            {
+            } else if mutual_up && !((may_hold(0) || self.phys(0, g)) && (may_hold(1) || self.phys(1, g))) {
                 // The double hold a death caused is over: from now on, none is allowed.
                 self.excused[g] = false;
             }
@@ -598,35 +535,23 @@ impl Sim {
     pub(super) fn assert_settled(&self) -> usize {
         let mut checked = 0;
         for g in 0..self.n_res.len() {
-            let views: Vec<Option<GroupView>> = self
-                .nodes
-                .iter()
-                .map(|n| n.cluster.as_ref().map(|c| c.group_view(g)))
-                .collect();
-            if views
-                .iter()
-                .flatten()
-                .any(|v| v.state == GroupState::FailedToStop)
-            {
+            let views: Vec<Option<GroupView>> =
+                self.nodes.iter().map(|n| n.cluster.as_ref().map(|c| c.group_view(g))).collect();
+            if views.iter().flatten().any(|v| v.state == GroupState::FailedToStop) {
                 continue;
             }
             let can_serve = |i: usize| match (&views[i], self.nodes[i].cluster.as_ref()) {
-                (Some(v), Some(c)) => {
-                    !v.failed && !v.standby && c.node_state() == NodeState::Active
-                }
+                (Some(v), Some(c)) => !v.failed && !v.standby && c.node_state() == NodeState::Active,
                 _ => false,
             };
             if !can_serve(0) && !can_serve(1) {
                 continue;
             }
             checked += 1;
-            let started: Vec<usize> = (0..2)
-                .filter(|&i| views[i].is_some_and(|v| v.state == GroupState::Started))
-                .collect();
+            let started: Vec<usize> =
+                (0..2).filter(|&i| views[i].is_some_and(|v| v.state == GroupState::Started)).collect();
             if started.len() != 1 {
-                self.fail(&format!(
-                    "group {g} not settled on exactly one node: {views:?}"
-                ));
+                self.fail(&format!("group {g} not settled on exactly one node: {views:?}"));
             }
             let on = started[0];
             let off = 1 - on;
@@ -637,18 +562,14 @@ impl Sim {
                 ));
             }
             if views[off].is_some_and(|v| v.state.may_hold()) {
-                self.fail(&format!(
-                    "group {g}: other node still may hold it: {views:?}"
-                ));
+                self.fail(&format!("group {g}: other node still may hold it: {views:?}"));
             }
         }
         checked
     }
 
     pub(super) fn started_on(&self, g: usize) -> Vec<usize> {
-        (0..2)
-            .filter(|&i| self.local_state(i, g) == Some(GroupState::Started))
-            .collect()
+        (0..2).filter(|&i| self.local_state(i, g) == Some(GroupState::Started)).collect()
     }
 
     pub(super) fn view(&self, i: usize, g: usize) -> Option<GroupView> {
@@ -677,11 +598,7 @@ impl Sim {
 
     /// Runs until `cond` holds (checked after every processed instant) or `until`; returns
     /// the time it first held.
-    pub(super) fn run_until_cond(
-        &mut self,
-        until: u64,
-        mut cond: impl FnMut(&Sim) -> bool,
-    ) -> Option<u64> {
+    pub(super) fn run_until_cond(&mut self, until: u64, mut cond: impl FnMut(&Sim) -> bool) -> Option<u64> {
         loop {
             if cond(self) {
                 return Some(self.now);
@@ -711,11 +628,7 @@ impl Sim {
 // ----- the tests -----
 
 fn sim_settings(auto_failback: bool) -> Settings {
-    Settings {
-        auto_failback,
-        stop_retries: 2,
-        stop_retry_delay: Duration::from_millis(200),
-    }
+    Settings { auto_failback, stop_retries: 2, stop_retry_delay: Duration::from_millis(200) }
 }
 
 /// One random run: 30 s of random operator commands, crashes, shutdowns, partitions, loss
@@ -732,11 +645,7 @@ fn chaos(seed: u64) -> (usize, usize) {
         sim.run_until(t);
         let i = sim.rng().below(2) as usize;
         let g = sim.rng().below(groups.len() as u64) as usize;
-        let sel = if sim.rng().chance(30) {
-            GroupSel::All
-        } else {
-            GroupSel::One(g)
-        };
+        let sel = if sim.rng().chance(30) { GroupSel::All } else { GroupSel::One(g) };
         let res = sim.rng().below(groups[g].1 as u64) as usize;
         match sim.rng().below(100) {
             0..=14 => sim.cmd(i, Event::Standby(sel)),
@@ -782,10 +691,7 @@ fn chaos(seed: u64) -> (usize, usize) {
 
 #[test]
 fn simulation_random_seeds_are_safe_and_live() {
-    let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let (mut checked, mut exempt) = (0, 0);
     for seed in 1..=seeds {
         let (c, e) = chaos(seed);
@@ -794,11 +700,7 @@ fn simulation_random_seeds_are_safe_and_live() {
     }
     eprintln!("liveness: {checked} groups checked, {exempt} exempt (failed/standby on both, failed to stop)");
     // The liveness check must not be vacuous.
-    assert!(
-        checked * 2 > checked + exempt,
-        "only {checked} of {} groups checked",
-        checked + exempt
-    );
+    assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
 }
 
 /// Both nodes up, groups settled; returns the sim.
@@ -816,10 +718,7 @@ fn simulation_start_up_puts_each_group_on_its_preferred_node() {
         let sim = settled(seed, false, &[(0, 2), (1, 3)]);
         assert_eq!(sim.started_on(0), vec![0]);
         assert_eq!(sim.started_on(1), vec![1]);
-        sim.ensure(
-            (sim.deaths(0), sim.deaths(1)) == (0, 0),
-            "no death at a joint start",
-        );
+        sim.ensure((sim.deaths(0), sim.deaths(1)) == (0, 0), "no death at a joint start");
     }
 }
 
@@ -832,11 +731,7 @@ fn simulation_auto_failback_on_returns_to_preferred_node() {
         assert_eq!(sim.started_on(0), vec![1], "the survivor took over");
         sim.run_until(sim.now + 5000);
         sim.assert_settled();
-        assert_eq!(
-            sim.started_on(0),
-            vec![0],
-            "seed {seed}: back on the preferred node"
-        );
+        assert_eq!(sim.started_on(0), vec![0], "seed {seed}: back on the preferred node");
     }
 }
 
@@ -862,10 +757,7 @@ fn simulation_failed_start_moves_group_to_peer() {
         assert_eq!(sim.started_on(0), vec![1]);
         let v = sim.view(0, 0).unwrap();
         assert_eq!((v.state, v.failed), (GroupState::Failed, true));
-        assert!(
-            !sim.phys_held(0, 0),
-            "nothing left started on the failing node"
-        );
+        assert!(!sim.phys_held(0, 0), "nothing left started on the failing node");
         // The operator fixes it and takes it back.
         sim.fail_start(0, 0, 1, false);
         sim.cmd(0, Event::Takeover(GroupSel::All));
@@ -881,9 +773,7 @@ fn simulation_shutdown_hands_over_without_a_death() {
         let mut sim = settled(seed, false, &[(0, 2), (0, 1)]);
         sim.shutdown(0, None);
         let t0 = sim.now;
-        let took = sim.run_until_cond(t0 + 3000, |s| {
-            s.started_on(0) == vec![1] && s.started_on(1) == vec![1]
-        });
+        let took = sim.run_until_cond(t0 + 3000, |s| s.started_on(0) == vec![1] && s.started_on(1) == vec![1]);
         assert!(took.is_some(), "seed {seed}: peer took over");
         sim.ensure(sim.deaths(1) == 0, "before any Dead event");
         assert_eq!(sim.peer_seen_as(1), PeerState::Up);
@@ -900,11 +790,7 @@ fn simulation_partition_heals_to_one_holder() {
         let mut sim = settled(seed, seed % 2 == 0, &[(0, 2), (1, 2)]);
         sim.partition(3000);
         sim.run_until(sim.now + 2500);
-        assert_eq!(
-            sim.started_on(0),
-            vec![0, 1],
-            "both hold during the partition"
-        );
+        assert_eq!(sim.started_on(0), vec![0, 1], "both hold during the partition");
         sim.run_until(sim.now + 4000);
         sim.assert_settled();
         assert_eq!(sim.started_on(0), vec![0], "the preferred node keeps it");
@@ -925,11 +811,7 @@ fn simulation_standby_and_takeover_move_groups() {
         sim.run_until(sim.now + 2000);
         sim.assert_settled();
         assert_eq!(sim.started_on(0), vec![0]);
-        assert_eq!(
-            sim.started_on(1),
-            vec![0],
-            "takeover pulls the peer's group too"
-        );
+        assert_eq!(sim.started_on(1), vec![0], "takeover pulls the peer's group too");
         // The peer is preferred for group 1, but a pinned holder keeps it even with failback.
         sim.run_until(sim.now + 2000);
         assert_eq!(sim.started_on(1), vec![0]);

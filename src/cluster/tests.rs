@@ -10,29 +10,15 @@ fn t(ms: u64) -> Instant {
 }
 
 fn def(name: &str, preferred: bool, n: usize) -> GroupDef {
-    GroupDef {
-        name: name.into(),
-        preferred_is_local: preferred,
-        n_resources: n,
-    }
+    GroupDef { name: name.into(), preferred_is_local: preferred, n_resources: n }
 }
 
 fn settings(auto_failback: bool) -> Settings {
-    Settings {
-        auto_failback,
-        stop_retries: 2,
-        stop_retry_delay: Duration::from_millis(500),
-    }
+    Settings { auto_failback, stop_retries: 2, stop_retry_delay: Duration::from_millis(500) }
 }
 
 fn pw(index: u8, state: GroupState, flags: u8, claim: u32, grant: u32) -> GroupWire {
-    GroupWire {
-        index,
-        state,
-        flags,
-        claim,
-        grant,
-    }
+    GroupWire { index, state, flags, claim, grant }
 }
 
 /// The first token a node of generation `gen` hands out, and the ones after it.
@@ -47,10 +33,7 @@ struct H {
 
 impl H {
     fn new(groups: Vec<GroupDef>, s: Settings) -> H {
-        H {
-            c: Cluster::new(t(0), groups, s, GEN),
-            now: t(0),
-        }
+        H { c: Cluster::new(t(0), groups, s, GEN), now: t(0) }
     }
 
     fn ev(&mut self, ev: Event) -> Vec<Action> {
@@ -64,19 +47,8 @@ impl H {
         self.ev(ev)
     }
 
-    fn done(
-        &mut self,
-        group: usize,
-        resource: usize,
-        op: Op,
-        result: Result<bool, ()>,
-    ) -> Vec<Action> {
-        self.ev(Event::OpDone {
-            group,
-            resource,
-            op,
-            result,
-        })
+    fn done(&mut self, group: usize, resource: usize, op: Op, result: Result<bool, ()>) -> Vec<Action> {
+        self.ev(Event::OpDone { group, resource, op, result })
     }
 
     fn packet(&mut self, node_state: NodeState, groups: &[GroupWire]) -> Vec<Action> {
@@ -153,11 +125,7 @@ impl H {
 
 fn as_run(a: &Action) -> Option<(usize, usize, Op)> {
     match *a {
-        Action::Run {
-            group,
-            resource,
-            op,
-        } => Some((group, resource, op)),
+        Action::Run { group, resource, op } => Some((group, resource, op)),
         _ => None,
     }
 }
@@ -197,17 +165,10 @@ fn probe_is_sequential_per_group_then_active() {
     assert_eq!(runs(&a), vec![(0, 0, Op::Status), (1, 0, Op::Status)]);
     assert_eq!(runs(&h.done(1, 0, Op::Status, Ok(false))), vec![]);
     assert_eq!(h.c.node_state(), NodeState::Init);
-    assert_eq!(
-        runs(&h.done(0, 0, Op::Status, Ok(false))),
-        vec![(0, 1, Op::Status)]
-    );
+    assert_eq!(runs(&h.done(0, 0, Op::Status, Ok(false))), vec![(0, 1, Op::Status)]);
     let a = h.done(0, 1, Op::Status, Ok(false));
     assert_eq!(h.c.node_state(), NodeState::Active);
-    assert!(has_log(&a, |l| *l
-        == LogEvent::Node {
-            from: NodeState::Init,
-            to: NodeState::Active
-        }));
+    assert!(has_log(&a, |l| *l == LogEvent::Node { from: NodeState::Init, to: NodeState::Active }));
     assert_eq!(announces(&a), 1);
 }
 
@@ -217,14 +178,7 @@ fn probe_found_running_stops_whole_group_right_to_left() {
     h.ev(Event::Tick);
     h.done(0, 0, Op::Status, Ok(false));
     let a = h.done(0, 1, Op::Status, Ok(true));
-    assert!(has_log(&a, |l| matches!(
-        l,
-        LogEvent::FoundRunning {
-            group: 0,
-            resource: 1,
-            status_error: false
-        }
-    )));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::FoundRunning { group: 0, resource: 1, status_error: false })));
     assert_eq!(runs(&a), vec![(0, 2, Op::Stop)]);
     assert_eq!(h.state(0), GroupState::Stopping);
     // Even with the peer dead, nothing starts before cleanup is over.
@@ -241,13 +195,7 @@ fn probe_status_error_counts_as_running() {
     let mut h = H::new(vec![def("a", true, 2)], settings(false));
     h.ev(Event::Tick);
     let a = h.done(0, 0, Op::Status, Err(()));
-    assert!(has_log(&a, |l| matches!(
-        l,
-        LogEvent::FoundRunning {
-            status_error: true,
-            ..
-        }
-    )));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::FoundRunning { status_error: true, .. })));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
 }
 
@@ -260,20 +208,14 @@ fn nothing_starts_before_peer_state_is_known() {
     assert!(runs(&h.ev(Event::Peer(PeerState::Up))).is_empty());
     assert_eq!(h.state(0), GroupState::Stopped);
     // Dead (initdead passed): start.
-    assert_eq!(
-        runs(&h.ev(Event::Peer(PeerState::Dead))),
-        vec![(0, 0, Op::Start)]
-    );
+    assert_eq!(runs(&h.ev(Event::Peer(PeerState::Dead))), vec![(0, 0, Op::Start)]);
 }
 
 #[test]
 fn no_grant_and_no_claim_while_init() {
     let mut h = H::new(vec![def("a", false, 1)], settings(false));
     h.ev(Event::Tick);
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 99, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 99, 0)]);
     let w = h.wire(0);
     assert_eq!((w.grant, w.claim, w.flags), (0, 0, 0));
     h.done(0, 0, Op::Status, Ok(false));
@@ -292,18 +234,10 @@ fn preferred_node_claims_and_starts_only_with_grant() {
     assert_eq!(w.flags, CLAIM);
     assert_eq!(w.claim, token(GEN, 1));
     // A grant of some other token does nothing.
-    assert!(runs(&h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, 0, 0, 12345)]
-    ))
-    .is_empty());
+    assert!(runs(&h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, 12345)])).is_empty());
     // A grant of our token, but the peer is not stopped: nothing.
     let tok = w.claim;
-    assert!(runs(&h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopping, OFFER, 0, tok)]
-    ))
-    .is_empty());
+    assert!(runs(&h.packet(NodeState::Active, &[pw(0, GroupState::Stopping, OFFER, 0, tok)])).is_empty());
     // The grant of our token with the peer stopped: start left to right.
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, tok)]);
     assert_eq!(runs(&a), vec![(0, 0, Op::Start)]);
@@ -311,29 +245,20 @@ fn preferred_node_claims_and_starts_only_with_grant() {
     assert_eq!(h.wire(0).state, GroupState::Starting);
     h.finish_start(0, 2);
     let w = h.wire(0);
-    assert_eq!(
-        (w.state, w.flags, w.claim),
-        (GroupState::Started, CLAIM, tok)
-    );
+    assert_eq!((w.state, w.flags, w.claim), (GroupState::Started, CLAIM, tok));
 }
 
 #[test]
 fn non_preferred_node_grants_and_does_not_claim() {
     let mut h = H::new(vec![def("a", false, 1)], settings(false));
     h.probe_clean();
-    let a = h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0003_0001, 0)],
-    );
+    let a = h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0003_0001, 0)]);
     assert!(runs(&a).is_empty());
     assert_eq!(announces(&a), 1);
     let w = h.wire(0);
     assert_eq!((w.flags & CLAIM, w.claim, w.grant), (0, 0, 0x0003_0001));
     // Identical packets change nothing and announce nothing.
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0003_0001, 0)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0003_0001, 0)]);
     assert_eq!(announces(&a), 0);
     // The peer stops claiming: the grant goes.
     h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, 0)]);
@@ -344,10 +269,7 @@ fn non_preferred_node_grants_and_does_not_claim() {
 fn a_grant_stays_while_the_peer_claims_that_token_and_blocks_our_start() {
     let mut h = H::new(vec![def("a", false, 1)], settings(false));
     h.probe_clean();
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 500, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 500, 0)]);
     assert_eq!(h.wire(0).grant, 500);
     // Operator takeover here: we claim (pinned) but keep the grant while the peer claims 500.
     h.ev(Event::Takeover(GroupSel::One(0)));
@@ -355,10 +277,7 @@ fn a_grant_stays_while_the_peer_claims_that_token_and_blocks_our_start() {
     assert_eq!((w.grant, w.flags & (CLAIM | PINNED)), (500, CLAIM | PINNED));
     let tok = w.claim;
     // Even a grant of our token does not let us start while we grant theirs.
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 500, tok)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 500, tok)]);
     assert!(runs(&a).is_empty());
     // The peer yields (drops its claim) and grants ours: grant goes, we start.
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, tok)]);
@@ -373,10 +292,7 @@ fn pinned_claim_beats_preferred_when_neither_holds() {
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, 0)]);
     assert_eq!(h.wire(0).flags, CLAIM);
     // The peer claims pinned: we yield (stop claiming) and grant.
-    h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM | PINNED, 77, 0)],
-    );
+    h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 77, 0)]);
     let w = h.wire(0);
     assert_eq!((w.flags, w.claim, w.grant), (0, 0, 77));
 }
@@ -385,20 +301,14 @@ fn pinned_claim_beats_preferred_when_neither_holds() {
 fn preferred_wins_between_two_unpinned_claims() {
     let mut h = H::new(vec![def("a", true, 1)], settings(false));
     h.probe_clean();
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 77, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 77, 0)]);
     let w = h.wire(0);
     assert_eq!((w.flags, w.grant), (CLAIM, 0));
     let mut h = H::new(vec![def("a", false, 1)], settings(false));
     h.probe_clean();
     h.ev(Event::Takeover(GroupSel::One(0)));
     // Both pinned: the preferred node (the peer) wins.
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM | PINNED, 77, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 77, 0)]);
     let w = h.wire(0);
     assert_eq!((w.flags, w.grant), (PINNED, 77));
 }
@@ -423,37 +333,22 @@ fn tokens_are_fresh_nonzero_and_carry_the_generation() {
 fn peer_leaving_with_group_stopped_lets_us_start_without_grant() {
     let mut h = H::new(vec![def("a", false, 1)], settings(false));
     h.probe_clean();
-    let a = h.peer_up(
-        NodeState::Leaving,
-        &[pw(0, GroupState::Stopping, OFFER, 0, 0)],
-    );
+    let a = h.peer_up(NodeState::Leaving, &[pw(0, GroupState::Stopping, OFFER, 0, 0)]);
     assert!(runs(&a).is_empty());
     assert_eq!(h.wire(0).flags, CLAIM);
-    let a = h.packet(
-        NodeState::Leaving,
-        &[pw(0, GroupState::Stopped, OFFER, 0, 0)],
-    );
+    let a = h.packet(NodeState::Leaving, &[pw(0, GroupState::Stopped, OFFER, 0, 0)]);
     assert_eq!(runs(&a), vec![(0, 0, Op::Start)]);
 }
 
 #[test]
 fn peer_failed_or_offering_makes_the_other_node_want_it() {
-    for peer in [
-        pw(0, GroupState::Failed, OFFER, 0, 0),
-        pw(0, GroupState::Stopped, OFFER, 0, 0),
-    ] {
+    for peer in [pw(0, GroupState::Failed, OFFER, 0, 0), pw(0, GroupState::Stopped, OFFER, 0, 0)] {
         let mut h = H::new(vec![def("a", false, 1)], settings(false));
         h.probe_clean();
         h.peer_up(NodeState::Active, &[peer]);
         let w = h.wire(0);
         assert_eq!(w.flags, CLAIM);
-        let a = h.packet(
-            NodeState::Active,
-            &[GroupWire {
-                grant: w.claim,
-                ..peer
-            }],
-        );
+        let a = h.packet(NodeState::Active, &[GroupWire { grant: w.claim, ..peer }]);
         assert_eq!(runs(&a), vec![(0, 0, Op::Start)]);
     }
 }
@@ -464,10 +359,7 @@ fn peer_failed_or_offering_makes_the_other_node_want_it() {
 fn auto_failback_off_preferred_does_not_claim_from_a_holder() {
     let mut h = H::new(vec![def("a", true, 1)], settings(false));
     h.probe_clean();
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM, 9, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 9, 0)]);
     let w = h.wire(0);
     assert_eq!(w.flags & CLAIM, 0);
     assert_eq!(w.grant, 9, "harmless grant to the holder");
@@ -478,40 +370,24 @@ fn auto_failback_on_preferred_claims_and_holder_releases() {
     // Preferred side: claims even though the peer holds.
     let mut h = H::new(vec![def("a", true, 1)], settings(true));
     h.probe_clean();
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM, 9, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 9, 0)]);
     assert_eq!(h.wire(0).flags, CLAIM);
     // Holder side (non-preferred): releases on the preferred node's claim.
     let mut h = started(false, 2, settings(true));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)],
-    );
-    assert!(has_log(&a, |l| *l
-        == LogEvent::Release {
-            group: 0,
-            reason: ReleaseReason::Failback
-        }));
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::Failback }));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
     let w = h.wire(0);
     assert_eq!((w.state, w.flags, w.claim), (GroupState::Stopping, 0, 0));
     h.finish_stop(0, 1);
     let w = h.wire(0);
-    assert_eq!(
-        (w.state, w.flags, w.grant),
-        (GroupState::Stopped, 0, 0x0009_0001)
-    );
+    assert_eq!((w.state, w.flags, w.grant), (GroupState::Stopped, 0, 0x0009_0001));
 }
 
 #[test]
 fn auto_failback_off_holder_keeps_group_on_preferred_claim() {
     let mut h = started(false, 1, settings(false));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     assert!(runs(&a).is_empty());
     assert_eq!(h.state(0), GroupState::Started);
 }
@@ -521,10 +397,7 @@ fn pinned_holder_is_not_pulled_back_by_failback() {
     let mut h = started(false, 1, settings(true));
     h.ev(Event::Takeover(GroupSel::One(0)));
     assert_eq!(h.wire(0).flags, CLAIM | PINNED);
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     assert!(runs(&a).is_empty());
 }
 
@@ -533,27 +406,13 @@ fn pinned_holder_is_not_pulled_back_by_failback() {
 #[test]
 fn holder_releases_on_peer_pinned_claim() {
     let mut h = started(true, 2, settings(false));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)],
-    );
-    assert!(has_log(&a, |l| *l
-        == LogEvent::Release {
-            group: 0,
-            reason: ReleaseReason::PeerPinned
-        }));
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)]);
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::PeerPinned }));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
-    assert_eq!(
-        h.wire(0).flags,
-        0,
-        "no claim, no offer while releasing to a takeover"
-    );
+    assert_eq!(h.wire(0).flags, 0, "no claim, no offer while releasing to a takeover");
     h.finish_stop(0, 1);
     let w = h.wire(0);
-    assert_eq!(
-        (w.state, w.flags, w.claim, w.grant),
-        (GroupState::Stopped, 0, 0, 0x0009_0001)
-    );
+    assert_eq!((w.state, w.flags, w.claim, w.grant), (GroupState::Stopped, 0, 0, 0x0009_0001));
 }
 
 #[test]
@@ -562,19 +421,13 @@ fn holder_pinned_by_an_older_takeover_yields_to_the_peers_takeover() {
     // are the preferred node.
     let mut h = started(true, 1, settings(false));
     h.ev(Event::Takeover(GroupSel::One(0)));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)]);
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
     assert!(!h.c.group_view(0).pinned, "PINNED is cleared on release");
     // The same with us non-preferred.
     let mut h = started(false, 1, settings(false));
     h.ev(Event::Takeover(GroupSel::One(0)));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)]);
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
     assert!(!h.c.group_view(0).pinned, "PINNED is cleared on release");
 }
@@ -582,35 +435,19 @@ fn holder_pinned_by_an_older_takeover_yields_to_the_peers_takeover() {
 #[test]
 fn both_hold_after_partition_non_preferred_releases() {
     let mut h = started(false, 1, settings(false));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)],
-    );
-    assert!(has_log(&a, |l| *l
-        == LogEvent::Release {
-            group: 0,
-            reason: ReleaseReason::BothHold
-        }));
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::BothHold }));
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
     let mut h = started(true, 1, settings(false));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM | PINNED, 0x0009_0001, 0)],
-    );
-    assert!(
-        runs(&a).is_empty(),
-        "the preferred node keeps it even against a pinned holder"
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM | PINNED, 0x0009_0001, 0)]);
+    assert!(runs(&a).is_empty(), "the preferred node keeps it even against a pinned holder");
 }
 
 #[test]
 fn release_while_starting_waits_for_the_outstanding_op() {
     let mut h = H::new(vec![def("a", true, 3)], settings(false));
     h.probe_clean();
-    assert_eq!(
-        runs(&h.ev(Event::Peer(PeerState::Dead))),
-        vec![(0, 0, Op::Start)]
-    );
+    assert_eq!(runs(&h.ev(Event::Peer(PeerState::Dead))), vec![(0, 0, Op::Start)]);
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, 0)]);
     let a = h.ev(Event::Standby(GroupSel::One(0)));
     assert!(runs(&a).is_empty(), "one op at a time");
@@ -625,15 +462,9 @@ fn release_while_starting_waits_for_the_outstanding_op() {
 
 #[test]
 fn peer_dead_takes_over_every_group_but_failed_ones() {
-    let mut h = H::new(
-        vec![def("a", false, 1), def("b", true, 1), def("c", false, 1)],
-        settings(false),
-    );
+    let mut h = H::new(vec![def("a", false, 1), def("b", true, 1), def("c", false, 1)], settings(false));
     h.probe_clean();
-    h.peer_up(
-        NodeState::Active,
-        &[pw(2, GroupState::Stopped, CLAIM, 0x0009_0001, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(2, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     // c: we grant it, peer starts it; we then fail c ourselves? Simpler: make c Failed by a
     // failed start after a takeover.
     h.ev(Event::Peer(PeerState::Dead));
@@ -702,35 +533,18 @@ fn start_failure_stops_k_to_0_then_failed_with_offer() {
     h.ev(Event::Peer(PeerState::Dead));
     h.done(0, 0, Op::Start, Ok(true));
     let a = h.done(0, 1, Op::Start, Err(()));
-    assert!(has_log(&a, |l| *l
-        == LogEvent::StartFailed {
-            group: 0,
-            resource: 1
-        }));
-    assert_eq!(
-        runs(&a),
-        vec![(0, 1, Op::Stop)],
-        "the failed resource is stopped too"
-    );
+    assert!(has_log(&a, |l| *l == LogEvent::StartFailed { group: 0, resource: 1 }));
+    assert_eq!(runs(&a), vec![(0, 1, Op::Stop)], "the failed resource is stopped too");
     let a = h.finish_stop(0, 1);
     assert!(runs(&a).is_empty(), "no restart: Failed is sticky");
     let w = h.wire(0);
     assert_eq!((w.state, w.flags, w.claim), (GroupState::Failed, OFFER, 0));
     assert!(h.c.group_view(0).failed);
     // Peer back and claiming: we grant; we never claim.
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     let w = h.wire(0);
-    assert_eq!(
-        (w.state, w.flags, w.grant),
-        (GroupState::Failed, OFFER, 0x0009_0001)
-    );
-    h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)],
-    );
+    assert_eq!((w.state, w.flags, w.grant), (GroupState::Failed, OFFER, 0x0009_0001));
+    h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
     assert_eq!(h.state(0), GroupState::Failed);
 }
 
@@ -742,17 +556,9 @@ fn takeover_clears_failed_and_claims_pinned() {
     h.done(0, 0, Op::Start, Err(()));
     h.done(0, 0, Op::Stop, Ok(false));
     assert_eq!(h.state(0), GroupState::Failed);
-    h.peer_up(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)],
-    );
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
     let a = h.ev(Event::Takeover(GroupSel::All));
-    assert!(has_log(&a, |l| *l
-        == LogEvent::Group {
-            group: 0,
-            from: GroupState::Failed,
-            to: GroupState::Stopped
-        }));
+    assert!(has_log(&a, |l| *l == LogEvent::Group { group: 0, from: GroupState::Failed, to: GroupState::Stopped }));
     let w = h.wire(0);
     assert_eq!((w.state, w.flags), (GroupState::Stopped, CLAIM | PINNED));
     assert!(!h.c.group_view(0).failed);
@@ -770,14 +576,7 @@ fn failed_stop_is_retried_then_failed_to_stop() {
     let a = h.ev(Event::Standby(GroupSel::One(0)));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
     let a = h.done(0, 1, Op::Stop, Err(()));
-    assert!(has_log(&a, |l| matches!(
-        l,
-        LogEvent::StopFailed {
-            attempt: 1,
-            retrying: true,
-            ..
-        }
-    )));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::StopFailed { attempt: 1, retrying: true, .. })));
     assert!(runs(&a).is_empty());
     assert_eq!(h.c.poll_at(), Some(t(10_500)));
     assert!(runs(&h.at(10_499, Event::Tick)).is_empty());
@@ -786,32 +585,16 @@ fn failed_stop_is_retried_then_failed_to_stop() {
     h.done(0, 1, Op::Stop, Err(()));
     assert_eq!(runs(&h.at(11_000, Event::Tick)), vec![(0, 1, Op::Stop)]);
     let a = h.done(0, 1, Op::Stop, Err(()));
-    assert!(has_log(&a, |l| matches!(
-        l,
-        LogEvent::StopFailed {
-            attempt: 3,
-            retrying: false,
-            ..
-        }
-    )));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::StopFailed { attempt: 3, retrying: false, .. })));
     assert_eq!(h.state(0), GroupState::FailedToStop);
     assert_eq!(h.c.poll_at(), None);
     // Never handed over, never claimed, never granted.
     let w = h.wire(0);
-    assert_eq!(
-        (w.state, w.flags, w.claim, w.grant),
-        (GroupState::FailedToStop, 0, 0, 0)
-    );
-    h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)],
-    );
+    assert_eq!((w.state, w.flags, w.claim, w.grant), (GroupState::FailedToStop, 0, 0, 0));
+    h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     assert_eq!(h.wire(0).grant, 0);
     let a = h.ev(Event::Takeover(GroupSel::One(0)));
-    assert!(has_log(&a, |l| matches!(
-        l,
-        LogEvent::TakeoverRefused { .. }
-    )));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::TakeoverRefused { .. })));
     assert_eq!(h.state(0), GroupState::FailedToStop);
     h.ev(Event::Peer(PeerState::Dead));
     assert_eq!(h.state(0), GroupState::FailedToStop);
@@ -823,10 +606,7 @@ fn failed_stop_retry_that_succeeds_continues_down() {
     h.ev(Event::Standby(GroupSel::One(0)));
     h.done(0, 1, Op::Stop, Err(()));
     assert_eq!(runs(&h.at(500, Event::Tick)), vec![(0, 1, Op::Stop)]);
-    assert_eq!(
-        runs(&h.done(0, 1, Op::Stop, Ok(false))),
-        vec![(0, 0, Op::Stop)]
-    );
+    assert_eq!(runs(&h.done(0, 1, Op::Stop, Ok(false))), vec![(0, 0, Op::Stop)]);
     h.done(0, 0, Op::Stop, Ok(false));
     assert_eq!(h.state(0), GroupState::Stopped);
 }
@@ -838,10 +618,7 @@ fn unexpected_op_results_are_ignored() {
     assert!(h.done(0, 1, Op::Status, Ok(true)).is_empty());
     assert!(h.done(0, 0, Op::Start, Ok(true)).is_empty());
     assert!(h.done(5, 0, Op::Status, Ok(true)).is_empty());
-    assert_eq!(
-        runs(&h.done(0, 0, Op::Status, Ok(false))),
-        vec![(0, 1, Op::Status)]
-    );
+    assert_eq!(runs(&h.done(0, 0, Op::Status, Ok(false))), vec![(0, 1, Op::Status)]);
 }
 
 // ----- operator -----
@@ -850,19 +627,12 @@ fn unexpected_op_results_are_ignored() {
 fn standby_releases_with_offer_and_takeover_clears_it() {
     let mut h = started(true, 1, settings(true));
     let a = h.ev(Event::Standby(GroupSel::All));
-    assert!(has_log(&a, |l| *l
-        == LogEvent::Release {
-            group: 0,
-            reason: ReleaseReason::Standby
-        }));
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::Standby }));
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
     assert_eq!(h.wire(0).flags, OFFER);
     h.finish_stop(0, 0);
     // Preferred + auto_failback, but standby: no claim, keeps offering.
-    h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)],
-    );
+    h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
     assert_eq!(h.wire(0).flags, OFFER);
     h.ev(Event::Takeover(GroupSel::All));
     assert_eq!(h.wire(0).flags, CLAIM | PINNED);
@@ -905,20 +675,11 @@ fn shutdown_stops_everything_then_announces_and_exits() {
     assert!(!a.contains(&Action::Exit));
     h.done(0, 1, Op::Stop, Ok(false));
     let a = h.done(0, 0, Op::Stop, Ok(false));
-    assert!(
-        !a.contains(&Action::Exit),
-        "waits for the peer to show it took over"
-    );
+    assert!(!a.contains(&Action::Exit), "waits for the peer to show it took over");
     assert_eq!(h.c.poll_at(), Some(h.now + DEFAULT_LEAVE_LINGER));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     assert!(!a.contains(&Action::Exit));
-    let a = h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Starting, CLAIM, 0x0009_0001, 0)],
-    );
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Starting, CLAIM, 0x0009_0001, 0)]);
     let pos_ann = a.iter().rposition(|x| *x == Action::Announce);
     let pos_exit = a.iter().position(|x| *x == Action::Exit);
     assert!(pos_ann.is_some() && pos_exit.is_some() && pos_ann < pos_exit);
@@ -944,22 +705,13 @@ fn shutdown_exits_after_the_linger_if_the_peer_never_shows_a_takeover() {
 #[test]
 fn shutdown_exits_at_once_when_the_peer_is_dead_or_in_standby() {
     let mut h = started(true, 1, settings(false));
-    h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Stopped, OFFER, 0, 0)],
-    );
+    h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, OFFER, 0, 0)]);
     h.ev(Event::Shutdown);
-    assert_eq!(
-        h.done(0, 0, Op::Stop, Ok(false)).last(),
-        Some(&Action::Exit)
-    );
+    assert_eq!(h.done(0, 0, Op::Stop, Ok(false)).last(), Some(&Action::Exit));
     let mut h = started(true, 1, settings(false));
     h.ev(Event::Shutdown);
     h.ev(Event::Peer(PeerState::Dead));
-    assert_eq!(
-        h.done(0, 0, Op::Stop, Ok(false)).last(),
-        Some(&Action::Exit)
-    );
+    assert_eq!(h.done(0, 0, Op::Stop, Ok(false)).last(), Some(&Action::Exit));
 }
 
 #[test]
@@ -974,13 +726,7 @@ fn shutdown_with_failed_to_stop_does_not_exit() {
     assert!(has_log(&a, |l| *l == LogEvent::ExitBlocked { group: 0 }));
     assert!(!a.contains(&Action::Exit));
     assert!(!h.c.exited());
-    assert!(
-        !has_log(&h.ev(Event::Tick), |l| matches!(
-            l,
-            LogEvent::ExitBlocked { .. }
-        )),
-        "logged once"
-    );
+    assert!(!has_log(&h.ev(Event::Tick), |l| matches!(l, LogEvent::ExitBlocked { .. })), "logged once");
 }
 
 #[test]
@@ -1010,10 +756,7 @@ fn shutdown_does_not_take_over_on_peer_death() {
     let a = h.ev(Event::Shutdown);
     // b is starting: it is stopped once its start finishes, never restarted.
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
-    assert_eq!(
-        runs(&h.done(1, 0, Op::Start, Ok(true))),
-        vec![(1, 0, Op::Stop)]
-    );
+    assert_eq!(runs(&h.done(1, 0, Op::Start, Ok(true))), vec![(1, 0, Op::Stop)]);
     h.done(0, 0, Op::Stop, Ok(false));
     let a = h.done(1, 0, Op::Stop, Ok(false));
     assert_eq!(a.last(), Some(&Action::Exit));
@@ -1036,13 +779,7 @@ fn group_view_reports_owner() {
     assert_eq!(h.c.group_view(0).owner, Owner::Local);
     h.ev(Event::Standby(GroupSel::One(0)));
     h.done(0, 0, Op::Stop, Ok(false));
-    h.packet(
-        NodeState::Active,
-        &[pw(0, GroupState::Started, CLAIM, 5, 0)],
-    );
+    h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 5, 0)]);
     let v = h.c.group_view(0);
-    assert_eq!(
-        (v.owner, v.peer_state, v.standby),
-        (Owner::Peer, Some(GroupState::Started), true)
-    );
+    assert_eq!((v.owner, v.peer_state, v.standby), (Owner::Peer, Some(GroupState::Started), true));
 }

@@ -23,11 +23,7 @@ pub enum KeyError {
     /// The key file does not exist.
     Missing(PathBuf),
     /// A system call failed.
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        errno: Errno,
-    },
+    Io { op: &'static str, path: PathBuf, errno: Errno },
     /// The mode lets group or others read or write it.
     Permissions { path: PathBuf, mode: u32 },
     /// Not a regular file.
@@ -41,16 +37,10 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::Exists(p) => write!(
-                f,
-                "{} already exists; refusing to overwrite it",
-                p.display()
-            ),
-            KeyError::Missing(p) => write!(
-                f,
-                "key file {} does not exist (create it with `tandem keygen`)",
-                p.display()
-            ),
+            KeyError::Exists(p) => write!(f, "{} already exists; refusing to overwrite it", p.display()),
+            KeyError::Missing(p) => {
+                write!(f, "key file {} does not exist (create it with `tandem keygen`)", p.display())
+            }
             KeyError::Io { op, path, errno } => {
                 write!(f, "{op} {}: {}", path.display(), errno.desc())
             }
@@ -98,29 +88,14 @@ pub fn keygen(path: &Path) -> Result<(), KeyError> {
     text.push('\n');
     key.fill(0);
 
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == ErrorKind::AlreadyExists {
-                KeyError::Exists(path.into())
-            } else {
-                KeyError::Io {
-                    op: "create",
-                    path: path.into(),
-                    errno: errno_of(&e),
-                }
-            }
-        })?;
-    let io = |op: &'static str| {
-        move |e: std::io::Error| KeyError::Io {
-            op,
-            path: path.into(),
-            errno: errno_of(&e),
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+        if e.kind() == ErrorKind::AlreadyExists {
+            KeyError::Exists(path.into())
+        } else {
+            KeyError::Io { op: "create", path: path.into(), errno: errno_of(&e) }
         }
-    };
+    })?;
+    let io = |op: &'static str| move |e: std::io::Error| KeyError::Io { op, path: path.into(), errno: errno_of(&e) };
     let written = f
         .set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(io("chmod"))
@@ -135,11 +110,7 @@ pub fn keygen(path: &Path) -> Result<(), KeyError> {
     drop(f);
     // Make the directory entry durable too (best effort: some filesystems refuse).
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
@@ -154,51 +125,31 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
         if e.kind() == ErrorKind::NotFound {
             KeyError::Missing(path.into())
         } else {
-            KeyError::Io {
-                op: "open",
-                path: path.into(),
-                errno: errno_of(&e),
-            }
+            KeyError::Io { op: "open", path: path.into(), errno: errno_of(&e) }
         }
     })?;
     // fstat on the open file: what we check is what we read.
-    let meta = f.metadata().map_err(|e| KeyError::Io {
-        op: "stat",
-        path: path.into(),
-        errno: errno_of(&e),
-    })?;
+    let meta = f.metadata().map_err(|e| KeyError::Io { op: "stat", path: path.into(), errno: errno_of(&e) })?;
     if !meta.is_file() {
         return Err(KeyError::NotAFile(path.into()));
     }
     if meta.mode() & 0o077 != 0 {
-        return Err(KeyError::Permissions {
-            path: path.into(),
-            mode: meta.mode(),
-        });
+        return Err(KeyError::Permissions { path: path.into(), mode: meta.mode() });
     }
     // Bounded read: a key file is 65 bytes; anything past 4 KiB is not a key.
     let mut buf = Vec::with_capacity(128);
-    f.take(4096)
-        .read_to_end(&mut buf)
-        .map_err(|e| KeyError::Io {
-            op: "read",
-            path: path.into(),
-            errno: errno_of(&e),
-        })?;
+    f.take(4096).read_to_end(&mut buf).map_err(|e| KeyError::Io {
+        op: "read",
+        path: path.into(),
+        errno: errno_of(&e),
+    })?;
     let text = buf.trim_ascii();
     if text.is_empty() {
         return Err(KeyError::Empty(path.into()));
     }
-    let malformed = |reason: String| KeyError::Malformed {
-        path: path.into(),
-        reason,
-    };
+    let malformed = |reason: String| KeyError::Malformed { path: path.into(), reason };
     if text.len() != KEY_LEN * 2 {
-        return Err(malformed(format!(
-            "expected {} hex characters, found {} characters",
-            KEY_LEN * 2,
-            text.len()
-        )));
+        return Err(malformed(format!("expected {} hex characters, found {} characters", KEY_LEN * 2, text.len())));
     }
     let mut key = Vec::with_capacity(KEY_LEN);
     for pair in text.chunks_exact(2) {
@@ -264,9 +215,7 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.len(), 65);
         assert!(text.ends_with('\n'));
-        assert!(text[..64]
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(text[..64].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         let key = read_key(&p).unwrap();
         assert_eq!(key.len(), 32);
         assert_eq!(hex(&key), text[..64]);
@@ -283,24 +232,14 @@ mod tests {
         write_mode(&p, "precious\n", 0o600);
         assert_eq!(keygen(&p), Err(KeyError::Exists(p.clone())));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "precious\n");
-        assert!(keygen(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("refusing to overwrite"));
+        assert!(keygen(&p).unwrap_err().to_string().contains("refusing to overwrite"));
     }
 
     #[test]
     fn keygen_into_missing_dir_fails_cleanly() {
         let d = TempDir::new();
         let p = d.0.join("nodir").join("authkey");
-        assert!(matches!(
-            keygen(&p),
-            Err(KeyError::Io {
-                op: "create",
-                errno: Errno::ENOENT,
-                ..
-            })
-        ));
+        assert!(matches!(keygen(&p), Err(KeyError::Io { op: "create", errno: Errno::ENOENT, .. })));
     }
 
     #[test]
@@ -316,11 +255,7 @@ mod tests {
         write_mode(&p, &good, 0o644);
         let e = read_key(&p).unwrap_err();
         assert!(matches!(e, KeyError::Permissions { .. }));
-        assert!(
-            e.to_string()
-                .contains("readable by group or others; chmod 600"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("readable by group or others; chmod 600"), "{e}");
         write_mode(&p, &good, 0o620);
         assert!(matches!(read_key(&p), Err(KeyError::Permissions { .. })));
 

@@ -25,10 +25,7 @@ pub fn lex(text: &str) -> Vec<Line> {
     for (idx, phys) in text.lines().enumerate() {
         let lineno = idx.saturating_add(1);
         let (words, continued) = split_physical(phys);
-        let entry = cur.get_or_insert_with(|| Line {
-            line: lineno,
-            words: Vec::new(),
-        });
+        let entry = cur.get_or_insert_with(|| Line { line: lineno, words: Vec::new() });
         entry.words.extend(words);
         if !continued {
             if let Some(done) = cur.take() {
@@ -99,16 +96,7 @@ mod tests {
         let l = lex(t);
         assert_eq!(l.len(), 3);
         assert_eq!(l[1].line, 2);
-        assert_eq!(
-            w(&l[1]),
-            [
-                "group",
-                "web",
-                "alpha",
-                "ip::192.0.2.50/24",
-                "script::/bin/true"
-            ]
-        );
+        assert_eq!(w(&l[1]), ["group", "web", "alpha", "ip::192.0.2.50/24", "script::/bin/true"]);
         assert_eq!(l[2].line, 5);
         assert_eq!(w(&l[2]), ["deadtime", "2s"]);
     }

@@ -36,18 +36,10 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Parsed, Vec<ConfigError>> {
 
 /// Reads `path` (at most [`MAX_FILE_SIZE`] bytes, UTF-8).
 fn read_config_file(path: &Path) -> Result<String, ConfigError> {
-    let err = |line: usize, msg: String| ConfigError {
-        file: path.to_path_buf(),
-        line,
-        msg,
-    };
-    let errno = |e: &std::io::Error| {
-        e.raw_os_error()
-            .map(nix::errno::Errno::from_raw)
-            .unwrap_or(nix::errno::Errno::EIO)
-    };
-    let f = std::fs::File::open(path)
-        .map_err(|e| err(0, format!("cannot open: {}", errno(&e).desc())))?;
+    let err = |line: usize, msg: String| ConfigError { file: path.to_path_buf(), line, msg };
+    let errno =
+        |e: &std::io::Error| e.raw_os_error().map(nix::errno::Errno::from_raw).unwrap_or(nix::errno::Errno::EIO);
+    let f = std::fs::File::open(path).map_err(|e| err(0, format!("cannot open: {}", errno(&e).desc())))?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_SIZE.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -56,24 +48,14 @@ fn read_config_file(path: &Path) -> Result<String, ConfigError> {
         return Err(err(0, format!("larger than {MAX_FILE_SIZE} bytes")));
     }
     String::from_utf8(bytes).map_err(|e| {
-        let good = e
-            .as_bytes()
-            .get(..e.utf8_error().valid_up_to())
-            .unwrap_or(&[]);
-        let line = good
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            .saturating_add(1);
+        let good = e.as_bytes().get(..e.utf8_error().valid_up_to()).unwrap_or(&[]);
+        let line = good.iter().filter(|&&b| b == b'\n').count().saturating_add(1);
         err(line, "not valid UTF-8".to_string())
     })
 }
 
 /// Errors and warnings of a load, kept together so `check-config` can print both.
-fn load_inner(
-    path: &Path,
-    node: Option<&str>,
-) -> (Option<Config>, Vec<ConfigError>, Vec<ConfigWarning>) {
+fn load_inner(path: &Path, node: Option<&str>) -> (Option<Config>, Vec<ConfigError>, Vec<ConfigWarning>) {
     let text = match read_config_file(path) {
         Ok(t) => t,
         Err(e) => return (None, vec![e], Vec::new()),
@@ -98,11 +80,7 @@ fn load_inner(
         }
         Err(e) => {
             cfg = None;
-            errs.push(ConfigError {
-                file: path.to_path_buf(),
-                line: parsed.authkey_line,
-                msg: e.to_string(),
-            });
+            errs.push(ConfigError { file: path.to_path_buf(), line: parsed.authkey_line, msg: e.to_string() });
         }
     }
     errs.sort_by_key(|e| e.line);
@@ -113,10 +91,7 @@ fn load_inner(
 /// or its part before the first `.`; it must be one of the `node` names), reads and
 /// permission-checks the key, drops `ucast` links whose peer address is one of this host's own
 /// addresses, and checks that the interfaces of links and of `ip` resources exist.
-pub fn load(
-    path: &Path,
-    node: Option<&str>,
-) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
+pub fn load(path: &Path, node: Option<&str>) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
     match load_inner(path, node) {
         (Some(cfg), errs, warns) if errs.is_empty() => Ok((cfg, warns)),
         (_, errs, _) => Err(errs),

@@ -14,14 +14,12 @@ use crate::time::Duration;
 pub const MAX_DURATION_SECS: u64 = 1_000_000;
 
 /// Standard serial line rates.
-pub const BAUD_RATES: [u32; 11] = [
-    1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600,
-];
+pub const BAUD_RATES: [u32; 11] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600];
 
 /// Syslog facility names accepted by `logfacility`.
 pub const FACILITIES: [&str; 20] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "local0",
+    "local1", "local2", "local3", "local4", "local5", "local6", "local7",
 ];
 
 /// A time-valued directive.
@@ -40,27 +38,10 @@ pub enum TimeKey {
 /// A link line as written (port `None` = take `udpport`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawLink {
-    Ucast {
-        iface: String,
-        peer: IpAddr,
-        port: Option<u16>,
-    },
-    Bcast {
-        iface: String,
-        port: Option<u16>,
-    },
-    Mcast {
-        iface: String,
-        group: IpAddr,
-        port: Option<u16>,
-        ttl: u8,
-        loop_: bool,
-    },
-    Serial {
-        device: PathBuf,
-        baud: u32,
-        rtscts: bool,
-    },
+    Ucast { iface: String, peer: IpAddr, port: Option<u16> },
+    Bcast { iface: String, port: Option<u16> },
+    Mcast { iface: String, group: IpAddr, port: Option<u16>, ttl: u8, loop_: bool },
+    Serial { device: PathBuf, baud: u32, rtscts: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,18 +94,10 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
         };
         let mut e = |m: String| errs.push((l.line, m));
         if let Some((name, directive)) = parse_line(first, rest, &mut e) {
-            out.push(RawLine {
-                name,
-                line: l.line,
-                directive,
-            });
+            out.push(RawLine { name, line: l.line, directive });
         } else if let Some(name) = static_name(first) {
             // Known directive, bad value: tell `resolve` it was there.
-            out.push(RawLine {
-                name,
-                line: l.line,
-                directive: Directive::Bad,
-            });
+            out.push(RawLine { name, line: l.line, directive: Directive::Bad });
         }
     }
     (out, errs)
@@ -165,11 +138,7 @@ fn static_name(word: &str) -> Option<&'static str> {
 }
 
 /// Parses one line. Reports errors through `e` and returns `None` when nothing usable is left.
-fn parse_line(
-    word: &str,
-    args: &[String],
-    e: &mut dyn FnMut(String),
-) -> Option<(&'static str, Directive)> {
+fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<(&'static str, Directive)> {
     let Some(name) = static_name(word) else {
         e(unknown_directive(word));
         return None;
@@ -218,8 +187,8 @@ fn parse_line(
             }
             Directive::Authkey(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
-        "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout"
-        | "status_timeout" | "garp_interval" => {
+        "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
+        | "garp_interval" => {
             if !count(1, 1, "TIME (e.g. 500ms, 2s)") {
                 return None;
             }
@@ -234,9 +203,7 @@ fn parse_line(
                 _ => TimeKey::GarpInterval,
             };
             let v = a(0).unwrap_or("");
-            let d = parse_duration(v)
-                .map_err(|m| e(format!("{name}: {m}")))
-                .ok()?;
+            let d = parse_duration(v).map_err(|m| e(format!("{name}: {m}"))).ok()?;
             if d < Duration::from_millis(1) {
                 e(format!("{name}: must be at least 1ms, not '{v}'"));
                 return None;
@@ -279,9 +246,7 @@ fn parse_line(
             match number(v) {
                 Some(n) if n <= 100 => Directive::GarpCount(u32::try_from(n).unwrap_or(100)),
                 _ => {
-                    e(format!(
-                        "garp_count: expected a number from 0 to 100, not '{v}'"
-                    ));
+                    e(format!("garp_count: expected a number from 0 to 100, not '{v}'"));
                     return None;
                 }
             }
@@ -299,18 +264,12 @@ fn parse_line(
                 }
                 Ok(ip) => Some(ip),
                 Err(_) => {
-                    e(format!(
-                        "ucast: '{p}' is not an IP address (host names are not looked up)"
-                    ));
+                    e(format!("ucast: '{p}' is not an IP address (host names are not looked up)"));
                     None
                 }
             };
             let port = opt_port(name, a(2)).map_err(&mut *e);
-            Directive::Link(RawLink::Ucast {
-                iface: iface.ok()?,
-                peer: peer?,
-                port: port.ok()?,
-            })
+            Directive::Link(RawLink::Ucast { iface: iface.ok()?, peer: peer?, port: port.ok()? })
         }
         "bcast" => {
             if args.len() >= 2 && number(a(1).unwrap_or("")).is_none() {
@@ -322,10 +281,7 @@ fn parse_line(
             }
             let iface = link_iface(name, a(0).unwrap_or("")).map_err(&mut *e);
             let port = opt_port(name, a(1)).map_err(&mut *e);
-            Directive::Link(RawLink::Bcast {
-                iface: iface.ok()?,
-                port: port.ok()?,
-            })
+            Directive::Link(RawLink::Bcast { iface: iface.ok()?, port: port.ok()? })
         }
         "mcast" => {
             if !count(2, 5, "IFACE GROUP_ADDR [PORT [TTL [LOOP]]]") {
@@ -393,17 +349,11 @@ fn parse_line(
                         }
                     };
                 } else {
-                    e(format!(
-                        "serial: unexpected '{w}' (usage: serial DEVICE [BAUD] [rtscts])"
-                    ));
+                    e(format!("serial: unexpected '{w}' (usage: serial DEVICE [BAUD] [rtscts])"));
                     return None;
                 }
             }
-            Directive::Link(RawLink::Serial {
-                device: device.ok()?,
-                baud: baud?,
-                rtscts,
-            })
+            Directive::Link(RawLink::Serial { device: device.ok()?, baud: baud?, rtscts })
         }
         "ping" => {
             if !count(1, usize::MAX, "ADDR [ADDR…]") {
@@ -429,10 +379,7 @@ fn parse_line(
                 e(format!("stonith: command '{cmd}' is not an absolute path"));
                 return None;
             }
-            Directive::Stonith {
-                node,
-                command: args.iter().skip(1).cloned().collect(),
-            }
+            Directive::Stonith { node, command: args.iter().skip(1).cloned().collect() }
         }
         "socket" | "statedir" | "logfile" => {
             let usage = if name == "statedir" {
@@ -499,11 +446,7 @@ fn parse_line(
                     Err(m) => e(format!("group {gname}: {m}")),
                 }
             }
-            Directive::Group {
-                name: gname,
-                preferred: a(1).unwrap_or("").to_string(),
-                resources,
-            }
+            Directive::Group { name: gname, preferred: a(1).unwrap_or("").to_string(), resources }
         }
         _ => {
             e(unknown_directive(word));
@@ -580,14 +523,8 @@ fn valid_name(s: &str, max: usize, what: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > max {
         return Err(format!("{what}: bad name '{s}' (1 to {max} characters)"));
     }
-    if s.starts_with('-')
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    {
-        return Err(format!(
-            "{what}: bad name '{s}' (letters, digits, '_', '.', '-')"
-        ));
+    if s.starts_with('-') || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        return Err(format!("{what}: bad name '{s}' (letters, digits, '_', '.', '-')"));
     }
     Ok(s.to_string())
 }
@@ -629,9 +566,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("bad time '{s}': finer than a nanosecond"));
     }
     if num_ns > u128::from(MAX_DURATION_SECS) * 1_000_000_000 {
-        return Err(format!(
-            "time '{s}' is too long (at most {MAX_DURATION_SECS}s)"
-        ));
+        return Err(format!("time '{s}' is too long (at most {MAX_DURATION_SECS}s)"));
     }
     let ns = u64::try_from(num_ns).map_err(|_| bad())?;
     Ok(Duration::from_nanos(ns))
@@ -652,10 +587,7 @@ mod tests {
         assert_eq!(parse_duration("0.25"), Ok(ms(250)));
         assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(
-            parse_duration("1000000s"),
-            Ok(Duration::from_secs(1_000_000))
-        );
+        assert_eq!(parse_duration("1000000s"), Ok(Duration::from_secs(1_000_000)));
         for bad in [
             "",
             "s",
@@ -714,10 +646,7 @@ mod tests {
         assert!(one("ucast eth0").unwrap_err()[0].contains("usage"));
         assert_eq!(
             one("bcast eth1 700"),
-            Ok(Directive::Link(RawLink::Bcast {
-                iface: "eth1".into(),
-                port: Some(700)
-            }))
+            Ok(Directive::Link(RawLink::Bcast { iface: "eth1".into(), port: Some(700) }))
         );
         assert!(one("bcast eth0 eth1").unwrap_err()[0].contains("one interface per line"));
         assert_eq!(
@@ -745,27 +674,15 @@ mod tests {
         assert!(one("mcast eth0 239.0.0.1 694 1 2").unwrap_err()[0].contains("LOOP"));
         assert_eq!(
             one("serial /dev/ttyS1"),
-            Ok(Directive::Link(RawLink::Serial {
-                device: "/dev/ttyS1".into(),
-                baud: 19200,
-                rtscts: false
-            }))
+            Ok(Directive::Link(RawLink::Serial { device: "/dev/ttyS1".into(), baud: 19200, rtscts: false }))
         );
         assert_eq!(
             one("serial /dev/ttyS1 115200 rtscts"),
-            Ok(Directive::Link(RawLink::Serial {
-                device: "/dev/ttyS1".into(),
-                baud: 115200,
-                rtscts: true
-            }))
+            Ok(Directive::Link(RawLink::Serial { device: "/dev/ttyS1".into(), baud: 115200, rtscts: true }))
         );
         assert_eq!(
             one("serial /dev/ttyS1 rtscts"),
-            Ok(Directive::Link(RawLink::Serial {
-                device: "/dev/ttyS1".into(),
-                baud: 19200,
-                rtscts: true
-            }))
+            Ok(Directive::Link(RawLink::Serial { device: "/dev/ttyS1".into(), baud: 19200, rtscts: true }))
         );
         assert!(one("serial /dev/ttyS1 14400").unwrap_err()[0].contains("bad baud rate"));
         assert!(one("serial ttyS1").unwrap_err()[0].contains("absolute"));
@@ -779,10 +696,7 @@ mod tests {
         assert_eq!(one("realtime off"), Ok(Directive::Realtime(false)));
         assert_eq!(one("garp_count 0"), Ok(Directive::GarpCount(0)));
         assert!(one("garp_count 101").unwrap_err()[0].contains("0 to 100"));
-        assert_eq!(
-            one("logfacility local3"),
-            Ok(Directive::Logfacility(Some("local3".into())))
-        );
+        assert_eq!(one("logfacility local3"), Ok(Directive::Logfacility(Some("local3".into()))));
         assert_eq!(one("logfacility none"), Ok(Directive::Logfacility(None)));
         assert!(one("logfacility local8").unwrap_err()[0].contains("unknown syslog facility"));
         assert_eq!(one("logfile -"), Ok(Directive::Logfile("-".into())));
@@ -795,8 +709,7 @@ mod tests {
         assert!(one("node alpha b@d").unwrap_err()[0].contains("bad name 'b@d'"));
         assert!(one("group all alpha ip::192.0.2.5/24").unwrap_err()[0].contains("reserved"));
         assert!(one("group web alpha").unwrap_err()[0].contains("at least one resource"));
-        assert!(one("group web alpha frob::x").unwrap_err()[0]
-            .starts_with("group web: unknown resource type"));
+        assert!(one("group web alpha frob::x").unwrap_err()[0].starts_with("group web: unknown resource type"));
         assert!(one("stonith beta fence.sh").unwrap_err()[0].contains("absolute"));
         assert_eq!(
             one("stonith beta /usr/sbin/fence -n beta"),
@@ -812,10 +725,7 @@ mod tests {
         for d in DIRECTIVES {
             // Every listed name is handled (no "unknown directive" for a known name).
             let (_, errs) = parse(&lex(d));
-            assert!(
-                errs.iter().all(|(_, m)| !m.contains("unknown directive")),
-                "{d}: {errs:?}"
-            );
+            assert!(errs.iter().all(|(_, m)| !m.contains("unknown directive")), "{d}: {errs:?}");
         }
     }
 }

@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::raw::{Directive, RawLine, RawLink, TimeKey};
 use super::resource::{identity, IpSpec};
-use super::{
-    Config, ConfigError, ConfigWarning, GroupConfig, LinkConfig, NodeId, ResourceKind,
-    StonithConfig,
-};
+use super::{Config, ConfigError, ConfigWarning, GroupConfig, LinkConfig, NodeId, ResourceKind, StonithConfig};
 use crate::time::Duration;
 
 /// The result of the pure parse: a [`Config`] that is complete except for host facts.
@@ -29,16 +26,10 @@ pub struct Parsed {
 }
 
 /// Directives that may appear on several lines (their values accumulate).
-const LIST_DIRECTIVES: [&str; 8] = [
-    "node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group",
-];
+const LIST_DIRECTIVES: [&str; 8] = ["node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group"];
 
 /// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
-pub fn resolve(
-    file: &Path,
-    raws: Vec<RawLine>,
-    mut errs: Vec<(usize, String)>,
-) -> Result<Parsed, Vec<ConfigError>> {
+pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) -> Result<Parsed, Vec<ConfigError>> {
     let mut seen: HashMap<&'static str, usize> = HashMap::new();
     let mut cluster: Option<String> = None;
     let mut nodes: Vec<(String, usize)> = Vec::new();
@@ -85,10 +76,7 @@ pub fn resolve(
                 }
                 for n in ns {
                     if let Some((_, l)) = nodes.iter().find(|(m, _)| *m == n) {
-                        errs.push((
-                            line,
-                            format!("duplicate node '{n}' (already named at line {l})"),
-                        ));
+                        errs.push((line, format!("duplicate node '{n}' (already named at line {l})")));
                     } else {
                         nodes.push((n, line));
                     }
@@ -118,11 +106,7 @@ pub fn resolve(
             Directive::Statedir(p) => statedir = Some(p),
             Directive::Logfacility(f) => logfacility = f,
             Directive::Logfile(p) => logfile = Some(p),
-            Directive::Group {
-                name,
-                preferred,
-                resources,
-            } => groups.push((name, preferred, resources, line)),
+            Directive::Group { name, preferred, resources } => groups.push((name, preferred, resources, line)),
         }
     }
 
@@ -134,22 +118,15 @@ pub fn resolve(
     if node_line == 0 {
         errs.push((0, "missing required directive 'node'".to_string()));
     } else if nodes.len() != 2 && !is_bad("node") {
-        errs.push((
-            node_line,
-            format!("exactly two nodes are needed, found {}", nodes.len()),
-        ));
+        errs.push((node_line, format!("exactly two nodes are needed, found {}", nodes.len())));
     }
     if authkey.is_none() && !is_bad("authkey") {
         errs.push((0, "missing required directive 'authkey'".to_string()));
     }
     let node_names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
     let node_list = node_names.join(" ");
-    let node_id = |n: &str| -> Option<NodeId> {
-        node_names
-            .iter()
-            .position(|m| m == n)
-            .and_then(|i| NodeId::try_from(i).ok())
-    };
+    let node_id =
+        |n: &str| -> Option<NodeId> { node_names.iter().position(|m| m == n).and_then(|i| NodeId::try_from(i).ok()) };
     let nodes_known = !node_names.is_empty() && !is_bad("node");
 
     // Timing.
@@ -167,11 +144,7 @@ pub fn resolve(
                 "deadtime ({}) must be more than 2 × keepalive ({}){}",
                 fmt(deadtime),
                 fmt(keepalive),
-                if dt_line == 0 {
-                    " (deadtime defaults to 10s)"
-                } else {
-                    ""
-                }
+                if dt_line == 0 { " (deadtime defaults to 10s)" } else { "" }
             ),
         ));
     }
@@ -180,23 +153,9 @@ pub fn resolve(
             if dt_bad || ka_bad {
                 // Compared with a value that was not understood: nothing to say.
             } else if w >= deadtime {
-                errs.push((
-                    line,
-                    format!(
-                        "warntime ({}) must be less than deadtime ({})",
-                        fmt(w),
-                        fmt(deadtime)
-                    ),
-                ));
+                errs.push((line, format!("warntime ({}) must be less than deadtime ({})", fmt(w), fmt(deadtime))));
             } else if w < keepalive {
-                errs.push((
-                    line,
-                    format!(
-                        "warntime ({}) must be at least keepalive ({})",
-                        fmt(w),
-                        fmt(keepalive)
-                    ),
-                ));
+                errs.push((line, format!("warntime ({}) must be at least keepalive ({})", fmt(w), fmt(keepalive))));
             }
             w
         }
@@ -205,14 +164,7 @@ pub fn resolve(
     let initdead = match get(TimeKey::Initdead) {
         Some((i, line)) => {
             if i < deadtime && !dt_bad {
-                errs.push((
-                    line,
-                    format!(
-                        "initdead ({}) must be at least deadtime ({})",
-                        fmt(i),
-                        fmt(deadtime)
-                    ),
-                ));
+                errs.push((line, format!("initdead ({}) must be at least deadtime ({})", fmt(i), fmt(deadtime))));
             }
             i
         }
@@ -229,57 +181,24 @@ pub fn resolve(
     let mut link_lines: Vec<usize> = Vec::new();
     for (l, line) in links {
         let lc = match l {
-            RawLink::Ucast { iface, peer, port } => LinkConfig::Ucast {
-                iface,
-                peer,
-                port: port.unwrap_or(udpport),
-            },
-            RawLink::Bcast { iface, port } => LinkConfig::Bcast {
-                iface,
-                port: port.unwrap_or(udpport),
-            },
-            RawLink::Mcast {
-                iface,
-                group,
-                port,
-                ttl,
-                loop_,
-            } => LinkConfig::Mcast {
-                iface,
-                group,
-                port: port.unwrap_or(udpport),
-                ttl,
-                loop_,
-            },
-            RawLink::Serial {
-                device,
-                baud,
-                rtscts,
-            } => LinkConfig::Serial {
-                device,
-                baud,
-                rtscts,
-            },
+            RawLink::Ucast { iface, peer, port } => LinkConfig::Ucast { iface, peer, port: port.unwrap_or(udpport) },
+            RawLink::Bcast { iface, port } => LinkConfig::Bcast { iface, port: port.unwrap_or(udpport) },
+            RawLink::Mcast { iface, group, port, ttl, loop_ } => {
+                LinkConfig::Mcast { iface, group, port: port.unwrap_or(udpport), ttl, loop_ }
+            }
+            RawLink::Serial { device, baud, rtscts } => LinkConfig::Serial { device, baud, rtscts },
         };
         if let Some(i) = out_links.iter().position(|o| same_link(o, &lc)) {
             let first = link_lines.get(i).copied().unwrap_or(0);
-            errs.push((
-                line,
-                format!("duplicate link '{}' (already at line {first})", lc.name()),
-            ));
+            errs.push((line, format!("duplicate link '{}' (already at line {first})", lc.name())));
             continue;
         }
         out_links.push(lc);
         link_lines.push(line);
     }
-    let link_bad = ["ucast", "bcast", "mcast", "serial"]
-        .iter()
-        .any(|n| is_bad(n));
+    let link_bad = ["ucast", "bcast", "mcast", "serial"].iter().any(|n| is_bad(n));
     if out_links.is_empty() && !link_bad {
-        errs.push((
-            0,
-            "no links: need at least one ucast, bcast, mcast or serial line".to_string(),
-        ));
+        errs.push((0, "no links: need at least one ucast, bcast, mcast or serial line".to_string()));
     }
 
     // Stonith.
@@ -287,28 +206,15 @@ pub fn resolve(
     for (node, command, line) in stonith {
         let Some(id) = node_id(&node) else {
             if nodes_known {
-                errs.push((
-                    line,
-                    format!("stonith: unknown node '{node}' (nodes: {node_list})"),
-                ));
+                errs.push((line, format!("stonith: unknown node '{node}' (nodes: {node_list})")));
             }
             continue;
         };
         if let Some(s) = out_stonith.iter().find(|s| s.node == id) {
-            errs.push((
-                line,
-                format!(
-                    "stonith: node '{node}' already has a stonith line (line {})",
-                    s.line
-                ),
-            ));
+            errs.push((line, format!("stonith: node '{node}' already has a stonith line (line {})", s.line)));
             continue;
         }
-        out_stonith.push(StonithConfig {
-            node: id,
-            command,
-            line,
-        });
+        out_stonith.push(StonithConfig { node: id, command, line });
     }
 
     // Groups.
@@ -318,47 +224,27 @@ pub fn resolve(
     for (name, preferred, resources, line) in groups {
         n_groups = n_groups.saturating_add(1);
         if n_groups == crate::wire::MAX_GROUPS.saturating_add(1) {
-            errs.push((
-                line,
-                format!("too many groups (at most {})", crate::wire::MAX_GROUPS),
-            ));
+            errs.push((line, format!("too many groups (at most {})", crate::wire::MAX_GROUPS)));
         }
         if let Some(g) = out_groups.iter().find(|g| g.name == name) {
-            errs.push((
-                line,
-                format!(
-                    "duplicate group '{name}' (already defined at line {})",
-                    g.line
-                ),
-            ));
+            errs.push((line, format!("duplicate group '{name}' (already defined at line {})", g.line)));
             continue;
         }
         for r in &resources {
             let id = identity(r);
             if let Some((g, l)) = used.get(&id) {
-                errs.push((
-                    line,
-                    format!("group {name}: {id} is already used by group {g} (line {l})"),
-                ));
+                errs.push((line, format!("group {name}: {id} is already used by group {g} (line {l})")));
             } else {
                 used.insert(id, (name.clone(), line));
             }
         }
         let Some(pref) = node_id(&preferred) else {
             if nodes_known {
-                errs.push((
-                    line,
-                    format!("group {name}: unknown node '{preferred}' (nodes: {node_list})"),
-                ));
+                errs.push((line, format!("group {name}: unknown node '{preferred}' (nodes: {node_list})")));
             }
             continue;
         };
-        out_groups.push(GroupConfig {
-            name,
-            preferred: pref,
-            resources,
-            line,
-        });
+        out_groups.push(GroupConfig { name, preferred: pref, resources, line });
     }
 
     // Warnings.
@@ -391,14 +277,7 @@ pub fn resolve(
 
     if !errs.is_empty() {
         errs.sort_by_key(|(l, _)| *l);
-        return Err(errs
-            .into_iter()
-            .map(|(line, msg)| ConfigError {
-                file: file.to_path_buf(),
-                line,
-                msg,
-            })
-            .collect());
+        return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
     }
     let (authkey, authkey_line) = authkey.unwrap_or_default();
     let config = Config {
@@ -429,38 +308,18 @@ pub fn resolve(
         garp_interval,
         realtime,
     };
-    Ok(Parsed {
-        config,
-        link_lines,
-        node_line,
-        authkey_line,
-        warnings,
-    })
+    Ok(Parsed { config, link_lines, node_line, authkey_line, warnings })
 }
 
 /// Two link lines are the same medium (ports aside for ucast/mcast: the same peer or group on
 /// the same interface twice is a mistake even with different ports).
 fn same_link(a: &LinkConfig, b: &LinkConfig) -> bool {
     match (a, b) {
-        (
-            LinkConfig::Ucast {
-                iface: i, peer: p, ..
-            },
-            LinkConfig::Ucast {
-                iface: j, peer: q, ..
-            },
-        ) => i == j && p == q,
-        (LinkConfig::Bcast { iface: i, port: p }, LinkConfig::Bcast { iface: j, port: q }) => {
-            i == j && p == q
+        (LinkConfig::Ucast { iface: i, peer: p, .. }, LinkConfig::Ucast { iface: j, peer: q, .. }) => i == j && p == q,
+        (LinkConfig::Bcast { iface: i, port: p }, LinkConfig::Bcast { iface: j, port: q }) => i == j && p == q,
+        (LinkConfig::Mcast { iface: i, group: g, .. }, LinkConfig::Mcast { iface: j, group: h, .. }) => {
+            i == j && g == h
         }
-        (
-            LinkConfig::Mcast {
-                iface: i, group: g, ..
-            },
-            LinkConfig::Mcast {
-                iface: j, group: h, ..
-            },
-        ) => i == j && g == h,
         (LinkConfig::Serial { device: d, .. }, LinkConfig::Serial { device: e, .. }) => d == e,
         _ => false,
     }
@@ -486,12 +345,9 @@ impl HostFacts {
     /// Reads this host's facts: uname(2), getifaddrs(3), if_nametoindex(3) for each interface
     /// the file names, and whether each serial device exists.
     pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
-        let hostname = nix::sys::utsname::uname()
-            .map(|u| u.nodename().to_string_lossy().into_owned())
-            .map_err(|e| ConfigError {
-                file: parsed.config.file.clone(),
-                line: 0,
-                msg: format!("uname: {}", e.desc()),
+        let hostname =
+            nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned()).map_err(|e| {
+                ConfigError { file: parsed.config.file.clone(), line: 0, msg: format!("uname: {}", e.desc()) }
             })?;
         let ifa = nix::ifaddrs::getifaddrs().map_err(|e| ConfigError {
             file: parsed.config.file.clone(),
@@ -508,35 +364,23 @@ impl HostFacts {
                 continue;
             };
             let (ip, prefix) = if let Some(v4) = addr.as_sockaddr_in() {
-                let p = a
-                    .netmask
-                    .as_ref()
-                    .and_then(|m| m.as_sockaddr_in())
-                    .map(|m| m.ip().to_bits().count_ones());
+                let p = a.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip().to_bits().count_ones());
                 (IpAddr::V4(v4.ip()), p.unwrap_or(32))
             } else if let Some(v6) = addr.as_sockaddr_in6() {
-                let p = a
-                    .netmask
-                    .as_ref()
-                    .and_then(|m| m.as_sockaddr_in6())
-                    .map(|m| m.ip().to_bits().count_ones());
+                let p = a.netmask.as_ref().and_then(|m| m.as_sockaddr_in6()).map(|m| m.ip().to_bits().count_ones());
                 (IpAddr::V6(v6.ip()), p.unwrap_or(128))
             } else {
                 continue;
             };
-            addrs.push((
-                a.interface_name.clone(),
-                ip,
-                u8::try_from(prefix).unwrap_or(0),
-            ));
+            addrs.push((a.interface_name.clone(), ip, u8::try_from(prefix).unwrap_or(0)));
         }
         // Every interface the file names, asked by name (also finds interfaces with no address).
         let mut wanted: Vec<&str> = Vec::new();
         for l in &parsed.config.links {
             match l {
-                LinkConfig::Ucast { iface, .. }
-                | LinkConfig::Bcast { iface, .. }
-                | LinkConfig::Mcast { iface, .. } => wanted.push(iface),
+                LinkConfig::Ucast { iface, .. } | LinkConfig::Bcast { iface, .. } | LinkConfig::Mcast { iface, .. } => {
+                    wanted.push(iface)
+                }
                 LinkConfig::Serial { .. } => {}
             }
         }
@@ -563,12 +407,7 @@ impl HostFacts {
                 }
             }
         }
-        Ok(HostFacts {
-            hostname,
-            addrs,
-            ifaces,
-            existing_paths,
-        })
+        Ok(HostFacts { hostname, addrs, ifaces, existing_paths })
     }
 
     fn own_addr(&self, ip: &IpAddr) -> bool {
@@ -613,20 +452,11 @@ pub fn apply_host(
     let file = cfg.file.clone();
     let mut errs: Vec<ConfigError> = Vec::new();
     let mut warns: Vec<ConfigWarning> = parsed.warnings.clone();
-    let err = |line: usize, msg: String| ConfigError {
-        file: file.clone(),
-        line,
-        msg,
-    };
+    let err = |line: usize, msg: String| ConfigError { file: file.clone(), line, msg };
 
     let pos = |n: &str| cfg.nodes.iter().position(|m| m == n);
     let local = match node {
-        Some(n) => pos(n).ok_or_else(|| {
-            format!(
-                "--node {n} is not in the node list ({})",
-                cfg.nodes.join(" ")
-            )
-        }),
+        Some(n) => pos(n).ok_or_else(|| format!("--node {n} is not in the node list ({})", cfg.nodes.join(" "))),
         None => {
             let short = host.hostname.split('.').next().unwrap_or("");
             pos(&host.hostname).or_else(|| pos(short)).ok_or_else(|| {
@@ -647,22 +477,14 @@ pub fn apply_host(
     for (l, line) in cfg.links.iter().zip(&parsed.link_lines) {
         match l {
             LinkConfig::Ucast { peer, .. } if host.own_addr(peer) => continue,
-            LinkConfig::Ucast { iface, .. }
-            | LinkConfig::Bcast { iface, .. }
-            | LinkConfig::Mcast { iface, .. } => {
+            LinkConfig::Ucast { iface, .. } | LinkConfig::Bcast { iface, .. } | LinkConfig::Mcast { iface, .. } => {
                 if !host.has_iface(iface) {
-                    errs.push(err(
-                        *line,
-                        format!("interface '{iface}' does not exist on this host"),
-                    ));
+                    errs.push(err(*line, format!("interface '{iface}' does not exist on this host")));
                 }
             }
             LinkConfig::Serial { device, .. } => {
                 if !host.existing_paths.contains(device) {
-                    warns.push(err(
-                        *line,
-                        format!("serial device {} does not exist (yet)", device.display()),
-                    ));
+                    warns.push(err(*line, format!("serial device {} does not exist (yet)", device.display())));
                 }
             }
         }
@@ -747,8 +569,7 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
     }
 
     fn has(errs: &[String], line: usize, needle: &str) -> bool {
-        errs.iter()
-            .any(|e| e.starts_with(&format!("{line}: ")) && e.contains(needle))
+        errs.iter().any(|e| e.starts_with(&format!("{line}: ")) && e.contains(needle))
     }
 
     #[test]
@@ -766,14 +587,7 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert_eq!(p.link_lines, [9, 10, 11]);
         assert_eq!(p.node_line, 2);
         assert_eq!(p.authkey_line, 3);
-        assert_eq!(
-            c.links[2],
-            LinkConfig::Serial {
-                device: "/dev/ttyS1".into(),
-                baud: 115200,
-                rtscts: false
-            }
-        );
+        assert_eq!(c.links[2], LinkConfig::Serial { device: "/dev/ttyS1".into(), baud: 115200, rtscts: false });
         assert_eq!(c.groups.len(), 1);
         let g = &c.groups[0];
         assert_eq!((g.name.as_str(), g.preferred, g.line), ("web", 0, 12));
@@ -793,11 +607,7 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert_eq!(c.udpport, 694);
         assert_eq!(
             c.links,
-            [LinkConfig::Ucast {
-                iface: "eth0".into(),
-                peer: "192.0.2.2".parse().unwrap(),
-                port: 694
-            }]
+            [LinkConfig::Ucast { iface: "eth0".into(), peer: "192.0.2.2".parse().unwrap(), port: 694 }]
         );
         assert_eq!(c.logfacility.as_deref(), Some("daemon"));
         assert_eq!(c.logfile, None);
@@ -827,9 +637,9 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
             .links
             .iter()
             .map(|l| match l {
-                LinkConfig::Ucast { port, .. }
-                | LinkConfig::Bcast { port, .. }
-                | LinkConfig::Mcast { port, .. } => *port,
+                LinkConfig::Ucast { port, .. } | LinkConfig::Bcast { port, .. } | LinkConfig::Mcast { port, .. } => {
+                    *port
+                }
                 LinkConfig::Serial { .. } => 0,
             })
             .collect();
@@ -839,9 +649,7 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
 
     #[test]
     fn node_lines_accumulate() {
-        let c = parse("cluster c\nnode a\nnode b\nauthkey /k\nserial /dev/ttyS0\n")
-            .unwrap()
-            .config;
+        let c = parse("cluster c\nnode a\nnode b\nauthkey /k\nserial /dev/ttyS0\n").unwrap().config;
         assert_eq!(c.nodes, ["a", "b"]);
         let e = errs("cluster c\nnode a b\nnode a\nauthkey /k\nserial /dev/ttyS0\n");
         assert!(has(&e, 3, "duplicate node 'a'"), "{e:?}");
@@ -869,24 +677,15 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert_eq!(e, ["6: deadtime (4s) must be more than 2 × keepalive (2s)"]);
         // deadtime left at its default: the error is on the keepalive line.
         let e = errs(&format!("{MIN}keepalive 5s\n"));
-        assert!(
-            has(&e, 5, "deadtime (10s) must be more than 2 × keepalive (5s)"),
-            "{e:?}"
-        );
+        assert!(has(&e, 5, "deadtime (10s) must be more than 2 × keepalive (5s)"), "{e:?}");
         let e = errs(&format!("{MIN}deadtime 4s\ninitdead 3s\n"));
         assert_eq!(e, ["6: initdead (3s) must be at least deadtime (4s)"]);
         let e = errs(&format!("{MIN}deadtime 4s\nwarntime 4s\n"));
         assert_eq!(e, ["6: warntime (4s) must be less than deadtime (4s)"]);
         let e = errs(&format!("{MIN}keepalive 500ms\nwarntime 400ms\n"));
-        assert_eq!(
-            e,
-            ["6: warntime (400ms) must be at least keepalive (500ms)"]
-        );
+        assert_eq!(e, ["6: warntime (400ms) must be at least keepalive (500ms)"]);
         // Boundaries that are fine.
-        parse(&format!(
-            "{MIN}keepalive 1s\ndeadtime 2001ms\ninitdead 2001ms\nwarntime 1s\n"
-        ))
-        .unwrap();
+        parse(&format!("{MIN}keepalive 1s\ndeadtime 2001ms\ninitdead 2001ms\nwarntime 1s\n")).unwrap();
     }
 
     #[test]
@@ -895,14 +694,7 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert!(has(&e, 6, "keepalive is already set at line 5"), "{e:?}");
         assert!(has(&e, 7, "cluster is already set at line 1"), "{e:?}");
         let e = errs(&format!("{MIN}ucast eth0 192.0.2.2 700\n"));
-        assert!(
-            has(
-                &e,
-                5,
-                "duplicate link 'ucast eth0 192.0.2.2' (already at line 4)"
-            ),
-            "{e:?}"
-        );
+        assert!(has(&e, 5, "duplicate link 'ucast eth0 192.0.2.2' (already at line 4)"), "{e:?}");
         let e = errs(&format!("{MIN}ping 192.0.2.9\nping 192.0.2.9\n"));
         assert!(has(&e, 6, "192.0.2.9 is listed twice"), "{e:?}");
     }
@@ -913,18 +705,9 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
             "{MIN}group web x ip::192.0.2.5/24\ngroup db a drbd::r0\ngroup db b drbd::r1\n\
              group mail b ip::192.0.2.5/32\nstonith z /bin/fence\nstonith a /bin/fence\nstonith a /bin/f2\n"
         ));
-        assert!(
-            has(&e, 5, "group web: unknown node 'x' (nodes: a b)"),
-            "{e:?}"
-        );
-        assert!(
-            has(&e, 7, "duplicate group 'db' (already defined at line 6)"),
-            "{e:?}"
-        );
-        assert!(
-            has(&e, 8, "ip 192.0.2.5 is already used by group web"),
-            "{e:?}"
-        );
+        assert!(has(&e, 5, "group web: unknown node 'x' (nodes: a b)"), "{e:?}");
+        assert!(has(&e, 7, "duplicate group 'db' (already defined at line 6)"), "{e:?}");
+        assert!(has(&e, 8, "ip 192.0.2.5 is already used by group web"), "{e:?}");
         assert!(has(&e, 9, "stonith: unknown node 'z'"), "{e:?}");
         assert!(has(&e, 11, "node 'a' already has a stonith line"), "{e:?}");
         assert_eq!(e.len(), 5, "{e:?}");
@@ -936,20 +719,9 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         let e = errs(&t);
         assert_eq!(e, ["37: too many groups (at most 32)"]);
 
-        let c = parse(&format!(
-            "{MIN}group g b ip::192.0.2.5/24 script::/x\nstonith b /sbin/f -x\n"
-        ))
-        .unwrap()
-        .config;
+        let c = parse(&format!("{MIN}group g b ip::192.0.2.5/24 script::/x\nstonith b /sbin/f -x\n")).unwrap().config;
         assert_eq!(c.groups[0].preferred, 1);
-        assert_eq!(
-            c.stonith,
-            [StonithConfig {
-                node: 1,
-                command: vec!["/sbin/f".into(), "-x".into()],
-                line: 6
-            }]
-        );
+        assert_eq!(c.stonith, [StonithConfig { node: 1, command: vec!["/sbin/f".into(), "-x".into()], line: 6 }]);
     }
 
     #[test]
@@ -988,17 +760,10 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
 
     #[test]
     fn slow_serial_warns() {
-        let p = parse(&format!(
-            "{MIN}keepalive 100ms\ndeadtime 1s\nserial /dev/ttyS1 1200\n"
-        ))
-        .unwrap();
+        let p = parse(&format!("{MIN}keepalive 100ms\ndeadtime 1s\nserial /dev/ttyS1 1200\n")).unwrap();
         assert_eq!(p.warnings.len(), 1);
         assert_eq!(p.warnings[0].line, 7);
-        assert!(
-            p.warnings[0].msg.contains("1200 baud"),
-            "{}",
-            p.warnings[0].msg
-        );
+        assert!(p.warnings[0].msg.contains("1200 baud"), "{}", p.warnings[0].msg);
         let p = parse(&format!("{MIN}serial /dev/ttyS1 9600\n")).unwrap();
         assert!(p.warnings.is_empty());
     }
@@ -1033,9 +798,7 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         let (e, _) = apply_host(&p, Some("gamma"), &host("alpha")).unwrap_err();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].line, 2);
-        assert!(e[0]
-            .msg
-            .contains("--node gamma is not in the node list (alpha beta)"));
+        assert!(e[0].msg.contains("--node gamma is not in the node list (alpha beta)"));
         let (e, _) = apply_host(&p, None, &host("gamma")).unwrap_err();
         assert!(e[0].msg.contains("'gamma' (uname -n)"));
     }
@@ -1062,14 +825,9 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "ip::203.0.113.5/24");
         let (_, w) = apply_host(&parse(&t).unwrap(), None, &host("alpha")).unwrap();
         assert_eq!(w.len(), 1);
-        assert!(w[0]
-            .msg
-            .contains("no interface here has a subnet holding 203.0.113.5"));
+        assert!(w[0].msg.contains("no interface here has a subnet holding 203.0.113.5"));
         let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "192.0.2.50");
-        assert!(apply_host(&parse(&t).unwrap(), None, &host("alpha"))
-            .unwrap()
-            .1
-            .is_empty());
+        assert!(apply_host(&parse(&t).unwrap(), None, &host("alpha")).unwrap().1.is_empty());
 
         // Every ucast line is ours: nothing left.
         let t = "cluster c\nnode alpha b\nauthkey /k\nucast veth-lan 192.0.2.1\n";

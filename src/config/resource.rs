@@ -31,13 +31,8 @@ impl IpSpec {
     pub fn parse(s: &str) -> Result<IpSpec, String> {
         let mut parts = s.split('/');
         let addr_s = parts.next().unwrap_or("");
-        let addr: IpAddr = addr_s
-            .parse()
-            .map_err(|_| format!("'{addr_s}' is not an IPv4 or IPv6 address"))?;
-        if addr.is_unspecified()
-            || addr.is_multicast()
-            || addr == IpAddr::from([255, 255, 255, 255])
-        {
+        let addr: IpAddr = addr_s.parse().map_err(|_| format!("'{addr_s}' is not an IPv4 or IPv6 address"))?;
+        if addr.is_unspecified() || addr.is_multicast() || addr == IpAddr::from([255, 255, 255, 255]) {
             return Err(format!("{addr} cannot be a service address"));
         }
         let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
@@ -73,39 +68,24 @@ impl IpSpec {
                     return Err(format!("bad label '{l}'"));
                 }
                 if full > IFNAME_MAX {
-                    return Err(format!(
-                        "label '{ifname}:{l}' is longer than {IFNAME_MAX} characters"
-                    ));
+                    return Err(format!("label '{ifname}:{l}' is longer than {IFNAME_MAX} characters"));
                 }
                 Some(l.to_string())
             }
         };
         if parts.next().is_some() {
-            return Err(format!(
-                "too many '/' fields in '{s}' (ADDR/PREFIX/IFACE/LABEL)"
-            ));
+            return Err(format!("too many '/' fields in '{s}' (ADDR/PREFIX/IFACE/LABEL)"));
         }
-        Ok(IpSpec {
-            addr,
-            prefix,
-            iface,
-            label,
-        })
+        Ok(IpSpec { addr, prefix, iface, label })
     }
 }
 
 /// Checks an interface name: 1..=15 characters, no `/`, `:` or blanks.
 pub fn check_ifname(i: &str) -> Result<(), String> {
     if i.is_empty() || i.len() > IFNAME_MAX {
-        return Err(format!(
-            "bad interface name '{i}' (1 to {IFNAME_MAX} characters)"
-        ));
+        return Err(format!("bad interface name '{i}' (1 to {IFNAME_MAX} characters)"));
     }
-    if i == "."
-        || i == ".."
-        || i.chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
-    {
+    if i == "." || i == ".." || i.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()) {
         return Err(format!("bad interface name '{i}'"));
     }
     Ok(())
@@ -131,11 +111,7 @@ pub fn parse_resource(word: &str) -> Result<ResourceSpec, String> {
     let head = word.split('/').next().unwrap_or("");
     if head.parse::<IpAddr>().is_ok() {
         IpSpec::parse(word)?;
-        return Ok(ResourceSpec {
-            kind: ResourceKind::Ip,
-            args: vec![word.to_string()],
-            text,
-        });
+        return Ok(ResourceSpec { kind: ResourceKind::Ip, args: vec![word.to_string()], text });
     }
     let Some((ty, rest)) = word.split_once("::") else {
         return Err(format!(
@@ -150,11 +126,8 @@ pub fn parse_resource(word: &str) -> Result<ResourceSpec, String> {
         ));
     };
     // `ip` has one argument, which may itself contain `::` (IPv6): take the rest whole.
-    let args: Vec<String> = if kind == ResourceKind::Ip {
-        vec![rest.to_string()]
-    } else {
-        rest.split("::").map(str::to_string).collect()
-    };
+    let args: Vec<String> =
+        if kind == ResourceKind::Ip { vec![rest.to_string()] } else { rest.split("::").map(str::to_string).collect() };
     if args.iter().any(String::is_empty) {
         return Err(format!("empty argument in '{word}'"));
     }
@@ -233,13 +206,8 @@ fn check_name(s: &str, max: usize, what: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > max {
         return Err(format!("bad {what} name '{s}' (1 to {max} characters)"));
     }
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '+'))
-    {
-        return Err(format!(
-            "bad {what} name '{s}' (letters, digits, '_', '.', '-', '+')"
-        ));
+    if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '+')) {
+        return Err(format!("bad {what} name '{s}' (letters, digits, '_', '.', '-', '+')"));
     }
     Ok(())
 }
@@ -357,10 +325,7 @@ mod tests {
         let s = ok("mount::/dev/drbd0::/srv/data::ext4::noatime,nodev");
         assert_eq!(s.kind, ResourceKind::Mount);
         assert_eq!(s.args.len(), 4);
-        assert_eq!(
-            ok("Filesystem::/dev/drbd0::/data").kind,
-            ResourceKind::Mount
-        );
+        assert_eq!(ok("Filesystem::/dev/drbd0::/data").kind, ResourceKind::Mount);
         ok("mount::UUID=1234::/data::xfs");
         assert!(bad("mount::/dev/sda1").contains("DEVICE::DIR"));
         assert!(bad("mount::/dev/sda1::data").contains("absolute"));
@@ -390,14 +355,8 @@ mod tests {
 
     #[test]
     fn identities() {
-        assert_eq!(
-            identity(&ok("ip::192.0.2.5/24")),
-            identity(&ok("IPaddr::192.0.2.5/32/eth0"))
-        );
-        assert_eq!(
-            identity(&ok("mount::/a::/d/")),
-            identity(&ok("mount::/b::/d"))
-        );
+        assert_eq!(identity(&ok("ip::192.0.2.5/24")), identity(&ok("IPaddr::192.0.2.5/32/eth0")));
+        assert_eq!(identity(&ok("mount::/a::/d/")), identity(&ok("mount::/b::/d")));
         assert_ne!(identity(&ok("drbd::r0")), identity(&ok("drbd::r1")));
     }
 }

@@ -111,9 +111,6 @@ mod tests {
                 p.str("name", "g\n");
             }
         }
-        assert_eq!(
-            s,
-            r#"{"node":"al\"pha","n":3,"up":true,"x":null,"peers":[{"name":"beta"},{"name":"g\n"}]}"#
-        );
+        assert_eq!(s, r#"{"node":"al\"pha","n":3,"up":true,"x":null,"peers":[{"name":"beta"},{"name":"g\n"}]}"#);
     }
 }

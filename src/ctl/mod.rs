@@ -15,7 +15,9 @@ pub const MAX_REQUEST: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Status { json: bool },
+    Status {
+        json: bool,
+    },
     Standby(String),
     Takeover(String),
     /// DRBD fence-peer: ask the peer to outdate this DRBD resource.
@@ -54,8 +56,14 @@ impl Request {
 #[derive(Debug)]
 pub enum CtlError {
     /// No daemon listening on the socket (ENOENT, ECONNREFUSED).
-    NotRunning { path: String, errno: nix::errno::Errno },
-    Io { op: &'static str, errno: nix::errno::Errno },
+    NotRunning {
+        path: String,
+        errno: nix::errno::Errno,
+    },
+    Io {
+        op: &'static str,
+        errno: nix::errno::Errno,
+    },
     Timeout,
     BadRequest(String),
     BadReply,

@@ -21,7 +21,9 @@ enum ConnState {
     Reading,
     /// Waiting for the daemon to answer later (e.g. an outdate request to the peer).
     Pending,
-    Writing { pos: usize },
+    Writing {
+        pos: usize,
+    },
 }
 
 struct Conn {
@@ -58,12 +60,16 @@ impl Server {
     pub fn bind(path: &Path) -> Result<Server, CtlError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
-                std::fs::create_dir_all(dir).map_err(|e| CtlError::Io { op: "mkdir socket dir", errno: io_errno(&e) })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CtlError::Io { op: "mkdir socket dir", errno: io_errno(&e) })?;
             }
         }
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
-                return Err(CtlError::Io { op: "bind control socket (another daemon answers on it)", errno: Errno::EADDRINUSE });
+                return Err(CtlError::Io {
+                    op: "bind control socket (another daemon answers on it)",
+                    errno: Errno::EADDRINUSE,
+                });
             }
             let _ = std::fs::remove_file(path);
         }

@@ -63,11 +63,7 @@ const fn crc16_table() -> [u16; 256] {
         let mut crc = (i as u16) << 8;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
             bit += 1;
         }
         table[i] = crc;
@@ -116,9 +112,7 @@ pub fn encode(payload: &[u8], out: &mut [u8]) -> Result<usize, FrameError> {
     if payload.len() > MAX_PAYLOAD {
         return Err(FrameError::TooLong);
     }
-    let len = u16::try_from(payload.len())
-        .map_err(|_| FrameError::TooLong)?
-        .to_be_bytes();
+    let len = u16::try_from(payload.len()).map_err(|_| FrameError::TooLong)?.to_be_bytes();
     let crc = crc16_update(crc16(&len), payload).to_be_bytes();
     let mut o = Out { buf: out, pos: 0 };
     o.push(DELIM)?;
@@ -179,14 +173,7 @@ impl Default for Decoder {
 
 impl Decoder {
     pub const fn new() -> Decoder {
-        Decoder {
-            buf: [0; MAX_INNER],
-            len: 0,
-            left: 0,
-            code: 0,
-            in_frame: false,
-            overflow: false,
-        }
+        Decoder { buf: [0; MAX_INNER], len: 0, left: 0, code: 0, in_frame: false, overflow: false }
     }
 
     /// Forgets a partial frame (e.g. after the device was reopened).
@@ -289,11 +276,7 @@ mod tests {
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut out = [0u8; MAX_FRAME];
         let n = encode(payload, &mut out).unwrap();
-        assert!(
-            n <= frame_len(payload.len()),
-            "{n} > {}",
-            frame_len(payload.len())
-        );
+        assert!(n <= frame_len(payload.len()), "{n} > {}", frame_len(payload.len()));
         out[..n].to_vec()
     }
 
@@ -337,14 +320,8 @@ mod tests {
             assert_eq!(got, vec![p], "size {n}");
         }
         assert_eq!(st, LinkStats::default());
-        assert_eq!(
-            encode(&[0; MAX_PAYLOAD + 1], &mut [0; 2 * MAX_FRAME]),
-            Err(FrameError::TooLong)
-        );
-        assert_eq!(
-            encode(&[1; 10], &mut [0; 10]),
-            Err(FrameError::BufferTooSmall)
-        );
+        assert_eq!(encode(&[0; MAX_PAYLOAD + 1], &mut [0; 2 * MAX_FRAME]), Err(FrameError::TooLong));
+        assert_eq!(encode(&[1; 10], &mut [0; 10]), Err(FrameError::BufferTooSmall));
     }
 
     #[test]
@@ -353,12 +330,7 @@ mod tests {
         for n in [0, 1, 250, 251, 252, 253, 400, 486, MAX_PAYLOAD] {
             let f = frame(&vec![0xAB; n]);
             assert!(f.len() <= frame_len(n));
-            assert!(
-                f.len() + 1 >= frame_len(n),
-                "n={n} len={} bound={}",
-                f.len(),
-                frame_len(n)
-            );
+            assert!(f.len() + 1 >= frame_len(n), "n={n} len={} bound={}", f.len(), frame_len(n));
         }
     }
 
@@ -472,14 +444,9 @@ mod tests {
         assert_eq!(st.overruns, 1, "{st:?}");
         // a well-formed COBS frame just one byte too long
         let mut big = vec![0u8; MAX_INNER + 1];
-        big.iter_mut()
-            .enumerate()
-            .for_each(|(i, b)| *b = (i % 250 + 1) as u8);
+        big.iter_mut().enumerate().for_each(|(i, b)| *b = (i % 250 + 1) as u8);
         let mut out = vec![0u8; 2 * MAX_FRAME];
-        let mut o = Out {
-            buf: &mut out,
-            pos: 0,
-        };
+        let mut o = Out { buf: &mut out, pos: 0 };
         o.push(0).unwrap();
         // hand-made COBS of `big` (no zeros): blocks of 254
         for chunk in big.chunks(254) {

@@ -34,10 +34,19 @@ pub struct LinkStats {
 #[derive(Debug)]
 pub enum LinkError {
     /// Socket/device setup failed (errno kept).
-    Open { what: String, errno: nix::errno::Errno },
-    Io { op: &'static str, errno: nix::errno::Errno },
+    Open {
+        what: String,
+        errno: nix::errno::Errno,
+    },
+    Io {
+        op: &'static str,
+        errno: nix::errno::Errno,
+    },
     /// The serial line is held by another process.
-    Locked { device: String, pid: u32 },
+    Locked {
+        device: String,
+        pid: u32,
+    },
     Config(String),
 }
 

@@ -57,9 +57,7 @@ const MAX_READS: usize = 32;
 
 /// Time `bytes` take on the line at `baud` (8N1 = 10 bits per byte), rounded up to µs.
 pub fn line_time(bytes: usize, baud: u32) -> Duration {
-    let bits = u64::try_from(bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_mul(10_000_000);
+    let bits = u64::try_from(bytes).unwrap_or(u64::MAX).saturating_mul(10_000_000);
     Duration::from_micros(bits.div_ceil(u64::from(baud.max(1))))
 }
 
@@ -67,9 +65,7 @@ pub fn line_time(bytes: usize, baud: u32) -> Duration {
 /// quarter of the line at `baud`, rounded up to whole milliseconds.
 pub fn min_keepalive(n_groups: usize, baud: u32) -> Duration {
     let t = line_time(frame_len(heartbeat_packet_len(n_groups)), baud);
-    let us = u64::try_from(t.as_micros())
-        .unwrap_or(u64::MAX)
-        .saturating_mul(4);
+    let us = u64::try_from(t.as_micros()).unwrap_or(u64::MAX).saturating_mul(4);
     Duration::from_millis(us.div_ceil(1000))
 }
 
@@ -236,9 +232,7 @@ fn pid_alive(pid: u32) -> bool {
 fn read_lock_pid(path: &Path) -> Result<Option<u32>, Errno> {
     let text = fs::read(path).map_err(|e| io_errno(&e))?;
     let text = text.get(..64).unwrap_or(&text);
-    Ok(std::str::from_utf8(text)
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok()))
+    Ok(std::str::from_utf8(text).ok().and_then(|s| s.trim().parse::<u32>().ok()))
 }
 
 /// A held UUCP lock file; removed on drop if it still names this process.
@@ -252,13 +246,10 @@ impl LockFile {
     /// first and hard-linked into place, so the lock appears atomically with its content
     /// (`link` fails with EEXIST like `O_EXCL`).
     fn acquire(dir: &Path, device: &Path) -> Result<LockFile, LinkError> {
-        let base = device
-            .file_name()
-            .ok_or_else(|| LinkError::Config(format!("{}: not a device path", device.display())))?;
-        let open_err = |what: &Path, e: &std::io::Error| LinkError::Open {
-            what: what.display().to_string(),
-            errno: io_errno(e),
-        };
+        let base =
+            device.file_name().ok_or_else(|| LinkError::Config(format!("{}: not a device path", device.display())))?;
+        let open_err =
+            |what: &Path, e: &std::io::Error| LinkError::Open { what: what.display().to_string(), errno: io_errno(e) };
         if !dir.is_dir() {
             fs::create_dir_all(dir).map_err(|e| open_err(dir, &e))?;
         }
@@ -295,17 +286,11 @@ impl LockFile {
                 Err(e) => e,
             };
             if io_errno(&e) != Errno::EEXIST {
-                return Err(LinkError::Open {
-                    what: path.display().to_string(),
-                    errno: io_errno(&e),
-                });
+                return Err(LinkError::Open { what: path.display().to_string(), errno: io_errno(&e) });
             }
             match read_lock_pid(path) {
                 Ok(Some(holder)) if pid_alive(holder) => {
-                    return Err(LinkError::Locked {
-                        device: device.display().to_string(),
-                        pid: holder,
-                    });
+                    return Err(LinkError::Locked { device: device.display().to_string(), pid: holder });
                 }
                 Ok(holder) => {
                     warn!(
@@ -318,27 +303,16 @@ impl LockFile {
                         Ok(()) => {}
                         Err(e) if io_errno(&e) == Errno::ENOENT => {}
                         Err(e) => {
-                            return Err(LinkError::Open {
-                                what: path.display().to_string(),
-                                errno: io_errno(&e),
-                            })
+                            return Err(LinkError::Open { what: path.display().to_string(), errno: io_errno(&e) })
                         }
                     }
                 }
                 // Removed between link() and read(): try again.
                 Err(Errno::ENOENT) => {}
-                Err(errno) => {
-                    return Err(LinkError::Open {
-                        what: path.display().to_string(),
-                        errno,
-                    })
-                }
+                Err(errno) => return Err(LinkError::Open { what: path.display().to_string(), errno }),
             }
         }
-        Err(LinkError::Open {
-            what: path.display().to_string(),
-            errno: Errno::EEXIST,
-        })
+        Err(LinkError::Open { what: path.display().to_string(), errno: Errno::EEXIST })
     }
 }
 
@@ -382,10 +356,7 @@ impl Drop for Tty {
 
 /// Errors on open that mean "the device is not there (yet)".
 fn is_absent(e: Errno) -> bool {
-    matches!(
-        e,
-        Errno::ENOENT | Errno::ENODEV | Errno::ENXIO | Errno::EIO | Errno::ENOTDIR
-    )
+    matches!(e, Errno::ENOENT | Errno::ENODEV | Errno::ENXIO | Errno::EIO | Errno::ENOTDIR)
 }
 
 /// Errors on read/write that mean the device went away.
@@ -427,26 +398,12 @@ impl SerialLink {
     /// A missing device (ENOENT, ENODEV, ENXIO, EIO) is not an error: the link starts absent
     /// and retries from [`Link::on_timer`]. A lock held by a live process is
     /// [`LinkError::Locked`]; other failures are [`LinkError::Open`].
-    pub fn open_in(
-        cfg: &LinkConfig,
-        name: String,
-        now: Instant,
-        lock_dir: &Path,
-    ) -> Result<SerialLink, LinkError> {
-        let LinkConfig::Serial {
-            device,
-            baud,
-            rtscts,
-        } = cfg
-        else {
+    pub fn open_in(cfg: &LinkConfig, name: String, now: Instant, lock_dir: &Path) -> Result<SerialLink, LinkError> {
+        let LinkConfig::Serial { device, baud, rtscts } = cfg else {
             return Err(LinkError::Config(format!("{name}: not a serial link")));
         };
-        let baud_rate = tty::baud_rate(*baud).ok_or_else(|| {
-            LinkError::Config(format!(
-                "{}: unsupported baud rate {baud}",
-                device.display()
-            ))
-        })?;
+        let baud_rate = tty::baud_rate(*baud)
+            .ok_or_else(|| LinkError::Config(format!("{}: unsupported baud rate {baud}", device.display())))?;
         let lock = LockFile::acquire(lock_dir, device)?;
         let mut link = SerialLink {
             name,
@@ -467,30 +424,15 @@ impl SerialLink {
         };
         match Tty::open(&link.device, baud_rate, link.rtscts) {
             Ok(t) => {
-                info!(
-                    "{}: {} open at {} baud",
-                    link.name,
-                    link.device.display(),
-                    link.baud
-                );
+                info!("{}: {} open at {} baud", link.name, link.device.display(), link.baud);
                 link.tty = Some(t);
             }
             Err(e) if is_absent(e) => {
-                warn!(
-                    "{}: {} not present ({}); will retry",
-                    link.name,
-                    link.device.display(),
-                    e.desc()
-                );
+                warn!("{}: {} not present ({}); will retry", link.name, link.device.display(), e.desc());
                 link.last_open_err = Some(e);
                 link.retry_at = Some(now + BACKOFF_MIN);
             }
-            Err(errno) => {
-                return Err(LinkError::Open {
-                    what: link.device.display().to_string(),
-                    errno,
-                })
-            }
+            Err(errno) => return Err(LinkError::Open { what: link.device.display().to_string(), errno }),
         }
         Ok(link)
     }
@@ -524,11 +466,7 @@ impl SerialLink {
 
     /// The device went away: close it and schedule a reopen.
     fn lost(&mut self, now: Instant, why: &str) {
-        warn!(
-            "{}: {} lost ({why}); reopening with backoff",
-            self.name,
-            self.device.display()
-        );
+        warn!("{}: {} lost ({why}); reopening with backoff", self.name, self.device.display());
         self.tty = None;
         let n = self.tx.clear();
         self.stats.tx_dropped += u64::try_from(n).unwrap_or(0);
@@ -542,12 +480,7 @@ impl SerialLink {
     fn try_reopen(&mut self, now: Instant) {
         match Tty::open(&self.device, self.baud_rate, self.rtscts) {
             Ok(t) => {
-                info!(
-                    "{}: {} open at {} baud",
-                    self.name,
-                    self.device.display(),
-                    self.baud
-                );
+                info!("{}: {} open at {} baud", self.name, self.device.display(), self.baud);
                 self.tty = Some(t);
                 self.decoder.reset();
                 self.retry_at = None;
@@ -557,12 +490,7 @@ impl SerialLink {
             Err(e) => {
                 // Log each new reason once, not every retry.
                 if self.last_open_err != Some(e) {
-                    warn!(
-                        "{}: cannot open {}: {}; retrying",
-                        self.name,
-                        self.device.display(),
-                        e.desc()
-                    );
+                    warn!("{}: cannot open {}: {}; retrying", self.name, self.device.display(), e.desc());
                     self.last_open_err = Some(e);
                 }
                 self.backoff = self.backoff.saturating_mul(2).min(BACKOFF_MAX);
@@ -667,8 +595,7 @@ impl Link for SerialLink {
                     return Ok(());
                 }
                 Ok(n) => {
-                    self.decoder
-                        .feed(buf.get(..n).unwrap_or(&[]), &mut self.stats, on_packet);
+                    self.decoder.feed(buf.get(..n).unwrap_or(&[]), &mut self.stats, on_packet);
                     if n < buf.len() {
                         return Ok(());
                     }
@@ -741,10 +668,7 @@ mod tests {
             let n = c.len();
             q.consume(n);
         }
-        assert_eq!(
-            decode(&line),
-            vec![vec![2; 10], vec![3; 10], vec![4; 10], vec![9; 10]]
-        );
+        assert_eq!(decode(&line), vec![vec![2; 10], vec![3; 10], vec![4; 10], vec![9; 10]]);
     }
 
     #[test]
@@ -763,14 +687,8 @@ mod tests {
             q.consume(n);
         }
         assert!(q.is_empty());
-        assert_eq!(
-            decode(&line),
-            vec![vec![1; 20], vec![4; 20], vec![7; 20], vec![8; 20]]
-        );
-        assert_eq!(
-            q.push(&[0; frame::MAX_PAYLOAD + 1]),
-            Err(FrameError::TooLong)
-        );
+        assert_eq!(decode(&line), vec![vec![1; 20], vec![4; 20], vec![7; 20], vec![8; 20]]);
+        assert_eq!(q.push(&[0; frame::MAX_PAYLOAD + 1]), Err(FrameError::TooLong));
         q.push(&[1]).unwrap();
         assert_eq!(q.clear(), 1);
         assert!(q.front().is_none());
@@ -786,20 +704,10 @@ mod tests {
         assert_eq!(min_keepalive(1, 115200), Duration::from_millis(29));
         assert!(min_keepalive(4, 19200) > min_keepalive(1, 19200));
         // the table in docs/serial.md
-        let table = [
-            (9600, 342, 480),
-            (19200, 171, 240),
-            (38400, 86, 120),
-            (57600, 57, 80),
-            (115200, 29, 40),
-        ];
+        let table = [(9600, 342, 480), (19200, 171, 240), (38400, 86, 120), (57600, 57, 80), (115200, 29, 40)];
         for (baud, one, four) in table {
             assert_eq!(min_keepalive(1, baud), Duration::from_millis(one), "{baud}");
-            assert_eq!(
-                min_keepalive(4, baud),
-                Duration::from_millis(four),
-                "{baud}"
-            );
+            assert_eq!(min_keepalive(4, baud), Duration::from_millis(four), "{baud}");
         }
         assert_eq!(frame_len(heartbeat_packet_len(4)), 115);
     }
@@ -819,15 +727,8 @@ mod tests {
             auto_failback: false,
             udpport: 694,
             links: vec![
-                LinkConfig::Bcast {
-                    iface: "eth0".into(),
-                    port: 694,
-                },
-                LinkConfig::Serial {
-                    device: "/dev/ttyS1".into(),
-                    baud,
-                    rtscts: false,
-                },
+                LinkConfig::Bcast { iface: "eth0".into(), port: 694 },
+                LinkConfig::Serial { device: "/dev/ttyS1".into(), baud, rtscts: false },
             ],
             ping: vec![],
             stonith: vec![],
@@ -836,12 +737,7 @@ mod tests {
             logfacility: None,
             logfile: None,
             groups: (0..groups)
-                .map(|i| crate::config::GroupConfig {
-                    name: format!("g{i}"),
-                    preferred: 0,
-                    resources: vec![],
-                    line: 1,
-                })
+                .map(|i| crate::config::GroupConfig { name: format!("g{i}"), preferred: 0, resources: vec![], line: 1 })
                 .collect(),
             start_timeout: Duration::from_secs(60),
             stop_timeout: Duration::from_secs(60),
@@ -859,18 +755,9 @@ mod tests {
         let w = check_budget(&config(100, 9600, 1));
         assert_eq!(w.len(), 1);
         let msg = w[0].to_string();
-        assert!(
-            msg.starts_with("/etc/tandem/tandem.conf: serial /dev/ttyS1:"),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("82 bytes") && msg.contains("85.4 ms") && msg.contains("9600 baud"),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("keepalive 100ms") && msg.contains("keepalive 342ms"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("/etc/tandem/tandem.conf: serial /dev/ttyS1:"), "{msg}");
+        assert!(msg.contains("82 bytes") && msg.contains("85.4 ms") && msg.contains("9600 baud"), "{msg}");
+        assert!(msg.contains("keepalive 100ms") && msg.contains("keepalive 342ms"), "{msg}");
         // exactly at the limit is fine
         assert!(check_budget(&config(342, 9600, 1)).is_empty());
         assert_eq!(check_budget(&config(341, 9600, 1)).len(), 1);

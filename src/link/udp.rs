@@ -10,8 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType,
-    SockaddrStorage,
+    bind, recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage,
 };
 
 use super::{Link, LinkError, LinkStats};
@@ -36,11 +35,7 @@ pub struct UdpLink {
 
 impl core::fmt::Debug for UdpLink {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("UdpLink")
-            .field("name", &self.name)
-            .field("fd", &self.fd)
-            .field("dest", &self.dest)
-            .finish()
+        f.debug_struct("UdpLink").field("name", &self.name).field("fd", &self.fd).field("dest", &self.dest).finish()
     }
 }
 
@@ -97,13 +92,9 @@ impl UdpLink {
         let (iface, v6, port) = match cfg {
             LinkConfig::Ucast { iface, peer, port } => (iface, peer.is_ipv6(), *port),
             LinkConfig::Bcast { iface, port } => (iface, false, *port),
-            LinkConfig::Mcast {
-                iface, group, port, ..
-            } => {
+            LinkConfig::Mcast { iface, group, port, .. } => {
                 if !group.is_multicast() {
-                    return Err(LinkError::Config(format!(
-                        "{name}: {group} is not a multicast address"
-                    )));
+                    return Err(LinkError::Config(format!("{name}: {group} is not a multicast address")));
                 }
                 (iface, group.is_ipv6(), *port)
             }
@@ -111,71 +102,38 @@ impl UdpLink {
                 return Err(LinkError::Config(format!("{name}: not a UDP link")));
             }
         };
-        let ifindex = nix::net::if_::if_nametoindex(iface.as_str())
-            .map_err(open_err(format!("interface {iface}")))?;
+        let ifindex = nix::net::if_::if_nametoindex(iface.as_str()).map_err(open_err(format!("interface {iface}")))?;
 
-        let family = if v6 {
-            AddressFamily::Inet6
-        } else {
-            AddressFamily::Inet
-        };
-        let fd = socket(
-            family,
-            SockType::Datagram,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .map_err(open_err(format!("{name}: socket")))?;
-        setsockopt(&fd, sockopt::ReuseAddr, &true)
-            .map_err(open_err(format!("{name}: SO_REUSEADDR")))?;
+        let family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
+        let fd = socket(family, SockType::Datagram, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
+            .map_err(open_err(format!("{name}: socket")))?;
+        setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(open_err(format!("{name}: SO_REUSEADDR")))?;
         setsockopt(&fd, sockopt::BindToDevice, &OsString::from(iface.as_str()))
             .map_err(open_err(format!("{name}: SO_BINDTODEVICE {iface}")))?;
         if v6 {
-            setsockopt(&fd, sockopt::Ipv6V6Only, &true)
-                .map_err(open_err(format!("{name}: IPV6_V6ONLY")))?;
+            setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(open_err(format!("{name}: IPV6_V6ONLY")))?;
         }
         let wildcard: SocketAddr = if v6 {
             SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
         } else {
             SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
         };
-        bind(fd.as_raw_fd(), &SockaddrStorage::from(wildcard))
-            .map_err(open_err(format!("{name}: bind {wildcard}")))?;
+        bind(fd.as_raw_fd(), &SockaddrStorage::from(wildcard)).map_err(open_err(format!("{name}: bind {wildcard}")))?;
 
-        let scoped_v6 = |a: Ipv6Addr, scope: bool| {
-            SocketAddr::V6(SocketAddrV6::new(
-                a,
-                port,
-                0,
-                if scope { ifindex } else { 0 },
-            ))
-        };
+        let scoped_v6 =
+            |a: Ipv6Addr, scope: bool| SocketAddr::V6(SocketAddrV6::new(a, port, 0, if scope { ifindex } else { 0 }));
         let dest: SocketAddr = match cfg {
-            LinkConfig::Ucast {
-                peer: IpAddr::V4(a),
-                ..
-            } => SocketAddr::V4(SocketAddrV4::new(*a, port)),
-            LinkConfig::Ucast {
-                peer: IpAddr::V6(a),
-                ..
-            } => scoped_v6(*a, is_link_local_v6(a)),
+            LinkConfig::Ucast { peer: IpAddr::V4(a), .. } => SocketAddr::V4(SocketAddrV4::new(*a, port)),
+            LinkConfig::Ucast { peer: IpAddr::V6(a), .. } => scoped_v6(*a, is_link_local_v6(a)),
             LinkConfig::Bcast { .. } => {
-                setsockopt(&fd, sockopt::Broadcast, &true)
-                    .map_err(open_err(format!("{name}: SO_BROADCAST")))?;
+                setsockopt(&fd, sockopt::Broadcast, &true).map_err(open_err(format!("{name}: SO_BROADCAST")))?;
                 SocketAddr::V4(SocketAddrV4::new(broadcast_addr(iface), port))
             }
-            LinkConfig::Mcast {
-                group: IpAddr::V4(g),
-                ttl,
-                loop_,
-                ..
-            } => {
+            LinkConfig::Mcast { group: IpAddr::V4(g), ttl, loop_, .. } => {
                 sysnet::ip_add_membership(fd.as_fd(), *g, ifindex)
                     .map_err(open_err(format!("{name}: join {g} on {iface}")))?;
-                sysnet::ip_multicast_if(fd.as_fd(), ifindex)
-                    .map_err(open_err(format!("{name}: IP_MULTICAST_IF")))?;
-                setsockopt(&fd, sockopt::IpMulticastTtl, ttl)
-                    .map_err(open_err(format!("{name}: IP_MULTICAST_TTL")))?;
+                sysnet::ip_multicast_if(fd.as_fd(), ifindex).map_err(open_err(format!("{name}: IP_MULTICAST_IF")))?;
+                setsockopt(&fd, sockopt::IpMulticastTtl, ttl).map_err(open_err(format!("{name}: IP_MULTICAST_TTL")))?;
                 setsockopt(&fd, sockopt::IpMulticastLoop, loop_)
                     .map_err(open_err(format!("{name}: IP_MULTICAST_LOOP")))?;
                 // Only the groups this socket joined, not every group joined on the host.
@@ -183,12 +141,7 @@ impl UdpLink {
                     .map_err(open_err(format!("{name}: IP_MULTICAST_ALL")))?;
                 SocketAddr::V4(SocketAddrV4::new(*g, port))
             }
-            LinkConfig::Mcast {
-                group: IpAddr::V6(g),
-                ttl,
-                loop_,
-                ..
-            } => {
+            LinkConfig::Mcast { group: IpAddr::V6(g), ttl, loop_, .. } => {
                 sysnet::ipv6_add_membership(fd.as_fd(), *g, ifindex)
                     .map_err(open_err(format!("{name}: join {g} on {iface}")))?;
                 sysnet::ipv6_multicast_if(fd.as_fd(), ifindex)
@@ -210,13 +163,7 @@ impl UdpLink {
                 return Err(LinkError::Config(format!("{name}: not a UDP link")));
             }
         };
-        Ok(UdpLink {
-            name,
-            fd,
-            dest: SockaddrStorage::from(dest),
-            stats: LinkStats::default(),
-            buf: [0u8; RECV_BUF],
-        })
+        Ok(UdpLink { name, fd, dest: SockaddrStorage::from(dest), stats: LinkStats::default(), buf: [0u8; RECV_BUF] })
     }
 
     /// Where `send` goes (peer, broadcast address or group, with the port).
@@ -224,14 +171,9 @@ impl UdpLink {
         if let Some(a) = self.dest.as_sockaddr_in() {
             return Some(SocketAddr::V4(SocketAddrV4::new(a.ip(), a.port())));
         }
-        self.dest.as_sockaddr_in6().map(|a| {
-            SocketAddr::V6(SocketAddrV6::new(
-                a.ip(),
-                a.port(),
-                a.flowinfo(),
-                a.scope_id(),
-            ))
-        })
+        self.dest
+            .as_sockaddr_in6()
+            .map(|a| SocketAddr::V6(SocketAddrV6::new(a.ip(), a.port(), a.flowinfo(), a.scope_id())))
     }
 }
 
@@ -255,10 +197,7 @@ impl Link for UdpLink {
                 Err(Errno::EINTR) if tries < 3 => tries += 1,
                 Err(errno) => {
                     self.stats.tx_errors += 1;
-                    return Err(LinkError::Io {
-                        op: "sendto",
-                        errno,
-                    });
+                    return Err(LinkError::Io { op: "sendto", errno });
                 }
             }
         }
@@ -298,8 +237,14 @@ mod tests {
     #[test]
     fn broadcast_from_netmask() {
         use std::net::Ipv4Addr;
-        assert_eq!(super::broadcast_of(Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(255, 255, 255, 0)), Ipv4Addr::new(198, 51, 100, 255));
-        assert_eq!(super::broadcast_of(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(255, 255, 255, 254)), Ipv4Addr::BROADCAST);
+        assert_eq!(
+            super::broadcast_of(Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(255, 255, 255, 0)),
+            Ipv4Addr::new(198, 51, 100, 255)
+        );
+        assert_eq!(
+            super::broadcast_of(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(255, 255, 255, 254)),
+            Ipv4Addr::BROADCAST
+        );
     }
 
     use super::*;
@@ -307,11 +252,7 @@ mod tests {
     #[test]
     fn serial_and_non_multicast_are_config_errors() {
         let e = UdpLink::open(
-            &LinkConfig::Serial {
-                device: "/dev/null".into(),
-                baud: 9600,
-                rtscts: false,
-            },
+            &LinkConfig::Serial { device: "/dev/null".into(), baud: 9600, rtscts: false },
             "serial".into(),
         )
         .unwrap_err();
@@ -332,23 +273,7 @@ mod tests {
 
     #[test]
     fn missing_interface_is_open_error() {
-        let e = UdpLink::open(
-            &LinkConfig::Bcast {
-                iface: "nosuchif0x".into(),
-                port: 694,
-            },
-            "b".into(),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                LinkError::Open {
-                    errno: Errno::ENODEV,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        let e = UdpLink::open(&LinkConfig::Bcast { iface: "nosuchif0x".into(), port: 694 }, "b".into()).unwrap_err();
+        assert!(matches!(e, LinkError::Open { errno: Errno::ENODEV, .. }), "{e:?}");
     }
 }

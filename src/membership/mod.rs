@@ -186,11 +186,8 @@ impl Membership {
             let cadence = self.next_send + self.keepalive();
             // Keep the periodic cadence unless this send was announced early or the
             // loop overslept by a whole interval; then restart the interval from now.
-            self.next_send = if !self.announce && cadence > now {
-                cadence
-            } else {
-                deadline(now, self.timing.keepalive)
-            };
+            self.next_send =
+                if !self.announce && cadence > now { cadence } else { deadline(now, self.timing.keepalive) };
             self.announce = false;
         }
 
@@ -266,11 +263,7 @@ impl Membership {
     /// Never earlier than the last handled `now`; at most one keepalive after it.
     pub fn poll_at(&self) -> Instant {
         let t = self.timing;
-        let mut at = if self.announce {
-            self.now
-        } else {
-            self.next_send
-        };
+        let mut at = if self.announce { self.now } else { self.next_send };
         match self.peer {
             PeerState::Init => at = at.min(deadline(self.start, t.initdead)),
             PeerState::Up => {
@@ -319,10 +312,7 @@ impl Membership {
     /// Link `i`, or `None` when out of range.
     pub fn link(&self, i: usize) -> Option<LinkStatus> {
         let seen = self.link_seen.get(i)?;
-        Some(LinkStatus {
-            up: self.links_up & (1u64 << i) != 0,
-            last_seen: *seen,
-        })
+        Some(LinkStatus { up: self.links_up & (1u64 << i) != 0, last_seen: *seen })
     }
 
     /// How many links are tracked.

@@ -61,11 +61,7 @@ impl Window {
             Some(g) if generation < g => return false,
             Some(g) if generation == g => {}
             _ => {
-                *self = Window {
-                    generation: Some(generation),
-                    top: seq,
-                    bits: 1,
-                };
+                *self = Window { generation: Some(generation), top: seq, bits: 1 };
                 return true;
             }
         }
@@ -138,9 +134,7 @@ impl Cfg {
         dur(self.timing.warntime)
     }
     fn cut(&self, link: usize, t: u64) -> bool {
-        self.cuts
-            .iter()
-            .any(|c| c.link == link && c.from <= t && t < c.to)
+        self.cuts.iter().any(|c| c.link == link && c.from <= t && t < c.to)
     }
 }
 
@@ -190,9 +184,7 @@ impl Node {
         }
     }
     fn up_mask(&self) -> u64 {
-        (0..LINKS)
-            .filter(|&i| self.m.link(i).is_some_and(|l| l.up))
-            .fold(0, |a, i| a | 1 << i)
+        (0..LINKS).filter(|&i| self.m.link(i).is_some_and(|l| l.up)).fold(0, |a, i| a | 1 << i)
     }
 }
 
@@ -220,14 +212,7 @@ impl Sim {
         }
         ctl.sort();
         let nodes = [Node::new(&cfg), Node::new(&cfg)];
-        Sim {
-            cfg,
-            rng,
-            nodes,
-            net: BinaryHeap::new(),
-            order: 0,
-            ctl,
-        }
+        Sim { cfg, rng, nodes, net: BinaryHeap::new(), order: 0, ctl }
     }
 
     fn run(mut self) -> Sim {
@@ -323,10 +308,7 @@ impl Sim {
         }
         let p = n.m.poll_at();
         assert!(p >= at(t), "poll_at {p:?} in the past at {t}");
-        assert!(
-            p <= at(t + ka),
-            "poll_at {p:?} beyond now + keepalive at {t}"
-        );
+        assert!(p <= at(t + ka), "poll_at {p:?} beyond now + keepalive at {t}");
         // Idempotence: the same tick again changes nothing (except a pending announce).
         let again = n.m.handle(at(t), Event::Tick);
         assert_eq!(again.peer, None);
@@ -350,8 +332,7 @@ impl Sim {
                 for _ in 0..copies {
                     let arrive = t + self.rng.upto(self.cfg.jitter);
                     self.order += 1;
-                    self.net
-                        .push(Reverse((arrive, self.order, 1 - i, generation, seq, link)));
+                    self.net.push(Reverse((arrive, self.order, 1 - i, generation, seq, link)));
                 }
             }
         }
@@ -440,30 +421,13 @@ fn sim_full_cut_death_and_recovery() {
         let t_cut = 10 * SEC + r.upto(10 * SEC);
         let t_back = t_cut + 2 * SEC + r.upto(3 * SEC);
         let mut cfg = base.clone();
-        cfg.cuts = (0..LINKS)
-            .map(|link| Cut {
-                link,
-                from: t_cut,
-                to: t_back,
-            })
-            .collect();
+        cfg.cuts = (0..LINKS).map(|link| Cut { link, from: t_cut, to: t_back }).collect();
         let s = Sim::new(cfg, seed).run();
         for n in &s.nodes {
-            assert_eq!(
-                states(n),
-                [INIT_UP, UP_DEAD, DEAD_UP],
-                "seed {seed}: {:?}",
-                n.trans
-            );
+            assert_eq!(states(n), [INIT_UP, UP_DEAD, DEAD_UP], "seed {seed}: {:?}", n.trans);
             let d = n.trans[1].0;
-            assert!(
-                d >= t_cut + dead - ka - jit,
-                "seed {seed}: death {d} too early (cut {t_cut})"
-            );
-            assert!(
-                d <= t_cut + dead + jit + MS,
-                "seed {seed}: death {d} too late (cut {t_cut})"
-            );
+            assert!(d >= t_cut + dead - ka - jit, "seed {seed}: death {d} too early (cut {t_cut})");
+            assert!(d <= t_cut + dead + jit + MS, "seed {seed}: death {d} too late (cut {t_cut})");
             min_d = min_d.min(d - t_cut);
             max_d = max_d.max(d - t_cut);
             // The late warning came once, deadtime - warntime before the death.
@@ -472,27 +436,14 @@ fn sim_full_cut_death_and_recovery() {
             assert!(d - lates[0] > dead - warn - MS && d - lates[0] < dead - warn + MS);
             // Each link went down at its own deadline; the last one with the peer.
             let last = n.links.iter().rfind(|l| l.0 <= d);
-            assert!(
-                last.is_some_and(|&(t, _, up)| t == d && up == 0),
-                "seed {seed}"
-            );
+            assert!(last.is_some_and(|&(t, _, up)| t == d && up == 0), "seed {seed}");
             let u = n.trans[2].0;
             assert!(u >= t_back, "seed {seed}");
-            assert!(
-                u <= t_back + ka + jit + MS,
-                "seed {seed}: up {u} (back {t_back})"
-            );
+            assert!(u <= t_back + ka + jit + MS, "seed {seed}: up {u} (back {t_back})");
             max_u = max_u.max(u - t_back);
             // Both links up again within the same bound.
-            let both = n
-                .links
-                .iter()
-                .find(|&&(t, _, up)| t >= t_back && up == 0b11)
-                .map(|l| l.0);
-            assert!(
-                both.is_some_and(|b| b <= t_back + ka + jit + MS),
-                "seed {seed}"
-            );
+            let both = n.links.iter().find(|&&(t, _, up)| t >= t_back && up == 0b11).map(|l| l.0);
+            assert!(both.is_some_and(|b| b <= t_back + ka + jit + MS), "seed {seed}");
             assert_eq!(n.m.peer_state(), PeerState::Up);
             assert!(n.restarts.is_empty());
         }
@@ -521,43 +472,20 @@ fn sim_single_link_cut_never_kills() {
         let c1_end = c1 + 2 * SEC + r.upto(10 * SEC);
         let mut cfg = base.clone();
         cfg.loss = [20, 20];
-        cfg.cuts = vec![
-            Cut {
-                link: 0,
-                from: c0,
-                to: c0_end,
-            },
-            Cut {
-                link: 1,
-                from: c1,
-                to: c1_end,
-            },
-        ];
+        cfg.cuts = vec![Cut { link: 0, from: c0, to: c0_end }, Cut { link: 1, from: c1, to: c1_end }];
         let s = Sim::new(cfg, seed).run();
         for n in &s.nodes {
             assert_eq!(states(n), [INIT_UP], "seed {seed}: {:?}", n.trans);
             for (link, from, to) in [(0, c0, c0_end), (1, c1, c1_end)] {
                 let bit = 1u64 << link;
-                let down = n
-                    .links
-                    .iter()
-                    .find(|&&(t, ch, up)| t >= from && ch & bit != 0 && up & bit == 0);
+                let down = n.links.iter().find(|&&(t, ch, up)| t >= from && ch & bit != 0 && up & bit == 0);
                 let down = down.map(|l| l.0).unwrap_or(u64::MAX);
-                assert!(
-                    down <= from + dead + jit + MS,
-                    "seed {seed} link {link}: down {down}"
-                );
+                assert!(down <= from + dead + jit + MS, "seed {seed} link {link}: down {down}");
                 if to < s.cfg.end {
-                    let back = n
-                        .links
-                        .iter()
-                        .find(|&&(t, ch, up)| t >= to && ch & bit != 0 && up & bit != 0);
+                    let back = n.links.iter().find(|&&(t, ch, up)| t >= to && ch & bit != 0 && up & bit != 0);
                     let back = back.map(|l| l.0).unwrap_or(u64::MAX);
                     // One lost packet (2%) may delay it by a keepalive or two.
-                    assert!(
-                        back <= to + 3 * ka + jit + MS,
-                        "seed {seed} link {link}: back {back}"
-                    );
+                    assert!(back <= to + 3 * ka + jit + MS, "seed {seed} link {link}: back {back}");
                 }
             }
         }
@@ -595,10 +523,7 @@ fn sim_restart_detected_once() {
             slow += 1;
             assert_eq!(st, [INIT_UP, UP_DEAD, DEAD_UP], "seed {seed}");
             // Dead only if the silence (stop - last packet + downtime) reached deadtime.
-            assert!(
-                a.trans[1].0 >= stop + dead - base.ka() - base.jitter,
-                "seed {seed}"
-            );
+            assert!(a.trans[1].0 >= stop + dead - base.ka() - base.jitter, "seed {seed}");
             // Reported as restarted in the same call that brought it back.
             assert_eq!(a.trans[2].0, a.restarts[0]);
         }
@@ -617,18 +542,7 @@ fn sim_is_deterministic() {
     let mut cfg = Cfg::base();
     cfg.loss = [300, 100];
     cfg.end = 10 * SEC;
-    cfg.cuts = vec![
-        Cut {
-            link: 0,
-            from: 3 * SEC,
-            to: 6 * SEC,
-        },
-        Cut {
-            link: 1,
-            from: 4 * SEC,
-            to: 5 * SEC,
-        },
-    ];
+    cfg.cuts = vec![Cut { link: 0, from: 3 * SEC, to: 6 * SEC }, Cut { link: 1, from: 4 * SEC, to: 5 * SEC }];
     let a = Sim::new(cfg.clone(), 42).run();
     let b = Sim::new(cfg.clone(), 42).run();
     let c = Sim::new(cfg, 43).run();

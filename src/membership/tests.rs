@@ -52,20 +52,8 @@ fn starts_init_with_links_down_and_heartbeat_due() {
     assert_eq!(m.peer_generation(), None);
     assert_eq!(m.last_seen(), None);
     assert_eq!(m.n_links(), 2);
-    assert_eq!(
-        m.link(0),
-        Some(LinkStatus {
-            up: false,
-            last_seen: None
-        })
-    );
-    assert_eq!(
-        m.link(1),
-        Some(LinkStatus {
-            up: false,
-            last_seen: None
-        })
-    );
+    assert_eq!(m.link(0), Some(LinkStatus { up: false, last_seen: None }));
+    assert_eq!(m.link(1), Some(LinkStatus { up: false, last_seen: None }));
     assert_eq!(m.link(2), None);
     assert_eq!(m.timing(), timing());
     // First heartbeat immediately.
@@ -82,26 +70,17 @@ fn heartbeat_every_keepalive_first_at_once() {
     // Idempotent: a second tick at the same instant does nothing.
     assert!(m.handle(ms(1000), Event::Tick).is_empty());
     // Not one microsecond early.
-    assert!(
-        !m.handle(us((1000 + KA) * 1000 - 1), Event::Tick)
-            .send_heartbeat
-    );
+    assert!(!m.handle(us((1000 + KA) * 1000 - 1), Event::Tick).send_heartbeat);
     assert!(m.handle(ms(1000 + KA), Event::Tick).send_heartbeat);
     assert_eq!(m.poll_at(), ms(1000 + 2 * KA));
     // A late wake (poll rounding) keeps the cadence: next due stays on the grid.
-    assert!(
-        m.handle(us((1000 + 2 * KA) * 1000 + 700), Event::Tick)
-            .send_heartbeat
-    );
+    assert!(m.handle(us((1000 + 2 * KA) * 1000 + 700), Event::Tick).send_heartbeat);
     assert_eq!(m.poll_at(), ms(1000 + 3 * KA));
     // Oversleeping by more than an interval sends once and restarts from now.
     let a = m.handle(ms(1000 + 3 * KA + 250), Event::Tick);
     assert!(a.send_heartbeat);
     assert_eq!(m.poll_at(), ms(1000 + 3 * KA + 250 + KA));
-    assert!(
-        !m.handle(ms(1000 + 3 * KA + 250), Event::Tick)
-            .send_heartbeat
-    );
+    assert!(!m.handle(ms(1000 + 3 * KA + 250), Event::Tick).send_heartbeat);
 }
 
 #[test]
@@ -131,10 +110,7 @@ fn initdead_expiry_exactly() {
     // A dead peer that is heard again is up.
     let a = m.handle(ms(5000), rx(1, 3));
     assert_eq!(a.peer, Some((PeerState::Dead, PeerState::Up)));
-    assert!(
-        !a.peer_restarted,
-        "first generation ever seen is not a restart"
-    );
+    assert!(!a.peer_restarted, "first generation ever seen is not a restart");
     assert_eq!(a.links_changed, 0b10);
     assert_eq!(m.peer_since(), ms(5000));
 }
@@ -162,20 +138,8 @@ fn up_after_first_packet() {
     assert_eq!(m.peer_since(), ms(1050));
     assert_eq!(m.peer_generation(), Some(7));
     assert_eq!(m.last_seen(), Some(ms(1050)));
-    assert_eq!(
-        m.link(0),
-        Some(LinkStatus {
-            up: true,
-            last_seen: Some(ms(1050))
-        })
-    );
-    assert_eq!(
-        m.link(1),
-        Some(LinkStatus {
-            up: false,
-            last_seen: None
-        })
-    );
+    assert_eq!(m.link(0), Some(LinkStatus { up: true, last_seen: Some(ms(1050)) }));
+    assert_eq!(m.link(1), Some(LinkStatus { up: false, last_seen: None }));
     // A second packet: no transition, no link change.
     let a = m.handle(ms(1060), rx(0, 7));
     assert_eq!(a, Actions::default());
@@ -199,11 +163,7 @@ fn death_at_exactly_deadtime() {
         let a = m.handle(t, Event::Tick);
         assert_eq!(a.peer, None, "at {t:?}");
     }
-    assert_eq!(
-        m.poll_at(),
-        ms(2000 + DEATH),
-        "loop must wake at the death deadline"
-    );
+    assert_eq!(m.poll_at(), ms(2000 + DEATH), "loop must wake at the death deadline");
     let a = m.handle(us((2000 + DEATH) * 1000 - 1), Event::Tick);
     assert_eq!(a.peer, None, "not one microsecond early");
     assert_eq!(m.poll_at(), ms(2000 + DEATH));
@@ -212,11 +172,7 @@ fn death_at_exactly_deadtime() {
     assert_eq!(a.links_changed, 0b11, "both links go down with the peer");
     assert_eq!(m.peer_since(), ms(2000 + DEATH));
     assert_eq!(m.link(0).map(|l| l.up), Some(false));
-    assert_eq!(
-        m.link(0).and_then(|l| l.last_seen),
-        Some(ms(2000)),
-        "last_seen kept"
-    );
+    assert_eq!(m.link(0).and_then(|l| l.last_seen), Some(ms(2000)), "last_seen kept");
     // Idempotent.
     let a = m.handle(ms(2000 + DEATH), Event::Tick);
     assert_eq!(a.peer, None);
@@ -235,11 +191,7 @@ fn packet_at_the_deadline_before_the_tick_keeps_the_peer_up() {
 #[test]
 fn late_warning_once_per_episode() {
     let mut m = up_at(2000);
-    assert_eq!(
-        m.poll_at(),
-        ms(2000 + KA),
-        "overdue heartbeat was sent at 2000"
-    );
+    assert_eq!(m.poll_at(), ms(2000 + KA), "overdue heartbeat was sent at 2000");
     let a = m.handle(us((2000 + WARN) * 1000 - 1), Event::Tick);
     assert!(!a.peer_late);
     let a = m.handle(ms(2000 + WARN), Event::Tick);
@@ -294,13 +246,7 @@ fn links_go_up_and_down_independently() {
     let a = m.handle(ms(1600), rx(1, 1));
     assert_eq!(a.links_changed, 0b10);
     assert_eq!(a.peer, None);
-    assert_eq!(
-        m.link(1),
-        Some(LinkStatus {
-            up: true,
-            last_seen: Some(ms(1600))
-        })
-    );
+    assert_eq!(m.link(1), Some(LinkStatus { up: true, last_seen: Some(ms(1600)) }));
 }
 
 #[test]
@@ -418,14 +364,8 @@ fn time_going_backwards_counts_as_no_time_passed() {
     // A far-past tick changes nothing.
     assert!(m.handle(Instant::ZERO, Event::Tick).is_empty());
     // Deadlines still count from 1500.
-    assert_eq!(
-        m.handle(us((1500 + DEATH) * 1000 - 1), Event::Tick).peer,
-        None
-    );
-    assert_eq!(
-        m.handle(ms(1500 + DEATH), Event::Tick).peer,
-        Some((PeerState::Up, PeerState::Dead))
-    );
+    assert_eq!(m.handle(us((1500 + DEATH) * 1000 - 1), Event::Tick).peer, None);
+    assert_eq!(m.handle(ms(1500 + DEATH), Event::Tick).peer, Some((PeerState::Up, PeerState::Dead)));
 }
 
 #[test]
@@ -435,10 +375,7 @@ fn poll_at_values() {
     m.handle(ms(1000), Event::Tick);
     assert_eq!(m.poll_at(), ms(1100), "next heartbeat");
     // Heartbeat much longer than initdead: initdead is nearer.
-    let slow = Timing {
-        keepalive: Duration::from_secs(10),
-        ..timing()
-    };
+    let slow = Timing { keepalive: Duration::from_secs(10), ..timing() };
     let mut s = Membership::new(ms(0), slow, 1);
     s.handle(ms(0), Event::Tick);
     assert_eq!(s.poll_at(), ms(INITDEAD));
@@ -459,11 +396,7 @@ fn poll_at_values() {
     m.handle(ms(100), rx(1, 1));
     assert_eq!(m.poll_at(), ms(100 + WARN));
     assert!(m.handle(ms(100 + WARN), Event::Tick).peer_late);
-    assert_eq!(
-        m.poll_at(),
-        ms(0) + slow.dead_after(),
-        "link 0 goes down before the peer dies"
-    );
+    assert_eq!(m.poll_at(), ms(0) + slow.dead_after(), "link 0 goes down before the peer dies");
     assert_eq!(m.handle(ms(0) + slow.dead_after(), Event::Tick).links_changed, 0b01);
     assert_eq!(m.poll_at(), ms(100) + slow.dead_after());
 }
@@ -480,10 +413,7 @@ fn announce_sends_now_and_restarts_the_interval() {
     let a = m.handle(ms(1040), rx(0, 1));
     assert!(a.send_heartbeat);
     assert_eq!(m.poll_at(), ms(1040 + KA).min(ms(1040 + WARN)));
-    assert!(
-        !m.handle(ms(1100), Event::Tick).send_heartbeat,
-        "old slot is gone"
-    );
+    assert!(!m.handle(ms(1100), Event::Tick).send_heartbeat, "old slot is gone");
     assert!(m.handle(ms(1140), Event::Tick).send_heartbeat);
     assert_eq!(m.poll_at(), ms(1240));
     // Announce twice before a handle: one send.
@@ -499,20 +429,13 @@ fn set_timing_applies_to_running_timers() {
     m.handle(ms(1000), Event::Tick);
     m.handle(ms(1000), rx(0, 1));
     // Shorter keepalive: next heartbeat pulled in.
-    let t2 = Timing {
-        keepalive: Duration::from_millis(20),
-        ..timing()
-    };
+    let t2 = Timing { keepalive: Duration::from_millis(20), ..timing() };
     m.set_timing(t2);
     assert_eq!(m.timing(), t2);
     assert_eq!(m.poll_at(), ms(1020));
     // Shorter deadtime: the deadline moves; a deadline already past fires at once.
     m.handle(ms(1150), Event::Tick);
-    m.set_timing(Timing {
-        warntime: Duration::from_millis(50),
-        deadtime: Duration::from_millis(100),
-        ..t2
-    });
+    m.set_timing(Timing { warntime: Duration::from_millis(50), deadtime: Duration::from_millis(100), ..t2 });
     assert_eq!(m.poll_at(), ms(1150), "overdue: wake now");
     let a = m.handle(ms(1150), Event::Tick);
     assert_eq!(a.peer, Some((PeerState::Up, PeerState::Dead)));

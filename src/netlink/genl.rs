@@ -6,10 +6,7 @@
 //! [`Request`](super::Request) and calling [`put_header`] first in `emit_payload`;
 //! read replies with [`GenlMsg`].
 
-use super::{
-    nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, NlaIter, Request, Result,
-    NLM_F_ACK,
-};
+use super::{nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, NlaIter, Request, Result, NLM_F_ACK};
 
 /// The `nlctrl` family's fixed id.
 pub const GENL_ID_CTRL: u16 = 0x10;
@@ -48,10 +45,7 @@ impl<'a> GenlMsg<'a> {
     /// Checks that the payload holds a `genlmsghdr`.
     pub fn new_checked(msg: NlMsg<'a>) -> Result<GenlMsg<'a>> {
         if msg.payload().len() < GENL_HDRLEN {
-            return Err(NetlinkError::Malformed {
-                op: "parse genl",
-                what: "short genlmsghdr",
-            });
+            return Err(NetlinkError::Malformed { op: "parse genl", what: "short genlmsghdr" });
         }
         Ok(GenlMsg { msg })
     }
@@ -66,10 +60,7 @@ impl<'a> GenlMsg<'a> {
         self.msg
             .payload()
             .get(GENL_HDRLEN..GENL_HDRLEN + len)
-            .ok_or(NetlinkError::Malformed {
-                op: "parse genl",
-                what: "short family header",
-            })
+            .ok_or(NetlinkError::Malformed { op: "parse genl", what: "short family header" })
     }
     /// The attributes after the `genlmsghdr` and a family header of `user_hdr` bytes.
     pub fn attrs(&self, user_hdr: usize) -> NlaIter<'a> {
@@ -120,10 +111,7 @@ pub struct FamilyInfo {
 impl FamilyInfo {
     /// The id of multicast group `name`.
     pub fn mcast_group(&self, name: &str) -> Option<u32> {
-        self.mcast_groups
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, id)| *id)
+        self.mcast_groups.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
     }
 
     /// Parses a `CTRL_CMD_NEWFAMILY` reply.
@@ -131,19 +119,10 @@ impl FamilyInfo {
         const OP: &str = "parse genl family";
         let g = GenlMsg::new_checked(*msg).map_err(|e| e.with_op(OP))?;
         if msg.message_type() != GENL_ID_CTRL || g.cmd() != CTRL_CMD_NEWFAMILY {
-            return Err(NetlinkError::Malformed {
-                op: OP,
-                what: "not CTRL_CMD_NEWFAMILY",
-            });
+            return Err(NetlinkError::Malformed { op: OP, what: "not CTRL_CMD_NEWFAMILY" });
         }
-        let mut info = FamilyInfo {
-            name: String::new(),
-            id: 0,
-            version: 0,
-            hdrsize: 0,
-            maxattr: 0,
-            mcast_groups: Vec::new(),
-        };
+        let mut info =
+            FamilyInfo { name: String::new(), id: 0, version: 0, hdrsize: 0, maxattr: 0, mcast_groups: Vec::new() };
         let mut have_id = false;
         for a in g.attrs(0) {
             let a = a.map_err(|e| e.with_op(OP))?;
@@ -152,9 +131,7 @@ impl FamilyInfo {
                     info.id = a.as_u16().map_err(|e| e.with_op(OP))?;
                     have_id = true;
                 }
-                CTRL_ATTR_FAMILY_NAME => {
-                    info.name = a.as_str().map_err(|e| e.with_op(OP))?.to_owned()
-                }
+                CTRL_ATTR_FAMILY_NAME => info.name = a.as_str().map_err(|e| e.with_op(OP))?.to_owned(),
                 CTRL_ATTR_VERSION => {
                     let v = a.as_u32().map_err(|e| e.with_op(OP))?;
                     info.version = u8::try_from(v).unwrap_or(u8::MAX);
@@ -168,12 +145,8 @@ impl FamilyInfo {
                         for f in grp.nested() {
                             let f = f.map_err(|e| e.with_op(OP))?;
                             match f.kind() {
-                                CTRL_ATTR_MCAST_GRP_NAME => {
-                                    name = Some(f.as_str().map_err(|e| e.with_op(OP))?)
-                                }
-                                CTRL_ATTR_MCAST_GRP_ID => {
-                                    id = Some(f.as_u32().map_err(|e| e.with_op(OP))?)
-                                }
+                                CTRL_ATTR_MCAST_GRP_NAME => name = Some(f.as_str().map_err(|e| e.with_op(OP))?),
+                                CTRL_ATTR_MCAST_GRP_ID => id = Some(f.as_u32().map_err(|e| e.with_op(OP))?),
                                 _ => {}
                             }
                         }
@@ -186,10 +159,7 @@ impl FamilyInfo {
             }
         }
         if !have_id {
-            return Err(NetlinkError::Malformed {
-                op: OP,
-                what: "family without CTRL_ATTR_FAMILY_ID",
-            });
+            return Err(NetlinkError::Malformed { op: OP, what: "family without CTRL_ATTR_FAMILY_ID" });
         }
         Ok(info)
     }
@@ -200,10 +170,7 @@ impl FamilyInfo {
 pub fn resolve_family(sock: &mut NlSocket, name: &str) -> Result<FamilyInfo> {
     const OP: &str = "look up generic netlink family";
     if name.is_empty() || name.len() > MAX_FAMILY_NAME {
-        return Err(NetlinkError::Kernel {
-            op: OP,
-            errno: nix::errno::Errno::ENOENT,
-        });
+        return Err(NetlinkError::Kernel { op: OP, errno: nix::errno::Errno::ENOENT });
     }
     let mut out = None;
     sock.request(OP, &GetFamily { name }, |m| {
@@ -212,10 +179,7 @@ pub fn resolve_family(sock: &mut NlSocket, name: &str) -> Result<FamilyInfo> {
         }
         Ok(())
     })?;
-    out.ok_or(NetlinkError::Malformed {
-        op: OP,
-        what: "no family in reply",
-    })
+    out.ok_or(NetlinkError::Malformed { op: OP, what: "no family in reply" })
 }
 
 /// Family ids looked up once and kept. Call [`FamilyCache::forget`] when a request to a
@@ -236,19 +200,13 @@ impl FamilyCache {
     /// The family, looked up on first use.
     pub fn get(&mut self, sock: &mut NlSocket, name: &str) -> Result<&FamilyInfo> {
         if let Some(pos) = self.entries.iter().position(|f| f.name == name) {
-            return self.entries.get(pos).ok_or(NetlinkError::Malformed {
-                op: "family cache",
-                what: "lost entry",
-            });
+            return self.entries.get(pos).ok_or(NetlinkError::Malformed { op: "family cache", what: "lost entry" });
         }
         let mut info = resolve_family(sock, name)?;
         // Key the cache by the name asked for (the kernel echoes the same name).
         name.clone_into(&mut info.name);
         self.entries.push(info);
-        self.entries.last().ok_or(NetlinkError::Malformed {
-            op: "family cache",
-            what: "lost entry",
-        })
+        self.entries.last().ok_or(NetlinkError::Malformed { op: "family cache", what: "lost entry" })
     }
     pub fn forget(&mut self, name: &str) {
         self.entries.retain(|f| f.name != name);
@@ -294,13 +252,7 @@ mod tests {
             }
         }
         let e = resolve_family(&mut s, "no-such-family").unwrap_err();
-        assert_eq!(
-            e,
-            NetlinkError::Kernel {
-                op: "look up generic netlink family",
-                errno: nix::errno::Errno::ENOENT
-            }
-        );
+        assert_eq!(e, NetlinkError::Kernel { op: "look up generic netlink family", errno: nix::errno::Errno::ENOENT });
 
         let mut c = FamilyCache::new();
         let id = c.get(&mut s, "nlctrl").unwrap().id;
@@ -315,13 +267,7 @@ mod tests {
     fn capture_nlctrl() {
         let mut s = NlSocket::new(Protocol::Generic).unwrap();
         s.request("cap", &GetFamily { name: "nlctrl" }, |m| {
-            println!(
-                "FAM {}",
-                m.as_bytes()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            );
+            println!("FAM {}", m.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>());
             Ok(())
         })
         .unwrap();

@@ -36,9 +36,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
-};
+use nix::sys::socket::{self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
 
 use crate::time::Duration;
 
@@ -104,16 +102,9 @@ pub enum NetlinkError {
     /// No (complete) answer within the receive deadline.
     Timeout { op: &'static str },
     /// A reply (or an attribute) did not parse.
-    Malformed {
-        op: &'static str,
-        what: &'static str,
-    },
+    Malformed { op: &'static str, what: &'static str },
     /// The request does not fit the send buffer.
-    TooBig {
-        op: &'static str,
-        need: usize,
-        have: usize,
-    },
+    TooBig { op: &'static str, need: usize, have: usize },
 }
 
 impl NetlinkError {
@@ -156,10 +147,7 @@ impl fmt::Display for NetlinkError {
                 write!(f, "{op}: malformed netlink reply ({what})")
             }
             NetlinkError::TooBig { op, need, have } => {
-                write!(
-                    f,
-                    "{op}: request of {need} bytes exceeds the {have}-byte buffer"
-                )
+                write!(f, "{op}: request of {need} bytes exceeds the {have}-byte buffer")
             }
         }
     }
@@ -204,18 +192,8 @@ pub struct MsgBuilder<'a> {
 
 impl<'a> MsgBuilder<'a> {
     /// Starts a message: writes the `nlmsghdr` (length filled in by `finish`).
-    pub fn new(
-        buf: &'a mut [u8],
-        msg_type: u16,
-        flags: u16,
-        seq: u32,
-        portid: u32,
-    ) -> MsgBuilder<'a> {
-        let mut b = MsgBuilder {
-            buf,
-            written: 0,
-            size: 0,
-        };
+    pub fn new(buf: &'a mut [u8], msg_type: u16, flags: u16, seq: u32, portid: u32) -> MsgBuilder<'a> {
+        let mut b = MsgBuilder { buf, written: 0, size: 0 };
         b.put_raw(&0u32.to_ne_bytes());
         b.put_raw(&msg_type.to_ne_bytes());
         b.put_raw(&flags.to_ne_bytes());
@@ -333,20 +311,12 @@ impl<'a> MsgBuilder<'a> {
     /// Patches `nlmsg_len` and returns the message.
     pub fn finish(mut self, op: &'static str) -> Result<&'a [u8]> {
         if self.size != self.written {
-            return Err(NetlinkError::TooBig {
-                op,
-                need: self.size,
-                have: self.buf.len(),
-            });
+            return Err(NetlinkError::TooBig { op, need: self.size, have: self.buf.len() });
         }
         let len = u32::try_from(self.written).unwrap_or(u32::MAX);
         self.patch_u32(0, len);
         let MsgBuilder { buf, written, .. } = self;
-        buf.get(..written).ok_or(NetlinkError::TooBig {
-            op,
-            need: written,
-            have: 0,
-        })
+        buf.get(..written).ok_or(NetlinkError::TooBig { op, need: written, have: 0 })
     }
 }
 
@@ -369,13 +339,7 @@ pub trait Request {
     }
     /// Writes the whole message into `buf`; returns the bytes written.
     fn emit(&self, buf: &mut [u8], seq: u32, portid: u32) -> Result<usize> {
-        let mut b = MsgBuilder::new(
-            buf,
-            self.message_type(),
-            self.flags() | NLM_F_REQUEST,
-            seq,
-            portid,
-        );
+        let mut b = MsgBuilder::new(buf, self.message_type(), self.flags() | NLM_F_REQUEST, seq, portid);
         self.emit_payload(&mut b);
         b.finish("build request").map(<[u8]>::len)
     }
@@ -397,9 +361,7 @@ impl<'a> NlMsg<'a> {
         if len < NLMSG_HDRLEN {
             return Err(malformed("netlink length below header size"));
         }
-        let buf = buf
-            .get(..len)
-            .ok_or(malformed("netlink message beyond buffer"))?;
+        let buf = buf.get(..len).ok_or(malformed("netlink message beyond buffer"))?;
         Ok(NlMsg { buf })
     }
     pub fn len(&self) -> usize {
@@ -450,10 +412,7 @@ pub struct NlMsgIter<'a> {
 
 impl<'a> NlMsgIter<'a> {
     pub fn new(buf: &'a [u8]) -> NlMsgIter<'a> {
-        NlMsgIter {
-            rest: buf,
-            done: false,
-        }
+        NlMsgIter { rest: buf, done: false }
     }
 }
 
@@ -524,11 +483,7 @@ impl<'a> Nla<'a> {
     }
     /// A string; a trailing NUL (and anything after the first NUL) is cut off.
     pub fn as_str(&self) -> Result<&'a str> {
-        let end = self
-            .payload
-            .iter()
-            .position(|&c| c == 0)
-            .unwrap_or(self.payload.len());
+        let end = self.payload.iter().position(|&c| c == 0).unwrap_or(self.payload.len());
         let s = self.payload.get(..end).unwrap_or(&[]);
         core::str::from_utf8(s).map_err(|_| malformed("string attribute is not UTF-8"))
     }
@@ -549,18 +504,10 @@ pub struct NlaIter<'a> {
 
 impl<'a> NlaIter<'a> {
     pub fn new(buf: &'a [u8]) -> NlaIter<'a> {
-        NlaIter {
-            rest: buf,
-            error: None,
-            done: false,
-        }
+        NlaIter { rest: buf, error: None, done: false }
     }
     fn failed(what: &'static str) -> NlaIter<'a> {
-        NlaIter {
-            rest: &[],
-            error: Some(what),
-            done: false,
-        }
+        NlaIter { rest: &[], error: Some(what), done: false }
     }
     /// Finds the first attribute of `kind`; `Err` if the list is malformed before it.
     pub fn find(self, kind: u16) -> Result<Option<Nla<'a>>> {
@@ -647,27 +594,12 @@ impl NlSocket {
             Protocol::Route => SockProtocol::NetlinkRoute,
             Protocol::Generic => SockProtocol::NetlinkGeneric,
         };
-        let fd = socket::socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC,
-            protocol,
-        )
-        .map_err(|errno| NetlinkError::Sys {
-            op: "netlink socket",
-            errno,
-        })?;
-        socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(|errno| {
-            NetlinkError::Sys {
-                op: "bind netlink socket",
-                errno,
-            }
-        })?;
-        let addr: NetlinkAddr =
-            socket::getsockname(fd.as_raw_fd()).map_err(|errno| NetlinkError::Sys {
-                op: "getsockname netlink",
-                errno,
-            })?;
+        let fd = socket::socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, protocol)
+            .map_err(|errno| NetlinkError::Sys { op: "netlink socket", errno })?;
+        socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
+            .map_err(|errno| NetlinkError::Sys { op: "bind netlink socket", errno })?;
+        let addr: NetlinkAddr = socket::getsockname(fd.as_raw_fd())
+            .map_err(|errno| NetlinkError::Sys { op: "getsockname netlink", errno })?;
         // Acks without the echoed request: smaller replies. Best effort (old kernels).
         let _ = crate::sys::netlink::set_opt(fd.as_fd(), crate::sys::netlink::NETLINK_CAP_ACK, 1);
         Ok(NlSocket {
@@ -703,10 +635,7 @@ impl NlSocket {
             crate::sys::netlink::NETLINK_ADD_MEMBERSHIP,
             i32::try_from(group).unwrap_or(i32::MAX),
         )
-        .map_err(|errno| NetlinkError::Sys {
-            op: "join netlink multicast group",
-            errno,
-        })
+        .map_err(|errno| NetlinkError::Sys { op: "join netlink multicast group", errno })
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -730,33 +659,19 @@ impl NlSocket {
         let seq = self.next_seq();
         let need = req.buffer_len();
         if need > self.sbuf.len() {
-            return Err(NetlinkError::TooBig {
-                op,
-                need,
-                have: self.sbuf.len(),
-            });
+            return Err(NetlinkError::TooBig { op, need, have: self.sbuf.len() });
         }
-        let n = req
-            .emit(&mut self.sbuf, seq, self.portid)
-            .map_err(|e| e.with_op(op))?;
-        let msg = self.sbuf.get(..n).ok_or(NetlinkError::TooBig {
-            op,
-            need: n,
-            have: 0,
-        })?;
+        let n = req.emit(&mut self.sbuf, seq, self.portid).map_err(|e| e.with_op(op))?;
+        let msg = self.sbuf.get(..n).ok_or(NetlinkError::TooBig { op, need: n, have: 0 })?;
         let sent = socket::send(self.fd.as_raw_fd(), msg, MsgFlags::empty())
             .map_err(|errno| NetlinkError::Sys { op, errno })?;
         if sent != n {
-            return Err(NetlinkError::Sys {
-                op,
-                errno: Errno::EMSGSIZE,
-            });
+            return Err(NetlinkError::Sys { op, errno: Errno::EMSGSIZE });
         }
         let flags = req.flags();
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let want_ack = flags & NLM_F_ACK != 0;
-        let deadline =
-            crate::time::Instant::from_micros(crate::sys::monotonic_micros()) + self.timeout;
+        let deadline = crate::time::Instant::from_micros(crate::sys::monotonic_micros()) + self.timeout;
         loop {
             let len = self.recv_until(op, deadline)?;
             let data = self.rbuf.get(..len).unwrap_or(&[]);
@@ -770,36 +685,22 @@ impl NlSocket {
                 match m.message_type() {
                     NLMSG_NOOP => {}
                     NLMSG_ERROR => {
-                        let code = m.error_code().ok_or(NetlinkError::Malformed {
-                            op,
-                            what: "short error message",
-                        })?;
+                        let code = m.error_code().ok_or(NetlinkError::Malformed { op, what: "short error message" })?;
                         if code != 0 {
-                            return Err(NetlinkError::Kernel {
-                                op,
-                                errno: Errno::from_raw(code.saturating_neg()),
-                            });
+                            return Err(NetlinkError::Kernel { op, errno: Errno::from_raw(code.saturating_neg()) });
                         }
                         finished = true;
                     }
                     NLMSG_DONE => {
                         if let Some(code) = m.error_code() {
                             if code < 0 {
-                                return Err(NetlinkError::Kernel {
-                                    op,
-                                    errno: Errno::from_raw(code.saturating_neg()),
-                                });
+                                return Err(NetlinkError::Kernel { op, errno: Errno::from_raw(code.saturating_neg()) });
                             }
                         }
                         // A dump with NLM_F_ACK gets no separate ack.
                         finished = true;
                     }
-                    NLMSG_OVERRUN => {
-                        return Err(NetlinkError::Malformed {
-                            op,
-                            what: "overrun",
-                        })
-                    }
+                    NLMSG_OVERRUN => return Err(NetlinkError::Malformed { op, what: "overrun" }),
                     _ => {
                         on_msg(&m)?;
                         if !dump && !want_ack && m.flags() & NLM_F_MULTI == 0 {
@@ -833,16 +734,9 @@ impl NlSocket {
                 Err(Errno::EINTR) => continue,
                 Err(errno) => return Err(NetlinkError::Sys { op, errno }),
             }
-            match socket::recv(
-                self.fd.as_raw_fd(),
-                &mut self.rbuf,
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
-            ) {
+            match socket::recv(self.fd.as_raw_fd(), &mut self.rbuf, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC) {
                 Ok(n) if n > self.rbuf.len() => {
-                    return Err(NetlinkError::Malformed {
-                        op,
-                        what: "reply larger than the receive buffer",
-                    })
+                    return Err(NetlinkError::Malformed { op, what: "reply larger than the receive buffer" })
                 }
                 Ok(n) => return Ok(n),
                 Err(Errno::EINTR | Errno::EAGAIN) => continue,
@@ -854,12 +748,7 @@ impl NlSocket {
     /// Receives unsolicited (multicast) messages: waits at most `timeout` for one datagram
     /// and feeds each of its messages to `on_msg`. Returns the number of messages seen
     /// (0 on timeout). For event subscriptions after [`NlSocket::add_membership`].
-    pub fn recv_notifications<F>(
-        &mut self,
-        op: &'static str,
-        timeout: Duration,
-        mut on_msg: F,
-    ) -> Result<usize>
+    pub fn recv_notifications<F>(&mut self, op: &'static str, timeout: Duration, mut on_msg: F) -> Result<usize>
     where
         F: FnMut(&NlMsg<'_>) -> Result<()>,
     {
@@ -969,10 +858,7 @@ mod tests {
     fn builder_too_small_no_panic() {
         for size in 0..Plain.buffer_len() {
             let mut buf = vec![0u8; size];
-            assert!(
-                matches!(Plain.emit(&mut buf, 1, 1), Err(NetlinkError::TooBig { .. })),
-                "size {size}"
-            );
+            assert!(matches!(Plain.emit(&mut buf, 1, 1), Err(NetlinkError::TooBig { .. })), "size {size}");
         }
     }
 

@@ -6,8 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, Request, Result, NLM_F_ACK,
-    NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, Request, Result, NLM_F_ACK, NLM_F_CREATE,
+    NLM_F_DUMP, NLM_F_EXCL,
 };
 
 pub const RTM_NEWLINK: u16 = 16;
@@ -209,11 +209,7 @@ impl Request for AddrRequest<'_> {
         h[0] = Family::of(&self.addr).af();
         h[1] = self.prefix;
         // IPv6: no duplicate address detection, so the address is usable at once.
-        h[2] = if !self.is_v4() && !self.delete {
-            IFA_F_NODAD as u8
-        } else {
-            0
-        };
+        h[2] = if !self.is_v4() && !self.delete { IFA_F_NODAD as u8 } else { 0 };
         h[3] = 0; // RT_SCOPE_UNIVERSE
         h[4..8].copy_from_slice(&self.ifindex.to_ne_bytes());
         b.put_header(&h);
@@ -253,34 +249,22 @@ impl LinkInfo {
 
     pub fn parse(msg: &NlMsg<'_>) -> Result<LinkInfo> {
         if msg.message_type() != RTM_NEWLINK {
-            return Err(NetlinkError::Malformed {
-                op: "parse link",
-                what: "not RTM_NEWLINK",
-            });
+            return Err(NetlinkError::Malformed { op: "parse link", what: "not RTM_NEWLINK" });
         }
         let h = msg
             .payload()
             .get(..IFINFOMSG_LEN)
-            .ok_or(NetlinkError::Malformed {
-                op: "parse link",
-                what: "short ifinfomsg",
-            })?;
+            .ok_or(NetlinkError::Malformed { op: "parse link", what: "short ifinfomsg" })?;
         let mut idx = [0u8; 4];
         idx.copy_from_slice(h.get(4..8).unwrap_or(&[0; 4]));
         let mut fl = [0u8; 4];
         fl.copy_from_slice(h.get(8..12).unwrap_or(&[0; 4]));
-        let mut info = LinkInfo {
-            index: u32::from_ne_bytes(idx),
-            name: String::new(),
-            mac: None,
-            flags: u32::from_ne_bytes(fl),
-        };
+        let mut info =
+            LinkInfo { index: u32::from_ne_bytes(idx), name: String::new(), mac: None, flags: u32::from_ne_bytes(fl) };
         for a in msg.attrs(IFINFOMSG_LEN) {
             let a = a.map_err(|e| e.with_op("parse link"))?;
             match a.kind() {
-                IFLA_IFNAME => {
-                    info.name = a.as_str().map_err(|e| e.with_op("parse link"))?.to_owned()
-                }
+                IFLA_IFNAME => info.name = a.as_str().map_err(|e| e.with_op("parse link"))?.to_owned(),
                 IFLA_ADDRESS => info.mac = a.as_array::<6>().ok(),
                 _ => {}
             }
@@ -307,18 +291,10 @@ impl AddrEntry {
     pub fn parse(msg: &NlMsg<'_>) -> Result<AddrEntry> {
         const OP: &str = "parse address";
         if msg.message_type() != RTM_NEWADDR {
-            return Err(NetlinkError::Malformed {
-                op: OP,
-                what: "not RTM_NEWADDR",
-            });
+            return Err(NetlinkError::Malformed { op: OP, what: "not RTM_NEWADDR" });
         }
-        let h = msg
-            .payload()
-            .get(..IFADDRMSG_LEN)
-            .ok_or(NetlinkError::Malformed {
-                op: OP,
-                what: "short ifaddrmsg",
-            })?;
+        let h =
+            msg.payload().get(..IFADDRMSG_LEN).ok_or(NetlinkError::Malformed { op: OP, what: "short ifaddrmsg" })?;
         let (family, prefix, flags8, scope) = (
             h.first().copied().unwrap_or(0),
             h.get(1).copied().unwrap_or(0),
@@ -337,10 +313,7 @@ impl AddrEntry {
                 match family {
                     AF_INET => Ok(IpAddr::V4(Ipv4Addr::from(a.as_array::<4>()?))),
                     AF_INET6 => Ok(IpAddr::V6(Ipv6Addr::from(a.as_array::<16>()?))),
-                    _ => Err(NetlinkError::Malformed {
-                        op: OP,
-                        what: "unknown address family",
-                    }),
+                    _ => Err(NetlinkError::Malformed { op: OP, what: "unknown address family" }),
                 }
             };
             match a.kind() {
@@ -351,18 +324,10 @@ impl AddrEntry {
                 _ => {}
             }
         }
-        let addr = local.or(address).ok_or(NetlinkError::Malformed {
-            op: OP,
-            what: "address without IFA_LOCAL/IFA_ADDRESS",
-        })?;
-        Ok(AddrEntry {
-            ifindex: u32::from_ne_bytes(idx),
-            addr,
-            prefix,
-            label,
-            flags,
-            scope,
-        })
+        let addr = local
+            .or(address)
+            .ok_or(NetlinkError::Malformed { op: OP, what: "address without IFA_LOCAL/IFA_ADDRESS" })?;
+        Ok(AddrEntry { ifindex: u32::from_ne_bytes(idx), addr, prefix, label, flags, scope })
     }
 }
 
@@ -376,29 +341,15 @@ fn get_link(sock: &mut NlSocket, op: &'static str, req: &GetLink<'_>) -> Result<
         }
         Ok(())
     })?;
-    out.ok_or(NetlinkError::Malformed {
-        op,
-        what: "no link in reply",
-    })
+    out.ok_or(NetlinkError::Malformed { op, what: "no link in reply" })
 }
 
 /// The index of the interface called `name` (`Kernel { errno: ENODEV }` if none).
 pub fn link_index(sock: &mut NlSocket, name: &str) -> Result<u32> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
-        return Err(NetlinkError::Kernel {
-            op: "look up interface",
-            errno: nix::errno::Errno::ENODEV,
-        });
+        return Err(NetlinkError::Kernel { op: "look up interface", errno: nix::errno::Errno::ENODEV });
     }
-    get_link(
-        sock,
-        "look up interface",
-        &GetLink {
-            index: 0,
-            name: Some(name),
-        },
-    )
-    .map(|l| l.index)
+    get_link(sock, "look up interface", &GetLink { index: 0, name: Some(name) }).map(|l| l.index)
 }
 
 /// Name, MAC and flags of link `index` (`Kernel { errno: ENODEV }` if none).
@@ -424,39 +375,19 @@ pub fn addresses(sock: &mut NlSocket, family: Option<Family>) -> Result<Vec<Addr
 
 /// Adds `addr/prefix` to `ifindex` (`EEXIST` if it is there already). IPv4 gets
 /// `IFA_BROADCAST` (for prefixes below 31) and the optional label; IPv6 gets `IFA_F_NODAD`.
-pub fn add_address(
-    sock: &mut NlSocket,
-    ifindex: u32,
-    addr: IpAddr,
-    prefix: u8,
-    label: Option<&str>,
-) -> Result<()> {
+pub fn add_address(sock: &mut NlSocket, ifindex: u32, addr: IpAddr, prefix: u8, label: Option<&str>) -> Result<()> {
     let broadcast = match addr {
         IpAddr::V4(a) => v4_broadcast(a, prefix),
         IpAddr::V6(_) => None,
     };
     let label = if addr.is_ipv4() { label } else { None };
-    let req = AddrRequest {
-        delete: false,
-        ifindex,
-        addr,
-        prefix,
-        label,
-        broadcast,
-    };
+    let req = AddrRequest { delete: false, ifindex, addr, prefix, label, broadcast };
     sock.request("add address", &req, |_| Ok(()))
 }
 
 /// Deletes `addr/prefix` from `ifindex` (`EADDRNOTAVAIL` if it is not there).
 pub fn del_address(sock: &mut NlSocket, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<()> {
-    let req = AddrRequest {
-        delete: true,
-        ifindex,
-        addr,
-        prefix,
-        label: None,
-        broadcast: None,
-    };
+    let req = AddrRequest { delete: true, ifindex, addr, prefix, label: None, broadcast: None };
     sock.request("delete address", &req, |_| Ok(()))
 }
 
@@ -487,7 +418,8 @@ pub fn iface_for(sock: &mut NlSocket, addr: IpAddr) -> Result<Option<u32>> {
     Ok(subnet_for(sock, addr)?.map(|e| e.ifindex))
 }
 
-#[cfg(all(test, target_endian = "little"))]
+#[cfg(test)]
+#[cfg(target_endian = "little")]
 mod tests {
     use super::*;
     use crate::netlink::{NlMsgIter, NlSocket, Protocol, Request};
@@ -558,12 +490,7 @@ mod tests {
     #[test]
     fn getaddr_dump() {
         let want = hex("18000000 1600 0103 04030201 00000000 0a000000 00000000");
-        assert_eq!(
-            emit(&GetAddrDump {
-                family: Some(Family::V6)
-            }),
-            want
-        );
+        assert_eq!(emit(&GetAddrDump { family: Some(Family::V6) }), want);
         let want = hex("18000000 1600 0103 04030201 00000000 00000000 00000000");
         assert_eq!(emit(&GetAddrDump { family: None }), want);
     }
@@ -573,25 +500,13 @@ mod tests {
         let want = hex("2c000000 1200 0100 04030201 00000000
              00 00 0000 00000000 00000000 00000000
              0a00 0300 7665746830 00 0000");
-        assert_eq!(
-            emit(&GetLink {
-                index: 0,
-                name: Some("veth0")
-            }),
-            want
-        );
+        assert_eq!(emit(&GetLink { index: 0, name: Some("veth0") }), want);
     }
 
     #[test]
     fn broadcast_and_subnets() {
-        assert_eq!(
-            v4_broadcast("192.0.2.50".parse().unwrap(), 24),
-            Some("192.0.2.255".parse().unwrap())
-        );
-        assert_eq!(
-            v4_broadcast("192.0.2.50".parse().unwrap(), 0),
-            Some("255.255.255.255".parse().unwrap())
-        );
+        assert_eq!(v4_broadcast("192.0.2.50".parse().unwrap(), 24), Some("192.0.2.255".parse().unwrap()));
+        assert_eq!(v4_broadcast("192.0.2.50".parse().unwrap(), 0), Some("255.255.255.255".parse().unwrap()));
         assert_eq!(v4_broadcast("192.0.2.50".parse().unwrap(), 31), None);
         let n: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(subnet_contains(&n, 24, &"192.0.2.200".parse().unwrap()));
@@ -600,11 +515,7 @@ mod tests {
         assert!(!subnet_contains(&n, 33, &"192.0.2.1".parse().unwrap()));
         let n6: IpAddr = "2001:db8:1::1".parse().unwrap();
         assert!(subnet_contains(&n6, 64, &"2001:db8:1::50".parse().unwrap()));
-        assert!(!subnet_contains(
-            &n6,
-            64,
-            &"2001:db8:2::50".parse().unwrap()
-        ));
+        assert!(!subnet_contains(&n6, 64, &"2001:db8:2::50".parse().unwrap()));
         assert!(!subnet_contains(&n6, 64, &"192.0.2.1".parse().unwrap()));
     }
 
@@ -613,34 +524,15 @@ mod tests {
     fn capture_fixtures() {
         let mut s = NlSocket::new(Protocol::Route).unwrap();
         s.request("dump", &GetAddrDump { family: None }, |m| {
-            println!(
-                "ADDR {}",
-                m.as_bytes()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            );
+            println!("ADDR {}", m.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>());
             Ok(())
         })
         .unwrap();
         let idx = link_index(&mut s, "d0").unwrap();
-        s.request(
-            "link",
-            &GetLink {
-                index: idx,
-                name: None,
-            },
-            |m| {
-                println!(
-                    "LINK {}",
-                    m.as_bytes()
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
-                );
-                Ok(())
-            },
-        )
+        s.request("link", &GetLink { index: idx, name: None }, |m| {
+            println!("LINK {}", m.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>());
+            Ok(())
+        })
         .unwrap();
     }
 
@@ -656,15 +548,10 @@ mod tests {
         let mut dgram = hex(CAP_ADDR_V4);
         dgram.extend(hex(CAP_ADDR_V6));
         dgram.extend(hex("140000000300020077a6022d2245000000000000"));
-        let msgs: Vec<_> = NlMsgIter::new(&dgram)
-            .collect::<crate::netlink::Result<_>>()
-            .unwrap();
+        let msgs: Vec<_> = NlMsgIter::new(&dgram).collect::<crate::netlink::Result<_>>().unwrap();
         assert_eq!(msgs.len(), 3);
         assert_eq!(msgs[2].message_type(), crate::netlink::NLMSG_DONE);
-        assert_eq!(
-            msgs[0].flags() & crate::netlink::NLM_F_MULTI,
-            crate::netlink::NLM_F_MULTI
-        );
+        assert_eq!(msgs[0].flags() & crate::netlink::NLM_F_MULTI, crate::netlink::NLM_F_MULTI);
         let v4 = AddrEntry::parse(&msgs[0]).unwrap();
         assert_eq!(
             v4,

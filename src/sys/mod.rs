@@ -2,14 +2,14 @@
 //! Thin, typed wrappers over syscalls that nix does not cover.
 #![allow(unsafe_code)]
 
+pub mod mount;
 pub mod net;
 pub mod netlink;
 pub mod packet;
 pub mod process;
 pub mod random;
-pub mod tty;
-pub mod mount;
 pub mod rt;
+pub mod tty;
 
 /// CLOCK_MONOTONIC in microseconds.
 pub fn monotonic_micros() -> u64 {

@@ -13,13 +13,7 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 
 /// mount(2). `data` is the filesystem-specific option string (may be empty).
-pub fn mount(
-    device: &Path,
-    dir: &Path,
-    fstype: &str,
-    flags: MsFlags,
-    data: &str,
-) -> Result<(), Errno> {
+pub fn mount(device: &Path, dir: &Path, fstype: &str, flags: MsFlags, data: &str) -> Result<(), Errno> {
     let data = if data.is_empty() { None } else { Some(data) };
     nix::mount::mount(Some(device), dir, Some(fstype), flags, data)
 }
@@ -47,16 +41,8 @@ impl LoopDevice {
     /// Attaches `backing` (read-write) to a free loop device. Retries a few times when
     /// another process grabs the same free device first.
     pub fn attach(backing: &Path) -> Result<LoopDevice, Errno> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(backing)
-            .map_err(io_errno)?;
-        let ctl = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/loop-control")
-            .map_err(io_errno)?;
+        let file = OpenOptions::new().read(true).write(true).open(backing).map_err(io_errno)?;
+        let ctl = OpenOptions::new().read(true).write(true).open("/dev/loop-control").map_err(io_errno)?;
         let mut last = Errno::EBUSY;
         for _ in 0..20 {
             // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number;
@@ -74,25 +60,12 @@ impl LoopDevice {
                     Err(e) => return Err(e),
                 }
             }
-            let dev = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(io_errno)?;
+            let dev = OpenOptions::new().read(true).write(true).open(&path).map_err(io_errno)?;
             // SAFETY: LOOP_SET_FD takes the backing fd by value; both fds are open.
-            let r = unsafe {
-                libc::ioctl(
-                    dev.as_raw_fd(),
-                    LOOP_SET_FD as libc::Ioctl,
-                    file.as_raw_fd() as libc::c_ulong,
-                )
-            };
+            let r =
+                unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_SET_FD as libc::Ioctl, file.as_raw_fd() as libc::c_ulong) };
             if r == 0 {
-                return Ok(LoopDevice {
-                    path,
-                    dev,
-                    attached: true,
-                });
+                return Ok(LoopDevice { path, dev, attached: true });
             }
             last = Errno::last();
             if last != Errno::EBUSY {

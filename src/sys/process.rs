@@ -14,11 +14,7 @@ use nix::unistd::Pid;
 pub enum ChildAction<'a> {
     /// `execve(path, argv, envp)`. On failure the child writes
     /// `tandem: cannot execute PATH: REASON` to its stderr and exits 127 (not found) or 126.
-    Exec {
-        path: &'a CStr,
-        argv: &'a [CString],
-        envp: &'a [CString],
-    },
+    Exec { path: &'a CStr, argv: &'a [CString], envp: &'a [CString] },
     /// Runs the closure and `_exit`s with its return value (1 if it panics).
     Run(&'a mut dyn FnMut() -> i32),
 }
@@ -30,11 +26,7 @@ pub enum ChildAction<'a> {
 /// - then performs `action`.
 ///
 /// Returns the child's pid in the parent. `fork` failing (EAGAIN, ENOMEM) is an error.
-pub fn spawn_child(
-    stdin: BorrowedFd<'_>,
-    output: BorrowedFd<'_>,
-    action: ChildAction<'_>,
-) -> Result<Pid, Errno> {
+pub fn spawn_child(stdin: BorrowedFd<'_>, output: BorrowedFd<'_>, action: ChildAction<'_>) -> Result<Pid, Errno> {
     // Everything the child needs is built here, before the fork.
     let mut argv_ptrs: Vec<*const libc::c_char> = Vec::new();
     let mut envp_ptrs: Vec<*const libc::c_char> = Vec::new();
@@ -97,7 +89,7 @@ pub fn spawn_child(
 
 /// The child's set-up between fork and exec. Async-signal-safe calls only.
 fn child_setup(in_fd: RawFd, out_fd: RawFd) {
-    // SAFETY (whole function): plain syscalls on integers and on stack memory we own;
+    // SAFETY: (whole function) plain syscalls on integers and on stack memory we own;
     // errors are ignored because there is nobody to report them to but the pipe.
     unsafe {
         libc::setpgid(0, 0);
@@ -110,13 +102,7 @@ fn child_setup(in_fd: RawFd, out_fd: RawFd) {
         let dfl = [0u64; 4];
         let mut sig: libc::c_long = 1;
         while sig <= 64 {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                dfl.as_ptr(),
-                core::ptr::null_mut::<u64>(),
-                8usize,
-            );
+            libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), core::ptr::null_mut::<u64>(), 8usize);
             sig += 1;
         }
         let mut set: libc::sigset_t = core::mem::zeroed();
@@ -144,16 +130,10 @@ fn close_from(low: u32) {
     if r == 0 {
         return;
     }
-    let mut lim: libc::rlimit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim: libc::rlimit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we own.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur.min(1 << 20)
-    } else {
-        4096
-    };
+    let max =
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur.min(1 << 20) } else { 4096 };
     let mut fd = u64::from(low);
     while fd < max {
         // SAFETY: closing an fd number in the child; EBADF is harmless.
@@ -223,11 +203,7 @@ mod tests {
         let pid = spawn_child(devnull.as_fd(), w.as_fd(), ChildAction::Run(&mut f)).unwrap();
         drop(w);
         let pfd = pidfd_open(pid).unwrap();
-        let mut fds = [libc::pollfd {
-            fd: pfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = [libc::pollfd { fd: pfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         let n = poll(&mut fds, 5000).unwrap();
         assert_eq!(n, 1);
         let st = nix::sys::wait::waitpid(pid, None).unwrap();

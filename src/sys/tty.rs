@@ -8,8 +8,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::sys::termios::{
-    self, BaudRate, ControlFlags, InputFlags, LocalFlags, OutputFlags, SetArg,
-    SpecialCharacterIndices, Termios,
+    self, BaudRate, ControlFlags, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices, Termios,
 };
 
 nix::ioctl_none_bad!(ioctl_tiocexcl, libc::TIOCEXCL);
@@ -17,10 +16,8 @@ nix::ioctl_none_bad!(ioctl_tiocnxcl, libc::TIOCNXCL);
 nix::ioctl_read_bad!(ioctl_tiocoutq, libc::TIOCOUTQ, libc::c_int);
 
 /// The standard rates tandem accepts, 1200 to 921600 baud.
-pub const BAUD_RATES: [u32; 14] = [
-    1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000,
-    921600,
-];
+pub const BAUD_RATES: [u32; 14] =
+    [1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600];
 
 /// The termios constant for a standard rate, or `None` for any other number.
 pub fn baud_rate(baud: u32) -> Option<BaudRate> {
@@ -79,12 +76,10 @@ pub fn output_queue(fd: BorrowedFd<'_>) -> Result<usize, Errno> {
 /// read of 0 bytes only ever means the line was hung up (device gone).
 pub fn make_raw(t: &mut Termios, baud: BaudRate, rtscts: bool) -> Result<(), Errno> {
     termios::cfmakeraw(t);
-    t.input_flags &=
-        !(InputFlags::IXON | InputFlags::IXOFF | InputFlags::IXANY | InputFlags::INPCK);
+    t.input_flags &= !(InputFlags::IXON | InputFlags::IXOFF | InputFlags::IXANY | InputFlags::INPCK);
     t.input_flags |= InputFlags::IGNBRK;
     t.output_flags &= !OutputFlags::OPOST;
-    t.local_flags &=
-        !(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG | LocalFlags::IEXTEN);
+    t.local_flags &= !(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG | LocalFlags::IEXTEN);
     t.control_flags &= !(ControlFlags::CSIZE
         | ControlFlags::PARENB
         | ControlFlags::CSTOPB
@@ -94,16 +89,10 @@ pub fn make_raw(t: &mut Termios, baud: BaudRate, rtscts: bool) -> Result<(), Err
     if rtscts {
         t.control_flags |= ControlFlags::CRTSCTS;
     }
-    if let Some(c) = t
-        .control_chars
-        .get_mut(SpecialCharacterIndices::VMIN as usize)
-    {
+    if let Some(c) = t.control_chars.get_mut(SpecialCharacterIndices::VMIN as usize) {
         *c = 1;
     }
-    if let Some(c) = t
-        .control_chars
-        .get_mut(SpecialCharacterIndices::VTIME as usize)
-    {
+    if let Some(c) = t.control_chars.get_mut(SpecialCharacterIndices::VTIME as usize) {
         *c = 0;
     }
     set_speed(t, baud);
@@ -159,15 +148,10 @@ mod tests {
         set_attr(fd.as_fd(), &t).unwrap();
         let got = get_attr(pty.slave.as_fd()).unwrap();
         assert!(!got.local_flags.contains(LocalFlags::ICANON));
-        assert!(got
-            .control_flags
-            .contains(ControlFlags::CS8 | ControlFlags::CLOCAL | ControlFlags::CRTSCTS));
+        assert!(got.control_flags.contains(ControlFlags::CS8 | ControlFlags::CLOCAL | ControlFlags::CRTSCTS));
         assert_eq!(termios::cfgetospeed(&got), BaudRate::B19200);
         assert_eq!(output_queue(fd.as_fd()).unwrap(), 0);
         set_exclusive(fd.as_fd(), false).unwrap();
-        assert_eq!(
-            open_tty(Path::new("/nonexistent/tty")).err(),
-            Some(Errno::ENOENT)
-        );
+        assert_eq!(open_tty(Path::new("/nonexistent/tty")).err(), Some(Errno::ENOENT));
     }
 }

@@ -90,12 +90,7 @@ pub struct ReplayWindow {
 
 impl ReplayWindow {
     pub const fn new() -> ReplayWindow {
-        ReplayWindow {
-            seen_any: false,
-            generation: 0,
-            top: 0,
-            bitmap: 0,
-        }
+        ReplayWindow { seen_any: false, generation: 0, top: 0, bitmap: 0 }
     }
 
     /// The newest generation seen, if any packet was accepted yet.
@@ -125,12 +120,7 @@ impl ReplayWindow {
     /// for a packet whose MAC verified.
     pub fn accept(&mut self, generation: u64, seq: u64) {
         if !self.seen_any || generation > self.generation {
-            *self = ReplayWindow {
-                seen_any: true,
-                generation,
-                top: seq,
-                bitmap: 1,
-            };
+            *self = ReplayWindow { seen_any: true, generation, top: seq, bitmap: 1 };
             return;
         }
         if generation < self.generation {
@@ -138,11 +128,7 @@ impl ReplayWindow {
         }
         if seq > self.top {
             let shift = seq - self.top;
-            self.bitmap = if shift >= WINDOW {
-                0
-            } else {
-                self.bitmap << shift
-            };
+            self.bitmap = if shift >= WINDOW { 0 } else { self.bitmap << shift };
             self.bitmap |= 1;
             self.top = seq;
         } else {
@@ -166,10 +152,7 @@ impl WireError {
     /// false when it is a well-formed authenticated packet that is merely `dropped` (replay,
     /// old generation, our own packet looped back, a sender that is not the peer).
     pub fn is_bad(&self) -> bool {
-        !matches!(
-            self,
-            WireError::Replay | WireError::OldGeneration | WireError::UnknownSender(_)
-        )
+        !matches!(self, WireError::Replay | WireError::OldGeneration | WireError::UnknownSender(_))
     }
 }
 
@@ -271,13 +254,8 @@ mod tests {
             claim: 0x0102_0304,
             grant: 0,
         };
-        groups[1] = GroupWire {
-            index: 1,
-            state: GroupState::Stopped,
-            flags: gflag::OFFER,
-            claim: 0,
-            grant: 0x0a0b_0c0d,
-        };
+        groups[1] =
+            GroupWire { index: 1, state: GroupState::Stopped, flags: gflag::OFFER, claim: 0, grant: 0x0a0b_0c0d };
         let mut payload = [0u8; MAX_PAYLOAD];
         payload[..2].copy_from_slice(b"r0");
         Repr {
@@ -297,10 +275,7 @@ mod tests {
 
     /// alpha (0) ↔ beta (1) of cluster "demo", generation 5 for alpha, 9 for beta.
     fn pair() -> (Codec, Codec) {
-        (
-            Codec::new(KEY, "demo", 0, 1, 5),
-            Codec::new(KEY, "demo", 1, 0, 9),
-        )
+        (Codec::new(KEY, "demo", 0, 1, 5), Codec::new(KEY, "demo", 1, 0, 9))
     }
 
     fn enc(c: &mut Codec) -> Vec<u8> {
@@ -320,19 +295,10 @@ mod tests {
     fn hmac_matches_rfc4231_case_2() {
         let a = Auth::new(b"Jefe");
         let tag = a.sign(b"what do ya want for nothing?");
-        assert_eq!(
-            tag.to_vec(),
-            hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        );
+        assert_eq!(tag.to_vec(), hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
         assert!(a.verify(b"what do ya want for nothing?", &tag).is_ok());
-        assert_eq!(
-            a.verify(b"what do ya want for nothing!", &tag),
-            Err(WireError::BadMac)
-        );
-        assert_eq!(
-            a.verify(b"what do ya want for nothing?", &tag[..31]),
-            Err(WireError::BadMac)
-        );
+        assert_eq!(a.verify(b"what do ya want for nothing!", &tag), Err(WireError::BadMac));
+        assert_eq!(a.verify(b"what do ya want for nothing?", &tag[..31]), Err(WireError::BadMac));
     }
 
     #[test]
@@ -340,29 +306,21 @@ mod tests {
         let key = [0xaau8; 131];
         let a = Auth::new(&key);
         let tag = a.sign(b"Test Using Larger Than Block-Size Key - Hash Key First");
-        assert_eq!(
-            tag.to_vec(),
-            hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
-        );
+        assert_eq!(tag.to_vec(), hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"));
     }
 
     #[test]
     fn byte_fixture_with_mac() {
         let (mut alpha, mut beta) = pair();
         let bytes = enc(&mut alpha);
-        let want = hex(
-            "5444 01 02 2a97516c 00 02 0000000000000005 0000000000000001 00000064 02
+        let want = hex("5444 01 02 2a97516c 00 02 0000000000000005 0000000000000001 00000064 02
              00 02 03 01020304 00000000
              01 00 04 00000000 0a0b0c0d
-             02 7230",
-        );
+             02 7230");
         assert_eq!(&bytes[..want.len()], &want[..]);
         assert_eq!(bytes.len(), want.len() + MAC_LEN);
         // the MAC is HMAC-SHA256(KEY, header..payload): pinned
-        assert_eq!(
-            bytes[want.len()..].to_vec(),
-            Auth::new(KEY).sign(&want).to_vec()
-        );
+        assert_eq!(bytes[want.len()..].to_vec(), Auth::new(KEY).sign(&want).to_vec());
         assert_eq!(
             bytes[want.len()..].to_vec(),
             hex("225f9c634b8387a07e3187830eb3a8f5be4e6297b4b2592a2cb7fb6594ca709b")
@@ -482,10 +440,7 @@ mod tests {
         let mut r = repr();
         let need = r.buffer_len() + MAC_LEN;
         let mut buf = vec![0u8; need - 1];
-        assert_eq!(
-            alpha.encode(&mut r, &mut buf),
-            Err(WireError::BufferTooSmall)
-        );
+        assert_eq!(alpha.encode(&mut r, &mut buf), Err(WireError::BufferTooSmall));
         let mut buf = vec![0u8; need];
         assert_eq!(alpha.encode(&mut r, &mut buf), Ok(need));
     }

@@ -77,10 +77,7 @@ impl GroupState {
     }
     /// True when some of the group's resources may be held by the sender.
     pub fn may_hold(self) -> bool {
-        matches!(
-            self,
-            GroupState::Starting | GroupState::Started | GroupState::Stopping | GroupState::FailedToStop
-        )
+        matches!(self, GroupState::Starting | GroupState::Started | GroupState::Stopping | GroupState::FailedToStop)
     }
     pub fn name(self) -> &'static str {
         match self {

@@ -23,9 +23,7 @@
 //! accessor can go out of bounds. Accessors never index: on a buffer that was not checked
 //! (`new_unchecked`) they return zeros or empty slices instead of panicking.
 
-use super::{
-    GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAC_LEN, MAX_GROUPS, MAX_PAYLOAD,
-};
+use super::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAC_LEN, MAX_GROUPS, MAX_PAYLOAD};
 
 /// The two magic bytes, "TD".
 pub const MAGIC: [u8; 2] = [0x54, 0x44];
@@ -219,10 +217,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Offset of the MAC = length of the authenticated part.
     pub fn mac_offset(&self) -> usize {
-        mac_offset(
-            usize::from(self.n_groups()).min(MAX_GROUPS),
-            usize::from(self.payload_len()).min(MAX_PAYLOAD),
-        )
+        mac_offset(usize::from(self.n_groups()).min(MAX_GROUPS), usize::from(self.payload_len()).min(MAX_PAYLOAD))
     }
     /// Every byte the MAC covers (empty if the buffer is too short).
     pub fn signed_bytes(&self) -> &[u8] {
@@ -242,11 +237,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         }
     }
     fn set_bytes(&mut self, off: usize, v: &[u8]) {
-        if let Some(dst) = self
-            .buffer
-            .as_mut()
-            .get_mut(off..off.saturating_add(v.len()))
-        {
+        if let Some(dst) = self.buffer.as_mut().get_mut(off..off.saturating_add(v.len())) {
             dst.copy_from_slice(v);
         }
     }
@@ -306,10 +297,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// The MAC trailer, writable (empty if the buffer is too short).
     pub fn mac_mut(&mut self) -> &mut [u8] {
         let o = self.mac_offset();
-        self.buffer
-            .as_mut()
-            .get_mut(o..o + MAC_LEN)
-            .unwrap_or(&mut [])
+        self.buffer.as_mut().get_mut(o..o + MAC_LEN).unwrap_or(&mut [])
     }
 }
 
@@ -319,20 +307,13 @@ impl Repr {
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&T>) -> Result<Repr, WireError> {
         packet.check()?;
         let kind = MsgKind::from_u8(packet.kind()).ok_or(WireError::BadField("kind"))?;
-        let node_state =
-            NodeState::from_u8(packet.node_state()).ok_or(WireError::BadField("node_state"))?;
+        let node_state = NodeState::from_u8(packet.node_state()).ok_or(WireError::BadField("node_state"))?;
         let n_groups = packet.n_groups();
         let mut groups = [GroupWire::EMPTY; MAX_GROUPS];
         for (i, slot) in groups.iter_mut().enumerate().take(usize::from(n_groups)) {
             let (index, state, flags, claim, grant) = packet.group_raw(i);
             let state = GroupState::from_u8(state).ok_or(WireError::BadField("group state"))?;
-            *slot = GroupWire {
-                index,
-                state,
-                flags,
-                claim,
-                grant,
-            };
+            *slot = GroupWire { index, state, flags, claim, grant };
         }
         let src = packet.payload();
         let mut payload = [0u8; MAX_PAYLOAD];
@@ -363,10 +344,7 @@ impl Repr {
     ///
     /// `BufferTooSmall` if the packet's buffer is shorter; `BadField` if `n_groups` or
     /// `payload_len` exceed their maxima. Groups and payload beyond the counts are not written.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(
-        &self,
-        packet: &mut Packet<&mut T>,
-    ) -> Result<(), WireError> {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) -> Result<(), WireError> {
         if usize::from(self.n_groups) > MAX_GROUPS {
             return Err(WireError::BadField("n_groups"));
         }
@@ -463,14 +441,7 @@ mod tests {
 
     #[test]
     fn buffer_len_matches_emit() {
-        for (n, pl) in [
-            (0, 0),
-            (1, 0),
-            (0, 1),
-            (3, 10),
-            (MAX_GROUPS, MAX_PAYLOAD),
-            (17, 63),
-        ] {
+        for (n, pl) in [(0, 0), (1, 0), (0, 1), (3, 10), (MAX_GROUPS, MAX_PAYLOAD), (17, 63)] {
             let payload: Vec<u8> = (0..pl as u8).collect();
             let r = sample(n, &payload);
             assert_eq!(r.buffer_len(), 32 + 11 * n + pl);
@@ -480,10 +451,7 @@ mod tests {
             assert_eq!(buf[r.buffer_len()], 0xa5);
             // one byte short is refused
             let mut short = vec![0u8; r.buffer_len() - 1];
-            assert_eq!(
-                r.emit(&mut Packet::new_unchecked(&mut short[..])),
-                Err(WireError::BufferTooSmall)
-            );
+            assert_eq!(r.emit(&mut Packet::new_unchecked(&mut short[..])), Err(WireError::BufferTooSmall));
             let full = emit_full(&r);
             let p = Packet::new_checked(&full[..]).unwrap();
             assert_eq!(p.mac_offset(), r.buffer_len());
@@ -502,19 +470,13 @@ mod tests {
         // trailing garbage
         let mut long = good.clone();
         long.push(0);
-        assert_eq!(
-            Packet::new_checked(&long[..]).err(),
-            Some(WireError::BadField("length"))
-        );
+        assert_eq!(Packet::new_checked(&long[..]).err(), Some(WireError::BadField("length")));
         let mut b = good.clone();
         b[0] = b'X';
         assert_eq!(Packet::new_checked(&b[..]).err(), Some(WireError::BadMagic));
         let mut b = good.clone();
         b[2] = 2;
-        assert_eq!(
-            Packet::new_checked(&b[..]).err(),
-            Some(WireError::BadVersion(2))
-        );
+        assert_eq!(Packet::new_checked(&b[..]).err(), Some(WireError::BadVersion(2)));
         let mut b = good.clone();
         b[field::KIND] = 9;
         let p = Packet::new_checked(&b[..]).unwrap();
@@ -529,23 +491,14 @@ mod tests {
         assert_eq!(Repr::parse(&p), Err(WireError::BadField("group state")));
         let mut b = good.clone();
         b[field::N_GROUPS] = 33;
-        assert_eq!(
-            Packet::new_checked(&b[..]).err(),
-            Some(WireError::BadField("n_groups"))
-        );
+        assert_eq!(Packet::new_checked(&b[..]).err(), Some(WireError::BadField("n_groups")));
         let mut b = good.clone();
         b[payload_len_offset(2)] = 65;
-        assert_eq!(
-            Packet::new_checked(&b[..]).err(),
-            Some(WireError::BadField("payload_len"))
-        );
+        assert_eq!(Packet::new_checked(&b[..]).err(), Some(WireError::BadField("payload_len")));
         // a huge declared n_groups on a short buffer is Truncated, not a panic
         let mut b = good[..MIN_LEN].to_vec();
         b[field::N_GROUPS] = 32;
-        assert_eq!(
-            Packet::new_checked(&b[..]).err(),
-            Some(WireError::Truncated)
-        );
+        assert_eq!(Packet::new_checked(&b[..]).err(), Some(WireError::Truncated));
     }
 
     #[test]
@@ -553,16 +506,10 @@ mod tests {
         let mut r = sample(1, b"");
         r.n_groups = 33;
         let mut buf = [0u8; MAX_LEN * 2];
-        assert_eq!(
-            r.emit(&mut Packet::new_unchecked(&mut buf[..])),
-            Err(WireError::BadField("n_groups"))
-        );
+        assert_eq!(r.emit(&mut Packet::new_unchecked(&mut buf[..])), Err(WireError::BadField("n_groups")));
         let mut r = sample(1, b"");
         r.payload_len = 65;
-        assert_eq!(
-            r.emit(&mut Packet::new_unchecked(&mut buf[..])),
-            Err(WireError::BadField("payload_len"))
-        );
+        assert_eq!(r.emit(&mut Packet::new_unchecked(&mut buf[..])), Err(WireError::BadField("payload_len")));
     }
 
     #[test]

@@ -27,7 +27,12 @@ pub fn repo() -> PathBuf {
 /// True when the test may run. A missing tool is a failure in CI, a skip elsewhere.
 pub fn require(tools: &[&str]) -> bool {
     for t in tools {
-        let ok = Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().map(|o| o.status.success()).unwrap_or(false);
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {t}"))
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         if !ok {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("prerequisite {t} is missing (scripts/prereqs test installs it)");
@@ -69,7 +74,13 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 pub fn try_run(args: &[&str]) -> bool {
-    Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 pub fn sh(cmd: &str) -> Output {
@@ -275,7 +286,15 @@ impl Rig {
             .args(["netns", "exec", self.c.name()])
             .arg(probe_bin())
             .arg(format!("{FLOAT}:{PORT}"))
-            .args(["--interval-ms", "10", "--timeout-ms", "50", "--duration-ms", &duration_ms.to_string(), "--until-file"])
+            .args([
+                "--interval-ms",
+                "10",
+                "--timeout-ms",
+                "50",
+                "--duration-ms",
+                &duration_ms.to_string(),
+                "--until-file",
+            ])
             .arg(stop_file)
             .stdout(f)
             .spawn()
@@ -308,7 +327,8 @@ pub fn probe_bin() -> PathBuf {
         .and_then(|e| Some(e.parent()?.parent()?.join("examples/probe")))
         .unwrap_or_else(|| repo().join("target/debug/examples/probe"));
     ONCE.call_once(|| {
-        let st = Command::new(env!("CARGO")).args(["build", "--quiet", "--example", "probe"]).current_dir(repo()).status();
+        let st =
+            Command::new(env!("CARGO")).args(["build", "--quiet", "--example", "probe"]).current_dir(repo()).status();
         assert!(st.map(|s| s.success()).unwrap_or(false), "cannot build examples/probe");
     });
     p

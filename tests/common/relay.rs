@@ -41,14 +41,9 @@ impl Pty {
         // echo bytes back before a link has opened it.
         let mut t = nix::sys::termios::tcgetattr(p.slave.as_fd()).expect("tcgetattr");
         nix::sys::termios::cfmakeraw(&mut t);
-        nix::sys::termios::tcsetattr(p.slave.as_fd(), nix::sys::termios::SetArg::TCSANOW, &t)
-            .expect("tcsetattr");
+        nix::sys::termios::tcsetattr(p.slave.as_fd(), nix::sys::termios::SetArg::TCSANOW, &t).expect("tcsetattr");
         set_nonblock(&p.master);
-        Pty {
-            master: p.master,
-            slave: p.slave,
-            path,
-        }
+        Pty { master: p.master, slave: p.slave, path }
     }
 }
 
@@ -121,12 +116,7 @@ impl Relay {
         let stats = Arc::new(Mutex::new(RelayStats::default()));
         let (s, f, st) = (stop.clone(), faults.clone(), stats.clone());
         let thread = std::thread::spawn(move || run(a, b, s, f, st, seed));
-        Relay {
-            stop,
-            faults,
-            stats,
-            thread: Some(thread),
-        }
+        Relay { stop, faults, stats, thread: Some(thread) }
     }
 
     pub fn set_faults(&self, f: Faults) {
@@ -162,13 +152,7 @@ fn run(
     let fds = [a, b];
     let mut rng = Rng(seed | 1);
     let mut dirs: Vec<Dir> = (0..2)
-        .map(|_| Dir {
-            pending: Vec::new(),
-            credit: 0.0,
-            in_frame: false,
-            corrupt_at: None,
-            frame_pos: 0,
-        })
+        .map(|_| Dir { pending: Vec::new(), credit: 0.0, in_frame: false, corrupt_at: None, frame_pos: 0 })
         .collect();
     let mut last = Instant::now();
     let mut buf = vec![0u8; 4096];
@@ -188,21 +172,14 @@ fn run(
             .iter()
             .zip(&dirs)
             .map(|(fd, d)| {
-                let ev = if d.pending.len() < MAX_PENDING {
-                    PollFlags::POLLIN
-                } else {
-                    PollFlags::empty()
-                };
+                let ev = if d.pending.len() < MAX_PENDING { PollFlags::POLLIN } else { PollFlags::empty() };
                 PollFd::new(fd.as_fd(), ev)
             })
             .collect();
         let _ = poll(&mut pfds, PollTimeout::from(2u8));
         let hup: Vec<bool> = pfds
             .iter()
-            .map(|p| {
-                p.revents()
-                    .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
-            })
+            .map(|p| p.revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)))
             .collect();
         drop(pfds);
         let mut st = stats.lock().unwrap();
@@ -225,11 +202,7 @@ fn run(
             }
             // write to the other side, paced
             let d = &mut dirs[i];
-            let allowed = if d.credit.is_finite() {
-                d.credit.floor() as usize
-            } else {
-                usize::MAX
-            };
+            let allowed = if d.credit.is_finite() { d.credit.floor() as usize } else { usize::MAX };
             let n = d.pending.len().min(allowed);
             if n > 0 {
                 match nix::unistd::write(fds[1 - i].as_fd(), &d.pending[..n]) {
@@ -270,11 +243,7 @@ fn push_byte(d: &mut Dir, byte: u8, corrupt: f64, rng: &mut Rng, st: &mut RelayS
     if !d.in_frame {
         d.in_frame = true;
         d.frame_pos = 0;
-        d.corrupt_at = if corrupt > 0.0 && rng.unit() < corrupt {
-            Some((rng.next() % 48) as usize)
-        } else {
-            None
-        };
+        d.corrupt_at = if corrupt > 0.0 && rng.unit() < corrupt { Some((rng.next() % 48) as usize) } else { None };
     }
     if d.corrupt_at == Some(d.frame_pos) {
         d.corrupt_at = None;
@@ -286,11 +255,7 @@ fn push_byte(d: &mut Dir, byte: u8, corrupt: f64, rng: &mut Rng, st: &mut RelayS
             if flipped == 0 {
                 flipped = byte ^ 0x80 ^ 0x01;
             }
-            d.pending.push(if flipped == 0 {
-                byte.wrapping_add(1).max(1)
-            } else {
-                flipped
-            });
+            d.pending.push(if flipped == 0 { byte.wrapping_add(1).max(1) } else { flipped });
         } else {
             // insert a random non-zero byte before this one
             d.pending.push(((r >> 16) as u8).max(1));
