@@ -160,7 +160,7 @@ pub struct Daemon {
     sources: Vec<Source>,
     actions: Vec<cluster::Action>,
     actions_spare: Vec<cluster::Action>,
-    op_results: Vec<(usize, usize, Op, Result<bool, ()>)>,
+    op_results: Vec<(usize, usize, Op, cluster::OpResult)>,
     done: Vec<Done>,
     child_fds: Vec<(RawFd, u64)>,
     conn_fds: Vec<(RawFd, bool, usize)>,
@@ -219,7 +219,7 @@ pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonErro
     for g in &cfg.groups {
         let mut v = Vec::with_capacity(g.resources.len());
         for r in &g.resources {
-            match agent::build_or_broken(r, cfg) {
+            match agent::build_or_broken(r, &cfg.timeouts) {
                 Ok(a) => v.push(a),
                 Err(e) => errs.push(crate::config::ConfigError {
                     file: cfg.file.clone(),
@@ -548,7 +548,7 @@ impl Daemon {
 
     fn reload(&mut self, now: Instant) {
         let node = Some(self.cfg.local_name().to_string());
-        let new = match crate::config::load(&self.opts.config, node.as_deref()) {
+        let new = match crate::load::load(&self.opts.config, node.as_deref()) {
             Ok((c, _)) => c,
             Err(errs) => {
                 for e in errs {
@@ -864,14 +864,14 @@ impl Daemon {
 
     fn run_op(&mut self, now: Instant, group: usize, resource: usize, op: Op) {
         let timeout = match op {
-            Op::Start => self.cfg.start_timeout,
-            Op::Stop => self.cfg.stop_timeout,
-            Op::Status => self.cfg.status_timeout,
+            Op::Start => self.cfg.timeouts.start,
+            Op::Stop => self.cfg.timeouts.stop,
+            Op::Status => self.cfg.timeouts.status,
         };
         let gname = self.cfg.groups.get(group).map(|g| g.name.as_str()).unwrap_or("?");
         let Some(agent) = self.agents.get_mut(group).and_then(|g| g.get_mut(resource)) else {
             error!("internal: no resource {resource} in group {group}");
-            self.op_results.push((group, resource, op, Err(())));
+            self.op_results.push((group, resource, op, cluster::OpResult::Failed));
             return;
         };
         if op != Op::Status {
@@ -938,17 +938,18 @@ impl Daemon {
         let gname = self.group_name(group).to_string();
         let text = self.res_text(group, resource);
         let res = match r {
-            Ok(o) => Ok(o == Outcome::Running),
+            Ok(Outcome::Running) => cluster::OpResult::Running,
+            Ok(Outcome::Stopped) => cluster::OpResult::Stopped,
             Err(e) => {
                 if op == Op::Status {
                     warn!("group {gname}: status {text}: {e}");
                 } else {
                     error!("group {gname}: {} {text} failed: {e}", op.name());
                 }
-                Err(())
+                cluster::OpResult::Failed
             }
         };
-        if op == Op::Start && res.is_ok() {
+        if op == Op::Start && res != cluster::OpResult::Failed {
             self.note(now, format!("group {gname}: {text} started"));
         }
         self.op_results.push((group, resource, op, res));
@@ -1421,7 +1422,7 @@ fn write_pidfile(path: &Path) -> Result<(), DaemonError> {
 
 /// `tandem daemon`: load, detach (unless --foreground), run, clean up. Returns the exit code.
 pub fn main(opts: Options) -> i32 {
-    let (cfg, warnings) = match crate::config::load(&opts.config, opts.node.as_deref()) {
+    let (cfg, warnings) = match crate::load::load(&opts.config, opts.node.as_deref()) {
         Ok(x) => x,
         Err(errs) => {
             for e in errs {

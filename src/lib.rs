@@ -4,11 +4,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod agent;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod link;
+pub mod load;
 pub mod logging;
 pub mod membership;
 pub mod netlink;

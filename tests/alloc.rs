@@ -52,7 +52,7 @@ const HEARTBEATS: u64 = 10_000;
 fn run_node(ns: String, cfg: std::path::PathBuf, node: &'static str, dir: std::path::PathBuf) -> (u64, u64, u64) {
     let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
     nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-    let (c, _) = tandem::config::load(&cfg, Some(node)).unwrap();
+    let (c, _) = tandem::load::load(&cfg, Some(node)).unwrap();
     let opts = tandem::daemon::Options {
         config: cfg.clone(),
         node: Some(node.to_string()),

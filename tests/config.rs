@@ -1,4 +1,4 @@
-//! Configuration files on disk: `check_config_cmd` and `load` against real files, real keys,
+//! Configuration files on disk: `check-config` and `load` against real files, real keys,
 //! and this host's real interfaces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
@@ -6,7 +6,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tandem::config::{self, check_config_cmd, keygen, load, read_key, Config, ConfigError, KeyError, LinkConfig};
+use tandem::cli::check_config as check_config_cmd;
+use tandem::config::{self, keygen, read_key, Config, ConfigError, KeyError, LinkConfig};
+use tandem::load::load;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 

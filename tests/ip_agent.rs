@@ -103,8 +103,11 @@ fn pair() -> Pair {
     Pair { a, b, va, vb }
 }
 
+/// The agent for `ip::ARG`, through the config's parser (as the daemon builds it).
 fn agent_in(ns: &Netns, arg: String) -> Result<IpAgent, AgentError> {
-    ns.run(move || IpAgent::new(std::slice::from_ref(&arg), &format!("ip::{arg}")))
+    let r = tandem::config::parse_resource(&format!("ip::{arg}")).map_err(AgentError::Config)?;
+    let tandem::config::ResourceSpec::Ip(spec) = r.spec else { panic!("not ip") };
+    ns.run(move || IpAgent::new(&spec, &r.text))
 }
 
 fn op(ns: &Netns, mut ag: IpAgent, o: Op) -> (IpAgent, Result<Outcome, AgentError>) {
@@ -240,13 +243,10 @@ fn nonexistent_interface_is_a_clear_error() {
         other => panic!("{other:?}"),
     }
     // through agent::build too, and a bad argument
-    let spec = tandem::config::ResourceSpec {
-        kind: tandem::config::ResourceKind::Ip,
-        args: vec!["192.0.2.50/24/nosuchif0".into()],
-        text: "ip::192.0.2.50/24/nosuchif0".into(),
-    };
-    assert!(matches!(IpAgent::new(&spec.args, &spec.text), Err(AgentError::Config(_))));
-    assert!(matches!(IpAgent::new(&["192.0.2.300/24".into()], "x"), Err(AgentError::Config(_))));
+    let r = tandem::config::parse_resource("ip::192.0.2.50/24/nosuchif0").unwrap();
+    let t = tandem::config::Timeouts::default();
+    assert!(matches!(p.a.run(move || tandem::agent::build(&r, &t).map(|_| ())), Err(AgentError::Config(_))));
+    assert!(matches!(agent_in(&p.a, "192.0.2.300/24".to_owned()), Err(AgentError::Config(_))));
 }
 
 /// Binds a capture socket for `proto` on `ifname` in `ns`, then returns the first frame

@@ -72,9 +72,16 @@ impl Fixture {
     fn agent(&self, dir: &str, rest: &[&str]) -> MountAgent {
         let mut args = vec![self.device(), self.dir(dir).display().to_string()];
         args.extend(rest.iter().map(|s| s.to_string()));
-        let text = format!("mount::{}", args.join("::"));
-        MountAgent::new(&args, &text).unwrap().with_grace(Duration::from_millis(500), Duration::from_secs(2))
+        mount_agent(&format!("mount::{}", args.join("::")))
+            .with_grace(Duration::from_millis(500), Duration::from_secs(2))
     }
+}
+
+/// The agent for a `mount::` word, through the config's parser (as the daemon builds it).
+fn mount_agent(word: &str) -> MountAgent {
+    let r = tandem::config::parse_resource(word).unwrap();
+    let tandem::config::ResourceSpec::Mount(spec) = &r.spec else { panic!("{word}: not a mount") };
+    MountAgent::new(spec, &r.text)
 }
 
 impl Drop for Fixture {
@@ -153,7 +160,7 @@ fn start_status_stop() {
     assert!(!fx.dir("a").join("data").exists(), "the file lives on the unmounted fs");
     assert_eq!(a.run(Op::Status).unwrap(), Outcome::Stopped);
     // Mount again, with the type probed, read-only: the data is there.
-    let mut p = fx.agent("a", &["", "ro"]);
+    let mut p = fx.agent("a", &["auto", "ro"]);
     assert_eq!(p.run(Op::Start).unwrap(), Outcome::Running);
     let m = mounted_on(&fx.dir("a")).unwrap();
     assert_eq!(m.fstype, "ext4", "probe found the type");
@@ -231,8 +238,7 @@ fn bad_input_gives_clear_errors() {
     assert!(mounted_on(&fx.dir("a")).is_none());
 
     let missing = format!("/dev/tandem-missing-{}", std::process::id());
-    let args = vec![missing.clone(), fx.dir("a").display().to_string(), "ext4".to_string()];
-    let mut m = MountAgent::new(&args, "mount::missing").unwrap();
+    let mut m = mount_agent(&format!("mount::{missing}::{}::ext4", fx.dir("a").display()));
     let err = m.run(Op::Start).unwrap_err();
     assert!(err.to_string().contains(&missing), "{err}");
     assert_eq!(m.run(Op::Status).unwrap(), Outcome::Stopped);
@@ -242,7 +248,7 @@ fn bad_input_gives_clear_errors() {
     assert!(err.to_string().contains("mount point"), "{err}");
 
     // A regular file is not a block device.
-    let args = vec![fx.base.join("fs.img").display().to_string(), fx.dir("a").display().to_string()];
-    let err = MountAgent::new(&args, "mount::file").unwrap().run(Op::Start).unwrap_err();
+    let word = format!("mount::{}::{}", fx.base.join("fs.img").display(), fx.dir("a").display());
+    let err = mount_agent(&word).run(Op::Start).unwrap_err();
     assert!(err.to_string().contains("not a block device"), "{err}");
 }

@@ -155,7 +155,7 @@ esac"#
         ),
     );
     let text = format!("script::{p}::web");
-    let mut a = ScriptAgent::new(&[p.clone(), "web".into()], &text).unwrap();
+    let mut a = script_agent(&text).unwrap();
     assert_eq!(a.text(), text);
     assert_eq!(a.run(Op::Status).unwrap(), Outcome::Stopped);
     assert_eq!(a.run(Op::Start).unwrap(), Outcome::Running);
@@ -380,6 +380,13 @@ fn kill_all_kills_and_reaps_every_group() {
     }
 }
 
+/// The agent for a `script::` word, through the config's parser (as the daemon builds it).
+fn script_agent(word: &str) -> Result<ScriptAgent, AgentError> {
+    let r = tandem::config::parse_resource(word).unwrap();
+    let tandem::config::ResourceSpec::Script(spec) = &r.spec else { panic!("{word}: not a script") };
+    ScriptAgent::new(spec, &r.text)
+}
+
 #[test]
 fn bad_scripts_are_config_errors() {
     let _g = shared();
@@ -387,14 +394,14 @@ fn bad_scripts_are_config_errors() {
     let p = d.path("noexec");
     std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-    match ScriptAgent::new(std::slice::from_ref(&p), &format!("script::{p}")) {
+    match script_agent(&format!("script::{p}")) {
         Err(AgentError::Config(m)) => {
             assert!(m.contains("not executable") && m.contains(&p), "{m}")
         }
         other => panic!("{other:?}"),
     }
     let missing = d.path("missing");
-    match ScriptAgent::new(std::slice::from_ref(&missing), &format!("script::{missing}")) {
+    match script_agent(&format!("script::{missing}")) {
         Err(e @ AgentError::Config(_)) => assert!(e.to_string().contains(&missing), "{e}"),
         other => panic!("{other:?}"),
     }

@@ -35,6 +35,7 @@
 use std::fmt;
 
 use super::{Agent, AgentError, Exec, Op, Outcome};
+use crate::config::DrbdSpec;
 use crate::netlink::{nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, NlaIter, Protocol, Request};
 use crate::netlink::{NLM_F_ACK, NLM_F_DUMP};
 use crate::time::Duration;
@@ -478,17 +479,13 @@ pub struct DrbdAgent {
 }
 
 impl DrbdAgent {
-    /// `args` = `[RESOURCE]`.
-    pub fn new(args: &[String], text: &str) -> Result<DrbdAgent, AgentError> {
-        match args {
-            [r] if valid_resource_name(r) => Ok(DrbdAgent {
-                text: text.to_string(),
-                resource: r.clone(),
-                tries: PROMOTE_TRIES,
-                retry_delay: RETRY_DELAY,
-                family: None,
-            }),
-            _ => Err(AgentError::Config(format!("{text}: expected drbd::RESOURCE with a valid resource name"))),
+    pub fn new(spec: &DrbdSpec, text: &str) -> DrbdAgent {
+        DrbdAgent {
+            text: text.to_string(),
+            resource: spec.resource.clone(),
+            tries: PROMOTE_TRIES,
+            retry_delay: RETRY_DELAY,
+            family: None,
         }
     }
 
@@ -511,7 +508,7 @@ impl DrbdAgent {
             Some(f) => f,
             None => {
                 let f = resolve_family(&mut sock, FAMILY).map_err(|e| match e.errno() {
-                    Some(nix::errno::Errno::ENOENT) => AgentError::Other(
+                    Some(nix::errno::Errno::ENOENT) => AgentError::Unavailable(
                         "the DRBD kernel module is not loaded (no generic netlink family 'drbd')".to_string(),
                     ),
                     _ => nl_err(e),
@@ -533,7 +530,7 @@ impl DrbdAgent {
     fn volumes(&mut self) -> Result<Vec<Volume>, AgentError> {
         let v = self.query()?;
         if v.is_empty() {
-            return Err(AgentError::Other(format!(
+            return Err(AgentError::Failed(format!(
                 "DRBD resource '{}' is not configured in the kernel (is it up?)",
                 self.resource
             )));
@@ -555,7 +552,7 @@ impl DrbdAgent {
             Ok(())
         })
         .map_err(nl_err)?;
-        reply.ok_or_else(|| AgentError::Other("DRBD sent no reply".to_string()))
+        reply.ok_or_else(|| AgentError::Failed("DRBD sent no reply".to_string()))
     }
 
     fn role_error(&self, what: &str, v: &Volume, r: &Reply) -> AgentError {
@@ -564,7 +561,7 @@ impl DrbdAgent {
         if let Some(info) = r.info.as_deref().filter(|s| !s.is_empty()) {
             m.push_str(&format!(": {info}"));
         }
-        AgentError::Other(m)
+        AgentError::Failed(m)
     }
 
     fn start(&mut self) -> Result<Outcome, AgentError> {
@@ -605,7 +602,7 @@ impl DrbdAgent {
         }
         match self.check(Role::Secondary)? {
             Outcome::Running => Ok(Outcome::Stopped),
-            Outcome::Stopped => Err(AgentError::Other(format!("{} is still Primary after demotion", self.resource))),
+            Outcome::Stopped => Err(AgentError::Failed(format!("{} is still Primary after demotion", self.resource))),
         }
     }
 
@@ -618,7 +615,7 @@ impl DrbdAgent {
         if vols.iter().all(|v| v.state.role() == want) {
             Ok(Outcome::Running)
         } else if want == Role::Primary {
-            Err(AgentError::Other(format!("{} did not become Primary", self.resource)))
+            Err(AgentError::Failed(format!("{} did not become Primary", self.resource)))
         } else {
             Ok(Outcome::Stopped)
         }
@@ -640,7 +637,7 @@ impl Agent for DrbdAgent {
                 let vols = match self.query() {
                     Ok(v) => v,
                     // No module: certainly not Primary.
-                    Err(AgentError::Other(m)) if m.contains("not loaded") => return Ok(Outcome::Stopped),
+                    Err(AgentError::Unavailable(_)) => return Ok(Outcome::Stopped),
                     Err(e) => return Err(e),
                 };
                 for v in &vols {
@@ -788,7 +785,7 @@ fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
 fn nl_err(e: NetlinkError) -> AgentError {
     match e.errno() {
         Some(errno) => AgentError::Sys { op: e.op().to_string(), errno },
-        None => AgentError::Other(e.to_string()),
+        None => AgentError::Failed(e.to_string()),
     }
 }
 
@@ -949,11 +946,8 @@ mod tests {
     }
 
     #[test]
-    fn new_checks_the_name() {
-        let a = |s: &str| vec![s.to_string()];
-        assert!(DrbdAgent::new(&a("r0"), "drbd::r0").is_ok());
-        assert!(DrbdAgent::new(&a(""), "drbd::").is_err());
-        assert!(DrbdAgent::new(&[], "drbd").is_err());
-        assert_eq!(DrbdAgent::new(&a("r0"), "drbd::r0").unwrap().exec(Op::Start), Exec::Fork);
+    fn runs_forked() {
+        let a = DrbdAgent::new(&DrbdSpec { resource: "r0".into() }, "drbd::r0");
+        assert_eq!(a.exec(Op::Start), Exec::Fork);
     }
 }

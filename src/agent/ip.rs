@@ -2,12 +2,12 @@
 //! rtnetlink, and announces it with a gratuitous ARP request (IPv4) or an unsolicited
 //! neighbour advertisement (IPv6) on a packet socket.
 //!
-//! - `PREFIX` may be left out: it is then taken from the subnet on the host that holds
-//!   `ADDR` (heartbeat's `IPaddr` did the same).
-//! - `IFACE` left out: the interface whose subnet contains `ADDR`.
-//! - `LABEL` (IPv4 only): with a `:` it is the whole label, else `IFACE:LABEL`; at most
-//!   15 bytes. For heartbeat compatibility an IPv4 address in this place is taken as the
-//!   broadcast address (`IPaddr::ADDR/24/eth0/BROADCAST`).
+//! The argument is the config's [`IpSpec`]:
+//! - `PREFIX` left out: the prefix of the subnet on the host that holds `ADDR` (heartbeat's
+//!   `IPaddr` did the same), found when the agent is built and again at each start;
+//! - `IFACE` left out: the interface whose subnet contains `ADDR`;
+//! - `LABEL` (IPv4 only): with a `:` it is the whole label, else `IFACE:LABEL`; an IPv4
+//!   address in that place is the broadcast address (`IPaddr::ADDR/24/eth0/BROADCAST`).
 //!
 //! All operations are quick netlink requests with a receive deadline: `Exec::Inline`.
 
@@ -16,7 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use nix::errno::Errno;
 
 use super::{Agent, AgentError, Exec, Op, Outcome};
-use crate::netlink::route::{self, Family, MAX_NAME_LEN};
+pub use crate::config::IpSpec;
+use crate::netlink::route::{self, Family};
 use crate::netlink::{NetlinkError, NlSocket, Protocol};
 use crate::sys::packet::PacketSocket;
 
@@ -26,86 +27,6 @@ use crate::sys::packet::PacketSocket;
 pub struct Announce {
     pub ifindex: u32,
     pub addr: IpAddr,
-}
-
-/// The parsed `ip::` argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IpSpec {
-    pub addr: IpAddr,
-    /// `None` = take it from the subnet holding `addr`.
-    pub prefix: Option<u8>,
-    pub iface: Option<String>,
-    /// The full IPv4 label (`eth0:web`).
-    pub label: Option<String>,
-    /// heartbeat-style explicit broadcast (IPv4).
-    pub broadcast: Option<Ipv4Addr>,
-}
-
-fn cfg(msg: String) -> AgentError {
-    AgentError::Config(msg)
-}
-
-impl IpSpec {
-    /// Parses `ADDR[/PREFIX[/IFACE[/LABEL]]]`.
-    pub fn parse(arg: &str) -> Result<IpSpec, AgentError> {
-        let mut parts = arg.split('/');
-        let addr_s = parts.next().unwrap_or("");
-        let addr: IpAddr = addr_s.parse().map_err(|_| cfg(format!("'{addr_s}' is not an IP address")))?;
-        if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
-            return Err(cfg(format!("{addr} cannot be used as a service address")));
-        }
-        if let IpAddr::V4(a) = addr {
-            if a.is_broadcast() {
-                return Err(cfg(format!("{addr} cannot be used as a service address")));
-            }
-        }
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match parts.next() {
-            None => None,
-            Some(p) => {
-                let n: u8 = p.parse().map_err(|_| cfg(format!("'{p}' is not a prefix length")))?;
-                if n > max {
-                    return Err(cfg(format!("prefix length {n} is too long for {addr} (at most {max})")));
-                }
-                Some(n)
-            }
-        };
-        let iface = match parts.next() {
-            None => None,
-            Some("") => return Err(cfg(format!("empty interface name in '{arg}'"))),
-            Some(i) if i.len() > MAX_NAME_LEN || i.contains(char::is_whitespace) || i.contains(':') => {
-                return Err(cfg(format!("'{i}' is not a valid interface name")))
-            }
-            Some(i) => Some(i.to_owned()),
-        };
-        let mut label = None;
-        let mut broadcast = None;
-        if let Some(l) = parts.next() {
-            if l.is_empty() {
-                return Err(cfg(format!("empty label in '{arg}'")));
-            }
-            if !addr.is_ipv4() {
-                return Err(cfg(format!("address labels are IPv4 only (got '{l}' for {addr})")));
-            }
-            if let Ok(b) = l.parse::<Ipv4Addr>() {
-                broadcast = Some(b);
-            } else {
-                let full =
-                    if l.contains(':') { l.to_owned() } else { format!("{}:{l}", iface.as_deref().unwrap_or("")) };
-                if full.len() > MAX_NAME_LEN {
-                    return Err(cfg(format!("label '{full}' is longer than {MAX_NAME_LEN} characters")));
-                }
-                if full.contains(char::is_whitespace) {
-                    return Err(cfg(format!("label '{full}' contains blanks")));
-                }
-                label = Some(full);
-            }
-        }
-        if let Some(extra) = parts.next() {
-            return Err(cfg(format!("unexpected '/{extra}' in '{arg}' (ADDR/PREFIX[/IFACE[/LABEL]])")));
-        }
-        Ok(IpSpec { addr, prefix, iface, label, broadcast })
-    }
 }
 
 /// The `ip` resource agent.
@@ -127,7 +48,7 @@ fn nl_err(e: NetlinkError) -> AgentError {
             AgentError::Sys { op: op.to_owned(), errno }
         }
         NetlinkError::Timeout { op } => AgentError::Sys { op: op.to_owned(), errno: Errno::ETIMEDOUT },
-        other => AgentError::Other(other.to_string()),
+        other => AgentError::Failed(other.to_string()),
     }
 }
 
@@ -136,18 +57,12 @@ fn route_socket() -> Result<NlSocket, AgentError> {
 }
 
 impl IpAgent {
-    /// Parses the resource (`spec_args` = the words after `ip::`, joined back by `::`)
-    /// and checks, without side effects, that the interface exists (or that a subnet
-    /// holds the address when no interface is named).
-    pub fn new(spec_args: &[String], text: &str) -> Result<IpAgent, AgentError> {
-        let arg = spec_args.join("::");
-        if arg.is_empty() {
-            return Err(cfg("ip: missing ADDR/PREFIX[/IFACE[/LABEL]]".to_owned()));
-        }
-        let spec = IpSpec::parse(&arg)?;
+    /// Checks, without side effects, that the interface exists (or that a subnet holds the
+    /// address when no interface is named), and finds the prefix when it was left out.
+    pub fn new(spec: &IpSpec, text: &str) -> Result<IpAgent, AgentError> {
         let mut sock = route_socket()?;
-        let (ifindex, prefix) = Self::place(&mut sock, &spec)?;
-        Ok(IpAgent { text: text.to_owned(), spec, prefix, announce: None, ifindex })
+        let (ifindex, prefix) = Self::place(&mut sock, spec)?;
+        Ok(IpAgent { text: text.to_owned(), spec: spec.clone(), prefix, announce: None, ifindex })
     }
 
     pub fn spec(&self) -> &IpSpec {
@@ -173,7 +88,10 @@ impl IpAgent {
                         .map(|e| e.prefix)
                         .max()
                         .ok_or_else(|| {
-                            cfg(format!("no prefix given for {} and no subnet on {name} holds it", spec.addr))
+                            AgentError::Config(format!(
+                                "no prefix given for {} and no subnet on {name} holds it",
+                                spec.addr
+                            ))
                         })?,
                 };
                 Ok((idx, prefix))
@@ -181,7 +99,7 @@ impl IpAgent {
             None => {
                 let e = route::subnet_for(sock, spec.addr)
                     .map_err(nl_err)?
-                    .ok_or_else(|| cfg(format!("no interface has a subnet that holds {}", spec.addr)))?;
+                    .ok_or_else(|| AgentError::Config(format!("no interface has a subnet that holds {}", spec.addr)))?;
                 Ok((e.ifindex, spec.prefix.unwrap_or(e.prefix)))
             }
         }
@@ -209,7 +127,18 @@ impl IpAgent {
         let mut sock = route_socket()?;
         let (idx, prefix) = Self::place(&mut sock, &self.spec)?;
         self.prefix = prefix;
-        let label = self.spec.label.as_deref();
+        // Only a labelled address needs the interface's name (one more request).
+        let label = match &self.spec.label {
+            None => None,
+            Some(_) => {
+                let name = match &self.spec.iface {
+                    Some(n) => n.clone(),
+                    None => route::link_info(&mut sock, idx).map_err(nl_err)?.name,
+                };
+                self.spec.full_label(&name)
+            }
+        };
+        let label = label.as_deref();
         let res = match (self.spec.addr, self.spec.broadcast) {
             (IpAddr::V4(_), Some(bc)) => {
                 let req = route::AddrRequest {
@@ -267,7 +196,9 @@ impl IpAgent {
 fn iface_index(sock: &mut NlSocket, name: &str) -> Result<u32, AgentError> {
     match route::link_index(sock, name) {
         Ok(i) => Ok(i),
-        Err(e) if e.errno() == Some(Errno::ENODEV) => Err(cfg(format!("interface {name} does not exist"))),
+        Err(e) if e.errno() == Some(Errno::ENODEV) => {
+            Err(AgentError::Config(format!("interface {name} does not exist")))
+        }
         Err(e) => Err(nl_err(e)),
     }
 }
@@ -422,9 +353,9 @@ impl Announcer {
             None => self.route.insert(route_socket()?),
         };
         let link = route::link_info(sock, a.ifindex).map_err(nl_err)?;
-        let mac = link
-            .mac
-            .ok_or_else(|| AgentError::Other(format!("interface {} has no Ethernet address to announce", link.name)))?;
+        let mac = link.mac.ok_or_else(|| {
+            AgentError::Failed(format!("interface {} has no Ethernet address to announce", link.name))
+        })?;
         self.prepare(a.ifindex)?;
         let (frame_v4, frame_v6);
         let (frame, what): (&[u8], &str) = match a.addr {
@@ -456,44 +387,6 @@ impl Announcer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_forms() {
-        let s = IpSpec::parse("192.0.2.50/24/veth0/web").unwrap();
-        assert_eq!(s.addr, "192.0.2.50".parse::<IpAddr>().unwrap());
-        assert_eq!(s.prefix, Some(24));
-        assert_eq!(s.iface.as_deref(), Some("veth0"));
-        assert_eq!(s.label.as_deref(), Some("veth0:web"));
-        let s = IpSpec::parse("192.0.2.50/24/veth0/veth0:x").unwrap();
-        assert_eq!(s.label.as_deref(), Some("veth0:x"));
-        let s = IpSpec::parse("192.0.2.50/24/eth0/192.0.2.255").unwrap();
-        assert_eq!((s.label, s.broadcast), (None, Some("192.0.2.255".parse().unwrap())));
-        let s = IpSpec::parse("2001:db8::50/64").unwrap();
-        assert_eq!((s.prefix, s.iface), (Some(64), None));
-        let s = IpSpec::parse("192.0.2.50").unwrap();
-        assert_eq!(s.prefix, None);
-    }
-
-    #[test]
-    fn parse_errors() {
-        for bad in [
-            "",
-            "nope/24",
-            "192.0.2.50/33",
-            "2001:db8::1/129",
-            "192.0.2.50/x",
-            "192.0.2.50/24//l",
-            "192.0.2.50/24/eth0/",
-            "192.0.2.50/24/averyveryverylongname",
-            "192.0.2.50/24/veth012345/label1",
-            "2001:db8::1/64/eth0/lbl",
-            "192.0.2.50/24/eth0/l/extra",
-            "0.0.0.0/0",
-            "224.0.0.1/4",
-        ] {
-            assert!(matches!(IpSpec::parse(bad), Err(AgentError::Config(_))), "{bad}");
-        }
-    }
 
     #[test]
     fn garp_bytes() {

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{Agent, AgentError, Exec, Op, Outcome};
+use crate::config::LvmSpec;
 use crate::time::{self, Duration};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,21 +38,23 @@ pub struct LvmAgent {
 }
 
 impl LvmAgent {
-    /// `args` = `[VG]`.
-    pub fn new(args: &[String], text: &str) -> Result<LvmAgent, AgentError> {
+    /// Fails when `vgchange` is not installed.
+    pub fn new(spec: &LvmSpec, text: &str) -> Result<LvmAgent, AgentError> {
         let vgchange = find_tool("vgchange").ok_or_else(|| {
             AgentError::Config(format!("{text}: vgchange not found in PATH, /sbin or /usr/sbin (install lvm2)"))
         })?;
-        LvmAgent::with_tool(args, text, vgchange)
+        Ok(LvmAgent::with_tool(spec, text, vgchange))
     }
 
     /// As [`LvmAgent::new`] with an explicit `vgchange` (tests).
-    pub fn with_tool(args: &[String], text: &str, vgchange: PathBuf) -> Result<LvmAgent, AgentError> {
-        let vg = match args {
-            [vg] if valid_vg_name(vg) => vg.clone(),
-            _ => return Err(AgentError::Config(format!("{text}: expected lvm::VG with a valid volume group name"))),
-        };
-        Ok(LvmAgent { text: text.to_string(), vg, vgchange, timeout: DEFAULT_TIMEOUT, sys_block: "/sys/block".into() })
+    pub fn with_tool(spec: &LvmSpec, text: &str, vgchange: PathBuf) -> LvmAgent {
+        LvmAgent {
+            text: text.to_string(),
+            vg: spec.vg.clone(),
+            vgchange,
+            timeout: DEFAULT_TIMEOUT,
+            sys_block: "/sys/block".into(),
+        }
     }
 
     /// The deadline [`Agent::run`] gives `vgchange`.
@@ -115,16 +118,6 @@ impl Agent for LvmAgent {
     }
 }
 
-/// LVM's VG naming rules: `[A-Za-z0-9+_.-]`, not starting with `-`, not `.` or `..`.
-fn valid_vg_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 127
-        && !s.starts_with('-')
-        && s != "."
-        && s != ".."
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c))
-}
-
 /// The VG part of a device-mapper name `VG-LV[-layer]`, where a `-` inside VG or LV is
 /// written `--`. `None` if there is no single `-`.
 pub fn dm_vg_name(dm: &str) -> Option<String> {
@@ -160,7 +153,7 @@ fn find_tool(name: &str) -> Option<PathBuf> {
 /// Runs `argv` (stdin /dev/null, output captured up to 4 KiB) and waits at most `timeout`;
 /// kills it on timeout. Exit 0 is success.
 pub fn run_with_deadline(argv: &[String], timeout: Duration) -> Result<(), AgentError> {
-    let (prog, args) = argv.split_first().ok_or_else(|| AgentError::Other("empty command".to_string()))?;
+    let (prog, args) = argv.split_first().ok_or_else(|| AgentError::Failed("empty command".to_string()))?;
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::null())
@@ -196,7 +189,7 @@ pub fn run_with_deadline(argv: &[String], timeout: Duration) -> Result<(), Agent
         (Some(0), _) => Ok(()),
         (Some(code), _) => Err(AgentError::Exit { code, output }),
         (None, Some(signal)) => Err(AgentError::Signal { signal, output }),
-        (None, None) => Err(AgentError::Other(format!("{prog}: unknown exit status"))),
+        (None, None) => Err(AgentError::Failed(format!("{prog}: unknown exit status"))),
     }
 }
 
@@ -217,10 +210,7 @@ mod tests {
     #[test]
     fn argv_names_and_status_from_sysfs() {
         let t = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(LvmAgent::with_tool(&t(&[]), "lvm", "/x".into()).is_err());
-        assert!(LvmAgent::with_tool(&t(&["-bad"]), "lvm", "/x".into()).is_err());
-        assert!(LvmAgent::with_tool(&t(&["a", "b"]), "lvm", "/x".into()).is_err());
-        assert!(LvmAgent::with_tool(&t(&["a b"]), "lvm", "/x".into()).is_err());
+        let vg = |n: &str| LvmSpec { vg: n.to_string() };
         let base = std::env::temp_dir().join(format!("tandem-lvm-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         let mk = |dev: &str, name: &str, uuid: &str| {
@@ -232,14 +222,13 @@ mod tests {
         mk("dm-0", "data--vg-home", "LVM-abcdef");
         mk("dm-1", "vg1-x", "CRYPT-LUKS2-1234");
         fs::create_dir_all(base.join("sda")).unwrap();
-        let mut a = LvmAgent::with_tool(&t(&["data-vg"]), "lvm::data-vg", "/sbin/vgchange".into())
-            .unwrap()
-            .with_sys_block(base.clone());
+        let mut a =
+            LvmAgent::with_tool(&vg("data-vg"), "lvm::data-vg", "/sbin/vgchange".into()).with_sys_block(base.clone());
         assert_eq!(a.exec(Op::Start), Exec::Exec(t(&["/sbin/vgchange", "-a", "y", "data-vg"])));
         assert_eq!(a.exec(Op::Stop), Exec::Exec(t(&["/sbin/vgchange", "-a", "n", "data-vg"])));
         assert_eq!(a.exec(Op::Status), Exec::Inline);
         assert_eq!(a.run(Op::Status).unwrap(), Outcome::Running);
-        let mut b = LvmAgent::with_tool(&t(&["vg1"]), "lvm::vg1", "/x".into()).unwrap().with_sys_block(base.clone());
+        let mut b = LvmAgent::with_tool(&vg("vg1"), "lvm::vg1", "/x".into()).with_sys_block(base.clone());
         assert_eq!(b.run(Op::Status).unwrap(), Outcome::Stopped, "a crypt mapping is not LVM");
         let _ = fs::remove_dir_all(&base);
     }

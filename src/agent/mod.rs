@@ -2,7 +2,7 @@
 //! (LSB/heartbeat scripts), `drbd.rs` (generic netlink), `mount.rs`, `lvm.rs`,
 //! and `runner.rs` (forked children with deadlines).
 //!
-//! SHARED TYPES: [`Op`], [`AgentError`], [`Agent`], [`build`].
+//! Agents are built from the config's typed [`ResourceSpec`]s; they never parse resource words.
 
 pub mod drbd;
 pub mod ip;
@@ -13,33 +13,10 @@ pub mod script;
 
 use core::fmt;
 
-use crate::config::{Config, ResourceKind, ResourceSpec};
+use crate::config::{Resource, ResourceKind, ResourceSpec, Timeouts};
 use crate::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Start,
-    Stop,
-    Status,
-}
-
-impl Op {
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Start => "start",
-            Op::Stop => "stop",
-            Op::Status => "status",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Op> {
-        match s {
-            "start" => Some(Op::Start),
-            "stop" => Some(Op::Stop),
-            "status" => Some(Op::Status),
-            _ => None,
-        }
-    }
-}
+pub use crate::cluster::Op;
 
 /// Result of a successful operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,26 +34,17 @@ pub enum AgentError {
     /// A type the daemon does not implement yet.
     Unsupported(ResourceKind),
     /// A syscall or netlink request failed.
-    Sys {
-        op: String,
-        errno: nix::errno::Errno,
-    },
+    Sys { op: String, errno: nix::errno::Errno },
     /// The child/script exited with this code (LSB meaning).
-    Exit {
-        code: i32,
-        output: String,
-    },
+    Exit { code: i32, output: String },
     /// Killed by this signal.
-    Signal {
-        signal: i32,
-        output: String,
-    },
+    Signal { signal: i32, output: String },
     /// Did not finish within the deadline; its process group was killed.
-    Timeout {
-        after: Duration,
-        output: String,
-    },
-    Other(String),
+    Timeout { after: Duration, output: String },
+    /// A kernel facility the agent needs is missing (e.g. the DRBD module is not loaded).
+    Unavailable(String),
+    /// The operation did not reach its goal; the message says what was found instead.
+    Failed(String),
 }
 
 impl fmt::Display for AgentError {
@@ -108,7 +76,7 @@ impl fmt::Display for AgentError {
                 }
                 Ok(())
             }
-            AgentError::Other(m) => write!(f, "{m}"),
+            AgentError::Unavailable(m) | AgentError::Failed(m) => write!(f, "{m}"),
         }
     }
 }
@@ -146,23 +114,19 @@ pub trait Agent {
     }
 }
 
-/// Builds the agent for one resource. Checks what can be checked without side effects
-/// (interface exists, script executable). `Unsupported` for types not built yet.
-pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
-    match spec.kind {
-        ResourceKind::Ip => Ok(Box::new(ip::IpAgent::new(&spec.args, &spec.text)?)),
-        ResourceKind::Script => Ok(Box::new(script::ScriptAgent::new(&spec.args, &spec.text)?.with_timeouts(
-            cfg.start_timeout,
-            cfg.stop_timeout,
-            cfg.status_timeout,
-        ))),
-        ResourceKind::Mount => Ok(Box::new(mount::MountAgent::new(&spec.args, &spec.text)?)),
-        ResourceKind::Drbd => Ok(Box::new(drbd::DrbdAgent::new(&spec.args, &spec.text)?)),
-        ResourceKind::Lvm => Ok(Box::new(
-            lvm::LvmAgent::new(&spec.args, &spec.text)?.with_timeout(cfg.start_timeout.max(cfg.stop_timeout)),
-        )),
-        ResourceKind::Guest => Err(AgentError::Unsupported(spec.kind)),
-    }
+/// Builds the agent for one resource and checks what can be checked on this host without
+/// side effects (the interface exists, the script is executable, `vgchange` is installed).
+/// `Unsupported` for types not built yet.
+pub fn build(res: &Resource, t: &Timeouts) -> Result<Box<dyn Agent>, AgentError> {
+    let text = res.text.as_str();
+    Ok(match &res.spec {
+        ResourceSpec::Ip(s) => Box::new(ip::IpAgent::new(s, text)?),
+        ResourceSpec::Script(s) => Box::new(script::ScriptAgent::new(s, text)?.with_timeouts(*t)),
+        ResourceSpec::Mount(s) => Box::new(mount::MountAgent::new(s, text)),
+        ResourceSpec::Drbd(s) => Box::new(drbd::DrbdAgent::new(s, text)),
+        ResourceSpec::Lvm(s) => Box::new(lvm::LvmAgent::new(s, text)?.with_timeout(t.start.max(t.stop))),
+        ResourceSpec::Guest(_) => return Err(AgentError::Unsupported(res.spec.kind())),
+    })
 }
 
 /// For the daemon: like [`build`], but a resource that is wrong *on this host* (an interface
@@ -170,11 +134,11 @@ pub fn build(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentE
 /// always fails with that message: the group is marked failed here, the error is logged,
 /// the daemon keeps running and the peer can take the group. An unimplemented type is
 /// still an error (the daemon refuses to start).
-pub fn build_or_broken(spec: &ResourceSpec, cfg: &Config) -> Result<Box<dyn Agent>, AgentError> {
-    match build(spec, cfg) {
+pub fn build_or_broken(res: &Resource, t: &Timeouts) -> Result<Box<dyn Agent>, AgentError> {
+    match build(res, t) {
         Ok(a) => Ok(a),
         Err(e @ AgentError::Unsupported(_)) => Err(e),
-        Err(e) => Ok(Box::new(Broken { text: spec.text.clone(), why: e.to_string() })),
+        Err(e) => Ok(Box::new(Broken { text: res.text.clone(), why: e.to_string() })),
     }
 }
 

@@ -29,6 +29,7 @@ use nix::sys::stat::{major, minor};
 use nix::unistd::Pid;
 
 use super::{Agent, AgentError, Exec, Op, Outcome};
+use crate::config::MountSpec;
 use crate::time::{self, Duration};
 
 /// How long holders get after SIGTERM before SIGKILL.
@@ -54,38 +55,20 @@ pub struct MountAgent {
 }
 
 impl MountAgent {
-    /// `args` are the fields after `mount::`: DEVICE, DIR, optional FSTYPE, optional OPTIONS.
-    /// Checks the syntax only: DEVICE may not exist yet (a DRBD or LVM device appears
-    /// when an earlier resource of the group starts).
-    pub fn new(args: &[String], text: &str) -> Result<MountAgent, AgentError> {
-        let bad = |m: &str| AgentError::Config(format!("{text}: {m}"));
-        if args.len() < 2 || args.len() > 4 {
-            return Err(bad("expected mount::DEVICE::DIR[::FSTYPE[::OPTIONS]]"));
-        }
-        let device = args.first().map(String::as_str).unwrap_or("");
-        let dir = args.get(1).map(String::as_str).unwrap_or("");
-        if device.is_empty() {
-            return Err(bad("DEVICE is empty"));
-        }
-        if !dir.starts_with('/') {
-            return Err(bad("DIR must be an absolute path"));
-        }
-        let fstype = match args.get(2).map(String::as_str) {
-            None | Some("") | Some("auto") => None,
-            Some(t) if t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) => Some(t.to_string()),
-            Some(t) => return Err(bad(&format!("bad filesystem type '{t}'"))),
-        };
-        let (flags, data) = parse_options(args.get(3).map(String::as_str).unwrap_or(""));
-        Ok(MountAgent {
+    /// DEVICE may not exist yet (a DRBD or LVM device appears when an earlier resource of
+    /// the group starts): it is looked at only when the mount is started or checked.
+    pub fn new(spec: &MountSpec, text: &str) -> MountAgent {
+        let (flags, data) = parse_options(&spec.options);
+        MountAgent {
             text: text.to_string(),
-            device: device.to_string(),
-            dir: PathBuf::from(dir),
-            fstype,
+            device: spec.device.clone(),
+            dir: spec.dir.clone(),
+            fstype: spec.fstype.clone(),
             flags,
             data,
             term_grace: TERM_GRACE,
             kill_grace: KILL_GRACE,
-        })
+        }
     }
 
     /// Shortens the TERM/KILL waits (tests).
@@ -115,7 +98,7 @@ impl MountAgent {
         let path = self.device_path();
         let md = fs::metadata(&path).map_err(|e| sys(format!("device {}", path.display()), &e))?;
         if !md.file_type().is_block_device() {
-            return Err(AgentError::Other(format!("{} is not a block device", path.display())));
+            return Err(AgentError::Failed(format!("{} is not a block device", path.display())));
         }
         let canon = fs::canonicalize(&path).unwrap_or(path);
         Ok((md.rdev(), canon))
@@ -148,13 +131,13 @@ impl MountAgent {
     fn start(&self) -> Result<Outcome, AgentError> {
         let md = fs::metadata(&self.dir).map_err(|e| sys(format!("mount point {}", self.dir.display()), &e))?;
         if !md.is_dir() {
-            return Err(AgentError::Other(format!("mount point {} is not a directory", self.dir.display())));
+            return Err(AgentError::Failed(format!("mount point {} is not a directory", self.dir.display())));
         }
         let (_, canon) = self.device_rdev()?;
         match self.state()? {
             State::Here(_) => return Ok(Outcome::Running),
             State::Elsewhere(p) => {
-                return Err(AgentError::Other(format!("{} is already mounted on {}", canon.display(), p.display())))
+                return Err(AgentError::Failed(format!("{} is already mounted on {}", canon.display(), p.display())))
             }
             State::NoDevice | State::Unmounted => {}
         }
@@ -162,7 +145,7 @@ impl MountAgent {
         match &self.fstype {
             Some(t) => crate::sys::mount::mount(&canon, &dir, t, self.flags, &self.data).map_err(|errno| {
                 if errno == Errno::ENODEV {
-                    AgentError::Other(format!("filesystem type '{t}' is not known to the kernel"))
+                    AgentError::Failed(format!("filesystem type '{t}' is not known to the kernel"))
                 } else {
                     AgentError::Sys { op: format!("mount {} on {} ({t})", canon.display(), dir.display()), errno }
                 }
@@ -171,7 +154,7 @@ impl MountAgent {
         }
         match self.state()? {
             State::Here(_) => Ok(Outcome::Running),
-            _ => Err(AgentError::Other(format!(
+            _ => Err(AgentError::Failed(format!(
                 "mount {} on {} succeeded but mountinfo does not show it",
                 canon.display(),
                 dir.display()
@@ -199,7 +182,7 @@ impl MountAgent {
                 }
             }
         }
-        Err(AgentError::Other(format!("{}: no filesystem type known to the kernel recognises it", dev.display())))
+        Err(AgentError::Failed(format!("{}: no filesystem type known to the kernel recognises it", dev.display())))
     }
 
     fn stop(&self) -> Result<Outcome, AgentError> {
@@ -492,10 +475,6 @@ fn join_pids(p: &[i32]) -> String {
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
     fn options_split_into_flags_and_data() {
         let (f, d) = parse_options("ro,noatime,nodev,nosuid,noexec,sync,dirsync,data=ordered,errors=remount-ro");
@@ -517,18 +496,17 @@ mod tests {
     }
 
     #[test]
-    fn new_checks_syntax() {
-        let a = MountAgent::new(&args(&["/dev/drbd0", "/srv"]), "mount::/dev/drbd0::/srv").unwrap();
-        assert_eq!(a.fstype, None);
-        let a = MountAgent::new(&args(&["/dev/drbd0", "/srv", "ext4", "noatime,commit=5"]), "t").unwrap();
+    fn options_and_devices() {
+        let spec = |d: &str, fs: Option<&str>, o: &str| MountSpec {
+            device: d.into(),
+            dir: "/srv".into(),
+            fstype: fs.map(str::to_string),
+            options: o.into(),
+        };
+        let a = MountAgent::new(&spec("/dev/drbd0", Some("ext4"), "noatime,commit=5"), "t");
         assert_eq!(a.fstype.as_deref(), Some("ext4"));
         assert_eq!(a.options(), (MsFlags::MS_NOATIME, "commit=5"));
-        assert!(MountAgent::new(&args(&["/dev/drbd0"]), "t").is_err());
-        assert!(MountAgent::new(&args(&["/dev/drbd0", "srv"]), "t").is_err());
-        assert!(MountAgent::new(&args(&["", "/srv"]), "t").is_err());
-        assert!(MountAgent::new(&args(&["/dev/x", "/srv", "ext 4"]), "t").is_err());
-        assert!(MountAgent::new(&args(&["a", "/b", "c", "d", "e"]), "t").is_err());
-        let a = MountAgent::new(&args(&["UUID=1234", "/srv", "auto"]), "t").unwrap();
+        let a = MountAgent::new(&spec("UUID=1234", None, ""), "t");
         assert_eq!(a.device_path(), PathBuf::from("/dev/disk/by-uuid/1234"));
         assert_eq!(a.exec(Op::Start), Exec::Fork);
     }

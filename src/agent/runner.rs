@@ -331,7 +331,7 @@ impl Runner {
     /// `deadline` is relative to `now`.
     pub fn spawn(&mut self, now: Instant, tag: u64, how: Spawn<'_>, deadline: Duration) -> Result<(), AgentError> {
         let Some(idx) = self.slots.iter().position(|s| !s.used) else {
-            return Err(AgentError::Other(format!(
+            return Err(AgentError::Failed(format!(
                 "cannot start another child: all {} slots are busy",
                 self.slots.len()
             )));
@@ -369,7 +369,7 @@ impl Runner {
             }
         };
         let Some(slot) = self.slots.get_mut(idx) else {
-            return Err(AgentError::Other("runner slot vanished".into()));
+            return Err(AgentError::Failed("runner slot vanished".into()));
         };
         slot.release();
         slot.used = true;

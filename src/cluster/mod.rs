@@ -21,10 +21,45 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use crate::agent::Op;
 use crate::membership::PeerState;
 use crate::time::{Duration, Instant};
 use crate::wire::{gflag, GroupState, GroupWire, NodeState, MAX_GROUPS};
+
+/// An operation on one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Stop,
+    Status,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Status => "status",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Op> {
+        match s {
+            "start" => Some(Op::Start),
+            "stop" => Some(Op::Stop),
+            "status" => Some(Op::Status),
+            _ => None,
+        }
+    }
+}
+
+/// What an operation found: the resource is running (a start succeeded, or status says so),
+/// stopped (a stop succeeded, or status says so), or the operation failed (for a status:
+/// the state cannot be told, which counts as possibly running).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpResult {
+    Running,
+    Stopped,
+    Failed,
+}
 
 /// One group as the cluster layer sees it (from `Config::groups`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +106,9 @@ pub enum Event<'a> {
     PeerRestarted,
     /// Every accepted heartbeat from the peer, in sending order.
     PeerPacket { node_state: NodeState, groups: &'a [GroupWire] },
-    /// An operation asked for by [`Action::Run`] finished. For `Status`, `Ok(true)` means the
-    /// resource is running; for `Start`/`Stop` any `Ok` is success.
-    OpDone { group: usize, resource: usize, op: Op, result: Result<bool, ()> },
+    /// An operation asked for by [`Action::Run`] finished. For `Start`/`Stop` any result but
+    /// `Failed` is success.
+    OpDone { group: usize, resource: usize, op: Op, result: OpResult },
     /// Operator: hand these local groups to the peer (sticky until a local takeover or the peer's death).
     Standby(GroupSel),
     /// Operator: take these groups (orderly: the peer stops them first). Clears a local Failed.
@@ -521,15 +556,7 @@ impl Cluster {
         }
     }
 
-    fn on_op_done(
-        &mut self,
-        now: Instant,
-        g: usize,
-        resource: usize,
-        op: Op,
-        result: Result<bool, ()>,
-        out: &mut Vec<Action>,
-    ) {
+    fn on_op_done(&mut self, now: Instant, g: usize, resource: usize, op: Op, result: OpResult, out: &mut Vec<Action>) {
         let Some(gr) = self.groups.get_mut(g) else {
             return;
         };
@@ -547,7 +574,7 @@ impl Cluster {
         let n = gr.def.n_resources;
         match op {
             Op::Status => match result {
-                Ok(false) => {
+                OpResult::Stopped => {
                     gr.cursor += 1;
                     if gr.cursor >= n {
                         gr.seq = Seq::Idle;
@@ -556,13 +583,14 @@ impl Cluster {
                         out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Status });
                     }
                 }
-                Ok(true) | Err(()) => {
-                    out.push(Action::Log(LogEvent::FoundRunning { group: g, resource, status_error: result.is_err() }));
+                OpResult::Running | OpResult::Failed => {
+                    let status_error = result == OpResult::Failed;
+                    out.push(Action::Log(LogEvent::FoundRunning { group: g, resource, status_error }));
                     self.begin_stop(g, n.checked_sub(1), out);
                 }
             },
             Op::Start => match result {
-                Ok(_) => {
+                OpResult::Running | OpResult::Stopped => {
                     gr.cursor += 1;
                     if gr.release_pending {
                         let top = gr.cursor.checked_sub(1);
@@ -575,7 +603,7 @@ impl Cluster {
                         out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Start });
                     }
                 }
-                Err(()) => {
+                OpResult::Failed => {
                     gr.failed = true;
                     gr.pinned = false;
                     out.push(Action::Log(LogEvent::StartFailed { group: g, resource }));
@@ -584,7 +612,7 @@ impl Cluster {
                 }
             },
             Op::Stop => match result {
-                Ok(_) => {
+                OpResult::Running | OpResult::Stopped => {
                     gr.stop_failures = 0;
                     if let Some(next) = gr.cursor.checked_sub(1) {
                         gr.cursor = next;
@@ -594,7 +622,7 @@ impl Cluster {
                         self.finish_stop(g, out);
                     }
                 }
-                Err(()) => {
+                OpResult::Failed => {
                     gr.stop_failures = gr.stop_failures.saturating_add(1);
                     let retrying = gr.stop_failures <= self.settings.stop_retries;
                     out.push(Action::Log(LogEvent::StopFailed {

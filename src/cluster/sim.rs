@@ -344,21 +344,27 @@ impl Sim {
                 if n.fail_start[g][r] {
                     // May be half-started.
                     n.held[g][r] = self.rng.chance(50);
-                    Err(())
+                    OpResult::Failed
                 } else {
                     n.held[g][r] = true;
-                    Ok(true)
+                    OpResult::Running
                 }
             }
             Op::Stop => {
                 if n.fail_stop[g][r] {
-                    Err(())
+                    OpResult::Failed
                 } else {
                     n.held[g][r] = false;
-                    Ok(false)
+                    OpResult::Stopped
                 }
             }
-            Op::Status => Ok(n.held[g][r]),
+            Op::Status => {
+                if n.held[g][r] {
+                    OpResult::Running
+                } else {
+                    OpResult::Stopped
+                }
+            }
         };
         self.deliver(i, Event::OpDone { group: g, resource: r, op, result });
     }

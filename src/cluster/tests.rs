@@ -47,7 +47,7 @@ impl H {
         self.ev(ev)
     }
 
-    fn done(&mut self, group: usize, resource: usize, op: Op, result: Result<bool, ()>) -> Vec<Action> {
+    fn done(&mut self, group: usize, resource: usize, op: Op, result: OpResult) -> Vec<Action> {
         self.ev(Event::OpDone { group, resource, op, result })
     }
 
@@ -75,7 +75,7 @@ impl H {
         }) {
             let mut r = 0;
             loop {
-                let a = self.done(g, r, Op::Status, Ok(false));
+                let a = self.done(g, r, Op::Status, OpResult::Stopped);
                 match a.iter().filter_map(as_run).next() {
                     Some((g2, r2, Op::Status)) => {
                         assert_eq!((g2, r2), (g, r + 1));
@@ -99,7 +99,7 @@ impl H {
     /// Completes starting group `g` (n resources), checking the order.
     fn finish_start(&mut self, g: usize, n: usize) {
         for r in 0..n {
-            let a = self.done(g, r, Op::Start, Ok(true));
+            let a = self.done(g, r, Op::Start, OpResult::Running);
             if r + 1 < n {
                 assert_eq!(runs(&a), vec![(g, r + 1, Op::Start)]);
             } else {
@@ -114,7 +114,7 @@ impl H {
     fn finish_stop(&mut self, g: usize, top: usize) -> Vec<Action> {
         let mut last = Vec::new();
         for r in (0..=top).rev() {
-            last = self.done(g, r, Op::Stop, Ok(false));
+            last = self.done(g, r, Op::Stop, OpResult::Stopped);
             if r > 0 {
                 assert_eq!(runs(&last), vec![(g, r - 1, Op::Stop)]);
             }
@@ -163,10 +163,10 @@ fn probe_is_sequential_per_group_then_active() {
     assert_eq!(h.c.node_state(), NodeState::Init);
     let a = h.ev(Event::Tick);
     assert_eq!(runs(&a), vec![(0, 0, Op::Status), (1, 0, Op::Status)]);
-    assert_eq!(runs(&h.done(1, 0, Op::Status, Ok(false))), vec![]);
+    assert_eq!(runs(&h.done(1, 0, Op::Status, OpResult::Stopped)), vec![]);
     assert_eq!(h.c.node_state(), NodeState::Init);
-    assert_eq!(runs(&h.done(0, 0, Op::Status, Ok(false))), vec![(0, 1, Op::Status)]);
-    let a = h.done(0, 1, Op::Status, Ok(false));
+    assert_eq!(runs(&h.done(0, 0, Op::Status, OpResult::Stopped)), vec![(0, 1, Op::Status)]);
+    let a = h.done(0, 1, Op::Status, OpResult::Stopped);
     assert_eq!(h.c.node_state(), NodeState::Active);
     assert!(has_log(&a, |l| *l == LogEvent::Node { from: NodeState::Init, to: NodeState::Active }));
     assert_eq!(announces(&a), 1);
@@ -176,8 +176,8 @@ fn probe_is_sequential_per_group_then_active() {
 fn probe_found_running_stops_whole_group_right_to_left() {
     let mut h = H::new(vec![def("a", true, 3)], settings(false));
     h.ev(Event::Tick);
-    h.done(0, 0, Op::Status, Ok(false));
-    let a = h.done(0, 1, Op::Status, Ok(true));
+    h.done(0, 0, Op::Status, OpResult::Stopped);
+    let a = h.done(0, 1, Op::Status, OpResult::Running);
     assert!(has_log(&a, |l| matches!(l, LogEvent::FoundRunning { group: 0, resource: 1, status_error: false })));
     assert_eq!(runs(&a), vec![(0, 2, Op::Stop)]);
     assert_eq!(h.state(0), GroupState::Stopping);
@@ -194,7 +194,7 @@ fn probe_found_running_stops_whole_group_right_to_left() {
 fn probe_status_error_counts_as_running() {
     let mut h = H::new(vec![def("a", true, 2)], settings(false));
     h.ev(Event::Tick);
-    let a = h.done(0, 0, Op::Status, Err(()));
+    let a = h.done(0, 0, Op::Status, OpResult::Failed);
     assert!(has_log(&a, |l| matches!(l, LogEvent::FoundRunning { status_error: true, .. })));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
 }
@@ -218,7 +218,7 @@ fn no_grant_and_no_claim_while_init() {
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 99, 0)]);
     let w = h.wire(0);
     assert_eq!((w.grant, w.claim, w.flags), (0, 0, 0));
-    h.done(0, 0, Op::Status, Ok(false));
+    h.done(0, 0, Op::Status, OpResult::Stopped);
     assert_eq!(h.wire(0).grant, 99, "granted once probing is over");
 }
 
@@ -452,7 +452,7 @@ fn release_while_starting_waits_for_the_outstanding_op() {
     let a = h.ev(Event::Standby(GroupSel::One(0)));
     assert!(runs(&a).is_empty(), "one op at a time");
     assert_eq!(h.wire(0).flags, OFFER);
-    let a = h.done(0, 0, Op::Start, Ok(true));
+    let a = h.done(0, 0, Op::Start, OpResult::Running);
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
     h.finish_stop(0, 0);
     assert_eq!(h.state(0), GroupState::Stopped);
@@ -474,8 +474,8 @@ fn peer_dead_takes_over_every_group_but_failed_ones() {
     assert_eq!(h.state(0), GroupState::Starting);
     assert_eq!(h.state(1), GroupState::Starting);
     assert_eq!(h.state(2), GroupState::Starting);
-    h.done(2, 0, Op::Start, Err(()));
-    h.done(2, 0, Op::Stop, Ok(false));
+    h.done(2, 0, Op::Start, OpResult::Failed);
+    h.done(2, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(h.state(2), GroupState::Failed);
     // Failed stays failed even with the peer dead.
     assert!(runs(&h.ev(Event::Peer(PeerState::Dead))).is_empty());
@@ -531,8 +531,8 @@ fn start_failure_stops_k_to_0_then_failed_with_offer() {
     let mut h = H::new(vec![def("a", true, 3)], settings(false));
     h.probe_clean();
     h.ev(Event::Peer(PeerState::Dead));
-    h.done(0, 0, Op::Start, Ok(true));
-    let a = h.done(0, 1, Op::Start, Err(()));
+    h.done(0, 0, Op::Start, OpResult::Running);
+    let a = h.done(0, 1, Op::Start, OpResult::Failed);
     assert!(has_log(&a, |l| *l == LogEvent::StartFailed { group: 0, resource: 1 }));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)], "the failed resource is stopped too");
     let a = h.finish_stop(0, 1);
@@ -553,8 +553,8 @@ fn takeover_clears_failed_and_claims_pinned() {
     let mut h = H::new(vec![def("a", false, 1)], settings(false));
     h.probe_clean();
     h.ev(Event::Peer(PeerState::Dead));
-    h.done(0, 0, Op::Start, Err(()));
-    h.done(0, 0, Op::Stop, Ok(false));
+    h.done(0, 0, Op::Start, OpResult::Failed);
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(h.state(0), GroupState::Failed);
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
     let a = h.ev(Event::Takeover(GroupSel::All));
@@ -575,16 +575,16 @@ fn failed_stop_is_retried_then_failed_to_stop() {
     h.now = t(10_000);
     let a = h.ev(Event::Standby(GroupSel::One(0)));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
-    let a = h.done(0, 1, Op::Stop, Err(()));
+    let a = h.done(0, 1, Op::Stop, OpResult::Failed);
     assert!(has_log(&a, |l| matches!(l, LogEvent::StopFailed { attempt: 1, retrying: true, .. })));
     assert!(runs(&a).is_empty());
     assert_eq!(h.c.poll_at(), Some(t(10_500)));
     assert!(runs(&h.at(10_499, Event::Tick)).is_empty());
     assert_eq!(runs(&h.at(10_500, Event::Tick)), vec![(0, 1, Op::Stop)]);
     assert_eq!(h.c.poll_at(), None);
-    h.done(0, 1, Op::Stop, Err(()));
+    h.done(0, 1, Op::Stop, OpResult::Failed);
     assert_eq!(runs(&h.at(11_000, Event::Tick)), vec![(0, 1, Op::Stop)]);
-    let a = h.done(0, 1, Op::Stop, Err(()));
+    let a = h.done(0, 1, Op::Stop, OpResult::Failed);
     assert!(has_log(&a, |l| matches!(l, LogEvent::StopFailed { attempt: 3, retrying: false, .. })));
     assert_eq!(h.state(0), GroupState::FailedToStop);
     assert_eq!(h.c.poll_at(), None);
@@ -604,10 +604,10 @@ fn failed_stop_is_retried_then_failed_to_stop() {
 fn failed_stop_retry_that_succeeds_continues_down() {
     let mut h = started(true, 2, settings(false));
     h.ev(Event::Standby(GroupSel::One(0)));
-    h.done(0, 1, Op::Stop, Err(()));
+    h.done(0, 1, Op::Stop, OpResult::Failed);
     assert_eq!(runs(&h.at(500, Event::Tick)), vec![(0, 1, Op::Stop)]);
-    assert_eq!(runs(&h.done(0, 1, Op::Stop, Ok(false))), vec![(0, 0, Op::Stop)]);
-    h.done(0, 0, Op::Stop, Ok(false));
+    assert_eq!(runs(&h.done(0, 1, Op::Stop, OpResult::Stopped)), vec![(0, 0, Op::Stop)]);
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(h.state(0), GroupState::Stopped);
 }
 
@@ -615,10 +615,10 @@ fn failed_stop_retry_that_succeeds_continues_down() {
 fn unexpected_op_results_are_ignored() {
     let mut h = H::new(vec![def("a", true, 2)], settings(false));
     h.ev(Event::Tick);
-    assert!(h.done(0, 1, Op::Status, Ok(true)).is_empty());
-    assert!(h.done(0, 0, Op::Start, Ok(true)).is_empty());
-    assert!(h.done(5, 0, Op::Status, Ok(true)).is_empty());
-    assert_eq!(runs(&h.done(0, 0, Op::Status, Ok(false))), vec![(0, 1, Op::Status)]);
+    assert!(h.done(0, 1, Op::Status, OpResult::Running).is_empty());
+    assert!(h.done(0, 0, Op::Start, OpResult::Running).is_empty());
+    assert!(h.done(5, 0, Op::Status, OpResult::Running).is_empty());
+    assert_eq!(runs(&h.done(0, 0, Op::Status, OpResult::Stopped)), vec![(0, 1, Op::Status)]);
 }
 
 // ----- operator -----
@@ -673,8 +673,8 @@ fn shutdown_stops_everything_then_announces_and_exits() {
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
     assert_eq!(h.wire(0).flags, OFFER);
     assert!(!a.contains(&Action::Exit));
-    h.done(0, 1, Op::Stop, Ok(false));
-    let a = h.done(0, 0, Op::Stop, Ok(false));
+    h.done(0, 1, Op::Stop, OpResult::Stopped);
+    let a = h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert!(!a.contains(&Action::Exit), "waits for the peer to show it took over");
     assert_eq!(h.c.poll_at(), Some(h.now + DEFAULT_LEAVE_LINGER));
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
@@ -694,7 +694,7 @@ fn shutdown_exits_after_the_linger_if_the_peer_never_shows_a_takeover() {
     h.c.set_leave_linger(Duration::from_millis(300));
     h.now = t(1000);
     h.ev(Event::Shutdown);
-    let a = h.done(0, 0, Op::Stop, Ok(false));
+    let a = h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert!(!a.contains(&Action::Exit));
     assert_eq!(h.c.poll_at(), Some(t(1300)));
     assert!(!h.at(1299, Event::Tick).contains(&Action::Exit));
@@ -707,22 +707,22 @@ fn shutdown_exits_at_once_when_the_peer_is_dead_or_in_standby() {
     let mut h = started(true, 1, settings(false));
     h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, OFFER, 0, 0)]);
     h.ev(Event::Shutdown);
-    assert_eq!(h.done(0, 0, Op::Stop, Ok(false)).last(), Some(&Action::Exit));
+    assert_eq!(h.done(0, 0, Op::Stop, OpResult::Stopped).last(), Some(&Action::Exit));
     let mut h = started(true, 1, settings(false));
     h.ev(Event::Shutdown);
     h.ev(Event::Peer(PeerState::Dead));
-    assert_eq!(h.done(0, 0, Op::Stop, Ok(false)).last(), Some(&Action::Exit));
+    assert_eq!(h.done(0, 0, Op::Stop, OpResult::Stopped).last(), Some(&Action::Exit));
 }
 
 #[test]
 fn shutdown_with_failed_to_stop_does_not_exit() {
     let mut h = started(true, 1, settings(false));
     h.ev(Event::Shutdown);
-    h.done(0, 0, Op::Stop, Err(()));
+    h.done(0, 0, Op::Stop, OpResult::Failed);
     h.at(500, Event::Tick);
-    h.done(0, 0, Op::Stop, Err(()));
+    h.done(0, 0, Op::Stop, OpResult::Failed);
     h.at(1000, Event::Tick);
-    let a = h.done(0, 0, Op::Stop, Err(()));
+    let a = h.done(0, 0, Op::Stop, OpResult::Failed);
     assert!(has_log(&a, |l| *l == LogEvent::ExitBlocked { group: 0 }));
     assert!(!a.contains(&Action::Exit));
     assert!(!h.c.exited());
@@ -735,9 +735,9 @@ fn shutdown_during_probe_finishes_probe_then_exits() {
     h.ev(Event::Tick);
     h.ev(Event::Shutdown);
     assert_eq!(h.c.node_state(), NodeState::Init);
-    let a = h.done(0, 0, Op::Status, Ok(true));
+    let a = h.done(0, 0, Op::Status, OpResult::Running);
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
-    let a = h.done(0, 0, Op::Stop, Ok(false));
+    let a = h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(h.c.node_state(), NodeState::Leaving);
     assert_eq!(a.last(), Some(&Action::Exit));
 }
@@ -746,19 +746,19 @@ fn shutdown_during_probe_finishes_probe_then_exits() {
 fn shutdown_does_not_take_over_on_peer_death() {
     let mut h = started(false, 1, settings(false));
     h.ev(Event::Shutdown);
-    h.done(0, 0, Op::Stop, Ok(false));
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
     h.ev(Event::Peer(PeerState::Dead));
     assert!(h.c.exited());
     let mut h = H::new(vec![def("a", true, 1), def("b", true, 1)], settings(false));
     h.probe_clean();
     h.ev(Event::Peer(PeerState::Dead));
-    h.done(0, 0, Op::Start, Ok(true));
+    h.done(0, 0, Op::Start, OpResult::Running);
     let a = h.ev(Event::Shutdown);
     // b is starting: it is stopped once its start finishes, never restarted.
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
-    assert_eq!(runs(&h.done(1, 0, Op::Start, Ok(true))), vec![(1, 0, Op::Stop)]);
-    h.done(0, 0, Op::Stop, Ok(false));
-    let a = h.done(1, 0, Op::Stop, Ok(false));
+    assert_eq!(runs(&h.done(1, 0, Op::Start, OpResult::Running)), vec![(1, 0, Op::Stop)]);
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
+    let a = h.done(1, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(a.last(), Some(&Action::Exit));
 }
 
@@ -778,7 +778,7 @@ fn group_view_reports_owner() {
     let mut h = started(true, 1, settings(false));
     assert_eq!(h.c.group_view(0).owner, Owner::Local);
     h.ev(Event::Standby(GroupSel::One(0)));
-    h.done(0, 0, Op::Stop, Ok(false));
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
     h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 5, 0)]);
     let v = h.c.group_view(0);
     assert_eq!((v.owner, v.peer_state, v.standby), (Owner::Peer, Some(GroupState::Started), true));

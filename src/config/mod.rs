@@ -1,8 +1,8 @@
 //! Configuration: `lex` (pure, line numbers) → `raw` (directives) → `resolve` (validated [`Config`]).
-//! The syntax is documented in `docs/tandem.conf.5` and `shared/INTERFACE.md`.
+//! The syntax is documented in `docs/tandem.conf.5`.
 //!
-//! SHARED TYPES: the structs below are used by the daemon and every other layer.
-//! Change them only together with their users.
+//! This layer knows nothing of agents, links or the running host: what needs the host (which
+//! node is this, which interfaces exist) comes in as [`HostFacts`], gathered by the caller.
 
 pub mod key;
 pub mod lex;
@@ -20,7 +20,14 @@ use crate::time::Duration;
 pub use key::{keygen, read_key, KeyError};
 pub use raw::parse_duration;
 pub use resolve::{apply_host, HostFacts, Parsed};
-pub use resource::{parse_resource, IpSpec};
+pub use resource::{
+    parse_resource, DrbdSpec, GuestSpec, IpSpec, LvmSpec, MountSpec, Resource, ResourceSpec, ScriptSpec,
+};
+
+/// Default `garp_count`: gratuitous ARPs / unsolicited NAs sent after adding an address.
+pub const DEFAULT_GARP_COUNT: u32 = 5;
+/// Default `garp_interval`.
+pub const DEFAULT_GARP_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The largest configuration file `load` reads.
 pub const MAX_FILE_SIZE: u64 = 1 << 20;
@@ -35,7 +42,7 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Parsed, Vec<ConfigError>> {
 }
 
 /// Reads `path` (at most [`MAX_FILE_SIZE`] bytes, UTF-8).
-fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
     let err = |line: usize, msg: String| ConfigError { file: path.to_path_buf(), line, msg };
     let errno =
         |e: &std::io::Error| e.raw_os_error().map(nix::errno::Errno::from_raw).unwrap_or(nix::errno::Errno::EIO);
@@ -52,118 +59,6 @@ fn read_config_file(path: &Path) -> Result<String, ConfigError> {
         let line = good.iter().filter(|&&b| b == b'\n').count().saturating_add(1);
         err(line, "not valid UTF-8".to_string())
     })
-}
-
-/// Errors and warnings of a load, kept together so `check-config` can print both.
-fn load_inner(path: &Path, node: Option<&str>) -> (Option<Config>, Vec<ConfigError>, Vec<ConfigWarning>) {
-    let text = match read_config_file(path) {
-        Ok(t) => t,
-        Err(e) => return (None, vec![e], Vec::new()),
-    };
-    let parsed = match parse_str(path, &text) {
-        Ok(p) => p,
-        Err(errs) => return (None, errs, Vec::new()),
-    };
-    let host = match HostFacts::gather(&parsed) {
-        Ok(h) => h,
-        Err(e) => return (None, vec![e], parsed.warnings),
-    };
-    let (mut cfg, mut errs, warns) = match apply_host(&parsed, node, &host) {
-        Ok((cfg, w)) => (Some(cfg), Vec::new(), w),
-        Err((e, w)) => (None, e, w),
-    };
-    match read_key(&parsed.config.authkey) {
-        Ok(k) => {
-            if let Some(c) = cfg.as_mut() {
-                c.key = k;
-            }
-        }
-        Err(e) => {
-            cfg = None;
-            errs.push(ConfigError { file: path.to_path_buf(), line: parsed.authkey_line, msg: e.to_string() });
-        }
-    }
-    errs.sort_by_key(|e| e.line);
-    (cfg, errs, warns)
-}
-
-/// Full load for one node: reads the file, parses it, resolves `node` (`None` = `uname -n`,
-/// or its part before the first `.`; it must be one of the `node` names), reads and
-/// permission-checks the key, drops `ucast` links whose peer address is one of this host's own
-/// addresses, and checks that the interfaces of links and of `ip` resources exist.
-pub fn load(path: &Path, node: Option<&str>) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
-    match load_inner(path, node) {
-        (Some(cfg), errs, warns) if errs.is_empty() => Ok((cfg, warns)),
-        (_, errs, _) => Err(errs),
-    }
-}
-
-/// Formats a warning the way `check-config` prints it: `file:line: warning: message`.
-pub fn format_warning(w: &ConfigWarning) -> String {
-    if w.line == 0 {
-        format!("{}: warning: {}", w.file.display(), w.msg)
-    } else {
-        format!("{}:{}: warning: {}", w.file.display(), w.line, w.msg)
-    }
-}
-
-/// `tandem check-config`: prints every error (`file:line: message`) and warning
-/// (`file:line: warning: message`) to `out`, in line order, then a one-line summary when the
-/// configuration is good. Returns the exit code: 0 good, 2 errors.
-pub fn check_config_cmd(path: &Path, node: Option<&str>, out: &mut dyn std::io::Write) -> i32 {
-    let (cfg, mut errs, warns) = load_inner(path, node);
-    // Resources are checked as strictly as the daemon would build them: an unimplemented
-    // type, a missing interface, a script that is not executable.
-    if let (Some(c), true) = (&cfg, errs.is_empty()) {
-        for g in &c.groups {
-            for r in &g.resources {
-                if let Err(e) = crate::agent::build(r, c) {
-                    let e = e.to_string();
-                    let msg = if e.starts_with(&r.text) {
-                        format!("group {}: {e}", g.name)
-                    } else {
-                        format!("group {}: {}: {e}", g.name, r.text)
-                    };
-                    errs.push(ConfigError { file: c.file.clone(), line: g.line, msg });
-                }
-            }
-        }
-    }
-    let mut lines: Vec<(usize, String)> = errs.iter().map(|e| (e.line, e.to_string())).collect();
-    lines.extend(warns.iter().map(|w| (w.line, format_warning(w))));
-    lines.sort_by_key(|(l, _)| *l);
-    for (_, l) in &lines {
-        let _ = writeln!(out, "{l}");
-    }
-    match cfg {
-        Some(c) if errs.is_empty() => {
-            let n_res: usize = c.groups.iter().map(|g| g.resources.len()).sum();
-            let _ = writeln!(
-                out,
-                "{}: OK: cluster {}, node {} (peer {}), {} link{}, {} group{}, {} resource{}",
-                path.display(),
-                c.cluster,
-                c.local_name(),
-                c.peer_name(),
-                c.links.len(),
-                plural(c.links.len()),
-                c.groups.len(),
-                plural(c.groups.len()),
-                n_res,
-                plural(n_res)
-            );
-            0
-        }
-        _ => 2,
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 /// A configuration error. `Display` prints `file:line: message` (line 0 = whole file).
@@ -222,12 +117,8 @@ pub struct Config {
     /// `Some("-")` = stderr.
     pub logfile: Option<PathBuf>,
     pub groups: Vec<GroupConfig>,
-    /// `start_timeout`, default 60s.
-    pub start_timeout: Duration,
-    /// `stop_timeout`, default 60s.
-    pub stop_timeout: Duration,
-    /// `status_timeout`, default 20s.
-    pub status_timeout: Duration,
+    /// `start_timeout`, `stop_timeout`, `status_timeout`.
+    pub timeouts: Timeouts,
     /// `garp_count`, default 5 (gratuitous ARPs / unsolicited NAs after adding an address).
     pub garp_count: u32,
     /// `garp_interval`, default 200ms.
@@ -237,43 +128,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// Built-in defaults for running one agent by hand (`tandem agent`): the timeouts and
-    /// announcement settings a config file would default to.
-    pub fn for_agent() -> Config {
-        const TEXT: &str = "cluster agent\nnode a b\nauthkey /etc/tandem/authkey\nucast lo 127.0.0.2\n";
-        match parse_str(Path::new("<built-in>"), TEXT) {
-            Ok(p) => p.config,
-            Err(_) => Config {
-                file: PathBuf::from("<built-in>"),
-                cluster: String::new(),
-                nodes: Vec::new(),
-                local: 0,
-                authkey: PathBuf::new(),
-                key: Vec::new(),
-                keepalive: Duration::from_secs(1),
-                warntime: Duration::from_secs(5),
-                deadtime: Duration::from_secs(10),
-                initdead: Duration::from_secs(20),
-                auto_failback: false,
-                udpport: 694,
-                links: Vec::new(),
-                ping: Vec::new(),
-                stonith: Vec::new(),
-                socket: None,
-                statedir: None,
-                logfacility: None,
-                logfile: None,
-                groups: Vec::new(),
-                start_timeout: Duration::from_secs(60),
-                stop_timeout: Duration::from_secs(60),
-                status_timeout: Duration::from_secs(20),
-                garp_count: 5,
-                garp_interval: Duration::from_millis(200),
-                realtime: true,
-            },
-        }
-    }
-
     pub fn local_name(&self) -> &str {
         self.nodes.get(usize::from(self.local)).map(String::as_str).unwrap_or("")
     }
@@ -287,6 +141,23 @@ impl Config {
     }
     pub fn peer_name(&self) -> &str {
         self.nodes.get(usize::from(self.peer())).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// The deadlines of resource operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `start_timeout`, default 60s.
+    pub start: Duration,
+    /// `stop_timeout`, default 60s.
+    pub stop: Duration,
+    /// `status_timeout`, default 20s.
+    pub status: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { start: Duration::from_secs(60), stop: Duration::from_secs(60), status: Duration::from_secs(20) }
     }
 }
 
@@ -321,7 +192,7 @@ pub struct StonithConfig {
 pub struct GroupConfig {
     pub name: String,
     pub preferred: NodeId,
-    pub resources: Vec<ResourceSpec>,
+    pub resources: Vec<Resource>,
     pub line: usize,
 }
 
@@ -346,13 +217,4 @@ impl ResourceKind {
             ResourceKind::Guest => "guest",
         }
     }
-}
-
-/// One `TYPE::ARG[::ARG…]` word of a group line, syntax-checked for its type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceSpec {
-    pub kind: ResourceKind,
-    pub args: Vec<String>,
-    /// As written, for logs and status.
-    pub text: String,
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::lex::Line;
 use super::resource::{check_ifname, parse_resource};
-use super::ResourceSpec;
+use super::Resource;
 use crate::time::Duration;
 
 /// The longest value [`parse_duration`] accepts.
@@ -72,7 +72,7 @@ pub enum Directive {
     Group {
         name: String,
         preferred: String,
-        resources: Vec<ResourceSpec>,
+        resources: Vec<Resource>,
     },
 }
 

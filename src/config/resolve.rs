@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::raw::{Directive, RawLine, RawLink, TimeKey};
-use super::resource::{identity, IpSpec};
-use super::{Config, ConfigError, ConfigWarning, GroupConfig, LinkConfig, NodeId, ResourceKind, StonithConfig};
+use super::resource::ResourceSpec;
+use super::{Config, ConfigError, ConfigWarning, GroupConfig, LinkConfig, NodeId, StonithConfig, Timeouts};
 use crate::time::Duration;
 
 /// The result of the pure parse: a [`Config`] that is complete except for host facts.
@@ -39,7 +39,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) 
     let mut auto_failback = false;
     let mut realtime = true;
     let mut udpport: u16 = 694;
-    let mut garp_count: u32 = 5;
+    let mut garp_count: u32 = super::DEFAULT_GARP_COUNT;
     let mut links: Vec<(RawLink, usize)> = Vec::new();
     let mut ping: Vec<IpAddr> = Vec::new();
     let mut stonith: Vec<(String, Vec<String>, usize)> = Vec::new();
@@ -48,7 +48,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) 
     let mut statedir = None;
     let mut logfacility = Some("daemon".to_string());
     let mut logfile = None;
-    let mut groups: Vec<(String, String, Vec<super::ResourceSpec>, usize)> = Vec::new();
+    let mut groups: Vec<(String, String, Vec<super::Resource>, usize)> = Vec::new();
 
     // Directives given with a bad value (already reported).
     let mut bad: Vec<&'static str> = Vec::new();
@@ -171,10 +171,13 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) 
         None => deadtime.saturating_mul(2),
     };
     let t = |k: TimeKey, d: Duration| get(k).map(|(v, _)| v).unwrap_or(d);
-    let start_timeout = t(TimeKey::StartTimeout, Duration::from_secs(60));
-    let stop_timeout = t(TimeKey::StopTimeout, Duration::from_secs(60));
-    let status_timeout = t(TimeKey::StatusTimeout, Duration::from_secs(20));
-    let garp_interval = t(TimeKey::GarpInterval, Duration::from_millis(200));
+    let d = Timeouts::default();
+    let timeouts = Timeouts {
+        start: t(TimeKey::StartTimeout, d.start),
+        stop: t(TimeKey::StopTimeout, d.stop),
+        status: t(TimeKey::StatusTimeout, d.status),
+    };
+    let garp_interval = t(TimeKey::GarpInterval, super::DEFAULT_GARP_INTERVAL);
 
     // Links.
     let mut out_links: Vec<LinkConfig> = Vec::new();
@@ -231,7 +234,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) 
             continue;
         }
         for r in &resources {
-            let id = identity(r);
+            let id = r.spec.identity();
             if let Some((g, l)) = used.get(&id) {
                 errs.push((line, format!("group {name}: {id} is already used by group {g} (line {l})")));
             } else {
@@ -267,14 +270,6 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) 
             msg: "ping is not implemented in this version: no reachability tie-breaker is used".to_string(),
         });
     }
-    for (l, line) in out_links.iter().zip(&link_lines) {
-        if let LinkConfig::Serial { device, baud, .. } = l {
-            if let Some(msg) = crate::link::serial::budget_message(device, *baud, out_groups.len(), keepalive) {
-                warnings.push(ConfigError { file: file.to_path_buf(), line: *line, msg });
-            }
-        }
-    }
-
     if !errs.is_empty() {
         errs.sort_by_key(|(l, _)| *l);
         return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
@@ -301,9 +296,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) 
         logfacility,
         logfile,
         groups: out_groups,
-        start_timeout,
-        stop_timeout,
-        status_timeout,
+        timeouts,
         garp_count,
         garp_interval,
         realtime,
@@ -342,74 +335,6 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    /// Reads this host's facts: uname(2), getifaddrs(3), if_nametoindex(3) for each interface
-    /// the file names, and whether each serial device exists.
-    pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
-        let hostname =
-            nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned()).map_err(|e| {
-                ConfigError { file: parsed.config.file.clone(), line: 0, msg: format!("uname: {}", e.desc()) }
-            })?;
-        let ifa = nix::ifaddrs::getifaddrs().map_err(|e| ConfigError {
-            file: parsed.config.file.clone(),
-            line: 0,
-            msg: format!("getifaddrs: {}", e.desc()),
-        })?;
-        let mut addrs = Vec::new();
-        let mut ifaces: Vec<String> = Vec::new();
-        for a in ifa {
-            if !ifaces.contains(&a.interface_name) {
-                ifaces.push(a.interface_name.clone());
-            }
-            let Some(addr) = a.address.as_ref() else {
-                continue;
-            };
-            let (ip, prefix) = if let Some(v4) = addr.as_sockaddr_in() {
-                let p = a.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip().to_bits().count_ones());
-                (IpAddr::V4(v4.ip()), p.unwrap_or(32))
-            } else if let Some(v6) = addr.as_sockaddr_in6() {
-                let p = a.netmask.as_ref().and_then(|m| m.as_sockaddr_in6()).map(|m| m.ip().to_bits().count_ones());
-                (IpAddr::V6(v6.ip()), p.unwrap_or(128))
-            } else {
-                continue;
-            };
-            addrs.push((a.interface_name.clone(), ip, u8::try_from(prefix).unwrap_or(0)));
-        }
-        // Every interface the file names, asked by name (also finds interfaces with no address).
-        let mut wanted: Vec<&str> = Vec::new();
-        for l in &parsed.config.links {
-            match l {
-                LinkConfig::Ucast { iface, .. } | LinkConfig::Bcast { iface, .. } | LinkConfig::Mcast { iface, .. } => {
-                    wanted.push(iface)
-                }
-                LinkConfig::Serial { .. } => {}
-            }
-        }
-        let ip_ifaces: Vec<String> = parsed
-            .config
-            .groups
-            .iter()
-            .flat_map(|g| &g.resources)
-            .filter(|r| r.kind == ResourceKind::Ip)
-            .filter_map(|r| r.args.first().and_then(|a| IpSpec::parse(a).ok()))
-            .filter_map(|ip| ip.iface)
-            .collect();
-        wanted.extend(ip_ifaces.iter().map(String::as_str));
-        for name in wanted {
-            if !ifaces.iter().any(|i| i == name) && nix::net::if_::if_nametoindex(name).is_ok() {
-                ifaces.push(name.to_string());
-            }
-        }
-        let mut existing_paths = Vec::new();
-        for l in &parsed.config.links {
-            if let LinkConfig::Serial { device, .. } = l {
-                if device.exists() {
-                    existing_paths.push(device.clone());
-                }
-            }
-        }
-        Ok(HostFacts { hostname, addrs, ifaces, existing_paths })
-    }
-
     fn own_addr(&self, ip: &IpAddr) -> bool {
         self.addrs.iter().any(|(_, a, _)| a == ip)
     }
@@ -499,8 +424,8 @@ pub fn apply_host(
     cfg.links = links;
 
     for g in &cfg.groups {
-        for r in g.resources.iter().filter(|r| r.kind == ResourceKind::Ip) {
-            let Some(Ok(ip)) = r.args.first().map(|a| IpSpec::parse(a)) else {
+        for r in &g.resources {
+            let ResourceSpec::Ip(ip) = &r.spec else {
                 continue;
             };
             match &ip.iface {
@@ -592,7 +517,7 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         let g = &c.groups[0];
         assert_eq!((g.name.as_str(), g.preferred, g.line), ("web", 0, 12));
         assert_eq!(g.resources.len(), 2);
-        assert_eq!(g.resources[1].kind, ResourceKind::Script);
+        assert_eq!(g.resources[1].spec.kind(), crate::config::ResourceKind::Script);
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
 
@@ -613,9 +538,10 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert_eq!(c.logfile, None);
         assert_eq!(c.socket, None);
         assert_eq!(c.statedir, None);
-        assert_eq!(c.start_timeout, Duration::from_secs(60));
-        assert_eq!(c.stop_timeout, Duration::from_secs(60));
-        assert_eq!(c.status_timeout, Duration::from_secs(20));
+        assert_eq!(c.timeouts, Timeouts::default());
+        assert_eq!(c.timeouts.start, Duration::from_secs(60));
+        assert_eq!(c.timeouts.stop, Duration::from_secs(60));
+        assert_eq!(c.timeouts.status, Duration::from_secs(20));
         assert_eq!(c.garp_count, 5);
         assert_eq!(c.garp_interval, Duration::from_millis(200));
         assert!(c.realtime);
@@ -756,16 +682,6 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w.iter().any(|(_, m)| m.contains("WITHOUT powering it off")), "{w:?}");
         assert!(w.iter().any(|(_, m)| m.starts_with("ping is not implemented")), "{w:?}");
-    }
-
-    #[test]
-    fn slow_serial_warns() {
-        let p = parse(&format!("{MIN}keepalive 100ms\ndeadtime 1s\nserial /dev/ttyS1 1200\n")).unwrap();
-        assert_eq!(p.warnings.len(), 1);
-        assert_eq!(p.warnings[0].line, 7);
-        assert!(p.warnings[0].msg.contains("1200 baud"), "{}", p.warnings[0].msg);
-        let p = parse(&format!("{MIN}serial /dev/ttyS1 9600\n")).unwrap();
-        assert!(p.warnings.is_empty());
     }
 
     fn host(name: &str) -> HostFacts {

@@ -1,45 +1,157 @@
-//! Resource words of `group` lines: `TYPE::ARG[::ARG…]`, syntax-checked per type. Pure.
+//! Resource words of `group` lines: `TYPE::ARG[::ARG…]`, parsed once into a typed
+//! [`ResourceSpec`]. Pure. Agents are built from these specs and never parse words themselves,
+//! so what `check-config` accepts is exactly what the daemon runs.
 //!
-//! [`parse_resource`] turns one word into a [`ResourceSpec`]: `kind` is the canonical type
-//! (aliases resolved), `args` are the `::`-separated arguments exactly as written (for `ip`,
-//! one argument `ADDR[/PREFIX[/IFACE[/LABEL]]]`, which [`IpSpec::parse`] decodes), `text` is
-//! the whole word as written. A bare IP address word (heartbeat style, e.g. `192.0.2.50/24/eth0`
-//! or `192.0.2.50`) is an `ip` resource. A missing prefix means a host address (/32, /128).
+//! A bare IP address word (heartbeat style, e.g. `192.0.2.50/24/eth0` or `192.0.2.50`) is an
+//! `ip` resource. A left-out prefix means "the prefix of the subnet on this host that holds the
+//! address", found when the agent is built (heartbeat's `IPaddr` did the same). The fourth
+//! field is an alias label, or, when it is an IPv4 address, the broadcast address (heartbeat's
+//! `IPaddr::ADDR/PREFIX/IFACE/BROADCAST`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 
-use super::{ResourceKind, ResourceSpec};
+use super::ResourceKind;
 
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 pub const IFNAME_MAX: usize = 15;
 /// Longest DRBD resource name (it must fit a wire payload after one status byte).
 pub const DRBD_NAME_MAX: usize = crate::wire::MAX_PAYLOAD - 1;
+/// Longest volume group name.
+pub const VG_NAME_MAX: usize = 127;
+/// Longest guest name.
+pub const GUEST_NAME_MAX: usize = 64;
 
-/// The decoded argument of an `ip` resource.
+/// One resource of a group: its typed meaning and the word as written (for logs and status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub spec: ResourceSpec,
+    /// As written in the file.
+    pub text: String,
+}
+
+/// What a resource is, with its arguments decoded and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceSpec {
+    Ip(IpSpec),
+    Script(ScriptSpec),
+    Drbd(DrbdSpec),
+    Mount(MountSpec),
+    Lvm(LvmSpec),
+    Guest(GuestSpec),
+}
+
+/// `ip::ADDR[/PREFIX[/IFACE[/LABEL|/BROADCAST]]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpSpec {
     pub addr: IpAddr,
-    pub prefix: u8,
-    /// `None`: the interface whose subnet holds `addr` (found when the resource starts).
+    /// `None`: the prefix of the subnet on this host that holds `addr`.
+    pub prefix: Option<u8>,
+    /// `None`: the interface whose subnet holds `addr`.
     pub iface: Option<String>,
-    /// IPv4 only: the alias label suffix; the kernel label is `IFACE:LABEL`.
+    /// IPv4 only: the alias label, either whole (`eth0:web`) or the part after `IFACE:`.
     pub label: Option<String>,
+    /// IPv4 only: an explicit broadcast address (heartbeat's 4th field).
+    pub broadcast: Option<Ipv4Addr>,
+}
+
+/// `script::PATH[::ARG…]`: an LSB or heartbeat-style script called as `PATH ARG… start|stop|status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptSpec {
+    /// Absolute.
+    pub path: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// `drbd::RESOURCE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrbdSpec {
+    pub resource: String,
+}
+
+/// `mount::DEVICE::DIR[::FSTYPE[::OPTIONS]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    /// A path, `UUID=…` or `LABEL=…`.
+    pub device: String,
+    /// Absolute.
+    pub dir: PathBuf,
+    /// `None`: let the kernel find out (`auto` or left out).
+    pub fstype: Option<String>,
+    /// Comma-separated, as in fstab (may be empty).
+    pub options: String,
+}
+
+/// `lvm::VG`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvmSpec {
+    pub vg: String,
+}
+
+/// `guest::NAME::ROOTDIR[::OPTION…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestSpec {
+    pub name: String,
+    /// Absolute.
+    pub root: PathBuf,
+    pub options: Vec<String>,
+}
+
+impl ResourceSpec {
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            ResourceSpec::Ip(_) => ResourceKind::Ip,
+            ResourceSpec::Script(_) => ResourceKind::Script,
+            ResourceSpec::Drbd(_) => ResourceKind::Drbd,
+            ResourceSpec::Mount(_) => ResourceKind::Mount,
+            ResourceSpec::Lvm(_) => ResourceKind::Lvm,
+            ResourceSpec::Guest(_) => ResourceKind::Guest,
+        }
+    }
+
+    /// What two resources must not share (in one group or across groups): the same address,
+    /// DRBD resource, mount point, volume group, guest, or identical script call.
+    pub fn identity(&self) -> String {
+        match self {
+            ResourceSpec::Ip(ip) => format!("ip {}", ip.addr),
+            ResourceSpec::Script(s) => {
+                let mut id = format!("script {}", s.path.display());
+                for a in &s.args {
+                    id.push(' ');
+                    id.push_str(a);
+                }
+                id
+            }
+            ResourceSpec::Drbd(d) => format!("drbd {}", d.resource),
+            ResourceSpec::Mount(m) => {
+                let dir = m.dir.to_string_lossy();
+                let dir = dir.trim_end_matches('/');
+                format!("mount point {}", if dir.is_empty() { "/" } else { dir })
+            }
+            ResourceSpec::Lvm(l) => format!("volume group {}", l.vg),
+            ResourceSpec::Guest(g) => format!("guest {}", g.name),
+        }
+    }
 }
 
 impl IpSpec {
-    /// Parses `ADDR[/PREFIX[/IFACE[/LABEL]]]`.
+    /// Parses `ADDR[/PREFIX[/IFACE[/LABEL|/BROADCAST]]]`.
     pub fn parse(s: &str) -> Result<IpSpec, String> {
         let mut parts = s.split('/');
         let addr_s = parts.next().unwrap_or("");
         let addr: IpAddr = addr_s.parse().map_err(|_| format!("'{addr_s}' is not an IPv4 or IPv6 address"))?;
-        if addr.is_unspecified() || addr.is_multicast() || addr == IpAddr::from([255, 255, 255, 255]) {
+        if addr.is_unspecified()
+            || addr.is_multicast()
+            || addr.is_loopback()
+            || addr == IpAddr::from([255, 255, 255, 255])
+        {
             return Err(format!("{addr} cannot be a service address"));
         }
         let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match parts.next() {
-            None => max,
+            None => None,
             Some(p) => match p.parse::<u8>() {
-                Ok(n) if (1..=max).contains(&n) && !p.starts_with('+') => n,
+                Ok(n) if (1..=max).contains(&n) && !p.starts_with('+') => Some(n),
                 _ => return Err(format!("bad prefix length '{p}' for {addr} (1..{max})")),
             },
         };
@@ -50,33 +162,40 @@ impl IpSpec {
                 Some(i.to_string())
             }
         };
-        let label = match parts.next() {
-            None => None,
-            Some(l) => {
-                if !addr.is_ipv4() {
-                    return Err("a label is only possible for IPv4 addresses".to_string());
-                }
-                if l.parse::<IpAddr>().is_ok() {
-                    return Err(format!(
-                        "'{l}': the 4th field is an alias label, not a broadcast address \
-                         (tandem derives the broadcast address from the prefix)"
-                    ));
-                }
-                let ifname = iface.as_deref().unwrap_or("");
-                let full = ifname.len().saturating_add(1).saturating_add(l.len());
-                if l.is_empty() || l.chars().any(|c| c.is_ascii_whitespace() || c == '/') {
+        let (mut label, mut broadcast) = (None, None);
+        if let Some(l) = parts.next() {
+            if !addr.is_ipv4() {
+                return Err("a label or broadcast address is only possible for IPv4 addresses".to_string());
+            }
+            if let Ok(b) = l.parse::<Ipv4Addr>() {
+                broadcast = Some(b);
+            } else {
+                if l.is_empty() || l.chars().any(|c| c.is_ascii_whitespace() || c.is_control() || c == '/') {
                     return Err(format!("bad label '{l}'"));
                 }
-                if full > IFNAME_MAX {
-                    return Err(format!("label '{ifname}:{l}' is longer than {IFNAME_MAX} characters"));
+                let full = match (l.contains(':'), iface.as_deref()) {
+                    (true, _) => l.to_string(),
+                    (false, Some(i)) => format!("{i}:{l}"),
+                    (false, None) => {
+                        return Err(format!("label '{l}' needs the interface (ADDR/PREFIX/IFACE/LABEL)"));
+                    }
+                };
+                if full.len() > IFNAME_MAX {
+                    return Err(format!("label '{full}' is longer than {IFNAME_MAX} characters"));
                 }
-                Some(l.to_string())
+                label = Some(l.to_string());
             }
-        };
+        }
         if parts.next().is_some() {
             return Err(format!("too many '/' fields in '{s}' (ADDR/PREFIX/IFACE/LABEL)"));
         }
-        Ok(IpSpec { addr, prefix, iface, label })
+        Ok(IpSpec { addr, prefix, iface, label, broadcast })
+    }
+
+    /// The whole kernel label for interface `iface` (`IFACE:LABEL`, or the label as written
+    /// when it holds a `:`).
+    pub fn full_label(&self, iface: &str) -> Option<String> {
+        self.label.as_ref().map(|l| if l.contains(':') { l.clone() } else { format!("{iface}:{l}") })
     }
 }
 
@@ -104,14 +223,13 @@ pub fn kind_from_name(t: &str) -> Option<ResourceKind> {
     })
 }
 
-/// Parses and syntax-checks one resource word.
-pub fn parse_resource(word: &str) -> Result<ResourceSpec, String> {
+/// Parses one resource word.
+pub fn parse_resource(word: &str) -> Result<Resource, String> {
     let text = word.to_string();
     // Heartbeat's short form: a bare IP address (checked first: IPv6 addresses contain `::`).
     let head = word.split('/').next().unwrap_or("");
     if head.parse::<IpAddr>().is_ok() {
-        IpSpec::parse(word)?;
-        return Ok(ResourceSpec { kind: ResourceKind::Ip, args: vec![word.to_string()], text });
+        return Ok(Resource { spec: ResourceSpec::Ip(IpSpec::parse(word)?), text });
     }
     let Some((ty, rest)) = word.split_once("::") else {
         return Err(format!(
@@ -126,79 +244,92 @@ pub fn parse_resource(word: &str) -> Result<ResourceSpec, String> {
         ));
     };
     // `ip` has one argument, which may itself contain `::` (IPv6): take the rest whole.
-    let args: Vec<String> =
-        if kind == ResourceKind::Ip { vec![rest.to_string()] } else { rest.split("::").map(str::to_string).collect() };
-    if args.iter().any(String::is_empty) {
+    let args: Vec<&str> = if kind == ResourceKind::Ip { vec![rest] } else { rest.split("::").collect() };
+    if args.iter().any(|a| a.is_empty()) {
         return Err(format!("empty argument in '{word}'"));
     }
-    check_args(kind, &args).map_err(|m| format!("{}: {m}", kind.name()))?;
-    Ok(ResourceSpec { kind, args, text })
+    let spec = parse_args(kind, &args).map_err(|m| format!("{}: {m}", kind.name()))?;
+    Ok(Resource { spec, text })
 }
 
-fn arg(args: &[String], i: usize) -> &str {
-    args.get(i).map(String::as_str).unwrap_or("")
-}
-
-fn check_args(kind: ResourceKind, args: &[String]) -> Result<(), String> {
+fn parse_args(kind: ResourceKind, args: &[&str]) -> Result<ResourceSpec, String> {
+    let arg = |i: usize| args.get(i).copied().unwrap_or("");
     let n = args.len();
-    match kind {
+    Ok(match kind {
         ResourceKind::Ip => {
             if n != 1 {
                 return Err("takes one argument ADDR/PREFIX[/IFACE[/LABEL]]".to_string());
             }
-            IpSpec::parse(arg(args, 0)).map(|_| ())
+            ResourceSpec::Ip(IpSpec::parse(arg(0))?)
         }
         ResourceKind::Script => {
-            let p = arg(args, 0);
+            let p = arg(0);
             if !p.starts_with('/') {
                 return Err(format!("'{p}' is not an absolute path"));
             }
-            Ok(())
+            ResourceSpec::Script(ScriptSpec {
+                path: PathBuf::from(p),
+                args: args.iter().skip(1).map(|a| a.to_string()).collect(),
+            })
         }
         ResourceKind::Drbd => {
             if n != 1 {
                 return Err("takes one argument, the DRBD resource name".to_string());
             }
-            check_name(arg(args, 0), DRBD_NAME_MAX, "DRBD resource")
+            check_name(arg(0), DRBD_NAME_MAX, "DRBD resource")?;
+            ResourceSpec::Drbd(DrbdSpec { resource: arg(0).to_string() })
         }
         ResourceKind::Mount => {
             if !(2..=4).contains(&n) {
                 return Err("takes DEVICE::DIR[::FSTYPE[::OPTIONS]]".to_string());
             }
-            let dir = arg(args, 1);
+            let dir = arg(1);
             if !dir.starts_with('/') {
                 return Err(format!("mount point '{dir}' is not an absolute path"));
             }
-            if let Some(fs) = args.get(2) {
-                if fs.contains('/') || fs.contains(',') {
-                    return Err(format!("bad filesystem type '{fs}'"));
-                }
+            let fstype = match args.get(2).copied() {
+                None | Some("auto") => None,
+                Some(t) if t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) => Some(t.to_string()),
+                Some(t) => return Err(format!("bad filesystem type '{t}'")),
+            };
+            let options = args.get(3).copied().unwrap_or("");
+            if options.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!("bad mount options '{options}'"));
             }
-            Ok(())
+            ResourceSpec::Mount(MountSpec {
+                device: arg(0).to_string(),
+                dir: PathBuf::from(dir),
+                fstype,
+                options: options.to_string(),
+            })
         }
         ResourceKind::Lvm => {
             if n != 1 {
                 return Err("takes one argument, the volume group name".to_string());
             }
-            let vg = arg(args, 0);
-            check_name(vg, 127, "volume group")?;
+            let vg = arg(0);
+            check_name(vg, VG_NAME_MAX, "volume group")?;
             if vg.starts_with('-') || vg == "." || vg == ".." {
                 return Err(format!("bad volume group name '{vg}'"));
             }
-            Ok(())
+            ResourceSpec::Lvm(LvmSpec { vg: vg.to_string() })
         }
         ResourceKind::Guest => {
             if n < 2 {
-                return Err("takes NAME::ROOTDIR[::CMD…]".to_string());
+                return Err("takes NAME::ROOTDIR[::OPTION…]".to_string());
             }
-            check_name(arg(args, 0), 64, "guest")?;
-            let root = arg(args, 1);
+            check_name(arg(0), GUEST_NAME_MAX, "guest")?;
+            let root = arg(1);
             if !root.starts_with('/') {
                 return Err(format!("root directory '{root}' is not an absolute path"));
             }
-            Ok(())
+            ResourceSpec::Guest(GuestSpec {
+                name: arg(0).to_string(),
+                root: PathBuf::from(root),
+                options: args.iter().skip(2).map(|a| a.to_string()).collect(),
+            })
         }
-    }
+    })
 }
 
 /// A name of `[A-Za-z0-9_.+-]`, 1..=max characters.
@@ -212,27 +343,11 @@ fn check_name(s: &str, max: usize, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What two resources must not share (in one group or across groups): the same address,
-/// DRBD resource, mount point, volume group, guest, or identical script call.
-pub fn identity(spec: &ResourceSpec) -> String {
-    match spec.kind {
-        ResourceKind::Ip => match IpSpec::parse(arg(&spec.args, 0)) {
-            Ok(ip) => format!("ip {}", ip.addr),
-            Err(_) => spec.text.clone(),
-        },
-        ResourceKind::Script => format!("script {}", spec.args.join(" ")),
-        ResourceKind::Drbd => format!("drbd {}", arg(&spec.args, 0)),
-        ResourceKind::Mount => format!("mount point {}", arg(&spec.args, 1).trim_end_matches('/')),
-        ResourceKind::Lvm => format!("volume group {}", arg(&spec.args, 0)),
-        ResourceKind::Guest => format!("guest {}", arg(&spec.args, 0)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ok(w: &str) -> ResourceSpec {
+    fn ok(w: &str) -> Resource {
         match parse_resource(w) {
             Ok(s) => s,
             Err(e) => panic!("{w}: {e}"),
@@ -244,36 +359,45 @@ mod tests {
             Err(e) => e,
         }
     }
+    fn ip(w: &str) -> IpSpec {
+        match ok(w).spec {
+            ResourceSpec::Ip(ip) => ip,
+            other => panic!("{w}: not ip: {other:?}"),
+        }
+    }
 
     #[test]
     fn ip_forms() {
         let s = ok("ip::192.0.2.50/24/veth-lan");
-        assert_eq!(s.kind, ResourceKind::Ip);
-        assert_eq!(s.args, ["192.0.2.50/24/veth-lan"]);
+        assert_eq!(s.spec.kind(), ResourceKind::Ip);
         assert_eq!(s.text, "ip::192.0.2.50/24/veth-lan");
-        let ip = IpSpec::parse(&s.args[0]).unwrap();
-        assert_eq!(ip.prefix, 24);
-        assert_eq!(ip.iface.as_deref(), Some("veth-lan"));
-        assert_eq!(ip.label, None);
+        let i = ip("ip::192.0.2.50/24/veth-lan");
+        assert_eq!(i.prefix, Some(24));
+        assert_eq!(i.iface.as_deref(), Some("veth-lan"));
+        assert_eq!(i.label, None);
 
-        let ip = IpSpec::parse("192.0.2.50/24/eth0/svc").unwrap();
-        assert_eq!(ip.label.as_deref(), Some("svc"));
-        assert_eq!(IpSpec::parse("192.0.2.50").unwrap().prefix, 32);
-        assert_eq!(IpSpec::parse("2001:db8::5").unwrap().prefix, 128);
-        assert_eq!(IpSpec::parse("2001:db8::5/64/eth0").unwrap().prefix, 64);
+        let i = ip("ip::192.0.2.50/24/eth0/svc");
+        assert_eq!(i.label.as_deref(), Some("svc"));
+        assert_eq!(i.full_label("eth0").as_deref(), Some("eth0:svc"));
+        assert_eq!(ip("ip::192.0.2.50/24/eth0/eth0:x").full_label("eth0").as_deref(), Some("eth0:x"));
+        // Heartbeat's 4th field: a broadcast address.
+        let i = ip("IPaddr::192.0.2.50/24/eth0/192.0.2.255");
+        assert_eq!(i.broadcast, Some(Ipv4Addr::new(192, 0, 2, 255)));
+        assert_eq!(i.label, None);
+        // A left-out prefix is the subnet's, found on the host.
+        assert_eq!(ip("192.0.2.50").prefix, None);
+        assert_eq!(ip("ip::2001:db8::5").prefix, None);
+        assert_eq!(ip("ip::2001:db8::5/64/eth0").prefix, Some(64));
 
         for alias in ["IPaddr", "IPaddr2"] {
-            assert_eq!(ok(&format!("{alias}::192.0.2.9/24")).kind, ResourceKind::Ip);
+            assert_eq!(ok(&format!("{alias}::192.0.2.9/24")).spec.kind(), ResourceKind::Ip);
         }
         // Heartbeat's bare address.
-        let s = ok("192.0.2.50");
-        assert_eq!(s.kind, ResourceKind::Ip);
-        assert_eq!(s.args, ["192.0.2.50"]);
-        assert_eq!(ok("192.0.2.50/24/eth0").kind, ResourceKind::Ip);
-        assert_eq!(ok("2001:db8::1/64").kind, ResourceKind::Ip);
-        let s = ok("ip::2001:db8::5/64/eth0");
-        assert_eq!(s.args, ["2001:db8::5/64/eth0"]);
-        assert_eq!(ok("IPaddr2::fe80::1/64/eth0").args, ["fe80::1/64/eth0"]);
+        assert_eq!(ip("192.0.2.50").addr, "192.0.2.50".parse::<IpAddr>().unwrap());
+        assert_eq!(ip("192.0.2.50/24/eth0").iface.as_deref(), Some("eth0"));
+        assert_eq!(ip("2001:db8::1/64").prefix, Some(64));
+        assert_eq!(ip("ip::2001:db8::5/64/eth0").iface.as_deref(), Some("eth0"));
+        assert_eq!(ip("IPaddr2::fe80::1/64/eth0").addr, "fe80::1".parse::<IpAddr>().unwrap());
     }
 
     #[test]
@@ -287,10 +411,11 @@ mod tests {
         assert!(bad("ip::192.0.2.5/24/").contains("interface"));
         assert!(bad("ip::2001:db8::1/64/eth0/lbl").contains("only possible for IPv4"));
         assert!(bad("ip::192.0.2.5/24/eth0/a-very-long-one").contains("longer than 15"));
-        assert!(bad("ip::192.0.2.5/24/eth0/192.0.2.255").contains("broadcast"));
         assert!(bad("ip::192.0.2.5/24/eth0/l/x").contains("too many"));
         assert!(bad("ip::0.0.0.0/8").contains("cannot be a service address"));
         assert!(bad("ip::224.0.0.5/24").contains("cannot be a service address"));
+        assert!(bad("ip::127.0.0.5/8").contains("cannot be a service address"));
+        assert!(bad("ip::::1/128").contains("cannot be a service address"));
         assert!(bad("ip::192.0.2.5/24::eth0").contains("prefix"));
         assert!(bad("ip::").contains("empty argument"));
         // Exactly 15 characters is fine.
@@ -301,10 +426,12 @@ mod tests {
     #[test]
     fn script_forms() {
         let s = ok("script::/etc/tandem/www.sh");
-        assert_eq!(s.kind, ResourceKind::Script);
-        assert_eq!(s.args, ["/etc/tandem/www.sh"]);
+        assert_eq!(s.spec, ResourceSpec::Script(ScriptSpec { path: "/etc/tandem/www.sh".into(), args: vec![] }));
         let s = ok("script::/etc/init.d/httpd::-v::x");
-        assert_eq!(s.args, ["/etc/init.d/httpd", "-v", "x"]);
+        assert_eq!(
+            s.spec,
+            ResourceSpec::Script(ScriptSpec { path: "/etc/init.d/httpd".into(), args: vec!["-v".into(), "x".into()] })
+        );
         assert!(bad("script::www.sh").contains("absolute"));
         assert!(bad("script::/x::").contains("empty"));
         assert!(bad("httpd").contains("script::/etc/init.d/httpd"));
@@ -312,8 +439,8 @@ mod tests {
 
     #[test]
     fn drbd_forms() {
-        assert_eq!(ok("drbd::r0").args, ["r0"]);
-        assert_eq!(ok("drbddisk::r0").kind, ResourceKind::Drbd);
+        assert_eq!(ok("drbd::r0").spec, ResourceSpec::Drbd(DrbdSpec { resource: "r0".into() }));
+        assert_eq!(ok("drbddisk::r0").spec.kind(), ResourceKind::Drbd);
         assert!(bad("drbd::r0::x").contains("one argument"));
         assert!(bad("drbd::r 0").contains("bad DRBD"));
         assert!(bad(&format!("drbd::{}", "r".repeat(64))).contains("1 to 63"));
@@ -323,10 +450,18 @@ mod tests {
     #[test]
     fn mount_forms() {
         let s = ok("mount::/dev/drbd0::/srv/data::ext4::noatime,nodev");
-        assert_eq!(s.kind, ResourceKind::Mount);
-        assert_eq!(s.args.len(), 4);
-        assert_eq!(ok("Filesystem::/dev/drbd0::/data").kind, ResourceKind::Mount);
-        ok("mount::UUID=1234::/data::xfs");
+        assert_eq!(
+            s.spec,
+            ResourceSpec::Mount(MountSpec {
+                device: "/dev/drbd0".into(),
+                dir: "/srv/data".into(),
+                fstype: Some("ext4".into()),
+                options: "noatime,nodev".into()
+            })
+        );
+        assert_eq!(ok("Filesystem::/dev/drbd0::/data").spec.kind(), ResourceKind::Mount);
+        let ResourceSpec::Mount(m) = ok("mount::UUID=1234::/data::auto").spec else { panic!() };
+        assert_eq!(m.fstype, None);
         assert!(bad("mount::/dev/sda1").contains("DEVICE::DIR"));
         assert!(bad("mount::/dev/sda1::data").contains("absolute"));
         assert!(bad("mount::/dev/a::/d::ext4::o::x").contains("DEVICE::DIR"));
@@ -335,13 +470,12 @@ mod tests {
 
     #[test]
     fn lvm_and_guest_forms() {
-        assert_eq!(ok("lvm::vg_data").kind, ResourceKind::Lvm);
-        assert_eq!(ok("LVM::vg0").kind, ResourceKind::Lvm);
+        assert_eq!(ok("lvm::vg_data").spec, ResourceSpec::Lvm(LvmSpec { vg: "vg_data".into() }));
+        assert_eq!(ok("LVM::vg0").spec.kind(), ResourceKind::Lvm);
         assert!(bad("lvm::-vg").contains("bad volume group"));
         assert!(bad("lvm::a::b").contains("one argument"));
-        let g = ok("guest::web1::/srv/guests/web1::/sbin/init::single");
-        assert_eq!(g.kind, ResourceKind::Guest);
-        assert_eq!(g.args, ["web1", "/srv/guests/web1", "/sbin/init", "single"]);
+        let ResourceSpec::Guest(g) = ok("guest::web1::/srv/guests/web1::init=/sbin/init").spec else { panic!() };
+        assert_eq!((g.name.as_str(), g.root.to_str()), ("web1", Some("/srv/guests/web1")));
         ok("guest::web1::/srv/web1");
         assert!(bad("guest::web1").contains("NAME::ROOTDIR"));
         assert!(bad("guest::web1::srv").contains("absolute"));
@@ -355,8 +489,10 @@ mod tests {
 
     #[test]
     fn identities() {
-        assert_eq!(identity(&ok("ip::192.0.2.5/24")), identity(&ok("IPaddr::192.0.2.5/32/eth0")));
-        assert_eq!(identity(&ok("mount::/a::/d/")), identity(&ok("mount::/b::/d")));
-        assert_ne!(identity(&ok("drbd::r0")), identity(&ok("drbd::r1")));
+        let id = |w: &str| ok(w).spec.identity();
+        assert_eq!(id("ip::192.0.2.5/24"), id("IPaddr::192.0.2.5/32/eth0"));
+        assert_eq!(id("mount::/a::/d/"), id("mount::/b::/d"));
+        assert_ne!(id("drbd::r0"), id("drbd::r1"));
+        assert_ne!(id("script::/a::x"), id("script::/a::y"));
     }
 }

@@ -18,6 +18,7 @@
 //! never holds more than [`MAX_INNER`] bytes, whatever arrives.
 
 use crate::link::LinkStats;
+use crate::time::Duration;
 
 /// Largest payload (an authenticated wire packet) one frame carries.
 /// The largest version-1 wire packet is 486 bytes (32 groups, 64 payload bytes).
@@ -36,6 +37,51 @@ const DELIM: u8 = 0x00;
 pub const fn frame_len(payload_len: usize) -> usize {
     let inner = payload_len + OVERHEAD;
     2 + inner + inner / 254 + 1
+}
+
+/// Bytes of one heartbeat packet carrying `n_groups` groups and no payload: the wire
+/// header, the group entries, the payload-length byte and the MAC.
+pub const fn heartbeat_packet_len(n_groups: usize) -> usize {
+    crate::wire::packet::HEADER_LEN + crate::wire::packet::field::GROUP_LEN * n_groups + 1 + crate::wire::MAC_LEN
+}
+
+/// Time `bytes` take on the line at `baud` (8N1 = 10 bits per byte), rounded up to µs.
+pub fn line_time(bytes: usize, baud: u32) -> Duration {
+    let bits = u64::try_from(bytes).unwrap_or(u64::MAX).saturating_mul(10_000_000);
+    Duration::from_micros(bits.div_ceil(u64::from(baud.max(1))))
+}
+
+/// The fastest keepalive at which one heartbeat frame for `n_groups` groups uses at most a
+/// quarter of the line at `baud`, rounded up to whole milliseconds.
+pub fn min_keepalive(n_groups: usize, baud: u32) -> Duration {
+    let t = line_time(frame_len(heartbeat_packet_len(n_groups)), baud);
+    let us = u64::try_from(t.as_micros()).unwrap_or(u64::MAX).saturating_mul(4);
+    Duration::from_millis(us.div_ceil(1000))
+}
+
+/// What one heartbeat costs on a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineBudget {
+    /// The wire packet.
+    pub packet_len: usize,
+    /// The framed packet, worst case.
+    pub frame_len: usize,
+    /// How long the frame takes on the line.
+    pub line_time: Duration,
+    /// The fastest keepalive at which a heartbeat takes at most a quarter of the line.
+    pub min_keepalive: Duration,
+}
+
+/// The line budget of a heartbeat for `n_groups` groups at `baud`.
+pub fn heartbeat_budget(n_groups: usize, baud: u32) -> LineBudget {
+    let packet_len = heartbeat_packet_len(n_groups);
+    let frame_len = frame_len(packet_len);
+    LineBudget {
+        packet_len,
+        frame_len,
+        line_time: line_time(frame_len, baud),
+        min_keepalive: min_keepalive(n_groups, baud),
+    }
 }
 
 /// Why a frame could not be built.

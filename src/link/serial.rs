@@ -27,19 +27,13 @@ use log::{info, warn};
 use nix::errno::Errno;
 use nix::sys::termios::{BaudRate, Termios};
 
-use crate::config::{Config, ConfigWarning, LinkConfig};
+use crate::config::LinkConfig;
 use crate::link::frame::{self, Decoder, FrameError, MAX_FRAME};
 use crate::link::{Link, LinkError, LinkStats};
 use crate::sys::tty;
 use crate::time::{Duration, Instant};
 
-pub use crate::link::frame::frame_len;
-
-/// Bytes of one heartbeat packet carrying `n_groups` groups and no payload: the wire
-/// header, the group entries, the payload-length byte and the MAC (src/wire/packet.rs).
-pub const fn heartbeat_packet_len(n_groups: usize) -> usize {
-    crate::wire::packet::HEADER_LEN + crate::wire::packet::field::GROUP_LEN * n_groups + 1 + crate::wire::MAC_LEN
-}
+pub use crate::link::frame::{frame_len, heartbeat_packet_len, line_time, min_keepalive};
 
 /// Where UUCP lock files live unless told otherwise.
 pub const DEFAULT_LOCK_DIR: &str = "/var/lock";
@@ -54,55 +48,6 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 const READ_CHUNK: usize = 1024;
 const MAX_READS: usize = 32;
-
-/// Time `bytes` take on the line at `baud` (8N1 = 10 bits per byte), rounded up to µs.
-pub fn line_time(bytes: usize, baud: u32) -> Duration {
-    let bits = u64::try_from(bytes).unwrap_or(u64::MAX).saturating_mul(10_000_000);
-    Duration::from_micros(bits.div_ceil(u64::from(baud.max(1))))
-}
-
-/// The fastest keepalive at which one heartbeat frame for `n_groups` groups uses at most a
-/// quarter of the line at `baud`, rounded up to whole milliseconds.
-pub fn min_keepalive(n_groups: usize, baud: u32) -> Duration {
-    let t = line_time(frame_len(heartbeat_packet_len(n_groups)), baud);
-    let us = u64::try_from(t.as_micros()).unwrap_or(u64::MAX).saturating_mul(4);
-    Duration::from_millis(us.div_ceil(1000))
-}
-
-/// Warns for every serial link on which one heartbeat frame takes more than a quarter of
-/// the keepalive. The message gives the numbers.
-pub fn check_budget(cfg: &Config) -> Vec<ConfigWarning> {
-    let mut out = Vec::new();
-    for link in &cfg.links {
-        let LinkConfig::Serial { device, baud, .. } = link else {
-            continue;
-        };
-        if let Some(msg) = budget_message(device, *baud, cfg.groups.len(), cfg.keepalive) {
-            out.push(ConfigWarning { file: cfg.file.clone(), line: 0, msg });
-        }
-    }
-    out
-}
-
-/// The line-budget warning for one serial link, if one heartbeat frame takes more than a
-/// quarter of `keepalive` at `baud` (the config layer attaches file:line).
-pub fn budget_message(device: &Path, baud: u32, n_groups: usize, keepalive: Duration) -> Option<String> {
-    let pkt = heartbeat_packet_len(n_groups);
-    let bytes = frame_len(pkt);
-    let t = line_time(bytes, baud);
-    if t.saturating_mul(4) <= keepalive {
-        return None;
-    }
-    Some(format!(
-        "serial {}: a heartbeat frame for {n_groups} group(s) is {bytes} bytes on the line \
-         ({pkt}-byte packet), {:.1} ms at {baud} baud: more than a quarter of \
-         keepalive {}; use keepalive {} or more, or a faster baud rate",
-        device.display(),
-        t.as_secs_f64() * 1000.0,
-        crate::time::fmt_duration(keepalive),
-        crate::time::fmt_duration(min_keepalive(n_groups, baud)),
-    ))
-}
 
 /// Bounded output queue of encoded frames, oldest first. Allocation-free.
 struct TxQueue {
@@ -710,57 +655,6 @@ mod tests {
             assert_eq!(min_keepalive(4, baud), Duration::from_millis(four), "{baud}");
         }
         assert_eq!(frame_len(heartbeat_packet_len(4)), 115);
-    }
-
-    fn config(keepalive_ms: u64, baud: u32, groups: usize) -> Config {
-        Config {
-            file: PathBuf::from("/etc/tandem/tandem.conf"),
-            cluster: "c".into(),
-            nodes: vec!["a".into(), "b".into()],
-            local: 0,
-            authkey: PathBuf::new(),
-            key: vec![],
-            keepalive: Duration::from_millis(keepalive_ms),
-            warntime: Duration::from_secs(5),
-            deadtime: Duration::from_secs(10),
-            initdead: Duration::from_secs(20),
-            auto_failback: false,
-            udpport: 694,
-            links: vec![
-                LinkConfig::Bcast { iface: "eth0".into(), port: 694 },
-                LinkConfig::Serial { device: "/dev/ttyS1".into(), baud, rtscts: false },
-            ],
-            ping: vec![],
-            stonith: vec![],
-            socket: None,
-            statedir: None,
-            logfacility: None,
-            logfile: None,
-            groups: (0..groups)
-                .map(|i| crate::config::GroupConfig { name: format!("g{i}"), preferred: 0, resources: vec![], line: 1 })
-                .collect(),
-            start_timeout: Duration::from_secs(60),
-            stop_timeout: Duration::from_secs(60),
-            status_timeout: Duration::from_secs(20),
-            garp_count: 5,
-            garp_interval: Duration::from_millis(200),
-            realtime: false,
-        }
-    }
-
-    #[test]
-    fn check_budget_warns_with_numbers() {
-        assert!(check_budget(&config(1000, 19200, 1)).is_empty());
-        assert!(check_budget(&config(200, 115200, 4)).is_empty());
-        let w = check_budget(&config(100, 9600, 1));
-        assert_eq!(w.len(), 1);
-        let msg = w[0].to_string();
-        assert!(msg.starts_with("/etc/tandem/tandem.conf: serial /dev/ttyS1:"), "{msg}");
-        assert!(msg.contains("82 bytes") && msg.contains("85.4 ms") && msg.contains("9600 baud"), "{msg}");
-        assert!(msg.contains("keepalive 100ms") && msg.contains("keepalive 342ms"), "{msg}");
-        // exactly at the limit is fine
-        assert!(check_budget(&config(342, 9600, 1)).is_empty());
-        assert_eq!(check_budget(&config(341, 9600, 1)).len(), 1);
     }
 
     #[test]

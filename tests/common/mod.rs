@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod relay;
+mod rng;
+pub use rng::Rng;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -173,6 +175,25 @@ impl Netns {
     }
     pub fn link(&self, iface: &str, up: bool) {
         run(&["ip", "-n", &self.0, "link", "set", iface, if up { "up" } else { "down" }]);
+    }
+    /// `ip -n NS ARGS…`; panics on failure; returns stdout.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut v = vec!["ip", "-n", &self.0];
+        v.extend_from_slice(args);
+        stdout(&run(&v))
+    }
+    /// Runs `f` on a thread that has joined this namespace (network only; the rest of the
+    /// process is untouched).
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsFd;
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
     }
 }
 

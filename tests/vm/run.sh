@@ -27,7 +27,7 @@
 # Env: W (work dir, default tests/vm/build), MEM (MiB per VM), ACCEL (tcg|kvm), DISK_MB,
 #      TIMEOUT (s, whole run), QUICK=1 (skip the agent scenarios), PNET/PSER (loopback ports), CRASH_ACKS (records acknowledged
 #      before the kill), TANDEM (static tandem binary; default: built here),
-#      AGENT_BIN, WRITER_BIN (static examples/storage_agent.rs, examples/vm_writer.rs;
+#      PROBE_BIN, WRITER_BIN (static examples/drbd_probe.rs, examples/vm_writer.rs;
 #      default: built here). Everything downloaded or built goes under $W.
 set -euo pipefail
 
@@ -50,7 +50,7 @@ say() { echo "vm-test: $*" >&2; }
 # ---------------------------------------------------------------- 2. our static binaries
 BUILD=""
 [ -n "${TANDEM:-}" ] || BUILD="$BUILD --bin tandem"
-[ -n "${AGENT_BIN:-}" ] || BUILD="$BUILD --example storage_agent"
+[ -n "${PROBE_BIN:-}" ] || BUILD="$BUILD --example drbd_probe"
 [ -n "${WRITER_BIN:-}" ] || BUILD="$BUILD --example vm_writer"
 if [ -n "$BUILD" ]; then
     say "building static:$BUILD"
@@ -58,9 +58,9 @@ if [ -n "$BUILD" ]; then
 fi
 REL=${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release
 TANDEM=${TANDEM:-$REL/tandem}
-AGENT_BIN=${AGENT_BIN:-$REL/examples/storage_agent}
+PROBE_BIN=${PROBE_BIN:-$REL/examples/drbd_probe}
 WRITER_BIN=${WRITER_BIN:-$REL/examples/vm_writer}
-for b in "$TANDEM" "$AGENT_BIN" "$WRITER_BIN"; do
+for b in "$TANDEM" "$PROBE_BIN" "$WRITER_BIN"; do
     file -L "$b" 2>/dev/null | grep -q 'static' || { say "$b is not a static binary"; exit 1; }
 done
 
@@ -94,7 +94,7 @@ R=$W/initramfs; rm -rf "$R"
 mkdir -p "$R"/{bin,sbin,usr/sbin,etc/tandem,etc/init.d,etc/default,proc,sys,dev,tmp,mnt,data,run}
 mkdir -p "$R"/{lib64,var/lib/drbd,var/run/drbd,var/lock,var/lib/tandem,var/log}
 cp bbox/bin/busybox "$R"/bin/busybox; ln -s busybox "$R"/bin/sh
-cp "$AGENT_BIN" "$R"/bin/storage_agent
+cp "$PROBE_BIN" "$R"/bin/drbd_probe
 cp "$WRITER_BIN" "$R"/bin/vm_writer
 cp "$TANDEM" "$R"/usr/sbin/tandem
 ln -s /usr/sbin/tandem "$R"/sbin/tandem; ln -s /usr/sbin/tandem "$R"/bin/tandem

@@ -26,7 +26,7 @@ setup_drbd() {
 
 # ---- the agent against the real module
 # Our byte layout (ctx_resource_name with and without DRBD_GENLA_F_MANDATORY) is accepted.
-probe_encodings() { /bin/storage_agent drbd-probe r0; }
+probe_encodings() { /bin/drbd_probe r0; }
 
 status_secondary() {  # Secondary: status exits 3 (not running)
     agent drbd::r0 status; rc=$?
@@ -48,9 +48,7 @@ demote() {
 
 # The peer is Primary: start must be refused (bounded retries), and we stay Secondary.
 never_two_primaries() {
-    export DRBD_TRIES=3
     out=$(agent drbd::r0 start); rc=$?
-    unset DRBD_TRIES
     echo "$out"
     [ $rc != 0 ] || { echo "start succeeded while the peer is Primary"; return 1; }
     echo "$out" | grep -qi "primar" || return 1
@@ -182,7 +180,7 @@ switchover_data() {   # on the new holder (b): DRBD, mount, IP, service, the fil
 
 # b holds: DRBD refuses a second primary to the agent, and the daemon keeps the group there.
 second_primary_refused() {
-    out=$(DRBD_TRIES=3 tandem agent drbd::r0 start 2>&1); rc=$?
+    out=$(tandem agent drbd::r0 start 2>&1); rc=$?
     echo "$out" | tail -3
     echo "agent start rc=$rc; $(drbd_state)"
     [ $rc != 0 ] && drbd_has ro:Secondary/Primary && status_has node-b started

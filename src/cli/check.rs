@@ -1,0 +1,77 @@
+//! `tandem check-config`: everything the daemon would refuse, and everything it would warn
+//! about, as `file:line: message`, checked as strictly as the daemon builds its agents.
+
+use std::path::Path;
+
+use crate::agent;
+use crate::config::{ConfigError, ConfigWarning};
+use crate::load::load_all;
+
+/// Prints every error (`file:line: message`) and warning (`file:line: warning: message`) to
+/// `out`, in line order, then a one-line summary when the configuration is good. Returns the
+/// exit code: 0 good, 2 errors.
+pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Write) -> i32 {
+    let loaded = load_all(path, node);
+    let mut errs = loaded.errors;
+    // Resources are checked as the daemon builds them: an unimplemented type, a missing
+    // interface, a script that is not executable.
+    if let (Some(c), true) = (&loaded.config, errs.is_empty()) {
+        for g in &c.groups {
+            for r in &g.resources {
+                if let Err(e) = agent::build(r, &c.timeouts) {
+                    let e = e.to_string();
+                    let msg = if e.starts_with(&r.text) {
+                        format!("group {}: {e}", g.name)
+                    } else {
+                        format!("group {}: {}: {e}", g.name, r.text)
+                    };
+                    errs.push(ConfigError { file: c.file.clone(), line: g.line, msg });
+                }
+            }
+        }
+    }
+    let mut lines: Vec<(usize, String)> = errs.iter().map(|e| (e.line, e.to_string())).collect();
+    lines.extend(loaded.warnings.iter().map(|w| (w.line, format_warning(w))));
+    lines.sort_by_key(|(l, _)| *l);
+    for (_, l) in &lines {
+        let _ = writeln!(out, "{l}");
+    }
+    match loaded.config {
+        Some(c) if errs.is_empty() => {
+            let n_res: usize = c.groups.iter().map(|g| g.resources.len()).sum();
+            let _ = writeln!(
+                out,
+                "{}: OK: cluster {}, node {} (peer {}), {} link{}, {} group{}, {} resource{}",
+                path.display(),
+                c.cluster,
+                c.local_name(),
+                c.peer_name(),
+                c.links.len(),
+                plural(c.links.len()),
+                c.groups.len(),
+                plural(c.groups.len()),
+                n_res,
+                plural(n_res)
+            );
+            0
+        }
+        _ => 2,
+    }
+}
+
+/// A warning the way `check-config` prints it: `file:line: warning: message`.
+pub fn format_warning(w: &ConfigWarning) -> String {
+    if w.line == 0 {
+        format!("{}: warning: {}", w.file.display(), w.msg)
+    } else {
+        format!("{}:{}: warning: {}", w.file.display(), w.line, w.msg)
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,253 @@
+//! The commands: argv → subcommand, and the commands that combine layers (check-config needs
+//! the config, the host and the agents; `agent` runs one agent by hand). Exit codes: 0 success,
+//! 1 operation failed, 2 usage or config error, 3 not running.
+
+mod args;
+mod check;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::agent::{self, Op, Outcome};
+use crate::ctl::{self, CtlError, Request};
+use crate::daemon::{self, Options};
+use args::{parse_args, Args};
+pub use check::check_config;
+
+const USAGE: &str = "usage:
+  tandem daemon   [-c CONFIG] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
+  tandem status   [-s SOCKET] [--json]
+  tandem standby  [-s SOCKET] [GROUP|all]
+  tandem takeover [-s SOCKET] [GROUP|all]
+  tandem check-config [-c CONFIG] [--node NAME]
+  tandem keygen   [FILE]
+  tandem agent    TYPE::ARG::ARG... start|stop|status
+  tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem version
+";
+
+fn usage_error(msg: &str) -> i32 {
+    eprintln!("tandem: {msg}");
+    eprint!("{USAGE}");
+    2
+}
+
+/// Runs one command line (without the program name); returns the exit code.
+pub fn run(argv: Vec<String>) -> i32 {
+    let Some(cmd) = argv.first() else {
+        return usage_error("no command given");
+    };
+    let rest = argv.get(1..).unwrap_or(&[]);
+    match cmd.as_str() {
+        "daemon" => cmd_daemon(rest),
+        "status" => cmd_status(rest),
+        "standby" | "takeover" => cmd_move(cmd, rest),
+        "check-config" => cmd_check(rest),
+        "keygen" => cmd_keygen(rest),
+        "agent" => cmd_agent(rest),
+        "fence-peer" => cmd_fence(rest),
+        "version" | "--version" | "-V" => {
+            println!("tandem {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            0
+        }
+        other => usage_error(&format!("unknown command {other:?}")),
+    }
+}
+
+fn cmd_daemon(rest: &[String]) -> i32 {
+    let a = match parse_args(
+        rest,
+        &["-c", "--config", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
+        &["--foreground", "-f"],
+    ) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if !a.words.is_empty() {
+        return usage_error("daemon takes no arguments");
+    }
+    let mut o = Options::default();
+    if let Some(c) = a.get(&["-c", "--config"]) {
+        o.config = PathBuf::from(c);
+    }
+    o.node = a.get(&["--node"]);
+    o.socket = a.get(&["--socket", "-s"]).map(PathBuf::from);
+    o.state_dir = a.get(&["--state-dir"]).map(PathBuf::from);
+    if let Some(p) = a.get(&["--pidfile"]) {
+        o.pidfile = PathBuf::from(p);
+    }
+    o.foreground = a.has("--foreground") || a.has("-f");
+    daemon::main(o)
+}
+
+fn socket_of(a: &Args) -> PathBuf {
+    a.get(&["-s", "--socket"]).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(daemon::DEFAULT_SOCKET))
+}
+
+fn call(a: &Args, req: &Request, timeout: Duration) -> i32 {
+    match ctl::client::call(&socket_of(a), req, timeout) {
+        Ok((code, body)) => {
+            if code == 0 {
+                print!("{body}");
+            } else {
+                eprint!("tandem: {body}");
+            }
+            code
+        }
+        Err(e @ CtlError::NotRunning { .. }) => {
+            eprintln!("tandem: {e}");
+            3
+        }
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            1
+        }
+    }
+}
+
+fn cmd_status(rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-s", "--socket"], &["--json"]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if !a.words.is_empty() {
+        return usage_error("status takes no arguments");
+    }
+    call(&a, &Request::Status { json: a.has("--json") }, Duration::from_secs(5))
+}
+
+fn cmd_move(cmd: &str, rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-s", "--socket"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if a.words.len() > 1 {
+        return usage_error(&format!("{cmd} takes at most one group name"));
+    }
+    let g = a.words.first().cloned().unwrap_or_else(|| "all".to_string());
+    let req = if cmd == "standby" { Request::Standby(g) } else { Request::Takeover(g) };
+    call(&a, &req, Duration::from_secs(5))
+}
+
+fn cmd_check(rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-c", "--config", "--node"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if !a.words.is_empty() {
+        return usage_error("check-config takes no arguments");
+    }
+    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| "/etc/tandem/tandem.conf".to_string());
+    let node = a.get(&["--node"]);
+    check_config(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
+}
+
+fn cmd_keygen(rest: &[String]) -> i32 {
+    if rest.len() > 1 || rest.first().is_some_and(|a| a.starts_with('-')) {
+        return usage_error("keygen takes one optional FILE");
+    }
+    let path = rest.first().cloned().unwrap_or_else(|| "/etc/tandem/authkey".to_string());
+    // A fresh host may not have /etc/tandem yet: create it, private.
+    if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+            eprintln!("tandem: keygen: cannot create {}: {e}", dir.display());
+            return 1;
+        }
+    }
+    match crate::config::keygen(std::path::Path::new(&path)) {
+        Ok(()) => {
+            println!("wrote a new 256-bit key to {path} (mode 0600); copy it to the other node");
+            0
+        }
+        Err(e) => {
+            eprintln!("tandem: keygen {path}: {e}");
+            1
+        }
+    }
+}
+
+fn cmd_agent(rest: &[String]) -> i32 {
+    let (Some(spec), Some(op), None) = (rest.first(), rest.get(1), rest.get(2)) else {
+        return usage_error("agent needs TYPE::ARGS and one of start|stop|status");
+    };
+    let Some(op) = Op::parse(op) else {
+        return usage_error(&format!("unknown operation {op:?}: use start, stop or status"));
+    };
+    let res = match crate::config::parse_resource(spec) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tandem: {spec}: {e}");
+            return 2;
+        }
+    };
+    let mut a = match agent::build(&res, &crate::config::Timeouts::default()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tandem: {spec}: {e}");
+            return 2;
+        }
+    };
+    let r = a.run(op);
+    let code = match (&r, op) {
+        (Ok(Outcome::Running), Op::Status) => {
+            println!("{spec}: running");
+            0
+        }
+        (Ok(Outcome::Stopped), Op::Status) => {
+            println!("{spec}: stopped");
+            3
+        }
+        (Ok(_), _) => {
+            println!("{spec}: {} ok", op.name());
+            0
+        }
+        (Err(e), _) => {
+            eprintln!("tandem: {spec}: {}: {e}", op.name());
+            if op == Op::Status {
+                4
+            } else {
+                1
+            }
+        }
+    };
+    if code == 0 && op == Op::Start {
+        if let Some(ann) = a.announce() {
+            for i in 0..crate::config::DEFAULT_GARP_COUNT {
+                if i > 0 {
+                    std::thread::sleep(crate::config::DEFAULT_GARP_INTERVAL);
+                }
+                if let Err(e) = agent::ip::send_announce(&ann) {
+                    eprintln!("tandem: announce {}: {e}", ann.addr);
+                    break;
+                }
+            }
+        }
+    }
+    code
+}
+
+fn cmd_fence(rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-s", "--socket"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    let res = a.words.first().cloned().or_else(|| std::env::var("DRBD_RESOURCE").ok());
+    let Some(res) = res else {
+        return usage_error("fence-peer needs a DRBD resource (argument or DRBD_RESOURCE)");
+    };
+    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(15)) {
+        Ok((code, body)) => {
+            eprint!("tandem fence-peer {res}: {body}");
+            code
+        }
+        Err(e) => {
+            eprintln!("tandem fence-peer {res}: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Loading a configuration for this host: read the file, parse it (pure, in `config`), gather
+//! the host's facts (hostname, addresses, interfaces, devices), resolve, read the key, and add
+//! the warnings that need the link layer (the serial line budget).
+//!
+//! This sits above `config` and `link`: the config layer never asks the host anything itself.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::config::{
+    self, apply_host, parse_str, read_config_file, read_key, Config, ConfigError, ConfigWarning, HostFacts, LinkConfig,
+    Parsed, ResourceSpec,
+};
+use crate::link::frame::heartbeat_budget;
+
+/// Everything a load found: the configuration (when it resolved), its errors and warnings,
+/// sorted by line.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Option<Config>,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Full load for one node: reads the file, parses it, resolves `node` (`None` = `uname -n`,
+/// or its part before the first `.`; it must be one of the `node` names), reads and
+/// permission-checks the key, drops `ucast` links whose peer address is one of this host's own
+/// addresses, and checks that the interfaces of links and of `ip` resources exist.
+pub fn load(path: &Path, node: Option<&str>) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
+    let l = load_all(path, node);
+    match l.config {
+        Some(cfg) if l.errors.is_empty() => Ok((cfg, l.warnings)),
+        _ => Err(l.errors),
+    }
+}
+
+/// Like [`load`], but keeps errors and warnings together (for `check-config`).
+pub fn load_all(path: &Path, node: Option<&str>) -> Loaded {
+    let text = match read_config_file(path) {
+        Ok(t) => t,
+        Err(e) => return Loaded { config: None, errors: vec![e], warnings: Vec::new() },
+    };
+    let parsed = match parse_str(path, &text) {
+        Ok(p) => p,
+        Err(errors) => return Loaded { config: None, errors, warnings: Vec::new() },
+    };
+    let host = match gather(&parsed) {
+        Ok(h) => h,
+        Err(e) => return Loaded { config: None, errors: vec![e], warnings: parsed.warnings },
+    };
+    let (mut cfg, mut errors, mut warnings) = match apply_host(&parsed, node, &host) {
+        Ok((cfg, w)) => (Some(cfg), Vec::new(), w),
+        Err((e, w)) => (None, e, w),
+    };
+    match read_key(&parsed.config.authkey) {
+        Ok(k) => {
+            if let Some(c) = cfg.as_mut() {
+                c.key = k;
+            }
+        }
+        Err(e) => {
+            cfg = None;
+            errors.push(ConfigError { file: path.to_path_buf(), line: parsed.authkey_line, msg: e.to_string() });
+        }
+    }
+    warnings.extend(serial_budget(&parsed));
+    errors.sort_by_key(|e| e.line);
+    warnings.sort_by_key(|w| w.line);
+    Loaded { config: cfg, errors, warnings }
+}
+
+/// Warns for every serial link on which one heartbeat frame takes more than a quarter of the
+/// keepalive, with the numbers and the way out.
+pub fn serial_budget(parsed: &Parsed) -> Vec<ConfigWarning> {
+    let cfg = &parsed.config;
+    let mut out = Vec::new();
+    for (l, line) in cfg.links.iter().zip(&parsed.link_lines) {
+        let LinkConfig::Serial { device, baud, .. } = l else { continue };
+        let b = heartbeat_budget(cfg.groups.len(), *baud);
+        if b.line_time.saturating_mul(4) <= cfg.keepalive {
+            continue;
+        }
+        let msg = format!(
+            "serial {}: a heartbeat frame for {} group(s) is {} bytes on the line ({}-byte packet), {:.1} ms at \
+             {baud} baud: more than a quarter of keepalive {}; use keepalive {} or more, or a faster baud rate",
+            device.display(),
+            cfg.groups.len(),
+            b.frame_len,
+            b.packet_len,
+            b.line_time.as_secs_f64() * 1000.0,
+            crate::time::fmt_duration(cfg.keepalive),
+            crate::time::fmt_duration(b.min_keepalive),
+        );
+        out.push(ConfigWarning { file: cfg.file.clone(), line: *line, msg });
+    }
+    out
+}
+
+/// Reads this host's facts: uname(2), getifaddrs(3), if_nametoindex(3) for each interface
+/// the file names, and whether each serial device exists.
+pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
+    let file = &parsed.config.file;
+    let err = |msg: String| ConfigError { file: file.clone(), line: 0, msg };
+    let hostname = nix::sys::utsname::uname()
+        .map(|u| u.nodename().to_string_lossy().into_owned())
+        .map_err(|e| err(format!("uname: {}", e.desc())))?;
+    let ifa = nix::ifaddrs::getifaddrs().map_err(|e| err(format!("getifaddrs: {}", e.desc())))?;
+    let mut addrs = Vec::new();
+    let mut ifaces: Vec<String> = Vec::new();
+    for a in ifa {
+        if !ifaces.contains(&a.interface_name) {
+            ifaces.push(a.interface_name.clone());
+        }
+        let Some(addr) = a.address.as_ref() else {
+            continue;
+        };
+        let (ip, prefix) = if let Some(v4) = addr.as_sockaddr_in() {
+            let p = a.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip().to_bits().count_ones());
+            (IpAddr::V4(v4.ip()), p.unwrap_or(32))
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            let p = a.netmask.as_ref().and_then(|m| m.as_sockaddr_in6()).map(|m| m.ip().to_bits().count_ones());
+            (IpAddr::V6(v6.ip()), p.unwrap_or(128))
+        } else {
+            continue;
+        };
+        addrs.push((a.interface_name.clone(), ip, u8::try_from(prefix).unwrap_or(0)));
+    }
+    // Every interface the file names, asked by name (also finds interfaces with no address).
+    for name in interfaces_named(&parsed.config) {
+        if !ifaces.iter().any(|i| i == name) && nix::net::if_::if_nametoindex(name).is_ok() {
+            ifaces.push(name.to_string());
+        }
+    }
+    let mut existing_paths = Vec::new();
+    for l in &parsed.config.links {
+        if let LinkConfig::Serial { device, .. } = l {
+            if device.exists() {
+                existing_paths.push(device.clone());
+            }
+        }
+    }
+    Ok(HostFacts { hostname, addrs, ifaces, existing_paths })
+}
+
+/// The interfaces a configuration names: those of its UDP links and of its `ip` resources.
+fn interfaces_named(cfg: &Config) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for l in &cfg.links {
+        match l {
+            LinkConfig::Ucast { iface, .. } | LinkConfig::Bcast { iface, .. } | LinkConfig::Mcast { iface, .. } => {
+                out.push(iface)
+            }
+            LinkConfig::Serial { .. } => {}
+        }
+    }
+    for r in cfg.groups.iter().flat_map(|g| &g.resources) {
+        if let ResourceSpec::Ip(config::IpSpec { iface: Some(i), .. }) = &r.spec {
+            out.push(i);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(keepalive_ms: u64, baud: u32, groups: usize) -> Parsed {
+        let mut text = format!(
+            "cluster c\nnode a b\nauthkey /k\nkeepalive {keepalive_ms}ms\ndeadtime {}ms\nserial /dev/ttyS9 {baud}\n",
+            keepalive_ms * 5
+        );
+        for g in 0..groups {
+            text.push_str(&format!("group g{g} a ip::192.0.2.{}/24/eth0\n", g + 10));
+        }
+        parse_str(Path::new("/t.conf"), &text).unwrap()
+    }
+
+    #[test]
+    fn serial_budget_warns_with_numbers_and_line() {
+        assert!(serial_budget(&parsed(1000, 19200, 1)).is_empty());
+        assert!(serial_budget(&parsed(200, 115200, 4)).is_empty());
+        let w = serial_budget(&parsed(100, 9600, 1));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].line, 6);
+        let msg = w[0].to_string();
+        assert!(msg.starts_with("/t.conf:6: serial /dev/ttyS9:"), "{msg}");
+        assert!(msg.contains("82 bytes") && msg.contains("85.4 ms") && msg.contains("9600 baud"), "{msg}");
+        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 342ms or more"), "{msg}");
+        assert!(serial_budget(&parsed(342, 9600, 1)).is_empty());
+        assert_eq!(serial_budget(&parsed(341, 9600, 1)).len(), 1);
+    }
+}
