@@ -1,10 +1,14 @@
 //! Random input into the wire parser: never panics, and whatever parses round-trips.
 //!
 //! Runs for `TANDEM_WIRE_RANDOM_SECS` seconds (default 30) or 20 million inputs, whichever
-//! comes first. Seeded xorshift, so a failure is reproducible from the printed seed.
+//! comes first. Seeded (tests/common/rng.rs), so a failure is reproducible from the printed seed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::Rng;
 
 use tandem::wire::auth::Codec;
 use tandem::wire::packet::{Packet, MAX_LEN};
@@ -12,40 +16,22 @@ use tandem::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, M
 
 const MAX_COUNT: u64 = 20_000_000;
 
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
-
-fn random_repr(rng: &mut XorShift) -> Repr {
+fn random_repr(rng: &mut Rng) -> Repr {
     let n = rng.below(MAX_GROUPS as u64 + 1) as usize;
     let p = rng.below(MAX_PAYLOAD as u64 + 1) as usize;
     let mut groups = [GroupWire::EMPTY; MAX_GROUPS];
     for g in groups.iter_mut().take(n) {
         *g = GroupWire {
-            index: rng.byte(),
+            index: rng.next_u64() as u8,
             state: GroupState::from_u8(rng.below(6) as u8).unwrap(),
-            flags: rng.byte(),
-            claim: rng.next() as u32,
-            grant: rng.next() as u32,
+            flags: rng.next_u64() as u8,
+            claim: rng.next_u64() as u32,
+            grant: rng.next_u64() as u32,
         };
     }
     let mut payload = [0u8; MAX_PAYLOAD];
     for b in payload.iter_mut().take(p) {
-        *b = rng.byte();
+        *b = rng.next_u64() as u8;
     }
     Repr {
         cluster_id: 0,
@@ -54,7 +40,7 @@ fn random_repr(rng: &mut XorShift) -> Repr {
         seq: 0,
         kind: MsgKind::from_u8(1 + rng.below(3) as u8).unwrap(),
         node_state: NodeState::from_u8(1 + rng.below(3) as u8).unwrap(),
-        keepalive_ms: rng.next() as u32,
+        keepalive_ms: rng.next_u64() as u32,
         n_groups: n as u8,
         groups,
         payload_len: p as u8,
@@ -63,7 +49,7 @@ fn random_repr(rng: &mut XorShift) -> Repr {
 }
 
 /// Mutates `buf` in place: bit flips, byte sets, truncation, extension, splices.
-fn mutate(rng: &mut XorShift, buf: &mut Vec<u8>) {
+fn mutate(rng: &mut Rng, buf: &mut Vec<u8>) {
     for _ in 0..1 + rng.below(4) {
         match rng.below(6) {
             0 if !buf.is_empty() => {
@@ -72,7 +58,7 @@ fn mutate(rng: &mut XorShift, buf: &mut Vec<u8>) {
             }
             1 if !buf.is_empty() => {
                 let i = rng.below(buf.len() as u64) as usize;
-                buf[i] = rng.byte();
+                buf[i] = rng.next_u64() as u8;
             }
             2 => {
                 let n = rng.below(buf.len() as u64 + 1) as usize;
@@ -80,11 +66,11 @@ fn mutate(rng: &mut XorShift, buf: &mut Vec<u8>) {
             }
             3 => {
                 for _ in 0..1 + rng.below(16) {
-                    buf.push(rng.byte());
+                    buf.push(rng.next_u64() as u8);
                 }
             }
             // the length-driving fields: n_groups (30) and a payload_len candidate
-            4 if buf.len() > 30 => buf[30] = rng.byte(),
+            4 if buf.len() > 30 => buf[30] = rng.next_u64() as u8,
             _ if !buf.is_empty() => {
                 let i = rng.below(buf.len() as u64) as usize;
                 buf[i] = [0, 1, 0x7f, 0x80, 0xff][rng.below(5) as usize];
@@ -128,7 +114,7 @@ fn random_bytes_never_panic() {
     let seed =
         std::env::var("TANDEM_WIRE_RANDOM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_7a4d_e401_u64);
     eprintln!("wire_random: seed {seed}, {secs} s");
-    let mut rng = XorShift(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut tx = Codec::new(b"fuzz key", "fuzz", 0, 1, 1);
     let mut rx = Codec::new(b"fuzz key", "fuzz", 1, 0, 1);
     let end = Instant::now() + Duration::from_secs(secs);
@@ -138,10 +124,10 @@ fn random_bytes_never_panic() {
         count += 1;
         let bytes: Vec<u8> = match count % 4 {
             // pure random, any length up to a bit over the max
-            0 => (0..rng.below(MAX_LEN as u64 + 64)).map(|_| rng.byte()).collect(),
+            0 => (0..rng.below(MAX_LEN as u64 + 64)).map(|_| rng.next_u64() as u8).collect(),
             // random but with a valid header start, so the length checks are reached
             1 => {
-                let mut b: Vec<u8> = (0..rng.below(MAX_LEN as u64 + 8)).map(|_| rng.byte()).collect();
+                let mut b: Vec<u8> = (0..rng.below(MAX_LEN as u64 + 8)).map(|_| rng.next_u64() as u8).collect();
                 for (i, v) in [0x54u8, 0x44, 1].iter().enumerate() {
                     if let Some(x) = b.get_mut(i) {
                         *x = *v;

@@ -11,40 +11,12 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use super::*;
+pub(super) use crate::testutil::Rng;
 
 const KEEPALIVE: u64 = 100;
 const DEADTIME: u64 = 1000;
 const INITDEAD: u64 = 2000;
 const TRACE_LINES: usize = 300;
-
-pub(super) struct Rng(u64);
-
-impl Rng {
-    pub(super) fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-}
 
 #[derive(Clone)]
 struct Packet {
@@ -214,10 +186,10 @@ impl Sim {
         let n_groups = self.n_res.len();
         for g in 0..n_groups {
             if let Some((_, r, op)) = self.nodes[i].pending[g].take() {
-                if keep && op == Op::Start && self.rng.chance(50) {
+                if keep && op == Op::Start && self.rng.percent(50) {
                     self.nodes[i].held[g][r] = true;
                 }
-                if keep && op == Op::Stop && self.rng.chance(50) {
+                if keep && op == Op::Stop && self.rng.percent(50) {
                     self.nodes[i].held[g][r] = false;
                 }
             }
@@ -343,7 +315,7 @@ impl Sim {
             Op::Start => {
                 if n.fail_start[g][r] {
                     // May be half-started.
-                    n.held[g][r] = self.rng.chance(50);
+                    n.held[g][r] = self.rng.percent(50);
                     OpResult::Failed
                 } else {
                     n.held[g][r] = true;
@@ -378,10 +350,10 @@ impl Sim {
         let node_state = c.node_state();
         self.nodes[i].seq += 1;
         let p = Packet { to: 1 - i, at: 0, gen: self.nodes[i].gen, seq: self.nodes[i].seq, node_state, groups, n };
-        if self.cut || self.cut_to[1 - i] || self.rng.chance(self.loss) {
+        if self.cut || self.cut_to[1 - i] || self.rng.percent(self.loss) {
             return;
         }
-        let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
+        let copies = if self.rng.percent(self.dup) { 2 } else { 1 };
         for _ in 0..copies {
             let at = self.now + self.rng.range(self.delay.0, self.delay.1);
             self.inflight.push(Packet { at, ..p.clone() });
@@ -641,7 +613,7 @@ fn sim_settings(auto_failback: bool) -> Settings {
 /// and injected failures, then 20 s of quiet. Returns (groups checked, groups exempt).
 fn chaos(seed: u64) -> (usize, usize) {
     let mut r = Rng::new(seed ^ 0x5EED_CAFE);
-    let auto_failback = r.chance(50);
+    let auto_failback = r.percent(50);
     let groups: Vec<(usize, usize)> = (0..3).map(|g| (g % 2, r.range(1, 3) as usize)).collect();
     let mut sim = Sim::new(seed, sim_settings(auto_failback), &groups);
     sim.set_loss(5);
@@ -651,13 +623,13 @@ fn chaos(seed: u64) -> (usize, usize) {
         sim.run_until(t);
         let i = sim.rng().below(2) as usize;
         let g = sim.rng().below(groups.len() as u64) as usize;
-        let sel = if sim.rng().chance(30) { GroupSel::All } else { GroupSel::One(g) };
+        let sel = if sim.rng().percent(30) { GroupSel::All } else { GroupSel::One(g) };
         let res = sim.rng().below(groups[g].1 as u64) as usize;
         match sim.rng().below(100) {
             0..=14 => sim.cmd(i, Event::Standby(sel)),
             15..=29 => sim.cmd(i, Event::Takeover(sel)),
             30..=39 => {
-                let keep = sim.rng().chance(50);
+                let keep = sim.rng().percent(50);
                 let after = sim.rng().range(100, 3000);
                 sim.crash(i, keep, Some(after));
             }
@@ -674,11 +646,11 @@ fn chaos(seed: u64) -> (usize, usize) {
                 sim.set_loss(l);
             }
             66..=79 => {
-                let on = sim.rng().chance(60);
+                let on = sim.rng().percent(60);
                 sim.fail_start(i, g, res, on);
             }
             80..=83 => {
-                let on = sim.rng().chance(50);
+                let on = sim.rng().percent(50);
                 sim.fail_stop(i, g, res, on);
             }
             84..=88 => {

@@ -766,20 +766,8 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
 mod soup {
     //! Word soup through the whole pure pipeline: it must never panic.
     use crate::config::parse_str;
+    use crate::testutil::Rng;
     use std::path::Path;
-
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-            v[(self.next() % v.len() as u64) as usize]
-        }
-    }
 
     #[test]
     fn random_configs_never_panic() {
@@ -829,14 +817,14 @@ mod soup {
             "-",
             "all",
         ];
-        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
         for _ in 0..3000 {
             let mut text = String::new();
-            let n_lines = rng.next() % 12;
+            let n_lines = rng.next_u64() % 12;
             for _ in 0..n_lines {
                 text.push_str(rng.pick(&names));
-                for _ in 0..rng.next() % 6 {
-                    text.push(if rng.next() % 9 == 0 { '\t' } else { ' ' });
+                for _ in 0..rng.next_u64() % 6 {
+                    text.push(if rng.next_u64() % 9 == 0 { '\t' } else { ' ' });
                     text.push_str(rng.pick(&words));
                 }
                 text.push('\n');

@@ -300,24 +300,7 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
-    }
+    use crate::testutil::Rng;
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut out = [0u8; MAX_FRAME];
@@ -350,7 +333,7 @@ mod tests {
 
     #[test]
     fn round_trip_all_sizes() {
-        let mut rng = Rng(0x1234_5678);
+        let mut rng = Rng::new(0x1234_5678);
         let mut d = Decoder::new();
         let mut st = LinkStats::default();
         for n in 0..=MAX_PAYLOAD {
@@ -382,7 +365,7 @@ mod tests {
 
     #[test]
     fn back_to_back_and_byte_at_a_time() {
-        let mut rng = Rng(7);
+        let mut rng = Rng::new(7);
         let payloads: Vec<Vec<u8>> = (0..20).map(|i| rng.bytes(i * 23 % 300)).collect();
         let line: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
         let mut d = Decoder::new();
@@ -397,7 +380,7 @@ mod tests {
         let mut got = Vec::new();
         let mut rest = &line[..];
         while !rest.is_empty() {
-            let n = 1 + rng.below(rest.len().min(40));
+            let n = 1 + rng.below(rest.len().min(40) as u64) as usize;
             got.extend(decode_all(&mut d, &rest[..n], &mut st));
             rest = &rest[n..];
         }
@@ -540,7 +523,7 @@ mod tests {
     #[test]
     fn random_input_bounded() {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
         let mut d = Decoder::new();
         let mut st = LinkStats::default();
         let mut fed = 0usize;
@@ -552,7 +535,7 @@ mod tests {
             let noise = rng.below(2000);
             for _ in 0..noise {
                 // bias towards zeros and small codes so the decoder sees many "frames"
-                let r = rng.next();
+                let r = rng.next_u64();
                 chunk.push(match r % 4 {
                     0 => 0,
                     1 => (r >> 8) as u8 % 8,
@@ -560,12 +543,12 @@ mod tests {
                 });
             }
             // a valid frame after the noise; it must come through
-            let n = rng.below(MAX_PAYLOAD + 1);
+            let n = rng.below(MAX_PAYLOAD as u64 + 1) as usize;
             let p = rng.bytes(n);
             chunk.extend(frame(&p));
             sent += 1;
             let mut got = None;
-            for part in chunk.chunks(1 + rng.below(600)) {
+            for part in chunk.chunks(1 + rng.below(600) as usize) {
                 d.feed(part, &mut st, &mut |q| {
                     if q == &p[..] {
                         got = Some(());

@@ -9,6 +9,7 @@
 //! `poll_at()` rounded up to whole milliseconds, or when a packet arrives.
 
 use super::*;
+use crate::testutil::Rng;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -16,35 +17,6 @@ const LINKS: usize = 2;
 const MS: u64 = 1000;
 const SEC: u64 = 1_000_000;
 const SEEDS: u64 = 200;
-
-/// xorshift64*: tiny, deterministic, good enough for fault injection.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // splitmix64 of the seed, so that small seeds give unrelated streams.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in 0..=max (max small: the modulo bias is irrelevant here).
-    fn upto(&mut self, max: u64) -> u64 {
-        self.next() % (max + 1)
-    }
-    /// True with probability `permille`/1000.
-    fn chance(&mut self, permille: u64) -> bool {
-        self.next() % 1000 < permille
-    }
-}
 
 /// The wire layer's replay protection, modelled: newest generation only, and a
 /// 64-entry window of sequence numbers below the highest seen.
@@ -204,7 +176,7 @@ struct Sim {
 impl Sim {
     fn new(cfg: Cfg, seed: u64) -> Sim {
         let mut rng = Rng::new(seed);
-        let boot1 = rng.upto(cfg.boot_spread);
+        let boot1 = rng.range(0, cfg.boot_spread);
         let mut ctl = vec![(0, 0, true), (boot1, 1, true)];
         if let Some((stop, boot)) = cfg.restart {
             ctl.push((stop, 1, false));
@@ -325,12 +297,12 @@ impl Sim {
                 let n = &mut self.nodes[i];
                 n.seq += 1; // one sequence number per transmission, on every link
                 let (generation, seq) = (n.generation, n.seq);
-                if self.cfg.cut(link, t) || self.rng.chance(self.cfg.loss[link]) {
+                if self.cfg.cut(link, t) || self.rng.permille(self.cfg.loss[link]) {
                     continue;
                 }
-                let copies = if self.rng.chance(self.cfg.dup) { 2 } else { 1 };
+                let copies = if self.rng.permille(self.cfg.dup) { 2 } else { 1 };
                 for _ in 0..copies {
-                    let arrive = t + self.rng.upto(self.cfg.jitter);
+                    let arrive = t + self.rng.range(0, self.cfg.jitter);
                     self.order += 1;
                     self.net.push(Reverse((arrive, self.order, 1 - i, generation, seq, link)));
                 }
@@ -350,12 +322,7 @@ const DEAD_UP: (PeerState, PeerState) = (PeerState::Dead, PeerState::Up);
 #[test]
 fn rng_and_window_models() {
     let mut a = Rng::new(1);
-    let mut b = Rng::new(1);
-    let mut c = Rng::new(2);
-    let xs: Vec<u64> = (0..8).map(|_| a.next()).collect();
-    assert_eq!(xs, (0..8).map(|_| b.next()).collect::<Vec<_>>());
-    assert_ne!(xs, (0..8).map(|_| c.next()).collect::<Vec<_>>());
-    let hits = (0..10_000).filter(|_| a.chance(200)).count();
+    let hits = (0..10_000).filter(|_| a.permille(200)).count();
     assert!((1800..2200).contains(&hits), "{hits}");
 
     let mut w = Window::default();
@@ -418,8 +385,8 @@ fn sim_full_cut_death_and_recovery() {
     let (mut min_d, mut max_d, mut max_u) = (u64::MAX, 0, 0);
     for seed in 0..SEEDS {
         let mut r = Rng::new(seed ^ 0xC07);
-        let t_cut = 10 * SEC + r.upto(10 * SEC);
-        let t_back = t_cut + 2 * SEC + r.upto(3 * SEC);
+        let t_cut = 10 * SEC + r.range(0, 10 * SEC);
+        let t_back = t_cut + 2 * SEC + r.range(0, 3 * SEC);
         let mut cfg = base.clone();
         cfg.cuts = (0..LINKS).map(|link| Cut { link, from: t_cut, to: t_back }).collect();
         let s = Sim::new(cfg, seed).run();
@@ -465,11 +432,11 @@ fn sim_single_link_cut_never_kills() {
     let (ka, dead, jit) = (base.ka(), base.dead(), base.jitter);
     for seed in 0..SEEDS {
         let mut r = Rng::new(seed ^ 0x51);
-        let c0 = 5 * SEC + r.upto(5 * SEC);
-        let c0_end = c0 + 5 * SEC + r.upto(20 * SEC);
+        let c0 = 5 * SEC + r.range(0, 5 * SEC);
+        let c0_end = c0 + 5 * SEC + r.range(0, 20 * SEC);
         // Link 1 is cut shortly after link 0 comes back (but not overlapping).
-        let c1 = c0_end + 50 * MS + r.upto(5 * SEC);
-        let c1_end = c1 + 2 * SEC + r.upto(10 * SEC);
+        let c1 = c0_end + 50 * MS + r.range(0, 5 * SEC);
+        let c1_end = c1 + 2 * SEC + r.range(0, 10 * SEC);
         let mut cfg = base.clone();
         cfg.loss = [20, 20];
         cfg.cuts = vec![Cut { link: 0, from: c0, to: c0_end }, Cut { link: 1, from: c1, to: c1_end }];
@@ -502,8 +469,8 @@ fn sim_restart_detected_once() {
     let (mut quick, mut slow) = (0, 0);
     for seed in 0..SEEDS {
         let mut r = Rng::new(seed ^ 0xBEEF);
-        let stop = 10 * SEC + r.upto(10 * SEC);
-        let downtime = r.upto(2 * dead);
+        let stop = 10 * SEC + r.range(0, 10 * SEC);
+        let downtime = r.range(0, 2 * dead);
         let boot = stop + downtime;
         let mut cfg = base.clone();
         cfg.loss = [50, 50];

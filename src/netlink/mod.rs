@@ -895,16 +895,13 @@ mod tests {
 
     #[test]
     fn nla_iter_fuzz_no_panic() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::testutil::Rng::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let mut buf = [0u8; 40];
             for b in buf.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = (x & 0x1f) as u8;
+                *b = (rng.next_u64() & 0x1f) as u8;
             }
-            let len = (x % 41) as usize;
+            let len = rng.below(41) as usize;
             for a in NlaIter::new(&buf[..len]).flatten() {
                 let _ = (a.as_u32(), a.as_str(), a.nested().count());
             }

@@ -8,6 +8,7 @@
 
 pub mod relay;
 mod rng;
+#[allow(unused_imports)] // not every test crate draws random numbers
 pub use rng::Rng;
 
 use std::path::{Path, PathBuf};

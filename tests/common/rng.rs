@@ -55,7 +55,7 @@ impl Rng {
     }
 
     /// One element of `v` (panics on an empty slice: a test bug).
-    pub fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
+    pub fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.below(v.len() as u64) as usize]
     }
 }
