@@ -17,8 +17,6 @@
 //! (older sequence numbers are dropped), so "the peer's latest packet" is well defined.
 
 #[cfg(test)]
-mod sim;
-#[cfg(test)]
 mod tests;
 
 use crate::membership::PeerState;

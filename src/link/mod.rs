@@ -1,7 +1,5 @@
 //! Heartbeat links: `udp.rs` (ucast/bcast/mcast) and `serial.rs` (null-modem, framed).
 //! Every link carries the same authenticated wire packets.
-//!
-//! SHARED TYPES: [`Link`], [`LinkStats`], [`LinkError`].
 
 pub mod frame;
 pub mod serial;
@@ -63,10 +61,18 @@ impl fmt::Display for LinkError {
 
 impl std::error::Error for LinkError {}
 
+/// What medium a link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Udp,
+    Serial,
+}
+
 /// One heartbeat medium. Driven only by the daemon's poll loop; never blocks.
 pub trait Link {
     /// Name shown in status, e.g. `ucast veth0 192.0.2.2`.
     fn name(&self) -> &str;
+    fn kind(&self) -> LinkKind;
     /// The fd to poll for input, or `None` while the medium is unavailable (serial device gone).
     fn fd(&self) -> Option<RawFd>;
     /// Whether the loop should also poll for POLLOUT (a non-empty output queue).

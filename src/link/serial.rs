@@ -29,7 +29,7 @@ use nix::sys::termios::{BaudRate, Termios};
 
 use crate::config::LinkConfig;
 use crate::link::frame::{self, Decoder, FrameError, MAX_FRAME};
-use crate::link::{Link, LinkError, LinkStats};
+use crate::link::{Link, LinkError, LinkKind, LinkStats};
 use crate::sys::tty;
 use crate::time::{Duration, Instant};
 
@@ -501,6 +501,9 @@ impl SerialLink {
 }
 
 impl Link for SerialLink {
+    fn kind(&self) -> LinkKind {
+        LinkKind::Serial
+    }
     fn name(&self) -> &str {
         &self.name
     }

@@ -13,7 +13,7 @@ use nix::sys::socket::{
     bind, recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage,
 };
 
-use super::{Link, LinkError, LinkStats};
+use super::{Link, LinkError, LinkKind, LinkStats};
 use crate::config::LinkConfig;
 use crate::sys::net as sysnet;
 use crate::time::Instant;
@@ -178,6 +178,9 @@ impl UdpLink {
 }
 
 impl Link for UdpLink {
+    fn kind(&self) -> LinkKind {
+        LinkKind::Udp
+    }
     fn name(&self) -> &str {
         &self.name
     }

@@ -1,67 +1,49 @@
-//! Deterministic two-node simulation: two [`Cluster`]s, a fake daemon per node that runs
-//! operations after random delays (and can be told to fail them), a lossy, delaying,
-//! duplicating, reordering network whose receiver drops older sequence numbers (as the
-//! wire layer's replay check does), and a tiny membership layer driven by those packets
-//! (Up on a packet, Dead after deadtime/initdead, restarts seen as a new generation).
+//! Deterministic two-node simulation of the daemon's real core ([`Node`]: membership,
+//! cluster, heartbeat de-duplication), with a fake loop per node that runs operations after
+//! random delays (and can be told to fail them), and a lossy, delaying, duplicating,
+//! reordering network of two links. Packets go through the real wire codec (encoding, MAC,
+//! replay window), as the daemon sends them: one copy per link, each with its own sequence
+//! number.
 //!
-//! The safety invariant is checked after every event either node handles; liveness is
+//! The safety invariant is checked after every input either node handles; liveness is
 //! checked after the commands stop and the network is healed.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use super::*;
-pub(super) use crate::testutil::Rng;
+use super::node::{Event as NodeEvent, Input, Msg, Node, NodeSetup, Output};
+use crate::cluster::{GroupDef, GroupSel, GroupView, Op, OpResult, Settings};
+use crate::membership::{PeerState, Timing};
+use crate::testutil::Rng;
+use crate::time::{Duration, Instant};
+use crate::wire::auth::Codec;
+use crate::wire::{GroupState, NodeState, Repr};
 
 const KEEPALIVE: u64 = 100;
 const DEADTIME: u64 = 1000;
 const INITDEAD: u64 = 2000;
+const LINKS: usize = 2;
 const TRACE_LINES: usize = 300;
+const KEY: &[u8] = b"simulation key";
 
 #[derive(Clone)]
 struct Packet {
     to: usize,
+    link: usize,
     at: u64,
+    bytes: Vec<u8>,
+}
+
+struct SimNode {
+    node: Option<Node>,
+    codec: Codec,
     gen: u64,
-    seq: u64,
-    node_state: NodeState,
-    groups: [GroupWire; MAX_GROUPS],
-    n: usize,
-}
-
-struct Memb {
-    state: PeerState,
-    boot: u64,
-    last_heard: u64,
-    peer_gen: u64,
-    last_seq: u64,
-}
-
-impl Memb {
-    fn new(now: u64) -> Memb {
-        Memb { state: PeerState::Init, boot: now, last_heard: 0, peer_gen: 0, last_seq: 0 }
-    }
-    fn deadline(&self) -> u64 {
-        match self.state {
-            PeerState::Init => self.boot + INITDEAD,
-            PeerState::Up => self.last_heard + DEADTIME,
-            PeerState::Dead => u64::MAX,
-        }
-    }
-}
-
-struct Node {
-    cluster: Option<Cluster>,
-    gen: u64,
-    seq: u64,
     /// Physical state of every resource (what a real host would have up).
     held: Vec<Vec<bool>>,
     /// Per group: (due, resource, op).
     pending: Vec<Option<(u64, usize, Op)>>,
     fail_start: Vec<Vec<bool>>,
     fail_stop: Vec<Vec<bool>>,
-    memb: Memb,
-    next_keepalive: u64,
     restart_at: Option<u64>,
     /// Restart this long after a clean exit (None: stay down).
     restart_after_exit: Option<u64>,
@@ -73,7 +55,7 @@ pub(super) struct Sim {
     pub(super) seed: u64,
     rng: Rng,
     pub(super) now: u64,
-    nodes: [Node; 2],
+    nodes: [SimNode; 2],
     n_res: Vec<usize>,
     /// Preferred node per group.
     pref: Vec<usize>,
@@ -90,7 +72,13 @@ pub(super) struct Sim {
     op_delay: (u64, u64),
     inflight: Vec<Packet>,
     trace: VecDeque<String>,
-    out: Vec<Action>,
+    out: Vec<Output>,
+    repr: Repr,
+    buf: Vec<u8>,
+}
+
+fn ms(t: u64) -> Instant {
+    Instant::from_millis(t)
 }
 
 impl Sim {
@@ -98,16 +86,14 @@ impl Sim {
     pub(super) fn new(seed: u64, settings: Settings, groups: &[(usize, usize)]) -> Sim {
         let n_res: Vec<usize> = groups.iter().map(|g| g.1).collect();
         let pref: Vec<usize> = groups.iter().map(|g| g.0).collect();
-        let mk = || Node {
-            cluster: None,
+        let mk = |i: u8| SimNode {
+            node: None,
+            codec: Codec::new(KEY, "sim", i, 1 - i, 0),
             gen: 0,
-            seq: 0,
             held: n_res.iter().map(|&n| vec![false; n]).collect(),
             pending: vec![None; n_res.len()],
             fail_start: n_res.iter().map(|&n| vec![false; n]).collect(),
             fail_stop: n_res.iter().map(|&n| vec![false; n]).collect(),
-            memb: Memb::new(0),
-            next_keepalive: 0,
             restart_at: None,
             restart_after_exit: None,
             deaths: 0,
@@ -119,7 +105,7 @@ impl Sim {
             seed,
             rng,
             now: 0,
-            nodes: [mk(), mk()],
+            nodes: [mk(0), mk(1)],
             excused: vec![false; n_res.len()],
             n_res,
             pref,
@@ -134,6 +120,8 @@ impl Sim {
             inflight: Vec::new(),
             trace: VecDeque::new(),
             out: Vec::with_capacity(64),
+            repr: super::empty_repr(),
+            buf: vec![0; super::MAX_PACKET],
         };
         sim.nodes[0].restart_at = Some(0);
         sim.nodes[1].restart_at = Some(second);
@@ -159,7 +147,7 @@ impl Sim {
 
     fn restart(&mut self, i: usize) {
         let now = self.now;
-        let defs: Vec<GroupDef> = (0..self.n_res.len())
+        let groups: Vec<GroupDef> = (0..self.n_res.len())
             .map(|g| GroupDef {
                 name: format!("g{g}"),
                 preferred_is_local: self.pref[g] == i,
@@ -168,18 +156,29 @@ impl Sim {
             .collect();
         let n = &mut self.nodes[i];
         n.gen += 1;
-        n.seq = 0;
-        n.cluster = Some(Cluster::new(Instant::from_millis(now), defs, self.settings, n.gen));
-        n.memb = Memb::new(now);
-        n.next_keepalive = now;
+        let setup = NodeSetup {
+            timing: Timing {
+                keepalive: Duration::from_millis(KEEPALIVE),
+                warntime: Duration::from_millis(DEADTIME / 2),
+                deadtime: Duration::from_millis(DEADTIME),
+                initdead: Duration::from_millis(INITDEAD),
+            },
+            groups,
+            settings: self.settings,
+            generation: n.gen,
+            n_links: LINKS,
+            leave_linger: Duration::from_millis(300),
+        };
+        n.node = Some(Node::new(ms(now), setup));
+        n.codec = Codec::new(KEY, "sim", i as u8, 1 - i as u8, n.gen);
         n.restart_at = None;
         self.note(format!("{now} n{i} BOOT gen {}", self.nodes[i].gen));
-        self.deliver(i, Event::Tick);
+        self.deliver(i, Input::Tick);
     }
 
     /// The daemon dies. `keep`: kill -9 (resources stay up); else power-off (they vanish).
     pub(super) fn crash(&mut self, i: usize, keep: bool, restart_after: Option<u64>) {
-        if self.nodes[i].cluster.is_none() {
+        if self.nodes[i].node.is_none() {
             return;
         }
         self.note(format!("{} n{i} CRASH keep={keep}", self.now));
@@ -197,20 +196,20 @@ impl Sim {
                 self.nodes[i].held[g].iter_mut().for_each(|h| *h = false);
             }
         }
-        self.nodes[i].cluster = None;
+        self.nodes[i].node = None;
         self.nodes[i].restart_at = restart_after.map(|d| self.now + d);
         self.check();
     }
 
-    pub(super) fn cmd(&mut self, i: usize, ev: Event) {
-        if self.nodes[i].cluster.is_some() {
-            self.deliver(i, ev);
+    pub(super) fn cmd(&mut self, i: usize, input: Input<'_>) {
+        if self.nodes[i].node.is_some() {
+            self.deliver(i, input);
         }
     }
 
     pub(super) fn shutdown(&mut self, i: usize, restart_after_exit: Option<u64>) {
         self.nodes[i].restart_after_exit = restart_after_exit;
-        self.cmd(i, Event::Shutdown);
+        self.cmd(i, Input::Shutdown);
     }
 
     pub(super) fn partition(&mut self, duration: u64) {
@@ -249,38 +248,40 @@ impl Sim {
             n.fail_start.iter_mut().flatten().for_each(|f| *f = false);
             n.fail_stop.iter_mut().flatten().for_each(|f| *f = false);
             n.restart_after_exit = Some(50);
-            if n.cluster.is_none() && n.restart_at.is_none() {
+            if n.node.is_none() && n.restart_at.is_none() {
                 n.restart_at = Some(self.now + 10);
             }
         }
     }
 
-    // ----- the fake daemon -----
+    // ----- the fake loop -----
 
-    fn deliver(&mut self, i: usize, ev: Event) {
-        let now = Instant::from_millis(self.now);
-        let Some(c) = self.nodes[i].cluster.as_mut() else {
+    fn deliver(&mut self, i: usize, input: Input<'_>) {
+        let now = ms(self.now);
+        let Some(node) = self.nodes[i].node.as_mut() else {
             return;
         };
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        c.handle(now, ev, &mut out);
-        let interesting = !matches!(ev, Event::PeerPacket { .. } | Event::Tick) || !out.is_empty();
-        if interesting {
-            let line = format!("{} n{i} {:?} -> {:?}", self.now, ev, out);
+        node.handle(now, input, &mut out);
+        node.flush(now, &mut out);
+        let quiet = matches!(input, Input::Packet { .. } | Input::Tick)
+            && out.iter().all(|o| matches!(o, Output::Send(Msg::Heartbeat)));
+        if !quiet {
+            let line = format!("{} n{i} {:?} -> {:?}", self.now, input, out);
             self.note(line);
         }
-        for a in out.drain(..) {
-            self.apply(i, a);
+        for o in out.drain(..) {
+            self.apply(i, o);
         }
         self.out = out;
         self.check();
     }
 
-    fn apply(&mut self, i: usize, a: Action) {
-        match a {
-            Action::Run { group, resource, op } => {
-                let node_state = self.nodes[i].cluster.as_ref().map(|c| c.node_state());
+    fn apply(&mut self, i: usize, o: Output) {
+        match o {
+            Output::Run { group, resource, op } => {
+                let node_state = self.nodes[i].node.as_ref().map(|n| n.node_state());
                 if op == Op::Start && node_state != Some(NodeState::Active) {
                     self.fail("start while not active");
                 }
@@ -290,16 +291,22 @@ impl Sim {
                 let d = self.rng.range(self.op_delay.0, self.op_delay.1);
                 self.nodes[i].pending[group] = Some((self.now + d, resource, op));
             }
-            Action::Announce => self.send(i),
-            Action::Log(_) => {}
-            Action::Exit => {
+            Output::Send(Msg::Heartbeat) => self.send(i),
+            Output::Send(_) | Output::SpawnOutdate(_) | Output::Reply { .. } | Output::Hold { .. } => {}
+            Output::Event(NodeEvent::Peer { to: PeerState::Dead, .. }) => {
+                self.nodes[i].deaths += 1;
+                self.excused.iter_mut().for_each(|e| *e = true);
+                self.note(format!("{} n{i} sees peer DEAD", self.now));
+            }
+            Output::Event(_) => {}
+            Output::Exit => {
                 for g in 0..self.n_res.len() {
                     if self.nodes[i].held[g].iter().any(|&h| h) {
                         self.fail("exit with resources still up");
                     }
                 }
                 self.note(format!("{} n{i} EXIT", self.now));
-                self.nodes[i].cluster = None;
+                self.nodes[i].node = None;
                 self.nodes[i].exits += 1;
                 self.nodes[i].restart_at = self.nodes[i].restart_after_exit.map(|d| self.now + d);
             }
@@ -338,51 +345,42 @@ impl Sim {
                 }
             }
         };
-        self.deliver(i, Event::OpDone { group: g, resource: r, op, result });
+        self.deliver(i, Input::OpDone { group: g, resource: r, op, result });
     }
 
+    /// One heartbeat, encoded separately for each link (as the daemon does).
     fn send(&mut self, i: usize) {
-        let Some(c) = self.nodes[i].cluster.as_ref() else {
+        let Some(node) = self.nodes[i].node.as_ref() else {
             return;
         };
-        let mut groups = [GroupWire::EMPTY; MAX_GROUPS];
-        let n = c.wire_groups(&mut groups);
-        let node_state = c.node_state();
-        self.nodes[i].seq += 1;
-        let p = Packet { to: 1 - i, at: 0, gen: self.nodes[i].gen, seq: self.nodes[i].seq, node_state, groups, n };
-        if self.cut || self.cut_to[1 - i] || self.rng.percent(self.loss) {
-            return;
-        }
-        let copies = if self.rng.percent(self.dup) { 2 } else { 1 };
-        for _ in 0..copies {
-            let at = self.now + self.rng.range(self.delay.0, self.delay.1);
-            self.inflight.push(Packet { at, ..p.clone() });
+        node.fill_heartbeat(&mut self.repr);
+        for link in 0..LINKS {
+            let n = match self.nodes[i].codec.encode(&mut self.repr, &mut self.buf) {
+                Ok(n) => n,
+                Err(e) => self.fail(&format!("encode: {e}")),
+            };
+            let bytes = self.buf[..n].to_vec();
+            if self.cut || self.cut_to[1 - i] || self.rng.percent(self.loss) {
+                continue;
+            }
+            let copies = if self.rng.percent(self.dup) { 2 } else { 1 };
+            for _ in 0..copies {
+                let at = self.now + self.rng.range(self.delay.0, self.delay.1);
+                self.inflight.push(Packet { to: 1 - i, link, at, bytes: bytes.clone() });
+            }
         }
     }
 
     fn receive(&mut self, p: Packet) {
         let i = p.to;
-        if self.nodes[i].cluster.is_none() {
+        if self.nodes[i].node.is_none() {
             return;
         }
-        let m = &mut self.nodes[i].memb;
-        if p.gen < m.peer_gen || (p.gen == m.peer_gen && p.seq <= m.last_seq) {
-            return; // old generation, duplicate or reordered: the wire layer drops it
-        }
-        let restarted = p.gen > m.peer_gen && m.peer_gen != 0;
-        m.peer_gen = p.gen;
-        m.last_seq = p.seq;
-        m.last_heard = self.now;
-        let came_up = m.state != PeerState::Up;
-        m.state = PeerState::Up;
-        if restarted {
-            self.deliver(i, Event::PeerRestarted);
-        }
-        if came_up {
-            self.deliver(i, Event::Peer(PeerState::Up));
-        }
-        let groups = p.groups;
-        self.deliver(i, Event::PeerPacket { node_state: p.node_state, groups: &groups[..p.n] });
+        // The wire layer drops duplicates, old generations and replays.
+        let Ok(repr) = self.nodes[i].codec.decode(&p.bytes) else {
+            return;
+        };
+        self.deliver(i, Input::Packet { link: p.link, repr: &repr });
     }
 
     fn next_time(&self) -> u64 {
@@ -397,16 +395,13 @@ impl Sim {
             if let Some(r) = n.restart_at {
                 t = t.min(r);
             }
-            let Some(c) = n.cluster.as_ref() else {
+            let Some(node) = n.node.as_ref() else {
                 continue;
             };
-            t = t.min(n.next_keepalive).min(n.memb.deadline());
             for (at, _, _) in n.pending.iter().flatten() {
                 t = t.min(*at);
             }
-            if let Some(p) = c.poll_at() {
-                t = t.min(p.as_micros().div_ceil(1000));
-            }
+            t = t.min(node.poll_at().as_micros().div_ceil(1000));
         }
         t
     }
@@ -438,23 +433,9 @@ impl Sim {
             }
         }
         for i in 0..2 {
-            if self.nodes[i].cluster.is_none() {
-                continue;
-            }
-            if self.nodes[i].memb.deadline() <= now {
-                self.nodes[i].memb.state = PeerState::Dead;
-                self.nodes[i].deaths += 1;
-                self.excused.iter_mut().for_each(|e| *e = true);
-                self.note(format!("{now} n{i} sees peer DEAD"));
-                self.deliver(i, Event::Peer(PeerState::Dead));
-            }
-            if self.nodes[i].next_keepalive <= now {
-                self.nodes[i].next_keepalive = now + KEEPALIVE;
-                self.send(i);
-            }
-            let due = self.nodes[i].cluster.as_ref().and_then(|c| c.poll_at()).is_some_and(|p| p.as_millis() <= now);
+            let due = self.nodes[i].node.as_ref().is_some_and(|n| n.poll_at() <= ms(now));
             if due {
-                self.deliver(i, Event::Tick);
+                self.deliver(i, Input::Tick);
             }
         }
     }
@@ -479,18 +460,23 @@ impl Sim {
     // ----- checks -----
 
     fn local_state(&self, i: usize, g: usize) -> Option<GroupState> {
-        self.nodes[i].cluster.as_ref().map(|c| c.group_view(g).state)
+        self.nodes[i].node.as_ref().map(|n| n.cluster().group_view(g).state)
     }
 
     fn phys(&self, i: usize, g: usize) -> bool {
         self.nodes[i].held[g].iter().any(|&h| h)
     }
 
+    /// How node `i` sees its peer (`None`: the node is down).
+    fn sees(&self, i: usize) -> Option<PeerState> {
+        self.nodes[i].node.as_ref().map(|n| n.membership().peer_state())
+    }
+
     /// The safety invariant: no group is held (by local state while each node sees the other
     /// up, or physically at all) by both nodes, unless a death was seen and the double hold
     /// has not been resolved yet.
     fn check(&mut self) {
-        let mutual_up = self.nodes.iter().all(|n| n.cluster.is_some() && n.memb.state == PeerState::Up);
+        let mutual_up = (0..2).all(|i| self.sees(i) == Some(PeerState::Up));
         for g in 0..self.n_res.len() {
             let may_hold = |i: usize| self.local_state(i, g).is_some_and(|s| s.may_hold());
             let logical = mutual_up && may_hold(0) && may_hold(1);
@@ -514,11 +500,11 @@ impl Sim {
         let mut checked = 0;
         for g in 0..self.n_res.len() {
             let views: Vec<Option<GroupView>> =
-                self.nodes.iter().map(|n| n.cluster.as_ref().map(|c| c.group_view(g))).collect();
+                self.nodes.iter().map(|n| n.node.as_ref().map(|c| c.cluster().group_view(g))).collect();
             if views.iter().flatten().any(|v| v.state == GroupState::FailedToStop) {
                 continue;
             }
-            let can_serve = |i: usize| match (&views[i], self.nodes[i].cluster.as_ref()) {
+            let can_serve = |i: usize| match (&views[i], self.nodes[i].node.as_ref()) {
                 (Some(v), Some(c)) => !v.failed && !v.standby && c.node_state() == NodeState::Active,
                 _ => false,
             };
@@ -551,7 +537,7 @@ impl Sim {
     }
 
     pub(super) fn view(&self, i: usize, g: usize) -> Option<GroupView> {
-        self.nodes[i].cluster.as_ref().map(|c| c.group_view(g))
+        self.nodes[i].node.as_ref().map(|n| n.cluster().group_view(g))
     }
 
     pub(super) fn deaths(&self, i: usize) -> u32 {
@@ -563,11 +549,11 @@ impl Sim {
     }
 
     pub(super) fn is_up(&self, i: usize) -> bool {
-        self.nodes[i].cluster.is_some()
+        self.nodes[i].node.is_some()
     }
 
     pub(super) fn peer_seen_as(&self, i: usize) -> PeerState {
-        self.nodes[i].memb.state
+        self.sees(i).unwrap_or(PeerState::Init)
     }
 
     pub(super) fn phys_held(&self, i: usize, g: usize) -> bool {
@@ -626,8 +612,8 @@ fn chaos(seed: u64) -> (usize, usize) {
         let sel = if sim.rng().percent(30) { GroupSel::All } else { GroupSel::One(g) };
         let res = sim.rng().below(groups[g].1 as u64) as usize;
         match sim.rng().below(100) {
-            0..=14 => sim.cmd(i, Event::Standby(sel)),
-            15..=29 => sim.cmd(i, Event::Takeover(sel)),
+            0..=14 => sim.cmd(i, Input::Standby(sel)),
+            15..=29 => sim.cmd(i, Input::Takeover(sel)),
             30..=39 => {
                 let keep = sim.rng().percent(50);
                 let after = sim.rng().range(100, 3000);
@@ -657,7 +643,7 @@ fn chaos(seed: u64) -> (usize, usize) {
                 let d = sim.rng().range(200, 2500);
                 sim.one_way_cut(i, d);
             }
-            89..=92 => sim.cmd(i, Event::Tick),
+            89..=92 => sim.cmd(i, Input::Tick),
             _ => {}
         }
     }
@@ -738,7 +724,7 @@ fn simulation_failed_start_moves_group_to_peer() {
         assert!(!sim.phys_held(0, 0), "nothing left started on the failing node");
         // The operator fixes it and takes it back.
         sim.fail_start(0, 0, 1, false);
-        sim.cmd(0, Event::Takeover(GroupSel::All));
+        sim.cmd(0, Input::Takeover(GroupSel::All));
         sim.run_until(sim.now + 3000);
         sim.assert_settled();
         assert_eq!(sim.started_on(0), vec![0]);
@@ -781,11 +767,11 @@ fn simulation_standby_and_takeover_move_groups() {
     for seed in 1..=20 {
         let afb = seed % 2 == 0;
         let mut sim = settled(seed, afb, &[(0, 2), (1, 1)]);
-        sim.cmd(0, Event::Standby(GroupSel::All));
+        sim.cmd(0, Input::Standby(GroupSel::All));
         sim.run_until(sim.now + 2000);
         sim.assert_settled();
         assert_eq!(sim.started_on(0), vec![1]);
-        sim.cmd(0, Event::Takeover(GroupSel::All));
+        sim.cmd(0, Input::Takeover(GroupSel::All));
         sim.run_until(sim.now + 2000);
         sim.assert_settled();
         assert_eq!(sim.started_on(0), vec![0]);
@@ -794,7 +780,7 @@ fn simulation_standby_and_takeover_move_groups() {
         sim.run_until(sim.now + 2000);
         assert_eq!(sim.started_on(1), vec![0]);
         // A takeover on the peer pulls it back.
-        sim.cmd(1, Event::Takeover(GroupSel::One(1)));
+        sim.cmd(1, Input::Takeover(GroupSel::One(1)));
         sim.run_until(sim.now + 2000);
         sim.assert_settled();
         assert_eq!(sim.started_on(1), vec![1]);

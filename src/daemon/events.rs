@@ -1,0 +1,142 @@
+//! The core's events as log lines: names from the configuration, and the level by who must
+//! act (error: an operator; warn: degraded; info: each transition once).
+
+use log::Level;
+
+use crate::cluster;
+use crate::config::Config;
+use crate::link::Link;
+use crate::membership::PeerState;
+use crate::time;
+
+use super::node::Event;
+
+/// How an event is reported.
+pub struct Line {
+    pub level: Level,
+    pub text: String,
+    /// Kept in `status`'s recent transitions (a transition, not a recurring warning).
+    pub transition: bool,
+}
+
+/// The log line for `ev`.
+pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
+    let link_name = |i: usize| links.get(i).map(|l| l.name().to_string()).unwrap_or_default();
+    let t = |level: Level, text: String| Line { level, text, transition: true };
+    match *ev {
+        Event::Cluster(ref e) => cluster_line(cfg, e),
+        Event::LinkUp(i) => t(Level::Info, format!("link {}: up", link_name(i))),
+        Event::LinkDown(i) => t(
+            Level::Warn,
+            format!("link {}: down (nothing received for {})", link_name(i), time::fmt_duration(cfg.deadtime)),
+        ),
+        Event::PeerLate => Line {
+            level: Level::Warn,
+            text: format!(
+                "peer {} is late: nothing heard for more than {}",
+                cfg.peer_name(),
+                time::fmt_duration(cfg.warntime)
+            ),
+            transition: false,
+        },
+        Event::PeerRestarted => t(Level::Info, format!("peer {} restarted (new generation)", cfg.peer_name())),
+        Event::Peer { from, to, silent_ms } => {
+            let why = match (to, silent_ms) {
+                (PeerState::Dead, Some(ms)) => format!(" after {ms} ms of silence"),
+                _ => String::new(),
+            };
+            t(Level::Info, format!("peer {}: {} -> {}{why}", cfg.peer_name(), from.name(), to.name()))
+        }
+        Event::KeepaliveMismatch { peer_ms } => Line {
+            level: Level::Warn,
+            text: format!(
+                "peer {} uses keepalive {peer_ms}ms, we use {}ms: configure both nodes alike",
+                cfg.peer_name(),
+                cfg.keepalive.as_millis()
+            ),
+            transition: false,
+        },
+        Event::OutdateAnswered { ref resource, code } => {
+            t(Level::Info, format!("peer asked to outdate DRBD resource {resource}: answered {code}"))
+        }
+    }
+}
+
+fn group_name(cfg: &Config, g: usize) -> &str {
+    cfg.groups.get(g).map(|g| g.name.as_str()).unwrap_or("?")
+}
+
+fn res_text(cfg: &Config, g: usize, r: usize) -> &str {
+    cfg.groups.get(g).and_then(|g| g.resources.get(r)).map(|r| r.text.as_str()).unwrap_or("?")
+}
+
+/// A cluster transition; errors are what an operator must act on.
+fn cluster_line(cfg: &Config, ev: &cluster::LogEvent) -> Line {
+    use cluster::LogEvent as L;
+    let mut level = Level::Info;
+    let msg = match *ev {
+        L::Node { from, to } => format!("node {}: {} -> {}", cfg.local_name(), from.name(), to.name()),
+        L::Group { group, from, to } => {
+            format!("group {}: {} -> {}", group_name(cfg, group), from.name(), to.name())
+        }
+        L::FoundRunning { group, resource, status_error } => format!(
+            "group {}: {} {} at start-up: stopping the whole group before anything else",
+            group_name(cfg, group),
+            res_text(cfg, group, resource),
+            if status_error { "cannot be checked" } else { "is running" }
+        ),
+        L::Release { group, reason } => format!("group {}: releasing ({})", group_name(cfg, group), reason.name()),
+        L::TakeoverPeerDead { group } => {
+            format!("group {}: peer {} is dead, taking over", group_name(cfg, group), cfg.peer_name())
+        }
+        L::StartFailed { group, resource } => {
+            let m = format!(
+                "group {}: start of {} failed: stopping the group here and offering it to {}",
+                group_name(cfg, group),
+                res_text(cfg, group, resource),
+                cfg.peer_name()
+            );
+            level = Level::Error;
+            m
+        }
+        L::StopFailed { group, resource, attempt, retrying } => {
+            let m = format!(
+                "group {}: stop of {} failed (attempt {attempt}){}",
+                group_name(cfg, group),
+                res_text(cfg, group, resource),
+                if retrying {
+                    ", retrying"
+                } else {
+                    ": resources may still be held here; the group will not be handed over until an operator resolves it"
+                }
+            );
+            level = Level::Error;
+            m
+        }
+        L::StandbyRefused { group } => {
+            level = Level::Warn;
+            format!(
+                "group {}: standby refused: the peer is not up, nobody could take the group",
+                group_name(cfg, group)
+            )
+        }
+        L::TakeoverRefused { group, state } => {
+            level = Level::Warn;
+            format!("group {}: takeover refused (local state {})", group_name(cfg, group), state.name())
+        }
+        L::Takeover { group } => format!("group {}: takeover accepted", group_name(cfg, group)),
+        L::Standby { group } => format!("group {}: standby accepted", group_name(cfg, group)),
+        L::StandbyCleared { group } => {
+            format!("group {}: standby here ends: {} gave the group up", group_name(cfg, group), cfg.peer_name())
+        }
+        L::ExitBlocked { group } => {
+            let m = format!(
+                "cannot exit cleanly: group {} failed to stop; resolve it by hand, then signal again to exit",
+                group_name(cfg, group)
+            );
+            level = Level::Error;
+            m
+        }
+    };
+    Line { level, text: msg, transition: true }
+}

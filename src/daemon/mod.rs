@@ -1,0 +1,1055 @@
+//! The daemon: one poll(2) loop around a pure core.
+//!
+//! - `node.rs`: the core (membership, cluster, heartbeat de-duplication, outdate
+//!   bookkeeping), driven by `handle(now, input) -> outputs`; the simulation drives it too.
+//! - `mod.rs` (this file): the fds (links, control socket, signal pipe, children) and the
+//!   poll dispatch; it turns readiness into inputs and outputs into I/O.
+//! - `status.rs` (rendering), `events.rs` (log lines), `garp.rs` (gratuitous ARPs),
+//!   `outdate.rs` (the fence-peer sub-protocol), `reload.rs` (what SIGHUP may change),
+//!   `startup.rs` (detach, pidfile).
+//!
+//! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
+
+mod events;
+mod garp;
+pub mod node;
+mod outdate;
+pub mod reload;
+mod startup;
+pub mod status;
+
+#[cfg(test)]
+mod sim;
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use log::{debug, error, info, warn};
+
+use crate::agent::runner::{self, Done, Runner, Spawn};
+use crate::agent::{self, Agent, Exec, Outcome};
+use crate::cluster::{GroupDef, GroupSel, Op, OpResult, Settings};
+use crate::config::{Config, LinkConfig};
+use crate::ctl::server::{Incoming, Server};
+use crate::ctl::Request;
+use crate::link::{serial::SerialLink, udp::UdpLink, Link};
+use crate::logging::RateLimit;
+use crate::membership::{PeerState, Timing};
+use crate::time::{self, Duration, Instant};
+use crate::wire::auth::Codec;
+use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
+
+use garp::Garp;
+use node::{Input, Msg, Node, NodeSetup, Output};
+pub use startup::main;
+
+/// Largest wire packet we send or accept.
+pub const MAX_PACKET: usize = 1024;
+/// Most packets decoded per link per wakeup before the loop moves on.
+const RX_BATCH: usize = 64;
+/// Recent transitions kept for `status`.
+const TRANSITIONS: usize = 16;
+
+pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
+pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
+
+/// Resource children at once: each group runs at most one operation at a time, so the
+/// runner's table (with its preallocated output buffers) is sized from the config.
+fn max_children(cfg: &Config) -> usize {
+    cfg.groups.len() + 2
+}
+
+/// The exit code a control request's client returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyCode {
+    Ok,
+    /// The operation failed or was refused.
+    Failed,
+    /// Bad request.
+    Usage,
+    /// A drbd.conf(5) fence-peer exit code (3..=7), for `tandem fence-peer`.
+    FencePeer(u8),
+}
+
+impl ReplyCode {
+    pub fn code(self) -> i32 {
+        match self {
+            ReplyCode::Ok => 0,
+            ReplyCode::Failed => 1,
+            ReplyCode::Usage => 2,
+            ReplyCode::FencePeer(c) => i32::from(c),
+        }
+    }
+}
+
+/// What a child of the runner is doing (its runner tag, typed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// One resource operation.
+    Op { group: usize, resource: usize, op: Op },
+    /// Answering the peer's outdate request.
+    Outdate,
+}
+
+impl Job {
+    const OUTDATE: u64 = u64::MAX;
+
+    fn tag(self) -> u64 {
+        match self {
+            Job::Op { group, resource, op } => {
+                let op = match op {
+                    Op::Start => 0u64,
+                    Op::Stop => 1,
+                    Op::Status => 2,
+                };
+                ((group as u64 & 0xffff) << 32) | ((resource as u64 & 0xff_ffff) << 8) | op
+            }
+            Job::Outdate => Job::OUTDATE,
+        }
+    }
+
+    fn from_tag(tag: u64) -> Option<Job> {
+        if tag == Job::OUTDATE {
+            return Some(Job::Outdate);
+        }
+        let op = match tag & 0xff {
+            0 => Op::Start,
+            1 => Op::Stop,
+            2 => Op::Status,
+            _ => return None,
+        };
+        Some(Job::Op { group: (tag >> 32) as usize, resource: ((tag >> 8) & 0xff_ffff) as usize, op })
+    }
+}
+
+/// Where the daemon's files live (command line over config over defaults).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: PathBuf,
+    pub node: Option<String>,
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub pidfile: PathBuf,
+    pub foreground: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            config: PathBuf::from("/etc/tandem/tandem.conf"),
+            node: None,
+            socket: None,
+            state_dir: None,
+            pidfile: PathBuf::from("/run/tandem/tandem.pid"),
+            foreground: false,
+        }
+    }
+}
+
+pub fn socket_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
+    opts.socket.clone().or_else(|| cfg.and_then(|c| c.socket.clone())).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+/// Errors that stop the daemon from starting.
+#[derive(Debug)]
+pub enum DaemonError {
+    Config(Vec<crate::config::ConfigError>),
+    Setup { what: String, detail: String },
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DaemonError::Config(errs) => {
+                for (i, e) in errs.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            DaemonError::Setup { what, detail } => write!(f, "{what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+fn setup(what: impl Into<String>, detail: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Setup { what: what.into(), detail: detail.to_string() }
+}
+
+/// What one poll slot stands for.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Signal,
+    Listener,
+    Conn(usize),
+    Link(usize),
+    Child,
+}
+
+/// An input the loop owes the core (results that arrive while outputs are carried out).
+#[derive(Debug)]
+enum Pending {
+    OpDone { group: usize, resource: usize, op: Op, result: OpResult },
+    OutdateDone { code: u8 },
+}
+
+/// Counters for tests and status.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counters {
+    pub heartbeats_sent: u64,
+    pub packets_received: u64,
+    pub iterations: u64,
+}
+
+/// The signal pipe (signal-hook): the pipe only wakes the loop, the flags say which arrived.
+struct Signals {
+    rx: UnixStream,
+    term: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, DaemonError> {
+        let (rx, tx) = UnixStream::pair().map_err(|e| setup("signal pipe", e))?;
+        rx.set_nonblocking(true).map_err(|e| setup("signal pipe", e))?;
+        tx.set_nonblocking(true).map_err(|e| setup("signal pipe", e))?;
+        let term = Arc::new(AtomicBool::new(false));
+        let hup = Arc::new(AtomicBool::new(false));
+        for (sig, flag) in [
+            (signal_hook::consts::SIGTERM, &term),
+            (signal_hook::consts::SIGINT, &term),
+            (signal_hook::consts::SIGHUP, &hup),
+        ] {
+            signal_hook::flag::register(sig, Arc::clone(flag)).map_err(|e| setup("signal handler", e))?;
+            let tx = tx.try_clone().map_err(|e| setup("signal pipe", e))?;
+            signal_hook::low_level::pipe::register(sig, tx).map_err(|e| setup("signal handler", e))?;
+        }
+        Ok(Signals { rx, term, hup })
+    }
+
+    /// Drains the pipe; returns (term, hup).
+    fn take(&self) -> (bool, bool) {
+        let mut buf = [0u8; 16];
+        while let Ok(n) = std::io::Read::read(&mut &self.rx, &mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        (self.term.swap(false, Ordering::SeqCst), self.hup.swap(false, Ordering::SeqCst))
+    }
+}
+
+pub struct Daemon {
+    cfg: Config,
+    opts: Options,
+    generation: u64,
+    codec: Codec,
+    links: Vec<Box<dyn Link>>,
+    node: Node,
+    agents: Vec<Vec<Box<dyn Agent>>>,
+    runner: Runner,
+    ctl: Server,
+    signals: Signals,
+    garp: Garp,
+    started: Instant,
+    counters: Counters,
+    // Reused buffers: steady state allocates nothing.
+    pollfds: Vec<libc::pollfd>,
+    sources: Vec<Source>,
+    out: Vec<Output>,
+    pending: Vec<Pending>,
+    done: Vec<Done>,
+    child_fds: Vec<(RawFd, u64)>,
+    conn_fds: Vec<(RawFd, bool, usize)>,
+    rx: Vec<(usize, Repr)>,
+    tx_buf: Box<[u8; MAX_PACKET]>,
+    repr: Box<Repr>,
+    expired: Vec<usize>,
+    transitions: Vec<String>,
+    exit: bool,
+    term_signals: u32,
+    rl_bad: RateLimit,
+    rl_send: RateLimit,
+    rl_drop: RateLimit,
+}
+
+/// Builds the agents for every group, refusing types not implemented yet.
+pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonError> {
+    let mut errs = Vec::new();
+    let mut out = Vec::with_capacity(cfg.groups.len());
+    for g in &cfg.groups {
+        let mut v = Vec::with_capacity(g.resources.len());
+        for r in &g.resources {
+            match agent::build_or_broken(r, &cfg.timeouts) {
+                Ok(a) => v.push(a),
+                Err(e) => errs.push(crate::config::ConfigError {
+                    file: cfg.file.clone(),
+                    line: g.line,
+                    msg: format!("group {}: resource {}: {e}", g.name, r.text),
+                }),
+            }
+        }
+        out.push(v);
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(DaemonError::Config(errs))
+    }
+}
+
+fn open_links(cfg: &Config, now: Instant) -> Result<Vec<Box<dyn Link>>, DaemonError> {
+    let mut links: Vec<Box<dyn Link>> = Vec::with_capacity(cfg.links.len());
+    for l in &cfg.links {
+        let name = l.name();
+        let link: Box<dyn Link> = match l {
+            LinkConfig::Serial { .. } => {
+                Box::new(SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?)
+            }
+            _ => Box::new(UdpLink::open(l, name.clone()).map_err(|e| setup(format!("link {name}"), e))?),
+        };
+        links.push(link);
+    }
+    if links.is_empty() {
+        return Err(setup("links", "no heartbeat link is configured for this node"));
+    }
+    Ok(links)
+}
+
+/// The core's setup from a configuration.
+pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
+    NodeSetup {
+        timing: timing(cfg),
+        groups: cfg
+            .groups
+            .iter()
+            .map(|g| GroupDef {
+                name: g.name.clone(),
+                preferred_is_local: g.preferred == cfg.local,
+                n_resources: g.resources.len(),
+            })
+            .collect(),
+        settings: Settings {
+            auto_failback: cfg.auto_failback,
+            stop_retries: 3,
+            stop_retry_delay: Duration::from_secs(1),
+        },
+        generation,
+        n_links,
+        // After a clean stop, keep announcing until the peer has taken over (bounded).
+        leave_linger: (cfg.keepalive * 3).max(Duration::from_millis(300)),
+    }
+}
+
+fn timing(cfg: &Config) -> Timing {
+    Timing { keepalive: cfg.keepalive, warntime: cfg.warntime, deadtime: cfg.deadtime, initdead: cfg.initdead }
+}
+
+fn empty_repr() -> Repr {
+    Repr {
+        cluster_id: 0,
+        sender: 0,
+        generation: 0,
+        seq: 0,
+        kind: MsgKind::Heartbeat,
+        node_state: NodeState::Init,
+        keepalive_ms: 0,
+        n_groups: 0,
+        groups: [GroupWire::EMPTY; MAX_GROUPS],
+        payload_len: 0,
+        payload: [0; MAX_PAYLOAD],
+    }
+}
+
+impl Daemon {
+    /// Sets up everything (generation, links, control socket, signals) without detaching.
+    pub fn new(cfg: Config, opts: Options) -> Result<Daemon, DaemonError> {
+        let now = time::now();
+        let agents = build_agents(&cfg)?;
+        let statedir =
+            opts.state_dir.clone().or_else(|| cfg.statedir.clone()).unwrap_or_else(|| DEFAULT_STATEDIR.into());
+        let generation = crate::state::bump_generation(&statedir)
+            .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
+        let links = open_links(&cfg, now)?;
+        let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
+        let mut garp = Garp::new(cfg.garp_count, cfg.garp_interval, n_res);
+        for a in agents.iter().flatten() {
+            if let Some(ifindex) = a.announce_iface() {
+                if let Err(e) = garp.prepare(ifindex) {
+                    warn!("{}: {e} (will retry when announcing)", a.text());
+                }
+            }
+        }
+        let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
+        let signals = Signals::install()?;
+        let node = Node::new(now, node_setup(&cfg, generation, links.len()));
+        let codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
+        let n_children = max_children(&cfg);
+        let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * n_children;
+        let n_links = links.len();
+        info!(
+            "tandem {} starting as node {} of cluster {} (generation {generation}, {} links, {} groups)",
+            env!("CARGO_PKG_VERSION"),
+            cfg.local_name(),
+            cfg.cluster,
+            n_links,
+            cfg.groups.len()
+        );
+        Ok(Daemon {
+            codec,
+            links,
+            node,
+            agents,
+            runner: Runner::new(n_children),
+            ctl,
+            signals,
+            garp,
+            started: now,
+            counters: Counters::default(),
+            pollfds: Vec::with_capacity(n_poll),
+            sources: Vec::with_capacity(n_poll),
+            out: Vec::with_capacity(64 + 8 * n_res),
+            pending: Vec::with_capacity(16 + n_res),
+            done: Vec::with_capacity(n_children),
+            child_fds: Vec::with_capacity(2 * n_children),
+            conn_fds: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
+            rx: Vec::with_capacity(RX_BATCH * n_links.max(1)),
+            tx_buf: Box::new([0u8; MAX_PACKET]),
+            repr: Box::new(empty_repr()),
+            expired: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
+            transitions: Vec::with_capacity(TRANSITIONS),
+            exit: false,
+            term_signals: 0,
+            rl_bad: RateLimit::new(Duration::from_secs(10), 5),
+            rl_send: RateLimit::new(Duration::from_secs(10), 5),
+            rl_drop: RateLimit::new(Duration::from_secs(10), 5),
+            generation,
+            cfg,
+            opts,
+        })
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+    pub fn peer_state(&self) -> PeerState {
+        self.node.membership().peer_state()
+    }
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn exited(&self) -> bool {
+        self.exit
+    }
+
+    /// Logs a transition once and keeps it for `status`.
+    fn note(&mut self, level: log::Level, now: Instant, msg: String) {
+        log::log!(level, "{msg}");
+        if self.transitions.len() >= TRANSITIONS {
+            self.transitions.remove(0);
+        }
+        let ms = now.saturating_since(self.started).as_millis();
+        self.transitions.push(format!("+{ms}ms {msg}"));
+    }
+
+    /// Starts the state machines (resource probes); call once before [`Daemon::step`].
+    pub fn begin(&mut self) {
+        let now = time::now();
+        self.feed(now, Input::Tick);
+    }
+
+    /// Runs the loop until a clean exit. Returns the process exit code.
+    pub fn run(&mut self) -> i32 {
+        self.begin();
+        while !self.exit {
+            if let Err(e) = self.step() {
+                error!("poll failed: {e}; exiting");
+                return 1;
+            }
+        }
+        0
+    }
+
+    /// One loop iteration: wait for the nearest deadline or input, then handle everything due.
+    pub fn step(&mut self) -> Result<(), nix::errno::Errno> {
+        let now = time::now();
+        let deadline = self.poll_at();
+        let timeout = now.millis_until_ceil(deadline).min(60_000);
+        self.build_pollfds();
+        match crate::sys::process::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        self.counters.iterations += 1;
+        let now = time::now();
+        for i in 0..self.pollfds.len() {
+            let (Some(pfd), Some(src)) = (self.pollfds.get(i).copied(), self.sources.get(i).copied()) else {
+                continue;
+            };
+            if pfd.revents == 0 {
+                continue;
+            }
+            match src {
+                Source::Signal => self.on_signal(now),
+                Source::Listener => self.ctl.accept(now),
+                Source::Conn(c) => {
+                    if pfd.revents & libc::POLLOUT != 0 {
+                        self.ctl.on_writable(c);
+                    } else if let Some(inc) = self.ctl.on_readable(c) {
+                        self.on_request(now, inc);
+                    }
+                }
+                Source::Link(l) => {
+                    if pfd.revents & libc::POLLOUT != 0 {
+                        if let Some(link) = self.links.get_mut(l) {
+                            link.on_writable(now);
+                        }
+                    }
+                    if pfd.revents & !libc::POLLOUT != 0 {
+                        self.receive(now, l);
+                    }
+                }
+                Source::Child => self.runner.on_ready(now, pfd.fd),
+            }
+        }
+        self.timers(now);
+        Ok(())
+    }
+
+    fn poll_at(&self) -> Instant {
+        let mut t = self.node.poll_at();
+        for x in [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at()].into_iter().flatten() {
+            t = t.min(x);
+        }
+        for l in &self.links {
+            if let Some(x) = l.poll_at() {
+                t = t.min(x);
+            }
+        }
+        t
+    }
+
+    fn build_pollfds(&mut self) {
+        self.pollfds.clear();
+        self.sources.clear();
+        let push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
+            pf.push(libc::pollfd { fd, events: ev, revents: 0 });
+            src.push(s);
+        };
+        push(self.signals.rx.as_raw_fd(), libc::POLLIN, Source::Signal, &mut self.pollfds, &mut self.sources);
+        push(self.ctl.listen_fd(), libc::POLLIN, Source::Listener, &mut self.pollfds, &mut self.sources);
+        self.conn_fds.clear();
+        self.ctl.conn_fds(&mut self.conn_fds);
+        for &(fd, w, i) in &self.conn_fds {
+            let ev = if w { libc::POLLOUT } else { libc::POLLIN };
+            push(fd, ev, Source::Conn(i), &mut self.pollfds, &mut self.sources);
+        }
+        for (i, l) in self.links.iter().enumerate() {
+            if let Some(fd) = l.fd() {
+                let ev = if l.wants_write() { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN };
+                push(fd, ev, Source::Link(i), &mut self.pollfds, &mut self.sources);
+            }
+        }
+        self.child_fds.clear();
+        self.runner.fds(&mut self.child_fds);
+        for &(fd, _) in &self.child_fds {
+            push(fd, libc::POLLIN, Source::Child, &mut self.pollfds, &mut self.sources);
+        }
+    }
+
+    fn on_signal(&mut self, now: Instant) {
+        let (term, hup) = self.signals.take();
+        if hup {
+            self.reload(now);
+        }
+        if term {
+            self.term_signals += 1;
+            if self.term_signals == 1 {
+                self.note(log::Level::Info, now, "shutdown requested: releasing local groups".to_string());
+                self.feed(now, Input::Shutdown);
+            } else {
+                warn!("second shutdown signal: exiting now, killing resource children");
+                self.runner.kill_all();
+                self.exit = true;
+            }
+        }
+    }
+
+    fn reload(&mut self, now: Instant) {
+        let node = Some(self.cfg.local_name().to_string());
+        let new = match crate::load::load(&self.opts.config, node.as_deref()) {
+            Ok((c, _)) => c,
+            Err(errs) => {
+                for e in errs {
+                    error!("reload refused: {e}");
+                }
+                return;
+            }
+        };
+        let fixed = reload::diff(&self.cfg, &new);
+        if !fixed.is_empty() {
+            error!("reload refused: changing {} needs a restart; running configuration unchanged", fixed.join(", "));
+            return;
+        }
+        self.garp.set(new.garp_count, new.garp_interval);
+        self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback });
+        self.cfg = new;
+        self.note(log::Level::Info, now, "configuration reloaded".to_string());
+    }
+
+    /// Reads and decodes everything pending on link `l`, and feeds it to the core.
+    fn receive(&mut self, now: Instant, l: usize) {
+        let Some(link) = self.links.get_mut(l) else { return };
+        let codec = &mut self.codec;
+        let rx = &mut self.rx;
+        let (mut ok, mut bad, mut dropped) = (0u64, 0u64, 0u64);
+        let mut last_err: Option<WireError> = None;
+        let mut last_drop: Option<WireError> = None;
+        let res = link.recv(now, &mut |pkt: &[u8]| match codec.decode(pkt) {
+            Ok(repr) => {
+                ok += 1;
+                if rx.len() < rx.capacity() {
+                    rx.push((l, repr));
+                } else {
+                    dropped += 1;
+                }
+            }
+            Err(e) => {
+                if e.is_bad() {
+                    bad += 1;
+                    last_err = Some(e);
+                } else {
+                    dropped += 1;
+                    last_drop = Some(e);
+                }
+            }
+        });
+        let st = link.stats_mut();
+        st.rx += ok;
+        st.bad += bad;
+        st.dropped += dropped;
+        if let Err(e) = res {
+            if let Some(s) = self.rl_bad.allow(now) {
+                warn!("link {}: receive: {e} ({s} similar messages suppressed)", link.name());
+            }
+        }
+        if let Some(e) = last_drop {
+            if log::log_enabled!(log::Level::Debug) {
+                if let Some(s) = self.rl_drop.allow(now) {
+                    debug!("link {}: dropped packet: {e} ({s} similar messages suppressed)", link.name());
+                }
+            }
+        }
+        if let Some(e) = last_err {
+            if let Some(s) = self.rl_bad.allow(now) {
+                warn!("link {}: rejected packet: {e} ({s} similar messages suppressed)", link.name());
+            }
+        }
+        let mut i = 0;
+        while i < self.rx.len() {
+            if let Some(&(link, repr)) = self.rx.get(i) {
+                self.counters.packets_received += 1;
+                self.feed(now, Input::Packet { link, repr: &repr });
+            }
+            i += 1;
+        }
+        self.rx.clear();
+    }
+
+    /// Feeds one input to the core and carries out everything that follows.
+    fn feed(&mut self, now: Instant, input: Input<'_>) {
+        self.node.handle(now, input, &mut self.out);
+        self.settle(now);
+    }
+
+    /// Carries out the core's outputs; feeds back results that are known at once (inline
+    /// operations, children that could not start) until nothing is left, then lets the core
+    /// send the one heartbeat that is due.
+    fn settle(&mut self, now: Instant) {
+        for _round in 0..1000 {
+            let mut out = std::mem::take(&mut self.out);
+            for o in out.drain(..) {
+                self.apply(now, o);
+            }
+            // Nothing in `apply` pushes to `self.out`: give the buffer back.
+            self.out = out;
+            if self.pending.is_empty() {
+                self.node.flush(now, &mut self.out);
+                if self.out.is_empty() {
+                    return;
+                }
+                continue;
+            }
+            let mut k = 0;
+            while k < self.pending.len() {
+                match self.pending.get(k) {
+                    Some(&Pending::OpDone { group, resource, op, result }) => {
+                        self.node.handle(now, Input::OpDone { group, resource, op, result }, &mut self.out)
+                    }
+                    Some(&Pending::OutdateDone { code }) => {
+                        let res = self.node_outdate_running();
+                        self.node.handle(now, Input::OutdateDone { resource: &res, code }, &mut self.out)
+                    }
+                    None => {}
+                }
+                k += 1;
+            }
+            self.pending.clear();
+        }
+        error!("internal: the core did not settle after 1000 rounds");
+    }
+
+    fn node_outdate_running(&self) -> String {
+        self.node.outdate_running().unwrap_or_default().to_string()
+    }
+
+    fn apply(&mut self, now: Instant, o: Output) {
+        match o {
+            Output::Send(m) => self.send(now, &m),
+            Output::Run { group, resource, op } => self.run_op(now, group, resource, op),
+            Output::SpawnOutdate(res) => self.spawn_outdate(now, res),
+            Output::Reply { conn, code, text } => self.ctl.reply(conn, code.code(), &text),
+            Output::Hold { conn, until } => self.ctl.extend(conn, until),
+            Output::Event(e) => {
+                let line = events::describe(&self.cfg, &self.links, &e);
+                if line.transition {
+                    self.note(line.level, now, line.text);
+                } else {
+                    log::log!(line.level, "{}", line.text);
+                }
+            }
+            Output::Exit => {
+                self.note(log::Level::Info, now, "all groups released; exiting".to_string());
+                self.exit = true;
+            }
+        }
+    }
+
+    fn send(&mut self, now: Instant, m: &Msg) {
+        let r = &mut *self.repr;
+        match m {
+            Msg::Heartbeat => {
+                self.node.fill_heartbeat(r);
+                self.counters.heartbeats_sent += 1;
+            }
+            Msg::OutdateRequest(res) => {
+                let bytes = res.as_bytes();
+                r.kind = MsgKind::OutdateRequest;
+                r.node_state = self.node.node_state();
+                r.n_groups = 0;
+                let n = bytes.len().min(MAX_PAYLOAD);
+                if let (Some(dst), Some(src)) = (r.payload.get_mut(..n), bytes.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                r.payload_len = u8::try_from(n).unwrap_or(0);
+            }
+            Msg::OutdateReply { resource, code } => {
+                r.kind = MsgKind::OutdateReply;
+                r.node_state = self.node.node_state();
+                r.n_groups = 0;
+                let bytes = resource.as_bytes();
+                let n = bytes.len().min(MAX_PAYLOAD - 1);
+                r.payload[0] = *code;
+                if let (Some(dst), Some(src)) = (r.payload.get_mut(1..=n), bytes.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                r.payload_len = u8::try_from(n + 1).unwrap_or(1);
+            }
+        }
+        self.transmit(now);
+    }
+
+    fn res_text(&self, g: usize, r: usize) -> &str {
+        self.cfg.groups.get(g).and_then(|g| g.resources.get(r)).map(|r| r.text.as_str()).unwrap_or("?")
+    }
+
+    fn group_name(&self, g: usize) -> &str {
+        self.cfg.groups.get(g).map(|g| g.name.as_str()).unwrap_or("?")
+    }
+
+    fn run_op(&mut self, now: Instant, group: usize, resource: usize, op: Op) {
+        let timeout = match op {
+            Op::Start => self.cfg.timeouts.start,
+            Op::Stop => self.cfg.timeouts.stop,
+            Op::Status => self.cfg.timeouts.status,
+        };
+        let gname = self.cfg.groups.get(group).map(|g| g.name.as_str()).unwrap_or("?");
+        let Some(agent) = self.agents.get_mut(group).and_then(|g| g.get_mut(resource)) else {
+            error!("internal: no resource {resource} in group {group}");
+            self.pending.push(Pending::OpDone { group, resource, op, result: OpResult::Failed });
+            return;
+        };
+        if op != Op::Status {
+            info!("group {gname}: {} {}", op.name(), agent.text());
+        } else {
+            debug!("group {gname}: status {}", agent.text());
+        }
+        if op == Op::Stop {
+            self.garp.cancel(group, resource);
+        }
+        let tag = Job::Op { group, resource, op }.tag();
+        let mut announce = None;
+        // Some(result) when the operation is over now: inline, or a child that could not start.
+        let finished = match agent.exec(op) {
+            Exec::Inline => {
+                let r = agent.run(op);
+                if op == Op::Start && r.is_ok() {
+                    announce = agent.announce();
+                }
+                Some(r)
+            }
+            Exec::Fork => {
+                // The exit code is judged by LSB rules (runner::judge): a stop that
+                // leaves the resource stopped is 0, a status "stopped" is 3.
+                let mut f = || {
+                    crate::logging::child_mode();
+                    match agent.run(op) {
+                        Ok(Outcome::Running) => 0,
+                        Ok(Outcome::Stopped) if op == Op::Stop => 0,
+                        Ok(Outcome::Stopped) => 3,
+                        Err(e) => {
+                            runner::child_print(&format!("{e}\n"));
+                            1
+                        }
+                    }
+                };
+                self.runner.spawn(now, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
+            }
+            Exec::Exec(argv) => self.runner.spawn(now, tag, Spawn::Exec(&argv), timeout).err().map(Err),
+        };
+        // The gratuitous ARP goes out before anything else happens.
+        if let Some(a) = announce {
+            self.garp.start(now, group, resource, a);
+        }
+        if let Some(r) = finished {
+            self.op_finished(now, group, resource, op, r);
+        }
+    }
+
+    /// An operation is over: log a failure (or the start), and queue the result for the
+    /// core. The one place both inline operations and children end.
+    fn op_finished(
+        &mut self,
+        now: Instant,
+        group: usize,
+        resource: usize,
+        op: Op,
+        r: Result<Outcome, agent::AgentError>,
+    ) {
+        let gname = self.group_name(group).to_string();
+        let text = self.res_text(group, resource).to_string();
+        let result = match r {
+            Ok(Outcome::Running) => OpResult::Running,
+            Ok(Outcome::Stopped) => OpResult::Stopped,
+            Err(e) => {
+                if op == Op::Status {
+                    warn!("group {gname}: status {text}: {e}");
+                } else {
+                    error!("group {gname}: {} {text} failed: {e}", op.name());
+                }
+                OpResult::Failed
+            }
+        };
+        if op == Op::Start && result != OpResult::Failed {
+            self.note(log::Level::Info, now, format!("group {gname}: {text} started"));
+        }
+        self.pending.push(Pending::OpDone { group, resource, op, result });
+    }
+
+    fn spawn_outdate(&mut self, now: Instant, res: String) {
+        let name = res.clone();
+        let mut f = move || {
+            crate::logging::child_mode();
+            i32::from(outdate::outdate_local(&name))
+        };
+        if let Err(e) = self.runner.spawn(now, Job::Outdate.tag(), Spawn::Fork(&mut f), outdate::OUTDATE_TIMEOUT) {
+            error!("cannot answer the peer's outdate request for {res}: {e}");
+            self.pending.push(Pending::OutdateDone { code: crate::agent::drbd::fence::PEER_UNREACHABLE });
+        }
+    }
+
+    fn timers(&mut self, now: Instant) {
+        // Children first: their results may change what we advertise.
+        self.done.clear();
+        self.runner.collect(now, &mut self.done);
+        let mut k = 0;
+        while k < self.done.len() {
+            let Some(d) = self.done.get(k) else { break };
+            match Job::from_tag(d.tag) {
+                Some(Job::Outdate) => {
+                    let code = match d.status {
+                        runner::ExitKind::Code(c) => {
+                            u8::try_from(c).unwrap_or(crate::agent::drbd::fence::PEER_UNREACHABLE)
+                        }
+                        _ => crate::agent::drbd::fence::PEER_UNREACHABLE,
+                    };
+                    let res = self.node_outdate_running();
+                    for line in d.output.lines() {
+                        info!("outdate {res}: {line}");
+                    }
+                    self.pending.push(Pending::OutdateDone { code });
+                }
+                Some(Job::Op { group, resource, op }) => {
+                    let r = runner::judge(op, d);
+                    // What the child said (a script's output, a forked agent's log lines).
+                    let (gname, text) = (self.group_name(group), self.res_text(group, resource));
+                    for line in d.output.lines() {
+                        if op == Op::Status {
+                            debug!("group {gname}: {} {text}: {line}", op.name());
+                        } else {
+                            info!("group {gname}: {} {text}: {line}", op.name());
+                        }
+                    }
+                    self.op_finished(now, group, resource, op, r);
+                }
+                None => error!("internal: a child with unknown tag {} finished", d.tag),
+            }
+            k += 1;
+        }
+        self.done.clear();
+        self.expired.clear();
+        self.ctl.expire(now, &mut self.expired);
+        let mut j = 0;
+        while j < self.expired.len() {
+            if let Some(&c) = self.expired.get(j) {
+                self.node.handle(now, Input::ConnGone(c), &mut self.out);
+            }
+            j += 1;
+        }
+        self.feed(now, Input::Tick);
+
+        for l in self.links.iter_mut() {
+            if l.poll_at().is_some_and(|t| t <= now) {
+                l.on_timer(now);
+            }
+        }
+        self.garp.run_due(now);
+    }
+
+    /// Encodes `self.repr` and sends it on every link. Each link's copy is encoded
+    /// separately, with its own sequence number: the receiver's replay window would drop a
+    /// second copy of the same sequence number, and that link would never count as up.
+    fn transmit(&mut self, now: Instant) {
+        for l in self.links.iter_mut() {
+            let len = match self.codec.encode(&mut self.repr, &mut self.tx_buf[..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    error!("internal: cannot encode packet: {e}");
+                    return;
+                }
+            };
+            let pkt = self.tx_buf.get(..len).unwrap_or(&[]);
+            match l.send(now, pkt) {
+                Ok(()) => l.stats_mut().tx += 1,
+                Err(e) => {
+                    l.stats_mut().tx_errors += 1;
+                    if let Some(s) = self.rl_send.allow(now) {
+                        warn!("link {}: send: {e} ({s} similar messages suppressed)", l.name());
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, inc: Incoming) {
+        let req = match inc.request {
+            Ok(r) => r,
+            Err(e) => {
+                self.ctl.reply(inc.conn, ReplyCode::Usage.code(), &format!("{e}\n"));
+                return;
+            }
+        };
+        match req {
+            Request::Status { json } => {
+                let view = self.status_view();
+                let body = if json { view.json(now) } else { view.text(now) };
+                self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
+            }
+            Request::Standby(g) | Request::Takeover(g) if self.group_sel(&g).is_none() => {
+                self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &format!("no group named {g:?}\n"));
+            }
+            Request::Standby(g) => {
+                if let Some(sel) = self.group_sel(&g) {
+                    self.note(log::Level::Info, now, format!("operator: standby {g}"));
+                    self.feed(now, Input::Standby(sel));
+                    let text = format!("standby {g}: handing over to {}\n", self.cfg.peer_name());
+                    self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &text);
+                }
+            }
+            Request::Takeover(g) => {
+                if let Some(sel) = self.group_sel(&g) {
+                    self.note(log::Level::Info, now, format!("operator: takeover {g}"));
+                    self.feed(now, Input::Takeover(sel));
+                    self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &format!("takeover {g}: requested\n"));
+                }
+            }
+            Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
+        }
+    }
+
+    fn group_sel(&self, name: &str) -> Option<GroupSel> {
+        if name == "all" {
+            return Some(GroupSel::All);
+        }
+        self.cfg.groups.iter().position(|g| g.name == name).map(GroupSel::One)
+    }
+
+    fn status_view(&self) -> status::StatusView<'_> {
+        status::StatusView {
+            cfg: &self.cfg,
+            node: &self.node,
+            links: &self.links,
+            generation: self.generation,
+            transitions: &self.transitions,
+        }
+    }
+
+    /// `status --json`.
+    pub fn status_json(&self, now: Instant) -> String {
+        self.status_view().json(now)
+    }
+
+    /// `status`, for humans.
+    pub fn status_text(&self, now: Instant) -> String {
+        self.status_view().text(now)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.runner.kill_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_tags_round_trip() {
+        for job in [
+            Job::Op { group: 0, resource: 0, op: Op::Start },
+            Job::Op { group: 31, resource: 200, op: Op::Stop },
+            Job::Op { group: 7, resource: 3, op: Op::Status },
+            Job::Outdate,
+        ] {
+            assert_eq!(Job::from_tag(job.tag()), Some(job));
+        }
+        assert_eq!(Job::from_tag(0xff), None);
+    }
+
+    #[test]
+    fn reply_codes() {
+        assert_eq!(ReplyCode::Ok.code(), 0);
+        assert_eq!(ReplyCode::Failed.code(), 1);
+        assert_eq!(ReplyCode::Usage.code(), 2);
+        assert_eq!(ReplyCode::FencePeer(4).code(), 4);
+    }
+}

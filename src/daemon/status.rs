@@ -1,0 +1,195 @@
+//! `tandem status`: the daemon's state as text for humans and as one JSON object.
+//! Pure formatting of a borrowed view; the loop builds the view when a client asks.
+
+use std::fmt::Write as _;
+
+use crate::cluster;
+use crate::config::Config;
+use crate::link::{Link, LinkKind};
+use crate::time::Instant;
+use crate::wire::GroupState;
+
+use super::node::Node;
+
+/// What `status` shows, borrowed from the daemon.
+pub struct StatusView<'a> {
+    pub cfg: &'a Config,
+    pub node: &'a Node,
+    pub links: &'a [Box<dyn Link>],
+    pub generation: u64,
+    /// Recent transitions, oldest first, already formatted (`+MSms message`).
+    pub transitions: &'a [String],
+}
+
+impl StatusView<'_> {
+    fn link_json(&self, out: &mut crate::ctl::json::Obj<'_>, now: Instant) {
+        for (i, l) in self.links.iter().enumerate() {
+            let st = self.node.membership().link(i);
+            let s = l.stats();
+            let mut o = out.nested(None, false);
+            o.str("name", l.name())
+                .bool("up", st.map(|s| s.up).unwrap_or(false))
+                .opt_num(
+                    "last_seen_ms",
+                    st.and_then(|s| s.last_seen).map(|t| now.saturating_since(t).as_millis() as u64),
+                )
+                .num("rx", s.rx)
+                .num("tx", s.tx)
+                .num("dropped", s.dropped)
+                .num("bad", s.bad)
+                .num("tx_errors", s.tx_errors);
+            if l.kind() == LinkKind::Serial {
+                o.num("bad_crc", s.bad_crc)
+                    .num("resyncs", s.resyncs)
+                    .num("overruns", s.overruns)
+                    .num("tx_dropped", s.tx_dropped);
+                o.bool("present", l.fd().is_some());
+            }
+        }
+    }
+
+    fn owner_name(&self, o: cluster::Owner) -> &str {
+        match o {
+            cluster::Owner::Local => self.cfg.local_name(),
+            cluster::Owner::Peer => self.cfg.peer_name(),
+            cluster::Owner::None => "none",
+        }
+    }
+
+    /// `status --json`: one JSON object (the interface's fields, plus counters).
+    pub fn json(&self, now: Instant) -> String {
+        let mut s = String::with_capacity(1024);
+        {
+            let mut o = crate::ctl::json::Obj::object(&mut s);
+            o.str("node", self.cfg.local_name())
+                .str("cluster", &self.cfg.cluster)
+                .str("state", self.node.cluster().node_state().name())
+                .num("generation", self.generation);
+            {
+                let mut peers = o.nested(Some("peers"), true);
+                let mut p = peers.nested(None, false);
+                p.str("name", self.cfg.peer_name()).str("state", self.node.membership().peer_state().name());
+                p.opt_num(
+                    "last_seen_ms",
+                    self.node.membership().last_seen().map(|t| now.saturating_since(t).as_millis() as u64),
+                );
+                let mut links = p.nested(Some("links"), true);
+                self.link_json(&mut links, now);
+            }
+            let mut groups = o.nested(Some("groups"), true);
+            for (i, g) in self.cfg.groups.iter().enumerate() {
+                let v = self.node.cluster().group_view(i);
+                let mut go = groups.nested(None, false);
+                go.str("name", &g.name)
+                    .str("preferred", self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or(""))
+                    .str("owner", self.owner_name(v.owner))
+                    .str("state", group_state_name(&v))
+                    .str("local_state", v.state.name())
+                    .str("peer_state", v.peer_state.map(|p| p.name()).unwrap_or("unknown"))
+                    .bool("failed_here", failed_here(&v))
+                    .bool("standby", v.standby)
+                    .bool("pinned", v.pinned);
+            }
+        }
+        s.push('\n');
+        s
+    }
+
+    pub fn text(&self, now: Instant) -> String {
+        let mut s = String::with_capacity(1024);
+        let _ = writeln!(
+            s,
+            "node {} ({}), cluster {}, generation {}",
+            self.cfg.local_name(),
+            self.node.cluster().node_state().name(),
+            self.cfg.cluster,
+            self.generation
+        );
+        let seen = self
+            .node
+            .membership()
+            .last_seen()
+            .map(|t| format!(", last heard {} ms ago", now.saturating_since(t).as_millis()))
+            .unwrap_or_default();
+        let _ = writeln!(s, "peer {}: {}{seen}", self.cfg.peer_name(), self.node.membership().peer_state().name());
+        for (i, l) in self.links.iter().enumerate() {
+            let st = self.node.membership().link(i);
+            let up = if st.map(|s| s.up).unwrap_or(false) { "up" } else { "down" };
+            let last = st
+                .and_then(|s| s.last_seen)
+                .map(|t| format!("last seen {} ms ago", now.saturating_since(t).as_millis()))
+                .unwrap_or_else(|| "never seen".to_string());
+            let c = l.stats();
+            let _ = write!(
+                s,
+                "  link {}: {up}, {last}; rx {} tx {} dropped {} bad {}",
+                l.name(),
+                c.rx,
+                c.tx,
+                c.dropped,
+                c.bad
+            );
+            if l.kind() == LinkKind::Serial {
+                let present = if l.fd().is_some() { "" } else { ", device absent" };
+                let _ = write!(
+                    s,
+                    "; bad-crc {} resyncs {} overruns {} tx-dropped {}{present}",
+                    c.bad_crc, c.resyncs, c.overruns, c.tx_dropped
+                );
+            }
+            s.push('\n');
+        }
+        for (i, g) in self.cfg.groups.iter().enumerate() {
+            let v = self.node.cluster().group_view(i);
+            let pref = self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or("");
+            let mut extra = String::new();
+            if failed_here(&v) {
+                let what = if v.state == GroupState::FailedToStop { "failed to stop" } else { "failed" };
+                let _ = write!(extra, ", {what} here");
+            }
+            if v.standby {
+                extra.push_str(", standby here");
+            }
+            if v.pinned {
+                extra.push_str(", pinned by takeover");
+            }
+            let _ = writeln!(
+                s,
+                "group {} (preferred {pref}): {} on {}{extra}",
+                g.name,
+                group_state_name(&v),
+                self.owner_name(v.owner)
+            );
+        }
+        if !self.transitions.is_empty() {
+            s.push_str("recent transitions:\n");
+            for t in self.transitions {
+                let _ = writeln!(s, "  {t}");
+            }
+        }
+        s
+    }
+}
+
+/// A start failed here (sticky), or a stop failed here.
+fn failed_here(v: &cluster::GroupView) -> bool {
+    v.failed || v.state == GroupState::FailedToStop || v.state == GroupState::Failed
+}
+
+/// The group's state as INTERFACE.md names it, seen at its owner:
+/// started|starting|stopping|stopped|failed.
+fn group_state_name(v: &cluster::GroupView) -> &'static str {
+    let st = match v.owner {
+        cluster::Owner::Local => Some(v.state),
+        cluster::Owner::Peer => v.peer_state,
+        cluster::Owner::None => None,
+    };
+    match st {
+        Some(GroupState::Starting) => "starting",
+        Some(GroupState::Started) => "started",
+        Some(GroupState::Stopping) => "stopping",
+        Some(GroupState::FailedToStop) => "failed",
+        _ if v.failed || v.state == GroupState::Failed || v.state == GroupState::FailedToStop => "failed",
+        _ => "stopped",
+    }
+}
