@@ -29,279 +29,361 @@ pub struct Parsed {
 const LIST_DIRECTIVES: [&str; 8] = ["node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group"];
 
 /// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
-pub fn resolve(file: &Path, raws: Vec<RawLine>, mut errs: Vec<(usize, String)>) -> Result<Parsed, Vec<ConfigError>> {
+pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Result<Parsed, Vec<ConfigError>> {
+    let mut c = collect(raws, errs);
+    c.check_required();
+    let nodes = c.node_names();
+    let t = c.timing();
+    let (links, link_lines) = c.links();
+    let stonith = c.stonith(&nodes);
+    let groups = c.groups(&nodes);
+    let warnings = c.warnings(file, &stonith);
+
+    if !c.errs.is_empty() {
+        let mut errs = c.errs;
+        errs.sort_by_key(|(l, _)| *l);
+        return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
+    }
+    let (authkey, authkey_line) = c.authkey.unwrap_or_default();
+    let config = Config {
+        file: file.to_path_buf(),
+        cluster: c.cluster.unwrap_or_default(),
+        nodes: nodes.names,
+        local: 0,
+        authkey,
+        key: Vec::new(),
+        keepalive: t.keepalive,
+        warntime: t.warntime,
+        deadtime: t.deadtime,
+        initdead: t.initdead,
+        auto_failback: c.auto_failback,
+        udpport: c.udpport,
+        links,
+        ping: c.ping,
+        stonith,
+        socket: c.socket,
+        statedir: c.statedir,
+        logfacility: c.logfacility,
+        logfile: c.logfile,
+        groups,
+        timeouts: t.timeouts,
+        garp_count: c.garp_count,
+        garp_interval: t.garp_interval,
+        realtime: c.realtime,
+    };
+    Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, warnings })
+}
+
+/// Every directive's value, collected line by line, with the errors found so far.
+struct Collected {
+    errs: Vec<(usize, String)>,
+    /// Directives given with a bad value (already reported: no follow-up errors about them).
+    bad: Vec<&'static str>,
+    cluster: Option<String>,
+    nodes: Vec<(String, usize)>,
+    node_line: usize,
+    authkey: Option<(PathBuf, usize)>,
+    times: HashMap<TimeKey, (Duration, usize)>,
+    auto_failback: bool,
+    realtime: bool,
+    udpport: u16,
+    garp_count: u32,
+    links: Vec<(RawLink, usize)>,
+    ping: Vec<IpAddr>,
+    ping_lines: Vec<usize>,
+    stonith: Vec<(String, Vec<String>, usize)>,
+    socket: Option<PathBuf>,
+    statedir: Option<PathBuf>,
+    logfacility: Option<String>,
+    logfile: Option<PathBuf>,
+    groups: Vec<(String, String, Vec<super::Resource>, usize)>,
+}
+
+/// The node names and how to look them up.
+struct Nodes {
+    names: Vec<String>,
+    /// The node list is usable (given, and not bad): unknown-node errors make sense.
+    known: bool,
+}
+
+impl Nodes {
+    fn id(&self, n: &str) -> Option<NodeId> {
+        self.names.iter().position(|m| m == n).and_then(|i| NodeId::try_from(i).ok())
+    }
+    fn list(&self) -> String {
+        self.names.join(" ")
+    }
+}
+
+/// The resolved timers.
+struct Times {
+    keepalive: Duration,
+    warntime: Duration,
+    deadtime: Duration,
+    initdead: Duration,
+    timeouts: Timeouts,
+    garp_interval: Duration,
+}
+
+/// One pass over the directives: values, duplicates of single-valued directives.
+fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
+    let mut c = Collected {
+        errs,
+        bad: Vec::new(),
+        cluster: None,
+        nodes: Vec::new(),
+        node_line: 0,
+        authkey: None,
+        times: HashMap::new(),
+        auto_failback: false,
+        realtime: true,
+        udpport: 694,
+        garp_count: super::DEFAULT_GARP_COUNT,
+        links: Vec::new(),
+        ping: Vec::new(),
+        ping_lines: Vec::new(),
+        stonith: Vec::new(),
+        socket: None,
+        statedir: None,
+        logfacility: Some("daemon".to_string()),
+        logfile: None,
+        groups: Vec::new(),
+    };
     let mut seen: HashMap<&'static str, usize> = HashMap::new();
-    let mut cluster: Option<String> = None;
-    let mut nodes: Vec<(String, usize)> = Vec::new();
-    let mut node_line = 0usize;
-    let mut authkey: Option<(PathBuf, usize)> = None;
-    let mut times: HashMap<TimeKey, (Duration, usize)> = HashMap::new();
-    let mut auto_failback = false;
-    let mut realtime = true;
-    let mut udpport: u16 = 694;
-    let mut garp_count: u32 = super::DEFAULT_GARP_COUNT;
-    let mut links: Vec<(RawLink, usize)> = Vec::new();
-    let mut ping: Vec<IpAddr> = Vec::new();
-    let mut stonith: Vec<(String, Vec<String>, usize)> = Vec::new();
-    let mut ping_lines: Vec<usize> = Vec::new();
-    let mut socket = None;
-    let mut statedir = None;
-    let mut logfacility = Some("daemon".to_string());
-    let mut logfile = None;
-    let mut groups: Vec<(String, String, Vec<super::Resource>, usize)> = Vec::new();
-
-    // Directives given with a bad value (already reported).
-    let mut bad: Vec<&'static str> = Vec::new();
-
     for r in raws {
         let line = r.line;
         if !LIST_DIRECTIVES.contains(&r.name) {
             if let Some(first) = seen.get(r.name) {
-                errs.push((line, format!("{} is already set at line {first}", r.name)));
+                c.errs.push((line, format!("{} is already set at line {first}", r.name)));
                 continue;
             }
             seen.insert(r.name, line);
         }
         match r.directive {
             Directive::Bad => {
-                if r.name == "node" && node_line == 0 {
-                    node_line = line;
+                if r.name == "node" && c.node_line == 0 {
+                    c.node_line = line;
                 }
-                bad.push(r.name);
+                c.bad.push(r.name);
             }
-            Directive::Cluster(c) => cluster = Some(c),
+            Directive::Cluster(v) => c.cluster = Some(v),
             Directive::Node(ns) => {
-                if node_line == 0 {
-                    node_line = line;
+                if c.node_line == 0 {
+                    c.node_line = line;
                 }
                 for n in ns {
-                    if let Some((_, l)) = nodes.iter().find(|(m, _)| *m == n) {
-                        errs.push((line, format!("duplicate node '{n}' (already named at line {l})")));
+                    if let Some((_, l)) = c.nodes.iter().find(|(m, _)| *m == n) {
+                        c.errs.push((line, format!("duplicate node '{n}' (already named at line {l})")));
                     } else {
-                        nodes.push((n, line));
+                        c.nodes.push((n, line));
                     }
                 }
             }
-            Directive::Authkey(p) => authkey = Some((p, line)),
+            Directive::Authkey(p) => c.authkey = Some((p, line)),
             Directive::Time(k, d) => {
-                times.insert(k, (d, line));
+                c.times.insert(k, (d, line));
             }
-            Directive::AutoFailback(b) => auto_failback = b,
-            Directive::Realtime(b) => realtime = b,
-            Directive::Udpport(p) => udpport = p,
-            Directive::GarpCount(n) => garp_count = n,
-            Directive::Link(l) => links.push((l, line)),
+            Directive::AutoFailback(b) => c.auto_failback = b,
+            Directive::Realtime(b) => c.realtime = b,
+            Directive::Udpport(p) => c.udpport = p,
+            Directive::GarpCount(n) => c.garp_count = n,
+            Directive::Link(l) => c.links.push((l, line)),
             Directive::Ping(v) => {
-                ping_lines.push(line);
+                c.ping_lines.push(line);
                 for ip in v {
-                    if ping.contains(&ip) {
-                        errs.push((line, format!("ping: {ip} is listed twice")));
+                    if c.ping.contains(&ip) {
+                        c.errs.push((line, format!("ping: {ip} is listed twice")));
                     } else {
-                        ping.push(ip);
+                        c.ping.push(ip);
                     }
                 }
             }
-            Directive::Stonith { node, command } => stonith.push((node, command, line)),
-            Directive::Socket(p) => socket = Some(p),
-            Directive::Statedir(p) => statedir = Some(p),
-            Directive::Logfacility(f) => logfacility = f,
-            Directive::Logfile(p) => logfile = Some(p),
-            Directive::Group { name, preferred, resources } => groups.push((name, preferred, resources, line)),
+            Directive::Stonith { node, command } => c.stonith.push((node, command, line)),
+            Directive::Socket(p) => c.socket = Some(p),
+            Directive::Statedir(p) => c.statedir = Some(p),
+            Directive::Logfacility(f) => c.logfacility = f,
+            Directive::Logfile(p) => c.logfile = Some(p),
+            Directive::Group { name, preferred, resources } => c.groups.push((name, preferred, resources, line)),
+        }
+    }
+    c
+}
+
+impl Collected {
+    fn is_bad(&self, name: &str) -> bool {
+        self.bad.contains(&name)
+    }
+
+    /// Required directives (missing ones are reported for the whole file: line 0).
+    fn check_required(&mut self) {
+        if self.cluster.is_none() && !self.is_bad("cluster") {
+            self.errs.push((0, "missing required directive 'cluster'".to_string()));
+        }
+        if self.node_line == 0 {
+            self.errs.push((0, "missing required directive 'node'".to_string()));
+        } else if self.nodes.len() != 2 && !self.is_bad("node") {
+            self.errs.push((self.node_line, format!("exactly two nodes are needed, found {}", self.nodes.len())));
+        }
+        if self.authkey.is_none() && !self.is_bad("authkey") {
+            self.errs.push((0, "missing required directive 'authkey'".to_string()));
         }
     }
 
-    // Required directives (reported for the whole file: line 0).
-    let is_bad = |n: &str| bad.contains(&n);
-    if cluster.is_none() && !is_bad("cluster") {
-        errs.push((0, "missing required directive 'cluster'".to_string()));
+    fn node_names(&self) -> Nodes {
+        let names: Vec<String> = self.nodes.iter().map(|(n, _)| n.clone()).collect();
+        Nodes { known: !names.is_empty() && !self.is_bad("node"), names }
     }
-    if node_line == 0 {
-        errs.push((0, "missing required directive 'node'".to_string()));
-    } else if nodes.len() != 2 && !is_bad("node") {
-        errs.push((node_line, format!("exactly two nodes are needed, found {}", nodes.len())));
-    }
-    if authkey.is_none() && !is_bad("authkey") {
-        errs.push((0, "missing required directive 'authkey'".to_string()));
-    }
-    let node_names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
-    let node_list = node_names.join(" ");
-    let node_id =
-        |n: &str| -> Option<NodeId> { node_names.iter().position(|m| m == n).and_then(|i| NodeId::try_from(i).ok()) };
-    let nodes_known = !node_names.is_empty() && !is_bad("node");
 
-    // Timing.
-    let get = |k: TimeKey| times.get(&k).copied();
-    let (keepalive, ka_line) = get(TimeKey::Keepalive).unwrap_or((Duration::from_secs(1), 0));
-    let (deadtime, dt_line) = get(TimeKey::Deadtime).unwrap_or((Duration::from_secs(10), 0));
-    let fmt = crate::time::fmt_duration;
-    let two_ka = keepalive.saturating_mul(2);
-    let (ka_bad, dt_bad) = (is_bad("keepalive"), is_bad("deadtime"));
-    if deadtime <= two_ka && !ka_bad && !dt_bad {
-        let line = if dt_line != 0 { dt_line } else { ka_line };
-        errs.push((
-            line,
-            format!(
-                "deadtime ({}) must be more than 2 × keepalive ({}){}",
-                fmt(deadtime),
-                fmt(keepalive),
-                if dt_line == 0 { " (deadtime defaults to 10s)" } else { "" }
-            ),
-        ));
-    }
-    let warntime = match get(TimeKey::Warntime) {
-        Some((w, line)) => {
-            if dt_bad || ka_bad {
-                // Compared with a value that was not understood: nothing to say.
-            } else if w >= deadtime {
-                errs.push((line, format!("warntime ({}) must be less than deadtime ({})", fmt(w), fmt(deadtime))));
-            } else if w < keepalive {
-                errs.push((line, format!("warntime ({}) must be at least keepalive ({})", fmt(w), fmt(keepalive))));
-            }
-            w
+    /// Timers with their defaults, and the rules between them.
+    fn timing(&mut self) -> Times {
+        let get = |k: TimeKey| self.times.get(&k).copied();
+        let (keepalive, ka_line) = get(TimeKey::Keepalive).unwrap_or((Duration::from_secs(1), 0));
+        let (deadtime, dt_line) = get(TimeKey::Deadtime).unwrap_or((Duration::from_secs(10), 0));
+        let fmt = crate::time::fmt_duration;
+        let (ka_bad, dt_bad) = (self.is_bad("keepalive"), self.is_bad("deadtime"));
+        let mut errs = Vec::new();
+        if deadtime <= keepalive.saturating_mul(2) && !ka_bad && !dt_bad {
+            let line = if dt_line != 0 { dt_line } else { ka_line };
+            let default = if dt_line == 0 { " (deadtime defaults to 10s)" } else { "" };
+            errs.push((
+                line,
+                format!("deadtime ({}) must be more than 2 × keepalive ({}){default}", fmt(deadtime), fmt(keepalive)),
+            ));
         }
-        None => deadtime / 2,
-    };
-    let initdead = match get(TimeKey::Initdead) {
-        Some((i, line)) => {
-            if i < deadtime && !dt_bad {
-                errs.push((line, format!("initdead ({}) must be at least deadtime ({})", fmt(i), fmt(deadtime))));
+        let warntime = match get(TimeKey::Warntime) {
+            Some((w, line)) => {
+                if dt_bad || ka_bad {
+                    // Compared with a value that was not understood: nothing to say.
+                } else if w >= deadtime {
+                    errs.push((line, format!("warntime ({}) must be less than deadtime ({})", fmt(w), fmt(deadtime))));
+                } else if w < keepalive {
+                    errs.push((line, format!("warntime ({}) must be at least keepalive ({})", fmt(w), fmt(keepalive))));
+                }
+                w
             }
-            i
-        }
-        None => deadtime.saturating_mul(2),
-    };
-    let t = |k: TimeKey, d: Duration| get(k).map(|(v, _)| v).unwrap_or(d);
-    let d = Timeouts::default();
-    let timeouts = Timeouts {
-        start: t(TimeKey::StartTimeout, d.start),
-        stop: t(TimeKey::StopTimeout, d.stop),
-        status: t(TimeKey::StatusTimeout, d.status),
-    };
-    let garp_interval = t(TimeKey::GarpInterval, super::DEFAULT_GARP_INTERVAL);
-
-    // Links.
-    let mut out_links: Vec<LinkConfig> = Vec::new();
-    let mut link_lines: Vec<usize> = Vec::new();
-    for (l, line) in links {
-        let lc = match l {
-            RawLink::Ucast { iface, peer, port } => LinkConfig::Ucast { iface, peer, port: port.unwrap_or(udpport) },
-            RawLink::Bcast { iface, port } => LinkConfig::Bcast { iface, port: port.unwrap_or(udpport) },
-            RawLink::Mcast { iface, group, port, ttl, loop_ } => {
-                LinkConfig::Mcast { iface, group, port: port.unwrap_or(udpport), ttl, loop_ }
-            }
-            RawLink::Serial { device, baud, rtscts } => LinkConfig::Serial { device, baud, rtscts },
+            None => deadtime / 2,
         };
-        if let Some(i) = out_links.iter().position(|o| same_link(o, &lc)) {
-            let first = link_lines.get(i).copied().unwrap_or(0);
-            errs.push((line, format!("duplicate link '{}' (already at line {first})", lc.name())));
-            continue;
-        }
-        out_links.push(lc);
-        link_lines.push(line);
-    }
-    let link_bad = ["ucast", "bcast", "mcast", "serial"].iter().any(|n| is_bad(n));
-    if out_links.is_empty() && !link_bad {
-        errs.push((0, "no links: need at least one ucast, bcast, mcast or serial line".to_string()));
-    }
-
-    // Stonith.
-    let mut out_stonith: Vec<StonithConfig> = Vec::new();
-    for (node, command, line) in stonith {
-        let Some(id) = node_id(&node) else {
-            if nodes_known {
-                errs.push((line, format!("stonith: unknown node '{node}' (nodes: {node_list})")));
+        let initdead = match get(TimeKey::Initdead) {
+            Some((i, line)) => {
+                if i < deadtime && !dt_bad {
+                    errs.push((line, format!("initdead ({}) must be at least deadtime ({})", fmt(i), fmt(deadtime))));
+                }
+                i
             }
-            continue;
+            None => deadtime.saturating_mul(2),
         };
-        if let Some(s) = out_stonith.iter().find(|s| s.node == id) {
-            errs.push((line, format!("stonith: node '{node}' already has a stonith line (line {})", s.line)));
-            continue;
-        }
-        out_stonith.push(StonithConfig { node: id, command, line });
-    }
-
-    // Groups.
-    let mut out_groups: Vec<GroupConfig> = Vec::new();
-    let mut used: HashMap<String, (String, usize)> = HashMap::new();
-    let mut n_groups = 0usize;
-    for (name, preferred, resources, line) in groups {
-        n_groups = n_groups.saturating_add(1);
-        if n_groups == crate::wire::MAX_GROUPS.saturating_add(1) {
-            errs.push((line, format!("too many groups (at most {})", crate::wire::MAX_GROUPS)));
-        }
-        if let Some(g) = out_groups.iter().find(|g| g.name == name) {
-            errs.push((line, format!("duplicate group '{name}' (already defined at line {})", g.line)));
-            continue;
-        }
-        for r in &resources {
-            let id = r.spec.identity();
-            if let Some((g, l)) = used.get(&id) {
-                errs.push((line, format!("group {name}: {id} is already used by group {g} (line {l})")));
-            } else {
-                used.insert(id, (name.clone(), line));
-            }
-        }
-        let Some(pref) = node_id(&preferred) else {
-            if nodes_known {
-                errs.push((line, format!("group {name}: unknown node '{preferred}' (nodes: {node_list})")));
-            }
-            continue;
+        let t = |k: TimeKey, d: Duration| get(k).map(|(v, _)| v).unwrap_or(d);
+        let d = Timeouts::default();
+        let timeouts = Timeouts {
+            start: t(TimeKey::StartTimeout, d.start),
+            stop: t(TimeKey::StopTimeout, d.stop),
+            status: t(TimeKey::StatusTimeout, d.status),
         };
-        out_groups.push(GroupConfig { name, preferred: pref, resources, line });
+        let garp_interval = t(TimeKey::GarpInterval, super::DEFAULT_GARP_INTERVAL);
+        self.errs.extend(errs);
+        Times { keepalive, warntime, deadtime, initdead, timeouts, garp_interval }
     }
 
-    // Warnings.
-    let mut warnings = Vec::new();
-    // Parsed for the issues that implement them; say loudly that they do nothing yet, so
-    // nobody believes a dead peer is powered off before its groups are taken over.
-    for s in &out_stonith {
-        warnings.push(ConfigError {
-            file: file.to_path_buf(),
-            line: s.line,
-            msg: "stonith is not implemented in this version: a dead peer's groups are taken over \
-                  WITHOUT powering it off first"
-                .to_string(),
-        });
+    /// The links with their ports, without duplicates; and the line of each.
+    fn links(&mut self) -> (Vec<LinkConfig>, Vec<usize>) {
+        let udpport = self.udpport;
+        let mut out: Vec<LinkConfig> = Vec::new();
+        let mut lines: Vec<usize> = Vec::new();
+        for (l, line) in std::mem::take(&mut self.links) {
+            let lc = match l {
+                RawLink::Ucast { iface, peer, port } => {
+                    LinkConfig::Ucast { iface, peer, port: port.unwrap_or(udpport) }
+                }
+                RawLink::Bcast { iface, port } => LinkConfig::Bcast { iface, port: port.unwrap_or(udpport) },
+                RawLink::Mcast { iface, group, port, ttl, loop_ } => {
+                    LinkConfig::Mcast { iface, group, port: port.unwrap_or(udpport), ttl, loop_ }
+                }
+                RawLink::Serial { device, baud, rtscts } => LinkConfig::Serial { device, baud, rtscts },
+            };
+            if let Some(i) = out.iter().position(|o| same_link(o, &lc)) {
+                let first = lines.get(i).copied().unwrap_or(0);
+                self.errs.push((line, format!("duplicate link '{}' (already at line {first})", lc.name())));
+                continue;
+            }
+            out.push(lc);
+            lines.push(line);
+        }
+        let link_bad = ["ucast", "bcast", "mcast", "serial"].iter().any(|n| self.is_bad(n));
+        if out.is_empty() && !link_bad {
+            self.errs.push((0, "no links: need at least one ucast, bcast, mcast or serial line".to_string()));
+        }
+        (out, lines)
     }
-    for line in &ping_lines {
-        warnings.push(ConfigError {
-            file: file.to_path_buf(),
-            line: *line,
-            msg: "ping is not implemented in this version: no reachability tie-breaker is used".to_string(),
-        });
+
+    /// One stonith line per known node.
+    fn stonith(&mut self, nodes: &Nodes) -> Vec<StonithConfig> {
+        let mut out: Vec<StonithConfig> = Vec::new();
+        for (node, command, line) in std::mem::take(&mut self.stonith) {
+            let Some(id) = nodes.id(&node) else {
+                if nodes.known {
+                    self.errs.push((line, format!("stonith: unknown node '{node}' (nodes: {})", nodes.list())));
+                }
+                continue;
+            };
+            if let Some(s) = out.iter().find(|s| s.node == id) {
+                let msg = format!("stonith: node '{node}' already has a stonith line (line {})", s.line);
+                self.errs.push((line, msg));
+                continue;
+            }
+            out.push(StonithConfig { node: id, command, line });
+        }
+        out
     }
-    if !errs.is_empty() {
-        errs.sort_by_key(|(l, _)| *l);
-        return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
+
+    /// Groups: unique names, known preferred nodes, no resource shared by two groups.
+    fn groups(&mut self, nodes: &Nodes) -> Vec<GroupConfig> {
+        let mut out: Vec<GroupConfig> = Vec::new();
+        let mut used: HashMap<String, (String, usize)> = HashMap::new();
+        for (n, (name, preferred, resources, line)) in std::mem::take(&mut self.groups).into_iter().enumerate() {
+            if n == crate::wire::MAX_GROUPS {
+                self.errs.push((line, format!("too many groups (at most {})", crate::wire::MAX_GROUPS)));
+            }
+            if let Some(g) = out.iter().find(|g| g.name == name) {
+                self.errs.push((line, format!("duplicate group '{name}' (already defined at line {})", g.line)));
+                continue;
+            }
+            for r in &resources {
+                let id = r.spec.identity();
+                if let Some((g, l)) = used.get(&id) {
+                    self.errs.push((line, format!("group {name}: {id} is already used by group {g} (line {l})")));
+                } else {
+                    used.insert(id, (name.clone(), line));
+                }
+            }
+            let Some(pref) = nodes.id(&preferred) else {
+                if nodes.known {
+                    self.errs
+                        .push((line, format!("group {name}: unknown node '{preferred}' (nodes: {})", nodes.list())));
+                }
+                continue;
+            };
+            out.push(GroupConfig { name, preferred: pref, resources, line });
+        }
+        out
     }
-    let (authkey, authkey_line) = authkey.unwrap_or_default();
-    let config = Config {
-        file: file.to_path_buf(),
-        cluster: cluster.unwrap_or_default(),
-        nodes: node_names,
-        local: 0,
-        authkey,
-        key: Vec::new(),
-        keepalive,
-        warntime,
-        deadtime,
-        initdead,
-        auto_failback,
-        udpport,
-        links: out_links,
-        ping,
-        stonith: out_stonith,
-        socket,
-        statedir,
-        logfacility,
-        logfile,
-        groups: out_groups,
-        timeouts,
-        garp_count,
-        garp_interval,
-        realtime,
-    };
-    Ok(Parsed { config, link_lines, node_line, authkey_line, warnings })
+
+    fn warnings(&self, file: &Path, stonith: &[StonithConfig]) -> Vec<ConfigWarning> {
+        let warn = |line: usize, msg: &str| ConfigError { file: file.to_path_buf(), line, msg: msg.to_string() };
+        let mut out = Vec::new();
+        // Say loudly what does nothing yet, so nobody believes a dead peer is powered off
+        // before its groups are taken over.
+        for s in stonith {
+            out.push(warn(
+                s.line,
+                "stonith is not implemented in this version: a dead peer's groups are taken over \
+                 WITHOUT powering it off first",
+            ));
+        }
+        for line in &self.ping_lines {
+            out.push(warn(*line, "ping is not implemented in this version: no reachability tie-breaker is used"));
+        }
+        out
+    }
 }
 
 /// Two link lines are the same medium (ports aside for ucast/mcast: the same peer or group on
