@@ -49,6 +49,14 @@ impl Op {
     }
 }
 
+/// A group: its index in the configuration's group list (the same on both nodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub usize);
+
+/// A resource of a group: its index in the group's resource list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResId(pub usize);
+
 /// What an operation found: the resource is running (a start succeeded, or status says so),
 /// stopped (a stop succeeded, or status says so), or the operation failed (for a status:
 /// the state cannot be told, which counts as possibly running).
@@ -90,7 +98,7 @@ impl Default for Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupSel {
     All,
-    One(usize),
+    One(GroupId),
 }
 
 /// What happened.
@@ -106,7 +114,7 @@ pub enum Event<'a> {
     PeerPacket { node_state: NodeState, groups: &'a [GroupWire] },
     /// An operation asked for by [`Action::Run`] finished. For `Start`/`Stop` any result but
     /// `Failed` is success.
-    OpDone { group: usize, resource: usize, op: Op, result: OpResult },
+    OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
     /// Operator: hand these local groups to the peer (sticky until a local takeover or the peer's death).
     Standby(GroupSel),
     /// Operator: take these groups (orderly: the peer stops them first). Clears a local Failed.
@@ -119,7 +127,7 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Run one operation on one resource. At most one is outstanding per group.
-    Run { group: usize, resource: usize, op: Op },
+    Run { group: GroupId, resource: ResId, op: Op },
     /// What we advertise changed: send a heartbeat now.
     Announce,
     /// Something worth a log line.
@@ -162,30 +170,30 @@ pub enum LogEvent {
     /// The node's state changed (init → active, active → leaving).
     Node { from: NodeState, to: NodeState },
     /// A group's local state changed.
-    Group { group: usize, from: GroupState, to: GroupState },
+    Group { group: GroupId, from: GroupState, to: GroupState },
     /// Start-up probe: a resource is running (or its status failed), so the whole group is stopped.
-    FoundRunning { group: usize, resource: usize, status_error: bool },
+    FoundRunning { group: GroupId, resource: ResId, status_error: bool },
     /// This node gives up a group it holds.
-    Release { group: usize, reason: ReleaseReason },
+    Release { group: GroupId, reason: ReleaseReason },
     /// The peer is dead: this node takes the group without a grant.
-    TakeoverPeerDead { group: usize },
+    TakeoverPeerDead { group: GroupId },
     /// Starting a resource failed; the group is stopped and offered to the peer.
-    StartFailed { group: usize, resource: usize },
+    StartFailed { group: GroupId, resource: ResId },
     /// Stopping a resource failed (`retrying` = another attempt follows).
-    StopFailed { group: usize, resource: usize, attempt: u32, retrying: bool },
+    StopFailed { group: GroupId, resource: ResId, attempt: u32, retrying: bool },
     /// Operator standby refused: the peer is dead, nobody could take the group.
-    StandbyRefused { group: usize },
+    StandbyRefused { group: GroupId },
     /// Operator takeover refused: the group failed to stop here, or the node is leaving.
-    TakeoverRefused { group: usize, state: GroupState },
+    TakeoverRefused { group: GroupId, state: GroupState },
     /// Operator takeover accepted.
-    Takeover { group: usize },
+    Takeover { group: GroupId },
     /// Operator standby accepted.
-    Standby { group: usize },
+    Standby { group: GroupId },
     /// Our standby ended because the peer gave the group up (its own standby, a failed
     /// start, or leaving).
-    StandbyCleared { group: usize },
+    StandbyCleared { group: GroupId },
     /// Shutdown cannot finish: this group failed to stop.
-    ExitBlocked { group: usize },
+    ExitBlocked { group: GroupId },
 }
 
 /// Who holds a group, for `status`.
@@ -353,7 +361,7 @@ impl Cluster {
             Event::Peer(s) => self.on_peer(s),
             Event::PeerRestarted => self.reset_peer(),
             Event::PeerPacket { node_state, groups } => self.on_packet(node_state, groups, out),
-            Event::OpDone { group, resource, op, result } => self.on_op_done(now, group, resource, op, result, out),
+            Event::OpDone { group, resource, op, result } => self.on_op_done(now, group.0, resource.0, op, result, out),
             Event::Standby(sel) => self.for_sel(sel, |c, g| c.standby(g, out)),
             Event::Takeover(sel) => self.for_sel(sel, |c, g| c.takeover(g, out)),
             Event::Shutdown => self.shutdown = true,
@@ -415,7 +423,7 @@ impl Cluster {
     }
 
     /// One group's state, for `status`. Out-of-range indexes read as stopped and unowned.
-    pub fn group_view(&self, g: usize) -> GroupView {
+    pub fn group_view(&self, GroupId(g): GroupId) -> GroupView {
         let Some(gr) = self.groups.get(g) else {
             return GroupView {
                 state: GroupState::Stopped,
@@ -449,7 +457,7 @@ impl Cluster {
             } else {
                 gr.cursor = 0;
                 gr.busy = true;
-                out.push(Action::Run { group: g, resource: 0, op: Op::Status });
+                out.push(Action::Run { group: GroupId(g), resource: ResId(0), op: Op::Status });
             }
         }
     }
@@ -501,7 +509,7 @@ impl Cluster {
             if let Some(gr) = self.groups.get_mut(g) {
                 if gr.standby && peer_gives_up {
                     gr.standby = false;
-                    out.push(Action::Log(LogEvent::StandbyCleared { group: g }));
+                    out.push(Action::Log(LogEvent::StandbyCleared { group: GroupId(g) }));
                 }
             }
         }
@@ -514,7 +522,7 @@ impl Cluster {
                     f(self, g);
                 }
             }
-            GroupSel::One(g) => {
+            GroupSel::One(GroupId(g)) => {
                 if g < self.groups.len() {
                     f(self, g);
                 }
@@ -528,12 +536,12 @@ impl Cluster {
             return;
         };
         if peer_dead {
-            out.push(Action::Log(LogEvent::StandbyRefused { group: g }));
+            out.push(Action::Log(LogEvent::StandbyRefused { group: GroupId(g) }));
             return;
         }
         gr.standby = true;
         gr.pinned = false;
-        out.push(Action::Log(LogEvent::Standby { group: g }));
+        out.push(Action::Log(LogEvent::Standby { group: GroupId(g) }));
     }
 
     fn takeover(&mut self, g: usize, out: &mut Vec<Action>) {
@@ -542,13 +550,13 @@ impl Cluster {
             return;
         };
         if leaving || gr.state == GroupState::FailedToStop {
-            out.push(Action::Log(LogEvent::TakeoverRefused { group: g, state: gr.state }));
+            out.push(Action::Log(LogEvent::TakeoverRefused { group: GroupId(g), state: gr.state }));
             return;
         }
         gr.failed = false;
         gr.standby = false;
         gr.pinned = true;
-        out.push(Action::Log(LogEvent::Takeover { group: g }));
+        out.push(Action::Log(LogEvent::Takeover { group: GroupId(g) }));
         if gr.state == GroupState::Failed {
             self.set_state(g, GroupState::Stopped, out);
         }
@@ -578,12 +586,16 @@ impl Cluster {
                         gr.seq = Seq::Idle;
                     } else {
                         gr.busy = true;
-                        out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Status });
+                        out.push(Action::Run { group: GroupId(g), resource: ResId(gr.cursor), op: Op::Status });
                     }
                 }
                 OpResult::Running | OpResult::Failed => {
                     let status_error = result == OpResult::Failed;
-                    out.push(Action::Log(LogEvent::FoundRunning { group: g, resource, status_error }));
+                    out.push(Action::Log(LogEvent::FoundRunning {
+                        group: GroupId(g),
+                        resource: ResId(resource),
+                        status_error,
+                    }));
                     self.begin_stop(g, n.checked_sub(1), out);
                 }
             },
@@ -598,13 +610,13 @@ impl Cluster {
                         self.set_state(g, GroupState::Started, out);
                     } else {
                         gr.busy = true;
-                        out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Start });
+                        out.push(Action::Run { group: GroupId(g), resource: ResId(gr.cursor), op: Op::Start });
                     }
                 }
                 OpResult::Failed => {
                     gr.failed = true;
                     gr.pinned = false;
-                    out.push(Action::Log(LogEvent::StartFailed { group: g, resource }));
+                    out.push(Action::Log(LogEvent::StartFailed { group: GroupId(g), resource: ResId(resource) }));
                     // Resource `resource` may be half-started: stop it too.
                     self.begin_stop(g, Some(resource), out);
                 }
@@ -615,7 +627,7 @@ impl Cluster {
                     if let Some(next) = gr.cursor.checked_sub(1) {
                         gr.cursor = next;
                         gr.busy = true;
-                        out.push(Action::Run { group: g, resource: next, op: Op::Stop });
+                        out.push(Action::Run { group: GroupId(g), resource: ResId(next), op: Op::Stop });
                     } else {
                         self.finish_stop(g, out);
                     }
@@ -624,8 +636,8 @@ impl Cluster {
                     gr.stop_failures = gr.stop_failures.saturating_add(1);
                     let retrying = gr.stop_failures <= self.settings.stop_retries;
                     out.push(Action::Log(LogEvent::StopFailed {
-                        group: g,
-                        resource,
+                        group: GroupId(g),
+                        resource: ResId(resource),
                         attempt: gr.stop_failures,
                         retrying,
                     }));
@@ -650,7 +662,7 @@ impl Cluster {
             return;
         };
         if gr.state != to {
-            out.push(Action::Log(LogEvent::Group { group: g, from: gr.state, to }));
+            out.push(Action::Log(LogEvent::Group { group: GroupId(g), from: gr.state, to }));
             gr.state = to;
         }
     }
@@ -669,7 +681,7 @@ impl Cluster {
                 gr.busy = true;
                 gr.stop_failures = 0;
                 gr.retry_at = None;
-                out.push(Action::Run { group: g, resource: k, op: Op::Stop });
+                out.push(Action::Run { group: GroupId(g), resource: ResId(k), op: Op::Stop });
                 self.set_state(g, GroupState::Stopping, out);
             }
             None => self.finish_stop(g, out),
@@ -699,7 +711,7 @@ impl Cluster {
         gr.seq = Seq::Start;
         gr.cursor = 0;
         gr.busy = true;
-        out.push(Action::Run { group: g, resource: 0, op: Op::Start });
+        out.push(Action::Run { group: GroupId(g), resource: ResId(0), op: Op::Start });
         self.set_state(g, GroupState::Starting, out);
     }
 
@@ -707,7 +719,7 @@ impl Cluster {
         let Some(gr) = self.groups.get_mut(g) else {
             return;
         };
-        out.push(Action::Log(LogEvent::Release { group: g, reason }));
+        out.push(Action::Log(LogEvent::Release { group: GroupId(g), reason }));
         gr.pinned = false;
         gr.claim = 0;
         match gr.state {
@@ -726,7 +738,7 @@ impl Cluster {
                 if at <= now {
                     gr.retry_at = None;
                     gr.busy = true;
-                    out.push(Action::Run { group: g, resource: gr.cursor, op: Op::Stop });
+                    out.push(Action::Run { group: GroupId(g), resource: ResId(gr.cursor), op: Op::Stop });
                 }
             }
         }
@@ -912,7 +924,7 @@ impl Cluster {
         // 4. Start.
         if self.may_start(g) {
             if self.peer == PeerState::Dead {
-                out.push(Action::Log(LogEvent::TakeoverPeerDead { group: g }));
+                out.push(Action::Log(LogEvent::TakeoverPeerDead { group: GroupId(g) }));
             }
             self.begin_start(g, out);
         }
@@ -999,7 +1011,7 @@ impl Cluster {
                 blocked = true;
                 if !gr.exit_blocked_logged {
                     gr.exit_blocked_logged = true;
-                    out.push(Action::Log(LogEvent::ExitBlocked { group: g }));
+                    out.push(Action::Log(LogEvent::ExitBlocked { group: GroupId(g) }));
                 }
             }
         }

@@ -48,7 +48,7 @@ impl H {
     }
 
     fn done(&mut self, group: usize, resource: usize, op: Op, result: OpResult) -> Vec<Action> {
-        self.ev(Event::OpDone { group, resource, op, result })
+        self.ev(Event::OpDone { group: GroupId(group), resource: ResId(resource), op, result })
     }
 
     fn packet(&mut self, node_state: NodeState, groups: &[GroupWire]) -> Vec<Action> {
@@ -63,7 +63,7 @@ impl H {
     }
 
     fn state(&self, g: usize) -> GroupState {
-        self.c.group_view(g).state
+        self.c.group_view(GroupId(g)).state
     }
 
     /// Probes every group of `n` resources as not running; the node becomes Active.
@@ -125,7 +125,7 @@ impl H {
 
 fn as_run(a: &Action) -> Option<(usize, usize, Op)> {
     match *a {
-        Action::Run { group, resource, op } => Some((group, resource, op)),
+        Action::Run { group, resource, op } => Some((group.0, resource.0, op)),
         _ => None,
     }
 }
@@ -178,7 +178,10 @@ fn probe_found_running_stops_whole_group_right_to_left() {
     h.ev(Event::Tick);
     h.done(0, 0, Op::Status, OpResult::Stopped);
     let a = h.done(0, 1, Op::Status, OpResult::Running);
-    assert!(has_log(&a, |l| matches!(l, LogEvent::FoundRunning { group: 0, resource: 1, status_error: false })));
+    assert!(has_log(&a, |l| matches!(
+        l,
+        LogEvent::FoundRunning { group: GroupId(0), resource: ResId(1), status_error: false }
+    )));
     assert_eq!(runs(&a), vec![(0, 2, Op::Stop)]);
     assert_eq!(h.state(0), GroupState::Stopping);
     // Even with the peer dead, nothing starts before cleanup is over.
@@ -272,7 +275,7 @@ fn a_grant_stays_while_the_peer_claims_that_token_and_blocks_our_start() {
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 500, 0)]);
     assert_eq!(h.wire(0).grant, 500);
     // Operator takeover here: we claim (pinned) but keep the grant while the peer claims 500.
-    h.ev(Event::Takeover(GroupSel::One(0)));
+    h.ev(Event::Takeover(GroupSel::One(GroupId(0))));
     let w = h.wire(0);
     assert_eq!((w.grant, w.flags & (CLAIM | PINNED)), (500, CLAIM | PINNED));
     let tok = w.claim;
@@ -306,7 +309,7 @@ fn preferred_wins_between_two_unpinned_claims() {
     assert_eq!((w.flags, w.grant), (CLAIM, 0));
     let mut h = H::new(vec![def("a", false, 1)], settings(false));
     h.probe_clean();
-    h.ev(Event::Takeover(GroupSel::One(0)));
+    h.ev(Event::Takeover(GroupSel::One(GroupId(0))));
     // Both pinned: the preferred node (the peer) wins.
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 77, 0)]);
     let w = h.wire(0);
@@ -322,9 +325,9 @@ fn tokens_are_fresh_nonzero_and_carry_the_generation() {
     assert!(a != 0 && b != 0 && a != b);
     assert_eq!(a >> 16, GEN as u32);
     // Stop wanting, want again: a new token.
-    h.ev(Event::Standby(GroupSel::One(0)));
+    h.ev(Event::Standby(GroupSel::One(GroupId(0))));
     assert_eq!(h.wire(0).claim, 0);
-    h.ev(Event::Takeover(GroupSel::One(0)));
+    h.ev(Event::Takeover(GroupSel::One(GroupId(0))));
     let a2 = h.wire(0).claim;
     assert!(a2 != 0 && a2 != a && a2 != b);
 }
@@ -375,7 +378,7 @@ fn auto_failback_on_preferred_claims_and_holder_releases() {
     // Holder side (non-preferred): releases on the preferred node's claim.
     let mut h = started(false, 2, settings(true));
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
-    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::Failback }));
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: GroupId(0), reason: ReleaseReason::Failback }));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
     let w = h.wire(0);
     assert_eq!((w.state, w.flags, w.claim), (GroupState::Stopping, 0, 0));
@@ -395,7 +398,7 @@ fn auto_failback_off_holder_keeps_group_on_preferred_claim() {
 #[test]
 fn pinned_holder_is_not_pulled_back_by_failback() {
     let mut h = started(false, 1, settings(true));
-    h.ev(Event::Takeover(GroupSel::One(0)));
+    h.ev(Event::Takeover(GroupSel::One(GroupId(0))));
     assert_eq!(h.wire(0).flags, CLAIM | PINNED);
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     assert!(runs(&a).is_empty());
@@ -407,7 +410,7 @@ fn pinned_holder_is_not_pulled_back_by_failback() {
 fn holder_releases_on_peer_pinned_claim() {
     let mut h = started(true, 2, settings(false));
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)]);
-    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::PeerPinned }));
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: GroupId(0), reason: ReleaseReason::PeerPinned }));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
     assert_eq!(h.wire(0).flags, 0, "no claim, no offer while releasing to a takeover");
     h.finish_stop(0, 1);
@@ -420,23 +423,23 @@ fn holder_pinned_by_an_older_takeover_yields_to_the_peers_takeover() {
     // The operator's newest takeover wins, even over our own earlier one and even when we
     // are the preferred node.
     let mut h = started(true, 1, settings(false));
-    h.ev(Event::Takeover(GroupSel::One(0)));
+    h.ev(Event::Takeover(GroupSel::One(GroupId(0))));
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)]);
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
-    assert!(!h.c.group_view(0).pinned, "PINNED is cleared on release");
+    assert!(!h.c.group_view(GroupId(0)).pinned, "PINNED is cleared on release");
     // The same with us non-preferred.
     let mut h = started(false, 1, settings(false));
-    h.ev(Event::Takeover(GroupSel::One(0)));
+    h.ev(Event::Takeover(GroupSel::One(GroupId(0))));
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM | PINNED, 0x0009_0001, 0)]);
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
-    assert!(!h.c.group_view(0).pinned, "PINNED is cleared on release");
+    assert!(!h.c.group_view(GroupId(0)).pinned, "PINNED is cleared on release");
 }
 
 #[test]
 fn both_hold_after_partition_non_preferred_releases() {
     let mut h = started(false, 1, settings(false));
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
-    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::BothHold }));
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: GroupId(0), reason: ReleaseReason::BothHold }));
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
     let mut h = started(true, 1, settings(false));
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM | PINNED, 0x0009_0001, 0)]);
@@ -449,7 +452,7 @@ fn release_while_starting_waits_for_the_outstanding_op() {
     h.probe_clean();
     assert_eq!(runs(&h.ev(Event::Peer(PeerState::Dead))), vec![(0, 0, Op::Start)]);
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, 0)]);
-    let a = h.ev(Event::Standby(GroupSel::One(0)));
+    let a = h.ev(Event::Standby(GroupSel::One(GroupId(0))));
     assert!(runs(&a).is_empty(), "one op at a time");
     assert_eq!(h.wire(0).flags, OFFER);
     let a = h.done(0, 0, Op::Start, OpResult::Running);
@@ -488,15 +491,15 @@ fn peer_death_clears_standby_and_standby_is_refused_while_dead() {
     h.probe_clean();
     h.peer_up(NodeState::Active, &[]);
     h.ev(Event::Standby(GroupSel::All));
-    assert!(h.c.group_view(0).standby);
+    assert!(h.c.group_view(GroupId(0)).standby);
     assert_eq!(h.wire(0).flags, OFFER);
     let a = h.ev(Event::Peer(PeerState::Dead));
-    assert!(has_log(&a, |l| *l == LogEvent::TakeoverPeerDead { group: 0 }));
+    assert!(has_log(&a, |l| *l == LogEvent::TakeoverPeerDead { group: GroupId(0) }));
     assert_eq!(runs(&a), vec![(0, 0, Op::Start)]);
-    assert!(!h.c.group_view(0).standby);
+    assert!(!h.c.group_view(GroupId(0)).standby);
     let a = h.ev(Event::Standby(GroupSel::All));
-    assert!(has_log(&a, |l| *l == LogEvent::StandbyRefused { group: 0 }));
-    assert!(!h.c.group_view(0).standby);
+    assert!(has_log(&a, |l| *l == LogEvent::StandbyRefused { group: GroupId(0) }));
+    assert!(!h.c.group_view(GroupId(0)).standby);
 }
 
 #[test]
@@ -506,7 +509,7 @@ fn peer_restart_and_death_forget_what_it_advertised() {
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, 0)]);
     let tok = h.wire(0).claim;
     h.ev(Event::PeerRestarted);
-    assert_eq!(h.c.group_view(0).peer_state, None);
+    assert_eq!(h.c.group_view(GroupId(0)).peer_state, None);
     // A stale grant cannot arrive (the wire layer drops the old generation); the new
     // instance is in Init and does not grant: nothing starts.
     let a = h.packet(NodeState::Init, &[pw(0, GroupState::Stopped, 0, 0, 0)]);
@@ -520,7 +523,7 @@ fn peer_up_again_waits_for_a_packet() {
     let mut h = started(false, 1, settings(false));
     h.ev(Event::Peer(PeerState::Dead));
     h.ev(Event::Peer(PeerState::Up));
-    assert_eq!(h.c.group_view(0).peer_state, None);
+    assert_eq!(h.c.group_view(GroupId(0)).peer_state, None);
     assert_eq!(h.state(0), GroupState::Started);
 }
 
@@ -533,13 +536,13 @@ fn start_failure_stops_k_to_0_then_failed_with_offer() {
     h.ev(Event::Peer(PeerState::Dead));
     h.done(0, 0, Op::Start, OpResult::Running);
     let a = h.done(0, 1, Op::Start, OpResult::Failed);
-    assert!(has_log(&a, |l| *l == LogEvent::StartFailed { group: 0, resource: 1 }));
+    assert!(has_log(&a, |l| *l == LogEvent::StartFailed { group: GroupId(0), resource: ResId(1) }));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)], "the failed resource is stopped too");
     let a = h.finish_stop(0, 1);
     assert!(runs(&a).is_empty(), "no restart: Failed is sticky");
     let w = h.wire(0);
     assert_eq!((w.state, w.flags, w.claim), (GroupState::Failed, OFFER, 0));
-    assert!(h.c.group_view(0).failed);
+    assert!(h.c.group_view(GroupId(0)).failed);
     // Peer back and claiming: we grant; we never claim.
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     let w = h.wire(0);
@@ -558,10 +561,12 @@ fn takeover_clears_failed_and_claims_pinned() {
     assert_eq!(h.state(0), GroupState::Failed);
     h.peer_up(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
     let a = h.ev(Event::Takeover(GroupSel::All));
-    assert!(has_log(&a, |l| *l == LogEvent::Group { group: 0, from: GroupState::Failed, to: GroupState::Stopped }));
+    assert!(
+        has_log(&a, |l| *l == LogEvent::Group { group: GroupId(0), from: GroupState::Failed, to: GroupState::Stopped })
+    );
     let w = h.wire(0);
     assert_eq!((w.state, w.flags), (GroupState::Stopped, CLAIM | PINNED));
-    assert!(!h.c.group_view(0).failed);
+    assert!(!h.c.group_view(GroupId(0)).failed);
     // The peer releases and grants: we start.
     let tok = w.claim;
     h.packet(NodeState::Active, &[pw(0, GroupState::Stopping, 0, 0, 0)]);
@@ -573,7 +578,7 @@ fn takeover_clears_failed_and_claims_pinned() {
 fn failed_stop_is_retried_then_failed_to_stop() {
     let mut h = started(true, 2, settings(false));
     h.now = t(10_000);
-    let a = h.ev(Event::Standby(GroupSel::One(0)));
+    let a = h.ev(Event::Standby(GroupSel::One(GroupId(0))));
     assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
     let a = h.done(0, 1, Op::Stop, OpResult::Failed);
     assert!(has_log(&a, |l| matches!(l, LogEvent::StopFailed { attempt: 1, retrying: true, .. })));
@@ -593,7 +598,7 @@ fn failed_stop_is_retried_then_failed_to_stop() {
     assert_eq!((w.state, w.flags, w.claim, w.grant), (GroupState::FailedToStop, 0, 0, 0));
     h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, CLAIM, 0x0009_0001, 0)]);
     assert_eq!(h.wire(0).grant, 0);
-    let a = h.ev(Event::Takeover(GroupSel::One(0)));
+    let a = h.ev(Event::Takeover(GroupSel::One(GroupId(0))));
     assert!(has_log(&a, |l| matches!(l, LogEvent::TakeoverRefused { .. })));
     assert_eq!(h.state(0), GroupState::FailedToStop);
     h.ev(Event::Peer(PeerState::Dead));
@@ -603,7 +608,7 @@ fn failed_stop_is_retried_then_failed_to_stop() {
 #[test]
 fn failed_stop_retry_that_succeeds_continues_down() {
     let mut h = started(true, 2, settings(false));
-    h.ev(Event::Standby(GroupSel::One(0)));
+    h.ev(Event::Standby(GroupSel::One(GroupId(0))));
     h.done(0, 1, Op::Stop, OpResult::Failed);
     assert_eq!(runs(&h.at(500, Event::Tick)), vec![(0, 1, Op::Stop)]);
     assert_eq!(runs(&h.done(0, 1, Op::Stop, OpResult::Stopped)), vec![(0, 0, Op::Stop)]);
@@ -627,7 +632,7 @@ fn unexpected_op_results_are_ignored() {
 fn standby_releases_with_offer_and_takeover_clears_it() {
     let mut h = started(true, 1, settings(true));
     let a = h.ev(Event::Standby(GroupSel::All));
-    assert!(has_log(&a, |l| *l == LogEvent::Release { group: 0, reason: ReleaseReason::Standby }));
+    assert!(has_log(&a, |l| *l == LogEvent::Release { group: GroupId(0), reason: ReleaseReason::Standby }));
     assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
     assert_eq!(h.wire(0).flags, OFFER);
     h.finish_stop(0, 0);
@@ -636,7 +641,7 @@ fn standby_releases_with_offer_and_takeover_clears_it() {
     assert_eq!(h.wire(0).flags, OFFER);
     h.ev(Event::Takeover(GroupSel::All));
     assert_eq!(h.wire(0).flags, CLAIM | PINNED);
-    assert!(!h.c.group_view(0).standby);
+    assert!(!h.c.group_view(GroupId(0)).standby);
 }
 
 #[test]
@@ -648,19 +653,19 @@ fn standby_here_gives_way_when_the_peer_gives_the_group_up() {
     h.ev(Event::Standby(GroupSel::All));
     h.finish_stop(0, 0);
     h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 0x0009_0001, 0)]);
-    assert!(h.c.group_view(0).standby);
+    assert!(h.c.group_view(GroupId(0)).standby);
     assert_eq!(h.wire(0).flags, OFFER);
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Stopped, OFFER, 0, 0)]);
-    assert!(has_log(&a, |l| *l == LogEvent::StandbyCleared { group: 0 }));
-    assert!(!h.c.group_view(0).standby);
+    assert!(has_log(&a, |l| *l == LogEvent::StandbyCleared { group: GroupId(0) }));
+    assert!(!h.c.group_view(GroupId(0)).standby);
     assert_eq!(h.wire(0).flags & CLAIM, CLAIM, "we claim the group back");
 }
 
 #[test]
 fn out_of_range_selection_is_ignored() {
     let mut h = started(true, 1, settings(false));
-    assert!(h.ev(Event::Standby(GroupSel::One(3))).is_empty());
-    assert_eq!(h.c.group_view(9).owner, Owner::None);
+    assert!(h.ev(Event::Standby(GroupSel::One(GroupId(3)))).is_empty());
+    assert_eq!(h.c.group_view(GroupId(9)).owner, Owner::None);
 }
 
 // ----- shutdown -----
@@ -723,7 +728,7 @@ fn shutdown_with_failed_to_stop_does_not_exit() {
     h.done(0, 0, Op::Stop, OpResult::Failed);
     h.at(1000, Event::Tick);
     let a = h.done(0, 0, Op::Stop, OpResult::Failed);
-    assert!(has_log(&a, |l| *l == LogEvent::ExitBlocked { group: 0 }));
+    assert!(has_log(&a, |l| *l == LogEvent::ExitBlocked { group: GroupId(0) }));
     assert!(!a.contains(&Action::Exit));
     assert!(!h.c.exited());
     assert!(!has_log(&h.ev(Event::Tick), |l| matches!(l, LogEvent::ExitBlocked { .. })), "logged once");
@@ -776,10 +781,10 @@ fn zero_resource_group_is_handled() {
 #[test]
 fn group_view_reports_owner() {
     let mut h = started(true, 1, settings(false));
-    assert_eq!(h.c.group_view(0).owner, Owner::Local);
-    h.ev(Event::Standby(GroupSel::One(0)));
+    assert_eq!(h.c.group_view(GroupId(0)).owner, Owner::Local);
+    h.ev(Event::Standby(GroupSel::One(GroupId(0))));
     h.done(0, 0, Op::Stop, OpResult::Stopped);
     h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 5, 0)]);
-    let v = h.c.group_view(0);
+    let v = h.c.group_view(GroupId(0));
     assert_eq!((v.owner, v.peer_state, v.standby), (Owner::Peer, Some(GroupState::Started), true));
 }

@@ -3,7 +3,7 @@
 
 use log::Level;
 
-use crate::cluster;
+use crate::cluster::{self, GroupId, ResId};
 use crate::config::Config;
 use crate::link::Link;
 use crate::membership::PeerState;
@@ -62,11 +62,13 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
     }
 }
 
-fn group_name(cfg: &Config, g: usize) -> &str {
+/// The name of group `g`.
+pub fn group_name(cfg: &Config, GroupId(g): GroupId) -> &str {
     cfg.groups.get(g).map(|g| g.name.as_str()).unwrap_or("?")
 }
 
-fn res_text(cfg: &Config, g: usize, r: usize) -> &str {
+/// Resource `r` of group `g` as written.
+pub fn res_text(cfg: &Config, GroupId(g): GroupId, ResId(r): ResId) -> &str {
     cfg.groups.get(g).and_then(|g| g.resources.get(r)).map(|r| r.text.as_str()).unwrap_or("?")
 }
 

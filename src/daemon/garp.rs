@@ -4,13 +4,14 @@
 use log::{debug, info, warn};
 
 use crate::agent::ip::{Announce, Announcer};
+use crate::cluster::{GroupId, ResId};
 use crate::time::{Duration, Instant};
 
 /// An address being announced: the rest of its gratuitous ARPs.
 #[derive(Debug, Clone, Copy)]
 struct Job {
-    group: usize,
-    resource: usize,
+    group: GroupId,
+    resource: ResId,
     a: Announce,
     sent: u32,
     next: Instant,
@@ -37,7 +38,7 @@ impl Garp {
     }
 
     /// Announces `a` at once and schedules the rest.
-    pub fn start(&mut self, now: Instant, group: usize, resource: usize, a: Announce) {
+    pub fn start(&mut self, now: Instant, group: GroupId, resource: ResId, a: Announce) {
         match self.announcer.send(&a) {
             Ok(()) => info!("announced {} (1/{})", a.addr, self.count),
             Err(e) => warn!("announce {}: {e}", a.addr),
@@ -48,7 +49,7 @@ impl Garp {
     }
 
     /// The resource is being stopped: no more announcements for it.
-    pub fn cancel(&mut self, group: usize, resource: usize) {
+    pub fn cancel(&mut self, group: GroupId, resource: ResId) {
         self.jobs.retain(|j| !(j.group == group && j.resource == resource));
     }
 

@@ -31,7 +31,7 @@ use log::{debug, error, info, warn};
 
 use crate::agent::runner::{self, Done, Runner, Spawn};
 use crate::agent::{self, Agent, Exec, Outcome};
-use crate::cluster::{GroupDef, GroupSel, Op, OpResult, Settings};
+use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
 use crate::config::{Config, LinkConfig};
 use crate::ctl::server::{Incoming, Server};
 use crate::ctl::Request;
@@ -89,7 +89,7 @@ impl ReplyCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Job {
     /// One resource operation.
-    Op { group: usize, resource: usize, op: Op },
+    Op { group: GroupId, resource: ResId, op: Op },
     /// Answering the peer's outdate request.
     Outdate,
 }
@@ -99,7 +99,7 @@ impl Job {
 
     fn tag(self) -> u64 {
         match self {
-            Job::Op { group, resource, op } => {
+            Job::Op { group: GroupId(group), resource: ResId(resource), op } => {
                 let op = match op {
                     Op::Start => 0u64,
                     Op::Stop => 1,
@@ -121,7 +121,7 @@ impl Job {
             2 => Op::Status,
             _ => return None,
         };
-        Some(Job::Op { group: (tag >> 32) as usize, resource: ((tag >> 8) & 0xff_ffff) as usize, op })
+        Some(Job::Op { group: GroupId((tag >> 32) as usize), resource: ResId(((tag >> 8) & 0xff_ffff) as usize), op })
     }
 }
 
@@ -196,7 +196,7 @@ enum Source {
 /// An input the loop owes the core (results that arrive while outputs are carried out).
 #[derive(Debug)]
 enum Pending {
-    OpDone { group: usize, resource: usize, op: Op, result: OpResult },
+    OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
     OutdateDone { code: u8 },
 }
 
@@ -766,23 +766,23 @@ impl Daemon {
         self.transmit(now);
     }
 
-    fn res_text(&self, g: usize, r: usize) -> &str {
-        self.cfg.groups.get(g).and_then(|g| g.resources.get(r)).map(|r| r.text.as_str()).unwrap_or("?")
+    fn res_text(&self, g: GroupId, r: ResId) -> &str {
+        events::res_text(&self.cfg, g, r)
     }
 
-    fn group_name(&self, g: usize) -> &str {
-        self.cfg.groups.get(g).map(|g| g.name.as_str()).unwrap_or("?")
+    fn group_name(&self, g: GroupId) -> &str {
+        events::group_name(&self.cfg, g)
     }
 
-    fn run_op(&mut self, now: Instant, group: usize, resource: usize, op: Op) {
+    fn run_op(&mut self, now: Instant, group: GroupId, resource: ResId, op: Op) {
         let timeout = match op {
             Op::Start => self.cfg.timeouts.start,
             Op::Stop => self.cfg.timeouts.stop,
             Op::Status => self.cfg.timeouts.status,
         };
-        let gname = self.cfg.groups.get(group).map(|g| g.name.as_str()).unwrap_or("?");
-        let Some(agent) = self.agents.get_mut(group).and_then(|g| g.get_mut(resource)) else {
-            error!("internal: no resource {resource} in group {group}");
+        let gname = events::group_name(&self.cfg, group);
+        let Some(agent) = self.agents.get_mut(group.0).and_then(|g| g.get_mut(resource.0)) else {
+            error!("internal: no resource {} in group {}", resource.0, group.0);
             self.pending.push(Pending::OpDone { group, resource, op, result: OpResult::Failed });
             return;
         };
@@ -838,8 +838,8 @@ impl Daemon {
     fn op_finished(
         &mut self,
         now: Instant,
-        group: usize,
-        resource: usize,
+        group: GroupId,
+        resource: ResId,
         op: Op,
         r: Result<Outcome, agent::AgentError>,
     ) {
@@ -998,7 +998,7 @@ impl Daemon {
         if name == "all" {
             return Some(GroupSel::All);
         }
-        self.cfg.groups.iter().position(|g| g.name == name).map(GroupSel::One)
+        self.cfg.groups.iter().position(|g| g.name == name).map(|g| GroupSel::One(GroupId(g)))
     }
 
     fn status_view(&self) -> status::StatusView<'_> {
@@ -1035,9 +1035,9 @@ mod tests {
     #[test]
     fn job_tags_round_trip() {
         for job in [
-            Job::Op { group: 0, resource: 0, op: Op::Start },
-            Job::Op { group: 31, resource: 200, op: Op::Stop },
-            Job::Op { group: 7, resource: 3, op: Op::Status },
+            Job::Op { group: GroupId(0), resource: ResId(0), op: Op::Start },
+            Job::Op { group: GroupId(31), resource: ResId(200), op: Op::Stop },
+            Job::Op { group: GroupId(7), resource: ResId(3), op: Op::Status },
             Job::Outdate,
         ] {
             assert_eq!(Job::from_tag(job.tag()), Some(job));

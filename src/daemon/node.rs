@@ -8,7 +8,7 @@
 //! has fed back the results of every inline operation, so that one state change costs one
 //! heartbeat.
 
-use crate::cluster::{self, Cluster, GroupDef, GroupSel, Op, OpResult, Settings};
+use crate::cluster::{self, Cluster, GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
 use crate::membership::{self, Membership, PeerState, Timing};
 use crate::time::{Duration, Instant};
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS};
@@ -40,7 +40,7 @@ pub enum Input<'a> {
     /// An authenticated, non-replayed packet from the peer arrived on `link`.
     Packet { link: usize, repr: &'a Repr },
     /// An operation asked for by [`Output::Run`] finished.
-    OpDone { group: usize, resource: usize, op: Op, result: OpResult },
+    OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
     /// Operator: hand these groups to the peer.
     Standby(GroupSel),
     /// Operator: take these groups.
@@ -74,8 +74,8 @@ pub enum Output {
     Send(Msg),
     /// Run one operation on one resource.
     Run {
-        group: usize,
-        resource: usize,
+        group: GroupId,
+        resource: ResId,
         op: Op,
     },
     /// Answer the peer's outdate request in a child: `outdate_local(resource)`.

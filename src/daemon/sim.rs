@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use super::node::{Event as NodeEvent, Input, Msg, Node, NodeSetup, Output};
-use crate::cluster::{GroupDef, GroupSel, GroupView, Op, OpResult, Settings};
+use crate::cluster::{GroupDef, GroupId, GroupSel, GroupView, Op, OpResult, ResId, Settings};
 use crate::membership::{PeerState, Timing};
 use crate::testutil::Rng;
 use crate::time::{Duration, Instant};
@@ -280,7 +280,7 @@ impl Sim {
 
     fn apply(&mut self, i: usize, o: Output) {
         match o {
-            Output::Run { group, resource, op } => {
+            Output::Run { group: GroupId(group), resource: ResId(resource), op } => {
                 let node_state = self.nodes[i].node.as_ref().map(|n| n.node_state());
                 if op == Op::Start && node_state != Some(NodeState::Active) {
                     self.fail("start while not active");
@@ -345,7 +345,7 @@ impl Sim {
                 }
             }
         };
-        self.deliver(i, Input::OpDone { group: g, resource: r, op, result });
+        self.deliver(i, Input::OpDone { group: GroupId(g), resource: ResId(r), op, result });
     }
 
     /// One heartbeat, encoded separately for each link (as the daemon does).
@@ -460,7 +460,7 @@ impl Sim {
     // ----- checks -----
 
     fn local_state(&self, i: usize, g: usize) -> Option<GroupState> {
-        self.nodes[i].node.as_ref().map(|n| n.cluster().group_view(g).state)
+        self.nodes[i].node.as_ref().map(|n| n.cluster().group_view(GroupId(g)).state)
     }
 
     fn phys(&self, i: usize, g: usize) -> bool {
@@ -500,7 +500,7 @@ impl Sim {
         let mut checked = 0;
         for g in 0..self.n_res.len() {
             let views: Vec<Option<GroupView>> =
-                self.nodes.iter().map(|n| n.node.as_ref().map(|c| c.cluster().group_view(g))).collect();
+                self.nodes.iter().map(|n| n.node.as_ref().map(|c| c.cluster().group_view(GroupId(g)))).collect();
             if views.iter().flatten().any(|v| v.state == GroupState::FailedToStop) {
                 continue;
             }
@@ -537,7 +537,7 @@ impl Sim {
     }
 
     pub(super) fn view(&self, i: usize, g: usize) -> Option<GroupView> {
-        self.nodes[i].node.as_ref().map(|n| n.cluster().group_view(g))
+        self.nodes[i].node.as_ref().map(|n| n.cluster().group_view(GroupId(g)))
     }
 
     pub(super) fn deaths(&self, i: usize) -> u32 {
@@ -609,7 +609,7 @@ fn chaos(seed: u64) -> (usize, usize) {
         sim.run_until(t);
         let i = sim.rng().below(2) as usize;
         let g = sim.rng().below(groups.len() as u64) as usize;
-        let sel = if sim.rng().percent(30) { GroupSel::All } else { GroupSel::One(g) };
+        let sel = if sim.rng().percent(30) { GroupSel::All } else { GroupSel::One(GroupId(g)) };
         let res = sim.rng().below(groups[g].1 as u64) as usize;
         match sim.rng().below(100) {
             0..=14 => sim.cmd(i, Input::Standby(sel)),
@@ -780,7 +780,7 @@ fn simulation_standby_and_takeover_move_groups() {
         sim.run_until(sim.now + 2000);
         assert_eq!(sim.started_on(1), vec![0]);
         // A takeover on the peer pulls it back.
-        sim.cmd(1, Input::Takeover(GroupSel::One(1)));
+        sim.cmd(1, Input::Takeover(GroupSel::One(GroupId(1))));
         sim.run_until(sim.now + 2000);
         sim.assert_settled();
         assert_eq!(sim.started_on(1), vec![1]);

@@ -78,7 +78,7 @@ impl StatusView<'_> {
             }
             let mut groups = o.nested(Some("groups"), true);
             for (i, g) in self.cfg.groups.iter().enumerate() {
-                let v = self.node.cluster().group_view(i);
+                let v = self.node.cluster().group_view(crate::cluster::GroupId(i));
                 let mut go = groups.nested(None, false);
                 go.str("name", &g.name)
                     .str("preferred", self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or(""))
@@ -140,7 +140,7 @@ impl StatusView<'_> {
             s.push('\n');
         }
         for (i, g) in self.cfg.groups.iter().enumerate() {
-            let v = self.node.cluster().group_view(i);
+            let v = self.node.cluster().group_view(crate::cluster::GroupId(i));
             let pref = self.cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or("");
             let mut extra = String::new();
             if failed_here(&v) {
