@@ -8,6 +8,7 @@
 
 pub mod bmc;
 pub mod relay;
+pub mod rmcp_bmc;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -532,6 +532,49 @@ mod tests {
         assert_eq!(s.unwrap(&c[9].1), Err(Refusal::Replay));
     }
 
+    /// Cipher suite 17: `ipmitool -I lanplus -C 17 -U admin -P s3cret chassis power status`
+    /// against the test suite's RMCP+ BMC (ipmi_sim has no SHA256). ipmitool computed its
+    /// RAKP 3 code and its packets' HMAC-SHA256-128 AuthCodes and AES-CBC payloads with its
+    /// own (OpenSSL) code: our derivation must reproduce them byte for byte.
+    #[test]
+    fn ipmitool_capture_cipher17_handshake_verifies() {
+        let c = capture(include_str!("../../../tests/fixtures/ipmi/status17.txt"));
+        let rm: [u8; 16] = c[4].1[16 + 8..16 + 24].try_into().unwrap();
+        let mut h =
+            Handshake::new(CipherSuite::Seventeen, Privilege::Administrator, b"admin", b"s3cret", 0, 0xa0a2a3a4, rm);
+        let mut out = Vec::new();
+        h.open_request(&mut out).unwrap();
+        let mut theirs = c[2].1.clone();
+        theirs[16 + 1] = Privilege::Administrator as u8;
+        assert_eq!(out, theirs);
+        h.on_open_response(&c[3].1).unwrap();
+        h.rakp1(&mut out).unwrap();
+        assert_eq!(out, c[4].1);
+        h.on_rakp2(&c[5].1).unwrap();
+        h.rakp3(0, &mut out).unwrap();
+        assert_eq!(out, c[6].1, "RAKP 3: our HMAC-SHA256 code equals ipmitool's");
+        assert_eq!(out.len(), 16 + 8 + 32);
+        let mut s = h.on_rakp4(&c[7].1).unwrap();
+        let mut bmc_side = Session::new(CipherSuite::Seventeen, h.bmc_sid, 0xa0a2a3a4, s.keys.clone());
+        let mut cmds = Vec::new();
+        for (dir, d) in &c[8..] {
+            if *dir == '>' {
+                // ipmitool's own packets: its AuthCode and encryption, checked with our keys.
+                let m = bmc_side.unwrap(d).unwrap();
+                cmds.push((m[1] >> 2, m[5]));
+            } else {
+                s.unwrap(d).unwrap();
+            }
+        }
+        assert!(cmds.contains(&(packet::netfn::CHASSIS, packet::cmd::GET_CHASSIS_STATUS)), "{cmds:?}");
+        assert_eq!(cmds.last(), Some(&(packet::netfn::APP, packet::cmd::CLOSE_SESSION)));
+        // A wrong password does not verify the same RAKP 2.
+        let mut h =
+            Handshake::new(CipherSuite::Seventeen, Privilege::Administrator, b"admin", b"s3cre7", 0, 0xa0a2a3a4, rm);
+        h.on_open_response(&c[3].1).unwrap();
+        assert_eq!(h.on_rakp2(&c[5].1), Err(Refusal::Rakp2Code));
+    }
+
     #[test]
     fn wrong_password_fails_rakp2_and_unknown_user_is_status_0x0d() {
         let c = capture(include_str!("../../../tests/fixtures/ipmi/badpw.txt"));
