@@ -270,7 +270,16 @@ fn measure_power_off() {
     let runs = 5;
     let (mut ours, mut ours_setup, mut tool_off, mut tool_off_status, mut fence) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let mut switch = vec![];
     for _ in 0..runs {
+        // The rig's power switch alone (a shell script ipmi_sim runs for each Chassis Control
+        // and each Get Chassis Status).
+        assert!(bmc.power_script(&["set", "power", "1"]).status.success());
+        let start = Instant::now();
+        assert!(bmc.power_script(&["set", "power", "0"]).status.success());
+        switch.push(ms(start.elapsed()));
+        assert!(!bmc.machine_on());
+
         assert!(bmc.power_script(&["set", "power", "1"]).status.success());
         let t2 = t.clone();
         let (took, setup) = in_netns(net.client.name(), move || {
@@ -310,6 +319,7 @@ fn measure_power_off() {
     eprintln!("  ipmitool lanplus 'chassis power off' (no confirmation):   {:.1}", median(tool_off));
     eprintln!("  ipmitool 'power off' then 'power status':                 {:.1}", median(tool_off_status));
     eprintln!("  fence_ipmilan action=off (stdin protocol):                {:.1}", median(fence));
+    eprintln!("  the rig's power switch script alone, 'set power 0':    {:.1}", median(switch));
     eprintln!("  tandem runs: {ours:?}");
 }
 

@@ -575,6 +575,40 @@ mod tests {
         assert_eq!(h.on_rakp2(&c[5].1), Err(Refusal::Rakp2Code));
     }
 
+    /// Every IPMI request ipmitool sent in a session (Set Session Privilege Level, Get
+    /// Device ID, Chassis Control power off, Close Session, ...): our request builder makes
+    /// the same message, and `wrap` with ipmitool's IV and sequence number makes the same
+    /// datagram, integrity pad and AuthCode included.
+    #[test]
+    fn our_session_requests_equal_ipmitools_byte_for_byte() {
+        let c = capture(include_str!("../../../tests/fixtures/ipmi/off3.txt"));
+        let rm: [u8; 16] = c[4].1[16 + 8..16 + 24].try_into().unwrap();
+        let mut h =
+            Handshake::new(CipherSuite::Three, Privilege::Administrator, b"admin", b"s3cret", 0, 0xa0a2a3a4, rm);
+        h.on_open_response(&c[3].1).unwrap();
+        h.on_rakp2(&c[5].1).unwrap();
+        let ours = h.on_rakp4(&c[7].1).unwrap();
+        let mut bmc_side = Session::new(CipherSuite::Three, h.bmc_sid, 0xa0a2a3a4, ours.keys.clone());
+        let mut seen = Vec::new();
+        for (_, d) in c[8..].iter().filter(|(dir, _)| *dir == '>') {
+            let m = bmc_side.unwrap(d).unwrap();
+            let req = packet::Request { netfn: m[1] >> 2, cmd: m[5], rq_seq: m[4] >> 2, data: &m[6..m.len() - 1] };
+            let mut built = Vec::new();
+            req.emit(&mut built);
+            assert_eq!(built, m);
+            let mut s = ours.clone();
+            s.out_seq = packet::le32(d, packet::field::SEQ) - 1;
+            let iv: [u8; 16] = d[16..32].try_into().unwrap();
+            let mut out = Vec::new();
+            s.wrap(&built, iv, &mut out).unwrap();
+            assert_eq!(&out, d);
+            seen.push((req.netfn, req.cmd, req.data.to_vec()));
+        }
+        assert!(seen.contains(&(packet::netfn::APP, packet::cmd::SET_SESSION_PRIVILEGE, vec![4])), "{seen:?}");
+        assert!(seen.contains(&(packet::netfn::CHASSIS, packet::cmd::CHASSIS_CONTROL, vec![0])), "{seen:?}");
+        assert!(seen.contains(&(packet::netfn::APP, packet::cmd::CLOSE_SESSION, h.bmc_sid.to_le_bytes().to_vec())));
+    }
+
     #[test]
     fn wrong_password_fails_rakp2_and_unknown_user_is_status_0x0d() {
         let c = capture(include_str!("../../../tests/fixtures/ipmi/badpw.txt"));
