@@ -374,3 +374,54 @@ fn cipher17_against_an_rmcp_bmc_that_ipmitool_accepts() {
     let st = bmc.state.lock().unwrap();
     assert_eq!(st.closed, st.sessions, "every session of ours and ipmitool's was closed");
 }
+
+/// Lost requests: a lost RAKP 1 restarts the handshake, a lost Chassis Control is sent
+/// again (new session sequence number, same IPMI sequence number) and switches once, and a
+/// BMC that stops answering fails at the step it stopped in.
+#[test]
+fn lost_requests_are_retransmitted() {
+    if !ready() {
+        return;
+    }
+    use common::rmcp_bmc::RmcpBmc;
+    use tandem::fence::ipmi::packet::{cmd, payload};
+    let net = MgmtNet::new();
+    let ns = common::Netns::new(format!("tbmc{}", common::unique()));
+    net.attach(ns.name(), "mgmt0", "203.0.113.32/24");
+    let bmc = RmcpBmc::start(ns.name(), "203.0.113.32", USER, PASSWORD, &[CipherSuite::Three, CipherSuite::Seventeen]);
+    let mut t = target(bmc.addr, USER, PASSWORD, CipherSuite::Three);
+    t.attempt_timeout = Duration::from_millis(200);
+    let timed = |t: &IpmiTarget, action: Option<PowerAction>| {
+        let t = t.clone();
+        in_netns(net.client.name(), move || {
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs(3);
+            let r = match action {
+                Some(a) => power(&t, a, deadline),
+                None => power_status(&t, deadline),
+            };
+            (r, start.elapsed())
+        })
+    };
+
+    bmc.lose(payload::RAKP1, None, 1);
+    let (r, took) = timed(&t, None);
+    assert_eq!(r.unwrap(), PowerState::On);
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    assert_eq!(bmc.state.lock().unwrap().lost, 1);
+
+    bmc.lose(payload::IPMI, Some(cmd::CHASSIS_CONTROL), 1);
+    let (r, took) = timed(&t, Some(PowerAction::Off));
+    assert_eq!(r.unwrap(), PowerState::Off);
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    let st = bmc.state.lock().unwrap();
+    assert_eq!((st.lost, st.log.len()), (2, 1), "the power was switched once: {:?}", st.log);
+    drop(st);
+
+    bmc.lose(payload::IPMI, Some(cmd::GET_CHASSIS_STATUS), 3);
+    let (r, took) = timed(&t, None);
+    let e = r.unwrap_err();
+    assert_eq!(e, IpmiError::Timeout { bmc: t.addr, step: Step::ChassisStatus, attempts: 3 });
+    assert!(took >= Duration::from_millis(600) && took < Duration::from_millis(1500), "{took:?}");
+    eprintln!("lost status requests: {e} after {took:?}");
+}

@@ -52,8 +52,7 @@ fn views(data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     views(data);
-    let rm: [u8; 16] =
-        unhex("1ce9ec690476b94fa53e52fbeecc8aea").try_into().unwrap_or([0; 16]);
+    let rm: [u8; 16] = unhex("1ce9ec690476b94fa53e52fbeecc8aea").try_into().unwrap_or([0; 16]);
     for suite in [CipherSuite::Three, CipherSuite::Seventeen] {
         // Fresh handshake: the fuzz bytes as each answer.
         let mut h = Handshake::new(suite, Privilege::Administrator, b"admin", b"s3cret", 0, 0xa0a2a3a4, rm);

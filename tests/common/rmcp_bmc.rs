@@ -30,6 +30,26 @@ pub struct BmcState {
     pub closed: u32,
     /// Every datagram: '>' to the BMC, '<' from it.
     pub exchange: Vec<(char, Vec<u8>)>,
+    /// Requests to ignore, as if lost: (payload type, IPMI command for payload type 0,
+    /// how many more).
+    pub lose: Vec<(u8, Option<u8>, u32)>,
+    /// Requests ignored so far.
+    pub lost: u32,
+}
+
+impl BmcState {
+    /// True (and counted) when this request is to be lost.
+    fn losing(&mut self, payload_type: u8, cmd: Option<u8>) -> bool {
+        let hit = self.lose.iter_mut().find(|(p, c, n)| *p == payload_type && *c == cmd && *n > 0);
+        match hit {
+            Some(rule) => {
+                rule.2 -= 1;
+                self.lost += 1;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 pub struct RmcpBmc {
@@ -107,6 +127,9 @@ impl Server {
         }
         let body = p.payload().to_vec();
         let mut out = Vec::new();
+        if p.payload_type() != payload::IPMI && self.state.lock().unwrap().losing(p.payload_type(), None) {
+            return None;
+        }
         match p.payload_type() {
             payload::OPEN_SESSION_REQUEST if body.len() >= 32 => {
                 let (tag, priv_, console_sid) = (body[0], body[1] & 0xf, le32(&body, 4));
@@ -178,6 +201,9 @@ impl Server {
                     return None;
                 }
                 let (netfn, cmd, data) = (msg[1] >> 2, msg[5], &msg[6..msg.len() - 1]);
+                if self.state.lock().unwrap().losing(payload::IPMI, Some(cmd)) {
+                    return None;
+                }
                 let mut close = false;
                 let r = {
                     let mut st = self.state.lock().unwrap();
@@ -279,6 +305,11 @@ impl RmcpBmc {
         });
         rx.recv_timeout(Duration::from_secs(5)).unwrap();
         RmcpBmc { addr, state, stop, handle: Some(handle) }
+    }
+
+    /// Ignores the next `count` requests of `payload_type` (and IPMI command `cmd`).
+    pub fn lose(&self, payload_type: u8, cmd: Option<u8>, count: u32) {
+        self.state.lock().unwrap().lose.push((payload_type, cmd, count));
     }
 
     pub fn power_on(&self) -> bool {
