@@ -14,6 +14,10 @@
 //! `ipmi_sim` 2.0.33 (Debian 12) offers cipher suites 0–14 only (RAKP-HMAC-SHA1/MD5): it
 //! refuses suite 17 (RAKP-HMAC-SHA256) with Open Session status 0x04.
 //!
+//! The machine runs in the BMC's network namespace unless its command enters another one:
+//! to make a node the machine, pass e.g. `["ip", "netns", "exec", NODE_NS, "tandem", ...]`.
+//! For cipher suite 17 see `rmcp_bmc.rs`.
+//!
 //! Everything has unique names; Drop stops ipmi_sim and the machine and removes the
 //! namespaces and the directory.
 
