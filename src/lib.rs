@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod fence;
 pub mod link;
 pub mod load;
 pub mod logging;

@@ -26,6 +26,8 @@ pub enum KeyError {
     Io { op: &'static str, path: PathBuf, errno: Errno },
     /// The mode lets group or others read or write it.
     Permissions { path: PathBuf, mode: u32 },
+    /// Owned by another user than the one reading it (root, for the daemon).
+    Owner { path: PathBuf, uid: u32, expected: u32 },
     /// Not a regular file.
     NotAFile(PathBuf),
     /// Empty (or only whitespace).
@@ -49,6 +51,11 @@ impl fmt::Display for KeyError {
                 "key file {} (mode {:04o}) is readable by group or others; chmod 600",
                 path.display(),
                 mode & 0o7777
+            ),
+            KeyError::Owner { path, uid, expected } => write!(
+                f,
+                "key file {} is owned by uid {uid}, not by uid {expected} who reads it; chown it",
+                path.display()
             ),
             KeyError::NotAFile(p) => write!(f, "key file {} is not a regular file", p.display()),
             KeyError::Empty(p) => write!(f, "key file {} is empty", p.display()),
@@ -118,9 +125,10 @@ pub fn keygen(path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// Reads and checks the key: a regular file, no group/other permission bits, 64 hex
-/// characters (surrounding whitespace allowed). Returns the 32 key bytes.
-pub fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
+/// Reads a private file (a key or a password): a regular file, owned by the effective user
+/// (root, for the daemon), no permission bits for group or others; at most `limit` bytes
+/// are read. The checks are made on the open file, so what is checked is what is read.
+pub fn read_private(path: &Path, limit: u64) -> Result<Vec<u8>, KeyError> {
     let f = File::open(path).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             KeyError::Missing(path.into())
@@ -128,21 +136,31 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
             KeyError::Io { op: "open", path: path.into(), errno: errno_of(&e) }
         }
     })?;
-    // fstat on the open file: what we check is what we read.
     let meta = f.metadata().map_err(|e| KeyError::Io { op: "stat", path: path.into(), errno: errno_of(&e) })?;
     if !meta.is_file() {
         return Err(KeyError::NotAFile(path.into()));
     }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(KeyError::Owner { path: path.into(), uid: meta.uid(), expected: euid });
+    }
     if meta.mode() & 0o077 != 0 {
         return Err(KeyError::Permissions { path: path.into(), mode: meta.mode() });
     }
-    // Bounded read: a key file is 65 bytes; anything past 4 KiB is not a key.
     let mut buf = Vec::with_capacity(128);
-    f.take(4096).read_to_end(&mut buf).map_err(|e| KeyError::Io {
+    f.take(limit).read_to_end(&mut buf).map_err(|e| KeyError::Io {
         op: "read",
         path: path.into(),
         errno: errno_of(&e),
     })?;
+    Ok(buf)
+}
+
+/// Reads and checks the key: [`read_private`]'s rules, 64 hex characters (surrounding
+/// whitespace allowed). Returns the 32 key bytes.
+pub fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
+    // Bounded read: a key file is 65 bytes; anything past 4 KiB is not a key.
+    let mut buf = read_private(path, 4096)?;
     let text = buf.trim_ascii();
     if text.is_empty() {
         return Err(KeyError::Empty(path.into()));
@@ -269,6 +287,14 @@ mod tests {
         assert!(matches!(read_key(&p), Err(KeyError::Malformed { .. })));
         write_mode(&p, &format!("{good} x"), 0o600);
         assert!(matches!(read_key(&p), Err(KeyError::Malformed { .. })));
+
+        if nix::unistd::geteuid().is_root() {
+            write_mode(&p, &good, 0o600);
+            nix::unistd::chown(&p, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+            let e = read_key(&p).unwrap_err();
+            assert!(matches!(e, KeyError::Owner { uid: 65534, expected: 0, .. }), "{e}");
+            assert!(e.to_string().contains("owned by uid 65534"), "{e}");
+        }
 
         let missing = d.0.join("nope");
         assert_eq!(read_key(&missing), Err(KeyError::Missing(missing.clone())));

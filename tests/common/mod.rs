@@ -6,7 +6,9 @@
 //! floating .50), dedicated heartbeat link 198.51.100.0/24 (alpha .1, beta .2).
 #![allow(dead_code)]
 
+pub mod bmc;
 pub mod relay;
+pub mod rmcp_bmc;
 mod rng;
 #[allow(unused_imports)] // not every test crate draws random numbers
 pub use rng::Rng;
