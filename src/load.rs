@@ -185,9 +185,9 @@ mod tests {
         assert_eq!(w[0].line, 6);
         let msg = w[0].to_string();
         assert!(msg.starts_with("/t.conf:6: serial /dev/ttyS9:"), "{msg}");
-        assert!(msg.contains("82 bytes") && msg.contains("85.4 ms") && msg.contains("9600 baud"), "{msg}");
-        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 342ms or more"), "{msg}");
-        assert!(serial_budget(&parsed(342, 9600, 1)).is_empty());
-        assert_eq!(serial_budget(&parsed(341, 9600, 1)).len(), 1);
+        assert!(msg.contains("85 bytes") && msg.contains("88.5 ms") && msg.contains("9600 baud"), "{msg}");
+        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 355ms or more"), "{msg}");
+        assert!(serial_budget(&parsed(355, 9600, 1)).is_empty());
+        assert_eq!(serial_budget(&parsed(354, 9600, 1)).len(), 1);
     }
 }

@@ -56,6 +56,18 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
             ),
             transition: false,
         },
+        Event::PeerLevel { level } => t(
+            Level::Info,
+            match level {
+                0 => format!("peer {} runs tandem 0.1.0 (protocol level 0)", cfg.peer_name()),
+                l => format!("peer {} speaks protocol level {l}", cfg.peer_name()),
+            },
+        ),
+        Event::BadExtension => Line {
+            level: Level::Warn,
+            text: format!("peer {}: malformed heartbeat extension fields (ignored)", cfg.peer_name()),
+            transition: false,
+        },
         Event::OutdateAnswered { ref resource, code } => {
             t(Level::Info, format!("peer asked to outdate DRBD resource {resource}: answered {code}"))
         }

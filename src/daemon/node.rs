@@ -11,6 +11,7 @@
 use crate::cluster::{self, Cluster, GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
 use crate::membership::{self, Membership, PeerState, Timing};
 use crate::time::{Duration, Instant};
+use crate::wire::ext::Ext;
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS};
 
 use super::outdate::Outdates;
@@ -122,6 +123,12 @@ pub enum Event {
         resource: String,
         code: u8,
     },
+    /// The peer's protocol level, first heard or changed (0: tandem 0.1.0).
+    PeerLevel {
+        level: u8,
+    },
+    /// A heartbeat's extension fields were malformed (ignored; reported once per episode).
+    BadExtension,
 }
 
 /// The pure core. See the module documentation.
@@ -134,6 +141,10 @@ pub struct Node {
     peer_keepalive_ms: u32,
     /// (generation, seq) of the newest heartbeat given to the cluster.
     last_state: Option<(u64, u64)>,
+    /// The extension fields of the peer's newest heartbeat.
+    peer_ext: Option<Ext>,
+    /// The last heartbeat's extensions were malformed (reported once per episode).
+    ext_bad: bool,
     outdates: Outdates,
     /// Reused buffer for the cluster's actions.
     actions: Vec<cluster::Action>,
@@ -155,6 +166,8 @@ impl Node {
             keepalive_ms: millis_u32(s.timing.keepalive),
             peer_keepalive_ms: 0,
             last_state: None,
+            peer_ext: None,
+            ext_bad: false,
             outdates: Outdates::default(),
             actions: Vec::with_capacity(64 + 4 * n_res),
             announce: false,
@@ -228,7 +241,13 @@ impl Node {
         r.keepalive_ms = self.keepalive_ms;
         let n = self.cluster.wire_groups(&mut r.groups);
         r.n_groups = u8::try_from(n.min(MAX_GROUPS)).unwrap_or(0);
-        r.payload_len = 0;
+        let len = Ext::ours().emit(&mut r.payload);
+        r.payload_len = u8::try_from(len).unwrap_or(0);
+    }
+
+    /// The extension fields of the peer's newest heartbeat (`None`: not heard yet).
+    pub fn peer_ext(&self) -> Option<Ext> {
+        self.peer_ext
     }
 
     pub fn membership(&self) -> &Membership {
@@ -272,6 +291,23 @@ impl Node {
                     return;
                 }
                 self.last_state = Some(key);
+                let ext = match Ext::parse(repr.payload()) {
+                    Ok(e) => {
+                        self.ext_bad = false;
+                        e
+                    }
+                    Err(_) => {
+                        if !self.ext_bad {
+                            self.ext_bad = true;
+                            out.push(Output::Event(Event::BadExtension));
+                        }
+                        Ext::default()
+                    }
+                };
+                if self.peer_ext.map(|e| e.level) != Some(ext.level) {
+                    out.push(Output::Event(Event::PeerLevel { level: ext.level }));
+                }
+                self.peer_ext = Some(ext);
                 let groups: &[GroupWire] = repr.groups();
                 self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups }, out);
             }

@@ -69,6 +69,7 @@ impl StatusView<'_> {
                 let mut peers = o.nested(Some("peers"), true);
                 let mut p = peers.nested(None, false);
                 p.str("name", self.cfg.peer_name()).str("state", self.node.membership().peer_state().name());
+                p.opt_num("protocol_level", self.node.peer_ext().map(|e| u64::from(e.level)));
                 p.opt_num(
                     "last_seen_ms",
                     self.node.membership().last_seen().map(|t| now.saturating_since(t).as_millis() as u64),

@@ -39,10 +39,14 @@ pub const fn frame_len(payload_len: usize) -> usize {
     2 + inner + inner / 254 + 1
 }
 
-/// Bytes of one heartbeat packet carrying `n_groups` groups and no payload: the wire
-/// header, the group entries, the payload-length byte and the MAC.
+/// Bytes of one heartbeat packet carrying `n_groups` groups: the wire header, the group
+/// entries, the payload-length byte, the extension fields and the MAC.
 pub const fn heartbeat_packet_len(n_groups: usize) -> usize {
-    crate::wire::packet::HEADER_LEN + crate::wire::packet::field::GROUP_LEN * n_groups + 1 + crate::wire::MAC_LEN
+    crate::wire::packet::HEADER_LEN
+        + crate::wire::packet::field::GROUP_LEN * n_groups
+        + 1
+        + crate::wire::ext::OURS_LEN
+        + crate::wire::MAC_LEN
 }
 
 /// Time `bytes` take on the line at `baud` (8N1 = 10 bits per byte), rounded up to µs.

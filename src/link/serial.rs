@@ -644,20 +644,20 @@ mod tests {
 
     #[test]
     fn budget_numbers() {
-        // 1 group: 31 + 11 + 1 + 32 = 75-byte packet, 75 + 7 = 82 bytes on the line.
-        assert_eq!(heartbeat_packet_len(1), 75);
-        assert_eq!(frame_len(75), 82);
-        assert_eq!(line_time(82, 9600), Duration::from_micros(85_417));
-        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(342));
-        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(29));
+        // 1 group: 31 + 11 + 1 + 3 + 32 = 78-byte packet, 78 + 7 = 85 bytes on the line.
+        assert_eq!(heartbeat_packet_len(1), 78);
+        assert_eq!(frame_len(78), 85);
+        assert_eq!(line_time(85, 9600), Duration::from_micros(88_542));
+        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(355));
+        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(30));
         assert!(min_keepalive(4, 19200) > min_keepalive(1, 19200));
         // the table in docs/serial.md
-        let table = [(9600, 342, 480), (19200, 171, 240), (38400, 86, 120), (57600, 57, 80), (115200, 29, 40)];
+        let table = [(9600, 355, 492), (19200, 178, 246), (38400, 89, 123), (57600, 60, 82), (115200, 30, 41)];
         for (baud, one, four) in table {
             assert_eq!(min_keepalive(1, baud), Duration::from_millis(one), "{baud}");
             assert_eq!(min_keepalive(4, baud), Duration::from_millis(four), "{baud}");
         }
-        assert_eq!(frame_len(heartbeat_packet_len(4)), 115);
+        assert_eq!(frame_len(heartbeat_packet_len(4)), 118);
     }
 
     #[test]

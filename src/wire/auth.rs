@@ -152,7 +152,10 @@ impl WireError {
     /// false when it is a well-formed authenticated packet that is merely `dropped` (replay,
     /// old generation, our own packet looped back, a sender that is not the peer).
     pub fn is_bad(&self) -> bool {
-        !matches!(self, WireError::Replay | WireError::OldGeneration | WireError::UnknownSender(_))
+        !matches!(
+            self,
+            WireError::Replay | WireError::OldGeneration | WireError::UnknownSender(_) | WireError::UnknownKind(_)
+        )
     }
 }
 

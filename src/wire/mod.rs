@@ -2,12 +2,12 @@
 //!
 //! `packet.rs`: `Packet<T: AsRef<[u8]>>` zero-copy view with `new_checked` + `Repr` parse/emit.
 //! `auth.rs`: HMAC-SHA256 over the whole packet, and the replay window.
+//! `ext.rs`: the heartbeat's extension fields (TLVs), how the format grows compatibly.
 //!
-//! SHARED TYPES: [`Repr`], [`GroupWire`] and the enums below are what the daemon,
-//! membership and cluster layers exchange. The byte layout is documented in
-//! `docs/wire.md` and pinned by byte-fixture tests.
+//! The byte layout is documented in `docs/wire.md` and pinned by byte-fixture tests.
 
 pub mod auth;
+pub mod ext;
 pub mod packet;
 
 use core::fmt;
@@ -186,6 +186,8 @@ pub enum WireError {
     BadMac,
     /// Another cluster's id.
     WrongCluster,
+    /// An authenticated packet of a kind this release does not know (a newer peer's).
+    UnknownKind(u8),
     /// A sender id that is not the peer (includes our own id looped back).
     UnknownSender(u8),
     /// Older generation than the newest seen from that sender.
@@ -205,6 +207,7 @@ impl fmt::Display for WireError {
             WireError::BadField(n) => write!(f, "bad field {n}"),
             WireError::BadMac => write!(f, "authentication failed"),
             WireError::WrongCluster => write!(f, "packet from another cluster"),
+            WireError::UnknownKind(k) => write!(f, "message kind {k} is unknown to this release"),
             WireError::UnknownSender(s) => write!(f, "unknown sender id {s}"),
             WireError::OldGeneration => write!(f, "old boot generation"),
             WireError::Replay => write!(f, "replayed or duplicate sequence number"),

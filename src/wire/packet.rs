@@ -302,11 +302,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 impl Repr {
-    /// Reads every field of a packet that passed [`Packet::new_checked`]. Unknown enum
+    /// Reads every field of a packet that passed [`Packet::new_checked`]. An unknown message
+    /// kind is `UnknownKind` (a newer peer's message: dropped, not bad); other unknown enum
     /// values are `BadField`. Does **not** verify the MAC: that is [`super::auth::Codec`]'s job.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&T>) -> Result<Repr, WireError> {
         packet.check()?;
-        let kind = MsgKind::from_u8(packet.kind()).ok_or(WireError::BadField("kind"))?;
+        let kind = MsgKind::from_u8(packet.kind()).ok_or(WireError::UnknownKind(packet.kind()))?;
         let node_state = NodeState::from_u8(packet.node_state()).ok_or(WireError::BadField("node_state"))?;
         let n_groups = packet.n_groups();
         let mut groups = [GroupWire::EMPTY; MAX_GROUPS];
@@ -480,7 +481,7 @@ mod tests {
         let mut b = good.clone();
         b[field::KIND] = 9;
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(Repr::parse(&p), Err(WireError::BadField("kind")));
+        assert_eq!(Repr::parse(&p), Err(WireError::UnknownKind(9)));
         let mut b = good.clone();
         b[field::NODE_STATE] = 0;
         let p = Packet::new_checked(&b[..]).unwrap();

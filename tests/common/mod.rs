@@ -291,6 +291,7 @@ impl Rig {
             sock: dir.join("tandem.sock"),
             log: dir.join("log"),
             dir,
+            bin: PathBuf::from(tandem()),
             child: None,
         }
     }
@@ -366,6 +367,8 @@ pub struct Node {
     pub dir: PathBuf,
     pub sock: PathBuf,
     pub log: PathBuf,
+    /// The tandem binary this node runs (this build's, unless a test runs another release).
+    pub bin: PathBuf,
     pub child: Option<Child>,
 }
 
@@ -374,7 +377,9 @@ impl Node {
         assert!(self.child.is_none(), "{} already started", self.name);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, tandem(), "daemon", "--foreground", "-c"])
+            .args(["netns", "exec", &self.ns])
+            .arg(&self.bin)
+            .args(["daemon", "--foreground", "-c"])
             .arg(&self.config)
             .args(["--node", &self.name, "--socket"])
             .arg(&self.sock)

@@ -1,0 +1,138 @@
+//! Heartbeat extensions: optional fields carried in a heartbeat's payload as TLVs
+//! (type: 1 byte, length: 1 byte, value). This is how the wire format grows without a new
+//! version: tandem 0.1.0 ignores a heartbeat's payload, and a receiver skips the types it
+//! does not know, so nodes of different releases keep forming one cluster during a rolling
+//! upgrade (docs/upgrading.md). A field that must change meaning gets a new type instead.
+//!
+//! Parsing is zero-copy and allocation-free; a malformed TLV list (a length that runs past
+//! the payload) is `BadField("extension")`.
+
+use super::{WireError, MAX_PAYLOAD};
+
+/// TLV types.
+pub mod tlv {
+    /// 1 byte: the sender's protocol level ([`super::PROTOCOL_LEVEL`]). Absent: 0.1.0.
+    pub const LEVEL: u8 = 1;
+}
+
+/// The protocol level this build speaks: 0 is tandem 0.1.0 (no extensions), 1 adds the
+/// extension area itself. Each later additive change raises it, so a node knows which
+/// messages its peer understands before it sends them.
+pub const PROTOCOL_LEVEL: u8 = 1;
+
+/// Bytes [`Ext::ours`] takes in a heartbeat (the serial line budget counts them).
+pub const OURS_LEN: usize = 3;
+
+/// The extension fields of one heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ext {
+    /// The sender's protocol level (0 when absent: a 0.1.0 peer).
+    pub level: u8,
+}
+
+impl Ext {
+    /// What this build sends.
+    pub fn ours() -> Ext {
+        Ext { level: PROTOCOL_LEVEL }
+    }
+
+    /// Reads the TLVs of a heartbeat payload; unknown types are skipped.
+    pub fn parse(payload: &[u8]) -> Result<Ext, WireError> {
+        let mut ext = Ext::default();
+        for item in Tlvs(payload) {
+            let (t, v) = item?;
+            match (t, v) {
+                (tlv::LEVEL, [level]) => ext.level = *level,
+                (tlv::LEVEL, _) => return Err(WireError::BadField("extension")),
+                _ => {}
+            }
+        }
+        Ok(ext)
+    }
+
+    /// Writes the TLVs into `buf`; returns the bytes written (0 if `buf` is too small: the
+    /// extensions are optional, a heartbeat without them is still valid).
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let mut w = Writer { buf, at: 0 };
+        w.put(tlv::LEVEL, &[self.level]);
+        if w.at > MAX_PAYLOAD {
+            return 0;
+        }
+        w.at
+    }
+}
+
+/// Iterates over `(type, value)` pairs; yields one error and stops on a truncated TLV.
+struct Tlvs<'a>(&'a [u8]);
+
+impl<'a> Iterator for Tlvs<'a> {
+    type Item = Result<(u8, &'a [u8]), WireError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&t, rest) = self.0.split_first()?;
+        let Some((&len, rest)) = rest.split_first() else {
+            self.0 = &[];
+            return Some(Err(WireError::BadField("extension")));
+        };
+        let Some(v) = rest.get(..usize::from(len)) else {
+            self.0 = &[];
+            return Some(Err(WireError::BadField("extension")));
+        };
+        self.0 = rest.get(usize::from(len)..).unwrap_or(&[]);
+        Some(Ok((t, v)))
+    }
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, t: u8, v: &[u8]) {
+        let Ok(len) = u8::try_from(v.len()) else { return };
+        let end = self.at + 2 + v.len();
+        if let Some(dst) = self.buf.get_mut(self.at..end) {
+            dst[0] = t;
+            dst[1] = len;
+            dst[2..].copy_from_slice(v);
+            self.at = end;
+        } else {
+            // Too small: report it by running past the end, so emit() returns 0.
+            self.at = usize::MAX / 2;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bytes() {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let n = Ext::ours().emit(&mut buf);
+        assert_eq!(&buf[..n], &[tlv::LEVEL, 1, PROTOCOL_LEVEL]);
+        assert_eq!(n, OURS_LEN);
+        assert_eq!(Ext::parse(&buf[..n]), Ok(Ext::ours()));
+    }
+
+    #[test]
+    fn absent_and_unknown() {
+        assert_eq!(Ext::parse(&[]), Ok(Ext { level: 0 }));
+        // An unknown type (from a newer peer) is skipped, whatever its length.
+        assert_eq!(Ext::parse(&[0xee, 3, 1, 2, 3, tlv::LEVEL, 1, 7, 0xef, 0]), Ok(Ext { level: 7 }));
+    }
+
+    #[test]
+    fn malformed() {
+        for bad in [&[tlv::LEVEL][..], &[tlv::LEVEL, 2, 1], &[9, 5, 1, 2], &[tlv::LEVEL, 2, 1, 1]] {
+            assert_eq!(Ext::parse(bad), Err(WireError::BadField("extension")), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn too_small_a_buffer_writes_nothing() {
+        let mut buf = [0u8; 2];
+        assert_eq!(Ext::ours().emit(&mut buf), 0);
+    }
+}
