@@ -9,7 +9,7 @@ use crate::link::Link;
 use crate::membership::PeerState;
 use crate::time;
 
-use super::node::Event;
+use super::io::Event;
 
 /// How an event is reported.
 pub struct Line {

@@ -12,6 +12,7 @@
 
 mod events;
 mod garp;
+pub mod io;
 pub mod node;
 mod outdate;
 pub mod reload;
@@ -43,7 +44,9 @@ use crate::wire::auth::Codec;
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
 
 use garp::Garp;
-use node::{Input, Msg, Node, NodeSetup, Output};
+pub use io::ReplyCode;
+use io::{Input, Msg, Output};
+use node::{Node, NodeSetup};
 pub use startup::main;
 
 /// Largest wire packet we send or accept.
@@ -60,29 +63,6 @@ pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
 /// runner's table (with its preallocated output buffers) is sized from the config.
 fn max_children(cfg: &Config) -> usize {
     cfg.groups.len() + 2
-}
-
-/// The exit code a control request's client returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyCode {
-    Ok,
-    /// The operation failed or was refused.
-    Failed,
-    /// Bad request.
-    Usage,
-    /// A drbd.conf(5) fence-peer exit code (3..=7), for `tandem fence-peer`.
-    FencePeer(u8),
-}
-
-impl ReplyCode {
-    pub fn code(self) -> i32 {
-        match self {
-            ReplyCode::Ok => 0,
-            ReplyCode::Failed => 1,
-            ReplyCode::Usage => 2,
-            ReplyCode::FencePeer(c) => i32::from(c),
-        }
-    }
 }
 
 /// What a child of the runner is doing (its runner tag, typed).

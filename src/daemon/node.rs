@@ -8,17 +8,14 @@
 //! has fed back the results of every inline operation, so that one state change costs one
 //! heartbeat.
 
-use crate::cluster::{self, Cluster, GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
+use crate::cluster::{self, Cluster, GroupDef, Settings};
 use crate::membership::{self, Membership, PeerState, Timing};
 use crate::time::{Duration, Instant};
 use crate::wire::ext::Ext;
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS};
 
+use super::io::{Event, Input, Msg, Output};
 use super::outdate::Outdates;
-use super::ReplyCode;
-
-/// A control-socket connection, as the loop numbers them.
-pub type ConnId = usize;
 
 /// What the core is built from.
 #[derive(Debug, Clone)]
@@ -31,104 +28,6 @@ pub struct NodeSetup {
     pub n_links: usize,
     /// After a clean stop, how long to keep announcing until the peer has taken over.
     pub leave_linger: Duration,
-}
-
-/// What happened.
-#[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
-    /// Time passed (the loop woke at or after [`Node::poll_at`]).
-    Tick,
-    /// An authenticated, non-replayed packet from the peer arrived on `link`.
-    Packet { link: usize, repr: &'a Repr },
-    /// An operation asked for by [`Output::Run`] finished.
-    OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
-    /// Operator: hand these groups to the peer.
-    Standby(GroupSel),
-    /// Operator: take these groups.
-    Takeover(GroupSel),
-    /// Clean stop: release everything, then [`Output::Exit`].
-    Shutdown,
-    /// `tandem fence-peer RESOURCE` on connection `conn`: ask the peer to outdate its disk.
-    OutdateAsk { conn: ConnId, resource: &'a str },
-    /// The local outdate child for the peer's request finished with this answer.
-    OutdateDone { resource: &'a str, code: u8 },
-    /// A control connection went away (closed or expired).
-    ConnGone(ConnId),
-    /// Configuration reload: new timers and failback policy.
-    Reload { timing: Timing, auto_failback: bool },
-}
-
-/// A packet to send on every link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Msg {
-    /// The periodic (and on-change) heartbeat; [`Node::fill_heartbeat`] writes it.
-    Heartbeat,
-    /// Ask the peer to outdate its disk of this DRBD resource.
-    OutdateRequest(String),
-    /// Our answer to the peer's outdate request.
-    OutdateReply { resource: String, code: u8 },
-}
-
-/// What the loop must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    Send(Msg),
-    /// Run one operation on one resource.
-    Run {
-        group: GroupId,
-        resource: ResId,
-        op: Op,
-    },
-    /// Answer the peer's outdate request in a child: `outdate_local(resource)`.
-    SpawnOutdate(String),
-    /// Answer a control-socket request and close it.
-    Reply {
-        conn: ConnId,
-        code: ReplyCode,
-        text: String,
-    },
-    /// Keep connection `conn` open until `until` (a reply will follow).
-    Hold {
-        conn: ConnId,
-        until: Instant,
-    },
-    /// Something worth a log line and a place in `status`'s recent transitions.
-    Event(Event),
-    /// Everything released and announced: the daemon may exit.
-    Exit,
-}
-
-/// A transition, as plain data; the loop formats it with the configuration's names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Cluster(cluster::LogEvent),
-    LinkUp(usize),
-    LinkDown(usize),
-    /// The peer is later than warntime.
-    PeerLate,
-    /// The peer came back with a new boot generation.
-    PeerRestarted,
-    /// Membership moved the peer from one state to another; `silent_ms` for a death.
-    Peer {
-        from: PeerState,
-        to: PeerState,
-        silent_ms: Option<u64>,
-    },
-    /// The peer's keepalive differs from ours.
-    KeepaliveMismatch {
-        peer_ms: u32,
-    },
-    /// We answered the peer's outdate request.
-    OutdateAnswered {
-        resource: String,
-        code: u8,
-    },
-    /// The peer's protocol level, first heard or changed (0: tandem 0.1.0).
-    PeerLevel {
-        level: u8,
-    },
-    /// A heartbeat's extension fields were malformed (ignored; reported once per episode).
-    BadExtension,
 }
 
 /// The pure core. See the module documentation.

@@ -7,8 +7,7 @@ use crate::agent::drbd::fence;
 use crate::time::{Duration, Instant};
 use crate::wire::MAX_PAYLOAD;
 
-use super::node::{ConnId, Msg, Output};
-use super::ReplyCode;
+use super::io::{ConnId, Event, Msg, Output, ReplyCode};
 
 /// How long `tandem fence-peer` waits for the peer's answer.
 pub const OUTDATE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,7 +85,7 @@ impl Outdates {
             self.running = None;
         }
         self.last = Some((resource.to_string(), now, code));
-        out.push(Output::Event(super::node::Event::OutdateAnswered { resource: resource.to_string(), code }));
+        out.push(Output::Event(Event::OutdateAnswered { resource: resource.to_string(), code }));
         out.push(Output::Send(Msg::OutdateReply { resource: resource.to_string(), code }));
     }
 

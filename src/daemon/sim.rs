@@ -11,7 +11,8 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use super::node::{Event as NodeEvent, Input, Msg, Node, NodeSetup, Output};
+use super::io::{Event as NodeEvent, Input, Msg, Output};
+use super::node::{Node, NodeSetup};
 use crate::cluster::{GroupDef, GroupId, GroupSel, GroupView, Op, OpResult, ResId, Settings};
 use crate::membership::{PeerState, Timing};
 use crate::testutil::Rng;
