@@ -240,7 +240,9 @@ fn cmd_fence(rest: &[String]) -> i32 {
     let Some(res) = res else {
         return usage_error("fence-peer needs a DRBD resource (argument or DRBD_RESOURCE)");
     };
-    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(15)) {
+    // The daemon answers within its own deadlines (waiting for a peer that is starting, then
+    // up to 20 s for the answer); this is only the backstop.
+    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(60)) {
         Ok((code, body)) => {
             eprint!("tandem fence-peer {res}: {body}");
             code

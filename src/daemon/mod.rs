@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use log::{debug, error, info, warn};
 
+use crate::agent::drbd::fence;
 use crate::agent::runner::{self, Done, Runner, Spawn};
 use crate::agent::{self, Agent, Exec, Outcome};
 use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
@@ -59,10 +60,19 @@ const TRANSITIONS: usize = 16;
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
 pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
 
-/// Resource children at once: each group runs at most one operation at a time, so the
-/// runner's table (with its preallocated output buffers) is sized from the config.
-fn max_children(cfg: &Config) -> usize {
-    cfg.groups.len() + 2
+/// The runner's pools: a kind of job that runs out of slots (children stuck in
+/// uninterruptible sleep keep theirs) cannot starve another kind.
+mod pool {
+    /// Resource operations.
+    pub const OPS: usize = 0;
+    /// Answers to the peer's outdate requests.
+    pub const OUTDATE: usize = 1;
+}
+
+/// The runner's pool sizes, from the config: each group runs at most one operation at a
+/// time; twice that leaves room for a retry while a stuck child holds a slot.
+fn pools(cfg: &Config) -> [usize; 2] {
+    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING]
 }
 
 /// What a child of the runner is doing (its runner tag, typed).
@@ -70,12 +80,12 @@ fn max_children(cfg: &Config) -> usize {
 enum Job {
     /// One resource operation.
     Op { group: GroupId, resource: ResId, op: Op },
-    /// Answering the peer's outdate request.
-    Outdate,
+    /// Answering the peer's outdate request (the core's id for it).
+    Outdate { id: usize },
 }
 
 impl Job {
-    const OUTDATE: u64 = u64::MAX;
+    const OUTDATE: u64 = 1 << 63;
 
     fn tag(self) -> u64 {
         match self {
@@ -87,13 +97,13 @@ impl Job {
                 };
                 ((group as u64 & 0xffff) << 32) | ((resource as u64 & 0xff_ffff) << 8) | op
             }
-            Job::Outdate => Job::OUTDATE,
+            Job::Outdate { id } => Job::OUTDATE | id as u64,
         }
     }
 
     fn from_tag(tag: u64) -> Option<Job> {
-        if tag == Job::OUTDATE {
-            return Some(Job::Outdate);
+        if tag & Job::OUTDATE != 0 {
+            return Some(Job::Outdate { id: (tag & 0xffff) as usize });
         }
         let op = match tag & 0xff {
             0 => Op::Start,
@@ -177,7 +187,7 @@ enum Source {
 #[derive(Debug)]
 enum Pending {
     OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
-    OutdateDone { code: u8 },
+    OutdateDone { id: usize, code: u8 },
 }
 
 /// Counters for tests and status.
@@ -371,7 +381,8 @@ impl Daemon {
         let signals = Signals::install()?;
         let node = Node::new(now, node_setup(&cfg, generation, links.len()));
         let codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
-        let n_children = max_children(&cfg);
+        let pools = pools(&cfg);
+        let n_children: usize = pools.iter().sum();
         let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * n_children;
         let n_links = links.len();
         info!(
@@ -387,7 +398,7 @@ impl Daemon {
             links,
             node,
             agents,
-            runner: Runner::new(n_children),
+            runner: Runner::with_pools(&pools, runner::DEFAULT_OUTPUT_CAP),
             ctl,
             signals,
             garp,
@@ -673,9 +684,8 @@ impl Daemon {
                     Some(&Pending::OpDone { group, resource, op, result }) => {
                         self.node.handle(now, Input::OpDone { group, resource, op, result }, &mut self.out)
                     }
-                    Some(&Pending::OutdateDone { code }) => {
-                        let res = self.node_outdate_running();
-                        self.node.handle(now, Input::OutdateDone { resource: &res, code }, &mut self.out)
+                    Some(&Pending::OutdateDone { id, code }) => {
+                        self.node.handle(now, Input::OutdateDone { id, code }, &mut self.out)
                     }
                     None => {}
                 }
@@ -686,15 +696,11 @@ impl Daemon {
         error!("internal: the core did not settle after 1000 rounds");
     }
 
-    fn node_outdate_running(&self) -> String {
-        self.node.outdate_running().unwrap_or_default().to_string()
-    }
-
     fn apply(&mut self, now: Instant, o: Output) {
         match o {
             Output::Send(m) => self.send(now, &m),
             Output::Run { group, resource, op } => self.run_op(now, group, resource, op),
-            Output::SpawnOutdate(res) => self.spawn_outdate(now, res),
+            Output::SpawnOutdate { id, resource } => self.spawn_outdate(now, id, resource),
             Output::Reply { conn, code, text } => self.ctl.reply(conn, code.code(), &text),
             Output::Hold { conn, until } => self.ctl.extend(conn, until),
             Output::Event(e) => {
@@ -800,9 +806,9 @@ impl Daemon {
                         }
                     }
                 };
-                self.runner.spawn(now, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
+                self.runner.spawn_in(now, pool::OPS, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
             }
-            Exec::Exec(argv) => self.runner.spawn(now, tag, Spawn::Exec(&argv), timeout).err().map(Err),
+            Exec::Exec(argv) => self.runner.spawn_in(now, pool::OPS, tag, Spawn::Exec(&argv), timeout).err().map(Err),
         };
         // The gratuitous ARP goes out before anything else happens.
         if let Some(a) = announce {
@@ -843,15 +849,16 @@ impl Daemon {
         self.pending.push(Pending::OpDone { group, resource, op, result });
     }
 
-    fn spawn_outdate(&mut self, now: Instant, res: String) {
+    fn spawn_outdate(&mut self, now: Instant, id: usize, res: String) {
         let name = res.clone();
         let mut f = move || {
             crate::logging::child_mode();
             i32::from(outdate::outdate_local(&name))
         };
-        if let Err(e) = self.runner.spawn(now, Job::Outdate.tag(), Spawn::Fork(&mut f), outdate::OUTDATE_TIMEOUT) {
+        let tag = Job::Outdate { id }.tag();
+        if let Err(e) = self.runner.spawn_in(now, pool::OUTDATE, tag, Spawn::Fork(&mut f), outdate::CHILD_TIMEOUT) {
             error!("cannot answer the peer's outdate request for {res}: {e}");
-            self.pending.push(Pending::OutdateDone { code: crate::agent::drbd::fence::PEER_UNREACHABLE });
+            self.pending.push(Pending::OutdateDone { id, code: fence::PEER_FAILED });
         }
     }
 
@@ -863,18 +870,20 @@ impl Daemon {
         while k < self.done.len() {
             let Some(d) = self.done.get(k) else { break };
             match Job::from_tag(d.tag) {
-                Some(Job::Outdate) => {
+                Some(Job::Outdate { id }) => {
+                    // Only the codes the child means count; a crash or a kill is "failed".
                     let code = match d.status {
-                        runner::ExitKind::Code(c) => {
-                            u8::try_from(c).unwrap_or(crate::agent::drbd::fence::PEER_UNREACHABLE)
-                        }
-                        _ => crate::agent::drbd::fence::PEER_UNREACHABLE,
+                        runner::ExitKind::Code(c) => match u8::try_from(c) {
+                            Ok(c @ (fence::PEER_INCONSISTENT | fence::PEER_OUTDATED | fence::PEER_PRIMARY)) => c,
+                            _ => fence::PEER_FAILED,
+                        },
+                        _ => fence::PEER_FAILED,
                     };
-                    let res = self.node_outdate_running();
+                    let res = self.node.outdate_answering(id).unwrap_or("?");
                     for line in d.output.lines() {
                         info!("outdate {res}: {line}");
                     }
-                    self.pending.push(Pending::OutdateDone { code });
+                    self.pending.push(Pending::OutdateDone { id, code });
                 }
                 Some(Job::Op { group, resource, op }) => {
                     let r = runner::judge(op, d);
@@ -1018,7 +1027,8 @@ mod tests {
             Job::Op { group: GroupId(0), resource: ResId(0), op: Op::Start },
             Job::Op { group: GroupId(31), resource: ResId(200), op: Op::Stop },
             Job::Op { group: GroupId(7), resource: ResId(3), op: Op::Status },
-            Job::Outdate,
+            Job::Outdate { id: 0 },
+            Job::Outdate { id: 3 },
         ] {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }

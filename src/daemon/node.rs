@@ -82,7 +82,6 @@ impl Node {
             Input::Tick => {
                 let a = self.membership.handle(now, membership::Event::Tick);
                 self.membership_actions(now, a, out);
-                self.outdates.expire(now, out);
                 self.cluster_event(now, cluster::Event::Tick, out);
             }
             Input::Packet { link, repr } => self.packet(now, link, repr, out),
@@ -93,10 +92,10 @@ impl Node {
             Input::Takeover(sel) => self.cluster_event(now, cluster::Event::Takeover(sel), out),
             Input::Shutdown => self.cluster_event(now, cluster::Event::Shutdown, out),
             Input::OutdateAsk { conn, resource } => {
-                let peer_up = self.membership.peer_state() == PeerState::Up;
-                self.outdates.ask(now, conn, resource, peer_up, out);
+                let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
+                self.outdates.ask(now, conn, resource, peer, ka, out);
             }
-            Input::OutdateDone { resource, code } => self.outdates.answered(now, resource, code, out),
+            Input::OutdateDone { id, code } => self.outdates.answered(now, id, code, out),
             Input::ConnGone(conn) => self.outdates.conn_gone(conn),
             Input::Reload { timing, auto_failback } => {
                 self.membership.set_timing(timing);
@@ -104,6 +103,10 @@ impl Node {
                 self.cluster.set_auto_failback(auto_failback);
             }
         }
+        // Outdate requests follow the peer's state (sent once it is up, answered at once
+        // when it is dead) and time (resends, deadlines).
+        let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
+        self.outdates.tick(now, peer, ka, out);
     }
 
     /// Sends the heartbeat that is due (on the keepalive cadence, or because what we
@@ -161,9 +164,9 @@ impl Node {
         self.cluster.node_state()
     }
 
-    /// The DRBD resource whose outdate child is running, if any.
-    pub fn outdate_running(&self) -> Option<&str> {
-        self.outdates.running()
+    /// The DRBD resource outdate child `id` is answering.
+    pub fn outdate_answering(&self, id: usize) -> Option<&str> {
+        self.outdates.answering(id)
     }
 
     /// True once [`Output::Exit`] has been emitted.
