@@ -68,12 +68,8 @@ fn fence_peer_codes_over_the_cluster_links() {
     assert_eq!(n, 1, "handled once per request, not {n} times:\n{}", b.log_text());
 
     // DRBD_RESOURCE is the default (DRBD sets it for its handlers).
-    let o = Command::new(tandem())
-        .args(["fence-peer", "-s"])
-        .arg(&a.sock)
-        .env("DRBD_RESOURCE", "data")
-        .output()
-        .unwrap();
+    let o =
+        Command::new(tandem()).args(["fence-peer", "-s"]).arg(&a.sock).env("DRBD_RESOURCE", "data").output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("for data"));
 
@@ -92,7 +88,17 @@ fn fence_peer_codes_over_the_cluster_links() {
     let ns = rig.a.name();
     run(&["ip", "netns", "exec", ns, "nft", "add", "table", "inet", "tfp"]);
     run(&[
-        "ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "tfp", "o", "{ type filter hook output priority 0 ; }",
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "nft",
+        "add",
+        "chain",
+        "inet",
+        "tfp",
+        "o",
+        "{ type filter hook output priority 0 ; }",
     ]);
     run(&["ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "tfp", "o", "udp", "dport", "694", "drop"]);
     let t = Instant::now();
@@ -120,12 +126,8 @@ fn fence_peer_codes_over_the_cluster_links() {
     // No daemon: 1 (operation failed); no resource: 2 (usage).
     let (code, out) = b.ctl(&["fence-peer", "r0"]);
     assert_eq!(code, 1, "{out}");
-    let o = Command::new(tandem())
-        .args(["fence-peer", "-s"])
-        .arg(&a.sock)
-        .env_remove("DRBD_RESOURCE")
-        .output()
-        .unwrap();
+    let o =
+        Command::new(tandem()).args(["fence-peer", "-s"]).arg(&a.sock).env_remove("DRBD_RESOURCE").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     a.signal("TERM");
     let _ = a.wait_exit(Duration::from_secs(10));

@@ -786,7 +786,7 @@ fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
         if let Some(code) = fence_code(&after) {
             return Ok((code, after));
         }
-        std::thread::sleep(OUTDATE_RETRY.into());
+        std::thread::sleep(OUTDATE_RETRY);
     }
 }
 

@@ -767,4 +767,18 @@ mod tests {
         r.kill_all();
         assert_eq!(r.running(), 0);
     }
+
+    #[test]
+    fn a_full_pool_does_not_take_another_pools_slots() {
+        let mut r = Runner::with_pools(&[1, 1], 256);
+        let now = crate::time::now();
+        let sleep = ["/bin/sleep".to_string(), "5".to_string()];
+        r.spawn_in(now, 0, 1, Spawn::Exec(&sleep), Duration::from_secs(10)).unwrap();
+        let e = r.spawn_in(now, 0, 2, Spawn::Exec(&sleep), Duration::from_secs(10)).unwrap_err();
+        assert!(e.to_string().contains("all 1 slots are busy"), "{e}");
+        r.spawn_in(now, 1, 3, Spawn::Exec(&sleep), Duration::from_secs(10)).unwrap();
+        assert_eq!(r.running(), 2);
+        assert_eq!(r.stuck(), 0);
+        r.kill_all();
+    }
 }

@@ -997,6 +997,7 @@ impl Daemon {
             links: &self.links,
             generation: self.generation,
             transitions: &self.transitions,
+            stuck_children: self.runner.stuck(),
         }
     }
 

@@ -53,19 +53,13 @@ struct Answering {
 }
 
 /// See the module documentation.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outdates {
     asks: Vec<Ask>,
     /// Indexed by the child's id (`Output::SpawnOutdate { id }`).
     answering: [Option<Answering>; MAX_ANSWERING],
     /// Answers we gave: (resource, when, code).
     answers: Vec<(String, Instant, u8)>,
-}
-
-impl Default for Outdates {
-    fn default() -> Outdates {
-        Outdates { asks: Vec::new(), answering: Default::default(), answers: Vec::new() }
-    }
 }
 
 fn failed(conn: ConnId, text: String) -> Output {
