@@ -96,6 +96,12 @@ pub enum Output {
         conn: ConnId,
         until: Instant,
     },
+    /// Store the peer's replay mark (its generation and the highest sequence number accepted)
+    /// durably, so that a replay of its old packets is refused after this daemon restarts.
+    SavePeerMark {
+        generation: u64,
+        seq: u64,
+    },
     /// Something worth a log line and a place in `status`'s recent transitions.
     Event(Event),
     /// Everything released and announced: the daemon may exit.

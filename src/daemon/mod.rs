@@ -67,12 +67,14 @@ mod pool {
     pub const OPS: usize = 0;
     /// Answers to the peer's outdate requests.
     pub const OUTDATE: usize = 1;
+    /// Durable writes to the state directory.
+    pub const STATE: usize = 2;
 }
 
 /// The runner's pool sizes, from the config: each group runs at most one operation at a
 /// time; twice that leaves room for a retry while a stuck child holds a slot.
-fn pools(cfg: &Config) -> [usize; 2] {
-    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING]
+fn pools(cfg: &Config) -> [usize; 3] {
+    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1]
 }
 
 /// What a child of the runner is doing (its runner tag, typed).
@@ -82,10 +84,13 @@ enum Job {
     Op { group: GroupId, resource: ResId, op: Op },
     /// Answering the peer's outdate request (the core's id for it).
     Outdate { id: usize },
+    /// Storing the peer's replay mark.
+    SaveMark,
 }
 
 impl Job {
     const OUTDATE: u64 = 1 << 63;
+    const SAVE_MARK: u64 = 1 << 62;
 
     fn tag(self) -> u64 {
         match self {
@@ -98,12 +103,16 @@ impl Job {
                 ((group as u64 & 0xffff) << 32) | ((resource as u64 & 0xff_ffff) << 8) | op
             }
             Job::Outdate { id } => Job::OUTDATE | id as u64,
+            Job::SaveMark => Job::SAVE_MARK,
         }
     }
 
     fn from_tag(tag: u64) -> Option<Job> {
         if tag & Job::OUTDATE != 0 {
             return Some(Job::Outdate { id: (tag & 0xffff) as usize });
+        }
+        if tag == Job::SAVE_MARK {
+            return Some(Job::SaveMark);
         }
         let op = match tag & 0xff {
             0 => Op::Start,
@@ -239,7 +248,10 @@ impl Signals {
 pub struct Daemon {
     cfg: Config,
     opts: Options,
+    statedir: PathBuf,
     generation: u64,
+    /// A peer mark to store once the child storing the previous one is done.
+    mark_pending: Option<(u64, u64)>,
     codec: Codec,
     links: Vec<Box<dyn Link>>,
     node: Node,
@@ -367,6 +379,8 @@ impl Daemon {
             opts.state_dir.clone().or_else(|| cfg.statedir.clone()).unwrap_or_else(|| DEFAULT_STATEDIR.into());
         let generation = crate::state::bump_generation(&statedir)
             .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
+        let peer_mark = crate::state::read_peer_mark(&statedir)
+            .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
         let links = open_links(&cfg, now)?;
         let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
         let mut garp = Garp::new(cfg.garp_count, cfg.garp_interval, n_res);
@@ -380,7 +394,12 @@ impl Daemon {
         let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
         let signals = Signals::install()?;
         let node = Node::new(now, node_setup(&cfg, generation, links.len()));
-        let codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
+        let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
+        if let Some((g, seq)) = peer_mark {
+            // The peer's packets from before this restart are refused as replays.
+            codec.set_peer_floor(g, seq);
+            info!("refusing the peer's packets up to generation {g}, sequence {seq} (stored before this start)");
+        }
         let pools = pools(&cfg);
         let n_children: usize = pools.iter().sum();
         let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * n_children;
@@ -422,6 +441,8 @@ impl Daemon {
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
             generation,
+            mark_pending: None,
+            statedir,
             cfg,
             opts,
         })
@@ -703,6 +724,10 @@ impl Daemon {
             Output::SpawnOutdate { id, resource } => self.spawn_outdate(now, id, resource),
             Output::Reply { conn, code, text } => self.ctl.reply(conn, code.code(), &text),
             Output::Hold { conn, until } => self.ctl.extend(conn, until),
+            Output::SavePeerMark { generation, seq } => {
+                self.mark_pending = Some((generation, seq));
+                self.save_mark(now);
+            }
             Output::Event(e) => {
                 let line = events::describe(&self.cfg, &self.links, &e);
                 if line.transition {
@@ -849,6 +874,37 @@ impl Daemon {
         self.pending.push(Pending::OpDone { group, resource, op, result });
     }
 
+    /// Stores the pending peer mark in a child (fsync may take long); one at a time, the
+    /// newest wins.
+    fn save_mark(&mut self, now: Instant) {
+        let Some((g, seq)) = self.mark_pending else { return };
+        let dir = self.statedir.clone();
+        let mut f = move || {
+            crate::logging::child_mode();
+            match crate::state::write_peer_mark(&dir, g, seq) {
+                Ok(()) => 0,
+                Err(e) => {
+                    runner::child_print(&format!("{e}\n"));
+                    1
+                }
+            }
+        };
+        match self.runner.spawn_in(now, pool::STATE, Job::SaveMark.tag(), Spawn::Fork(&mut f), Duration::from_secs(30))
+        {
+            Ok(()) => self.mark_pending = None,
+            Err(_) => debug!("peer mark: a store is running; the newest mark follows it"),
+        }
+    }
+
+    /// Stores the peer's replay mark now (blocking): for the exit path.
+    pub fn save_mark_now(&self) {
+        if let Some((g, seq)) = self.node.peer_mark() {
+            if let Err(e) = crate::state::write_peer_mark(&self.statedir, g, seq) {
+                warn!("cannot store the peer's replay mark: {e}");
+            }
+        }
+    }
+
     fn spawn_outdate(&mut self, now: Instant, id: usize, res: String) {
         let name = res.clone();
         let mut f = move || {
@@ -897,6 +953,12 @@ impl Daemon {
                         }
                     }
                     self.op_finished(now, group, resource, op, r);
+                }
+                Some(Job::SaveMark) => {
+                    if !matches!(d.status, runner::ExitKind::Code(0)) {
+                        warn!("cannot store the peer's replay mark: {}", d.output.trim_end());
+                    }
+                    self.save_mark(now);
                 }
                 None => error!("internal: a child with unknown tag {} finished", d.tag),
             }
@@ -1030,6 +1092,7 @@ mod tests {
             Job::Op { group: GroupId(7), resource: ResId(3), op: Op::Status },
             Job::Outdate { id: 0 },
             Job::Outdate { id: 3 },
+            Job::SaveMark,
         ] {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }

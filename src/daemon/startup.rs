@@ -139,6 +139,7 @@ pub fn main(opts: Options) -> i32 {
         crate::sys::rt::null_stdio(logfile.as_deref().is_some_and(|p| p.as_os_str() == "-"));
     }
     let code = d.run();
+    d.save_mark_now();
     drop(d);
     let _ = std::fs::remove_file(&pidfile);
     info!("exited");
