@@ -767,7 +767,7 @@ fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
                 Ok(())
             })
             .map_err(|e| e.to_string())?;
-            if attempt == 1 || attempt % 8 == 0 {
+            if attempt == 1 || attempt.is_multiple_of(8) {
                 match reply {
                     Some(r) => log::info!(
                         "fence-peer: drbd {resource} volume {} (minor {}): OUTDATE (attempt {attempt}): {} ({})",

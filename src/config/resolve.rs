@@ -906,7 +906,7 @@ mod soup {
             for _ in 0..n_lines {
                 text.push_str(rng.pick(&names));
                 for _ in 0..rng.next_u64() % 6 {
-                    text.push(if rng.next_u64() % 9 == 0 { '\t' } else { ' ' });
+                    text.push(if rng.next_u64().is_multiple_of(9) { '\t' } else { ' ' });
                     text.push_str(rng.pick(&words));
                 }
                 text.push('\n');

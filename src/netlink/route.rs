@@ -364,7 +364,7 @@ pub fn addresses(sock: &mut NlSocket, family: Option<Family>) -> Result<Vec<Addr
     sock.request(OP, &GetAddrDump { family }, |m| {
         if m.message_type() == RTM_NEWADDR {
             let e = AddrEntry::parse(m).map_err(|e| e.with_op(OP))?;
-            if family.map_or(true, |f| Family::of(&e.addr) == f) {
+            if family.is_none_or(|f| Family::of(&e.addr) == f) {
                 out.push(e);
             }
         }
@@ -406,7 +406,7 @@ pub fn subnet_for(sock: &mut NlSocket, addr: IpAddr) -> Result<Option<AddrEntry>
         if e.prefix == 0 || !subnet_contains(&e.addr, e.prefix, &addr) {
             continue;
         }
-        if best.as_ref().map_or(true, |b| e.prefix > b.prefix) {
+        if best.as_ref().is_none_or(|b| e.prefix > b.prefix) {
             best = Some(e);
         }
     }
