@@ -4,6 +4,7 @@
 //! SHARED TYPES: the structs below are used by the daemon and every other layer.
 //! Change them only together with their users.
 
+pub mod guest;
 pub mod key;
 pub mod lex;
 pub mod raw;
