@@ -1,10 +1,11 @@
-//! Resource agents: `ip.rs` (rtnetlink + gratuitous ARP / unsolicited NA), `script.rs`
+//! Resource agents: `guest.rs` (whole virtual servers), `ip.rs` (rtnetlink + gratuitous ARP / unsolicited NA), `script.rs`
 //! (LSB/heartbeat scripts), `drbd.rs` (generic netlink), `mount.rs`, `lvm.rs`,
 //! and `runner.rs` (forked children with deadlines).
 //!
 //! SHARED TYPES: [`Op`], [`AgentError`], [`Agent`], [`build`].
 
 pub mod drbd;
+pub mod guest;
 pub mod ip;
 pub mod lvm;
 pub mod mount;
