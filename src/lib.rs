@@ -10,6 +10,7 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod fence;
+pub mod guest;
 pub mod link;
 pub mod load;
 pub mod logging;

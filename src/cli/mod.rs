@@ -4,6 +4,7 @@
 
 mod args;
 mod check;
+mod guest;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage:
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
   tandem version
 ";
 
@@ -46,6 +48,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         "keygen" => cmd_keygen(rest),
         "agent" => cmd_agent(rest),
         "fence-peer" => cmd_fence(rest),
+        "guest" => cmd_guest(rest),
         "version" | "--version" | "-V" => {
             println!("tandem {}", env!("CARGO_PKG_VERSION"));
             0
@@ -229,6 +232,28 @@ fn cmd_agent(rest: &[String]) -> i32 {
         }
     }
     code
+}
+
+fn cmd_guest(rest: &[String]) -> i32 {
+    // Options come before the subcommand, so that `enter NAME CMD -x` keeps CMD's options.
+    let mut i = 0;
+    let mut config = "/etc/tandem/tandem.conf".to_string();
+    let mut node = None;
+    while let Some(a) = rest.get(i) {
+        match a.as_str() {
+            "-c" | "--config" | "--node" => {
+                let Some(v) = rest.get(i + 1) else { return usage_error(&format!("{a} needs a value")) };
+                if a == "--node" {
+                    node = Some(v.clone());
+                } else {
+                    config = v.clone();
+                }
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    guest::run(std::path::Path::new(&config), node.as_deref(), rest.get(i..).unwrap_or(&[]))
 }
 
 fn cmd_fence(rest: &[String]) -> i32 {

@@ -37,7 +37,8 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let (links, link_lines) = c.links();
     let stonith = c.stonith(&nodes);
     let groups = c.groups(&nodes);
-    let warnings = c.warnings(file, &stonith);
+    let mut warnings = c.warnings(file, &stonith);
+    warnings.extend(guest_stop_warnings(file, &groups, t.timeouts.stop));
 
     if !c.errs.is_empty() {
         let mut errs = c.errs;
@@ -384,6 +385,34 @@ impl Collected {
         }
         out
     }
+}
+
+/// A guest's own `stop_timeout` (then its cgroup is killed) must fit in the group's stop
+/// deadline, or the daemon kills the stop operation first and counts a failed stop.
+fn guest_stop_warnings(file: &Path, groups: &[GroupConfig], stop: Duration) -> Vec<ConfigWarning> {
+    let margin = Duration::from_secs(20);
+    let mut out = Vec::new();
+    for g in groups {
+        for r in &g.resources {
+            if let ResourceSpec::Guest(spec) = &r.spec {
+                if spec.stop_timeout + margin > stop {
+                    out.push(ConfigError {
+                        file: file.to_path_buf(),
+                        line: g.line,
+                        msg: format!(
+                            "group {}: guest {}: stop_timeout {} plus 20s of clean-up is more than stop_timeout {} \
+                             of the group's operations; raise stop_timeout",
+                            g.name,
+                            spec.name,
+                            crate::time::fmt_duration(spec.stop_timeout),
+                            crate::time::fmt_duration(stop)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Two link lines are the same medium (ports aside for ucast/mcast: the same peer or group on

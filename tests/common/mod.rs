@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod bmc;
+pub mod guest;
 pub mod relay;
 pub mod rmcp_bmc;
 mod rng;
