@@ -43,7 +43,7 @@ pub fn run(config: &Path, node: Option<&str>, words: &[String]) -> i32 {
 
 fn list(guests: &Guests) -> i32 {
     let all = guests.list();
-    println!("{:<16} {:<8} {:>8} {:>12} {:>6}  {}", "NAME", "STATE", "INIT", "MEMORY", "PIDS", "LAST END");
+    println!("{:<16} {:<8} {:>8} {:>12} {:>6}  LAST END", "NAME", "STATE", "INIT", "MEMORY", "PIDS");
     for g in &all {
         let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".to_string());
         println!(

@@ -468,7 +468,7 @@ fn wait_code(pid: Pid) -> i32 {
 
 /// The guest runs: its init is the same live process and its cgroup holds processes.
 fn running(st: &State) -> bool {
-    st.init.alive() && st.cgroups.first().map_or(true, |d| !cgroup::is_empty(d).unwrap_or(true))
+    st.init.alive() && st.cgroups.first().is_none_or(|d| !cgroup::is_empty(d).unwrap_or(true))
 }
 
 /// A pidfd for exactly this process (checked after opening, so a reused pid is refused).
