@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod hb;
 pub mod link;
 pub mod logging;
 pub mod membership;

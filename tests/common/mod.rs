@@ -6,6 +6,7 @@
 //! floating .50), dedicated heartbeat link 198.51.100.0/24 (alpha .1, beta .2).
 #![allow(dead_code)]
 
+pub mod hbfix;
 pub mod relay;
 
 use std::path::{Path, PathBuf};

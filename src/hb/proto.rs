@@ -1,0 +1,1 @@
+//! The protocol engine (work in progress).
