@@ -1,1 +1,0 @@
-//! The protocol engine (work in progress).
