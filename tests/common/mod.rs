@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod hbfix;
+pub mod hbrig;
 pub mod relay;
 
 use std::path::{Path, PathBuf};

@@ -259,7 +259,7 @@ class Rig:
             sh(["ip", "-n", ns, "link", "set", "lo", "up"])
             sh(["ip", "-n", ns, "link", "add", "veth0", "type", "veth", "peer", "name", "p" + n, "netns", self.br])
             sh(["ip", "-n", self.br, "link", "set", "p" + n, "master", "br0", "up"])
-            sh(["ip", "-n", ns, "addr", "add", IP[n] + "/24", "dev", "veth0"])
+            sh(["ip", "-n", ns, "addr", "add", IP[n] + "/24", "brd", "+", "dev", "veth0"])
             sh(["ip", "-n", ns, "link", "set", "veth0", "up"])
             if self.sc["media"] == "mcast":
                 sh(["ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", "veth0"])
@@ -369,8 +369,8 @@ class Rig:
             ns = self.ns["hn2"]
             if arg == "on":
                 sh(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=(
-                    "table inet hbcap { chain input { type filter hook input priority 0; "
-                    "ip saddr %s udp dport 694 numgen inc mod 4 == 1 counter drop; } }\n" % IP["hn1"]))
+                    "table inet hbcap {\n chain input {\n  type filter hook input priority 0;\n"
+                    "  ip saddr %s udp dport 694 numgen inc mod 4 == 1 counter drop\n }\n}\n" % IP["hn1"]))
                 self.event("hn2: nft drops every 4th datagram from hn1")
             else:
                 r = sh(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "hbcap"])
