@@ -375,8 +375,9 @@ class Rig:
             else:
                 r = sh(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "hbcap"])
                 sh(["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "hbcap"])
-                dropped = [w for w in r.stdout.split() if w.isdigit()]
-                self.event("hn2: nft drop rule removed (%s packets dropped)" % (dropped[0] if dropped else "?"))
+                words = r.stdout.split()
+                n = words[words.index("packets") + 1] if "packets" in words else "?"
+                self.event("hn2: nft drop rule removed (%s datagrams dropped)" % n)
         elif action == "sleep":
             pass
 

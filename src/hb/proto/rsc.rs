@@ -689,6 +689,16 @@ impl Engine {
             if self.running.is_some() {
                 return;
             }
+            // legacy: whether to ask the peer for our groups depends on its status; when we
+            // have heard from it but not yet its status (its reqnodes or repnodes can come
+            // first), wait for that status rather than wrongly think we are alone.
+            if !self.nice()
+                && self.ops.front() == Some(&OpKind::OwnGroups)
+                && self.peer.status == NodeStatus::Init
+                && self.peer.any_packets
+            {
+                return;
+            }
             let Some(kind) = self.ops.pop_front() else {
                 return;
             };
