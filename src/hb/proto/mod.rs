@@ -721,13 +721,13 @@ impl Engine {
         }
     }
 
-    /// How long the peer may be silent before it is dead right now.
+    /// How long the peer may be silent before it is dead right now: its advertised `dt`
+    /// (`initdead` before the first contact), plus a skew of a quarter keepalive (at most an
+    /// eighth of it), as tandem's own membership: the status due exactly at the deadline comes
+    /// a little after it. (heartbeat checks its deadlines every 250 ms, which is a skew too.)
     fn peer_dead_after(&self) -> Duration {
-        if self.comm == Comm::Waiting {
-            self.cfg.initdead
-        } else {
-            self.peer.deadtime
-        }
+        let d = if self.comm == Comm::Waiting { self.cfg.initdead } else { self.peer.deadtime };
+        d + (self.cfg.keepalive / 4).min(d / 8)
     }
 
     /// The next instant the engine must run.
