@@ -8,6 +8,8 @@
 
 pub mod bmc;
 pub mod guest;
+pub mod hbfix;
+pub mod hbrig;
 pub mod relay;
 pub mod rmcp_bmc;
 mod rng;
