@@ -268,6 +268,10 @@ pub struct Cluster {
     settings: Settings,
     generation: u64,
     counter: u16,
+    /// Counter of tokens while the peer binds its grants to our generation (see
+    /// [`Cluster::set_grants_bound`]).
+    bound_counter: u32,
+    grants_bound: bool,
     groups: Vec<Group>,
     node: NodeState,
     kicked: bool,
@@ -330,6 +334,8 @@ impl Cluster {
             settings,
             generation,
             counter: 0,
+            bound_counter: 0,
+            grants_bound: false,
             groups,
             node: NodeState::Init,
             kicked: false,
@@ -883,12 +889,31 @@ impl Cluster {
         }
     }
 
+    /// A fresh claim token. While the peer binds its grants to our generation, a grant
+    /// cannot outlive a restart of ours, so tokens need only be unique within this
+    /// generation: a 31-bit counter, with the top bit set (2^31 claims before it repeats).
+    /// Otherwise (a 0.1.0 peer) the low 16 bits of the generation above a 16-bit counter,
+    /// so that a restarted node does not reuse the tokens of its previous life.
     fn new_token(&mut self) -> u32 {
+        if self.grants_bound {
+            self.bound_counter = self.bound_counter.wrapping_add(1) & 0x7fff_ffff;
+            if self.bound_counter == 0 {
+                self.bound_counter = 1;
+            }
+            return 0x8000_0000 | self.bound_counter;
+        }
         self.counter = self.counter.wrapping_add(1);
         if self.counter == 0 {
             self.counter = 1;
         }
         ((self.generation as u32) << 16) | u32::from(self.counter)
+    }
+
+    /// The peer binds its grants to our generation (it echoes the generation it heard, and
+    /// the daemon drops grants that echo another): claim tokens need only be unique within
+    /// this generation.
+    pub fn set_grants_bound(&mut self, on: bool) {
+        self.grants_bound = on;
     }
 
     fn reconcile(&mut self, g: usize, out: &mut Vec<Action>) {

@@ -788,3 +788,17 @@ fn group_view_reports_owner() {
     let v = h.c.group_view(GroupId(0));
     assert_eq!((v.owner, v.peer_state, v.standby), (Owner::Peer, Some(GroupState::Started), true));
 }
+
+#[test]
+fn claim_tokens_per_generation_or_bound_to_it() {
+    let mut h = started(true, 1, settings(false));
+    // Legacy tokens: the generation's low 16 bits above a counter.
+    let legacy = h.c.new_token();
+    assert_eq!(legacy >> 16, (h.c.generation as u32) & 0xffff);
+    // Once the peer binds its grants to our generation: a 31-bit counter with the top bit set,
+    // never repeating within the generation.
+    h.c.set_grants_bound(true);
+    let a = h.c.new_token();
+    let b = h.c.new_token();
+    assert_eq!((a, b), (0x8000_0001, 0x8000_0002));
+}

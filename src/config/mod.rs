@@ -129,6 +129,35 @@ pub struct Config {
 }
 
 impl Config {
+    /// A digest of what both nodes must agree on: the cluster's name, the nodes in order,
+    /// `auto_failback`, and every group (name, preferred node, resources as written, in
+    /// order). Carried in heartbeats, so that two nodes with different group lists (the
+    /// peer's group state is matched by position) notice instead of acting on each other's
+    /// groups by mistake.
+    pub fn digest(&self) -> u32 {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        let mut put = |s: &str| {
+            h.update((s.len() as u32).to_be_bytes());
+            h.update(s.as_bytes());
+        };
+        put(&self.cluster);
+        for n in &self.nodes {
+            put(n);
+        }
+        put(if self.auto_failback { "failback" } else { "stay" });
+        for g in &self.groups {
+            put(&g.name);
+            put(self.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or(""));
+            for r in &g.resources {
+                put(&r.text);
+            }
+            put("");
+        }
+        let d = h.finalize();
+        u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+    }
+
     pub fn local_name(&self) -> &str {
         self.nodes.get(usize::from(self.local)).map(String::as_str).unwrap_or("")
     }

@@ -63,6 +63,18 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
                 l => format!("peer {} speaks protocol level {l}", cfg.peer_name()),
             },
         ),
+        Event::ConfigDigest { ours, theirs, same: false } => t(
+            Level::Error,
+            format!(
+                "peer {}'s configuration differs from ours (digest {theirs:08x}, ours {ours:08x}: cluster, nodes, \
+                 auto_failback or groups): neither node starts a group on the other's word until both run the \
+                 same file",
+                cfg.peer_name()
+            ),
+        ),
+        Event::ConfigDigest { same: true, .. } => {
+            t(Level::Info, format!("peer {}'s configuration matches ours again", cfg.peer_name()))
+        }
         Event::BadExtension => Line {
             level: Level::Warn,
             text: format!("peer {}: malformed heartbeat extension fields (ignored)", cfg.peer_name()),

@@ -55,7 +55,7 @@ pub enum Input<'a> {
     /// A control connection went away (closed or expired).
     ConnGone(ConnId),
     /// Configuration reload: new timers and failback policy.
-    Reload { timing: Timing, auto_failback: bool },
+    Reload { timing: Timing, auto_failback: bool, config_digest: u32 },
 }
 
 /// A packet to send on every link.
@@ -143,4 +143,10 @@ pub enum Event {
     },
     /// A heartbeat's extension fields were malformed (ignored; reported once per episode).
     BadExtension,
+    /// The peer's configuration digest differs from ours (`same: false`), or matches again.
+    ConfigDigest {
+        ours: u32,
+        theirs: u32,
+        same: bool,
+    },
 }

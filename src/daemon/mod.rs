@@ -199,6 +199,45 @@ enum Pending {
     OutdateDone { id: usize, code: u8 },
 }
 
+/// Packets failing authentication on one link: reported (error, once per episode) when
+/// several arrive within a few seconds and none passes, the sign of two different keys.
+#[derive(Debug, Clone, Copy, Default)]
+struct AuthAlarm {
+    window_start: Option<Instant>,
+    bad: u32,
+    reported: bool,
+}
+
+impl AuthAlarm {
+    const WINDOW: Duration = Duration::from_secs(5);
+    const THRESHOLD: u32 = 3;
+
+    /// `bad` packets failed authentication and `good` passed at `now`; true when the
+    /// episode is to be reported now.
+    fn update(&mut self, now: Instant, bad: u64, good: u64) -> bool {
+        if good > 0 {
+            *self = AuthAlarm::default();
+            return false;
+        }
+        if bad == 0 {
+            return false;
+        }
+        match self.window_start {
+            Some(t) if now.saturating_since(t) <= AuthAlarm::WINDOW => {}
+            _ => {
+                self.window_start = Some(now);
+                self.bad = 0;
+            }
+        }
+        self.bad = self.bad.saturating_add(u32::try_from(bad).unwrap_or(u32::MAX));
+        if self.bad >= AuthAlarm::THRESHOLD && !self.reported {
+            self.reported = true;
+            return true;
+        }
+        false
+    }
+}
+
 /// Counters for tests and status.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counters {
@@ -280,6 +319,8 @@ pub struct Daemon {
     rl_bad: RateLimit,
     rl_send: RateLimit,
     rl_drop: RateLimit,
+    rl_own_id: RateLimit,
+    auth_alarms: Vec<AuthAlarm>,
 }
 
 /// Builds the agents for every group, refusing types not implemented yet.
@@ -347,6 +388,7 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
         n_links,
         // After a clean stop, keep announcing until the peer has taken over (bounded).
         leave_linger: (cfg.keepalive * 3).max(Duration::from_millis(300)),
+        config_digest: cfg.digest(),
     }
 }
 
@@ -440,6 +482,8 @@ impl Daemon {
             rl_bad: RateLimit::new(Duration::from_secs(10), 5),
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
+            rl_own_id: RateLimit::new(Duration::from_secs(60), 1),
+            auth_alarms: vec![AuthAlarm::default(); n_links],
             generation,
             mark_pending: None,
             statedir,
@@ -611,7 +655,8 @@ impl Daemon {
             return;
         }
         self.garp.set(new.garp_count, new.garp_interval);
-        self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback });
+        let config_digest = new.digest();
+        self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback, config_digest });
         self.cfg = new;
         self.note(log::Level::Info, now, "configuration reloaded".to_string());
     }
@@ -619,11 +664,16 @@ impl Daemon {
     /// Reads and decodes everything pending on link `l`, and feeds it to the core.
     fn receive(&mut self, now: Instant, l: usize) {
         let Some(link) = self.links.get_mut(l) else { return };
+        // Our own packets come back only on bcast/mcast links; with our node id on any
+        // other link, they come from another daemon running under this node's name.
+        let loops_back = matches!(self.cfg.links.get(l), Some(LinkConfig::Bcast { .. } | LinkConfig::Mcast { .. }));
+        let local = self.cfg.local;
         let codec = &mut self.codec;
         let rx = &mut self.rx;
-        let (mut ok, mut bad, mut dropped) = (0u64, 0u64, 0u64);
+        let (mut ok, mut bad, mut dropped, mut bad_mac) = (0u64, 0u64, 0u64, 0u64);
         let mut last_err: Option<WireError> = None;
         let mut last_drop: Option<WireError> = None;
+        let mut own_id: Option<u64> = None;
         let res = link.recv(now, &mut |pkt: &[u8]| match codec.decode(pkt) {
             Ok(repr) => {
                 ok += 1;
@@ -634,6 +684,12 @@ impl Daemon {
                 }
             }
             Err(e) => {
+                match e {
+                    WireError::BadMac => bad_mac += 1,
+                    WireError::OwnIdElsewhere(g) => own_id = Some(g),
+                    WireError::UnknownSender(s) if s == local && !loops_back => own_id = Some(0),
+                    _ => {}
+                }
                 if e.is_bad() {
                     bad += 1;
                     last_err = Some(e);
@@ -663,6 +719,27 @@ impl Daemon {
             if let Some(s) = self.rl_bad.allow(now) {
                 warn!("link {}: rejected packet: {e} ({s} similar messages suppressed)", link.name());
             }
+        }
+        if let Some(g) = own_id {
+            if self.rl_own_id.allow(now).is_some() {
+                let gen = if g == 0 { String::new() } else { format!(" (generation {g}, ours {})", self.generation) };
+                error!(
+                    "link {}: packets with this node's own name ({}) from another daemon{gen}: two nodes run as {}; \
+                     check --node and uname -n on the other node",
+                    link.name(),
+                    self.cfg.local_name(),
+                    self.cfg.local_name()
+                );
+            }
+        }
+        if self.auth_alarms.get_mut(l).is_some_and(|a| a.update(now, bad_mac, ok)) {
+            error!(
+                "link {}: {} packets in {} s failed authentication and none passed: do both nodes have the same \
+                 authkey file?",
+                link.name(),
+                AuthAlarm::THRESHOLD,
+                AuthAlarm::WINDOW.as_secs()
+            );
         }
         let mut i = 0;
         while i < self.rx.len() {
@@ -1097,6 +1174,21 @@ mod tests {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }
         assert_eq!(Job::from_tag(0xff), None);
+    }
+
+    #[test]
+    fn auth_alarm_fires_once_per_episode() {
+        let t = |ms: u64| Instant::from_millis(ms);
+        let mut a = AuthAlarm::default();
+        assert!(!a.update(t(0), 1, 0));
+        assert!(!a.update(t(1000), 1, 0));
+        assert!(a.update(t(2000), 1, 0), "three in the window");
+        assert!(!a.update(t(2500), 5, 0), "reported once");
+        assert!(!a.update(t(3000), 0, 1), "a good packet ends the episode");
+        assert!(!a.update(t(10_000), 1, 0));
+        assert!(!a.update(t(16_000), 1, 0), "spread over more than the window");
+        assert!(!a.update(t(16_100), 1, 0));
+        assert!(a.update(t(16_200), 1, 0));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct NodeSetup {
     pub n_links: usize,
     /// After a clean stop, how long to keep announcing until the peer has taken over.
     pub leave_linger: Duration,
+    /// [`crate::config::Config::digest`]: both nodes must agree on it.
+    pub config_digest: u32,
 }
 
 /// The pure core. See the module documentation.
@@ -35,6 +37,10 @@ pub struct NodeSetup {
 pub struct Node {
     membership: Membership,
     cluster: Cluster,
+    generation: u64,
+    config_digest: u32,
+    /// The peer's configuration digest differs from ours (reported once per episode).
+    config_mismatch: bool,
     keepalive_ms: u32,
     /// The keepalive the peer last advertised (0 = not heard yet).
     peer_keepalive_ms: u32,
@@ -64,6 +70,9 @@ impl Node {
         Node {
             membership: Membership::new(now, s.timing, s.n_links),
             cluster,
+            generation: s.generation,
+            config_digest: s.config_digest,
+            config_mismatch: false,
             keepalive_ms: millis_u32(s.timing.keepalive),
             peer_keepalive_ms: 0,
             last_state: None,
@@ -100,7 +109,8 @@ impl Node {
             }
             Input::OutdateDone { id, code } => self.outdates.answered(now, id, code, out),
             Input::ConnGone(conn) => self.outdates.conn_gone(conn),
-            Input::Reload { timing, auto_failback } => {
+            Input::Reload { timing, auto_failback, config_digest } => {
+                self.config_digest = config_digest;
                 self.membership.set_timing(timing);
                 self.keepalive_ms = millis_u32(timing.keepalive);
                 self.cluster.set_auto_failback(auto_failback);
@@ -146,7 +156,8 @@ impl Node {
         r.keepalive_ms = self.keepalive_ms;
         let n = self.cluster.wire_groups(&mut r.groups);
         r.n_groups = u8::try_from(n.min(MAX_GROUPS)).unwrap_or(0);
-        let len = Ext::ours().emit(&mut r.payload);
+        let echo = self.membership.peer_generation().unwrap_or(0);
+        let len = Ext::ours(self.config_digest, echo).emit(&mut r.payload);
         r.payload_len = u8::try_from(len).unwrap_or(0);
     }
 
@@ -217,7 +228,33 @@ impl Node {
                     out.push(Output::Event(Event::PeerLevel { level: ext.level }));
                 }
                 self.peer_ext = Some(ext);
-                let groups: &[GroupWire] = repr.groups();
+                // A peer with another group list: its group entries would be matched to the
+                // wrong groups. Keep what each holds, start nothing on its word.
+                let mismatch = ext.config_digest.is_some_and(|d| d != self.config_digest);
+                if mismatch != self.config_mismatch {
+                    self.config_mismatch = mismatch;
+                    out.push(Output::Event(Event::ConfigDigest {
+                        ours: self.config_digest,
+                        theirs: ext.config_digest.unwrap_or(0),
+                        same: !mismatch,
+                    }));
+                }
+                if mismatch {
+                    return;
+                }
+                // Grants are bound to our generation: a grant the peer sent for our previous
+                // life (before it heard this one) is not ours to use.
+                self.cluster.set_grants_bound(ext.echo.is_some());
+                let mut groups = [GroupWire::EMPTY; MAX_GROUPS];
+                let src = repr.groups();
+                let n = src.len().min(MAX_GROUPS);
+                groups[..n].copy_from_slice(&src[..n]);
+                if ext.echo.is_some_and(|e| e != self.generation) {
+                    for g in groups.iter_mut() {
+                        g.grant = 0;
+                    }
+                }
+                let groups = &groups[..n];
                 self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups }, out);
             }
             MsgKind::OutdateRequest => {
@@ -302,4 +339,110 @@ impl Node {
 
 fn millis_u32(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{GroupId, Op, OpResult, ResId};
+    use crate::wire::{gflag, GroupState, MAX_PAYLOAD};
+
+    const GEN: u64 = 1_000;
+    const PEER_GEN: u64 = 2_000;
+    const DIGEST: u32 = 0xd1;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn node() -> Node {
+        let ms = Duration::from_millis;
+        Node::new(
+            t(0),
+            NodeSetup {
+                timing: Timing { keepalive: ms(100), warntime: ms(300), deadtime: ms(500), initdead: ms(2000) },
+                groups: vec![GroupDef { name: "web".into(), preferred_is_local: true, n_resources: 1 }],
+                settings: Settings::default(),
+                generation: GEN,
+                n_links: 1,
+                leave_linger: ms(300),
+                config_digest: DIGEST,
+            },
+        )
+    }
+
+    fn heartbeat(seq: u64, grant: u32, ext: Ext) -> Repr {
+        let mut groups = [GroupWire::EMPTY; MAX_GROUPS];
+        groups[0] = GroupWire { index: 0, state: GroupState::Stopped, flags: 0, claim: 0, grant };
+        let mut payload = [0u8; MAX_PAYLOAD];
+        let n = ext.emit(&mut payload);
+        Repr {
+            cluster_id: 0,
+            sender: 1,
+            generation: PEER_GEN,
+            seq,
+            kind: MsgKind::Heartbeat,
+            node_state: NodeState::Active,
+            keepalive_ms: 100,
+            n_groups: 1,
+            groups,
+            payload_len: n as u8,
+            payload,
+        }
+    }
+
+    fn starts(out: &[Output]) -> bool {
+        out.iter().any(|o| matches!(o, Output::Run { op: Op::Start, .. }))
+    }
+
+    /// The node after its probe: active, claiming group 0; returns (node, claim token).
+    fn claiming(first_ext: Ext) -> (Node, u32) {
+        let mut n = node();
+        let mut out = Vec::new();
+        n.handle(t(0), Input::Tick, &mut out);
+        let done = Input::OpDone { group: GroupId(0), resource: ResId(0), op: Op::Status, result: OpResult::Stopped };
+        n.handle(t(1), done, &mut out);
+        n.handle(t(2), Input::Packet { link: 0, repr: &heartbeat(1, 0, first_ext) }, &mut out);
+        let mut w = [GroupWire::EMPTY; MAX_GROUPS];
+        let k = n.cluster().wire_groups(&mut w);
+        assert_eq!(k, 1);
+        assert_ne!(w[0].flags & gflag::CLAIM, 0, "claiming");
+        (n, w[0].claim)
+    }
+
+    #[test]
+    fn a_grant_for_another_generation_of_ours_is_not_used() {
+        let (mut n, token) = claiming(Ext::ours(DIGEST, GEN));
+        let mut out = Vec::new();
+        // The peer grants our token, but for a generation of ours it heard before a restart.
+        n.handle(t(10), Input::Packet { link: 0, repr: &heartbeat(2, token, Ext::ours(DIGEST, GEN - 1)) }, &mut out);
+        assert!(!starts(&out), "started on a grant meant for a previous life: {out:?}");
+        n.handle(t(20), Input::Packet { link: 0, repr: &heartbeat(3, token, Ext::ours(DIGEST, GEN)) }, &mut out);
+        assert!(starts(&out), "the grant for this generation is used: {out:?}");
+    }
+
+    #[test]
+    fn a_previous_release_peer_keeps_the_old_tokens_and_rules() {
+        let (mut n, token) = claiming(Ext::default());
+        assert_eq!(token >> 16, GEN as u32 & 0xffff, "0.1.0 peer: generation bits above a counter");
+        let mut out = Vec::new();
+        n.handle(t(10), Input::Packet { link: 0, repr: &heartbeat(2, token, Ext::default()) }, &mut out);
+        assert!(starts(&out), "{out:?}");
+    }
+
+    #[test]
+    fn another_configuration_digest_is_reported_once_and_starts_nothing() {
+        let (mut n, token) = claiming(Ext::ours(DIGEST, GEN));
+        let mut out = Vec::new();
+        for seq in 2..10 {
+            n.handle(t(seq * 10), Input::Packet { link: 0, repr: &heartbeat(seq, token, Ext::ours(7, GEN)) }, &mut out);
+        }
+        assert!(!starts(&out), "{out:?}");
+        let reports =
+            out.iter().filter(|o| matches!(o, Output::Event(Event::ConfigDigest { same: false, .. }))).count();
+        assert_eq!(reports, 1);
+        n.handle(t(200), Input::Packet { link: 0, repr: &heartbeat(20, token, Ext::ours(DIGEST, GEN)) }, &mut out);
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::ConfigDigest { same: true, .. }))));
+        assert!(starts(&out), "{out:?}");
+    }
 }

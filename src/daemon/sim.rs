@@ -169,6 +169,7 @@ impl Sim {
             generation: n.gen,
             n_links: LINKS,
             leave_linger: Duration::from_millis(300),
+            config_digest: 0x5157,
         };
         n.node = Some(Node::new(ms(now), setup));
         n.codec = Codec::new(KEY, "sim", i as u8, 1 - i as u8, n.gen);

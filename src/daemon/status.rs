@@ -73,6 +73,9 @@ impl StatusView<'_> {
                 let mut p = peers.nested(None, false);
                 p.str("name", self.cfg.peer_name()).str("state", self.node.membership().peer_state().name());
                 p.opt_num("protocol_level", self.node.peer_ext().map(|e| u64::from(e.level)));
+                if let Some(d) = self.node.peer_ext().and_then(|e| e.config_digest) {
+                    p.bool("same_config", d == self.cfg.digest());
+                }
                 p.opt_num(
                     "last_seen_ms",
                     self.node.membership().last_seen().map(|t| now.saturating_since(t).as_millis() as u64),

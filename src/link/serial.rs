@@ -644,20 +644,20 @@ mod tests {
 
     #[test]
     fn budget_numbers() {
-        // 1 group: 31 + 11 + 1 + 3 + 32 = 78-byte packet, 78 + 7 = 85 bytes on the line.
-        assert_eq!(heartbeat_packet_len(1), 78);
-        assert_eq!(frame_len(78), 85);
-        assert_eq!(line_time(85, 9600), Duration::from_micros(88_542));
-        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(355));
-        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(30));
+        // 1 group: 31 + 11 + 1 + 19 + 32 = 94-byte packet, 94 + 7 = 101 bytes on the line.
+        assert_eq!(heartbeat_packet_len(1), 94);
+        assert_eq!(frame_len(94), 101);
+        assert_eq!(line_time(101, 9600), Duration::from_micros(105_209));
+        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(421));
+        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(36));
         assert!(min_keepalive(4, 19200) > min_keepalive(1, 19200));
         // the table in docs/serial.md
-        let table = [(9600, 355, 492), (19200, 178, 246), (38400, 89, 123), (57600, 60, 82), (115200, 30, 41)];
+        let table = [(9600, 421, 559), (19200, 211, 280), (38400, 106, 140), (57600, 71, 94), (115200, 36, 47)];
         for (baud, one, four) in table {
             assert_eq!(min_keepalive(1, baud), Duration::from_millis(one), "{baud}");
             assert_eq!(min_keepalive(4, baud), Duration::from_millis(four), "{baud}");
         }
-        assert_eq!(frame_len(heartbeat_packet_len(4)), 118);
+        assert_eq!(frame_len(heartbeat_packet_len(4)), 134);
     }
 
     #[test]

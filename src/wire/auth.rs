@@ -161,7 +161,11 @@ impl WireError {
     pub fn is_bad(&self) -> bool {
         !matches!(
             self,
-            WireError::Replay | WireError::OldGeneration | WireError::UnknownSender(_) | WireError::UnknownKind(_)
+            WireError::Replay
+                | WireError::OldGeneration
+                | WireError::UnknownSender(_)
+                | WireError::UnknownKind(_)
+                | WireError::OwnIdElsewhere(_)
         )
     }
 }
@@ -242,6 +246,11 @@ impl Codec {
         }
         self.auth.verify(packet.signed_bytes(), packet.mac())?;
         let sender = packet.sender();
+        if sender == self.local && packet.generation() != self.generation {
+            // Authenticated, with our own node id, from another boot generation: another
+            // daemon runs under this node's name.
+            return Err(WireError::OwnIdElsewhere(packet.generation()));
+        }
         if sender != self.peer {
             return Err(WireError::UnknownSender(sender));
         }

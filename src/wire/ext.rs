@@ -13,37 +13,53 @@ use super::{WireError, MAX_PAYLOAD};
 pub mod tlv {
     /// 1 byte: the sender's protocol level ([`super::PROTOCOL_LEVEL`]). Absent: 0.1.0.
     pub const LEVEL: u8 = 1;
+    /// 4 bytes: a digest of the sender's cluster-relevant configuration (level 2).
+    pub const CONFIG_DIGEST: u8 = 2;
+    /// 8 bytes: the receiver's boot generation as the sender last heard it, 0 when it has
+    /// not heard the receiver yet (level 2). Binds the sender's grants to that generation.
+    pub const ECHO: u8 = 3;
 }
 
 /// The protocol level this build speaks: 0 is tandem 0.1.0 (no extensions), 1 adds the
-/// extension area itself. Each later additive change raises it, so a node knows which
-/// messages its peer understands before it sends them.
-pub const PROTOCOL_LEVEL: u8 = 1;
+/// extension area itself, 2 adds the configuration digest and the generation echo. Each
+/// additive change raises it, so a node knows which messages its peer understands before it
+/// sends them.
+pub const PROTOCOL_LEVEL: u8 = 2;
 
-/// Bytes [`Ext::ours`] takes in a heartbeat (the serial line budget counts them).
-pub const OURS_LEN: usize = 3;
+/// Bytes [`Ext::emit`] writes for this build's fields (the serial line budget counts them).
+pub const OURS_LEN: usize = 3 + 6 + 10;
 
 /// The extension fields of one heartbeat.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ext {
     /// The sender's protocol level (0 when absent: a 0.1.0 peer).
     pub level: u8,
+    /// The sender's configuration digest, when sent.
+    pub config_digest: Option<u32>,
+    /// The receiver's generation as the sender knows it, when sent (0: not heard yet).
+    pub echo: Option<u64>,
 }
 
 impl Ext {
-    /// What this build sends.
-    pub fn ours() -> Ext {
-        Ext { level: PROTOCOL_LEVEL }
+    /// What this build sends: its level, its configuration digest, and the peer's generation
+    /// as heard (0 if not yet).
+    pub fn ours(config_digest: u32, echo: u64) -> Ext {
+        Ext { level: PROTOCOL_LEVEL, config_digest: Some(config_digest), echo: Some(echo) }
     }
 
     /// Reads the TLVs of a heartbeat payload; unknown types are skipped.
     pub fn parse(payload: &[u8]) -> Result<Ext, WireError> {
+        let bad = WireError::BadField("extension");
         let mut ext = Ext::default();
         for item in Tlvs(payload) {
             let (t, v) = item?;
-            match (t, v) {
-                (tlv::LEVEL, [level]) => ext.level = *level,
-                (tlv::LEVEL, _) => return Err(WireError::BadField("extension")),
+            match t {
+                tlv::LEVEL => match v {
+                    [l] => ext.level = *l,
+                    _ => return Err(bad),
+                },
+                tlv::CONFIG_DIGEST => ext.config_digest = Some(u32::from_be_bytes(v.try_into().map_err(|_| bad)?)),
+                tlv::ECHO => ext.echo = Some(u64::from_be_bytes(v.try_into().map_err(|_| bad)?)),
                 _ => {}
             }
         }
@@ -55,6 +71,12 @@ impl Ext {
     pub fn emit(&self, buf: &mut [u8]) -> usize {
         let mut w = Writer { buf, at: 0 };
         w.put(tlv::LEVEL, &[self.level]);
+        if let Some(d) = self.config_digest {
+            w.put(tlv::CONFIG_DIGEST, &d.to_be_bytes());
+        }
+        if let Some(e) = self.echo {
+            w.put(tlv::ECHO, &e.to_be_bytes());
+        }
         if w.at > MAX_PAYLOAD {
             return 0;
         }
@@ -110,22 +132,54 @@ mod tests {
     #[test]
     fn round_trip_and_bytes() {
         let mut buf = [0u8; MAX_PAYLOAD];
-        let n = Ext::ours().emit(&mut buf);
-        assert_eq!(&buf[..n], &[tlv::LEVEL, 1, PROTOCOL_LEVEL]);
+        let ours = Ext::ours(0x0102_0304, 0x1122_3344_5566_7788);
+        let n = ours.emit(&mut buf);
+        assert_eq!(
+            &buf[..n],
+            &[
+                tlv::LEVEL,
+                1,
+                PROTOCOL_LEVEL,
+                tlv::CONFIG_DIGEST,
+                4,
+                1,
+                2,
+                3,
+                4,
+                tlv::ECHO,
+                8,
+                0x11,
+                0x22,
+                0x33,
+                0x44,
+                0x55,
+                0x66,
+                0x77,
+                0x88
+            ]
+        );
         assert_eq!(n, OURS_LEN);
-        assert_eq!(Ext::parse(&buf[..n]), Ok(Ext::ours()));
+        assert_eq!(Ext::parse(&buf[..n]), Ok(ours));
     }
 
     #[test]
     fn absent_and_unknown() {
-        assert_eq!(Ext::parse(&[]), Ok(Ext { level: 0 }));
+        assert_eq!(Ext::parse(&[]), Ok(Ext::default()));
         // An unknown type (from a newer peer) is skipped, whatever its length.
-        assert_eq!(Ext::parse(&[0xee, 3, 1, 2, 3, tlv::LEVEL, 1, 7, 0xef, 0]), Ok(Ext { level: 7 }));
+        let e = Ext::parse(&[0xee, 3, 1, 2, 3, tlv::LEVEL, 1, 7, 0xef, 0]).unwrap();
+        assert_eq!((e.level, e.config_digest, e.echo), (7, None, None));
     }
 
     #[test]
     fn malformed() {
-        for bad in [&[tlv::LEVEL][..], &[tlv::LEVEL, 2, 1], &[9, 5, 1, 2], &[tlv::LEVEL, 2, 1, 1]] {
+        for bad in [
+            &[tlv::LEVEL][..],
+            &[tlv::LEVEL, 2, 1],
+            &[9, 5, 1, 2],
+            &[tlv::LEVEL, 2, 1, 1],
+            &[tlv::CONFIG_DIGEST, 3, 1, 2, 3],
+            &[tlv::ECHO, 4, 1, 2, 3, 4],
+        ] {
             assert_eq!(Ext::parse(bad), Err(WireError::BadField("extension")), "{bad:?}");
         }
     }
@@ -133,6 +187,6 @@ mod tests {
     #[test]
     fn too_small_a_buffer_writes_nothing() {
         let mut buf = [0u8; 2];
-        assert_eq!(Ext::ours().emit(&mut buf), 0);
+        assert_eq!(Ext::ours(1, 2).emit(&mut buf), 0);
     }
 }

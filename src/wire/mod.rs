@@ -188,6 +188,9 @@ pub enum WireError {
     WrongCluster,
     /// An authenticated packet of a kind this release does not know (a newer peer's).
     UnknownKind(u8),
+    /// An authenticated packet with this node's own id but another boot generation (the
+    /// one given): a second daemon runs under this node's name.
+    OwnIdElsewhere(u64),
     /// A sender id that is not the peer (includes our own id looped back).
     UnknownSender(u8),
     /// Older generation than the newest seen from that sender.
@@ -208,6 +211,7 @@ impl fmt::Display for WireError {
             WireError::BadMac => write!(f, "authentication failed"),
             WireError::WrongCluster => write!(f, "packet from another cluster"),
             WireError::UnknownKind(k) => write!(f, "message kind {k} is unknown to this release"),
+            WireError::OwnIdElsewhere(g) => write!(f, "a packet with this node's own id from generation {g}"),
             WireError::UnknownSender(s) => write!(f, "unknown sender id {s}"),
             WireError::OldGeneration => write!(f, "old boot generation"),
             WireError::Replay => write!(f, "replayed or duplicate sequence number"),
