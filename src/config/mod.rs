@@ -10,6 +10,7 @@ pub mod lex;
 pub mod raw;
 pub mod resolve;
 pub mod resource;
+pub mod stonith;
 
 use std::fmt;
 use std::io::Read;
@@ -24,6 +25,7 @@ pub use resolve::{apply_host, HostFacts, Parsed};
 pub use resource::{
     parse_resource, DrbdSpec, GuestSpec, IpSpec, LvmSpec, MountSpec, Resource, ResourceSpec, ScriptSpec,
 };
+pub use stonith::{FenceMethod, PowerAction};
 
 /// Default `garp_count`: gratuitous ARPs / unsolicited NAs sent after adding an address.
 pub const DEFAULT_GARP_COUNT: u32 = 5;
@@ -111,6 +113,7 @@ pub struct Config {
     pub links: Vec<LinkConfig>,
     pub ping: Vec<IpAddr>,
     pub stonith: Vec<StonithConfig>,
+    pub fencing: FencePolicy,
     pub socket: Option<PathBuf>,
     pub statedir: Option<PathBuf>,
     /// `None` = "none" (no syslog). Default "daemon".
@@ -169,6 +172,11 @@ impl Config {
             0
         }
     }
+    /// The fencing method for the peer, if any.
+    pub fn peer_stonith(&self) -> Option<&StonithConfig> {
+        self.stonith.iter().find(|s| s.node == self.peer())
+    }
+
     pub fn peer_name(&self) -> &str {
         self.nodes.get(usize::from(self.peer())).map(String::as_str).unwrap_or("")
     }
@@ -211,12 +219,34 @@ impl LinkConfig {
     }
 }
 
+/// How to fence one node (`stonith NODE METHOD …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StonithConfig {
     pub node: NodeId,
-    pub command: Vec<String>,
+    pub method: FenceMethod,
     pub line: usize,
 }
+
+/// The fencing policy (docs/fencing.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FencePolicy {
+    /// `fence_delay`: how long the node that does not hold a group waits before it fences
+    /// (the holder fences at once), so two live nodes in a partition do not kill each other.
+    pub delay: Duration,
+    /// `fence_timeout`: the deadline of one fence attempt.
+    pub timeout: Duration,
+    /// `wait_for_peer`: after start-up, neither fence nor take over before the peer was
+    /// heard once (or an operator confirmed it is off).
+    pub wait_for_peer: bool,
+    /// `stonith_required`: never take over from a silent peer without a confirmed fence.
+    pub required: bool,
+}
+
+/// Default `fence_delay`: about four times what one fence takes with the built-in IPMI
+/// client against a BMC on the local network (well under half a second).
+pub const DEFAULT_FENCE_DELAY: Duration = Duration::from_secs(2);
+/// Default `fence_timeout`.
+pub const DEFAULT_FENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupConfig {

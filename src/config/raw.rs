@@ -33,6 +33,8 @@ pub enum TimeKey {
     StopTimeout,
     StatusTimeout,
     GarpInterval,
+    FenceDelay,
+    FenceTimeout,
 }
 
 /// A link line as written (port `None` = take `udpport`).
@@ -52,13 +54,15 @@ pub enum Directive {
     Time(TimeKey, Duration),
     AutoFailback(bool),
     Realtime(bool),
+    WaitForPeer(bool),
+    StonithRequired(bool),
     Udpport(u16),
     GarpCount(u32),
     Link(RawLink),
     Ping(Vec<IpAddr>),
     Stonith {
         node: String,
-        command: Vec<String>,
+        method: super::stonith::FenceMethod,
     },
     Socket(PathBuf),
     Statedir(PathBuf),
@@ -104,7 +108,7 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 26] = [
+pub const DIRECTIVES: [&str; 30] = [
     "cluster",
     "node",
     "authkey",
@@ -120,6 +124,10 @@ pub const DIRECTIVES: [&str; 26] = [
     "serial",
     "ping",
     "stonith",
+    "fence_delay",
+    "fence_timeout",
+    "wait_for_peer",
+    "stonith_required",
     "socket",
     "statedir",
     "logfacility",
@@ -188,7 +196,7 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
             Directive::Authkey(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
         "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
-        | "garp_interval" => {
+        | "garp_interval" | "fence_delay" | "fence_timeout" => {
             if !count(1, 1, "TIME (e.g. 500ms, 2s)") {
                 return None;
             }
@@ -200,17 +208,20 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "start_timeout" => TimeKey::StartTimeout,
                 "stop_timeout" => TimeKey::StopTimeout,
                 "status_timeout" => TimeKey::StatusTimeout,
+                "fence_delay" => TimeKey::FenceDelay,
+                "fence_timeout" => TimeKey::FenceTimeout,
                 _ => TimeKey::GarpInterval,
             };
             let v = a(0).unwrap_or("");
             let d = parse_duration(v).map_err(|m| e(format!("{name}: {m}"))).ok()?;
-            if d < Duration::from_millis(1) {
+            // fence_delay 0 is allowed: the node that would wait fences at once.
+            if key != TimeKey::FenceDelay && d < Duration::from_millis(1) {
                 e(format!("{name}: must be at least 1ms, not '{v}'"));
                 return None;
             }
             Directive::Time(key, d)
         }
-        "auto_failback" | "realtime" => {
+        "auto_failback" | "realtime" | "wait_for_peer" | "stonith_required" => {
             if !count(1, 1, "on|off") {
                 return None;
             }
@@ -226,10 +237,11 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                     return None;
                 }
             };
-            if name == "realtime" {
-                Directive::Realtime(b)
-            } else {
-                Directive::AutoFailback(b)
+            match name {
+                "realtime" => Directive::Realtime(b),
+                "wait_for_peer" => Directive::WaitForPeer(b),
+                "stonith_required" => Directive::StonithRequired(b),
+                _ => Directive::AutoFailback(b),
             }
         }
         "udpport" => {
@@ -370,16 +382,14 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
             Directive::Ping(v)
         }
         "stonith" => {
-            if !count(2, usize::MAX, "NODE COMMAND [ARG…]") {
+            if !count(2, usize::MAX, "NODE METHOD [ARG…]") {
                 return None;
             }
             let node = a(0).unwrap_or("").to_string();
-            let cmd = a(1).unwrap_or("");
-            if !cmd.starts_with('/') {
-                e(format!("stonith: command '{cmd}' is not an absolute path"));
-                return None;
-            }
-            Directive::Stonith { node, command: args.iter().skip(1).cloned().collect() }
+            let method = super::stonith::parse_method(args.get(1..).unwrap_or(&[]))
+                .map_err(|m| e(format!("stonith {node}: {m}")))
+                .ok()?;
+            Directive::Stonith { node, method }
         }
         "socket" | "statedir" | "logfile" => {
             let usage = if name == "statedir" {
@@ -710,14 +720,20 @@ mod tests {
         assert!(one("group all alpha ip::192.0.2.5/24").unwrap_err()[0].contains("reserved"));
         assert!(one("group web alpha").unwrap_err()[0].contains("at least one resource"));
         assert!(one("group web alpha frob::x").unwrap_err()[0].starts_with("group web: unknown resource type"));
-        assert!(one("stonith beta fence.sh").unwrap_err()[0].contains("absolute"));
+        assert!(one("stonith beta fence.sh").unwrap_err()[0].contains("unknown fencing method"));
         assert_eq!(
             one("stonith beta /usr/sbin/fence -n beta"),
             Ok(Directive::Stonith {
                 node: "beta".into(),
-                command: vec!["/usr/sbin/fence".into(), "-n".into(), "beta".into()]
+                method: super::super::stonith::FenceMethod::Exec {
+                    path: "/usr/sbin/fence".into(),
+                    args: vec!["-n".into(), "beta".into()]
+                }
             })
         );
+        assert_eq!(one("wait_for_peer off"), Ok(Directive::WaitForPeer(false)));
+        assert_eq!(one("stonith_required on"), Ok(Directive::StonithRequired(true)));
+        assert_eq!(one("fence_delay 0"), Ok(Directive::Time(TimeKey::FenceDelay, Duration::ZERO)));
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let (links, link_lines) = c.links();
     let stonith = c.stonith(&nodes);
     let groups = c.groups(&nodes);
-    let mut warnings = c.warnings(file, &stonith);
+    let mut warnings = c.warnings(file);
     warnings.extend(guest_stop_warnings(file, &groups, t.timeouts.stop));
 
     if !c.errs.is_empty() {
@@ -61,6 +61,13 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         udpport: c.udpport,
         links,
         ping: c.ping,
+        fencing: super::FencePolicy {
+            delay: t.fence_delay,
+            timeout: t.fence_timeout,
+            // With fencing configured, both default to on (docs/fencing.md).
+            wait_for_peer: c.wait_for_peer.unwrap_or(!stonith.is_empty()),
+            required: c.stonith_required.unwrap_or(!stonith.is_empty()),
+        },
         stonith,
         socket: c.socket,
         statedir: c.statedir,
@@ -87,12 +94,14 @@ struct Collected {
     times: HashMap<TimeKey, (Duration, usize)>,
     auto_failback: bool,
     realtime: bool,
+    wait_for_peer: Option<bool>,
+    stonith_required: Option<bool>,
     udpport: u16,
     garp_count: u32,
     links: Vec<(RawLink, usize)>,
     ping: Vec<IpAddr>,
     ping_lines: Vec<usize>,
-    stonith: Vec<(String, Vec<String>, usize)>,
+    stonith: Vec<(String, super::FenceMethod, usize)>,
     socket: Option<PathBuf>,
     statedir: Option<PathBuf>,
     logfacility: Option<String>,
@@ -124,6 +133,8 @@ struct Times {
     initdead: Duration,
     timeouts: Timeouts,
     garp_interval: Duration,
+    fence_delay: Duration,
+    fence_timeout: Duration,
 }
 
 /// One pass over the directives: values, duplicates of single-valued directives.
@@ -138,6 +149,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         times: HashMap::new(),
         auto_failback: false,
         realtime: true,
+        wait_for_peer: None,
+        stonith_required: None,
         udpport: 694,
         garp_count: super::DEFAULT_GARP_COUNT,
         links: Vec::new(),
@@ -185,6 +198,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
                 c.times.insert(k, (d, line));
             }
             Directive::AutoFailback(b) => c.auto_failback = b,
+            Directive::WaitForPeer(b) => c.wait_for_peer = Some(b),
+            Directive::StonithRequired(b) => c.stonith_required = Some(b),
             Directive::Realtime(b) => c.realtime = b,
             Directive::Udpport(p) => c.udpport = p,
             Directive::GarpCount(n) => c.garp_count = n,
@@ -199,7 +214,7 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
                     }
                 }
             }
-            Directive::Stonith { node, command } => c.stonith.push((node, command, line)),
+            Directive::Stonith { node, method } => c.stonith.push((node, method, line)),
             Directive::Socket(p) => c.socket = Some(p),
             Directive::Statedir(p) => c.statedir = Some(p),
             Directive::Logfacility(f) => c.logfacility = f,
@@ -281,8 +296,10 @@ impl Collected {
             status: t(TimeKey::StatusTimeout, d.status),
         };
         let garp_interval = t(TimeKey::GarpInterval, super::DEFAULT_GARP_INTERVAL);
+        let fence_delay = t(TimeKey::FenceDelay, super::DEFAULT_FENCE_DELAY);
+        let fence_timeout = t(TimeKey::FenceTimeout, super::DEFAULT_FENCE_TIMEOUT);
         self.errs.extend(errs);
-        Times { keepalive, warntime, deadtime, initdead, timeouts, garp_interval }
+        Times { keepalive, warntime, deadtime, initdead, timeouts, garp_interval, fence_delay, fence_timeout }
     }
 
     /// The links with their ports, without duplicates; and the line of each.
@@ -319,7 +336,7 @@ impl Collected {
     /// One stonith line per known node.
     fn stonith(&mut self, nodes: &Nodes) -> Vec<StonithConfig> {
         let mut out: Vec<StonithConfig> = Vec::new();
-        for (node, command, line) in std::mem::take(&mut self.stonith) {
+        for (node, method, line) in std::mem::take(&mut self.stonith) {
             let Some(id) = nodes.id(&node) else {
                 if nodes.known {
                     self.errs.push((line, format!("stonith: unknown node '{node}' (nodes: {})", nodes.list())));
@@ -331,7 +348,14 @@ impl Collected {
                 self.errs.push((line, msg));
                 continue;
             }
-            out.push(StonithConfig { node: id, command, line });
+            if method == super::FenceMethod::Watchdog {
+                self.errs.push((
+                    line,
+                    format!("stonith {node} watchdog: watchdog fencing is not available in this version"),
+                ));
+                continue;
+            }
+            out.push(StonithConfig { node: id, method, line });
         }
         out
     }
@@ -368,18 +392,9 @@ impl Collected {
         out
     }
 
-    fn warnings(&self, file: &Path, stonith: &[StonithConfig]) -> Vec<ConfigWarning> {
+    fn warnings(&self, file: &Path) -> Vec<ConfigWarning> {
         let warn = |line: usize, msg: &str| ConfigError { file: file.to_path_buf(), line, msg: msg.to_string() };
         let mut out = Vec::new();
-        // Say loudly what does nothing yet, so nobody believes a dead peer is powered off
-        // before its groups are taken over.
-        for s in stonith {
-            out.push(warn(
-                s.line,
-                "stonith is not implemented in this version: a dead peer's groups are taken over \
-                 WITHOUT powering it off first",
-            ));
-        }
         for line in &self.ping_lines {
             out.push(warn(*line, "ping is not implemented in this version: no reachability tie-breaker is used"));
         }
@@ -525,6 +540,18 @@ pub fn apply_host(
             }
         }
         links.push(l.clone());
+    }
+    // Say loudly when the peer cannot be fenced, so nobody believes a silent peer is
+    // powered off before its groups are taken over.
+    if errs.is_empty() && cfg.peer_stonith().is_none() {
+        let n = cfg.peer_name();
+        warns.push(err(
+            0,
+            format!(
+                "no stonith line for {n}: if {n} goes silent but stays alive, its groups are taken over WITHOUT \
+                 powering it off first, and both nodes hold them (docs/fencing.md)"
+            ),
+        ));
     }
     if links.is_empty() && !cfg.links.is_empty() {
         errs.push(err(
@@ -758,7 +785,21 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
 
         let c = parse(&format!("{MIN}group g b ip::192.0.2.5/24 script::/x\nstonith b /sbin/f -x\n")).unwrap().config;
         assert_eq!(c.groups[0].preferred, 1);
-        assert_eq!(c.stonith, [StonithConfig { node: 1, command: vec!["/sbin/f".into(), "-x".into()], line: 6 }]);
+        let method = crate::config::FenceMethod::Exec { path: "/sbin/f".into(), args: vec!["-x".into()] };
+        assert_eq!(c.stonith, [StonithConfig { node: 1, method, line: 6 }]);
+        assert!(c.fencing.wait_for_peer && c.fencing.required, "on by default with a stonith line");
+        let c = parse(MIN).unwrap().config;
+        assert!(!c.fencing.wait_for_peer && !c.fencing.required, "off without one");
+        let c = parse(&format!(
+            "{MIN}stonith a manual
+wait_for_peer off
+fence_delay 0
+"
+        ))
+        .unwrap()
+        .config;
+        assert!(!c.fencing.wait_for_peer && c.fencing.required);
+        assert_eq!(c.fencing.delay, Duration::ZERO);
     }
 
     #[test]
@@ -787,12 +828,20 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
     }
 
     #[test]
-    fn stonith_and_ping_warn_that_they_do_nothing_yet() {
+    fn a_peer_without_fencing_and_ping_are_warned_about() {
         let p = parse(&format!("{MIN}stonith b /sbin/poweroff-b\nping 192.0.2.254\n")).unwrap();
         let w: Vec<(usize, &str)> = p.warnings.iter().map(|w| (w.line, w.msg.as_str())).collect();
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w.iter().any(|(_, m)| m.contains("WITHOUT powering it off")), "{w:?}");
+        assert_eq!(w.len(), 1, "{w:?}");
         assert!(w.iter().any(|(_, m)| m.starts_with("ping is not implemented")), "{w:?}");
+        // Resolved for node a: its peer b has a stonith line, no warning; for b, a has none.
+        let mut h = host("a");
+        h.addrs.clear();
+        h.ifaces.push("eth0".into());
+        let (_, w) = apply_host(&p, Some("a"), &h).unwrap();
+        assert!(!w.iter().any(|w| w.msg.contains("no stonith line")), "{w:?}");
+        let (_, w) = apply_host(&p, Some("b"), &h).unwrap();
+        assert!(w.iter().any(|w| w.msg.starts_with("no stonith line for a:") && w.msg.contains("WITHOUT")), "{w:?}");
+        assert!(errs(&format!("{MIN}stonith b watchdog\n"))[0].contains("not available in this version"));
     }
 
     fn host(name: &str) -> HostFacts {
@@ -811,7 +860,8 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
     fn host_facts_drop_own_ucast_and_pick_node() {
         let p = parse(DEMO).unwrap();
         let (c, w) = apply_host(&p, None, &host("alpha.example.org")).unwrap();
-        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].msg.starts_with("no stonith line for beta"), "{w:?}");
         assert_eq!(c.local, 0);
         assert_eq!(c.local_name(), "alpha");
         assert_eq!(c.peer_name(), "beta");
@@ -851,10 +901,12 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         // An ip without interface whose subnet no interface holds: a warning.
         let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "ip::203.0.113.5/24");
         let (_, w) = apply_host(&parse(&t).unwrap(), None, &host("alpha")).unwrap();
+        let w: Vec<&ConfigWarning> = w.iter().filter(|w| !w.msg.starts_with("no stonith line")).collect();
         assert_eq!(w.len(), 1);
         assert!(w[0].msg.contains("no interface here has a subnet holding 203.0.113.5"));
         let t = DEMO.replace("ip::192.0.2.50/24/veth-lan", "192.0.2.50");
-        assert!(apply_host(&parse(&t).unwrap(), None, &host("alpha")).unwrap().1.is_empty());
+        let (_, w) = apply_host(&parse(&t).unwrap(), None, &host("alpha")).unwrap();
+        assert!(w.iter().all(|w| w.msg.starts_with("no stonith line")), "{w:?}");
 
         // Every ucast line is ours: nothing left.
         let t = "cluster c\nnode alpha b\nauthkey /k\nucast veth-lan 192.0.2.1\n";
