@@ -130,14 +130,6 @@ fn intruders_are_counted_bad_and_never_seen() {
     assert_eq!(rx, 0, "intruder packets accepted: {s}");
 }
 
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A packet captured (here: built with the real key) and replayed later is rejected.
 #[test]
 fn replayed_packet_is_dropped() {

@@ -8,11 +8,7 @@ use std::process::Command;
 
 #[test]
 fn release_binary_is_static_and_runs_without_libraries() {
-    let Ok(bin) = std::env::var("TANDEM_STATIC_BIN") else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("TANDEM_STATIC_BIN is not set: run the tests through `make test`");
-        }
-        eprintln!("SKIP: TANDEM_STATIC_BIN not set (make test sets it)");
+    let Some(bin) = common::prereq::env("TANDEM_STATIC_BIN", "`make test` sets it") else {
         return;
     };
     if !require(&["file", "chroot"]) {
