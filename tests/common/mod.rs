@@ -4,6 +4,7 @@
 //! - `netns`: network namespaces ([`Netns`], [`in_netns`], [`Pair`]);
 //! - `rig`: the two-node rig of real daemons ([`Rig`], [`Node`], [`Sampler`]);
 //! - `relay`, `serial`: a null-modem cable of pty pairs, and serial links on it;
+//! - `loopdev`: loop devices for mount tests (util-linux `losetup`);
 //! - `bmc`, `rmcp_bmc`: BMCs for fencing tests;
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
@@ -18,6 +19,7 @@ pub mod bmc;
 pub mod guest;
 pub mod hbfix;
 pub mod hbrig;
+pub mod loopdev;
 pub mod netns;
 pub mod prereq;
 pub mod relay;
