@@ -1,6 +1,6 @@
-//! Issue 2, shown by: after start-up, 10,000 heartbeats sent and received through the real
-//! loop allocate nothing. A counting global allocator (per thread) watches two in-process
-//! daemons, each on its own thread inside its own network namespace.
+//! The steady state allocates nothing: after start-up, 10,000 heartbeats sent and received
+//! through the real loop allocate nothing. A counting global allocator (per thread) watches
+//! two in-process daemons, each on its own thread inside its own network namespace.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;

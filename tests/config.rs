@@ -12,7 +12,7 @@ use tandem::cli::check_config as check_config_cmd;
 use tandem::config::{self, keygen, read_key, Config, ConfigError, KeyError, LinkConfig};
 use tandem::load::load;
 
-/// The INTERFACE.md demo cluster, with `lo` for `veth-lan` and a key in `dir`.
+/// The demo cluster of docs/tandem.conf.5 (EXAMPLE), with `lo` for `veth-lan` and a key in `dir`.
 /// Line numbers: 1 cluster, 2 node, 3 authkey, 4 keepalive, 5 deadtime, 6 warntime,
 /// 7 initdead, 8 auto_failback, 9-10 ucast, 11 serial, 12 group.
 fn demo(key: &Path) -> Vec<String> {

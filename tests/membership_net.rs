@@ -1,5 +1,5 @@
-//! Issue 2, shown by: two real daemons in network namespaces see each other over ucast and
-//! bcast links, detect a cut within deadtime, ignore intruders and replays.
+//! Membership over real links: two real daemons in network namespaces see each other over
+//! ucast and bcast links, detect a cut within deadtime, ignore intruders and replays.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;

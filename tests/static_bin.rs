@@ -1,5 +1,5 @@
-//! Issue 2, deliverable 1: `make` builds a stripped, static binary that runs on a host with
-//! no shared libraries at all (an empty chroot holding only the binary).
+//! `make` builds a stripped, static binary that runs on a host with no shared libraries at
+//! all (an empty chroot holding only the binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
