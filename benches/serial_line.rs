@@ -9,46 +9,22 @@
 //!   Found by bisection over whole milliseconds, ~4 s of heartbeats per trial.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
-#[path = "../tests/common/relay.rs"]
-mod relay;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+use common::relay::Faults;
+use common::serial::SerialPair;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use relay::{Faults, Pty, Relay};
-use tandem::config::LinkConfig;
-use tandem::link::serial::{frame_len, heartbeat_packet_len, line_time, min_keepalive, SerialLink};
+use tandem::link::serial::{frame_len, heartbeat_packet_len, line_time, min_keepalive};
 use tandem::link::Link;
 use tandem::time::{self, Instant};
 
-struct Rig {
-    a: SerialLink,
-    b: SerialLink,
-    relay: Relay,
-    _slaves: (OwnedFd, OwnedFd),
-    locks: std::path::PathBuf,
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.locks);
-    }
-}
-
-fn rig(baud: u32, n: usize) -> Rig {
-    let locks = std::env::temp_dir().join(format!("tandem-bench-serial-{}-{baud}-{n}", std::process::id()));
-    std::fs::create_dir_all(&locks).unwrap();
-    let pa = Pty::new();
-    let pb = Pty::new();
-    let open = |p: &Pty| {
-        let c = LinkConfig::Serial { device: p.path.clone(), baud, rtscts: false };
-        SerialLink::open_in(&c, "bench".into(), time::now(), &locks).unwrap()
-    };
-    let a = open(&pa);
-    let b = open(&pb);
-    let relay = Relay::start(pa.master, pb.master, Faults { baud: Some(baud), ..Faults::default() }, 7);
-    Rig { a, b, relay, _slaves: (pa.slave, pb.slave), locks }
+/// The two links at `baud`, on a cable paced at the baud rate.
+fn rig(baud: u32) -> SerialPair {
+    SerialPair::new(baud, Faults { baud: Some(baud), ..Faults::default() }, 7)
 }
 
 /// A heartbeat-sized packet: send time (µs) and sequence up front, the rest pseudo-random
@@ -80,7 +56,7 @@ struct Trial {
 
 /// Sends `count` heartbeats A→B at `keepalive` and drives both links like the daemon does.
 fn trial(baud: u32, groups: usize, keepalive: Duration, count: u32) -> Trial {
-    let mut r = rig(baud, groups);
+    let mut r = rig(baud);
     let len = heartbeat_packet_len(groups);
     let start = time::now();
     let mut next = start;

@@ -121,20 +121,12 @@ sleep 1
 touch $dir/stop-probe; wait $PROBE_PID 2>/dev/null; PROBE_PID=
 "$TANDEM" status -s $dir/beta.sock
 
-# Timeline from beta's log (wall-clock microseconds) and the client's probe log.
-ts() { # first log line after the fault matching $1 -> microseconds since the epoch
-    awk -v pat="$1" -v t0=$T_FAULT '
-      index($0, pat) { split($1, a, /[-T:.Z]/);
-        cmd = "date -u -d \"" a[1] "-" a[2] "-" a[3] " " a[4] ":" a[5] ":" a[6] "\" +%s"; cmd | getline s; close(cmd)
-        us = s * 1000000 + a[7]; if (us >= t0) { print us; exit } }' $dir/beta.log
-}
-T_DET=$(ts "-> dead"); T_IP=$(ts "ip::192.0.2.50/24/lan0 started"); T_ARP=$(ts "announced 192.0.2.50")
-T_SVC=$(ts "script::$SVC::192.0.2.50::8080::-::$dir/run started")
-T_ANS=$(awk -v t0=$T_FAULT '$1 >= t0 && $2 == "ok" && $3 ~ /^dB/ { print $1; exit }' $dir/probe.log)
-ms() { [ -n "$1" ] && awk -v a=$1 -v b=$T_FAULT 'BEGIN { printf "%8.1f ms", (a - b) / 1000 }' || echo "       ?"; }
+# Timeline from beta's log and the client's probe log (demo/timeline.sh: integer microseconds).
 say "timeline (keepalive $KEEPALIVE, deadtime $DEADTIME)"
-printf '  %-34s %s\n' "fault (alpha killed)" "$(ms $T_FAULT)" "peer declared dead on beta" "$(ms $T_DET)" \
-    "floating IP added on beta" "$(ms $T_IP)" "gratuitous ARP sent" "$(ms $T_ARP)" \
-    "service started on beta" "$(ms $T_SVC)" "first client answer from beta" "$(ms $T_ANS)"
-grep '^# longest_gap_ms' $dir/probe.log | awk '{ printf "\n  client-observed outage: %s ms (longest gap between answers, probe every 10 ms)\n", $3 }'
-grep '^# ok' $dir/probe.log | awk '{ printf "  client probes: %s ok, %s failed\n", $3, $5 }'
+"$ROOT/demo/timeline.sh" "$T_FAULT" $dir/beta.log $dir/probe.log \
+    "fault (alpha killed)" @fault \
+    "peer declared dead on beta" "-> dead" \
+    "floating IP added on beta" "ip::192.0.2.50/24/lan0 started" \
+    "gratuitous ARP sent" "announced 192.0.2.50" \
+    "service started on beta" "script::$SVC::192.0.2.50::8080::-::$dir/run started" \
+    "first client answer from beta" "@answer:$B"

@@ -158,32 +158,13 @@ pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
     use std::os::unix::fs::PermissionsExt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    struct TempDir(PathBuf);
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "tandem-state-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            TempDir(p)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     #[test]
     fn creates_dir_and_counts_up() {
-        let t = TempDir::new();
-        let dir = t.0.join("sub");
+        let t = TempDir::new("state");
+        let dir = t.join("sub");
         assert_eq!(read_generation(&dir).unwrap(), 0);
         // A fresh (or lost) state directory starts at the wall clock, not at 1.
         let now = u64::try_from(crate::sys::rt::realtime().0).unwrap();
@@ -202,39 +183,36 @@ mod tests {
 
     #[test]
     fn accepts_hand_written_number() {
-        let t = TempDir::new();
-        fs::create_dir_all(&t.0).unwrap();
+        let t = TempDir::new("state");
         // A number above the wall clock counts up by one.
-        fs::write(t.0.join(GENERATION_FILE), "99999999999").unwrap();
-        assert_eq!(bump_generation(&t.0).unwrap(), 100000000000);
+        fs::write(t.join(GENERATION_FILE), "99999999999").unwrap();
+        assert_eq!(bump_generation(t.path()).unwrap(), 100000000000);
     }
 
     #[test]
     fn corrupt_is_an_error_and_left_alone() {
         for bad in ["", "\n", "abc\n", "-1\n", "12 \n", "1\n\n", "99999999999999999999999\n"] {
-            let t = TempDir::new();
-            fs::create_dir_all(&t.0).unwrap();
-            fs::write(t.0.join(GENERATION_FILE), bad).unwrap();
-            match bump_generation(&t.0) {
+            let t = TempDir::new("state");
+            fs::write(t.join(GENERATION_FILE), bad).unwrap();
+            match bump_generation(t.path()) {
                 Err(StateError::Corrupt { .. }) => {}
                 other => panic!("{bad:?}: {other:?}"),
             }
-            assert_eq!(fs::read_to_string(t.0.join(GENERATION_FILE)).unwrap(), bad);
+            assert_eq!(fs::read_to_string(t.join(GENERATION_FILE)).unwrap(), bad);
         }
-        let t = TempDir::new();
-        fs::create_dir_all(&t.0).unwrap();
-        fs::write(t.0.join(GENERATION_FILE), vec![b'1'; 100]).unwrap();
-        assert!(matches!(bump_generation(&t.0), Err(StateError::Corrupt { .. })));
-        fs::write(t.0.join(GENERATION_FILE), format!("{}\n", u64::MAX)).unwrap();
-        assert!(matches!(bump_generation(&t.0), Err(StateError::Corrupt { .. })));
+        let t = TempDir::new("state");
+        fs::write(t.join(GENERATION_FILE), vec![b'1'; 100]).unwrap();
+        assert!(matches!(bump_generation(t.path()), Err(StateError::Corrupt { .. })));
+        fs::write(t.join(GENERATION_FILE), format!("{}\n", u64::MAX)).unwrap();
+        assert!(matches!(bump_generation(t.path()), Err(StateError::Corrupt { .. })));
     }
 
     #[test]
     fn unwritable_dir_is_io_error() {
-        let t = TempDir::new();
-        fs::write(&t.0, "a file, not a dir").unwrap();
-        let e = bump_generation(&t.0).unwrap_err();
+        let t = TempDir::new("state");
+        let file = t.join("file");
+        fs::write(&file, "a file, not a dir").unwrap();
+        let e = bump_generation(&file).unwrap_err();
         assert!(matches!(e, StateError::Io { op: "mkdir", errno: Errno::EEXIST, .. }), "{e:?}");
-        fs::remove_file(&t.0).unwrap();
     }
 }

@@ -5,6 +5,12 @@
 mod rng;
 pub(crate) use rng::Rng;
 
+/// The tests' one temporary directory type, the same file the integration tests use.
+#[path = "../tests/common/tmp.rs"]
+#[allow(dead_code)] // not every helper is used by the unit tests
+mod tmp;
+pub(crate) use tmp::TempDir;
+
 /// Decodes a hex fixture; whitespace between digits is ignored.
 pub(crate) fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();

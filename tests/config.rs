@@ -2,41 +2,17 @@
 //! and this host's real interfaces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::{in_new_netns, require, TempDir};
 use tandem::cli::check_config as check_config_cmd;
 use tandem::config::{self, keygen, read_key, Config, ConfigError, KeyError, LinkConfig};
 use tandem::load::load;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A unique temporary directory, removed on drop (also when a test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "tandem-config-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The INTERFACE.md demo cluster, with `lo` for `veth-lan` and a key in `dir`.
+/// The demo cluster of docs/tandem.conf.5 (EXAMPLE), with `lo` for `veth-lan` and a key in `dir`.
 /// Line numbers: 1 cluster, 2 node, 3 authkey, 4 keepalive, 5 deadtime, 6 warntime,
 /// 7 initdead, 8 auto_failback, 9-10 ucast, 11 serial, 12 group.
 fn demo(key: &Path) -> Vec<String> {
@@ -60,30 +36,16 @@ fn demo(key: &Path) -> Vec<String> {
 /// A directory holding a fresh key and a config made from `demo` by `edit`.
 fn setup(tag: &str, edit: impl FnOnce(&mut Vec<String>)) -> (TempDir, PathBuf) {
     let d = TempDir::new(tag);
-    let key = d.path("authkey");
+    let key = d.join("authkey");
     keygen(&key).unwrap();
-    let www = d.path("www.sh");
+    let www = d.join("www.sh");
     std::fs::write(&www, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&www, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut lines = demo(&key);
     edit(&mut lines);
-    let conf = d.path("tandem.conf");
+    let conf = d.join("tandem.conf");
     std::fs::write(&conf, lines.join("\n") + "\n").unwrap();
     (d, conf)
-}
-
-/// Runs `f` on a thread of its own in a fresh, private network namespace (only `lo`, down,
-/// no addresses), so results do not depend on this machine's own addresses. The namespace
-/// goes away with the thread.
-fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
-            panic!("unshare(CLONE_NEWNET): {e} (these tests need root)");
-        }
-        f()
-    })
-    .join()
-    .unwrap()
 }
 
 type Loaded = Result<(Config, Vec<ConfigError>), Vec<ConfigError>>;
@@ -91,7 +53,7 @@ type Loaded = Result<(Config, Vec<ConfigError>), Vec<ConfigError>>;
 /// `load` in a private network namespace.
 fn load_ns(conf: &Path, node: &'static str) -> Loaded {
     let conf = conf.to_path_buf();
-    in_netns(move || load(&conf, Some(node)))
+    in_new_netns(move || load(&conf, Some(node)))
 }
 
 /// Runs check-config as `--node alpha` (private network namespace); returns (exit code, output lines).
@@ -101,7 +63,7 @@ fn check(conf: &Path) -> (i32, Vec<String>) {
 
 fn check_as(conf: &Path, node: &'static str) -> (i32, Vec<String>) {
     let conf = conf.to_path_buf();
-    in_netns(move || {
+    in_new_netns(move || {
         let mut out = Vec::new();
         let rc = check_config_cmd(&conf, Some(node), &mut out);
         let text = String::from_utf8(out).unwrap();
@@ -140,7 +102,7 @@ fn demo_config_is_valid() {
     assert_eq!(cfg.cluster, "demo");
     assert_eq!(cfg.local_name(), "alpha");
     assert_eq!(cfg.peer_name(), "beta");
-    assert_eq!(cfg.key, read_key(&d.path("authkey")).unwrap());
+    assert_eq!(cfg.key, read_key(&d.join("authkey")).unwrap());
     assert_eq!(cfg.key.len(), 32);
     assert_eq!(cfg.keepalive, std::time::Duration::from_millis(100));
     assert_eq!(cfg.groups.len(), 1);
@@ -191,14 +153,14 @@ fn duplicate_group() {
 #[test]
 fn missing_key_file() {
     let (d, conf) = setup("nokey", |_| {});
-    std::fs::remove_file(d.path("authkey")).unwrap();
+    std::fs::remove_file(d.join("authkey")).unwrap();
     expect_error(&conf, 3, "does not exist");
 }
 
 #[test]
 fn world_readable_key_file() {
     let (d, conf) = setup("openkey", |_| {});
-    std::fs::set_permissions(d.path("authkey"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(d.join("authkey"), std::fs::Permissions::from_mode(0o644)).unwrap();
     expect_error(&conf, 3, "readable by group or others; chmod 600");
 }
 
@@ -225,7 +187,7 @@ fn several_errors_reported_in_line_order() {
         l.insert(4, "frobnicate yes".into());
         l[6] = "warntime soon".into();
     });
-    std::fs::set_permissions(d.path("authkey"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(d.join("authkey"), std::fs::Permissions::from_mode(0o640)).unwrap();
     let (rc, out) = check(&conf);
     assert_eq!(rc, 2);
     let p = conf.display().to_string();
@@ -238,7 +200,7 @@ fn several_errors_reported_in_line_order() {
 #[test]
 fn missing_config_file() {
     let d = TempDir::new("nofile");
-    let conf = d.path("nope.conf");
+    let conf = d.join("nope.conf");
     let mut out = Vec::new();
     assert_eq!(check_config_cmd(&conf, Some("alpha"), &mut out), 2);
     let out = String::from_utf8(out).unwrap();
@@ -247,36 +209,25 @@ fn missing_config_file() {
 
 #[test]
 fn own_ucast_address_is_skipped() {
+    if !require(&["ip"]) {
+        return;
+    }
     // In a private network namespace of this thread only: lo holds 192.0.2.1, so the
     // `ucast lo 192.0.2.1` line is this host's own and is skipped; .2 is kept.
     let (_d, conf) = setup("own", |_| {});
-    let conf2 = conf.clone();
-    let r = std::thread::spawn(move || -> Result<Vec<String>, String> {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
-        for args in [&["link", "set", "lo", "up"][..], &["addr", "add", "192.0.2.1/24", "dev", "lo"][..]] {
-            let st = std::process::Command::new("ip").args(args).status().map_err(|e| format!("ip: {e}"))?;
-            if !st.success() {
-                return Err(format!("ip {args:?}: {st}"));
-            }
-        }
-        let (cfg, _) = load(&conf2, Some("alpha")).map_err(|e| format!("{e:?}"))?;
-        Ok(cfg.links.iter().map(LinkConfig::name).collect())
-    })
-    .join()
-    .unwrap();
-    match r {
-        Ok(links) => assert_eq!(links, ["ucast lo 192.0.2.2", "serial /dev/ttyS1"]),
-        Err(e) if e.starts_with("ip: ") && std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("note: the ip command is missing ({e}); skipping");
-        }
-        Err(e) => panic!("{e}"),
-    }
+    let links = in_new_netns(move || {
+        common::run(&["ip", "link", "set", "lo", "up"]);
+        common::run(&["ip", "addr", "add", "192.0.2.1/24", "dev", "lo"]);
+        let (cfg, _) = load(&conf, Some("alpha")).unwrap_or_else(|e| panic!("{e:?}"));
+        cfg.links.iter().map(LinkConfig::name).collect::<Vec<_>>()
+    });
+    assert_eq!(links, ["ucast lo 192.0.2.2", "serial /dev/ttyS1"]);
 }
 
 #[test]
 fn keygen_and_read_key() {
     let d = TempDir::new("keygen");
-    let p = d.path("authkey");
+    let p = d.join("authkey");
     keygen(&p).unwrap();
     let meta = std::fs::metadata(&p).unwrap();
     assert_eq!(meta.mode() & 0o7777, 0o600);

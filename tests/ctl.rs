@@ -1,5 +1,5 @@
-//! Issue 2, deliverable 7: the control socket is mode 0600 and serves uid 0 only
-//! (SO_PEERCRED); `status --json` has the shape INTERFACE.md shows.
+//! The control socket is mode 0600 and serves uid 0 only (SO_PEERCRED); `status --json`
+//! has the shape the interface specifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
@@ -53,7 +53,7 @@ fn control_socket_is_root_only_and_status_json_has_the_interface_shape() {
     assert!(err.contains("only root"), "{err}");
     assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(1)), "a refused standby moved the group");
 
-    // status --json: the INTERFACE.md shape.
+    // status --json: the shape the interface specifies.
     let s = a.status().unwrap();
     assert_eq!(s["node"], "alpha");
     assert_eq!(s["state"], "active");

@@ -1,4 +1,4 @@
-//! Issue 3, shown by: real daemons, a real TCP service on the floating address, a real
+//! Failover end to end: real daemons, a real TCP service on the floating address, a real
 //! client, in network namespaces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 

@@ -1,4 +1,4 @@
-//! Issue 2, deliverable 8: `init/tandem` is an LSB init script that runs under busybox sh:
+//! `init/tandem` is an LSB init script that runs under busybox sh:
 //! start, stop, restart, reload, status, with LSB exit codes. Also: HUP applies what it can
 //! live and refuses (with a log line) what it cannot.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test

@@ -2,105 +2,45 @@
 //! A (our node) --veth-- B (the LAN peer). Only 192.0.2.0/24, 203.0.113.0/24 and 2001:db8::/32.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{require, spawn_in_netns, Netns};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sched::CloneFlags;
 use tandem::agent::ip::{send_announce, IpAgent};
 use tandem::agent::{Agent, AgentError, Op, Outcome};
 use tandem::netlink::route;
 use tandem::netlink::{NlSocket, Protocol};
 use tandem::sys::packet::{PacketSocket, ETH_P_ARP, ETH_P_IPV6};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn have_ip() -> bool {
-    let ok = Command::new("ip").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "iproute2 `ip` is required (CI=true)");
-        eprintln!("note: iproute2 `ip` not found; skipping");
-    }
-    ok
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        run(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-    fn ip(&self, args: &[&str]) -> String {
-        let mut v = vec!["ip", "-n", &self.name];
-        v.extend_from_slice(args);
-        run(&v)
-    }
-    /// Runs `f` on a thread that has joined this namespace.
-    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let fd = std::fs::File::open(&path).unwrap();
-            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        })
-        .join()
-        .unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
-
 /// Namespaces A and B joined by a veth pair: va (192.0.2.1/24, 2001:db8:1::1/64) in A,
 /// vb (192.0.2.2/24, 2001:db8:1::2/64) in B.
 struct Pair {
-    b: Netns,
-    a: Netns,
+    p: common::Pair,
     va: String,
     vb: String,
 }
 
-fn pair() -> Pair {
-    let id = format!("{}x{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::SeqCst));
-    let a = Netns::new(format!("tnd-ipA-{id}"));
-    let b = Netns::new(format!("tnd-ipB-{id}"));
-    let (va, vb) = (format!("ta{id}"), format!("tb{id}"));
-    a.ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb, "netns", &b.name]);
-    a.ip(&["addr", "add", "192.0.2.1/24", "dev", &va]);
-    a.ip(&["addr", "add", "2001:db8:1::1/64", "dev", &va, "nodad"]);
-    b.ip(&["addr", "add", "192.0.2.2/24", "dev", &vb]);
-    b.ip(&["addr", "add", "2001:db8:1::2/64", "dev", &vb, "nodad"]);
-    a.ip(&["link", "set", &va, "up"]);
-    b.ip(&["link", "set", &vb, "up"]);
-    // Wait for carrier on both ends: before that, IPv6 input on the new device drops
-    // neighbour discovery.
-    let end = Instant::now() + Duration::from_secs(5);
-    while !(a.ip(&["-o", "link", "show", "dev", &va]).contains("state UP")
-        && b.ip(&["-o", "link", "show", "dev", &vb]).contains("state UP"))
-    {
-        assert!(Instant::now() < end, "veth did not come up");
-        std::thread::sleep(Duration::from_millis(10));
+impl std::ops::Deref for Pair {
+    type Target = common::Pair;
+    fn deref(&self) -> &common::Pair {
+        &self.p
     }
-    Pair { a, b, va, vb }
+}
+
+fn pair() -> Pair {
+    let p = common::Pair::new("ti", 1);
+    let (va, vb) = (p.a_if(0).to_string(), p.b_if(0).to_string());
+    p.a.ip(&["addr", "add", "192.0.2.1/24", "dev", &va]);
+    p.a.ip(&["addr", "add", "2001:db8:1::1/64", "dev", &va, "nodad"]);
+    p.b.ip(&["addr", "add", "192.0.2.2/24", "dev", &vb]);
+    p.b.ip(&["addr", "add", "2001:db8:1::2/64", "dev", &vb, "nodad"]);
+    p.up();
+    Pair { p, va, vb }
 }
 
 /// The agent for `ip::ARG`, through the config's parser (as the daemon builds it).
@@ -132,7 +72,7 @@ fn mac_str(m: [u8; 6]) -> String {
 
 #[test]
 fn v4_with_label_add_check_remove() {
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();
@@ -170,7 +110,7 @@ fn v4_with_label_add_check_remove() {
 
 #[test]
 fn v6_add_check_remove() {
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();
@@ -195,7 +135,7 @@ fn v6_add_check_remove() {
 
 #[test]
 fn iface_chosen_by_subnet() {
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();
@@ -232,7 +172,7 @@ fn iface_chosen_by_subnet() {
 
 #[test]
 fn nonexistent_interface_is_a_clear_error() {
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();
@@ -257,12 +197,9 @@ fn capture(
     proto: u16,
     pred: impl Fn(&[u8]) -> bool + Send + 'static,
 ) -> std::thread::JoinHandle<Option<Vec<u8>>> {
-    let path = format!("/run/netns/{}", ns.name);
     let ifname = ifname.to_owned();
     let (tx, rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        let fd = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).unwrap();
+    let h = spawn_in_netns(ns.name(), move || {
         let mut s = NlSocket::new(Protocol::Route).unwrap();
         let idx = route::link_index(&mut s, &ifname).unwrap();
         let ps = PacketSocket::bind(idx, proto).unwrap();
@@ -295,7 +232,7 @@ fn start_and_announce(p: &Pair, arg: String) -> IpAgent {
 
 #[test]
 fn gratuitous_arp_is_captured() {
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();
@@ -316,7 +253,7 @@ fn gratuitous_arp_is_captured() {
 
 #[test]
 fn unsolicited_na_is_captured() {
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();
@@ -355,22 +292,14 @@ fn neigh_has(p: &Pair, addr: &str, mac: &str) -> bool {
 
 #[test]
 fn neighbour_tables_learn_the_new_mac() {
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();
     let (_, mac) = mac_of(&p.a, &p.va);
     let mac = mac_str(mac);
     let old = "02:00:00:00:00:99";
-    run(&[
-        "ip",
-        "netns",
-        "exec",
-        &p.b.name,
-        "sh",
-        "-c",
-        &format!("echo 1 > /proc/sys/net/ipv4/conf/{}/arp_accept", p.vb),
-    ]);
+    p.b.exec(&["sh", "-c", &format!("echo 1 > /proc/sys/net/ipv4/conf/{}/arp_accept", p.vb)]);
     for addr in ["192.0.2.50", "2001:db8:1::50"] {
         p.b.ip(&["neigh", "replace", addr, "dev", &p.vb, "lladdr", old, "nud", "stale"]);
     }
@@ -414,7 +343,7 @@ impl tandem::netlink::Request for Silent<'_> {
 #[test]
 fn netlink_deadline_and_stale_replies() {
     use tandem::netlink::{NetlinkError, Request};
-    if !have_ip() {
+    if !require(&["ip"]) {
         return;
     }
     let p = pair();

@@ -11,7 +11,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::bmc::{in_netns, wall_now, Bmc, MgmtNet};
+use common::bmc::{wall_now, Bmc, MgmtNet};
+use common::in_netns;
 use tandem::fence::ipmi::client::Client;
 use tandem::fence::ipmi::{
     power, power_status, CipherSuite, IpmiError, IpmiTarget, PasswordCheck, PowerAction, PowerState, Privilege, Step,

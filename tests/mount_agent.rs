@@ -1,64 +1,42 @@
 //! The mount agent against real loop devices: an ext4 file system made with mkfs.ext4 on a
-//! file, attached with LOOP_CTL_GET_FREE + LOOP_SET_FD. Needs root, /dev/loop-control and
+//! file, attached with losetup. Needs root, /dev/loop-control, losetup (mount) and
 //! mkfs.ext4 (e2fsprogs); without them the tests are skipped (a failure when CI=true).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
+
+mod common;
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use common::loopdev::LoopDev;
+use common::{needs, TempDir};
 use tandem::agent::mount::{holders, MountAgent, MountEntry};
 use tandem::agent::{Agent, Op, Outcome};
-use tandem::sys::mount::LoopDevice;
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn prerequisites() -> bool {
-    let mut missing = Vec::new();
-    if !nix::unistd::Uid::effective().is_root() {
-        missing.push("root");
-    }
-    if !Path::new("/dev/loop-control").exists() {
-        missing.push("/dev/loop-control");
-    }
-    if Command::new("mkfs.ext4").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-        missing.push("mkfs.ext4 (e2fsprogs)");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("mount_agent: missing prerequisites: {}", missing.join(", "));
-    }
-    eprintln!("mount_agent: skipped, missing {}", missing.join(", "));
-    false
+    needs().root().files(&["/dev/loop-control"]).tools(&["losetup", "mkfs.ext4"]).ok()
 }
 
 /// A file with an ext4 file system on a loop device, and mount points; all removed on drop.
 struct Fixture {
-    base: PathBuf,
-    dev: Option<LoopDevice>,
+    tmp: TempDir,
+    dev: Option<LoopDev>,
     children: Vec<Child>,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let base = std::env::temp_dir().join(format!(
-            "tandem-mount-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        fs::create_dir_all(&base).unwrap();
-        let img = base.join("fs.img");
+        let tmp = TempDir::new("mount");
+        let img = tmp.join("fs.img");
         fs::File::create(&img).unwrap().set_len(16 << 20).unwrap();
         let st = Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img).status().unwrap();
         assert!(st.success(), "mkfs.ext4 failed");
-        let mut f = Fixture { base, dev: None, children: Vec::new() };
-        f.dev = Some(LoopDevice::attach(&img).expect("attach loop device"));
+        let mut f = Fixture { tmp, dev: None, children: Vec::new() };
+        f.dev = Some(LoopDev::attach(&img));
         fs::create_dir(f.dir("a")).unwrap();
         fs::create_dir(f.dir("b")).unwrap();
         f
@@ -67,7 +45,7 @@ impl Fixture {
         self.dev.as_ref().unwrap().path().display().to_string()
     }
     fn dir(&self, name: &str) -> PathBuf {
-        self.base.join(name)
+        self.tmp.join(name)
     }
     fn agent(&self, dir: &str, rest: &[&str]) -> MountAgent {
         let mut args = vec![self.device(), self.dir(dir).display().to_string()];
@@ -99,7 +77,7 @@ impl Drop for Fixture {
             }
         }
         drop(self.dev.take());
-        let _ = fs::remove_dir_all(&self.base);
+        // `tmp` goes last, with the image file and the mount points.
     }
 }
 
@@ -148,7 +126,7 @@ fn start_status_stop() {
     let n = fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|l| l.contains(&*fx.base.to_string_lossy()))
+        .filter(|l| l.contains(&*fx.tmp.path().to_string_lossy()))
         .count();
     assert_eq!(n, 1, "a second start must not mount twice");
     let opts = fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -248,7 +226,7 @@ fn bad_input_gives_clear_errors() {
     assert!(err.to_string().contains("mount point"), "{err}");
 
     // A regular file is not a block device.
-    let word = format!("mount::{}::{}", fx.base.join("fs.img").display(), fx.dir("a").display());
+    let word = format!("mount::{}::{}", fx.tmp.join("fs.img").display(), fx.dir("a").display());
     let err = mount_agent(&word).run(Op::Start).unwrap_err();
     assert!(err.to_string().contains("not a block device"), "{err}");
 }

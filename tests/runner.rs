@@ -4,46 +4,37 @@
 //! that no other test has a child in flight while it looks for zombies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
+mod common;
+
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use common::TempDir;
 use tandem::agent::runner::{judge, run_blocking, Done, ExitKind, Runner, Spawn, DEFAULT_OUTPUT_CAP};
 use tandem::agent::script::ScriptAgent;
 use tandem::agent::{Agent, AgentError, Op, Outcome};
 use tandem::time::{self, Duration};
 
 static GUARD: RwLock<()> = RwLock::new(());
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn shared() -> RwLockReadGuard<'static, ()> {
     GUARD.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A unique temp dir holding test scripts; removed on drop.
-struct Dir(PathBuf);
+/// A temp dir holding test scripts, with paths as strings (what argv wants).
+struct Dir(TempDir);
 
 impl Dir {
     fn new() -> Dir {
-        let p = std::env::temp_dir().join(format!(
-            "tandem-runner-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
+        Dir(TempDir::new("runner"))
     }
     fn path(&self, name: &str) -> String {
         self.0.join(name).to_str().unwrap().to_string()
     }
     fn script(&self, name: &str, body: &str) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
+        common::script(self.0.path(), name, body).to_str().unwrap().to_string()
     }
     /// Waits (bounded) for a pid file written by a script.
     fn read_pid(&self, name: &str) -> i32 {
@@ -60,16 +51,10 @@ impl Dir {
     }
 }
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Kills a pid on drop (a background "daemon" a test left running).
-struct KillOnDrop(i32);
+struct KillPid(i32);
 
-impl Drop for KillOnDrop {
+impl Drop for KillPid {
     fn drop(&mut self) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
     }
@@ -197,7 +182,7 @@ fn timeout_kills_the_whole_process_group() {
     let done = run_script(&p, Op::Start, deadline);
     let took = t0.elapsed();
     let bg = d.read_pid("bg.pid");
-    let _k = KillOnDrop(bg);
+    let _k = KillPid(bg);
     assert_eq!(done.status, ExitKind::TimedOut);
     assert_eq!(done.output, "waiting\n");
     assert!(took >= deadline, "{took:?}");
@@ -226,7 +211,7 @@ fn term_ignoring_script_is_killed_after_the_grace() {
     let done = run_script(&p, Op::Stop, deadline);
     let took = t0.elapsed();
     let bg = d.read_pid("bg.pid");
-    let _k = KillOnDrop(bg);
+    let _k = KillPid(bg);
     assert_eq!(done.status, ExitKind::TimedOut);
     assert!(took >= deadline + grace, "KILL came before the grace: {took:?}");
     assert!(took < deadline + grace + StdDuration::from_secs(1), "{took:?}");
@@ -244,7 +229,7 @@ fn start_leaving_a_daemon_completes_and_the_daemon_survives() {
     let done = run_script(&p, Op::Start, StdDuration::from_secs(10));
     let took = t0.elapsed();
     let daemon = d.read_pid("daemon.pid");
-    let _k = KillOnDrop(daemon);
+    let _k = KillPid(daemon);
     assert_eq!(done.status, ExitKind::Code(0));
     assert_eq!(done.output, "started\n");
     assert!(took < StdDuration::from_secs(2), "waited for the pipe to close: {took:?}");
@@ -371,7 +356,7 @@ fn kill_all_kills_and_reaps_every_group() {
     }
     for i in 0..4 {
         let pid = d.read_pid(&format!("bg{i}.pid"));
-        bgs.push(KillOnDrop(pid));
+        bgs.push(KillPid(pid));
     }
     runner.kill_all();
     assert_eq!(runner.running(), 0);

@@ -6,54 +6,17 @@ mod common;
 
 use std::fs;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::relay::{Faults, Pty, Relay};
+use common::relay::{Faults, Pty};
+use common::serial::{open_serial, serial_config as cfg, SerialPair};
+use common::{KillOnDrop, TempDir};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, BaudRate, LocalFlags};
 use tandem::config::LinkConfig;
 use tandem::link::serial::SerialLink;
 use tandem::link::{Link, LinkError};
 use tandem::time::{self, Instant};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A unique scratch directory, removed on drop.
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("tandem-serial-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed and reaped on drop.
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cfg(device: &Path, baud: u32) -> LinkConfig {
-    LinkConfig::Serial { device: device.to_path_buf(), baud, rtscts: false }
-}
-
-fn open(device: &Path, baud: u32, locks: &TempDir) -> SerialLink {
-    SerialLink::open_in(&cfg(device, baud), format!("serial {}", device.display()), time::now(), &locks.0)
-        .expect("open serial link")
-}
 
 /// Test payload: `tag` + sequence number, padded to a heartbeat-like 81 bytes.
 fn packet(tag: u8, seq: u32) -> Vec<u8> {
@@ -113,27 +76,12 @@ fn step(links: &mut [&mut SerialLink], rx: &mut [Vec<Vec<u8>>], max_wait: Durati
     }
 }
 
-struct Cable {
-    a: SerialLink,
-    b: SerialLink,
-    relay: Relay,
-    _ptys: (OwnedFd, OwnedFd),
-    _locks: TempDir,
-}
-
-fn cable(baud: u32, faults: Faults) -> Cable {
-    let locks = TempDir::new("locks");
-    let pa = Pty::new();
-    let pb = Pty::new();
-    let a = open(&pa.path, baud, &locks);
-    let b = open(&pb.path, baud, &locks);
-    assert!(a.is_present() && b.is_present());
-    let relay = Relay::start(pa.master, pb.master, faults, 0x5EED ^ u64::from(baud));
-    Cable { a, b, relay, _ptys: (pa.slave, pb.slave), _locks: locks }
+fn cable(baud: u32, faults: Faults) -> SerialPair {
+    SerialPair::new(baud, faults, 0x5EED ^ u64::from(baud))
 }
 
 /// Sends `n` packets each way, one every `interval`, and pumps until all arrived or `limit`.
-fn exchange(c: &mut Cable, n: u32, interval: Duration, limit: Duration) -> [Vec<Vec<u8>>; 2] {
+fn exchange(c: &mut SerialPair, n: u32, interval: Duration, limit: Duration) -> [Vec<Vec<u8>>; 2] {
     let mut rx = [Vec::new(), Vec::new()];
     let start = time::now();
     let mut sent = 0u32;
@@ -208,12 +156,12 @@ fn corrupted_frames_are_counted_and_good_ones_arrive() {
 fn live_lock_is_refused_naming_the_pid() {
     let locks = TempDir::new("live");
     let pty = Pty::new();
-    let holder = Child(std::process::Command::new("sleep").arg("30").spawn().unwrap());
+    let holder = KillOnDrop(std::process::Command::new("sleep").arg("30").spawn().unwrap());
     let pid = holder.0.id();
     let name = pty.path.file_name().unwrap().to_str().unwrap().to_string();
-    let lock = locks.0.join(format!("LCK..{name}"));
+    let lock = locks.join(format!("LCK..{name}"));
     fs::write(&lock, format!("{pid:>10}\n")).unwrap();
-    let err = SerialLink::open_in(&cfg(&pty.path, 19200), "s".into(), time::now(), &locks.0)
+    let err = SerialLink::open_in(&cfg(&pty.path, 19200), "s".into(), time::now(), locks.path())
         .err()
         .expect("a live lock must refuse");
     match &err {
@@ -236,9 +184,9 @@ fn stale_lock_is_taken_over_and_removed_on_drop() {
     let pid = dead.id();
     dead.wait().unwrap();
     let name = pty.path.file_name().unwrap().to_str().unwrap().to_string();
-    let lock = locks.0.join(format!("LCK..{name}"));
+    let lock = locks.join(format!("LCK..{name}"));
     fs::write(&lock, format!("{pid:>10}\n")).unwrap();
-    let link = open(&pty.path, 19200, &locks);
+    let link = open_serial(&pty.path, 19200, locks.path());
     assert!(link.is_present());
     assert_eq!(fs::read_to_string(&lock).unwrap(), format!("{:>10}\n", std::process::id()));
     assert_eq!(link.lock_path(), lock.as_path());
@@ -249,10 +197,10 @@ fn stale_lock_is_taken_over_and_removed_on_drop() {
 #[test]
 fn lock_dir_is_created() {
     let locks = TempDir::new("mkdir");
-    let sub = TempDir(locks.0.join("a/b"));
+    let sub = locks.join("a/b");
     let pty = Pty::new();
-    let link = open(&pty.path, 9600, &sub);
-    assert!(sub.0.join(format!("LCK..{}", pty.path.file_name().unwrap().to_str().unwrap())).exists());
+    let link = open_serial(&pty.path, 9600, &sub);
+    assert!(sub.join(format!("LCK..{}", pty.path.file_name().unwrap().to_str().unwrap())).exists());
     drop(link);
 }
 
@@ -285,8 +233,8 @@ fn assert_receives(link: &mut SerialLink, master: &OwnedFd, seq: u32) {
 #[test]
 fn missing_device_is_picked_up_when_it_appears() {
     let locks = TempDir::new("appear");
-    let dev = locks.0.join("ttyLATE");
-    let mut link = open(&dev, 115200, &locks);
+    let dev = locks.join("ttyLATE");
+    let mut link = open_serial(&dev, 115200, locks.path());
     assert!(!link.is_present());
     assert_eq!(link.fd(), None);
     let first = link.poll_at().expect("retry scheduled");
@@ -307,10 +255,10 @@ fn missing_device_is_picked_up_when_it_appears() {
 #[test]
 fn unplugged_device_is_noticed_and_reopened() {
     let locks = TempDir::new("unplug");
-    let dev = locks.0.join("ttyUSB");
+    let dev = locks.join("ttyUSB");
     let pty = Pty::new();
     std::os::unix::fs::symlink(&pty.path, &dev).unwrap();
-    let mut link = open(&dev, 57600, &locks);
+    let mut link = open_serial(&dev, 57600, locks.path());
     assert!(link.is_present());
     assert_receives(&mut link, &pty.master, 1);
     // unplug: the node disappears and the pty is torn down
@@ -343,7 +291,7 @@ fn termios_is_raw_while_open_and_restored_after_drop() {
     termios::cfsetspeed(&mut orig, BaudRate::B9600).unwrap();
     termios::tcsetattr(p.slave.as_fd(), termios::SetArg::TCSANOW, &orig).unwrap();
     let orig = termios::tcgetattr(p.slave.as_fd()).unwrap();
-    let link = open(&path, 38400, &locks);
+    let link = open_serial(&path, 38400, locks.path());
     let t = termios::tcgetattr(p.slave.as_fd()).unwrap();
     assert!(!t.local_flags.intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG));
     assert_eq!(termios::cfgetospeed(&t), BaudRate::B38400);
@@ -358,17 +306,17 @@ fn rtscts_and_bad_baud() {
     let locks = TempDir::new("rtscts");
     let pty = Pty::new();
     let c = LinkConfig::Serial { device: pty.path.clone(), baud: 115200, rtscts: true };
-    let link = SerialLink::open_in(&c, "s".into(), time::now(), &locks.0).unwrap();
+    let link = SerialLink::open_in(&c, "s".into(), time::now(), locks.path()).unwrap();
     let t = termios::tcgetattr(pty.slave.as_fd()).unwrap();
     assert!(t.control_flags.contains(termios::ControlFlags::CRTSCTS));
     drop(link);
     let c = LinkConfig::Serial { device: pty.path.clone(), baud: 14400, rtscts: false };
-    assert!(matches!(SerialLink::open_in(&c, "s".into(), time::now(), &locks.0), Err(LinkError::Config(_))));
+    assert!(matches!(SerialLink::open_in(&c, "s".into(), time::now(), locks.path()), Err(LinkError::Config(_))));
     // not a tty at all: a real error, not "absent"
-    let file = locks.0.join("plainfile");
+    let file = locks.join("plainfile");
     fs::write(&file, "x").unwrap();
     assert!(matches!(
-        SerialLink::open_in(&cfg(&file, 9600), "s".into(), time::now(), &locks.0),
+        SerialLink::open_in(&cfg(&file, 9600), "s".into(), time::now(), locks.path()),
         Err(LinkError::Open { .. })
     ));
 }

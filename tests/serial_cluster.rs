@@ -1,6 +1,6 @@
-//! Issue 4, shown by: real daemons whose serial links are pty pairs joined by the relay of
-//! `tests/common/relay.rs` (a null-modem cable that can be paced, corrupted and cut), in
-//! the namespace rig of `tests/common/mod.rs`.
+//! Serial heartbeat links end to end: real daemons whose serial links are pty pairs joined
+//! by the relay of `tests/common/relay.rs` (a null-modem cable that can be paced, corrupted
+//! and cut), in the namespace rig of `tests/common/rig.rs`.
 //! Run: `cargo test --test serial_cluster -- --nocapture` (root; prints measured figures).
 //!
 //! Each node gets its own config file differing only in the `serial` line, which names a

@@ -5,13 +5,12 @@
 //! Needs root and iproute2. Without them the tests print a note and pass, unless CI=true.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
-use std::fs::File;
+mod common;
+
 use std::net::UdpSocket;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
-use nix::sched::{setns, CloneFlags};
+use common::{in_netns, require, wait_for, Netns, Pair};
 use tandem::config::LinkConfig;
 use tandem::link::udp::UdpLink;
 use tandem::link::{Link, LinkError};
@@ -22,29 +21,11 @@ use tandem::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS, MAX_PAYLOAD}
 
 const PORT: u16 = 6940;
 
-fn prerequisites() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let ip = Command::new("ip").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
-    if root && ip {
-        return true;
-    }
-    let msg = format!("udp_link: needs root ({root}) and iproute2 ({ip})");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("note: skipping, {msg}");
-    false
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-}
-
-/// Two namespaces `a` and `b`; pair 0: a0 (192.0.2.1, 2001:db8::1) ↔ b0 (192.0.2.2,
-/// 2001:db8::2); pair 1: a1 (198.51.100.1) ↔ b1 (198.51.100.2). Deleted on drop, which
-/// also removes the veths.
+/// Two namespaces `a` and `b` joined by two veth pairs: pair 0: a0 (192.0.2.1, 2001:db8::1)
+/// ↔ b0 (192.0.2.2, 2001:db8::2); pair 1: a1 (198.51.100.1) ↔ b1 (198.51.100.2).
+/// The names are those of the [`Pair`], which deletes everything on drop.
 struct Rig {
+    pair: Pair,
     a: String,
     b: String,
     a0: String,
@@ -55,89 +36,40 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
-        let tag = format!("{}{}", pid % 100_000, n);
-        let rig = Rig {
-            a: format!("tandem-udp-{pid}-{n}-a"),
-            b: format!("tandem-udp-{pid}-{n}-b"),
-            a0: format!("tu{tag}a0"),
-            a1: format!("tu{tag}a1"),
-            b0: format!("tu{tag}b0"),
-            b1: format!("tu{tag}b1"),
-        };
-        // Created first so Drop cleans up whatever part of the setup succeeded.
-        ip(&["netns", "add", &rig.a]);
-        ip(&["netns", "add", &rig.b]);
-        for ns in [&rig.a, &rig.b] {
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        // veths are created inside namespace a: the host's namespace is never touched.
-        for (x, y) in [(&rig.a0, &rig.b0), (&rig.a1, &rig.b1)] {
-            ip(&["-n", &rig.a, "link", "add", x, "type", "veth", "peer", "name", y, "netns", &rig.b]);
-        }
-        let addrs: [(&str, &str, &str); 6] = [
-            (&rig.a, &rig.a0, "192.0.2.1/24"),
-            (&rig.b, &rig.b0, "192.0.2.2/24"),
-            (&rig.a, &rig.a1, "198.51.100.1/24"),
-            (&rig.b, &rig.b1, "198.51.100.2/24"),
-            (&rig.a, &rig.a0, "2001:db8::1/64"),
-            (&rig.b, &rig.b0, "2001:db8::2/64"),
+        let pair = Pair::new("tu", 2);
+        let (a, b) = (pair.a.name().to_string(), pair.b.name().to_string());
+        let (a0, a1, b0, b1) =
+            (pair.a_if(0).to_string(), pair.a_if(1).to_string(), pair.b_if(0).to_string(), pair.b_if(1).to_string());
+        let addrs: [(&Netns, &str, &str); 6] = [
+            (&pair.a, &a0, "192.0.2.1/24"),
+            (&pair.b, &b0, "192.0.2.2/24"),
+            (&pair.a, &a1, "198.51.100.1/24"),
+            (&pair.b, &b1, "198.51.100.2/24"),
+            (&pair.a, &a0, "2001:db8::1/64"),
+            (&pair.b, &b0, "2001:db8::2/64"),
         ];
         for (ns, dev, addr) in addrs {
             if addr.contains(':') {
-                ip(&["-n", ns, "addr", "add", addr, "dev", dev, "nodad"]);
+                ns.ip(&["addr", "add", addr, "dev", dev, "nodad"]);
             } else {
-                ip(&["-n", ns, "addr", "add", addr, "brd", "+", "dev", dev]);
+                ns.ip(&["addr", "add", addr, "brd", "+", "dev", dev]);
             }
         }
-        for (ns, dev) in [(&rig.a, &rig.a0), (&rig.a, &rig.a1), (&rig.b, &rig.b0), (&rig.b, &rig.b1)] {
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
+        pair.up();
         // IPv6 multicast needs the kernel's ff00::/8 route, added shortly after carrier up.
-        for (ns, dev) in [(&rig.a, &rig.a0), (&rig.b, &rig.b0)] {
+        for (ns, dev) in [(&pair.a, &a0), (&pair.b, &b0)] {
             wait_for_route(ns, dev, "ff00::/8");
         }
-        rig
+        Rig { pair, a, b, a0, a1, b0, b1 }
     }
 }
 
 /// Waits (at most 5 s) until `ip -6 route show table local` in `ns` lists `prefix` on `dev`.
-fn wait_for_route(ns: &str, dev: &str, prefix: &str) {
-    let end = StdInstant::now() + Duration::from_secs(5);
-    loop {
-        let out = Command::new("ip")
-            .args(["-n", ns, "-6", "route", "show", "table", "local", "dev", dev])
-            .output()
-            .expect("run ip");
-        if String::from_utf8_lossy(&out.stdout).contains(prefix) {
-            return;
-        }
-        assert!(StdInstant::now() < end, "no {prefix} route on {dev} in {ns}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Runs `f` on a thread that has entered network namespace `ns`; sockets it creates stay there.
-fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let h = File::open(format!("/run/netns/{ns}")).expect("open netns");
-            setns(&h, CloneFlags::CLONE_NEWNET).expect("setns");
-            f()
-        })
-        .join()
-        .expect("netns thread")
-    })
+fn wait_for_route(ns: &Netns, dev: &str, prefix: &str) {
+    let found = wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
+        ns.ip(&["-6", "route", "show", "table", "local", "dev", dev]).contains(prefix)
+    });
+    assert!(found, "no {prefix} route on {dev} in {}", ns.name());
 }
 
 fn open_in(ns: &str, cfg: LinkConfig) -> Result<UdpLink, LinkError> {
@@ -176,7 +108,7 @@ fn exchange(x: &mut UdpLink, y: &mut UdpLink) {
 
 #[test]
 fn ucast_v4_both_ways_with_codec() {
-    if !prerequisites() {
+    if !require(&["ip"]) {
         return;
     }
     let rig = Rig::new();
@@ -220,7 +152,7 @@ fn ucast_v4_both_ways_with_codec() {
 
 #[test]
 fn bcast_both_ways() {
-    if !prerequisites() {
+    if !require(&["ip"]) {
         return;
     }
     let rig = Rig::new();
@@ -232,7 +164,7 @@ fn bcast_both_ways() {
 
 #[test]
 fn mcast_v4_both_ways_no_loop() {
-    if !prerequisites() {
+    if !require(&["ip"]) {
         return;
     }
     let rig = Rig::new();
@@ -252,7 +184,7 @@ fn mcast_v4_both_ways_no_loop() {
 
 #[test]
 fn ipv6_ucast_and_mcast() {
-    if !prerequisites() {
+    if !require(&["ip"]) {
         return;
     }
     let rig = Rig::new();
@@ -278,7 +210,7 @@ fn ipv6_ucast_and_mcast() {
 
 #[test]
 fn bindtodevice_isolates_interfaces() {
-    if !prerequisites() {
+    if !require(&["ip"]) {
         return;
     }
     let rig = Rig::new();
@@ -310,7 +242,7 @@ fn bindtodevice_isolates_interfaces() {
 
 #[test]
 fn send_errors_are_counted() {
-    if !prerequisites() {
+    if !require(&["ip"]) {
         return;
     }
     let rig = Rig::new();
@@ -332,7 +264,7 @@ fn send_errors_are_counted() {
     a.send(Instant::ZERO, b"ok").unwrap();
     assert_eq!(a.stats().tx, 1);
     // The interface going down makes sends fail, without panicking.
-    ip(&["-n", &rig.a, "link", "set", &rig.a0, "down"]);
+    rig.pair.a.link(&rig.a0, false);
     match a.send(Instant::ZERO, b"y") {
         Err(LinkError::Io { op: "sendto", errno }) => eprintln!("link down: {errno}"),
         other => panic!("expected an error, got {other:?}"),

@@ -106,6 +106,7 @@ pub fn announce(guests: &Guests, name: &str, ifindex: u32, addr: IpAddr) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
 
     fn agent(word: &str) -> GuestAgent {
         let r = crate::config::parse_resource(word).unwrap();
@@ -127,9 +128,8 @@ mod tests {
 
     #[test]
     fn status_of_a_guest_that_never_ran() {
-        let d = std::env::temp_dir().join(format!("tandem-guest-agent-{}", std::process::id()));
-        let mut a = agent("guest::nothere::/nonexistent").with_guests(Guests::with_dirs(&d, "tandem-unit"));
+        let d = TempDir::new("guest-agent");
+        let mut a = agent("guest::nothere::/nonexistent").with_guests(Guests::with_dirs(d.path(), "tandem-unit"));
         assert_eq!(a.run(Op::Status).unwrap(), Outcome::Stopped);
-        let _ = std::fs::remove_dir_all(&d);
     }
 }

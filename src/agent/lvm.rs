@@ -196,6 +196,7 @@ pub fn run_with_deadline(argv: &[String], timeout: Duration) -> Result<(), Agent
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
 
     #[test]
     fn dm_names() {
@@ -211,8 +212,8 @@ mod tests {
     fn argv_names_and_status_from_sysfs() {
         let t = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let vg = |n: &str| LvmSpec { vg: n.to_string() };
-        let base = std::env::temp_dir().join(format!("tandem-lvm-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
+        let tmp = TempDir::new("lvm");
+        let base = tmp.path().to_path_buf();
         let mk = |dev: &str, name: &str, uuid: &str| {
             let d = base.join(dev).join("dm");
             fs::create_dir_all(&d).unwrap();
@@ -230,7 +231,6 @@ mod tests {
         assert_eq!(a.run(Op::Status).unwrap(), Outcome::Running);
         let mut b = LvmAgent::with_tool(&vg("vg1"), "lvm::vg1", "/x".into()).with_sys_block(base.clone());
         assert_eq!(b.run(Op::Status).unwrap(), Outcome::Stopped, "a crypt mapping is not LVM");
-        let _ = fs::remove_dir_all(&base);
     }
 
     #[test]

@@ -87,39 +87,22 @@ mod tests {
     fn spec(v: &[&str]) -> ScriptSpec {
         ScriptSpec { path: v[0].into(), args: v[1..].iter().map(|a| a.to_string()).collect() }
     }
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use crate::testutil::TempDir;
 
-    static N: AtomicU32 = AtomicU32::new(0);
-
-    struct TempDir(std::path::PathBuf);
-    impl TempDir {
-        fn new() -> TempDir {
-            let p = std::env::temp_dir().join(format!(
-                "tandem-script-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-        fn script(&self, name: &str, body: &str, mode: u32) -> String {
-            let p = self.0.join(name);
-            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-            p.to_str().unwrap().to_string()
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// Writes `#!/bin/sh` + `body` into `d` with `mode`; returns its path.
+    fn script(d: &TempDir, name: &str, body: &str, mode: u32) -> String {
+        let p = d.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p.to_str().unwrap().to_string()
     }
 
     #[test]
     fn lsb_codes_per_op() {
-        let d = TempDir::new();
+        let d = TempDir::new("script");
         // Exit code chosen by the op and the argument: ARG is the status to report.
-        let p = d.script(
+        let p = script(
+            &d,
             "svc",
             r#"echo "called $*"
 case "$2" in start) exit 0;; stop) exit 0;; status) exit "$1";; esac
@@ -139,7 +122,7 @@ exit 9"#,
             Err(AgentError::Exit { code: 1, output }) => assert_eq!(output, "called 1 status\n"),
             other => panic!("{other:?}"),
         }
-        let f = d.script("fail", "echo boom >&2; exit 1", 0o755);
+        let f = script(&d, "fail", "echo boom >&2; exit 1", 0o755);
         let mut a = ScriptAgent::new(&spec(&[&f]), "t").unwrap();
         for op in [Op::Start, Op::Stop] {
             match a.run(op) {
@@ -147,15 +130,15 @@ exit 9"#,
                 other => panic!("{other:?}"),
             }
         }
-        let s3 = d.script("three", "exit 3", 0o755);
+        let s3 = script(&d, "three", "exit 3", 0o755);
         let mut a = ScriptAgent::new(&spec(&[&s3]), "t").unwrap();
         assert!(matches!(a.run(Op::Start), Err(AgentError::Exit { code: 3, .. })));
     }
 
     #[test]
     fn timeouts_are_settable() {
-        let d = TempDir::new();
-        let p = d.script("slow", "sleep 30", 0o755);
+        let d = TempDir::new("script");
+        let p = script(&d, "slow", "sleep 30", 0o755);
         let mut a = ScriptAgent::new(&spec(&[&p]), "t").unwrap().with_timeouts(Timeouts {
             start: Duration::from_secs(1),
             stop: Duration::from_secs(1),
@@ -169,18 +152,18 @@ exit 9"#,
 
     #[test]
     fn bad_scripts_are_config_errors() {
-        let d = TempDir::new();
-        let p = d.script("noexec", "exit 0", 0o644);
+        let d = TempDir::new("script");
+        let p = script(&d, "noexec", "exit 0", 0o644);
         match ScriptAgent::new(&spec(&[&p]), "script::noexec") {
             Err(AgentError::Config(m)) => assert!(m.contains("not executable"), "{m}"),
             other => panic!("{other:?}"),
         }
-        let missing = d.0.join("missing").to_str().unwrap().to_string();
+        let missing = d.join("missing").to_str().unwrap().to_string();
         match ScriptAgent::new(&spec(&[&missing]), "script::missing") {
             Err(AgentError::Config(m)) => assert!(m.contains("No such file"), "{m}"),
             other => panic!("{other:?}"),
         }
-        let dir = d.0.to_str().unwrap().to_string();
+        let dir = d.path().to_str().unwrap().to_string();
         assert!(matches!(ScriptAgent::new(&spec(&[&dir]), "t"), Err(AgentError::Config(_))));
     }
 }

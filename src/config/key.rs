@@ -195,28 +195,7 @@ fn nibble(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    static N: AtomicUsize = AtomicUsize::new(0);
-
-    /// A unique temp dir, removed on drop.
-    struct TempDir(PathBuf);
-    impl TempDir {
-        fn new() -> TempDir {
-            let p = std::env::temp_dir().join(format!(
-                "tandem-key-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     fn write_mode(p: &Path, text: &str, mode: u32) {
         std::fs::write(p, text).unwrap();
@@ -225,8 +204,8 @@ mod tests {
 
     #[test]
     fn keygen_writes_0600_hex_and_round_trips() {
-        let d = TempDir::new();
-        let p = d.0.join("authkey");
+        let d = TempDir::new("key");
+        let p = d.join("authkey");
         keygen(&p).unwrap();
         let meta = std::fs::metadata(&p).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o600);
@@ -238,15 +217,15 @@ mod tests {
         assert_eq!(key.len(), 32);
         assert_eq!(hex(&key), text[..64]);
         // Two keys differ.
-        let q = d.0.join("authkey2");
+        let q = d.join("authkey2");
         keygen(&q).unwrap();
         assert_ne!(read_key(&q).unwrap(), key);
     }
 
     #[test]
     fn keygen_refuses_to_overwrite() {
-        let d = TempDir::new();
-        let p = d.0.join("authkey");
+        let d = TempDir::new("key");
+        let p = d.join("authkey");
         write_mode(&p, "precious\n", 0o600);
         assert_eq!(keygen(&p), Err(KeyError::Exists(p.clone())));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "precious\n");
@@ -255,16 +234,16 @@ mod tests {
 
     #[test]
     fn keygen_into_missing_dir_fails_cleanly() {
-        let d = TempDir::new();
-        let p = d.0.join("nodir").join("authkey");
+        let d = TempDir::new("key");
+        let p = d.join("nodir").join("authkey");
         assert!(matches!(keygen(&p), Err(KeyError::Io { op: "create", errno: Errno::ENOENT, .. })));
     }
 
     #[test]
     fn read_key_checks() {
-        let d = TempDir::new();
+        let d = TempDir::new("key");
         let good = "0123456789abcdef".repeat(4);
-        let p = d.0.join("k");
+        let p = d.join("k");
         write_mode(&p, &format!("  {}\n\n", good.to_uppercase()), 0o600);
         assert_eq!(hex(&read_key(&p).unwrap()), good);
         write_mode(&p, &good, 0o400);
@@ -296,8 +275,8 @@ mod tests {
             assert!(e.to_string().contains("owned by uid 65534"), "{e}");
         }
 
-        let missing = d.0.join("nope");
+        let missing = d.join("nope");
         assert_eq!(read_key(&missing), Err(KeyError::Missing(missing.clone())));
-        assert!(matches!(read_key(&d.0), Err(KeyError::NotAFile(_))));
+        assert!(matches!(read_key(d.path()), Err(KeyError::NotAFile(_))));
     }
 }

@@ -190,7 +190,7 @@ fn failed_here(v: &cluster::GroupView) -> bool {
     v.failed || v.state == GroupState::FailedToStop || v.state == GroupState::Failed
 }
 
-/// The group's state as INTERFACE.md names it, seen at its owner:
+/// The group's state as `status` names it, seen at its owner:
 /// started|starting|stopping|stopped|failed.
 fn group_state_name(v: &cluster::GroupView) -> &'static str {
     let st = match v.owner {

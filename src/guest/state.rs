@@ -179,6 +179,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
     use std::path::PathBuf;
 
     #[test]
@@ -230,11 +231,10 @@ mod tests {
 
     #[test]
     fn save_and_load() {
-        let d = std::env::temp_dir().join(format!("tandem-state-test-{}", std::process::id()));
-        fs::create_dir_all(&d).unwrap();
-        assert_eq!(State::load(&d).unwrap(), None);
-        sample().save(&d).unwrap();
-        assert_eq!(State::load(&d).unwrap(), Some(sample()));
-        fs::remove_dir_all(&d).unwrap();
+        let t = TempDir::new("guest-state");
+        let d = t.path();
+        assert_eq!(State::load(d).unwrap(), None);
+        sample().save(d).unwrap();
+        assert_eq!(State::load(d).unwrap(), Some(sample()));
     }
 }

@@ -594,6 +594,7 @@ impl Link for SerialLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
 
     fn decode(bytes: &[u8]) -> Vec<Vec<u8>> {
         let mut d = Decoder::new();
@@ -662,8 +663,8 @@ mod tests {
 
     #[test]
     fn lock_file_format_stale_and_live() {
-        let dir = std::env::temp_dir().join(format!("tandem-lock-{}-unit", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let tmp = TempDir::new("lock");
+        let dir = tmp.join("locks");
         let dev = Path::new("/dev/ttyFAKE0");
         let lock = LockFile::acquire(&dir, dev).unwrap();
         let text = fs::read_to_string(dir.join("LCK..ttyFAKE0")).unwrap();
@@ -680,6 +681,5 @@ mod tests {
         fs::write(dir.join("LCK..ttyFAKE0"), "junk\n").unwrap();
         let lock = LockFile::acquire(&dir, dev).unwrap();
         drop(lock);
-        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -1,7 +1,7 @@
 //! Membership: is the peer alive, and on which links? A pure state machine:
 //! no clock reads, no fds. `handle(now, event) -> Actions`, `poll_at()`.
 //!
-//! SHARED TYPES: [`PeerState`], [`Timing`].
+//! [`PeerState`] and [`Timing`] are used by the cluster layer and the daemon too.
 //!
 //! [`Membership`] tracks one peer over up to [`MAX_LINKS`] links. The daemon feeds it
 //! [`Event::Received`] for every authenticated, non-replayed packet and [`Event::Tick`]
@@ -38,7 +38,7 @@ impl PeerState {
     }
 }
 
-/// The four timers of INTERFACE.md.
+/// The four timers of the configuration: `keepalive`, `warntime`, `deadtime`, `initdead`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     pub keepalive: Duration,
@@ -116,10 +116,10 @@ fn deadline(since: Instant, d: Duration) -> Instant {
 
 /// The peer's liveness and the state of each link, driven by explicit time.
 ///
-/// Timers (INTERFACE.md): a heartbeat is due every `keepalive`, the first at once;
-/// the peer is late after `warntime` of silence, dead after `deadtime` (plus a skew of a
-/// quarter keepalive, see [`Timing::dead_after`]) of silence on every link, and dead if
-/// never heard within `initdead` of start. A link is up while a packet arrived on it within
+/// Timers, as the configuration defines them: a heartbeat is due every `keepalive`, the
+/// first at once; the peer is late after `warntime` of silence, dead after `deadtime`
+/// (plus a skew of a quarter keepalive, see [`Timing::dead_after`]) of silence on every
+/// link, and dead if never heard within `initdead` of start. A link is up while a packet arrived on it within
 /// the same time. Every deadline `d` after an
 /// instant `t` fires at exactly `t + d`, and [`Membership::poll_at`] returns it.
 #[derive(Debug)]

@@ -32,19 +32,6 @@ use super::{run, unique, wait_for, Netns, TempDir};
 /// The BMC GUID every rig BMC reports (part of the RAKP 2 code).
 pub const GUID: &str = "a123456789abcdefa123456789abcdef";
 
-/// Runs `f` on a thread that has entered network namespace `ns` (the caller's thread
-/// stays where it is).
-pub fn in_netns<R: Send + 'static>(ns: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        f()
-    })
-    .join()
-    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-}
-
 /// The management network: a bridge in its own namespace, plus a client namespace
 /// (203.0.113.100) from which tests talk to the BMCs.
 pub struct MgmtNet {

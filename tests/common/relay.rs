@@ -25,6 +25,8 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use super::Rng;
+
 /// One pty: the master (the "cable" end) and the slave (the "serial port").
 pub struct Pty {
     pub master: OwnedFd,
@@ -91,19 +93,9 @@ struct Dir {
     frame_pos: usize,
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// Uniform in [0, 1).
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 const MAX_PENDING: usize = 1 << 16;
@@ -150,7 +142,7 @@ fn run(
     seed: u64,
 ) {
     let fds = [a, b];
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut dirs: Vec<Dir> = (0..2)
         .map(|_| Dir { pending: Vec::new(), credit: 0.0, in_frame: false, corrupt_at: None, frame_pos: 0 })
         .collect();
@@ -243,12 +235,12 @@ fn push_byte(d: &mut Dir, byte: u8, corrupt: f64, rng: &mut Rng, st: &mut RelayS
     if !d.in_frame {
         d.in_frame = true;
         d.frame_pos = 0;
-        d.corrupt_at = if corrupt > 0.0 && rng.unit() < corrupt { Some((rng.next() % 48) as usize) } else { None };
+        d.corrupt_at = if corrupt > 0.0 && unit(rng) < corrupt { Some((rng.next_u64() % 48) as usize) } else { None };
     }
     if d.corrupt_at == Some(d.frame_pos) {
         d.corrupt_at = None;
         st.corrupted[i] += 1;
-        let r = rng.next();
+        let r = rng.next_u64();
         if r & 1 == 0 {
             // flip one bit, keeping the byte non-zero
             let mut flipped = byte ^ (1 << ((r >> 8) % 8));

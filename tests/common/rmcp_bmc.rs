@@ -274,7 +274,6 @@ impl RmcpBmc {
         let state = Arc::new(Mutex::new(BmcState { power_on: true, ..Default::default() }));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
-        let path = format!("/run/netns/{ns}");
         let mut server = Server {
             user: user.as_bytes().to_vec(),
             password: password.as_bytes().to_vec(),
@@ -286,8 +285,7 @@ impl RmcpBmc {
             counter: 0,
         };
         let st = stop.clone();
-        let handle = std::thread::spawn(move || {
-            nix::sched::setns(std::fs::File::open(&path).unwrap(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let handle = super::spawn_in_netns(ns, move || {
             let sock = UdpSocket::bind(addr).unwrap();
             sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
             tx.send(()).unwrap();

@@ -10,7 +10,7 @@
 #   /dev/vda (raw file) is each node's DRBD backing disk; /dev/ttyS0 is the console (a.log, b.log).
 # The VMs have no other NIC: nothing reaches the host's network.
 #
-# Built on shared/tools/drbd-qemu-rig.sh (the reference prototype) and its pitfalls:
+# What the rig must get right under TCG:
 #  - the Debian kernel has a PVH entry point: boot the extracted vmlinux (saves ~3 s of xz under TCG);
 #  - drbd 8.4 preallocates minor_count MiB at load: minor_count=4;
 #  - connect-int 2 (crossed initial packets wait connect-int), fixed resync rate (c-plan-ahead 0);

@@ -420,6 +420,7 @@ pub fn read_password(path: &Path) -> Result<Vec<u8>, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -475,8 +476,7 @@ mod tests {
 
     #[test]
     fn password_file_rules() {
-        let dir = std::env::temp_dir().join(format!("tandem-ipmi-pw-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new("ipmi-pw");
         let p = dir.join("pw");
         let write = |text: &[u8], mode: u32| {
             std::fs::write(&p, text).unwrap();
@@ -495,6 +495,5 @@ mod tests {
         assert!(e.to_string().contains("at most 20 bytes, this one has 21"), "{e}");
         assert!(!e.to_string().contains("12345"));
         assert!(matches!(read_password(&dir.join("nope")), Err(KeyError::Missing(_))));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
