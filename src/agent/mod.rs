@@ -112,6 +112,13 @@ pub trait Agent {
     fn announce_iface(&self) -> Option<u32> {
         None
     }
+    /// For `Exec::Inline` agents run inside the daemon's loop: the most one operation may
+    /// wait in total (its netlink deadlines). Others ignore it.
+    fn set_inline_budget(&mut self, _budget: Duration) {}
+    /// The budget set by [`Agent::set_inline_budget`], for inline agents.
+    fn inline_budget(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Builds the agent for one resource and checks what can be checked on this host without

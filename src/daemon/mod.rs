@@ -260,6 +260,13 @@ pub struct Daemon {
     rl_drop: RateLimit,
 }
 
+/// How long one inline operation (an `ip` start: a few netlink requests) may wait in total:
+/// `min(250ms, deadtime/4)`, so a kernel that does not answer costs the loop at most a
+/// quarter of deadtime, never a heartbeat the peer would miss.
+pub fn inline_budget(cfg: &Config) -> Duration {
+    Duration::from_millis(250).min(cfg.deadtime / 4)
+}
+
 /// Builds the agents for every group, refusing types not implemented yet.
 pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonError> {
     let mut errs = Vec::new();
@@ -268,7 +275,10 @@ pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonErro
         let mut v = Vec::with_capacity(g.resources.len());
         for r in &g.resources {
             match agent::build_or_broken(r, &cfg.timeouts) {
-                Ok(a) => v.push(a),
+                Ok(mut a) => {
+                    a.set_inline_budget(inline_budget(cfg));
+                    v.push(a)
+                }
                 Err(e) => errs.push(crate::config::ConfigError {
                     file: cfg.file.clone(),
                     line: g.line,
@@ -579,6 +589,9 @@ impl Daemon {
             return;
         }
         self.garp.set(new.garp_count, new.garp_interval);
+        for a in self.agents.iter_mut().flatten() {
+            a.set_inline_budget(inline_budget(&new));
+        }
         self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback });
         self.cfg = new;
         self.note(log::Level::Info, now, "configuration reloaded".to_string());
@@ -1023,6 +1036,21 @@ mod tests {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }
         assert_eq!(Job::from_tag(0xff), None);
+    }
+
+    #[test]
+    fn inline_operations_wait_well_under_deadtime() {
+        let text = "cluster c\nnode a b\nauthkey /k\nucast lo 198.51.100.2\nkeepalive 100ms\ndeadtime 500ms\n\
+                    group web a ip::192.0.2.50/24/lo\n";
+        let parsed = crate::config::parse_str(std::path::Path::new("/t.conf"), text).unwrap();
+        let host = crate::load::gather(&parsed).unwrap();
+        let (cfg, _) = crate::config::apply_host(&parsed, Some("a"), &host).unwrap();
+        assert_eq!(inline_budget(&cfg), Duration::from_millis(125));
+        let agents = build_agents(&cfg).unwrap();
+        assert_eq!(agents[0][0].inline_budget(), Some(Duration::from_millis(125)));
+        let mut slow = cfg.clone();
+        slow.deadtime = Duration::from_secs(10);
+        assert_eq!(inline_budget(&slow), Duration::from_millis(250));
     }
 
     #[test]
