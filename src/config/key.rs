@@ -125,11 +125,20 @@ pub fn keygen(path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Opens `path` for reading without ever blocking in `open(2)`: `O_NONBLOCK` (a FIFO with
+/// no writer would otherwise wait forever, and SIGHUP reads the key inside the daemon's
+/// loop), `O_NOCTTY`, close-on-exec. Callers must check the file type on the open file
+/// (`fstat`) before reading; only a regular file is read, and for one `O_NONBLOCK` is
+/// meaningless.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC).open(path)
+}
+
 /// Reads a private file (a key or a password): a regular file, owned by the effective user
 /// (root, for the daemon), no permission bits for group or others; at most `limit` bytes
 /// are read. The checks are made on the open file, so what is checked is what is read.
 pub fn read_private(path: &Path, limit: u64) -> Result<Vec<u8>, KeyError> {
-    let f = File::open(path).map_err(|e| {
+    let f = open_regular(path).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             KeyError::Missing(path.into())
         } else {

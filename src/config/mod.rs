@@ -41,12 +41,17 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Parsed, Vec<ConfigError>> {
     resolve::resolve(file, raws, errs)
 }
 
-/// Reads `path` (at most [`MAX_FILE_SIZE`] bytes, UTF-8).
+/// Reads `path` (a regular file, at most [`MAX_FILE_SIZE`] bytes, UTF-8).
 pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
     let err = |line: usize, msg: String| ConfigError { file: path.to_path_buf(), line, msg };
     let errno =
         |e: &std::io::Error| e.raw_os_error().map(nix::errno::Errno::from_raw).unwrap_or(nix::errno::Errno::EIO);
-    let f = std::fs::File::open(path).map_err(|e| err(0, format!("cannot open: {}", errno(&e).desc())))?;
+    // Never blocks in open (a FIFO), and only a regular file is read.
+    let f = key::open_regular(path).map_err(|e| err(0, format!("cannot open: {}", errno(&e).desc())))?;
+    let meta = f.metadata().map_err(|e| err(0, format!("cannot stat: {}", errno(&e).desc())))?;
+    if !meta.is_file() {
+        return Err(err(0, "not a regular file; refusing to read it".to_string()));
+    }
     let mut bytes = Vec::new();
     f.take(MAX_FILE_SIZE.saturating_add(1))
         .read_to_end(&mut bytes)

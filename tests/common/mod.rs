@@ -10,6 +10,7 @@ pub mod bmc;
 pub mod relay;
 pub mod rmcp_bmc;
 mod rng;
+pub mod watch;
 #[allow(unused_imports)] // not every test crate draws random numbers
 pub use rng::Rng;
 
