@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
-use common::watch::peer_trouble;
+use common::watch::{drain, peer_trouble, start_with_stderr_pipe};
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const TIMING: &str = "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 2s";
 
@@ -67,4 +67,72 @@ fn fifo_key_or_config_and_sighup_do_not_stall_heartbeats() {
     assert!(trouble.is_empty(), "beta saw alpha late or dead: {trouble:?}");
     std::fs::remove_file(&cfg_a).unwrap();
     std::fs::write(&cfg_a, saved).unwrap();
+}
+
+/// A group whose start and stop each print 4 KiB: every hand-over logs ~100 lines.
+fn chatty_group(rig: &Rig) -> String {
+    let s = script(
+        rig.dir.path(),
+        "chatty",
+        r#"ns=$(ip netns identify $$); f="$(dirname "$0")/on-$ns"
+i=0; while [ $i -lt 100 ]; do echo "$1 line $i: some words to make the log line longer"; i=$((i+1)); done
+case "$1" in start) touch "$f" ;; stop) rm -f "$f" ;; status) [ -e "$f" ] || exit 3 ;; esac
+exit 0"#,
+    );
+    format!("group web alpha script::{}", s.display())
+}
+
+#[test]
+fn stderr_pipe_nobody_reads_does_not_stall_heartbeats() {
+    if !require(&["ip"]) {
+        return;
+    }
+    let rig = Rig::new();
+    let cfg = rig.config(TIMING, &chatty_group(&rig));
+    let mut a = rig.node("alpha", &cfg);
+    let mut b = rig.node("beta", &cfg);
+    let mut err = start_with_stderr_pipe(&mut a);
+    b.start();
+    both_up(&a, &b);
+    assert!(wait_group(&b, "web", "alpha", "started", Duration::from_secs(10)), "{:?}", b.status());
+
+    // Hand the group back and forth: each move logs ~10 KiB on alpha, whose stderr pipe
+    // (4 KiB) nobody reads; its buffer (64 KiB) fills after a few moves.
+    let t0 = Instant::now();
+    let mut moves = 0;
+    for i in 0..8 {
+        let (cmd, owner) = if i % 2 == 0 { ("standby", "beta") } else { ("takeover", "alpha") };
+        let (code, out) = a.ctl(&[cmd, "web"]);
+        assert_eq!(code, 0, "{cmd}: {out}");
+        assert!(
+            wait_group(&b, "web", owner, "started", Duration::from_secs(5)),
+            "move {i} ({cmd}) did not happen: {:?}",
+            b.status()
+        );
+        moves += 1;
+    }
+    eprintln!("{moves} moves in {:?}", t0.elapsed());
+    assert_eq!(a.peer_state(), "up");
+    let trouble = peer_trouble(&b);
+    assert!(trouble.is_empty(), "beta saw alpha late or dead: {trouble:?}");
+
+    // The reader comes back: what was dropped is said once, with its count.
+    let got = drain(&mut err);
+    assert!(got.contains("some words"), "nothing logged?");
+    let (code, out) = a.ctl(&["standby", "web"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(5)));
+    let mut later = String::new();
+    assert!(wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        later.push_str(&drain(&mut err));
+        later.contains("log lines dropped")
+    }));
+    let n: u64 = later
+        .lines()
+        .find(|l| l.contains("log lines dropped"))
+        .and_then(|l| l.split_whitespace().rev().nth(3))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    eprintln!("alpha dropped {n} lines");
+    assert!(n > 0, "{later}");
 }

@@ -478,6 +478,8 @@ impl Daemon {
             Err(e) => return Err(e),
         }
         self.counters.iterations += 1;
+        // What the log file or stderr could not take before (never blocks).
+        log::logger().flush();
         let now = time::now();
         for i in 0..self.pollfds.len() {
             let (Some(pfd), Some(src)) = (self.pollfds.get(i).copied(), self.sources.get(i).copied()) else {
