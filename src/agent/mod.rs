@@ -8,6 +8,7 @@ pub mod drbd;
 pub mod ip;
 pub mod lvm;
 pub mod mount;
+pub mod records;
 pub mod runner;
 pub mod script;
 

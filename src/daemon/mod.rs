@@ -362,9 +362,13 @@ impl Daemon {
     /// Sets up everything (generation, links, control socket, signals) without detaching.
     pub fn new(cfg: Config, opts: Options) -> Result<Daemon, DaemonError> {
         let now = time::now();
-        let agents = build_agents(&cfg)?;
         let statedir =
             opts.state_dir.clone().or_else(|| cfg.statedir.clone()).unwrap_or_else(|| DEFAULT_STATEDIR.into());
+        // Before anything else runs: what a killed predecessor's children left.
+        for line in agent::records::kill_previous(&statedir) {
+            warn!("{line}");
+        }
+        let agents = build_agents(&cfg)?;
         let generation = crate::state::bump_generation(&statedir)
             .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
         let links = open_links(&cfg, now)?;
@@ -397,7 +401,7 @@ impl Daemon {
             links,
             node,
             agents,
-            runner: Runner::new(n_children),
+            runner: Runner::new(n_children).with_records(&statedir),
             ctl,
             signals,
             garp,
