@@ -51,7 +51,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         nodes: nodes.names,
         local: 0,
         authkey,
-        key: Vec::new(),
+        key: super::Key::default(),
         keepalive: t.keepalive,
         warntime: t.warntime,
         deadtime: t.deadtime,
@@ -629,6 +629,11 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert!(c.realtime);
         assert!(c.groups.is_empty() && c.ping.is_empty() && c.stonith.is_empty());
         assert!(c.key.is_empty());
+        // The key never shows in a Debug print of the configuration.
+        let mut k = c.clone();
+        k.key = crate::config::Key::new(vec![0xab; 32]);
+        let dbg = format!("{k:?}");
+        assert!(dbg.contains("key: <32 bytes>") && !dbg.contains("171"), "{dbg}");
 
         // warntime and initdead follow deadtime.
         let c = parse(&format!("{MIN}deadtime 4s\n")).unwrap().config;

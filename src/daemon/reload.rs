@@ -74,7 +74,7 @@ mod tests {
         assert_eq!(diff(&old, &cfg("realtime off\n")), ["realtime"]);
         assert_eq!(diff(&old, &cfg("ping 192.0.2.254\n")), ["stonith/ping"]);
         let mut k = old.clone();
-        k.key = vec![1];
+        k.key = crate::config::Key::new(vec![1]);
         assert_eq!(diff(&old, &k), ["authkey"]);
     }
 }
