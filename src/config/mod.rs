@@ -127,6 +127,10 @@ pub struct Config {
     pub authkey: PathBuf,
     /// The key bytes, loaded and permission-checked (`Debug` shows only their number).
     pub key: Key,
+    /// `authkey_accept`: a second key also accepted on receive, for key rotation.
+    pub authkey_accept: Option<PathBuf>,
+    /// Its bytes, loaded like `key`.
+    pub accept_key: Option<Key>,
     pub keepalive: Duration,
     pub warntime: Duration,
     pub deadtime: Duration,

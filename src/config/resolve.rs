@@ -22,6 +22,8 @@ pub struct Parsed {
     pub link_lines: Vec<usize>,
     pub node_line: usize,
     pub authkey_line: usize,
+    /// The line of `authkey_accept` (0 when there is none).
+    pub authkey_accept_line: usize,
     pub warnings: Vec<ConfigWarning>,
 }
 
@@ -45,6 +47,10 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
     }
     let (authkey, authkey_line) = c.authkey.unwrap_or_default();
+    let (authkey_accept, authkey_accept_line) = match c.authkey_accept {
+        Some((p, l)) => (Some(p), l),
+        None => (None, 0),
+    };
     let config = Config {
         file: file.to_path_buf(),
         cluster: c.cluster.unwrap_or_default(),
@@ -52,6 +58,8 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         local: 0,
         authkey,
         key: super::Key::default(),
+        authkey_accept,
+        accept_key: None,
         keepalive: t.keepalive,
         warntime: t.warntime,
         deadtime: t.deadtime,
@@ -71,7 +79,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         garp_interval: t.garp_interval,
         realtime: c.realtime,
     };
-    Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, warnings })
+    Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, authkey_accept_line, warnings })
 }
 
 /// Every directive's value, collected line by line, with the errors found so far.
@@ -83,6 +91,7 @@ struct Collected {
     nodes: Vec<(String, usize)>,
     node_line: usize,
     authkey: Option<(PathBuf, usize)>,
+    authkey_accept: Option<(PathBuf, usize)>,
     times: HashMap<TimeKey, (Duration, usize)>,
     auto_failback: bool,
     realtime: bool,
@@ -134,6 +143,7 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         nodes: Vec::new(),
         node_line: 0,
         authkey: None,
+        authkey_accept: None,
         times: HashMap::new(),
         auto_failback: false,
         realtime: true,
@@ -180,6 +190,7 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
                 }
             }
             Directive::Authkey(p) => c.authkey = Some((p, line)),
+            Directive::AuthkeyAccept(p) => c.authkey_accept = Some((p, line)),
             Directive::Time(k, d) => {
                 c.times.insert(k, (d, line));
             }

@@ -384,7 +384,8 @@ impl Daemon {
         let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
         let signals = Signals::install()?;
         let node = Node::new(now, node_setup(&cfg, generation, links.len()));
-        let codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
+        let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
+        codec.set_keys(&cfg.key, cfg.accept_key.as_deref());
         let n_children = max_children(&cfg);
         let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * n_children;
         let n_links = links.len();
@@ -597,6 +598,11 @@ impl Daemon {
         self.garp.set(new.garp_count, new.garp_interval);
         for a in self.agents.iter_mut().flatten() {
             a.set_inline_budget(inline_budget(&new));
+        }
+        if new.key != self.cfg.key || new.accept_key != self.cfg.accept_key {
+            self.codec.set_keys(&new.key, new.accept_key.as_deref());
+            let accept = if new.accept_key.is_some() { " (and accepting authkey_accept)" } else { "" };
+            self.note(log::Level::Info, now, format!("authentication key replaced{accept}"));
         }
         self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback });
         self.cfg = new;
