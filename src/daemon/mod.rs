@@ -387,7 +387,7 @@ impl Daemon {
         let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         codec.set_keys(&cfg.key, cfg.accept_key.as_deref());
         let n_children = max_children(&cfg);
-        let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * n_children;
+        let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children;
         let n_links = links.len();
         info!(
             "tandem {} starting as node {} of cluster {} (generation {generation}, {} links, {} groups)",
@@ -414,11 +414,11 @@ impl Daemon {
             pending: Vec::with_capacity(16 + n_res),
             done: Vec::with_capacity(n_children),
             child_fds: Vec::with_capacity(2 * n_children),
-            conn_fds: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
+            conn_fds: Vec::with_capacity(crate::ctl::server::SLOTS),
             rx: Vec::with_capacity(RX_BATCH * n_links.max(1)),
             tx_buf: Box::new([0u8; MAX_PACKET]),
             repr: Box::new(empty_repr()),
-            expired: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
+            expired: Vec::with_capacity(crate::ctl::server::SLOTS),
             transitions: Vec::with_capacity(TRANSITIONS),
             exit: false,
             term_signals: 0,
