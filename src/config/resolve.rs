@@ -39,7 +39,8 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let (links, link_lines) = c.links();
     let stonith = c.stonith(&nodes);
     let groups = c.groups(&nodes);
-    let warnings = c.warnings(file, &stonith);
+    let mut warnings = c.warnings(file, &stonith);
+    warnings.extend(port_warnings(file, &links, &link_lines));
 
     if !c.errs.is_empty() {
         let mut errs = c.errs;
@@ -395,6 +396,30 @@ impl Collected {
         }
         out
     }
+}
+
+/// A UDP link on a port of 1024 or above: any local user may bind that port before the
+/// daemon does (then the daemon cannot start, or, on a kernel that lets them share it,
+/// could miss heartbeats); ports below 1024 need root.
+fn port_warnings(file: &Path, links: &[LinkConfig], lines: &[usize]) -> Vec<ConfigWarning> {
+    let mut out = Vec::new();
+    for (l, line) in links.iter().zip(lines) {
+        let port = match l {
+            LinkConfig::Ucast { port, .. } | LinkConfig::Bcast { port, .. } | LinkConfig::Mcast { port, .. } => *port,
+            LinkConfig::Serial { .. } => continue,
+        };
+        if port >= 1024 {
+            out.push(ConfigError {
+                file: file.to_path_buf(),
+                line: *line,
+                msg: format!(
+                    "{}: port {port} is 1024 or above: an unprivileged local process can bind it before                      tandem does; use a port below 1024 (udpport, default 694)",
+                    l.name()
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Two link lines are the same medium (ports aside for ucast/mcast: the same peer or group on
@@ -929,5 +954,18 @@ mod soup {
             }
             let _ = parse_str(Path::new("/f"), &text);
         }
+    }
+
+    #[test]
+    fn unprivileged_ports_are_warned_about() {
+        let t = "cluster c\nnode a b\nauthkey /k\nudpport 5694\nucast eth0 192.0.2.2\nbcast eth1 694\n\
+                 mcast eth2 239.1.2.3 1024\n";
+        let p = parse_str(Path::new("/t.conf"), t).unwrap();
+        let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("/t.conf:5: ucast eth0 192.0.2.2: port 5694 is 1024 or above"), "{w:?}");
+        assert!(w[1].starts_with("/t.conf:7: mcast eth2 239.1.2.3: port 1024"), "{w:?}");
+        let p = parse_str(Path::new("/t.conf"), "cluster c\nnode a b\nauthkey /k\nucast eth0 192.0.2.2\n").unwrap();
+        assert!(p.warnings.is_empty());
     }
 }
