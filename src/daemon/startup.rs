@@ -129,6 +129,7 @@ pub fn main(opts: Options) -> i32 {
     let logfile = cfg.logfile.clone();
     if let Err(e) = crate::logging::init(cfg.logfacility.as_deref(), logfile.as_deref()) {
         eprintln!("tandem: {e}");
+        pidfile.remove();
         return 2;
     }
     let realtime = cfg.realtime;
@@ -140,6 +141,8 @@ pub fn main(opts: Options) -> i32 {
         Err(e) => {
             error!("cannot start: {e}");
             eprintln!("tandem: {e}");
+            // Ours (we hold its lock): a daemon that did not start leaves no pidfile.
+            pidfile.remove();
             return if matches!(e, DaemonError::Config(_)) { 2 } else { 1 };
         }
     };
