@@ -10,6 +10,8 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod fence;
+pub mod guest;
+pub mod hb;
 pub mod link;
 pub mod load;
 pub mod logging;

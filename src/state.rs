@@ -3,6 +3,10 @@
 //! `generation`: the boot generation, a decimal number followed by a newline, bumped at
 //! every daemon start and carried in every packet, so the peer can tell a restarted daemon
 //! (whose sequence numbers start again at 1) from a replay of old packets.
+//!
+//! `peer`: the peer's newest generation and the highest sequence number accepted from it,
+//! `GENERATION SEQ\n`, written at each transition of the peer and at a clean exit, so that
+//! after a restart of this daemon a replay of the peer's old packets is still refused.
 
 use core::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -14,7 +18,6 @@ use nix::errno::Errno;
 
 /// Name of the generation file inside the state directory.
 pub const GENERATION_FILE: &str = "generation";
-const GENERATION_TMP: &str = "generation.tmp";
 /// Longest generation file we accept (u64::MAX has 20 digits).
 const MAX_FILE_LEN: usize = 64;
 
@@ -38,9 +41,7 @@ impl fmt::Display for StateError {
             StateError::Io { op, path, errno } => {
                 write!(f, "{op} {}: {}", path.display(), errno.desc())
             }
-            StateError::Corrupt { path } => {
-                write!(f, "{}: not a generation number; fix or remove it", path.display())
-            }
+            StateError::Corrupt { path } => write!(f, "{}: unreadable contents; fix or remove it", path.display()),
         }
     }
 }
@@ -55,12 +56,48 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
+/// Name of the peer's replay mark inside the state directory.
+pub const PEER_FILE: &str = "peer";
+
 /// Reads the stored generation: `Ok(0)` if the file does not exist.
 pub fn read_generation(statedir: &Path) -> Result<u64, StateError> {
+    let text = match read_small(statedir, GENERATION_FILE)? {
+        Some(t) => t,
+        None => return Ok(0),
+    };
     let path = statedir.join(GENERATION_FILE);
+    let corrupt = || StateError::Corrupt { path: path.clone() };
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(corrupt());
+    }
+    text.parse::<u64>().map_err(|_| corrupt())
+}
+
+/// The peer's replay mark (generation, highest sequence number accepted), if stored.
+pub fn read_peer_mark(statedir: &Path) -> Result<Option<(u64, u64)>, StateError> {
+    let Some(text) = read_small(statedir, PEER_FILE)? else { return Ok(None) };
+    let path = statedir.join(PEER_FILE);
+    let mut w = text.split_ascii_whitespace();
+    let mut num = || w.next().and_then(|x| x.parse::<u64>().ok());
+    match (num(), num()) {
+        (Some(g), Some(s)) => Ok(Some((g, s))),
+        _ => Err(StateError::Corrupt { path }),
+    }
+}
+
+/// Stores the peer's replay mark durably (temp file, fsync, rename, fsync of the
+/// directory). Blocking: the daemon calls it from a child, or at exit.
+pub fn write_peer_mark(statedir: &Path, generation: u64, seq: u64) -> Result<(), StateError> {
+    write_durably(statedir, PEER_FILE, &format!("{generation} {seq}\n"))
+}
+
+/// Reads a small file of the state directory (`None` if it does not exist).
+fn read_small(statedir: &Path, name: &str) -> Result<Option<String>, StateError> {
+    let path = statedir.join(name);
     let mut f = match File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err("open", &path)(e)),
     };
     let mut buf = [0u8; MAX_FILE_LEN + 1];
@@ -78,12 +115,26 @@ pub fn read_generation(statedir: &Path) -> Result<u64, StateError> {
         return Err(corrupt());
     }
     let text = buf.get(..len).ok_or_else(corrupt)?;
-    let text = core::str::from_utf8(text).map_err(|_| corrupt())?;
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(corrupt());
+    core::str::from_utf8(text).map(|t| Some(t.to_string())).map_err(|_| corrupt())
+}
+
+/// Writes `name` in `statedir` durably: a temp file, fsync, rename over, fsync of the dir.
+fn write_durably(statedir: &Path, name: &str, text: &str) -> Result<(), StateError> {
+    let tmp = statedir.join(format!("{name}.tmp"));
+    let path = statedir.join(name);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        f.write_all(text.as_bytes()).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
     }
-    text.parse::<u64>().map_err(|_| corrupt())
+    fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+    File::open(statedir).and_then(|d| d.sync_all()).map_err(io_err("fsync", statedir))
 }
 
 /// Creates `statedir` (mode 0700) if missing, reads the stored generation (missing = 0),
@@ -100,21 +151,7 @@ pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
     // packet as an old generation until the peer itself restarted.
     let (now_secs, _) = crate::sys::rt::realtime();
     let new = next.max(u64::try_from(now_secs).unwrap_or(0));
-    let tmp = statedir.join(GENERATION_TMP);
-    let path = statedir.join(GENERATION_FILE);
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        writeln!(f, "{new}").map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
-    }
-    fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
-    File::open(statedir).and_then(|d| d.sync_all()).map_err(io_err("fsync", statedir))?;
+    write_durably(statedir, GENERATION_FILE, &format!("{new}\n"))?;
     Ok(new)
 }
 
@@ -159,7 +196,7 @@ mod tests {
         let g3 = bump_generation(&dir).unwrap();
         assert!(g1 < g2 && g2 < g3);
         assert_eq!(fs::read_to_string(dir.join(GENERATION_FILE)).unwrap(), format!("{g3}\n"));
-        assert!(!dir.join(GENERATION_TMP).exists());
+        assert!(!dir.join("generation.tmp").exists());
         assert_eq!(read_generation(&dir).unwrap(), g3);
     }
 

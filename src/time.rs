@@ -69,7 +69,7 @@ pub fn now() -> Instant {
 /// Formats a duration the way the config writes it: `1500ms`, `2s`.
 pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 && ms > 0 {
+    if ms.is_multiple_of(1000) && ms > 0 {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

@@ -104,15 +104,19 @@ pub const C_CONNECTED: u32 = 10;
 
 /// drbd.conf(5) exit codes of a `fence-peer` handler.
 pub mod fence {
+    /// Not outdated, and the peer is not known to be dead: any code DRBD does not list is a
+    /// failed handler to it, so it neither assumes the peer dead nor marks its disk
+    /// Outdated (and refuses to promote with `fencing resource-only`).
+    pub const PEER_FAILED: u8 = 1;
     /// The peer's disk is Inconsistent or worse (Diskless, Failed…).
     pub const PEER_INCONSISTENT: u8 = 3;
     /// The peer's disk is Outdated (we outdated it, or it already was).
     pub const PEER_OUTDATED: u8 = 4;
-    /// The peer could not be reached (or could not outdate its disk).
+    /// The peer could not be reached: dead on every link. DRBD then assumes it dead.
     pub const PEER_UNREACHABLE: u8 = 5;
     /// The peer is Primary: the asking node should outdate itself.
     pub const PEER_PRIMARY: u8 = 6;
-    /// The peer was powered off (STONITH; a later issue).
+    /// The peer was powered off (STONITH).
     pub const PEER_FENCED: u8 = 7;
 }
 
@@ -124,11 +128,15 @@ pub const RETRY_DELAY: Duration = Duration::from_millis(500);
 const ROLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Receive deadline of a status dump.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
-/// Receive deadline of each request of [`outdate_for_peer`] (runs in the daemon's loop).
+/// Receive deadline of each request of [`outdate_for_peer`].
 pub const FENCE_REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
-/// [`outdate_for_peer`] sends no new request once this much time has passed; with the
-/// per-request deadline, it returns within `FENCE_DEADLINE + FENCE_REQUEST_TIMEOUT`.
-pub const FENCE_DEADLINE: Duration = Duration::from_millis(1500);
+/// How long [`outdate_for_peer`] keeps trying: DRBD refuses OUTDATE while it still sees the
+/// connection, and its own detection of a lost peer takes up to ping-int + ping-timeout
+/// (10.5 s with the defaults). With the per-request deadline it returns within
+/// `OUTDATE_BUDGET + 2 × FENCE_REQUEST_TIMEOUT`.
+pub const OUTDATE_BUDGET: Duration = Duration::from_secs(14);
+/// Pause between OUTDATE attempts.
+const OUTDATE_RETRY: Duration = Duration::from_millis(250);
 
 /// One DRBD request: a command for a resource (and a minor, or [`MINOR_NONE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -673,23 +681,23 @@ fn status_on(sock: &mut NlSocket, family: u16, version: u8, resource: &str) -> R
     }
 }
 
-/// The fence-peer answer for a set of volumes seen *after* any outdate request:
-/// Primary anywhere → 6; every disk Outdated or worse → 4, or 3 if one is worse than
-/// Outdated; a disk still Consistent/UpToDate (the kernel refused: still Connected) → 5.
-pub fn fence_code(vols: &[Volume]) -> u8 {
+/// The fence-peer answer for a set of volumes: Primary anywhere → 6; every disk Outdated or
+/// worse → 4, or 3 if one is worse than Outdated; `None` while a disk is still
+/// Consistent/UpToDate (not outdated yet); no volumes → failed.
+pub fn fence_code(vols: &[Volume]) -> Option<u8> {
     if vols.is_empty() {
-        return fence::PEER_UNREACHABLE;
+        return Some(fence::PEER_FAILED);
     }
     if vols.iter().any(|v| v.state.role() == Role::Primary) {
-        return fence::PEER_PRIMARY;
+        return Some(fence::PEER_PRIMARY);
     }
     if vols.iter().any(|v| v.state.disk() > D_OUTDATED) {
-        return fence::PEER_UNREACHABLE;
+        return None;
     }
     if vols.iter().any(|v| v.state.disk() < D_OUTDATED) {
-        return fence::PEER_INCONSISTENT;
+        return Some(fence::PEER_INCONSISTENT);
     }
-    fence::PEER_OUTDATED
+    Some(fence::PEER_OUTDATED)
 }
 
 /// The peer's `tandem fence-peer` asked us to outdate our disk of DRBD `resource`
@@ -699,19 +707,17 @@ pub fn fence_code(vols: &[Volume]) -> u8 {
 /// - 4: every volume is now **Outdated** (`OUTDATE`, cmd 25, per minor), or already was;
 /// - 3: a volume's disk is **Inconsistent**, Diskless, Failed…: worse than Outdated
 ///   (DRBD refuses to outdate it, and it is no danger);
-/// - 5: we could not outdate: the module is not loaded, the resource is not configured
-///   here (its on-disk metadata stays as it was: only drbdmeta could outdate it, and
-///   tandem has none), a disk stayed UpToDate (DRBD ignores OUTDATE while Connected:
-///   the peer's link to us is not broken yet), or a netlink error/deadline. 5 is what
-///   DRBD's own outdate-peer.sh answers when the outdate did not happen; the asking
-///   Primary then treats the peer as dead if its own disk is UpToDate.
+/// - 1 ([`fence::PEER_FAILED`]): the disk was **not** outdated: a disk stayed UpToDate for
+///   the whole [`OUTDATE_BUDGET`] (DRBD ignores OUTDATE while it still sees the connection,
+///   so the request is repeated until it sees the disconnect), the module is not loaded, the
+///   resource is not configured here (its on-disk metadata stays as it was), or netlink
+///   failed. Never 5: that code tells DRBD the peer is dead, and this node is alive.
 ///
-/// Called in the daemon's loop: every request has a [`FENCE_REQUEST_TIMEOUT`] receive
-/// deadline and no request starts after [`FENCE_DEADLINE`].
+/// Blocking (it sleeps between attempts): runs in a forked child, never in the loop.
 pub fn outdate_for_peer(resource: &str) -> u8 {
     if !valid_resource_name(resource) {
-        log::warn!("fence-peer: invalid DRBD resource name {resource:?}: answering 5");
-        return fence::PEER_UNREACHABLE;
+        log::warn!("fence-peer: invalid DRBD resource name {resource:?}: not outdated");
+        return fence::PEER_FAILED;
     }
     match outdate_inner(resource) {
         Ok((code, vols)) => {
@@ -721,65 +727,67 @@ pub fn outdate_for_peer(resource: &str) -> u8 {
             code
         }
         Err(why) => {
-            log::warn!("fence-peer: cannot outdate DRBD {resource}: {why}: answering 5");
-            fence::PEER_UNREACHABLE
+            log::warn!("fence-peer: cannot outdate DRBD {resource}: {why}: not outdated");
+            fence::PEER_FAILED
         }
     }
 }
 
 fn outdate_inner(resource: &str) -> Result<(u8, Vec<Volume>), String> {
     let start = crate::time::now();
-    let late = || crate::time::now().saturating_since(start) >= FENCE_DEADLINE;
+    let late = || crate::time::now().saturating_since(start) >= OUTDATE_BUDGET;
     let mut sock = NlSocket::new(Protocol::Generic).map_err(|e| e.to_string())?;
     sock.set_timeout(FENCE_REQUEST_TIMEOUT);
     let (family, version) = resolve_family(&mut sock, FAMILY).map_err(|e| match e.errno() {
         Some(nix::errno::Errno::ENOENT) => "the DRBD kernel module is not loaded".to_string(),
         _ => e.to_string(),
     })?;
-    let vols = status_on(&mut sock, family, version, resource).map_err(|e| e.to_string())?;
-    if vols.is_empty() {
-        return Err(format!("resource {resource} is not configured in the kernel"));
-    }
-    if vols.iter().any(|v| v.state.role() == Role::Primary) {
-        return Ok((fence::PEER_PRIMARY, vols));
-    }
-    let mut sent = false;
-    for v in &vols {
-        if v.state.disk() <= D_OUTDATED {
-            continue; // already Outdated, or worse: nothing to do
+    let mut attempt = 0u32;
+    loop {
+        let vols = status_on(&mut sock, family, version, resource).map_err(|e| e.to_string())?;
+        if vols.is_empty() {
+            return Err(format!("resource {resource} is not configured in the kernel"));
+        }
+        if let Some(code) = fence_code(&vols) {
+            return Ok((code, vols));
         }
         if late() {
-            return Err("deadline passed".to_string());
+            return Err(format!(
+                "a disk is still UpToDate after {attempt} OUTDATE attempt(s) in {}: DRBD here still sees the \
+                 connection",
+                crate::time::fmt_duration(OUTDATE_BUDGET)
+            ));
         }
-        let req = DrbdRequest::outdate(family, version, v.minor, resource);
-        let mut reply = None;
-        sock.request("drbd outdate", &req, |m: &NlMsg<'_>| {
-            reply = Some(Reply::parse(m.payload())?);
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
-        match reply {
-            Some(r) => log::info!(
-                "fence-peer: drbd {resource} volume {} (minor {}): OUTDATE: {} ({})",
-                v.volume,
-                v.minor,
-                ret_code_text(r.ret_code),
-                r.ret_code
-            ),
-            None => log::warn!("fence-peer: drbd {resource}: no reply to OUTDATE"),
+        attempt += 1;
+        for v in vols.iter().filter(|v| v.state.disk() > D_OUTDATED) {
+            let req = DrbdRequest::outdate(family, version, v.minor, resource);
+            let mut reply = None;
+            sock.request("drbd outdate", &req, |m: &NlMsg<'_>| {
+                reply = Some(Reply::parse(m.payload())?);
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+            if attempt == 1 || attempt.is_multiple_of(8) {
+                match reply {
+                    Some(r) => log::info!(
+                        "fence-peer: drbd {resource} volume {} (minor {}): OUTDATE (attempt {attempt}): {} ({})",
+                        v.volume,
+                        v.minor,
+                        ret_code_text(r.ret_code),
+                        r.ret_code
+                    ),
+                    None => log::warn!("fence-peer: drbd {resource}: no reply to OUTDATE"),
+                }
+            }
         }
-        sent = true;
+        // Judge by the state the kernel reports next, not by ret_code: 8.4 answers
+        // "nothing to do" to an OUTDATE while Connected (the state is sanitized back).
+        let after = status_on(&mut sock, family, version, resource).map_err(|e| e.to_string())?;
+        if let Some(code) = fence_code(&after) {
+            return Ok((code, after));
+        }
+        std::thread::sleep(OUTDATE_RETRY);
     }
-    if !sent {
-        return Ok((fence_code(&vols), vols));
-    }
-    if late() {
-        return Err("deadline passed".to_string());
-    }
-    // Judge by the state the kernel reports now, not by ret_code: 8.4 answers
-    // "nothing to do" to an OUTDATE while Connected (the state is sanitized back).
-    let after = status_on(&mut sock, family, version, resource).map_err(|e| e.to_string())?;
-    Ok((fence_code(&after), after))
 }
 
 fn nl_err(e: NetlinkError) -> AgentError {
@@ -851,15 +859,20 @@ mod tests {
         use fence::*;
         let (pri, sec) = (1, 2);
         let wf = 8; // WFConnection
-        assert_eq!(fence_code(&[]), PEER_UNREACHABLE, "not configured here");
-        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED)]), PEER_OUTDATED);
-        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, sec, wf, D_INCONSISTENT)]), PEER_INCONSISTENT);
-        assert_eq!(fence_code(&[vol(0, sec, 0, D_DISKLESS)]), PEER_INCONSISTENT);
-        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, pri, wf, D_UP_TO_DATE)]), PEER_PRIMARY);
-        // Still UpToDate after the request (DRBD ignores OUTDATE while Connected).
-        assert_eq!(fence_code(&[vol(0, sec, C_CONNECTED, D_UP_TO_DATE)]), PEER_UNREACHABLE);
-        assert_eq!(fence_code(&[vol(0, sec, wf, D_CONSISTENT)]), PEER_UNREACHABLE);
-        assert_eq!(outdate_for_peer("a/b"), PEER_UNREACHABLE, "bad name");
+        assert_eq!(fence_code(&[]), Some(PEER_FAILED), "not configured here");
+        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED)]), Some(PEER_OUTDATED));
+        assert_eq!(
+            fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, sec, wf, D_INCONSISTENT)]),
+            Some(PEER_INCONSISTENT)
+        );
+        assert_eq!(fence_code(&[vol(0, sec, 0, D_DISKLESS)]), Some(PEER_INCONSISTENT));
+        assert_eq!(fence_code(&[vol(0, sec, wf, D_OUTDATED), vol(1, pri, wf, D_UP_TO_DATE)]), Some(PEER_PRIMARY));
+        // Still UpToDate after the request (DRBD ignores OUTDATE while Connected): not yet.
+        assert_eq!(fence_code(&[vol(0, sec, C_CONNECTED, D_UP_TO_DATE)]), None);
+        assert_eq!(fence_code(&[vol(0, sec, wf, D_CONSISTENT)]), None);
+        assert_eq!(outdate_for_peer("a/b"), PEER_FAILED, "bad name");
+        // No module on this machine: failed, never "unreachable".
+        assert_eq!(outdate_for_peer("r0"), PEER_FAILED);
     }
 
     #[test]

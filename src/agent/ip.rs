@@ -140,7 +140,7 @@ impl IpAgent {
         };
         Ok(list
             .iter()
-            .find(|e| e.addr == self.spec.addr && e.prefix == self.prefix && idx.map_or(true, |i| e.ifindex == i))
+            .find(|e| e.addr == self.spec.addr && e.prefix == self.prefix && idx.is_none_or(|i| e.ifindex == i))
             .map(|e| e.ifindex))
     }
 

@@ -1,10 +1,11 @@
-//! Resource agents: `ip.rs` (rtnetlink + gratuitous ARP / unsolicited NA), `script.rs`
+//! Resource agents: `guest.rs` (whole virtual servers), `ip.rs` (rtnetlink + gratuitous ARP / unsolicited NA), `script.rs`
 //! (LSB/heartbeat scripts), `drbd.rs` (generic netlink), `mount.rs`, `lvm.rs`,
 //! and `runner.rs` (forked children with deadlines).
 //!
 //! Agents are built from the config's typed [`ResourceSpec`]s; they never parse resource words.
 
 pub mod drbd;
+pub mod guest;
 pub mod ip;
 pub mod lvm;
 pub mod mount;
@@ -133,7 +134,7 @@ pub fn build(res: &Resource, t: &Timeouts) -> Result<Box<dyn Agent>, AgentError>
         ResourceSpec::Mount(s) => Box::new(mount::MountAgent::new(s, text)),
         ResourceSpec::Drbd(s) => Box::new(drbd::DrbdAgent::new(s, text)),
         ResourceSpec::Lvm(s) => Box::new(lvm::LvmAgent::new(s, text)?.with_timeout(t.start.max(t.stop))),
-        ResourceSpec::Guest(_) => return Err(AgentError::Unsupported(res.spec.kind())),
+        ResourceSpec::Guest(s) => Box::new(guest::GuestAgent::new(s, text)),
     })
 }
 

@@ -176,6 +176,8 @@ enum Phase {
 
 #[derive(Debug)]
 struct Slot {
+    /// The pool this slot belongs to (fixed): one kind of job cannot starve another.
+    pool: usize,
     used: bool,
     tag: u64,
     pid: Pid,
@@ -195,8 +197,9 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(cap: usize) -> Slot {
+    fn new(pool: usize, cap: usize) -> Slot {
         Slot {
+            pool,
             used: false,
             tag: 0,
             pid: Pid::from_raw(0),
@@ -325,9 +328,18 @@ impl Runner {
 
     /// As [`Runner::new`], keeping the last `output_cap` bytes of each child's output.
     pub fn with_output_cap(max_children: usize, output_cap: usize) -> Runner {
-        let mut slots = Vec::with_capacity(max_children);
-        for _ in 0..max_children {
-            slots.push(Slot::new(output_cap));
+        Runner::with_pools(&[max_children], output_cap)
+    }
+
+    /// A runner with pools of slots, `pools[i]` slots in pool `i`: a kind of job that runs
+    /// out (children stuck in uninterruptible sleep keep their slots) cannot take the slots
+    /// of another.
+    pub fn with_pools(pools: &[usize], output_cap: usize) -> Runner {
+        let mut slots = Vec::with_capacity(pools.iter().sum());
+        for (pool, &n) in pools.iter().enumerate() {
+            for _ in 0..n {
+                slots.push(Slot::new(pool, output_cap));
+            }
         }
         Runner { slots, env: child_env(), last_collect: Instant::ZERO, records: None }
     }
@@ -339,13 +351,27 @@ impl Runner {
         self
     }
 
-    /// Starts a child. `tag` identifies it in [`Done`] and [`Runner::fds`].
-    /// `deadline` is relative to `now`.
+    /// Starts a child in pool 0. See [`Runner::spawn_in`].
     pub fn spawn(&mut self, now: Instant, tag: u64, how: Spawn<'_>, deadline: Duration) -> Result<(), AgentError> {
-        let Some(idx) = self.slots.iter().position(|s| !s.used) else {
+        self.spawn_in(now, 0, tag, how, deadline)
+    }
+
+    /// Starts a child in `pool`. `tag` identifies it in [`Done`] and [`Runner::fds`].
+    /// `deadline` is relative to `now`.
+    pub fn spawn_in(
+        &mut self,
+        now: Instant,
+        pool: usize,
+        tag: u64,
+        how: Spawn<'_>,
+        deadline: Duration,
+    ) -> Result<(), AgentError> {
+        let Some(idx) = self.slots.iter().position(|s| !s.used && s.pool == pool) else {
+            let size = self.slots.iter().filter(|s| s.pool == pool).count();
+            let stuck = self.slots.iter().filter(|s| s.pool == pool && s.reported).count();
             return Err(AgentError::Failed(format!(
-                "cannot start another child: all {} slots are busy",
-                self.slots.len()
+                "cannot start another child: all {size} slots are busy ({stuck} held by children that did not \
+                 die after SIGKILL, e.g. in uninterruptible sleep)"
             )));
         };
         let devnull = std::fs::File::open("/dev/null").map_err(|e| sys_err("open /dev/null", e.raw_os_error()))?;
@@ -455,7 +481,12 @@ impl Runner {
                         s.phase = Phase::Killed { abandon_at: kill_at + ABANDON_AFTER };
                     }
                     Phase::Killed { abandon_at } if now >= abandon_at && !s.reported => {
-                        log::warn!("child {} (tag {}) does not die after SIGKILL; reporting the timeout", s.pid, s.tag);
+                        log::error!(
+                            "child {} (tag {}) does not die after SIGKILL (uninterruptible sleep?): reporting its \
+                             timeout; it keeps its slot until it can be reaped",
+                            s.pid,
+                            s.tag
+                        );
                         s.read_pipe(MAX_READS_PER_EVENT);
                         s.reported = true;
                         done.push(Done {
@@ -492,6 +523,11 @@ impl Runner {
     /// Children not yet reaped (including ones whose timeout was already reported).
     pub fn running(&self) -> usize {
         self.slots.iter().filter(|s| s.used).count()
+    }
+
+    /// Children that did not die after SIGKILL and still hold their slot.
+    pub fn stuck(&self) -> usize {
+        self.slots.iter().filter(|s| s.used && s.reported).count()
     }
 
     /// Daemon exit path: SIGKILL every child's process group and reap them all
@@ -753,5 +789,19 @@ mod tests {
         assert_eq!(r.running(), 1);
         r.kill_all();
         assert_eq!(r.running(), 0);
+    }
+
+    #[test]
+    fn a_full_pool_does_not_take_another_pools_slots() {
+        let mut r = Runner::with_pools(&[1, 1], 256);
+        let now = crate::time::now();
+        let sleep = ["/bin/sleep".to_string(), "5".to_string()];
+        r.spawn_in(now, 0, 1, Spawn::Exec(&sleep), Duration::from_secs(10)).unwrap();
+        let e = r.spawn_in(now, 0, 2, Spawn::Exec(&sleep), Duration::from_secs(10)).unwrap_err();
+        assert!(e.to_string().contains("all 1 slots are busy"), "{e}");
+        r.spawn_in(now, 1, 3, Spawn::Exec(&sleep), Duration::from_secs(10)).unwrap();
+        assert_eq!(r.running(), 2);
+        assert_eq!(r.stuck(), 0);
+        r.kill_all();
     }
 }

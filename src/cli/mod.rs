@@ -4,6 +4,7 @@
 
 mod args;
 mod check;
+mod guest;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage:
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
   tandem version
 ";
 
@@ -46,6 +48,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         "keygen" => cmd_keygen(rest),
         "agent" => cmd_agent(rest),
         "fence-peer" => cmd_fence(rest),
+        "guest" => cmd_guest(rest),
         "version" | "--version" | "-V" => {
             println!("tandem {}", env!("CARGO_PKG_VERSION"));
             0
@@ -231,6 +234,28 @@ fn cmd_agent(rest: &[String]) -> i32 {
     code
 }
 
+fn cmd_guest(rest: &[String]) -> i32 {
+    // Options come before the subcommand, so that `enter NAME CMD -x` keeps CMD's options.
+    let mut i = 0;
+    let mut config = "/etc/tandem/tandem.conf".to_string();
+    let mut node = None;
+    while let Some(a) = rest.get(i) {
+        match a.as_str() {
+            "-c" | "--config" | "--node" => {
+                let Some(v) = rest.get(i + 1) else { return usage_error(&format!("{a} needs a value")) };
+                if a == "--node" {
+                    node = Some(v.clone());
+                } else {
+                    config = v.clone();
+                }
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    guest::run(std::path::Path::new(&config), node.as_deref(), rest.get(i..).unwrap_or(&[]))
+}
+
 fn cmd_fence(rest: &[String]) -> i32 {
     let a = match parse_args(rest, &["-s", "--socket"], &[]) {
         Ok(a) => a,
@@ -240,7 +265,9 @@ fn cmd_fence(rest: &[String]) -> i32 {
     let Some(res) = res else {
         return usage_error("fence-peer needs a DRBD resource (argument or DRBD_RESOURCE)");
     };
-    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(15)) {
+    // The daemon answers within its own deadlines (waiting for a peer that is starting, then
+    // up to 20 s for the answer); this is only the backstop.
+    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(60)) {
         Ok((code, body)) => {
             eprint!("tandem fence-peer {res}: {body}");
             code

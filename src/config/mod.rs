@@ -4,6 +4,7 @@
 //! This layer knows nothing of agents, links or the running host: what needs the host (which
 //! node is this, which interfaces exist) comes in as [`HostFacts`], gathered by the caller.
 
+pub mod guest;
 pub mod key;
 pub mod lex;
 pub mod raw;

@@ -571,7 +571,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     // total ns = (int + frac/scale) * unit_ns; all values are bounded, so no overflow in u128.
     let num_ns = int_v * unit_ns + frac_v * unit_ns / scale;
-    if frac_v * unit_ns % scale != 0 {
+    if !(frac_v * unit_ns).is_multiple_of(scale) {
         return Err(format!("bad time '{s}': finer than a nanosecond"));
     }
     if num_ns > u128::from(MAX_DURATION_SECS) * 1_000_000_000 {

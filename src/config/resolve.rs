@@ -41,6 +41,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let groups = c.groups(&nodes);
     let mut warnings = c.warnings(file, &stonith);
     warnings.extend(port_warnings(file, &links, &link_lines));
+    warnings.extend(guest_stop_warnings(file, &groups, t.timeouts.stop));
 
     if !c.errs.is_empty() {
         let mut errs = c.errs;
@@ -413,10 +414,39 @@ fn port_warnings(file: &Path, links: &[LinkConfig], lines: &[usize]) -> Vec<Conf
                 file: file.to_path_buf(),
                 line: *line,
                 msg: format!(
-                    "{}: port {port} is 1024 or above: an unprivileged local process can bind it before                      tandem does; use a port below 1024 (udpport, default 694)",
+                    "{}: port {port} is 1024 or above: an unprivileged local process can bind it before \
+                     tandem does; use a port below 1024 (udpport, default 694)",
                     l.name()
                 ),
             });
+        }
+    }
+    out
+}
+
+/// A guest's own `stop_timeout` (then its cgroup is killed) must fit in the group's stop
+/// deadline, or the daemon kills the stop operation first and counts a failed stop.
+fn guest_stop_warnings(file: &Path, groups: &[GroupConfig], stop: Duration) -> Vec<ConfigWarning> {
+    let margin = Duration::from_secs(20);
+    let mut out = Vec::new();
+    for g in groups {
+        for r in &g.resources {
+            if let ResourceSpec::Guest(spec) = &r.spec {
+                if spec.stop_timeout + margin > stop {
+                    out.push(ConfigError {
+                        file: file.to_path_buf(),
+                        line: g.line,
+                        msg: format!(
+                            "group {}: guest {}: stop_timeout {} plus 20s of clean-up is more than stop_timeout {} \
+                             of the group's operations; raise stop_timeout",
+                            g.name,
+                            spec.name,
+                            crate::time::fmt_duration(spec.stop_timeout),
+                            crate::time::fmt_duration(stop)
+                        ),
+                    });
+                }
+            }
         }
     }
     out
@@ -947,7 +977,7 @@ mod soup {
             for _ in 0..n_lines {
                 text.push_str(rng.pick(&names));
                 for _ in 0..rng.next_u64() % 6 {
-                    text.push(if rng.next_u64() % 9 == 0 { '\t' } else { ' ' });
+                    text.push(if rng.next_u64().is_multiple_of(9) { '\t' } else { ' ' });
                     text.push_str(rng.pick(&words));
                 }
                 text.push('\n');

@@ -11,6 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+pub use super::guest::GuestSpec;
 use super::ResourceKind;
 
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
@@ -86,15 +87,6 @@ pub struct MountSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LvmSpec {
     pub vg: String,
-}
-
-/// `guest::NAME::ROOTDIR[::OPTION…]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GuestSpec {
-    pub name: String,
-    /// Absolute.
-    pub root: PathBuf,
-    pub options: Vec<String>,
 }
 
 impl ResourceSpec {
@@ -315,19 +307,8 @@ fn parse_args(kind: ResourceKind, args: &[&str]) -> Result<ResourceSpec, String>
             ResourceSpec::Lvm(LvmSpec { vg: vg.to_string() })
         }
         ResourceKind::Guest => {
-            if n < 2 {
-                return Err("takes NAME::ROOTDIR[::OPTION…]".to_string());
-            }
-            check_name(arg(0), GUEST_NAME_MAX, "guest")?;
-            let root = arg(1);
-            if !root.starts_with('/') {
-                return Err(format!("root directory '{root}' is not an absolute path"));
-            }
-            ResourceSpec::Guest(GuestSpec {
-                name: arg(0).to_string(),
-                root: PathBuf::from(root),
-                options: args.iter().skip(2).map(|a| a.to_string()).collect(),
-            })
+            let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            ResourceSpec::Guest(GuestSpec::parse(&owned)?)
         }
     })
 }
@@ -474,11 +455,14 @@ mod tests {
         assert_eq!(ok("LVM::vg0").spec.kind(), ResourceKind::Lvm);
         assert!(bad("lvm::-vg").contains("bad volume group"));
         assert!(bad("lvm::a::b").contains("one argument"));
-        let ResourceSpec::Guest(g) = ok("guest::web1::/srv/guests/web1::init=/sbin/init").spec else { panic!() };
+        let ResourceSpec::Guest(g) = ok("guest::web1::/srv/guests/web1::init=/sbin/init::memory=64M").spec else {
+            panic!()
+        };
         assert_eq!((g.name.as_str(), g.root.to_str()), ("web1", Some("/srv/guests/web1")));
         ok("guest::web1::/srv/web1");
-        assert!(bad("guest::web1").contains("NAME::ROOTDIR"));
+        assert!(bad("guest::web1").starts_with("guest: "));
         assert!(bad("guest::web1::srv").contains("absolute"));
+        assert!(bad("guest::web1::/srv::bogus=1").starts_with("guest: "));
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
             text: format!("peer {}: malformed heartbeat extension fields (ignored)", cfg.peer_name()),
             transition: false,
         },
+        Event::OutdateBusy { ref resource } => t(
+            Level::Error,
+            format!("peer asked to outdate DRBD resource {resource}: every outdate child is busy: answered failed"),
+        ),
         Event::OutdateAnswered { ref resource, code } => {
             t(Level::Info, format!("peer asked to outdate DRBD resource {resource}: answered {code}"))
         }

@@ -49,8 +49,9 @@ pub enum Input<'a> {
     Shutdown,
     /// `tandem fence-peer RESOURCE` on connection `conn`: ask the peer to outdate its disk.
     OutdateAsk { conn: ConnId, resource: &'a str },
-    /// The local outdate child for the peer's request finished with this answer.
-    OutdateDone { resource: &'a str, code: u8 },
+    /// Outdate child `id` (for the peer's request) finished, or could not start, with this
+    /// drbd.conf(5) fence-peer code.
+    OutdateDone { id: usize, code: u8 },
     /// A control connection went away (closed or expired).
     ConnGone(ConnId),
     /// Configuration reload: new timers and failback policy.
@@ -78,8 +79,12 @@ pub enum Output {
         resource: ResId,
         op: Op,
     },
-    /// Answer the peer's outdate request in a child: `outdate_local(resource)`.
-    SpawnOutdate(String),
+    /// Answer the peer's outdate request in a child (`outdate_local(resource)`); its result
+    /// comes back as `Input::OutdateDone { id }`.
+    SpawnOutdate {
+        id: usize,
+        resource: String,
+    },
     /// Answer a control-socket request and close it.
     Reply {
         conn: ConnId,
@@ -90,6 +95,12 @@ pub enum Output {
     Hold {
         conn: ConnId,
         until: Instant,
+    },
+    /// Store the peer's replay mark (its generation and the highest sequence number accepted)
+    /// durably, so that a replay of its old packets is refused after this daemon restarts.
+    SavePeerMark {
+        generation: u64,
+        seq: u64,
     },
     /// Something worth a log line and a place in `status`'s recent transitions.
     Event(Event),
@@ -121,6 +132,10 @@ pub enum Event {
     OutdateAnswered {
         resource: String,
         code: u8,
+    },
+    /// The peer asked to outdate `resource` while every outdate child was busy: "failed".
+    OutdateBusy {
+        resource: String,
     },
     /// The peer's protocol level, first heard or changed (0: tandem 0.1.0).
     PeerLevel {

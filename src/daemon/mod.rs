@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use log::{debug, error, info, warn};
 
+use crate::agent::drbd::fence;
 use crate::agent::runner::{self, Done, Runner, Spawn};
 use crate::agent::{self, Agent, Exec, Outcome};
 use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
@@ -59,10 +60,21 @@ const TRANSITIONS: usize = 16;
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
 pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
 
-/// Resource children at once: each group runs at most one operation at a time, so the
-/// runner's table (with its preallocated output buffers) is sized from the config.
-fn max_children(cfg: &Config) -> usize {
-    cfg.groups.len() + 2
+/// The runner's pools: a kind of job that runs out of slots (children stuck in
+/// uninterruptible sleep keep theirs) cannot starve another kind.
+mod pool {
+    /// Resource operations.
+    pub const OPS: usize = 0;
+    /// Answers to the peer's outdate requests.
+    pub const OUTDATE: usize = 1;
+    /// Durable writes to the state directory.
+    pub const STATE: usize = 2;
+}
+
+/// The runner's pool sizes, from the config: each group runs at most one operation at a
+/// time; twice that leaves room for a retry while a stuck child holds a slot.
+fn pools(cfg: &Config) -> [usize; 3] {
+    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1]
 }
 
 /// What a child of the runner is doing (its runner tag, typed).
@@ -70,12 +82,15 @@ fn max_children(cfg: &Config) -> usize {
 enum Job {
     /// One resource operation.
     Op { group: GroupId, resource: ResId, op: Op },
-    /// Answering the peer's outdate request.
-    Outdate,
+    /// Answering the peer's outdate request (the core's id for it).
+    Outdate { id: usize },
+    /// Storing the peer's replay mark.
+    SaveMark,
 }
 
 impl Job {
-    const OUTDATE: u64 = u64::MAX;
+    const OUTDATE: u64 = 1 << 63;
+    const SAVE_MARK: u64 = 1 << 62;
 
     fn tag(self) -> u64 {
         match self {
@@ -87,13 +102,17 @@ impl Job {
                 };
                 ((group as u64 & 0xffff) << 32) | ((resource as u64 & 0xff_ffff) << 8) | op
             }
-            Job::Outdate => Job::OUTDATE,
+            Job::Outdate { id } => Job::OUTDATE | id as u64,
+            Job::SaveMark => Job::SAVE_MARK,
         }
     }
 
     fn from_tag(tag: u64) -> Option<Job> {
-        if tag == Job::OUTDATE {
-            return Some(Job::Outdate);
+        if tag & Job::OUTDATE != 0 {
+            return Some(Job::Outdate { id: (tag & 0xffff) as usize });
+        }
+        if tag == Job::SAVE_MARK {
+            return Some(Job::SaveMark);
         }
         let op = match tag & 0xff {
             0 => Op::Start,
@@ -177,7 +196,7 @@ enum Source {
 #[derive(Debug)]
 enum Pending {
     OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
-    OutdateDone { code: u8 },
+    OutdateDone { id: usize, code: u8 },
 }
 
 /// Counters for tests and status.
@@ -229,7 +248,10 @@ impl Signals {
 pub struct Daemon {
     cfg: Config,
     opts: Options,
+    statedir: PathBuf,
     generation: u64,
+    /// A peer mark to store once the child storing the previous one is done.
+    mark_pending: Option<(u64, u64)>,
     codec: Codec,
     links: Vec<Box<dyn Link>>,
     node: Node,
@@ -371,6 +393,8 @@ impl Daemon {
         let agents = build_agents(&cfg)?;
         let generation = crate::state::bump_generation(&statedir)
             .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
+        let peer_mark = crate::state::read_peer_mark(&statedir)
+            .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
         let links = open_links(&cfg, now)?;
         let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
         let mut garp = Garp::new(cfg.garp_count, cfg.garp_interval, n_res);
@@ -386,7 +410,13 @@ impl Daemon {
         let node = Node::new(now, node_setup(&cfg, generation, links.len()));
         let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         codec.set_keys(&cfg.key, cfg.accept_key.as_deref());
-        let n_children = max_children(&cfg);
+        if let Some((g, seq)) = peer_mark {
+            // The peer's packets from before this restart are refused as replays.
+            codec.set_peer_floor(g, seq);
+            info!("refusing the peer's packets up to generation {g}, sequence {seq} (stored before this start)");
+        }
+        let pools = pools(&cfg);
+        let n_children: usize = pools.iter().sum();
         let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children;
         let n_links = links.len();
         info!(
@@ -402,7 +432,7 @@ impl Daemon {
             links,
             node,
             agents,
-            runner: Runner::new(n_children).with_records(&statedir),
+            runner: Runner::with_pools(&pools, runner::DEFAULT_OUTPUT_CAP).with_records(&statedir),
             ctl,
             signals,
             garp,
@@ -426,6 +456,8 @@ impl Daemon {
             rl_send: RateLimit::new(Duration::from_secs(10), 5),
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
             generation,
+            mark_pending: None,
+            statedir,
             cfg,
             opts,
         })
@@ -698,9 +730,8 @@ impl Daemon {
                     Some(&Pending::OpDone { group, resource, op, result }) => {
                         self.node.handle(now, Input::OpDone { group, resource, op, result }, &mut self.out)
                     }
-                    Some(&Pending::OutdateDone { code }) => {
-                        let res = self.node_outdate_running();
-                        self.node.handle(now, Input::OutdateDone { resource: &res, code }, &mut self.out)
+                    Some(&Pending::OutdateDone { id, code }) => {
+                        self.node.handle(now, Input::OutdateDone { id, code }, &mut self.out)
                     }
                     None => {}
                 }
@@ -711,17 +742,17 @@ impl Daemon {
         error!("internal: the core did not settle after 1000 rounds");
     }
 
-    fn node_outdate_running(&self) -> String {
-        self.node.outdate_running().unwrap_or_default().to_string()
-    }
-
     fn apply(&mut self, now: Instant, o: Output) {
         match o {
             Output::Send(m) => self.send(now, &m),
             Output::Run { group, resource, op } => self.run_op(now, group, resource, op),
-            Output::SpawnOutdate(res) => self.spawn_outdate(now, res),
+            Output::SpawnOutdate { id, resource } => self.spawn_outdate(now, id, resource),
             Output::Reply { conn, code, text } => self.ctl.reply(conn, code.code(), &text),
             Output::Hold { conn, until } => self.ctl.extend(conn, until),
+            Output::SavePeerMark { generation, seq } => {
+                self.mark_pending = Some((generation, seq));
+                self.save_mark(now);
+            }
             Output::Event(e) => {
                 let line = events::describe(&self.cfg, &self.links, &e);
                 if line.transition {
@@ -825,9 +856,9 @@ impl Daemon {
                         }
                     }
                 };
-                self.runner.spawn(now, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
+                self.runner.spawn_in(now, pool::OPS, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
             }
-            Exec::Exec(argv) => self.runner.spawn(now, tag, Spawn::Exec(&argv), timeout).err().map(Err),
+            Exec::Exec(argv) => self.runner.spawn_in(now, pool::OPS, tag, Spawn::Exec(&argv), timeout).err().map(Err),
         };
         // The gratuitous ARP goes out before anything else happens.
         if let Some(a) = announce {
@@ -868,15 +899,47 @@ impl Daemon {
         self.pending.push(Pending::OpDone { group, resource, op, result });
     }
 
-    fn spawn_outdate(&mut self, now: Instant, res: String) {
+    /// Stores the pending peer mark in a child (fsync may take long); one at a time, the
+    /// newest wins.
+    fn save_mark(&mut self, now: Instant) {
+        let Some((g, seq)) = self.mark_pending else { return };
+        let dir = self.statedir.clone();
+        let mut f = move || {
+            crate::logging::child_mode();
+            match crate::state::write_peer_mark(&dir, g, seq) {
+                Ok(()) => 0,
+                Err(e) => {
+                    runner::child_print(&format!("{e}\n"));
+                    1
+                }
+            }
+        };
+        match self.runner.spawn_in(now, pool::STATE, Job::SaveMark.tag(), Spawn::Fork(&mut f), Duration::from_secs(30))
+        {
+            Ok(()) => self.mark_pending = None,
+            Err(_) => debug!("peer mark: a store is running; the newest mark follows it"),
+        }
+    }
+
+    /// Stores the peer's replay mark now (blocking): for the exit path.
+    pub fn save_mark_now(&self) {
+        if let Some((g, seq)) = self.node.peer_mark() {
+            if let Err(e) = crate::state::write_peer_mark(&self.statedir, g, seq) {
+                warn!("cannot store the peer's replay mark: {e}");
+            }
+        }
+    }
+
+    fn spawn_outdate(&mut self, now: Instant, id: usize, res: String) {
         let name = res.clone();
         let mut f = move || {
             crate::logging::child_mode();
             i32::from(outdate::outdate_local(&name))
         };
-        if let Err(e) = self.runner.spawn(now, Job::Outdate.tag(), Spawn::Fork(&mut f), outdate::OUTDATE_TIMEOUT) {
+        let tag = Job::Outdate { id }.tag();
+        if let Err(e) = self.runner.spawn_in(now, pool::OUTDATE, tag, Spawn::Fork(&mut f), outdate::CHILD_TIMEOUT) {
             error!("cannot answer the peer's outdate request for {res}: {e}");
-            self.pending.push(Pending::OutdateDone { code: crate::agent::drbd::fence::PEER_UNREACHABLE });
+            self.pending.push(Pending::OutdateDone { id, code: fence::PEER_FAILED });
         }
     }
 
@@ -888,18 +951,20 @@ impl Daemon {
         while k < self.done.len() {
             let Some(d) = self.done.get(k) else { break };
             match Job::from_tag(d.tag) {
-                Some(Job::Outdate) => {
+                Some(Job::Outdate { id }) => {
+                    // Only the codes the child means count; a crash or a kill is "failed".
                     let code = match d.status {
-                        runner::ExitKind::Code(c) => {
-                            u8::try_from(c).unwrap_or(crate::agent::drbd::fence::PEER_UNREACHABLE)
-                        }
-                        _ => crate::agent::drbd::fence::PEER_UNREACHABLE,
+                        runner::ExitKind::Code(c) => match u8::try_from(c) {
+                            Ok(c @ (fence::PEER_INCONSISTENT | fence::PEER_OUTDATED | fence::PEER_PRIMARY)) => c,
+                            _ => fence::PEER_FAILED,
+                        },
+                        _ => fence::PEER_FAILED,
                     };
-                    let res = self.node_outdate_running();
+                    let res = self.node.outdate_answering(id).unwrap_or("?");
                     for line in d.output.lines() {
                         info!("outdate {res}: {line}");
                     }
-                    self.pending.push(Pending::OutdateDone { code });
+                    self.pending.push(Pending::OutdateDone { id, code });
                 }
                 Some(Job::Op { group, resource, op }) => {
                     let r = runner::judge(op, d);
@@ -913,6 +978,12 @@ impl Daemon {
                         }
                     }
                     self.op_finished(now, group, resource, op, r);
+                }
+                Some(Job::SaveMark) => {
+                    if !matches!(d.status, runner::ExitKind::Code(0)) {
+                        warn!("cannot store the peer's replay mark: {}", d.output.trim_end());
+                    }
+                    self.save_mark(now);
                 }
                 None => error!("internal: a child with unknown tag {} finished", d.tag),
             }
@@ -1013,6 +1084,7 @@ impl Daemon {
             links: &self.links,
             generation: self.generation,
             transitions: &self.transitions,
+            stuck_children: self.runner.stuck(),
         }
     }
 
@@ -1043,7 +1115,9 @@ mod tests {
             Job::Op { group: GroupId(0), resource: ResId(0), op: Op::Start },
             Job::Op { group: GroupId(31), resource: ResId(200), op: Op::Stop },
             Job::Op { group: GroupId(7), resource: ResId(3), op: Op::Status },
-            Job::Outdate,
+            Job::Outdate { id: 0 },
+            Job::Outdate { id: 3 },
+            Job::SaveMark,
         ] {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }

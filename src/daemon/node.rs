@@ -42,6 +42,8 @@ pub struct Node {
     last_state: Option<(u64, u64)>,
     /// The extension fields of the peer's newest heartbeat.
     peer_ext: Option<Ext>,
+    /// The peer's newest (generation, seq) accepted, on any link, of any kind.
+    peer_mark: Option<(u64, u64)>,
     /// The last heartbeat's extensions were malformed (reported once per episode).
     ext_bad: bool,
     outdates: Outdates,
@@ -66,6 +68,7 @@ impl Node {
             peer_keepalive_ms: 0,
             last_state: None,
             peer_ext: None,
+            peer_mark: None,
             ext_bad: false,
             outdates: Outdates::default(),
             actions: Vec::with_capacity(64 + 4 * n_res),
@@ -82,7 +85,6 @@ impl Node {
             Input::Tick => {
                 let a = self.membership.handle(now, membership::Event::Tick);
                 self.membership_actions(now, a, out);
-                self.outdates.expire(now, out);
                 self.cluster_event(now, cluster::Event::Tick, out);
             }
             Input::Packet { link, repr } => self.packet(now, link, repr, out),
@@ -93,10 +95,10 @@ impl Node {
             Input::Takeover(sel) => self.cluster_event(now, cluster::Event::Takeover(sel), out),
             Input::Shutdown => self.cluster_event(now, cluster::Event::Shutdown, out),
             Input::OutdateAsk { conn, resource } => {
-                let peer_up = self.membership.peer_state() == PeerState::Up;
-                self.outdates.ask(now, conn, resource, peer_up, out);
+                let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
+                self.outdates.ask(now, conn, resource, peer, ka, out);
             }
-            Input::OutdateDone { resource, code } => self.outdates.answered(now, resource, code, out),
+            Input::OutdateDone { id, code } => self.outdates.answered(now, id, code, out),
             Input::ConnGone(conn) => self.outdates.conn_gone(conn),
             Input::Reload { timing, auto_failback } => {
                 self.membership.set_timing(timing);
@@ -104,6 +106,10 @@ impl Node {
                 self.cluster.set_auto_failback(auto_failback);
             }
         }
+        // Outdate requests follow the peer's state (sent once it is up, answered at once
+        // when it is dead) and time (resends, deadlines).
+        let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
+        self.outdates.tick(now, peer, ka, out);
     }
 
     /// Sends the heartbeat that is due (on the keepalive cadence, or because what we
@@ -161,9 +167,9 @@ impl Node {
         self.cluster.node_state()
     }
 
-    /// The DRBD resource whose outdate child is running, if any.
-    pub fn outdate_running(&self) -> Option<&str> {
-        self.outdates.running()
+    /// The DRBD resource outdate child `id` is answering.
+    pub fn outdate_answering(&self, id: usize) -> Option<&str> {
+        self.outdates.answering(id)
     }
 
     /// True once [`Output::Exit`] has been emitted.
@@ -172,6 +178,10 @@ impl Node {
     }
 
     fn packet(&mut self, now: Instant, link: usize, repr: &Repr, out: &mut Vec<Output>) {
+        let mark = (repr.generation, repr.seq);
+        if self.peer_mark.is_none_or(|m| mark > m) {
+            self.peer_mark = Some(mark);
+        }
         let a = self.membership.handle(now, membership::Event::Received { link, generation: repr.generation });
         self.membership_actions(now, a, out);
         if repr.keepalive_ms != self.peer_keepalive_ms {
@@ -237,6 +247,7 @@ impl Node {
         }
         if a.peer_restarted {
             out.push(Output::Event(Event::PeerRestarted));
+            self.save_peer_mark(out);
             self.cluster_event(now, cluster::Event::PeerRestarted, out);
         }
         if let Some((from, to)) = a.peer {
@@ -245,11 +256,23 @@ impl Node {
                 _ => None,
             };
             out.push(Output::Event(Event::Peer { from, to, silent_ms }));
+            self.save_peer_mark(out);
             self.cluster_event(now, cluster::Event::Peer(to), out);
         }
         if a.send_heartbeat {
             self.send_due = true;
         }
+    }
+
+    fn save_peer_mark(&self, out: &mut Vec<Output>) {
+        if let Some((generation, seq)) = self.peer_mark {
+            out.push(Output::SavePeerMark { generation, seq });
+        }
+    }
+
+    /// The peer's newest (generation, seq) accepted, for a last store at exit.
+    pub fn peer_mark(&self) -> Option<(u64, u64)> {
+        self.peer_mark
     }
 
     fn cluster_event(&mut self, now: Instant, ev: cluster::Event<'_>, out: &mut Vec<Output>) {

@@ -293,7 +293,11 @@ impl Sim {
                 self.nodes[i].pending[group] = Some((self.now + d, resource, op));
             }
             Output::Send(Msg::Heartbeat) => self.send(i),
-            Output::Send(_) | Output::SpawnOutdate(_) | Output::Reply { .. } | Output::Hold { .. } => {}
+            Output::Send(_)
+            | Output::SavePeerMark { .. }
+            | Output::SpawnOutdate { .. }
+            | Output::Reply { .. }
+            | Output::Hold { .. } => {}
             Output::Event(NodeEvent::Peer { to: PeerState::Dead, .. }) => {
                 self.nodes[i].deaths += 1;
                 self.excused.iter_mut().for_each(|e| *e = true);

@@ -165,6 +165,7 @@ pub fn main(opts: Options) -> i32 {
         crate::sys::rt::null_stdio(logfile.as_deref().is_some_and(|p| p.as_os_str() == "-"));
     }
     let code = d.run();
+    d.save_mark_now();
     drop(d);
     pidfile.remove();
     info!("exited");

@@ -19,6 +19,8 @@ pub struct StatusView<'a> {
     pub generation: u64,
     /// Recent transitions, oldest first, already formatted (`+MSms message`).
     pub transitions: &'a [String],
+    /// Children that did not die after SIGKILL and still hold a slot.
+    pub stuck_children: usize,
 }
 
 impl StatusView<'_> {
@@ -64,7 +66,8 @@ impl StatusView<'_> {
             o.str("node", self.cfg.local_name())
                 .str("cluster", &self.cfg.cluster)
                 .str("state", self.node.cluster().node_state().name())
-                .num("generation", self.generation);
+                .num("generation", self.generation)
+                .num("stuck_children", self.stuck_children as u64);
             {
                 let mut peers = o.nested(Some("peers"), true);
                 let mut p = peers.nested(None, false);
@@ -160,6 +163,13 @@ impl StatusView<'_> {
                 g.name,
                 group_state_name(&v),
                 self.owner_name(v.owner)
+            );
+        }
+        if self.stuck_children > 0 {
+            let _ = writeln!(
+                s,
+                "{} child process(es) did not die after SIGKILL (uninterruptible sleep?) and hold their slots",
+                self.stuck_children
             );
         }
         if !self.transitions.is_empty() {

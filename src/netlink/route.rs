@@ -6,8 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, Request, Result, NLM_F_ACK, NLM_F_CREATE,
-    NLM_F_DUMP, NLM_F_EXCL,
+    nla_size, strz_len, MsgBuilder, NetlinkError, NlMsg, NlSocket, Request, Result, NLA_HDRLEN, NLM_F_ACK,
+    NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
 };
 
 pub const RTM_NEWLINK: u16 = 16;
@@ -18,6 +18,17 @@ pub const RTM_GETADDR: u16 = 22;
 
 pub const IFLA_ADDRESS: u16 = 1;
 pub const IFLA_IFNAME: u16 = 3;
+pub const IFLA_LINK: u16 = 5;
+pub const IFLA_LINKINFO: u16 = 18;
+pub const IFLA_NET_NS_FD: u16 = 28;
+pub const IFLA_INFO_KIND: u16 = 1;
+pub const IFLA_INFO_DATA: u16 = 2;
+/// `IFLA_MACVLAN_MODE` (u32) and `IFLA_IPVLAN_MODE` (u16) are both attribute 1 of
+/// `IFLA_INFO_DATA`.
+pub const IFLA_VLAN_MODE: u16 = 1;
+pub const MACVLAN_MODE_BRIDGE: u32 = 4;
+pub const IPVLAN_MODE_L2: u16 = 0;
+pub const RTM_SETLINK: u16 = 19;
 
 pub const IFA_ADDRESS: u16 = 1;
 pub const IFA_LOCAL: u16 = 2;
@@ -229,6 +240,100 @@ impl Request for AddrRequest<'_> {
     }
 }
 
+/// The kind of a child link created on a parent interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildLinkKind {
+    /// macvlan in bridge mode: its own MAC address; children of one parent reach each other.
+    Macvlan,
+    /// ipvlan in L2 mode: the parent's MAC address (for switch ports that allow one MAC).
+    Ipvlan,
+}
+
+/// `RTM_NEWLINK` creating a macvlan/ipvlan link `name` on `parent`, directly in the network
+/// namespace `netns_fd` when given (create, exclusive, acked).
+#[derive(Debug, Clone, Copy)]
+pub struct NewChildLink<'a> {
+    pub name: &'a str,
+    pub parent: u32,
+    pub kind: ChildLinkKind,
+    pub netns_fd: Option<i32>,
+}
+
+impl NewChildLink<'_> {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ChildLinkKind::Macvlan => "macvlan",
+            ChildLinkKind::Ipvlan => "ipvlan",
+        }
+    }
+    fn data_len(&self) -> usize {
+        match self.kind {
+            ChildLinkKind::Macvlan => nla_size(4),
+            ChildLinkKind::Ipvlan => nla_size(2),
+        }
+    }
+}
+
+impl Request for NewChildLink<'_> {
+    fn message_type(&self) -> u16 {
+        RTM_NEWLINK
+    }
+    fn flags(&self) -> u16 {
+        NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK
+    }
+    fn payload_len(&self) -> usize {
+        let info = nla_size(strz_len(self.kind_name())) + NLA_HDRLEN + self.data_len();
+        IFINFOMSG_LEN
+            + nla_size(strz_len(self.name))
+            + nla_size(4)
+            + self.netns_fd.map_or(0, |_| nla_size(4))
+            + NLA_HDRLEN
+            + info
+    }
+    fn emit_payload(&self, b: &mut MsgBuilder<'_>) {
+        b.put_header(&[0u8; IFINFOMSG_LEN]);
+        b.put_strz(IFLA_IFNAME, self.name);
+        b.put_u32(IFLA_LINK, self.parent);
+        if let Some(fd) = self.netns_fd {
+            b.put_u32(IFLA_NET_NS_FD, fd as u32);
+        }
+        let info = b.nest_start_raw(IFLA_LINKINFO);
+        b.put_strz(IFLA_INFO_KIND, self.kind_name());
+        let data = b.nest_start_raw(IFLA_INFO_DATA);
+        match self.kind {
+            ChildLinkKind::Macvlan => b.put_u32(IFLA_VLAN_MODE, MACVLAN_MODE_BRIDGE),
+            ChildLinkKind::Ipvlan => b.put_u16(IFLA_VLAN_MODE, IPVLAN_MODE_L2),
+        }
+        b.nest_end(data);
+        b.nest_end(info);
+    }
+}
+
+/// `RTM_SETLINK` bringing link `index` up (acked).
+#[derive(Debug, Clone, Copy)]
+pub struct SetLinkUp {
+    pub index: u32,
+}
+
+impl Request for SetLinkUp {
+    fn message_type(&self) -> u16 {
+        RTM_SETLINK
+    }
+    fn flags(&self) -> u16 {
+        NLM_F_ACK
+    }
+    fn payload_len(&self) -> usize {
+        IFINFOMSG_LEN
+    }
+    fn emit_payload(&self, b: &mut MsgBuilder<'_>) {
+        let mut h = [0u8; IFINFOMSG_LEN];
+        h[4..8].copy_from_slice(&self.index.to_ne_bytes());
+        h[8..12].copy_from_slice(&IFF_UP.to_ne_bytes());
+        h[12..16].copy_from_slice(&IFF_UP.to_ne_bytes());
+        b.put_header(&h);
+    }
+}
+
 // ---- replies ----
 
 /// One link (`RTM_NEWLINK` reply).
@@ -357,6 +462,16 @@ pub fn link_info(sock: &mut NlSocket, index: u32) -> Result<LinkInfo> {
     get_link(sock, "get interface", &GetLink { index, name: None })
 }
 
+/// Creates a macvlan/ipvlan link on `parent` (see [`NewChildLink`]).
+pub fn new_child_link(sock: &mut NlSocket, req: &NewChildLink<'_>) -> Result<()> {
+    sock.request("create interface", req, |_| Ok(()))
+}
+
+/// Brings link `index` up.
+pub fn set_link_up(sock: &mut NlSocket, index: u32) -> Result<()> {
+    sock.request("set interface up", &SetLinkUp { index }, |_| Ok(()))
+}
+
 /// All addresses (of one family, or all).
 pub fn addresses(sock: &mut NlSocket, family: Option<Family>) -> Result<Vec<AddrEntry>> {
     const OP: &str = "list addresses";
@@ -364,7 +479,7 @@ pub fn addresses(sock: &mut NlSocket, family: Option<Family>) -> Result<Vec<Addr
     sock.request(OP, &GetAddrDump { family }, |m| {
         if m.message_type() == RTM_NEWADDR {
             let e = AddrEntry::parse(m).map_err(|e| e.with_op(OP))?;
-            if family.map_or(true, |f| Family::of(&e.addr) == f) {
+            if family.is_none_or(|f| Family::of(&e.addr) == f) {
                 out.push(e);
             }
         }
@@ -406,7 +521,7 @@ pub fn subnet_for(sock: &mut NlSocket, addr: IpAddr) -> Result<Option<AddrEntry>
         if e.prefix == 0 || !subnet_contains(&e.addr, e.prefix, &addr) {
             continue;
         }
-        if best.as_ref().map_or(true, |b| e.prefix > b.prefix) {
+        if best.as_ref().is_none_or(|b| e.prefix > b.prefix) {
             best = Some(e);
         }
     }
@@ -501,6 +616,39 @@ mod tests {
              00 00 0000 00000000 00000000 00000000
              0a00 0300 7665746830 00 0000");
         assert_eq!(emit(&GetLink { index: 0, name: Some("veth0") }), want);
+    }
+
+    #[test]
+    fn new_macvlan_in_a_netns() {
+        let r = NewChildLink { name: "eth0", parent: 3, kind: ChildLinkKind::Macvlan, netns_fd: Some(9) };
+        let want = hex("58000000 1000 0506 04030201 00000000
+             00 00 0000 00000000 00000000 00000000
+             0900 0300 65746830 00 000000
+             0800 0500 03000000
+             0800 1c00 09000000
+             1c00 1200
+               0c00 0100 6d6163766c616e 00
+               0c00 0200 0800 0100 04000000");
+        assert_eq!(emit(&r), want);
+    }
+
+    #[test]
+    fn new_ipvlan_here() {
+        let r = NewChildLink { name: "eth0", parent: 3, kind: ChildLinkKind::Ipvlan, netns_fd: None };
+        let want = hex("50000000 1000 0506 04030201 00000000
+             00 00 0000 00000000 00000000 00000000
+             0900 0300 65746830 00 000000
+             0800 0500 03000000
+             1c00 1200
+               0b00 0100 6970766c616e 00 00
+               0c00 0200 0600 0100 0000 0000");
+        assert_eq!(emit(&r), want);
+    }
+
+    #[test]
+    fn set_link_up() {
+        let want = hex("20000000 1300 0500 04030201 00000000 00 00 0000 07000000 01000000 01000000");
+        assert_eq!(emit(&SetLinkUp { index: 7 }), want);
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! Thin, typed wrappers over syscalls that nix does not cover.
 #![allow(unsafe_code)]
 
+pub mod caps;
+pub mod fd;
 pub mod mount;
 pub mod net;
 pub mod netlink;
+pub mod ns;
 pub mod packet;
 pub mod process;
 pub mod random;

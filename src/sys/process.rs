@@ -104,22 +104,10 @@ fn child_setup(in_fd: RawFd, out_fd: RawFd, parent: libc::pid_t) {
         if libc::getppid() != parent {
             libc::_exit(126);
         }
-        // Signal dispositions: back to the defaults (Rust ignores SIGPIPE, the daemon
-        // handles TERM/INT/HUP/CHLD); ignored dispositions would survive exec.
-        // The raw syscall, because libc's sigaction refuses its internal real-time
-        // signals (32, 33), which may have been inherited as ignored. An all-zero
-        // kernel `struct sigaction` is SIG_DFL with no flags and an empty mask on
-        // every architecture. KILL and STOP fail with EINVAL, harmlessly.
-        let dfl = [0u64; 4];
-        let mut sig: libc::c_long = 1;
-        while sig <= 64 {
-            libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), core::ptr::null_mut::<u64>(), 8usize);
-            sig += 1;
-        }
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
-
+    }
+    reset_signals();
+    // SAFETY: as above.
+    unsafe {
         // Move both fds above 2 first, so dup2 onto 0/1/2 cannot clobber one of them,
         // then put them in place (dup2 clears close-on-exec on the target).
         let hi_in = libc::fcntl(in_fd, libc::F_DUPFD, 3);
@@ -132,6 +120,53 @@ fn child_setup(in_fd: RawFd, out_fd: RawFd, parent: libc::pid_t) {
         libc::dup2(hi_out, 2);
         close_from(3);
     }
+}
+
+/// Every signal disposition back to the default, and an empty signal mask: ignored
+/// dispositions would survive exec (Rust ignores SIGPIPE, the daemon handles
+/// TERM/INT/HUP/CHLD). Async-signal-safe.
+pub fn reset_signals() {
+    // SAFETY: plain syscalls on stack memory we own. The raw syscall, because libc's
+    // sigaction refuses its internal real-time signals (32, 33), which may have been
+    // inherited as ignored. An all-zero kernel `struct sigaction` is SIG_DFL with no flags
+    // and an empty mask on every architecture. KILL and STOP fail with EINVAL, harmlessly.
+    unsafe {
+        let dfl = [0u64; 4];
+        let mut sig: libc::c_long = 1;
+        while sig <= 64 {
+            libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), core::ptr::null_mut::<u64>(), 8usize);
+            sig += 1;
+        }
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
+    }
+}
+
+/// Sets `sig` to SIG_IGN.
+pub fn ignore_signal(sig: nix::sys::signal::Signal) -> Result<(), Errno> {
+    // SAFETY: SIG_IGN installs no handler code, so there is no async-signal-safety concern.
+    unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) }.map(drop)
+}
+
+/// Runs `f` with SIGINT and SIGQUIT ignored, then puts their previous dispositions back
+/// (for a command line tool that waits for an interactive child: ^C is for the child).
+pub fn with_interactive_signals_ignored<T>(f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    let mut old = Vec::new();
+    for s in [Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: SIG_IGN installs no handler code.
+        if let Ok(prev) = unsafe { sigaction(s, &ign) } {
+            old.push((s, prev));
+        }
+    }
+    let r = f();
+    for (s, prev) in old {
+        // SAFETY: puts back exactly the disposition that was installed before.
+        let _ = unsafe { sigaction(s, &prev) };
+    }
+    r
 }
 
 /// Closes every fd >= `low` (close_range, or a bounded loop on old kernels).
@@ -154,7 +189,7 @@ fn close_from(low: u32) {
 }
 
 /// write(2) all of `buf` to a raw fd, ignoring errors. Async-signal-safe.
-fn write_all_raw(fd: RawFd, mut buf: &[u8]) {
+pub fn write_all_raw(fd: RawFd, mut buf: &[u8]) {
     let mut tries = 0;
     while !buf.is_empty() && tries < 64 {
         tries += 1;

@@ -93,6 +93,13 @@ impl ReplayWindow {
         ReplayWindow { seen_any: false, generation: 0, top: 0, bitmap: 0 }
     }
 
+    /// A window that has seen everything up to `(generation, seq)`: what a restarted
+    /// daemon starts from, so that the peer's old packets replayed after the restart are
+    /// still refused.
+    pub const fn with_floor(generation: u64, seq: u64) -> ReplayWindow {
+        ReplayWindow { seen_any: true, generation, top: seq, bitmap: u64::MAX }
+    }
+
     /// The newest generation seen, if any packet was accepted yet.
     pub fn generation(&self) -> Option<u64> {
         self.seen_any.then_some(self.generation)
@@ -206,6 +213,12 @@ impl Codec {
     pub fn peer_generation(&self) -> Option<u64> {
         self.window.generation()
     }
+    /// Refuse everything of the peer's up to `(generation, seq)` (the mark stored before
+    /// this daemon restarted). Call before the first [`Codec::decode`].
+    pub fn set_peer_floor(&mut self, generation: u64, seq: u64) {
+        self.window = ReplayWindow::with_floor(generation, seq);
+    }
+
     /// The sequence number the last [`Codec::encode`] used.
     pub fn last_tx_seq(&self) -> u64 {
         self.tx_seq
@@ -252,6 +265,17 @@ impl Codec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_floor_refuses_what_came_before_a_restart() {
+        let mut w = ReplayWindow::with_floor(7, 1000);
+        assert_eq!(w.check(6, 5000), Err(WireError::OldGeneration));
+        assert_eq!(w.check(7, 1000), Err(WireError::Replay));
+        assert_eq!(w.check(7, 990), Err(WireError::Replay));
+        assert_eq!(w.check(7, 10), Err(WireError::Replay));
+        assert_eq!(w.check_and_accept(7, 1001), Ok(()));
+        assert_eq!(w.check_and_accept(8, 1), Ok(()), "the peer restarted");
+    }
     use crate::wire::packet::MAX_LEN;
     use crate::wire::{gflag, GroupState, GroupWire, MsgKind, NodeState, MAX_GROUPS, MAX_PAYLOAD};
 

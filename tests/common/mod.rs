@@ -7,6 +7,9 @@
 #![allow(dead_code)]
 
 pub mod bmc;
+pub mod guest;
+pub mod hbfix;
+pub mod hbrig;
 pub mod relay;
 pub mod rmcp_bmc;
 mod rng;

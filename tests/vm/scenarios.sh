@@ -250,15 +250,16 @@ fence_outdated() {  # on the secondary (b)
     ip link set eth0 up
     [ $ok = 0 ] && grep -q 'OUTDATE: state change succeeded' $TLOG
 }
-# Connected again: DRBD ignores OUTDATE on a connected disk, so the peer answers 5 and its
-# disk stays UpToDate; a resource the peer does not have is 5 too.
+# Connected again: DRBD ignores OUTDATE on a connected disk; the peer repeats it for its
+# whole budget, then answers 1 (not outdated): it is alive, so never 5 ("unreachable", which
+# DRBD takes as "dead"). Its disk stays UpToDate. A resource the peer does not have is 1 too.
 fence_refused() {
     out=$(tandem fence-peer r0 2>&1); rc=$?
     echo "connected: exit $rc: $out; $(drbd_state)"
-    [ $rc = 5 ] && drbd_has ds:UpToDate/UpToDate || return 1
+    [ $rc = 1 ] && drbd_has ds:UpToDate/UpToDate || return 1
     out=$(tandem fence-peer nosuch 2>&1); rc=$?
     echo "unknown resource: exit $rc: $out"
-    [ $rc = 5 ]
+    [ $rc = 1 ]
 }
 resynced() {
     wait_until 120 drbd_has ds:UpToDate/UpToDate || { echo "no resync: $(drbd_state)"; return 1; }

@@ -496,7 +496,7 @@ pub fn power(target: &IpmiTarget, action: PowerAction, deadline: Instant) -> Res
     let mut last = None;
     let state = loop {
         match c.chassis_power() {
-            Ok(s) if wanted.map_or(true, |w| w == s) => break s,
+            Ok(s) if wanted.is_none_or(|w| w == s) => break s,
             Ok(s) => last = Some(s),
             // The command was accepted; a status read that times out at the deadline
             // means "not confirmed".

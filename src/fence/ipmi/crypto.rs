@@ -184,7 +184,7 @@ impl Keys {
 
     /// Decrypts IV | ciphertext and removes the confidentiality pad.
     pub fn decrypt(&self, payload: &[u8]) -> Result<Vec<u8>, Malformed> {
-        if payload.len() < 2 * AES_BLOCK || payload.len() % AES_BLOCK != 0 {
+        if payload.len() < 2 * AES_BLOCK || !payload.len().is_multiple_of(AES_BLOCK) {
             return Err(Malformed("encrypted payload is not IV plus whole AES blocks"));
         }
         let (iv, body) = payload.split_at(AES_BLOCK);
