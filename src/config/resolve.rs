@@ -995,6 +995,7 @@ mod soup {
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].starts_with("/t.conf:5: ucast eth0 192.0.2.2: port 5694 is 1024 or above"), "{w:?}");
         assert!(w[1].starts_with("/t.conf:7: mcast eth2 239.1.2.3: port 1024"), "{w:?}");
+        assert!(w[0].ends_with("can bind it before tandem does; use a port below 1024 (udpport, default 694)"));
         let p = parse_str(Path::new("/t.conf"), "cluster c\nnode a b\nauthkey /k\nucast eth0 192.0.2.2\n").unwrap();
         assert!(p.warnings.is_empty());
     }
