@@ -63,6 +63,23 @@ pub fn load_all(path: &Path, node: Option<&str>) -> Loaded {
             errors.push(ConfigError { file: path.to_path_buf(), line: parsed.authkey_line, msg: e.to_string() });
         }
     }
+    if let Some(accept) = &parsed.config.authkey_accept {
+        match read_key(accept) {
+            Ok(k) => {
+                if let Some(c) = cfg.as_mut() {
+                    c.accept_key = Some(k);
+                }
+            }
+            Err(e) => {
+                cfg = None;
+                errors.push(ConfigError {
+                    file: path.to_path_buf(),
+                    line: parsed.authkey_accept_line,
+                    msg: e.to_string(),
+                });
+            }
+        }
+    }
     warnings.extend(serial_budget(&parsed));
     errors.sort_by_key(|e| e.line);
     warnings.sort_by_key(|w| w.line);

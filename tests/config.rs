@@ -165,6 +165,38 @@ fn world_readable_key_file() {
 }
 
 #[test]
+fn config_writable_by_others_or_owned_by_a_stranger_is_refused() {
+    let (_d, conf) = setup("confmode", |_| {});
+    assert_eq!(check(&conf).0, 0, "{:?}", check(&conf).1);
+    let p = conf.display().to_string();
+    for mode in [0o664, 0o646, 0o666] {
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(mode)).unwrap();
+        let (rc, out) = check(&conf);
+        assert_eq!(rc, 2, "mode {mode:o}: {out:?}");
+        assert_eq!(
+            out[0],
+            format!(
+                "{p}: is writable by group or others (mode 0{mode:o}): it names programs run as root; chmod go-w {p}"
+            )
+        );
+    }
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    if nix::unistd::geteuid().is_root() {
+        nix::unistd::chown(&conf, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let (rc, out) = check(&conf);
+        assert_eq!(rc, 2, "{out:?}");
+        assert_eq!(
+            out[0],
+            format!("{p}: owned by uid 65534, not by root: it names programs run as root; chown root {p}")
+        );
+    }
+    // Read-only for everyone but root is fine.
+    nix::unistd::chown(&conf, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o400)).unwrap();
+    assert_eq!(check(&conf).0, 0);
+}
+
+#[test]
 fn unknown_resource_type() {
     let (_d, conf) = setup("restype", |l| l[11] = "group web alpha frob::x ip::192.0.2.50/24/lo".into());
     expect_error(&conf, 12, "group web: unknown resource type 'frob'");

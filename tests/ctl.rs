@@ -89,3 +89,33 @@ fn control_socket_is_root_only_and_status_json_has_the_interface_shape() {
     assert!(!a.sock.exists(), "socket left behind after a clean exit");
     assert!(!a.dir.join("pid").exists(), "pidfile left behind after a clean exit");
 }
+
+/// A burst of local connections (here: 8, then 9, idle ones held open) must not make
+/// DRBD's fence-peer handler get "busy": a slot is kept for `outdate`.
+#[test]
+fn fence_peer_is_answered_while_idle_connections_fill_the_slots() {
+    if !require(&["ip"]) {
+        return;
+    }
+    let rig = Rig::new();
+    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\ninitdead 1s", "");
+    let mut a = rig.node("alpha", &cfg);
+    a.start();
+    let mut idle: Vec<std::os::unix::net::UnixStream> =
+        (0..8).map(|_| std::os::unix::net::UnixStream::connect(&a.sock).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // Every general slot is taken: other requests are busy...
+    let (code, out) = a.ctl(&["status"]);
+    assert!(code == 1 && out.contains("busy"), "status with 8 idle connections: {code} {out}");
+    // ...but fence-peer is answered (the peer is not up: 5, "peer unreachable").
+    let (code, out) = a.ctl(&["fence-peer", "r0"]);
+    assert!(!out.contains("busy"), "{out}");
+    assert_eq!(code, 5, "{out}");
+    // An idle connection sitting in the kept slot does not keep it.
+    idle.push(std::os::unix::net::UnixStream::connect(&a.sock).unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    let (code, out) = a.ctl(&["fence-peer", "r0"]);
+    assert!(!out.contains("busy") && code == 5, "{code} {out}");
+    drop(idle);
+    assert!(wait_for(Duration::from_secs(2), Duration::from_millis(20), || a.ctl(&["status"]).0 == 0));
+}

@@ -126,3 +126,115 @@ fn lsb_init_script_under_busybox() {
     let (rc, _) = e.init("frobnicate");
     assert_eq!(rc, 2);
 }
+
+/// A live process that is not tandem, killed on drop.
+struct Stranger(std::process::Child);
+
+impl Stranger {
+    fn new(cmd: &[&str]) -> Stranger {
+        Stranger(Command::new(cmd[0]).args(&cmd[1..]).spawn().unwrap())
+    }
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A pidfile that names a live, unrelated process (a reused pid): the daemon starts (the
+/// pidfile's lock, not the pid, says whether one runs), the init script neither reports
+/// "already running" nor signals that process on stop.
+#[test]
+fn a_reused_pid_in_the_pidfile_is_not_trusted() {
+    if !require(&["ip", "busybox", "flock"]) {
+        return;
+    }
+    let ns = Netns::new(format!("tp{}", unique()));
+    run(&["ip", "-n", ns.name(), "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"]);
+    run(&["ip", "-n", ns.name(), "addr", "add", "192.0.2.1/24", "dev", "lan0"]);
+    ns.link("lan0", true);
+    ns.link("lan1", true);
+    let d = TempDir::new("pidf");
+    run(&[tandem(), "keygen", d.path().join("authkey").to_str().unwrap()]);
+    let conf = d.path().join("tandem.conf");
+    std::fs::write(&conf, config(d.path(), "pidcl", "1s")).unwrap();
+    let e = Env { ns: &ns, dir: d.path(), conf: conf.clone() };
+    let pidfile = d.path().join("tandem.pid");
+    let mut stranger = Stranger::new(&["sleep", "60"]);
+    let daemon_pid = || std::fs::read_to_string(&pidfile).unwrap_or_default().trim().parse::<u32>().unwrap_or(0);
+
+    // The daemon itself, without the init script.
+    std::fs::write(&pidfile, format!("{}\n", stranger.pid())).unwrap();
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(tandem())
+        .args(["daemon", "-c"])
+        .arg(&conf)
+        .args(["--node", "alpha", "--pidfile"])
+        .arg(&pidfile)
+        .arg("--socket")
+        .arg(d.path().join("tandem.sock"))
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "daemon refused a pidfile naming sleep: {}", String::from_utf8_lossy(&o.stderr));
+    let pid = daemon_pid();
+    assert!(pid != 0 && pid != stranger.pid(), "pidfile: {pid}");
+    // A second daemon finds the lock held.
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(tandem())
+        .args(["daemon", "--foreground", "-c"])
+        .arg(&conf)
+        .args(["--node", "alpha", "--pidfile"])
+        .arg(&pidfile)
+        .arg("--socket")
+        .arg(d.path().join("other.sock"))
+        .arg("--state-dir")
+        .arg(d.path().join("state2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("already running as process {pid}")), "{err}");
+    let (rc, out) = e.init("stop");
+    assert_eq!(rc, 0, "stop: {out}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "daemon still running after stop");
+
+    // The init script: start and stop with the stranger's pid in the pidfile.
+    std::fs::write(&pidfile, format!("{}\n", stranger.pid())).unwrap();
+    let (rc, out) = e.init("status");
+    assert_eq!(rc, 1, "status: {out}");
+    let (rc, out) = e.init("stop");
+    assert_eq!(rc, 0, "stop: {out}");
+    assert!(out.contains("not running"), "{out}");
+    assert!(stranger.alive(), "stop signalled an unrelated process");
+    let (rc, out) = e.init("start");
+    assert_eq!(rc, 0, "start: {out}\n{}", e.log());
+    assert!(out.contains("tandem started") && !out.contains("already running"), "{out}");
+    let pid = daemon_pid();
+    assert_ne!(pid, stranger.pid());
+    let (rc, out) = e.init("stop");
+    assert_eq!(rc, 0, "stop: {out}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "daemon still running after stop");
+
+    // The pid is checked even when the lock is held (by something else than tandem).
+    std::fs::write(&pidfile, format!("{}\n", stranger.pid())).unwrap();
+    let mut holder = Stranger::new(&["flock", pidfile.to_str().unwrap(), "sleep", "60"]);
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || {
+        !Command::new("flock").args(["-n"]).arg(&pidfile).arg("true").status().unwrap().success()
+    }));
+    let (rc, out) = e.init("stop");
+    assert_eq!(rc, 0, "stop: {out}");
+    assert!(out.contains("not running"), "{out}");
+    assert!(stranger.alive() && holder.alive(), "stop signalled an unrelated process");
+}

@@ -10,6 +10,9 @@
 //!   address in that place is the broadcast address (`IPaddr::ADDR/24/eth0/BROADCAST`).
 //!
 //! All operations are quick netlink requests with a receive deadline: `Exec::Inline`.
+//! Each operation as a whole (up to five requests) waits at most its budget, 1 s by default;
+//! the daemon, which runs these operations inside its loop, sets it below its deadtime
+//! with [`Agent::set_inline_budget`] (`min(250ms, deadtime/4)`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -20,6 +23,7 @@ pub use crate::config::IpSpec;
 use crate::netlink::route::{self, Family};
 use crate::netlink::{NetlinkError, NlSocket, Protocol};
 use crate::sys::packet::PacketSocket;
+use crate::time::Duration;
 
 /// What to announce after an address is added: the daemon sends one immediately and
 /// the rest (`garp_count - 1`) every `garp_interval` from its timer wheel.
@@ -40,6 +44,8 @@ pub struct IpAgent {
     announce: Option<Announce>,
     /// The interface found at build time (where announcements will go).
     ifindex: u32,
+    /// How long one operation's netlink requests may wait in total.
+    budget: Duration,
 }
 
 fn nl_err(e: NetlinkError) -> AgentError {
@@ -56,13 +62,28 @@ fn route_socket() -> Result<NlSocket, AgentError> {
     NlSocket::new(Protocol::Route).map_err(nl_err)
 }
 
+/// A socket whose requests, all together, wait at most `budget` from now.
+fn budget_socket(budget: Duration) -> Result<NlSocket, AgentError> {
+    let mut sock = route_socket()?;
+    sock.set_timeout(budget);
+    sock.set_end(Some(crate::time::now() + budget));
+    Ok(sock)
+}
+
 impl IpAgent {
     /// Checks, without side effects, that the interface exists (or that a subnet holds the
     /// address when no interface is named), and finds the prefix when it was left out.
     pub fn new(spec: &IpSpec, text: &str) -> Result<IpAgent, AgentError> {
         let mut sock = route_socket()?;
         let (ifindex, prefix) = Self::place(&mut sock, spec)?;
-        Ok(IpAgent { text: text.to_owned(), spec: spec.clone(), prefix, announce: None, ifindex })
+        Ok(IpAgent {
+            text: text.to_owned(),
+            spec: spec.clone(),
+            prefix,
+            announce: None,
+            ifindex,
+            budget: crate::netlink::DEFAULT_TIMEOUT,
+        })
     }
 
     pub fn spec(&self) -> &IpSpec {
@@ -124,7 +145,7 @@ impl IpAgent {
     }
 
     fn start(&mut self) -> Result<Outcome, AgentError> {
-        let mut sock = route_socket()?;
+        let mut sock = budget_socket(self.budget)?;
         let (idx, prefix) = Self::place(&mut sock, &self.spec)?;
         self.prefix = prefix;
         // Only a labelled address needs the interface's name (one more request).
@@ -172,7 +193,7 @@ impl IpAgent {
     }
 
     fn stop(&mut self) -> Result<Outcome, AgentError> {
-        let mut sock = route_socket()?;
+        let mut sock = budget_socket(self.budget)?;
         if let Some(idx) = self.locate(&mut sock)? {
             match route::del_address(&mut sock, idx, self.spec.addr, self.prefix) {
                 Ok(()) => {}
@@ -185,7 +206,7 @@ impl IpAgent {
     }
 
     fn status(&mut self) -> Result<Outcome, AgentError> {
-        let mut sock = route_socket()?;
+        let mut sock = budget_socket(self.budget)?;
         Ok(match self.locate(&mut sock)? {
             Some(_) => Outcome::Running,
             None => Outcome::Stopped,
@@ -222,6 +243,12 @@ impl Agent for IpAgent {
     }
     fn announce_iface(&self) -> Option<u32> {
         Some(self.ifindex)
+    }
+    fn set_inline_budget(&mut self, budget: Duration) {
+        self.budget = budget;
+    }
+    fn inline_budget(&self) -> Option<Duration> {
+        Some(self.budget)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod guest;
 pub mod ip;
 pub mod lvm;
 pub mod mount;
+pub mod records;
 pub mod runner;
 pub mod script;
 
@@ -111,6 +112,13 @@ pub trait Agent {
     /// For `ip` agents: the interface its announcements will use, so the daemon can open
     /// the announcement socket at start-up rather than during a failover.
     fn announce_iface(&self) -> Option<u32> {
+        None
+    }
+    /// For `Exec::Inline` agents run inside the daemon's loop: the most one operation may
+    /// wait in total (its netlink deadlines). Others ignore it.
+    fn set_inline_budget(&mut self, _budget: Duration) {}
+    /// The budget set by [`Agent::set_inline_budget`], for inline agents.
+    fn inline_budget(&self) -> Option<Duration> {
         None
     }
 }

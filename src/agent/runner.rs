@@ -17,6 +17,9 @@
 //!
 //! Each child:
 //! - leads its own process group, so escalation reaches everything it spawned;
+//! - is killed by the kernel when the daemon dies (`PR_SET_PDEATHSIG`), and, in the
+//!   daemon, is recorded in the state directory until it is reaped, so that a restarted
+//!   daemon kills what is left of its group first (`records.rs`);
 //! - has stdin on /dev/null, stdout+stderr on one pipe to the daemon, no other fd,
 //!   default signal dispositions and an empty signal mask, and a `PATH`.
 //!
@@ -46,6 +49,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::records::Recorder;
 use super::{AgentError, Op, Outcome};
 use crate::sys::process::{self as sysproc, ChildAction};
 use crate::time::{Duration, Instant};
@@ -312,6 +316,7 @@ pub struct Runner {
     slots: Vec<Slot>,
     env: Vec<CString>,
     last_collect: Instant,
+    records: Option<Recorder>,
 }
 
 impl Runner {
@@ -336,7 +341,14 @@ impl Runner {
                 slots.push(Slot::new(pool, output_cap));
             }
         }
-        Runner { slots, env: child_env(), last_collect: Instant::ZERO }
+        Runner { slots, env: child_env(), last_collect: Instant::ZERO, records: None }
+    }
+
+    /// Records every child's process group under `statedir` while it runs (see
+    /// `records.rs`); the daemon's runner does, `tandem agent`'s does not.
+    pub fn with_records(mut self, statedir: &std::path::Path) -> Runner {
+        self.records = Some(Recorder::new(statedir));
+        self
     }
 
     /// Starts a child in pool 0. See [`Runner::spawn_in`].
@@ -386,6 +398,11 @@ impl Runner {
         .map_err(|errno| AgentError::Sys { op: "fork".into(), errno })?;
         drop(wr);
         drop(devnull);
+        if let Some(r) = &self.records {
+            if let Err(e) = r.add(pid.as_raw(), tag) {
+                log::warn!("cannot record child {pid} in the state directory: {e}");
+            }
+        }
 
         let pidfd = match sysproc::pidfd_open(pid) {
             Ok(fd) => Some(fd),
@@ -495,6 +512,9 @@ impl Runner {
                         elapsed: at.saturating_since(s.started),
                     });
                 }
+                if let Some(r) = &self.records {
+                    r.remove(s.pid.as_raw());
+                }
                 s.release();
             }
         }
@@ -526,6 +546,9 @@ impl Runner {
                     s.try_reap(now);
                 }
                 if s.reaped.is_some() {
+                    if let Some(r) = &self.records {
+                        r.remove(s.pid.as_raw());
+                    }
                     s.release();
                 } else {
                     left += 1;

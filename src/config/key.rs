@@ -15,6 +15,39 @@ use nix::errno::Errno;
 /// Key length in bytes.
 pub const KEY_LEN: usize = 32;
 
+/// The shared key's bytes. `Debug` prints only their number, and they are overwritten
+/// with zeros when the key is dropped (every clone too).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Key(Vec<u8>);
+
+impl Key {
+    pub fn new(bytes: Vec<u8>) -> Key {
+        Key(bytes)
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        crate::sys::zeroize(&mut self.0);
+    }
+}
+
 /// Why a key could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyError {
@@ -125,11 +158,20 @@ pub fn keygen(path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Opens `path` for reading without ever blocking in `open(2)`: `O_NONBLOCK` (a FIFO with
+/// no writer would otherwise wait forever, and SIGHUP reads the key inside the daemon's
+/// loop), `O_NOCTTY`, close-on-exec. Callers must check the file type on the open file
+/// (`fstat`) before reading; only a regular file is read, and for one `O_NONBLOCK` is
+/// meaningless.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC).open(path)
+}
+
 /// Reads a private file (a key or a password): a regular file, owned by the effective user
 /// (root, for the daemon), no permission bits for group or others; at most `limit` bytes
 /// are read. The checks are made on the open file, so what is checked is what is read.
 pub fn read_private(path: &Path, limit: u64) -> Result<Vec<u8>, KeyError> {
-    let f = File::open(path).map_err(|e| {
+    let f = open_regular(path).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             KeyError::Missing(path.into())
         } else {
@@ -158,7 +200,7 @@ pub fn read_private(path: &Path, limit: u64) -> Result<Vec<u8>, KeyError> {
 
 /// Reads and checks the key: [`read_private`]'s rules, 64 hex characters (surrounding
 /// whitespace allowed). Returns the 32 key bytes.
-pub fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
+pub fn read_key(path: &Path) -> Result<Key, KeyError> {
     // Bounded read: a key file is 65 bytes; anything past 4 KiB is not a key.
     let mut buf = read_private(path, 4096)?;
     let text = buf.trim_ascii();
@@ -176,11 +218,15 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
         };
         match (nibble(hi), nibble(lo)) {
             (Some(h), Some(l)) => key.push(h << 4 | l),
-            _ => return Err(malformed("not a hexadecimal key".to_string())),
+            _ => {
+                crate::sys::zeroize(&mut buf);
+                crate::sys::zeroize(&mut key);
+                return Err(malformed("not a hexadecimal key".to_string()));
+            }
         }
     }
-    buf.fill(0);
-    Ok(key)
+    crate::sys::zeroize(&mut buf);
+    Ok(Key(key))
 }
 
 fn nibble(c: u8) -> Option<u8> {

@@ -15,11 +15,12 @@ pub mod stonith;
 use std::fmt;
 use std::io::Read;
 use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::time::Duration;
 
-pub use key::{keygen, read_key, KeyError};
+pub use key::{keygen, read_key, Key, KeyError};
 pub use raw::parse_duration;
 pub use resolve::{apply_host, HostFacts, Parsed};
 pub use resource::{
@@ -44,12 +45,18 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Parsed, Vec<ConfigError>> {
     resolve::resolve(file, raws, errs)
 }
 
-/// Reads `path` (at most [`MAX_FILE_SIZE`] bytes, UTF-8).
+/// Reads `path` (a regular file, at most [`MAX_FILE_SIZE`] bytes, UTF-8).
 pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
     let err = |line: usize, msg: String| ConfigError { file: path.to_path_buf(), line, msg };
     let errno =
         |e: &std::io::Error| e.raw_os_error().map(nix::errno::Errno::from_raw).unwrap_or(nix::errno::Errno::EIO);
-    let f = std::fs::File::open(path).map_err(|e| err(0, format!("cannot open: {}", errno(&e).desc())))?;
+    // Never blocks in open (a FIFO), and only a regular file is read.
+    let f = key::open_regular(path).map_err(|e| err(0, format!("cannot open: {}", errno(&e).desc())))?;
+    let meta = f.metadata().map_err(|e| err(0, format!("cannot stat: {}", errno(&e).desc())))?;
+    if !meta.is_file() {
+        return Err(err(0, "not a regular file; refusing to read it".to_string()));
+    }
+    check_config_owner(path, meta.uid(), meta.mode(), nix::unistd::geteuid().as_raw()).map_err(|m| err(0, m))?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_SIZE.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -62,6 +69,26 @@ pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
         let line = good.iter().filter(|&&b| b == b'\n').count().saturating_add(1);
         err(line, "not valid UTF-8".to_string())
     })
+}
+
+/// The configuration names programs the daemon runs as root: it must be owned by root or
+/// by the user reading it (`euid`), and writable by nobody else. Pure, for tests.
+pub fn check_config_owner(path: &Path, uid: u32, mode: u32, euid: u32) -> Result<(), String> {
+    if uid != 0 && uid != euid {
+        return Err(format!(
+            "owned by uid {uid}, not by root{}: it names programs run as root; chown root {}",
+            if euid == 0 { String::new() } else { format!(" or uid {euid}") },
+            path.display()
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "is writable by group or others (mode {:04o}): it names programs run as root; chmod go-w {}",
+            mode & 0o7777,
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// A configuration error. `Display` prints `file:line: message` (line 0 = whole file).
@@ -101,8 +128,12 @@ pub struct Config {
     /// Which of `nodes` this host is (from `--node` or `uname -n`).
     pub local: NodeId,
     pub authkey: PathBuf,
-    /// The key bytes, loaded and permission-checked.
-    pub key: Vec<u8>,
+    /// The key bytes, loaded and permission-checked (`Debug` shows only their number).
+    pub key: Key,
+    /// `authkey_accept`: a second key also accepted on receive, for key rotation.
+    pub authkey_accept: Option<PathBuf>,
+    /// Its bytes, loaded like `key`.
+    pub accept_key: Option<Key>,
     pub keepalive: Duration,
     pub warntime: Duration,
     pub deadtime: Duration,

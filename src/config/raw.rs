@@ -51,6 +51,8 @@ pub enum Directive {
     Cluster(String),
     Node(Vec<String>),
     Authkey(PathBuf),
+    /// A second key accepted on receive (key rotation); packets are sent with `authkey`.
+    AuthkeyAccept(PathBuf),
     Time(TimeKey, Duration),
     AutoFailback(bool),
     Realtime(bool),
@@ -108,10 +110,11 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 30] = [
+pub const DIRECTIVES: [&str; 31] = [
     "cluster",
     "node",
     "authkey",
+    "authkey_accept",
     "keepalive",
     "warntime",
     "deadtime",
@@ -194,6 +197,12 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 return None;
             }
             Directive::Authkey(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
+        }
+        "authkey_accept" => {
+            if !count(1, 1, "PATH") {
+                return None;
+            }
+            Directive::AuthkeyAccept(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
         "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
         | "garp_interval" | "fence_delay" | "fence_timeout" => {

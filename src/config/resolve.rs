@@ -22,6 +22,8 @@ pub struct Parsed {
     pub link_lines: Vec<usize>,
     pub node_line: usize,
     pub authkey_line: usize,
+    /// The line of `authkey_accept` (0 when there is none).
+    pub authkey_accept_line: usize,
     pub warnings: Vec<ConfigWarning>,
 }
 
@@ -38,6 +40,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let stonith = c.stonith(&nodes);
     let groups = c.groups(&nodes);
     let mut warnings = c.warnings(file);
+    warnings.extend(port_warnings(file, &links, &link_lines));
     warnings.extend(guest_stop_warnings(file, &groups, t.timeouts.stop));
 
     if !c.errs.is_empty() {
@@ -46,13 +49,19 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
     }
     let (authkey, authkey_line) = c.authkey.unwrap_or_default();
+    let (authkey_accept, authkey_accept_line) = match c.authkey_accept {
+        Some((p, l)) => (Some(p), l),
+        None => (None, 0),
+    };
     let config = Config {
         file: file.to_path_buf(),
         cluster: c.cluster.unwrap_or_default(),
         nodes: nodes.names,
         local: 0,
         authkey,
-        key: Vec::new(),
+        key: super::Key::default(),
+        authkey_accept,
+        accept_key: None,
         keepalive: t.keepalive,
         warntime: t.warntime,
         deadtime: t.deadtime,
@@ -79,7 +88,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         garp_interval: t.garp_interval,
         realtime: c.realtime,
     };
-    Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, warnings })
+    Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, authkey_accept_line, warnings })
 }
 
 /// Every directive's value, collected line by line, with the errors found so far.
@@ -91,6 +100,7 @@ struct Collected {
     nodes: Vec<(String, usize)>,
     node_line: usize,
     authkey: Option<(PathBuf, usize)>,
+    authkey_accept: Option<(PathBuf, usize)>,
     times: HashMap<TimeKey, (Duration, usize)>,
     auto_failback: bool,
     realtime: bool,
@@ -146,6 +156,7 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         nodes: Vec::new(),
         node_line: 0,
         authkey: None,
+        authkey_accept: None,
         times: HashMap::new(),
         auto_failback: false,
         realtime: true,
@@ -194,6 +205,7 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
                 }
             }
             Directive::Authkey(p) => c.authkey = Some((p, line)),
+            Directive::AuthkeyAccept(p) => c.authkey_accept = Some((p, line)),
             Directive::Time(k, d) => {
                 c.times.insert(k, (d, line));
             }
@@ -400,6 +412,31 @@ impl Collected {
         }
         out
     }
+}
+
+/// A UDP link on a port of 1024 or above: any local user may bind that port before the
+/// daemon does (then the daemon cannot start, or, on a kernel that lets them share it,
+/// could miss heartbeats); ports below 1024 need root.
+fn port_warnings(file: &Path, links: &[LinkConfig], lines: &[usize]) -> Vec<ConfigWarning> {
+    let mut out = Vec::new();
+    for (l, line) in links.iter().zip(lines) {
+        let port = match l {
+            LinkConfig::Ucast { port, .. } | LinkConfig::Bcast { port, .. } | LinkConfig::Mcast { port, .. } => *port,
+            LinkConfig::Serial { .. } => continue,
+        };
+        if port >= 1024 {
+            out.push(ConfigError {
+                file: file.to_path_buf(),
+                line: *line,
+                msg: format!(
+                    "{}: port {port} is 1024 or above: an unprivileged local process can bind it before \
+                     tandem does; use a port below 1024 (udpport, default 694)",
+                    l.name()
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// A guest's own `stop_timeout` (then its cgroup is killed) must fit in the group's stop
@@ -685,6 +722,11 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert!(c.realtime);
         assert!(c.groups.is_empty() && c.ping.is_empty() && c.stonith.is_empty());
         assert!(c.key.is_empty());
+        // The key never shows in a Debug print of the configuration.
+        let mut k = c.clone();
+        k.key = crate::config::Key::new(vec![0xab; 32]);
+        let dbg = format!("{k:?}");
+        assert!(dbg.contains("key: <32 bytes>") && !dbg.contains("171"), "{dbg}");
 
         // warntime and initdead follow deadtime.
         let c = parse(&format!("{MIN}deadtime 4s\n")).unwrap().config;
@@ -994,5 +1036,19 @@ mod soup {
             }
             let _ = parse_str(Path::new("/f"), &text);
         }
+    }
+
+    #[test]
+    fn unprivileged_ports_are_warned_about() {
+        let t = "cluster c\nnode a b\nauthkey /k\nudpport 5694\nucast eth0 192.0.2.2\nbcast eth1 694\n\
+                 mcast eth2 239.1.2.3 1024\n";
+        let p = parse_str(Path::new("/t.conf"), t).unwrap();
+        let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("/t.conf:5: ucast eth0 192.0.2.2: port 5694 is 1024 or above"), "{w:?}");
+        assert!(w[1].starts_with("/t.conf:7: mcast eth2 239.1.2.3: port 1024"), "{w:?}");
+        assert!(w[0].ends_with("can bind it before tandem does; use a port below 1024 (udpport, default 694)"));
+        let p = parse_str(Path::new("/t.conf"), "cluster c\nnode a b\nauthkey /k\nucast eth0 192.0.2.2\n").unwrap();
+        assert!(p.warnings.is_empty());
     }
 }

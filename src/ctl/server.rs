@@ -1,5 +1,11 @@
 //! The daemon side of the control socket. Non-blocking; driven by the poll loop.
 //! At most [`MAX_CONNS`] clients at once, each with a deadline; only uid 0 is served.
+//!
+//! One more slot is kept for `outdate` (DRBD's fence-peer handler, which must be answered
+//! while a burst of other clients, or idle connections of any local user, fill the others):
+//! a connection gets it only when every other slot is taken; anything but `outdate` read
+//! there is answered "busy", and a connection still silent there is closed when another
+//! one arrives, so idle connections cannot hold it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -14,6 +20,11 @@ use super::{CtlError, Request, MAX_REQUEST};
 use crate::time::{Duration, Instant};
 
 pub const MAX_CONNS: usize = 8;
+/// Connection slots in all: [`MAX_CONNS`] and the one kept for `outdate`.
+pub const SLOTS: usize = MAX_CONNS + 1;
+/// The index of the slot kept for `outdate`.
+const RESERVED: usize = MAX_CONNS;
+const BUSY: &[u8] = b"1\nbusy: too many control connections\n";
 /// How long a client may take to send its request and read the answer.
 pub const CONN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -80,8 +91,8 @@ impl Server {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| CtlError::Io { op: "chmod control socket", errno: io_errno(&e) })?;
         listener.set_nonblocking(true).map_err(|e| CtlError::Io { op: "set_nonblocking", errno: io_errno(&e) })?;
-        let mut conns = Vec::with_capacity(MAX_CONNS);
-        conns.resize_with(MAX_CONNS, || None);
+        let mut conns = Vec::with_capacity(SLOTS);
+        conns.resize_with(SLOTS, || None);
         Ok(Server { listener, path: path.to_path_buf(), conns })
     }
 
@@ -126,10 +137,11 @@ impl Server {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            let Some(slot) = self.conns.iter_mut().find(|c| c.is_none()) else {
-                let _ = (&stream).write(b"1\nbusy: too many control connections\n");
+            let Some(i) = self.free_slot() else {
+                let _ = (&stream).write(BUSY);
                 continue;
             };
+            let Some(slot) = self.conns.get_mut(i) else { continue };
             *slot = Some(Conn {
                 stream,
                 buf: [0; MAX_REQUEST],
@@ -139,6 +151,23 @@ impl Server {
                 deadline: now + CONN_TIMEOUT,
                 refused,
             });
+        }
+    }
+
+    /// A free general slot, else the reserved one: free, or held by a connection that has
+    /// not sent its request yet (it is closed: idle connections cannot keep it).
+    fn free_slot(&mut self) -> Option<usize> {
+        if let Some(i) = self.conns.iter().take(MAX_CONNS).position(|c| c.is_none()) {
+            return Some(i);
+        }
+        let reserved = self.conns.get_mut(RESERVED)?;
+        match reserved {
+            None => Some(RESERVED),
+            Some(c) if matches!(c.state, ConnState::Reading) => {
+                *reserved = None;
+                Some(RESERVED)
+            }
+            Some(_) => None,
         }
     }
 
@@ -169,8 +198,14 @@ impl Server {
                             return None;
                         }
                         let line = String::from_utf8_lossy(filled.get(..nl).unwrap_or(&[])).into_owned();
+                        let request = Request::parse(line.trim());
+                        if i == RESERVED && !matches!(request, Ok(Request::Outdate(_))) {
+                            let busy = String::from_utf8_lossy(BUSY.get(2..).unwrap_or(&[])).into_owned();
+                            self.reply(i, 1, &busy);
+                            return None;
+                        }
                         c.state = ConnState::Pending;
-                        return Some(Incoming { conn: i, request: Request::parse(line.trim()) });
+                        return Some(Incoming { conn: i, request });
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

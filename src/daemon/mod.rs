@@ -323,6 +323,13 @@ pub struct Daemon {
     auth_alarms: Vec<AuthAlarm>,
 }
 
+/// How long one inline operation (an `ip` start: a few netlink requests) may wait in total:
+/// `min(250ms, deadtime/4)`, so a kernel that does not answer costs the loop at most a
+/// quarter of deadtime, never a heartbeat the peer would miss.
+pub fn inline_budget(cfg: &Config) -> Duration {
+    Duration::from_millis(250).min(cfg.deadtime / 4)
+}
+
 /// Builds the agents for every group, refusing types not implemented yet.
 pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonError> {
     let mut errs = Vec::new();
@@ -331,7 +338,10 @@ pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonErro
         let mut v = Vec::with_capacity(g.resources.len());
         for r in &g.resources {
             match agent::build_or_broken(r, &cfg.timeouts) {
-                Ok(a) => v.push(a),
+                Ok(mut a) => {
+                    a.set_inline_budget(inline_budget(cfg));
+                    v.push(a)
+                }
                 Err(e) => errs.push(crate::config::ConfigError {
                     file: cfg.file.clone(),
                     line: g.line,
@@ -416,9 +426,13 @@ impl Daemon {
     /// Sets up everything (generation, links, control socket, signals) without detaching.
     pub fn new(cfg: Config, opts: Options) -> Result<Daemon, DaemonError> {
         let now = time::now();
-        let agents = build_agents(&cfg)?;
         let statedir =
             opts.state_dir.clone().or_else(|| cfg.statedir.clone()).unwrap_or_else(|| DEFAULT_STATEDIR.into());
+        // Before anything else runs: what a killed predecessor's children left.
+        for line in agent::records::kill_previous(&statedir) {
+            warn!("{line}");
+        }
+        let agents = build_agents(&cfg)?;
         let generation = crate::state::bump_generation(&statedir)
             .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
         let peer_mark = crate::state::read_peer_mark(&statedir)
@@ -437,6 +451,7 @@ impl Daemon {
         let signals = Signals::install()?;
         let node = Node::new(now, node_setup(&cfg, generation, links.len()));
         let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
+        codec.set_keys(&cfg.key, cfg.accept_key.as_deref());
         if let Some((g, seq)) = peer_mark {
             // The peer's packets from before this restart are refused as replays.
             codec.set_peer_floor(g, seq);
@@ -444,7 +459,7 @@ impl Daemon {
         }
         let pools = pools(&cfg);
         let n_children: usize = pools.iter().sum();
-        let n_poll = 4 + links.len() + crate::ctl::server::MAX_CONNS + 2 * n_children;
+        let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children;
         let n_links = links.len();
         info!(
             "tandem {} starting as node {} of cluster {} (generation {generation}, {} links, {} groups)",
@@ -459,7 +474,7 @@ impl Daemon {
             links,
             node,
             agents,
-            runner: Runner::with_pools(&pools, runner::DEFAULT_OUTPUT_CAP),
+            runner: Runner::with_pools(&pools, runner::DEFAULT_OUTPUT_CAP).with_records(&statedir),
             ctl,
             signals,
             garp,
@@ -471,11 +486,11 @@ impl Daemon {
             pending: Vec::with_capacity(16 + n_res),
             done: Vec::with_capacity(n_children),
             child_fds: Vec::with_capacity(2 * n_children),
-            conn_fds: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
+            conn_fds: Vec::with_capacity(crate::ctl::server::SLOTS),
             rx: Vec::with_capacity(RX_BATCH * n_links.max(1)),
             tx_buf: Box::new([0u8; MAX_PACKET]),
             repr: Box::new(empty_repr()),
-            expired: Vec::with_capacity(crate::ctl::server::MAX_CONNS),
+            expired: Vec::with_capacity(crate::ctl::server::SLOTS),
             transitions: Vec::with_capacity(TRANSITIONS),
             exit: false,
             term_signals: 0,
@@ -544,6 +559,8 @@ impl Daemon {
             Err(e) => return Err(e),
         }
         self.counters.iterations += 1;
+        // What the log file or stderr could not take before (never blocks).
+        log::logger().flush();
         let now = time::now();
         for i in 0..self.pollfds.len() {
             let (Some(pfd), Some(src)) = (self.pollfds.get(i).copied(), self.sources.get(i).copied()) else {
@@ -655,6 +672,14 @@ impl Daemon {
             return;
         }
         self.garp.set(new.garp_count, new.garp_interval);
+        for a in self.agents.iter_mut().flatten() {
+            a.set_inline_budget(inline_budget(&new));
+        }
+        if new.key != self.cfg.key || new.accept_key != self.cfg.accept_key {
+            self.codec.set_keys(&new.key, new.accept_key.as_deref());
+            let accept = if new.accept_key.is_some() { " (and accepting authkey_accept)" } else { "" };
+            self.note(log::Level::Info, now, format!("authentication key replaced{accept}"));
+        }
         let config_digest = new.digest();
         self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback, config_digest });
         self.cfg = new;
@@ -1189,6 +1214,21 @@ mod tests {
         assert!(!a.update(t(16_000), 1, 0), "spread over more than the window");
         assert!(!a.update(t(16_100), 1, 0));
         assert!(a.update(t(16_200), 1, 0));
+    }
+
+    #[test]
+    fn inline_operations_wait_well_under_deadtime() {
+        let text = "cluster c\nnode a b\nauthkey /k\nucast lo 198.51.100.2\nkeepalive 100ms\ndeadtime 500ms\n\
+                    group web a ip::192.0.2.50/24/lo\n";
+        let parsed = crate::config::parse_str(std::path::Path::new("/t.conf"), text).unwrap();
+        let host = crate::load::gather(&parsed).unwrap();
+        let (cfg, _) = crate::config::apply_host(&parsed, Some("a"), &host).unwrap();
+        assert_eq!(inline_budget(&cfg), Duration::from_millis(125));
+        let agents = build_agents(&cfg).unwrap();
+        assert_eq!(agents[0][0].inline_budget(), Some(Duration::from_millis(125)));
+        let mut slow = cfg.clone();
+        slow.deadtime = Duration::from_secs(10);
+        assert_eq!(inline_budget(&slow), Duration::from_millis(250));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 use crate::config::Config;
 
 /// The settings that need a restart and differ between `old` and `new` (empty: the new
-/// configuration may be applied live). Timers, `auto_failback`, the resource timeouts and
-/// the gratuitous ARP settings may change live.
+/// configuration may be applied live). Timers, `auto_failback`, the resource timeouts, the
+/// gratuitous ARP settings and the keys (`authkey`, `authkey_accept`: the codec's keys are
+/// replaced) may change live.
 pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut fixed = Vec::new();
     if new.cluster != old.cluster {
@@ -13,9 +14,6 @@ pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if new.nodes != old.nodes || new.local != old.local {
         fixed.push("node");
-    }
-    if new.key != old.key {
-        fixed.push("authkey");
     }
     if new.links != old.links || new.udpport != old.udpport {
         fixed.push("links (ucast/bcast/mcast/serial/udpport)");
@@ -73,8 +71,10 @@ mod tests {
         );
         assert_eq!(diff(&old, &cfg("realtime off\n")), ["realtime"]);
         assert_eq!(diff(&old, &cfg("ping 192.0.2.254\n")), ["stonith/ping"]);
+        // Keys are replaced live (rotation).
         let mut k = old.clone();
-        k.key = vec![1];
-        assert_eq!(diff(&old, &k), ["authkey"]);
+        k.key = crate::config::Key::new(vec![1]);
+        k.accept_key = Some(crate::config::Key::new(vec![2]));
+        assert!(diff(&old, &k).is_empty());
     }
 }

@@ -2,42 +2,67 @@
 //! `--foreground`) with a ready handshake, the pidfile, memory locking and real-time
 //! priority, then the loop.
 
+use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use log::{debug, error, info, warn};
 
 use super::{build_agents, setup, Daemon, DaemonError, Options};
 
-/// Reads a pidfile and tells whether that process is alive.
-fn pidfile_owner(path: &Path) -> Option<i32> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
-    if pid <= 0 {
-        return None;
-    }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) | Err(nix::errno::Errno::EPERM) => Some(pid),
-        Err(_) => None,
-    }
+/// The pidfile, locked for the daemon's whole life: "already running" means that lock is
+/// held, never that the pid written in it is alive (pids are reused).
+struct Pidfile {
+    lock: nix::fcntl::Flock<std::fs::File>,
+    path: PathBuf,
 }
 
-fn write_pidfile(path: &Path) -> Result<(), DaemonError> {
-    if let Some(pid) = pidfile_owner(path) {
-        if pid != std::process::id() as i32 {
-            return Err(setup("pidfile", format!("{} names running process {pid}: already running?", path.display())));
+impl Pidfile {
+    /// Opens (creating, never truncating) and locks `path` (LOCK_EX|LOCK_NB), then writes
+    /// this process's pid into it. A lock held by another process is "already running".
+    fn lock(path: &Path) -> Result<Pidfile, DaemonError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| setup(format!("pidfile directory {}", dir.display()), e))?;
+            }
         }
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| setup(format!("pidfile {}", path.display()), e))?;
+        let mut lock = match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut (&f).take(32), &mut text);
+                let who = match text.trim() {
+                    "" => String::new(),
+                    pid => format!(" as process {pid}"),
+                };
+                return Err(setup("pidfile", format!("already running{who} ({} is locked)", path.display())));
+            }
+            Err((_, errno)) => return Err(setup(format!("pidfile {}: flock", path.display()), errno.desc())),
+        };
+        let text = format!("{}\n", std::process::id());
+        let written = lock
+            .set_len(0)
+            .and_then(|()| std::io::Write::write_all(&mut *lock, text.as_bytes()))
+            .and_then(|()| std::io::Write::flush(&mut *lock));
+        written.map_err(|e| setup(format!("pidfile {}", path.display()), e))?;
+        Ok(Pidfile { lock, path: path.to_path_buf() })
     }
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| setup(format!("pidfile directory {}", dir.display()), e))?;
-        }
+
+    /// Clean exit: the file goes first, then the lock (on drop).
+    fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.lock);
     }
-    let tmp = path.with_extension("pid.tmp");
-    std::fs::write(&tmp, format!("{}\n", std::process::id()))
-        .map_err(|e| setup(format!("pidfile {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| setup(format!("pidfile {}", path.display()), e))?;
-    Ok(())
 }
 
 /// `tandem daemon`: load, detach (unless --foreground), run, clean up. Returns the exit code.
@@ -58,11 +83,6 @@ pub fn main(opts: Options) -> i32 {
         eprintln!("tandem: {e}");
         return 2;
     }
-    if let Some(pid) = pidfile_owner(&opts.pidfile) {
-        eprintln!("tandem: already running as process {pid} (pidfile {})", opts.pidfile.display());
-        return 1;
-    }
-
     // Detach: the parent waits (bounded) for the child to report that it is up, so that
     // `tandem daemon` and the init script return a truthful exit code.
     let mut ready_tx: Option<UnixStream> = None;
@@ -97,12 +117,21 @@ pub fn main(opts: Options) -> i32 {
         }
     }
 
+    // The lock is taken here, after the fork: the detaching parent must not share it (its
+    // exit would not release it, but an unlock from it would).
+    let pidfile = match Pidfile::lock(&opts.pidfile) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            return 1;
+        }
+    };
     let logfile = cfg.logfile.clone();
     if let Err(e) = crate::logging::init(cfg.logfacility.as_deref(), logfile.as_deref()) {
         eprintln!("tandem: {e}");
+        pidfile.remove();
         return 2;
     }
-    let pidfile = opts.pidfile.clone();
     let realtime = cfg.realtime;
     for w in &warnings {
         warn!("{w}");
@@ -112,14 +141,11 @@ pub fn main(opts: Options) -> i32 {
         Err(e) => {
             error!("cannot start: {e}");
             eprintln!("tandem: {e}");
+            // Ours (we hold its lock): a daemon that did not start leaves no pidfile.
+            pidfile.remove();
             return if matches!(e, DaemonError::Config(_)) { 2 } else { 1 };
         }
     };
-    if let Err(e) = write_pidfile(&pidfile) {
-        error!("cannot start: {e}");
-        eprintln!("tandem: {e}");
-        return 1;
-    }
     // Memory: release the start-up code's pages, then lock what the loop touches from here
     // on (MCL_ONFAULT), and run heartbeats at real-time priority so CPU load cannot starve them.
     if let Err(e) = crate::sys::rt::trim_text() {
@@ -141,7 +167,7 @@ pub fn main(opts: Options) -> i32 {
     let code = d.run();
     d.save_mark_now();
     drop(d);
-    let _ = std::fs::remove_file(&pidfile);
+    pidfile.remove();
     info!("exited");
     code
 }

@@ -21,6 +21,8 @@ pub struct LinkStats {
     pub dropped: u64,
     /// Packets that failed to parse or authenticate (garbage, wrong key, other cluster).
     pub bad: u64,
+    /// UDP `ucast`: datagrams from another source address than the peer's (also in `dropped`).
+    pub foreign: u64,
     // serial-only (zero for UDP):
     pub bad_crc: u64,
     pub resyncs: u64,

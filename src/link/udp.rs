@@ -1,8 +1,29 @@
 //! UDP heartbeat links: `ucast`, `bcast` and `mcast`, IPv4 and (ucast/mcast) IPv6.
 //!
-//! Every socket is non-blocking and close-on-exec, bound to the wildcard address and the
-//! link's port, and tied to its interface with `SO_BINDTODEVICE`, so a packet that reaches
-//! the port through another interface is not seen by this link.
+//! Every socket is non-blocking and close-on-exec, tied to its interface with
+//! `SO_BINDTODEVICE` (a packet that reaches the port through another interface is not seen
+//! by this link), and bound without `SO_REUSEADDR` or `SO_REUSEPORT` to the most specific
+//! address it can have:
+//! - `ucast`: this host's address on the interface in the peer's subnet (IPv6: the
+//!   link-local address for a link-local peer), else, with a warning, the wildcard;
+//!   datagrams from any other source address than the peer's are dropped and counted
+//!   (`dropped`, `foreign`), with a rate-limited log line;
+//! - `bcast`: the broadcast address it sends to (only broadcasts arrive);
+//! - `mcast`: the group (only the group's datagrams arrive).
+//!
+//! Why no address sharing: with `SO_REUSEADDR` on our socket, any local process could bind
+//! the same port with it too (a more specific address or device wins unicast delivery) and
+//! take the peer's heartbeats. `SO_REUSEPORT` limits sharing to the same user, which would
+//! keep others out, but it balances unicast datagrams between the sockets of the group,
+//! and nothing here needs sharing: sockets on different interfaces never conflict, and a
+//! ucast link owns its address. So a port is ours alone; a process that binds it first (a
+//! port of 1024 or more needs no privilege, which check-config warns about) makes the
+//! daemon fail to start, loudly, rather than miss heartbeats.
+//!
+//! What is left for `bcast`/`mcast`: the peer's address is not known, so any host on the
+//! segment (or local process) may send to the broadcast address or group; such packets
+//! fail authentication and are counted `bad`. Receiving heartbeats sent by broadcast or to a
+//! group needs no privilege on any host of the segment; they are authenticated, not secret.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -10,11 +31,12 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage,
+    bind, recvfrom, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage,
 };
 
 use super::{Link, LinkError, LinkKind, LinkStats};
 use crate::config::LinkConfig;
+use crate::logging::RateLimit;
 use crate::sys::net as sysnet;
 use crate::time::Instant;
 
@@ -29,7 +51,12 @@ pub struct UdpLink {
     name: String,
     fd: OwnedFd,
     dest: SockaddrStorage,
+    /// ucast: the only source address accepted.
+    peer: Option<IpAddr>,
+    /// Where the socket is bound.
+    local: SocketAddr,
     stats: LinkStats,
+    rl_foreign: RateLimit,
     buf: [u8; RECV_BUF],
 }
 
@@ -76,6 +103,36 @@ fn broadcast_addr(iface: &str) -> Ipv4Addr {
     computed.unwrap_or(Ipv4Addr::BROADCAST)
 }
 
+/// This host's address on `iface` whose subnet holds `peer` (for a link-local IPv6 peer:
+/// the interface's link-local address).
+fn local_addr_for(iface: &str, peer: IpAddr) -> Option<IpAddr> {
+    let addrs = nix::ifaddrs::getifaddrs().ok()?;
+    for ifa in addrs {
+        if ifa.interface_name != iface {
+            continue;
+        }
+        let (Some(a), Some(m)) = (ifa.address.as_ref(), ifa.netmask.as_ref()) else { continue };
+        match peer {
+            IpAddr::V4(p) => {
+                let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) else { continue };
+                let mask = u32::from(m.ip());
+                if u32::from(a.ip()) & mask == u32::from(p) & mask {
+                    return Some(IpAddr::V4(a.ip()));
+                }
+            }
+            IpAddr::V6(p) => {
+                let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) else { continue };
+                let mask = u128::from(m.ip());
+                let same = u128::from(a.ip()) & mask == u128::from(p) & mask;
+                if same || (is_link_local_v6(&p) && is_link_local_v6(&a.ip())) {
+                    return Some(IpAddr::V6(a.ip()));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// `addr | !netmask`; for a /31 or /32 (no broadcast address) the limited broadcast.
 fn broadcast_of(addr: Ipv4Addr, mask: Ipv4Addr) -> Ipv4Addr {
     let (a, m) = (u32::from(addr), u32::from(mask));
@@ -107,18 +164,34 @@ impl UdpLink {
         let family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
         let fd = socket(family, SockType::Datagram, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
             .map_err(open_err(format!("{name}: socket")))?;
-        setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(open_err(format!("{name}: SO_REUSEADDR")))?;
         setsockopt(&fd, sockopt::BindToDevice, &OsString::from(iface.as_str()))
             .map_err(open_err(format!("{name}: SO_BINDTODEVICE {iface}")))?;
         if v6 {
             setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(open_err(format!("{name}: IPV6_V6ONLY")))?;
         }
-        let wildcard: SocketAddr = if v6 {
-            SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
-        } else {
-            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+        let at = |a: IpAddr| match a {
+            IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, port)),
+            IpAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(
+                a,
+                port,
+                0,
+                if is_link_local_v6(&a) || a.is_multicast() { ifindex } else { 0 },
+            )),
         };
-        bind(fd.as_raw_fd(), &SockaddrStorage::from(wildcard)).map_err(open_err(format!("{name}: bind {wildcard}")))?;
+        let wildcard = at(if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) });
+        let local = match cfg {
+            LinkConfig::Ucast { peer, .. } => local_addr_for(iface, *peer).map(at).unwrap_or_else(|| {
+                log::warn!(
+                    "{name}: no address of {iface} is in {peer}'s subnet; listening on every address of {iface} \
+                     (datagrams from other sources than {peer} are still dropped)"
+                );
+                wildcard
+            }),
+            LinkConfig::Bcast { .. } => at(IpAddr::V4(broadcast_addr(iface))),
+            LinkConfig::Mcast { group, .. } => at(*group),
+            LinkConfig::Serial { .. } => wildcard,
+        };
+        bind(fd.as_raw_fd(), &SockaddrStorage::from(local)).map_err(open_err(format!("{name}: bind {local}")))?;
 
         let scoped_v6 =
             |a: Ipv6Addr, scope: bool| SocketAddr::V6(SocketAddrV6::new(a, port, 0, if scope { ifindex } else { 0 }));
@@ -163,7 +236,25 @@ impl UdpLink {
                 return Err(LinkError::Config(format!("{name}: not a UDP link")));
             }
         };
-        Ok(UdpLink { name, fd, dest: SockaddrStorage::from(dest), stats: LinkStats::default(), buf: [0u8; RECV_BUF] })
+        let peer = match cfg {
+            LinkConfig::Ucast { peer, .. } => Some(*peer),
+            _ => None,
+        };
+        Ok(UdpLink {
+            name,
+            fd,
+            dest: SockaddrStorage::from(dest),
+            peer,
+            local,
+            stats: LinkStats::default(),
+            rl_foreign: RateLimit::new(crate::time::Duration::from_secs(10), 5),
+            buf: [0u8; RECV_BUF],
+        })
+    }
+
+    /// Where the socket is bound (address and port).
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     /// Where `send` goes (peer, broadcast address or group, with the port).
@@ -175,6 +266,15 @@ impl UdpLink {
             .as_sockaddr_in6()
             .map(|a| SocketAddr::V6(SocketAddrV6::new(a.ip(), a.port(), a.flowinfo(), a.scope_id())))
     }
+}
+
+/// The source IP of a received datagram (an IPv4-mapped IPv6 source as IPv4).
+fn source_ip(from: &SockaddrStorage) -> Option<IpAddr> {
+    if let Some(a) = from.as_sockaddr_in() {
+        return Some(IpAddr::V4(a.ip()));
+    }
+    let a = from.as_sockaddr_in6()?.ip();
+    Some(a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4))
 }
 
 impl Link for UdpLink {
@@ -206,12 +306,28 @@ impl Link for UdpLink {
         }
     }
 
-    fn recv(&mut self, _now: Instant, on_packet: &mut dyn FnMut(&[u8])) -> Result<(), LinkError> {
+    fn recv(&mut self, now: Instant, on_packet: &mut dyn FnMut(&[u8])) -> Result<(), LinkError> {
         let mut n_read = 0;
         while n_read < RECV_BURST {
-            match recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
-                Ok(n) => {
+            match recvfrom::<SockaddrStorage>(self.fd.as_raw_fd(), &mut self.buf) {
+                Ok((n, from)) => {
                     n_read += 1;
+                    if let Some(peer) = self.peer {
+                        let src = from.as_ref().and_then(source_ip);
+                        if src != Some(peer) {
+                            self.stats.dropped += 1;
+                            self.stats.foreign += 1;
+                            if let Some(s) = self.rl_foreign.allow(now) {
+                                let who = src.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+                                log::warn!(
+                                    "link {}: dropped a datagram from {who}, not the peer {peer} \
+                                     ({s} similar messages suppressed)",
+                                    self.name
+                                );
+                            }
+                            continue;
+                        }
+                    }
                     on_packet(self.buf.get(..n).unwrap_or(&self.buf));
                 }
                 Err(Errno::EAGAIN) => return Ok(()),

@@ -574,6 +574,8 @@ pub struct NlSocket {
     portid: u32,
     seq: u32,
     timeout: Duration,
+    /// An end no request may wait past (an operation's whole budget), if set.
+    end: Option<crate::time::Instant>,
     rbuf: Vec<u8>,
     sbuf: Vec<u8>,
     /// Replies that did not belong to the current request (old seq, other port).
@@ -607,6 +609,7 @@ impl NlSocket {
             portid: addr.pid(),
             seq: initial_seq(),
             timeout: DEFAULT_TIMEOUT,
+            end: None,
             rbuf: vec![0; recv.max(4096)],
             sbuf: vec![0; send.max(256)],
             skipped: 0,
@@ -623,6 +626,11 @@ impl NlSocket {
     }
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+    /// Bounds every later request by an absolute end as well as by [`NlSocket::timeout`]:
+    /// an operation of several requests (an `ip` start) then waits at most its whole budget.
+    pub fn set_end(&mut self, end: Option<crate::time::Instant>) {
+        self.end = end;
     }
     /// Replies skipped because their sequence number or port id did not match.
     pub fn skipped(&self) -> u64 {
@@ -671,7 +679,10 @@ impl NlSocket {
         let flags = req.flags();
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let want_ack = flags & NLM_F_ACK != 0;
-        let deadline = crate::time::Instant::from_micros(crate::sys::monotonic_micros()) + self.timeout;
+        let mut deadline = crate::time::Instant::from_micros(crate::sys::monotonic_micros()) + self.timeout;
+        if let Some(end) = self.end {
+            deadline = deadline.min(end);
+        }
         loop {
             let len = self.recv_until(op, deadline)?;
             let data = self.rbuf.get(..len).unwrap_or(&[]);
@@ -920,5 +931,16 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert!(v[0].is_ok());
         assert!(v[1].is_err());
+    }
+
+    #[test]
+    fn an_operation_end_bounds_every_request() {
+        let mut sock = NlSocket::new(Protocol::Route).unwrap();
+        assert!(route::link_index(&mut sock, "lo").is_ok());
+        // An end already passed: the next request gives up at once, whatever its timeout.
+        sock.set_end(Some(crate::time::now()));
+        assert!(matches!(route::link_index(&mut sock, "lo"), Err(NetlinkError::Timeout { .. })));
+        sock.set_end(None);
+        assert!(route::link_index(&mut sock, "lo").is_ok());
     }
 }

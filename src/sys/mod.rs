@@ -14,6 +14,16 @@ pub mod random;
 pub mod rt;
 pub mod tty;
 
+/// Overwrites `buf` with zeros in a way the compiler may not remove (a secret about to be
+/// freed): one volatile write per byte, then a compiler fence.
+pub fn zeroize(buf: &mut [u8]) {
+    for b in buf.iter_mut() {
+        // SAFETY: `b` is a valid, exclusively borrowed byte.
+        unsafe { core::ptr::write_volatile(b, 0) };
+    }
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
 /// CLOCK_MONOTONIC in microseconds.
 pub fn monotonic_micros() -> u64 {
     match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
@@ -23,5 +33,15 @@ pub fn monotonic_micros() -> u64 {
             s.saturating_mul(1_000_000).saturating_add(ns / 1000)
         }
         Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn zeroize_clears_every_byte() {
+        let mut b = vec![0xa5u8; 37];
+        super::zeroize(&mut b);
+        assert!(b.iter().all(|&x| x == 0));
     }
 }

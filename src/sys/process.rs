@@ -21,6 +21,9 @@ pub enum ChildAction<'a> {
 
 /// Forks a child that:
 /// - becomes the leader of its own process group (`setpgid(0, 0)`),
+/// - is sent SIGKILL when the thread that forked it dies (`PR_SET_PDEATHSIG`; the daemon
+///   is single-threaded, so: when the daemon dies), and exits at once if the parent is
+///   already gone; this is not inherited by the child's own children,
 /// - has every signal disposition reset to the default and an empty signal mask,
 /// - has `stdin` on fd 0, `output` on fds 1 and 2, and no other fd open,
 /// - then performs `action`.
@@ -48,6 +51,8 @@ pub fn spawn_child(stdin: BorrowedFd<'_>, output: BorrowedFd<'_>, action: ChildA
     }
     let in_fd = stdin.as_raw_fd();
     let out_fd = output.as_raw_fd();
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
 
     // SAFETY: fork has no memory-safety preconditions. In the child we only call
     // async-signal-safe functions on memory prepared above (Exec), or run the
@@ -61,7 +66,7 @@ pub fn spawn_child(stdin: BorrowedFd<'_>, output: BorrowedFd<'_>, action: ChildA
     }
 
     // ---- child ----
-    child_setup(in_fd, out_fd);
+    child_setup(in_fd, out_fd, parent);
     match run {
         Some(f) => {
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(1);
@@ -88,11 +93,17 @@ pub fn spawn_child(stdin: BorrowedFd<'_>, output: BorrowedFd<'_>, action: ChildA
 }
 
 /// The child's set-up between fork and exec. Async-signal-safe calls only.
-fn child_setup(in_fd: RawFd, out_fd: RawFd) {
+fn child_setup(in_fd: RawFd, out_fd: RawFd, parent: libc::pid_t) {
     // SAFETY: (whole function) plain syscalls on integers and on stack memory we own;
     // errors are ignored because there is nobody to report them to but the pipe.
     unsafe {
         libc::setpgid(0, 0);
+        // Dies with the daemon. Survives exec (except of a set-user-ID program). If the
+        // daemon died before this call, nobody would send the signal: leave now.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        if libc::getppid() != parent {
+            libc::_exit(126);
+        }
     }
     reset_signals();
     // SAFETY: as above.

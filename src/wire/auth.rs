@@ -176,6 +176,8 @@ impl WireError {
 #[derive(Debug, Clone)]
 pub struct Codec {
     auth: Auth,
+    /// A second key accepted on receive (`authkey_accept`, for key rotation); never sent with.
+    accept: Option<Auth>,
     cluster_id: u32,
     local: u8,
     peer: u8,
@@ -188,6 +190,7 @@ impl Codec {
     pub fn new(key: &[u8], cluster: &str, local: u8, peer: u8, generation: u64) -> Codec {
         Codec {
             auth: Auth::new(key),
+            accept: None,
             cluster_id: cluster_id(cluster),
             local,
             peer,
@@ -199,6 +202,12 @@ impl Codec {
 
     pub fn cluster_id(&self) -> u32 {
         self.cluster_id
+    }
+    /// Replaces the keys (a reload): `key` signs and verifies, `accept` also verifies.
+    /// The sequence counter and the replay window are kept.
+    pub fn set_keys(&mut self, key: &[u8], accept: Option<&[u8]>) {
+        self.auth = Auth::new(key);
+        self.accept = accept.map(Auth::new);
     }
     /// Our boot generation, as sent.
     pub fn generation(&self) -> u64 {
@@ -244,7 +253,9 @@ impl Codec {
         if packet.cluster_id() != self.cluster_id {
             return Err(WireError::WrongCluster);
         }
-        self.auth.verify(packet.signed_bytes(), packet.mac())?;
+        if let Err(e) = self.auth.verify(packet.signed_bytes(), packet.mac()) {
+            self.accept.as_ref().ok_or(e)?.verify(packet.signed_bytes(), packet.mac())?;
+        }
         let sender = packet.sender();
         if sender == self.local && packet.generation() != self.generation {
             // Authenticated, with our own node id, from another boot generation: another
@@ -479,5 +490,28 @@ mod tests {
         assert_eq!(alpha.encode(&mut r, &mut buf), Err(WireError::BufferTooSmall));
         let mut buf = vec![0u8; need];
         assert_eq!(alpha.encode(&mut r, &mut buf), Ok(need));
+    }
+
+    #[test]
+    fn a_second_key_is_accepted_on_receive_only() {
+        let old = b"the old key the old key the old!";
+        let new = b"the new key the new key the new!";
+        let mut a = Codec::new(old, "demo", 0, 1, 1);
+        let mut b = Codec::new(old, "demo", 1, 0, 1);
+        let mut r = repr();
+        let mut buf = [0u8; MAX_LEN];
+        // b still sends with the old key; a sends with the new one and accepts the old.
+        a.set_keys(new, Some(old));
+        let n = b.encode(&mut r, &mut buf).unwrap();
+        assert!(a.decode(&buf[..n]).is_ok());
+        let n = a.encode(&mut r, &mut buf).unwrap();
+        assert_eq!(b.decode(&buf[..n]), Err(WireError::BadMac));
+        b.set_keys(old, Some(new));
+        let n = a.encode(&mut r, &mut buf).unwrap();
+        assert!(b.decode(&buf[..n]).is_ok());
+        // Without the accepted key, the old one is refused again.
+        a.set_keys(new, None);
+        let n = b.encode(&mut r, &mut buf).unwrap();
+        assert_eq!(a.decode(&buf[..n]), Err(WireError::BadMac));
     }
 }

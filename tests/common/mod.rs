@@ -28,6 +28,7 @@ pub mod rmcp_bmc;
 mod rng;
 pub mod serial;
 mod tmp;
+pub mod watch;
 
 pub use netns::{in_netns, in_new_netns, spawn_in_netns, Netns, Pair};
 pub use prereq::{needs, require};
