@@ -4,6 +4,7 @@
 
 mod args;
 mod check;
+mod ocf;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage:
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem ocf      ip|drbd|mount|lvm|script|guest ACTION   # OCF resource agent (OCF_RESKEY_*)
   tandem version
 ";
 
@@ -30,6 +32,18 @@ fn usage_error(msg: &str) -> i32 {
     eprintln!("tandem: {msg}");
     eprint!("{USAGE}");
     2
+}
+
+/// Runs the program with its whole argv: called as `/usr/lib/ocf/resource.d/tandem/AGENT`
+/// (a link to the binary), it is that OCF agent; otherwise `tandem COMMAND …`.
+pub fn main(argv: Vec<String>) -> i32 {
+    let mut it = argv.into_iter();
+    let argv0 = it.next().unwrap_or_default();
+    let rest: Vec<String> = it.collect();
+    if let Some(agent) = ocf::agent_of_argv0(&argv0) {
+        return ocf::run(agent, rest.first().map(String::as_str));
+    }
+    run(rest)
 }
 
 /// Runs one command line (without the program name); returns the exit code.
@@ -46,6 +60,11 @@ pub fn run(argv: Vec<String>) -> i32 {
         "keygen" => cmd_keygen(rest),
         "agent" => cmd_agent(rest),
         "fence-peer" => cmd_fence(rest),
+        "ocf" => match rest {
+            [agent] => ocf::run(agent, None),
+            [agent, action] => ocf::run(agent, Some(action)),
+            _ => usage_error("ocf needs AGENT and ACTION"),
+        },
         "version" | "--version" | "-V" => {
             println!("tandem {}", env!("CARGO_PKG_VERSION"));
             0
@@ -217,18 +236,25 @@ fn cmd_agent(rest: &[String]) -> i32 {
     };
     if code == 0 && op == Op::Start {
         if let Some(ann) = a.announce() {
-            for i in 0..crate::config::DEFAULT_GARP_COUNT {
-                if i > 0 {
-                    std::thread::sleep(crate::config::DEFAULT_GARP_INTERVAL);
-                }
-                if let Err(e) = agent::ip::send_announce(&ann) {
-                    eprintln!("tandem: announce {}: {e}", ann.addr);
-                    break;
-                }
+            if let Err(e) = announce(&ann, crate::config::DEFAULT_GARP_COUNT, crate::config::DEFAULT_GARP_INTERVAL) {
+                eprintln!("tandem: announce {}: {e}", ann.addr);
             }
         }
     }
     code
+}
+
+/// Sends `count` gratuitous ARPs (or unsolicited NAs), `interval` apart, blocking: for
+/// commands, never for the daemon (its loop spaces them with timers).
+fn announce(ann: &agent::ip::Announce, count: u32, interval: Duration) -> Result<(), agent::AgentError> {
+    let mut sender = agent::ip::Announcer::new();
+    for i in 0..count {
+        if i > 0 {
+            std::thread::sleep(interval);
+        }
+        sender.send(ann)?;
+    }
+    Ok(())
 }
 
 fn cmd_fence(rest: &[String]) -> i32 {

@@ -21,7 +21,8 @@ pub use key::{keygen, read_key, KeyError};
 pub use raw::parse_duration;
 pub use resolve::{apply_host, HostFacts, Parsed};
 pub use resource::{
-    parse_resource, DrbdSpec, GuestSpec, IpSpec, LvmSpec, MountSpec, Resource, ResourceSpec, ScriptSpec,
+    instance_name, parse_resource, DrbdSpec, GuestSpec, IpSpec, LvmSpec, MountSpec, OcfSpec, Resource, ResourceSpec,
+    ScriptSpec,
 };
 
 /// Default `garp_count`: gratuitous ARPs / unsolicited NAs sent after adding an address.
@@ -204,6 +205,7 @@ pub enum ResourceKind {
     Mount,
     Lvm,
     Guest,
+    Ocf,
 }
 
 impl ResourceKind {
@@ -215,6 +217,7 @@ impl ResourceKind {
             ResourceKind::Mount => "mount",
             ResourceKind::Lvm => "lvm",
             ResourceKind::Guest => "guest",
+            ResourceKind::Ocf => "ocf",
         }
     }
 }

@@ -286,8 +286,8 @@ pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonErro
     let mut out = Vec::with_capacity(cfg.groups.len());
     for g in &cfg.groups {
         let mut v = Vec::with_capacity(g.resources.len());
-        for r in &g.resources {
-            match agent::build_or_broken(r, &cfg.timeouts) {
+        for (i, r) in g.resources.iter().enumerate() {
+            match agent::build_or_broken_in(r, &cfg.timeouts, &g.name, i) {
                 Ok(a) => v.push(a),
                 Err(e) => errs.push(crate::config::ConfigError {
                     file: cfg.file.clone(),
@@ -823,6 +823,9 @@ impl Daemon {
                 self.runner.spawn(now, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
             }
             Exec::Exec(argv) => self.runner.spawn(now, tag, Spawn::Exec(&argv), timeout).err().map(Err),
+            Exec::ExecEnv { argv, env } => {
+                self.runner.spawn(now, tag, Spawn::ExecEnv { argv: &argv, env: &env }, timeout).err().map(Err)
+            }
         };
         // The gratuitous ARP goes out before anything else happens.
         if let Some(a) = announce {
@@ -897,7 +900,8 @@ impl Daemon {
                     self.pending.push(Pending::OutdateDone { code });
                 }
                 Some(Job::Op { group, resource, op }) => {
-                    let r = runner::judge(op, d);
+                    let rules = self.agents.get(group.0).and_then(|g| g.get(resource.0)).map(|a| a.exit_rules());
+                    let r = runner::judge(rules.unwrap_or_default(), op, d);
                     // What the child said (a script's output, a forked agent's log lines).
                     let (gname, text) = (self.group_name(group), self.res_text(group, resource));
                     for line in d.output.lines() {

@@ -1,0 +1,129 @@
+//! `tandem ocf AGENT ACTION`, and the binary called as `/usr/lib/ocf/resource.d/tandem/AGENT`:
+//! tandem's agents under the OCF resource agent API. The parameters come from
+//! `OCF_RESKEY_*` (read by [`crate::agent::ocf::ra`] into the same specs as the configuration
+//! file's words), the deadline from `OCF_RESKEY_CRM_meta_timeout`, and the exit code is an
+//! OCF one. Messages go to stderr.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::agent::ocf::ra::{self, Action, SetupError};
+use crate::agent::ocf::OcfCode;
+use crate::agent::{self, AgentError, Op, Outcome};
+use crate::config::{Resource, Timeouts};
+use crate::time::Duration;
+
+/// The agent name when the binary was called through a link in an OCF provider directory
+/// named `tandem` (`…/resource.d/tandem/ip`), busybox style.
+pub fn agent_of_argv0(argv0: &str) -> Option<&'static str> {
+    let p = Path::new(argv0);
+    let dir = p.parent()?.file_name()?;
+    if dir != ra::PROVIDER {
+        return None;
+    }
+    let name = p.file_name()?.to_str()?;
+    ra::find(name).map(|r| r.name)
+}
+
+fn usage(agent: &str) -> String {
+    format!("usage: {agent} meta-data|validate-all|start|stop|monitor (OCF resource agent; parameters in OCF_RESKEY_*)")
+}
+
+/// Runs one OCF action of tandem's agent `agent`; returns the OCF exit code.
+pub fn run(agent: &str, action: Option<&str>) -> i32 {
+    let Some(ra) = ra::find(agent) else {
+        let names: Vec<&str> = ra::AGENTS.iter().map(|a| a.name).collect();
+        eprintln!("tandem ocf: unknown agent {agent:?} (one of {})", names.join(", "));
+        return OcfCode::ErrConfigured.code();
+    };
+    let Some(action_word) = action else {
+        eprintln!("{}", usage(agent));
+        return OcfCode::ErrArgs.code();
+    };
+    let action = Action::parse(action_word);
+    let code = match action {
+        Action::MetaData => {
+            print!("{}", ra.meta_data());
+            OcfCode::Success
+        }
+        Action::Usage => {
+            println!("{}", usage(agent));
+            OcfCode::Success
+        }
+        Action::Unimplemented => {
+            eprintln!("{agent}: action {action_word:?} is not implemented");
+            OcfCode::ErrUnimplemented
+        }
+        Action::ValidateAll | Action::Start | Action::Stop | Action::Monitor => act(ra, action),
+    };
+    code.code()
+}
+
+/// The `OCF_RESKEY_*` variables, without the prefix.
+fn reskeys() -> Result<Vec<(String, String)>, String> {
+    let mut v = Vec::new();
+    for (k, val) in std::env::vars_os() {
+        let Some(name) = k.as_bytes().strip_prefix(b"OCF_RESKEY_") else { continue };
+        let name = String::from_utf8(name.to_vec()).map_err(|_| "a parameter name is not UTF-8".to_string())?;
+        let val = val.into_string().map_err(|_: OsString| format!("the value of parameter '{name}' is not UTF-8"))?;
+        v.push((name, val));
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// The op's deadline: `OCF_RESKEY_CRM_meta_timeout` (ms), else tandem's default.
+fn timeouts() -> Timeouts {
+    let ms = std::env::var("OCF_RESKEY_CRM_meta_timeout").ok().and_then(|v| v.trim().parse::<u64>().ok());
+    match ms.filter(|&m| m > 0) {
+        Some(ms) => {
+            let d = Duration::from_millis(ms);
+            Timeouts { start: d, stop: d, status: d }
+        }
+        None => Timeouts::default(),
+    }
+}
+
+fn act(ra: &'static ra::Ra, action: Action) -> OcfCode {
+    let instance = std::env::var("OCF_RESOURCE_INSTANCE").unwrap_or_else(|_| ra.name.to_string());
+    let who = format!("ocf:tandem:{} {instance}", ra.name);
+    let fail = |e: SetupError| {
+        let code = ra::setup_code(action, &e);
+        let msg = match &e {
+            SetupError::Params(m) | SetupError::Host(m) | SetupError::Missing(m) | SetupError::Unsupported(m) => m,
+        };
+        eprintln!("{who}: {msg}");
+        code
+    };
+    let cfg = match reskeys().and_then(|v| ra.parse_params(&v)) {
+        Ok(c) => c,
+        Err(m) => return fail(SetupError::Params(m)),
+    };
+    let res = Resource { spec: cfg.spec.clone(), text: who.clone() };
+    let mut a = match agent::build(&res, &timeouts()) {
+        Ok(a) => a,
+        Err(e @ AgentError::Unsupported(_)) => return fail(SetupError::Unsupported(e.to_string())),
+        Err(e @ AgentError::Unavailable(_)) => return fail(SetupError::Missing(e.to_string())),
+        Err(e) => return fail(SetupError::Host(e.to_string())),
+    };
+    let op = match action {
+        Action::ValidateAll => return OcfCode::Success,
+        Action::Start => Op::Start,
+        Action::Stop => Op::Stop,
+        _ => Op::Status,
+    };
+    let r = a.run(op).map(|o| o == Outcome::Running);
+    if let Err(e) = &r {
+        eprintln!("{who}: {}: {e}", agent::ocf::action(op));
+    }
+    let code = ra::result_code(action, &r);
+    if code == OcfCode::Success && op == Op::Start {
+        if let Some(ann) = a.announce() {
+            if let Err(e) = super::announce(&ann, cfg.arp_count, cfg.arp_interval) {
+                eprintln!("{who}: announce {}: {e}", ann.addr);
+            }
+        }
+    }
+    code
+}
