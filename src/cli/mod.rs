@@ -4,6 +4,7 @@
 
 mod args;
 mod check;
+pub mod export;
 mod ocf;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ const USAGE: &str = "usage:
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
   tandem ocf      ip|drbd|mount|lvm|script|guest ACTION   # OCF resource agent (OCF_RESKEY_*)
+  tandem export   pacemaker [-c CONFIG] [--crm]
   tandem version
 ";
 
@@ -60,6 +62,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         "keygen" => cmd_keygen(rest),
         "agent" => cmd_agent(rest),
         "fence-peer" => cmd_fence(rest),
+        "export" => export::command(rest),
         "ocf" => match rest {
             [agent] => ocf::run(agent, None),
             [agent, action] => ocf::run(agent, Some(action)),
