@@ -179,21 +179,57 @@ fn ocf_tester_drives_ip_in_a_namespace() {
     assert!(!ns.has_addr("192.0.2.50"), "ocf-tester ends with a stop");
     // Without a prefix and an interface: the subnet's, found on the host (as IPaddr2 does).
     ocf_tester(&ra.agent("ip"), "web-ip2", &[("ip", "192.0.2.51")], &["ip", "netns", "exec", ns.name()]);
-    // Start really adds the address, and announces it.
+    // Start really adds the address, and announces it: the first gratuitous ARP at once, the
+    // others from a background child, so start returns before they are all out.
     let env = |c: &mut Command| {
         c.env("OCF_ROOT", "/usr/lib/ocf").env("OCF_RESKEY_ip", "192.0.2.52").env("OCF_RESKEY_nic", "lan0");
+        c.env("OCF_RESKEY_arp_count", "4").env("OCF_RESKEY_arp_interval", "150");
     };
+    let arps = count_arps(&ns, "peer0", [192, 0, 2, 52], Duration::from_millis(1500));
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns.name()]).arg(ra.agent("ip")).arg("start");
     env(&mut c);
+    let t0 = Instant::now();
     let o = c.output().unwrap();
+    let took = t0.elapsed();
     assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(took < Duration::from_millis(400), "start waited for the announcements: {took:?}");
     assert!(ns.has_addr("192.0.2.52"));
+    assert_eq!(arps.join().unwrap(), 4, "gratuitous ARPs for 192.0.2.52");
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns.name()]).arg(ra.agent("ip")).arg("stop");
     env(&mut c);
     assert_eq!(code(&c.output().unwrap()), 0);
     assert!(!ns.has_addr("192.0.2.52"));
+}
+
+/// Counts, on a thread in `ns`, the ARP frames on `iface` whose sender address is `addr`,
+/// for `during`.
+fn count_arps(ns: &Netns, iface: &str, addr: [u8; 4], during: Duration) -> std::thread::JoinHandle<usize> {
+    use std::os::fd::AsFd;
+    use tandem::sys::packet::{PacketSocket, ETH_P_ARP};
+    let (path, iface) = (format!("/run/netns/{}", ns.name()), iface.to_string());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let mut s = tandem::netlink::NlSocket::new(tandem::netlink::Protocol::Route).unwrap();
+        let idx = tandem::netlink::route::link_index(&mut s, &iface).unwrap();
+        let ps = PacketSocket::bind(idx, ETH_P_ARP).unwrap();
+        tx.send(()).unwrap();
+        let (end, mut n, mut buf) = (Instant::now() + during, 0, [0u8; 2048]);
+        while Instant::now() < end {
+            let mut fds = [nix::poll::PollFd::new(ps.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(50u16));
+            while let Ok(len) = ps.recv(&mut buf) {
+                // Ethernet header (14), then ARP: sender protocol address at 14..18 of it.
+                n += usize::from(len >= 42 && buf[28..32] == addr);
+            }
+        }
+        n
+    });
+    rx.recv_timeout(Duration::from_secs(3)).unwrap();
+    h
 }
 
 #[test]

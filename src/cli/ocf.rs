@@ -120,10 +120,39 @@ fn act(ra: &'static ra::Ra, action: Action) -> OcfCode {
     let code = ra::result_code(action, &r);
     if code == OcfCode::Success && op == Op::Start {
         if let Some(ann) = a.announce() {
-            if let Err(e) = super::announce(&ann, cfg.arp_count, cfg.arp_interval) {
-                eprintln!("{who}: announce {}: {e}", ann.addr);
-            }
+            announce(&who, &ann, cfg.arp_count, cfg.arp_interval);
         }
     }
     code
+}
+
+/// The first announcement now, the others from a background child, so that `start` returns
+/// as soon as the address is usable (the cluster manager starts the next resource then), as
+/// the daemon spaces them with its timers. Without a child, all of them here.
+fn announce(who: &str, ann: &agent::ip::Announce, count: u32, interval: Duration) {
+    if count == 0 {
+        return;
+    }
+    if let Err(e) = super::announce(ann, 1, interval) {
+        eprintln!("{who}: announce {}: {e}", ann.addr);
+        return;
+    }
+    if count == 1 {
+        return;
+    }
+    let rest = count - 1;
+    let mut later = || {
+        std::thread::sleep(interval);
+        i32::from(super::announce(ann, rest, interval).is_err())
+    };
+    let spawned = std::fs::File::open("/dev/null").map_err(|_| nix::errno::Errno::EIO).and_then(|null| {
+        use std::os::fd::AsFd;
+        crate::sys::process::spawn_child(null.as_fd(), null.as_fd(), crate::sys::process::ChildAction::Run(&mut later))
+    });
+    if spawned.is_err() {
+        std::thread::sleep(interval);
+        if let Err(e) = super::announce(ann, rest, interval) {
+            eprintln!("{who}: announce {}: {e}", ann.addr);
+        }
+    }
 }

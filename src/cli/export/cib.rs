@@ -17,7 +17,9 @@ pub fn render(m: &Cib) -> String {
         0,
         &format!(
             "Pacemaker configuration of tandem cluster {}, made by `tandem export pacemaker` (tandem {}) \
-             from {}. Load it with `cibadmin -R -x FILE`; check it with `crm_verify -x FILE`.",
+             from {}. Check it with `crm_verify -x FILE`; load it into a running cluster with \
+             `cibadmin -R -o configuration -x FILE` (replacing the whole CIB is refused: a running cluster's \
+             epoch is newer).",
             m.cluster,
             env!("CARGO_PKG_VERSION"),
             m.source
