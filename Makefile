@@ -6,7 +6,7 @@ CARGO    ?= cargo
 BIN      := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release/tandem
 STATIC   := RUSTFLAGS="-C target-feature=+crt-static"
 
-.PHONY: all build static test unit lint demo bench vm-test install install-check fuzz-build clean check-static
+.PHONY: all build static test unit lint demo bench vm-test install install-check fuzz-build clean check-static deb
 
 all: build
 
@@ -63,6 +63,11 @@ vm-test:
 	scripts/prereqs vm
 	$(MAKE) build
 	TANDEM=$(abspath $(BIN)) tests/vm/run.sh
+
+# The Debian package, with dpkg-deb (packaging/deb, scripts/mkdeb): target/deb/tandem_VERSION_amd64.deb
+deb: $(BIN)
+	@command -v dpkg-deb >/dev/null || scripts/prereqs deb
+	scripts/mkdeb $(BIN) $(or $(CARGO_TARGET_DIR),target)/deb
 
 fuzz-build:
 	cd fuzz && $(CARGO) build --locked

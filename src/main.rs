@@ -1,5 +1,5 @@
 //! `tandem`: one binary, many commands (src/cli).
 
 fn main() {
-    std::process::exit(tandem::cli::run(std::env::args().skip(1).collect()));
+    std::process::exit(tandem::cli::main(std::env::args().collect()));
 }

@@ -12,7 +12,7 @@ use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use common::TempDir;
-use tandem::agent::runner::{judge, run_blocking, Done, ExitKind, Runner, Spawn, DEFAULT_OUTPUT_CAP};
+use tandem::agent::runner::{judge, run_blocking, Done, ExitKind, ExitRules, Runner, Spawn, DEFAULT_OUTPUT_CAP};
 use tandem::agent::script::ScriptAgent;
 use tandem::agent::{Agent, AgentError, Op, Outcome};
 use tandem::time::{self, Duration};
@@ -112,7 +112,7 @@ fn lsb_exit_codes_are_judged_per_op() {
         let done = run_script(&p, op, secs);
         assert_eq!(done.status, ExitKind::Code(code));
         assert_eq!(done.output, format!("op={}\n", op.name()));
-        match (judge(op, &done), want) {
+        match (judge(ExitRules::Lsb, op, &done), want) {
             (Ok(got), Ok(w)) => assert_eq!(got, w, "{code} {op:?}"),
             (Err(AgentError::Exit { code: c, output }), Err(w)) => {
                 assert_eq!(c, w);
@@ -164,7 +164,7 @@ fn output_is_bounded_and_keeps_the_tail() {
     assert!(done.output.len() > DEFAULT_OUTPUT_CAP - 64);
     assert!(t0.elapsed() < StdDuration::from_secs(20));
     // The error carries the (bounded) output.
-    match judge(Op::Start, &done) {
+    match judge(ExitRules::Lsb, Op::Start, &done) {
         Err(AgentError::Exit { code: 1, output }) => assert!(output.len() <= DEFAULT_OUTPUT_CAP),
         other => panic!("{other:?}"),
     }
@@ -189,7 +189,7 @@ fn timeout_kills_the_whole_process_group() {
     assert!(took < deadline + grace + StdDuration::from_secs(1), "{took:?}");
     assert!(done.elapsed >= deadline && done.elapsed < deadline + grace + StdDuration::from_secs(1));
     assert!(wait_dead(bg, StdDuration::from_secs(2)), "background child {bg} survived the timeout");
-    match judge(Op::Start, &done) {
+    match judge(ExitRules::Lsb, Op::Start, &done) {
         Err(AgentError::Timeout { after, output }) => {
             assert!(after >= deadline);
             assert_eq!(output, "waiting\n");
@@ -233,7 +233,7 @@ fn start_leaving_a_daemon_completes_and_the_daemon_survives() {
     assert_eq!(done.status, ExitKind::Code(0));
     assert_eq!(done.output, "started\n");
     assert!(took < StdDuration::from_secs(2), "waited for the pipe to close: {took:?}");
-    assert_eq!(judge(Op::Start, &done).unwrap(), Outcome::Running);
+    assert_eq!(judge(ExitRules::Lsb, Op::Start, &done).unwrap(), Outcome::Running);
     std::thread::sleep(StdDuration::from_millis(300));
     assert!(alive(daemon), "the service started by a successful start was killed");
 }
@@ -248,8 +248,8 @@ fn fork_closure_returns_lsb_code_and_message() {
     let done = run_blocking(Spawn::Fork(&mut f), StdDuration::from_secs(10)).unwrap();
     assert_eq!(done.status, ExitKind::Code(3));
     assert_eq!(done.output, "mount: /srv/data is not mounted\n");
-    assert_eq!(judge(Op::Status, &done).unwrap(), Outcome::Stopped);
-    assert!(matches!(judge(Op::Start, &done), Err(AgentError::Exit { code: 3, .. })));
+    assert_eq!(judge(ExitRules::Lsb, Op::Status, &done).unwrap(), Outcome::Stopped);
+    assert!(matches!(judge(ExitRules::Lsb, Op::Start, &done), Err(AgentError::Exit { code: 3, .. })));
 
     // A closure that hangs is timed out like a script.
     let mut hang = || {
@@ -267,7 +267,7 @@ fn killed_by_signal_is_reported() {
     let done = run_blocking(Spawn::Exec(&argv), StdDuration::from_secs(10)).unwrap();
     assert_eq!(done.status, ExitKind::Signal(libc::SIGSEGV));
     assert!(matches!(
-        judge(Op::Start, &done),
+        judge(ExitRules::Lsb, Op::Start, &done),
         Err(AgentError::Signal { signal, ref output }) if signal == libc::SIGSEGV && output == "bye\n"
     ));
 }

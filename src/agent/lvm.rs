@@ -12,7 +12,7 @@
 //!   so status is [`Exec::Inline`]. A VG without logical volumes is never running.
 //!
 //! `vgchange` is looked up in `$PATH`, `/sbin` and `/usr/sbin` when the agent is built;
-//! when it is missing the resource is a configuration error ("install lvm2").
+//! when it is missing the agent cannot be built ([`AgentError::Unavailable`], "install lvm2").
 
 use std::fs;
 use std::io::Read;
@@ -41,7 +41,7 @@ impl LvmAgent {
     /// Fails when `vgchange` is not installed.
     pub fn new(spec: &LvmSpec, text: &str) -> Result<LvmAgent, AgentError> {
         let vgchange = find_tool("vgchange").ok_or_else(|| {
-            AgentError::Config(format!("{text}: vgchange not found in PATH, /sbin or /usr/sbin (install lvm2)"))
+            AgentError::Unavailable(format!("{text}: vgchange not found in PATH, /sbin or /usr/sbin (install lvm2)"))
         })?;
         Ok(LvmAgent::with_tool(spec, text, vgchange))
     }

@@ -1,5 +1,7 @@
-//! Resource agents: `guest.rs` (whole virtual servers), `ip.rs` (rtnetlink + gratuitous ARP / unsolicited NA), `script.rs`
-//! (LSB/heartbeat scripts), `drbd.rs` (generic netlink), `mount.rs`, `lvm.rs`,
+//! Resource agents: `guest.rs` (whole virtual servers), `ip.rs` (rtnetlink + gratuitous ARP /
+//! unsolicited NA), `script.rs` (LSB/heartbeat scripts), `drbd.rs` (generic netlink), `mount.rs`,
+//! `lvm.rs`, `ocf/` (OCF resource agents run by tandem, and tandem's own agents offered as OCF
+//! agents),
 //! and `runner.rs` (forked children with deadlines).
 //!
 //! Agents are built from the config's typed [`ResourceSpec`]s; they never parse resource words.
@@ -9,6 +11,7 @@ pub mod guest;
 pub mod ip;
 pub mod lvm;
 pub mod mount;
+pub mod ocf;
 pub mod records;
 pub mod runner;
 pub mod script;
@@ -39,11 +42,14 @@ pub enum AgentError {
     Sys { op: String, errno: nix::errno::Errno },
     /// The child/script exited with this code (LSB meaning).
     Exit { code: i32, output: String },
+    /// An OCF resource agent exited with this code (OCF meaning, named in the message).
+    Ocf { code: i32, output: String },
     /// Killed by this signal.
     Signal { signal: i32, output: String },
     /// Did not finish within the deadline; its process group was killed.
     Timeout { after: Duration, output: String },
-    /// A kernel facility the agent needs is missing (e.g. the DRBD module is not loaded).
+    /// A kernel facility or tool the agent needs is missing (the DRBD module is not loaded,
+    /// lvm2 is not installed).
     Unavailable(String),
     /// The operation did not reach its goal; the message says what was found instead.
     Failed(String),
@@ -59,6 +65,13 @@ impl fmt::Display for AgentError {
             AgentError::Sys { op, errno } => write!(f, "{op}: {}", errno.desc()),
             AgentError::Exit { code, output } => {
                 write!(f, "exited with status {code}")?;
+                if !output.is_empty() {
+                    write!(f, ": {}", output.trim_end())?;
+                }
+                Ok(())
+            }
+            AgentError::Ocf { code, output } => {
+                write!(f, "exited with status {code} ({})", ocf::OcfCode::describe(*code))?;
                 if !output.is_empty() {
                     write!(f, ": {}", output.trim_end())?;
                 }
@@ -92,8 +105,11 @@ pub enum Exec {
     Inline,
     /// Call [`Agent::run`] in a forked child (fork, no exec) with the op's deadline.
     Fork,
-    /// fork+exec this argv (script agents); the exit code is judged by LSB rules.
+    /// fork+exec this argv (script agents); the exit code is judged by the agent's
+    /// [`Agent::exit_rules`].
     Exec(Vec<String>),
+    /// As `Exec`, with these variables added to the environment (OCF agents).
+    ExecEnv { argv: Vec<String>, env: Vec<(String, String)> },
 }
 
 /// One resource of a group.
@@ -105,6 +121,10 @@ pub trait Agent {
     /// Perform `op` here and now (blocking, but bounded by the agent's own deadlines).
     /// For `Exec::Exec` agents this runs the command and waits (used by `tandem agent`).
     fn run(&mut self, op: Op) -> Result<Outcome, AgentError>;
+    /// How the exit code of an `Exec`/`ExecEnv` operation is read (`Fork` children follow LSB).
+    fn exit_rules(&self) -> runner::ExitRules {
+        runner::ExitRules::Lsb
+    }
     /// For `ip` agents: what to announce after a successful start (gratuitous ARP / NA).
     fn announce(&self) -> Option<ip::Announce> {
         None
@@ -126,7 +146,20 @@ pub trait Agent {
 /// Builds the agent for one resource and checks what can be checked on this host without
 /// side effects (the interface exists, the script is executable, `vgchange` is installed).
 /// `Unsupported` for types not built yet.
+/// An OCF agent gets the resource word, made safe, as its `OCF_RESOURCE_INSTANCE`; the daemon
+/// and `check-config` use [`build_in`].
 pub fn build(res: &Resource, t: &Timeouts) -> Result<Box<dyn Agent>, AgentError> {
+    build_named(res, t, &ocf::word_instance(&res.text))
+}
+
+/// As [`build`], for resource `index` (from 0) of group `group`: an OCF agent's
+/// `OCF_RESOURCE_INSTANCE` is [`crate::config::instance_name`] (`GROUP-TYPE-N`), the id the
+/// Pacemaker export gives the same resource.
+pub fn build_in(res: &Resource, t: &Timeouts, group: &str, index: usize) -> Result<Box<dyn Agent>, AgentError> {
+    build_named(res, t, &crate::config::instance_name(group, index, &res.spec))
+}
+
+fn build_named(res: &Resource, t: &Timeouts, instance: &str) -> Result<Box<dyn Agent>, AgentError> {
     let text = res.text.as_str();
     Ok(match &res.spec {
         ResourceSpec::Ip(s) => Box::new(ip::IpAgent::new(s, text)?),
@@ -135,6 +168,7 @@ pub fn build(res: &Resource, t: &Timeouts) -> Result<Box<dyn Agent>, AgentError>
         ResourceSpec::Drbd(s) => Box::new(drbd::DrbdAgent::new(s, text)),
         ResourceSpec::Lvm(s) => Box::new(lvm::LvmAgent::new(s, text)?.with_timeout(t.start.max(t.stop))),
         ResourceSpec::Guest(s) => Box::new(guest::GuestAgent::new(s, text)),
+        ResourceSpec::Ocf(s) => Box::new(ocf::OcfAgent::new(s, text, instance)?.with_timeouts(*t)),
     })
 }
 
@@ -144,7 +178,21 @@ pub fn build(res: &Resource, t: &Timeouts) -> Result<Box<dyn Agent>, AgentError>
 /// the daemon keeps running and the peer can take the group. An unimplemented type is
 /// still an error (the daemon refuses to start).
 pub fn build_or_broken(res: &Resource, t: &Timeouts) -> Result<Box<dyn Agent>, AgentError> {
-    match build(res, t) {
+    broken_on_host(res, build(res, t))
+}
+
+/// [`build_or_broken`] for resource `index` of group `group` (see [`build_in`]).
+pub fn build_or_broken_in(
+    res: &Resource,
+    t: &Timeouts,
+    group: &str,
+    index: usize,
+) -> Result<Box<dyn Agent>, AgentError> {
+    broken_on_host(res, build_in(res, t, group, index))
+}
+
+fn broken_on_host(res: &Resource, built: Result<Box<dyn Agent>, AgentError>) -> Result<Box<dyn Agent>, AgentError> {
+    match built {
         Ok(a) => Ok(a),
         Err(e @ AgentError::Unsupported(_)) => Err(e),
         Err(e) => Ok(Box::new(Broken { text: res.text.clone(), why: e.to_string() })),

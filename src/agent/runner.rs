@@ -71,6 +71,9 @@ const MAX_READS_PER_EVENT: usize = 16;
 pub enum Spawn<'a> {
     /// fork + exec this argv (script agents). `argv[0]` is a path, or a name looked up in `PATH`.
     Exec(&'a [String]),
+    /// As `Exec`, with these variables added to the children's environment (replacing any
+    /// inherited ones of the same name): OCF agents get their parameters this way.
+    ExecEnv { argv: &'a [String], env: &'a [(String, String)] },
     /// fork and run the closure in the child, then `_exit(code)` (built-in agents).
     /// The code follows LSB (0 ok/running, 3 stopped, 1 error). The closure may write an
     /// error message to fd 1 (use [`child_print`]; Rust's `print!` is buffered).
@@ -381,18 +384,8 @@ impl Runner {
             .map_err(|errno| AgentError::Sys { op: "fcntl(O_NONBLOCK)".into(), errno })?;
 
         let pid = match how {
-            Spawn::Exec(argv) => {
-                let Some(prog) = argv.first() else {
-                    return Err(AgentError::Config("empty command".into()));
-                };
-                let path = resolve_program(prog, &self.env)?;
-                let cargv = argv.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
-                sysproc::spawn_child(
-                    devnull.as_fd(),
-                    wr.as_fd(),
-                    ChildAction::Exec { path: &path, argv: &cargv, envp: &self.env },
-                )
-            }
+            Spawn::Exec(argv) => exec_child(devnull.as_fd(), wr.as_fd(), argv, &self.env)?,
+            Spawn::ExecEnv { argv, env } => exec_child(devnull.as_fd(), wr.as_fd(), argv, &env_with(&self.env, env)?)?,
             Spawn::Fork(f) => sysproc::spawn_child(devnull.as_fd(), wr.as_fd(), ChildAction::Run(f)),
         }
         .map_err(|errno| AgentError::Sys { op: "fork".into(), errno })?;
@@ -613,16 +606,33 @@ pub fn run_blocking(how: Spawn<'_>, deadline: Duration) -> Result<Done, AgentErr
     }
 }
 
-/// LSB judgement of a finished operation.
-/// start/stop: exit 0 → Ok. status: 0 → Running, 3 → Stopped. Anything else is an error.
-pub fn judge(op: Op, done: &Done) -> Result<Outcome, AgentError> {
-    match (done.status, op) {
-        (ExitKind::Code(0), Op::Start | Op::Status) => Ok(Outcome::Running),
-        (ExitKind::Code(0), Op::Stop) => Ok(Outcome::Stopped),
-        (ExitKind::Code(3), Op::Status) => Ok(Outcome::Stopped),
-        (ExitKind::Code(code), _) => Err(AgentError::Exit { code, output: done.output.clone() }),
-        (ExitKind::Signal(signal), _) => Err(AgentError::Signal { signal, output: done.output.clone() }),
-        (ExitKind::TimedOut, _) => Err(AgentError::Timeout { after: done.elapsed, output: done.output.clone() }),
+/// How the exit code of an operation is read (each agent says which, [`super::Agent::exit_rules`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExitRules {
+    /// LSB init scripts (and forked built-in agents): start/stop exit 0 = success;
+    /// status 0 = running, 3 = not running. Anything else is an error.
+    #[default]
+    Lsb,
+    /// The OCF resource agent API: 0 = success / running; 7 (`OCF_NOT_RUNNING`) = not
+    /// running, which for `stop` is a success; `monitor` 190 (degraded) = running; 1-6 are
+    /// errors with their OCF meanings ([`super::ocf::OcfCode`]); the promotable codes 8, 9
+    /// and 191 are errors (promotable agents are not supported).
+    Ocf,
+}
+
+/// The judgement of a finished operation under `rules`.
+pub fn judge(rules: ExitRules, op: Op, done: &Done) -> Result<Outcome, AgentError> {
+    let output = || done.output.clone();
+    match (done.status, rules, op) {
+        (ExitKind::Code(0), _, Op::Start | Op::Status) => Ok(Outcome::Running),
+        (ExitKind::Code(0), _, Op::Stop) => Ok(Outcome::Stopped),
+        (ExitKind::Code(3), ExitRules::Lsb, Op::Status) => Ok(Outcome::Stopped),
+        (ExitKind::Code(7), ExitRules::Ocf, Op::Status | Op::Stop) => Ok(Outcome::Stopped),
+        (ExitKind::Code(190), ExitRules::Ocf, Op::Status) => Ok(Outcome::Running),
+        (ExitKind::Code(code), ExitRules::Lsb, _) => Err(AgentError::Exit { code, output: output() }),
+        (ExitKind::Code(code), ExitRules::Ocf, _) => Err(AgentError::Ocf { code, output: output() }),
+        (ExitKind::Signal(signal), _, _) => Err(AgentError::Signal { signal, output: output() }),
+        (ExitKind::TimedOut, _, _) => Err(AgentError::Timeout { after: done.elapsed, output: output() }),
     }
 }
 
@@ -654,6 +664,40 @@ fn child_env() -> Vec<CString> {
         }
     }
     env
+}
+
+/// fork + exec `argv` with `envp`; the outer error is about the arguments, the inner one
+/// about the fork.
+fn exec_child(
+    stdin: std::os::fd::BorrowedFd<'_>,
+    out: std::os::fd::BorrowedFd<'_>,
+    argv: &[String],
+    envp: &[CString],
+) -> Result<Result<Pid, Errno>, AgentError> {
+    let Some(prog) = argv.first() else {
+        return Err(AgentError::Config("empty command".into()));
+    };
+    let path = resolve_program(prog, envp)?;
+    let cargv = argv.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
+    Ok(sysproc::spawn_child(stdin, out, ChildAction::Exec { path: &path, argv: &cargv, envp }))
+}
+
+/// `base` without the variables named in `extra`, then `extra`.
+fn env_with(base: &[CString], extra: &[(String, String)]) -> Result<Vec<CString>, AgentError> {
+    let mut env = Vec::with_capacity(base.len() + extra.len());
+    for e in base {
+        let name = e.to_bytes().split(|&b| b == b'=').next().unwrap_or(&[]);
+        if !extra.iter().any(|(k, _)| k.as_bytes() == name) {
+            env.push(e.clone());
+        }
+    }
+    for (k, v) in extra {
+        if k.is_empty() || k.contains('=') {
+            return Err(AgentError::Config(format!("bad environment variable name {k:?}")));
+        }
+        env.push(cstring(&format!("{k}={v}"))?);
+    }
+    Ok(env)
 }
 
 /// `prog` as is when it contains a `/`, else looked up in the children's `PATH`.
@@ -714,6 +758,7 @@ mod tests {
     #[test]
     fn judge_follows_lsb() {
         let d = |status| Done { tag: 0, status, output: "msg".into(), elapsed: Duration::ZERO };
+        let judge = |op, d: &Done| judge(ExitRules::Lsb, op, d);
         assert_eq!(judge(Op::Start, &d(ExitKind::Code(0))).unwrap(), Outcome::Running);
         assert_eq!(judge(Op::Stop, &d(ExitKind::Code(0))).unwrap(), Outcome::Stopped);
         assert_eq!(judge(Op::Status, &d(ExitKind::Code(0))).unwrap(), Outcome::Running);
@@ -726,6 +771,48 @@ mod tests {
         assert!(matches!(judge(Op::Status, &d(ExitKind::Code(1))), Err(AgentError::Exit { code: 1, .. })));
         assert!(matches!(judge(Op::Start, &d(ExitKind::Signal(9))), Err(AgentError::Signal { signal: 9, .. })));
         assert!(matches!(judge(Op::Status, &d(ExitKind::TimedOut)), Err(AgentError::Timeout { .. })));
+        assert!(matches!(judge(Op::Stop, &d(ExitKind::Code(7))), Err(AgentError::Exit { code: 7, .. })));
+    }
+
+    #[test]
+    fn judge_follows_ocf() {
+        let d = |code| Done { tag: 0, status: ExitKind::Code(code), output: "msg".into(), elapsed: Duration::ZERO };
+        let j = |op, code| judge(ExitRules::Ocf, op, &d(code));
+        assert_eq!(j(Op::Start, 0).unwrap(), Outcome::Running);
+        assert_eq!(j(Op::Status, 0).unwrap(), Outcome::Running);
+        assert_eq!(j(Op::Stop, 0).unwrap(), Outcome::Stopped);
+        // OCF_NOT_RUNNING: stopped for monitor, a success for stop, an error for start.
+        assert_eq!(j(Op::Status, 7).unwrap(), Outcome::Stopped);
+        assert_eq!(j(Op::Stop, 7).unwrap(), Outcome::Stopped);
+        assert!(matches!(j(Op::Start, 7), Err(AgentError::Ocf { code: 7, .. })));
+        // LSB's "not running" means "unimplemented" to OCF.
+        assert!(matches!(j(Op::Status, 3), Err(AgentError::Ocf { code: 3, .. })));
+        assert_eq!(j(Op::Status, 190).unwrap(), Outcome::Running);
+        for code in [1, 2, 3, 4, 5, 6, 8, 9, 191] {
+            for op in [Op::Start, Op::Stop, Op::Status] {
+                assert!(matches!(j(op, code), Err(AgentError::Ocf { code: c, .. }) if c == code), "{op:?} {code}");
+            }
+        }
+        let e = j(Op::Start, 5).unwrap_err().to_string();
+        assert_eq!(e, "exited with status 5 (OCF_ERR_INSTALLED: not installed): msg");
+        let e = j(Op::Start, 6).unwrap_err().to_string();
+        assert_eq!(e, "exited with status 6 (OCF_ERR_CONFIGURED: not configured): msg");
+        let signal = Done { tag: 0, status: ExitKind::Signal(9), output: String::new(), elapsed: Duration::ZERO };
+        assert!(matches!(judge(ExitRules::Ocf, Op::Stop, &signal), Err(AgentError::Signal { signal: 9, .. })));
+    }
+
+    #[test]
+    fn exec_env_adds_and_replaces_variables() {
+        let argv = ["/bin/sh".to_string(), "-c".into(), "echo \"$OCF_ROOT|$TANDEM_T1|${PATH:+path}\"".into()];
+        let env = [("OCF_ROOT".to_string(), "/x/ocf".to_string()), ("TANDEM_T1".into(), "a b=c".into())];
+        let d = run_blocking(Spawn::ExecEnv { argv: &argv, env: &env }, Duration::from_secs(10)).unwrap();
+        assert_eq!(d.output, "/x/ocf|a b=c|path\n");
+        let base = [CString::new("OCF_ROOT=/old").unwrap(), CString::new("KEEP=1").unwrap()];
+        let e = env_with(&base, &env).unwrap();
+        let e: Vec<&str> = e.iter().map(|c| c.to_str().unwrap()).collect();
+        assert_eq!(e, ["KEEP=1", "OCF_ROOT=/x/ocf", "TANDEM_T1=a b=c"]);
+        assert!(env_with(&base, &[("A=B".into(), "x".into())]).is_err());
+        assert!(env_with(&base, &[("A".into(), "x\0y".into())]).is_err());
     }
 
     #[test]
@@ -758,7 +845,7 @@ mod tests {
         let d = run_blocking(Spawn::Fork(&mut f), Duration::from_secs(10)).unwrap();
         assert_eq!(d.status, ExitKind::Code(3));
         assert_eq!(d.output, "not mounted\n");
-        assert_eq!(judge(Op::Status, &d).unwrap(), Outcome::Stopped);
+        assert_eq!(judge(ExitRules::Lsb, Op::Status, &d).unwrap(), Outcome::Stopped);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use super::runner::{judge, run_blocking, Spawn};
+use super::runner::{judge, run_blocking, ExitRules, Spawn};
 use super::{Agent, AgentError, Exec, Op, Outcome};
 use crate::config::{ScriptSpec, Timeouts};
 use crate::time::Duration;
@@ -76,7 +76,7 @@ impl Agent for ScriptAgent {
     fn run(&mut self, op: Op) -> Result<Outcome, AgentError> {
         let argv = self.argv(op);
         let done = run_blocking(Spawn::Exec(&argv), self.timeout(op))?;
-        judge(op, &done)
+        judge(ExitRules::Lsb, op, &done)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::agent;
-use crate::config::{ConfigError, ConfigWarning};
+use crate::config::{ConfigError, ConfigWarning, ResourceSpec};
 use crate::load::load_all;
 
 /// Prints every error (`file:line: message`) and warning (`file:line: warning: message`) to
@@ -13,25 +13,48 @@ use crate::load::load_all;
 pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Write) -> i32 {
     let loaded = load_all(path, node);
     let mut errs = loaded.errors;
+    let mut warnings = loaded.warnings;
     // Resources are checked as the daemon builds them: an unimplemented type, a missing
-    // interface, a script that is not executable.
+    // interface, a script that is not executable, an OCF agent that is not installed. An
+    // OCF agent is asked too: its meta-data (required parameters) and validate-all.
     if let (Some(c), true) = (&loaded.config, errs.is_empty()) {
         for g in &c.groups {
-            for r in &g.resources {
-                if let Err(e) = agent::build(r, &c.timeouts) {
-                    let e = e.to_string();
-                    let msg = if e.starts_with(&r.text) {
+            for (i, r) in g.resources.iter().enumerate() {
+                let prefix = |e: &str| {
+                    if e.starts_with(&r.text) {
                         format!("group {}: {e}", g.name)
                     } else {
                         format!("group {}: {}: {e}", g.name, r.text)
-                    };
-                    errs.push(ConfigError { file: c.file.clone(), line: g.line, msg });
+                    }
+                };
+                let at = |msg: String| ConfigError { file: c.file.clone(), line: g.line, msg };
+                if let Err(e) = agent::build_in(r, &c.timeouts, &g.name, i) {
+                    errs.push(at(prefix(&e.to_string())));
+                    continue;
+                }
+                if let ResourceSpec::Ocf(spec) = &r.spec {
+                    let instance = crate::config::instance_name(&g.name, i, &r.spec);
+                    match agent::ocf::OcfAgent::new(spec, &r.text, &instance) {
+                        Ok(a) => {
+                            for f in a.with_timeouts(c.timeouts).check() {
+                                // One line per problem: the agent's output may have several.
+                                let said: Vec<&str> = f.msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                                let msg = at(prefix(&format!("OCF agent {}: {}", spec.agent_name(), said.join("; "))));
+                                if f.error {
+                                    errs.push(msg);
+                                } else {
+                                    warnings.push(msg);
+                                }
+                            }
+                        }
+                        Err(e) => errs.push(at(prefix(&e.to_string()))),
+                    }
                 }
             }
         }
     }
     let mut lines: Vec<(usize, String)> = errs.iter().map(|e| (e.line, e.to_string())).collect();
-    lines.extend(loaded.warnings.iter().map(|w| (w.line, format_warning(w))));
+    lines.extend(warnings.iter().map(|w| (w.line, format_warning(w))));
     lines.sort_by_key(|(l, _)| *l);
     for (_, l) in &lines {
         let _ = writeln!(out, "{l}");

@@ -4,7 +4,9 @@
 
 mod args;
 mod check;
+pub mod export;
 mod guest;
+mod ocf;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +27,8 @@ const USAGE: &str = "usage:
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
   tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
+  tandem ocf      ip|drbd|mount|lvm|script|guest ACTION   # OCF resource agent (OCF_RESKEY_*)
+  tandem export   pacemaker [-c CONFIG] [--crm]
   tandem version
 ";
 
@@ -32,6 +36,18 @@ fn usage_error(msg: &str) -> i32 {
     eprintln!("tandem: {msg}");
     eprint!("{USAGE}");
     2
+}
+
+/// Runs the program with its whole argv: called as `/usr/lib/ocf/resource.d/tandem/AGENT`
+/// (a link to the binary), it is that OCF agent; otherwise `tandem COMMAND …`.
+pub fn main(argv: Vec<String>) -> i32 {
+    let mut it = argv.into_iter();
+    let argv0 = it.next().unwrap_or_default();
+    let rest: Vec<String> = it.collect();
+    if let Some(agent) = ocf::agent_of_argv0(&argv0) {
+        return ocf::run(agent, rest.first().map(String::as_str));
+    }
+    run(rest)
 }
 
 /// Runs one command line (without the program name); returns the exit code.
@@ -49,6 +65,12 @@ pub fn run(argv: Vec<String>) -> i32 {
         "agent" => cmd_agent(rest),
         "fence-peer" => cmd_fence(rest),
         "guest" => cmd_guest(rest),
+        "export" => export::command(rest),
+        "ocf" => match rest {
+            [agent] => ocf::run(agent, None),
+            [agent, action] => ocf::run(agent, Some(action)),
+            _ => usage_error("ocf needs AGENT and ACTION"),
+        },
         "version" | "--version" | "-V" => {
             println!("tandem {}", env!("CARGO_PKG_VERSION"));
             0
@@ -220,14 +242,8 @@ fn cmd_agent(rest: &[String]) -> i32 {
     };
     if code == 0 && op == Op::Start {
         if let Some(ann) = a.announce() {
-            for i in 0..crate::config::DEFAULT_GARP_COUNT {
-                if i > 0 {
-                    std::thread::sleep(crate::config::DEFAULT_GARP_INTERVAL);
-                }
-                if let Err(e) = agent::ip::send_announce(&ann) {
-                    eprintln!("tandem: announce {}: {e}", ann.addr);
-                    break;
-                }
+            if let Err(e) = announce(&ann, crate::config::DEFAULT_GARP_COUNT, crate::config::DEFAULT_GARP_INTERVAL) {
+                eprintln!("tandem: announce {}: {e}", ann.addr);
             }
         }
     }
@@ -254,6 +270,19 @@ fn cmd_guest(rest: &[String]) -> i32 {
         }
     }
     guest::run(std::path::Path::new(&config), node.as_deref(), rest.get(i..).unwrap_or(&[]))
+}
+
+/// Sends `count` gratuitous ARPs (or unsolicited NAs), `interval` apart, blocking: for
+/// commands, never for the daemon (its loop spaces them with timers).
+fn announce(ann: &agent::ip::Announce, count: u32, interval: Duration) -> Result<(), agent::AgentError> {
+    let mut sender = agent::ip::Announcer::new();
+    for i in 0..count {
+        if i > 0 {
+            std::thread::sleep(interval);
+        }
+        sender.send(ann)?;
+    }
+    Ok(())
 }
 
 fn cmd_fence(rest: &[String]) -> i32 {

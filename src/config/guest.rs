@@ -395,6 +395,21 @@ impl GuestSpec {
         if self.caps != DEFAULT_CAPS {
             o.push(format!("caps={}", caps_to_string(self.caps)));
         }
+        if let Some((init, args)) = self.init.split_first() {
+            if init != DEFAULT_INIT || !args.is_empty() {
+                o.push(format!("init={init}"));
+                o.extend(args.iter().map(|a| format!("arg={a}")));
+            }
+        }
+        if self.hostname != self.name {
+            o.push(format!("hostname={}", self.hostname));
+        }
+        if self.stop_signal != DEFAULT_STOP_SIGNAL {
+            o.push(format!("stop_signal={}", signal_name(self.stop_signal)));
+        }
+        if self.stop_timeout != DEFAULT_STOP_TIMEOUT {
+            o.push(format!("stop_timeout={}", crate::time::fmt_duration(self.stop_timeout)));
+        }
         o.join("::")
     }
 }
@@ -573,7 +588,10 @@ mod tests {
         assert_eq!(g.caps, DEFAULT_CAPS & !cap("CHOWN"));
         assert_eq!(g.stop_signal, libc::SIGPWR);
         assert_eq!(g.stop_timeout, Duration::from_secs(20));
-        assert_eq!(g.options_text(), format!("memory=268435456::cpu=50%::pids=512::caps={}", caps_to_string(g.caps)));
+        assert_eq!(
+            g.options_text(),
+            format!("memory=268435456::cpu=50%::pids=512::caps={}::stop_signal=SIGPWR", caps_to_string(g.caps))
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub use key::{keygen, read_key, Key, KeyError};
 pub use raw::parse_duration;
 pub use resolve::{apply_host, HostFacts, Parsed};
 pub use resource::{
-    parse_resource, DrbdSpec, GuestSpec, IpSpec, LvmSpec, MountSpec, Resource, ResourceSpec, ScriptSpec,
+    instance_name, parse_resource, DrbdSpec, GuestSpec, IpSpec, LvmSpec, MountSpec, OcfSpec, Resource, ResourceSpec,
+    ScriptSpec,
 };
 pub use stonith::{FenceMethod, PowerAction};
 
@@ -295,6 +296,7 @@ pub enum ResourceKind {
     Mount,
     Lvm,
     Guest,
+    Ocf,
 }
 
 impl ResourceKind {
@@ -306,6 +308,7 @@ impl ResourceKind {
             ResourceKind::Mount => "mount",
             ResourceKind::Lvm => "lvm",
             ResourceKind::Guest => "guest",
+            ResourceKind::Ocf => "ocf",
         }
     }
 }

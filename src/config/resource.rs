@@ -7,6 +7,10 @@
 //! address", found when the agent is built (heartbeat's `IPaddr` did the same). The fourth
 //! field is an alias label, or, when it is an IPv4 address, the broadcast address (heartbeat's
 //! `IPaddr::ADDR/PREFIX/IFACE/BROADCAST`).
+//!
+//! An OCF resource agent is `ocf::PROVIDER:TYPE[::NAME=VALUE…]`. A piece without `=` continues
+//! the value before it, so IPv6 addresses can be written as they are
+//! (`ocf::heartbeat:IPaddr2::ip=2001:db8::50`).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -22,6 +26,12 @@ pub const DRBD_NAME_MAX: usize = crate::wire::MAX_PAYLOAD - 1;
 pub const VG_NAME_MAX: usize = 127;
 /// Longest guest name.
 pub const GUEST_NAME_MAX: usize = 64;
+/// Longest OCF provider or agent type name.
+pub const OCF_NAME_MAX: usize = 64;
+/// Longest OCF parameter name.
+pub const OCF_PARAM_NAME_MAX: usize = 64;
+/// Parameter names tandem sets itself (`OCF_RESKEY_CRM_meta_timeout`, …).
+pub const OCF_RESERVED_PREFIX: &str = "CRM_meta_";
 
 /// One resource of a group: its typed meaning and the word as written (for logs and status).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +50,7 @@ pub enum ResourceSpec {
     Mount(MountSpec),
     Lvm(LvmSpec),
     Guest(GuestSpec),
+    Ocf(OcfSpec),
 }
 
 /// `ip::ADDR[/PREFIX[/IFACE[/LABEL|/BROADCAST]]]`.
@@ -89,6 +100,90 @@ pub struct LvmSpec {
     pub vg: String,
 }
 
+/// `ocf::PROVIDER:TYPE[::NAME=VALUE…]`: the agent `/usr/lib/ocf/resource.d/PROVIDER/TYPE`
+/// with its instance parameters (passed as `OCF_RESKEY_NAME=VALUE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcfSpec {
+    pub provider: String,
+    pub agent_type: String,
+    /// In the order written; names are unique.
+    pub params: Vec<(String, String)>,
+}
+
+impl OcfSpec {
+    /// Parses the arguments after `ocf::`: `PROVIDER:TYPE`, then `NAME=VALUE` pieces (a piece
+    /// without `=` continues the value before it, joined with `::`).
+    pub fn parse(args: &[&str]) -> Result<OcfSpec, String> {
+        let Some((first, rest)) = args.split_first() else {
+            return Err("takes PROVIDER:TYPE[::NAME=VALUE…]".to_string());
+        };
+        let Some((provider, agent_type)) = first.split_once(':') else {
+            return Err(format!("'{first}' is not PROVIDER:TYPE (e.g. heartbeat:IPaddr2)"));
+        };
+        check_ocf_name(provider, "provider")?;
+        check_ocf_name(agent_type, "agent type")?;
+        let mut params: Vec<(String, String)> = Vec::new();
+        for piece in rest {
+            match piece.split_once('=') {
+                Some((name, value)) => {
+                    check_ocf_param_name(name)?;
+                    if params.iter().any(|(n, _)| n == name) {
+                        return Err(format!("parameter '{name}' is given twice"));
+                    }
+                    params.push((name.to_string(), value.to_string()));
+                }
+                None => match params.last_mut() {
+                    Some((_, v)) => {
+                        v.push_str("::");
+                        v.push_str(piece);
+                    }
+                    None => return Err(format!("'{piece}' is not NAME=VALUE")),
+                },
+            }
+        }
+        if let Some((n, _)) = params.iter().find(|(_, v)| v.chars().any(|c| c.is_control())) {
+            return Err(format!("the value of parameter '{n}' contains a control character"));
+        }
+        Ok(OcfSpec { provider: provider.to_string(), agent_type: agent_type.to_string(), params })
+    }
+
+    /// `PROVIDER:TYPE`.
+    pub fn agent_name(&self) -> String {
+        format!("{}:{}", self.provider, self.agent_type)
+    }
+
+    /// The value of parameter `name`, if given.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A provider or agent type: 1..=64 of `[A-Za-z0-9_.+-]`, not starting with `.` or `-`
+/// (it becomes a path component under the OCF root).
+fn check_ocf_name(s: &str, what: &str) -> Result<(), String> {
+    check_name(s, OCF_NAME_MAX, what)?;
+    if s.starts_with('.') || s.starts_with('-') {
+        return Err(format!("bad {what} name '{s}'"));
+    }
+    Ok(())
+}
+
+/// An instance parameter name becomes part of an environment variable name:
+/// `[A-Za-z_][A-Za-z0-9_]*`, at most 64 characters, not `CRM_meta_*` (tandem sets those).
+fn check_ocf_param_name(n: &str) -> Result<(), String> {
+    let first_ok = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || n.len() > OCF_PARAM_NAME_MAX || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "bad parameter name '{n}' (letters, digits and '_', not starting with a digit, at most \
+             {OCF_PARAM_NAME_MAX})"
+        ));
+    }
+    if n.starts_with(OCF_RESERVED_PREFIX) {
+        return Err(format!("parameter '{n}': {OCF_RESERVED_PREFIX}* parameters are set by tandem"));
+    }
+    Ok(())
+}
+
 impl ResourceSpec {
     pub fn kind(&self) -> ResourceKind {
         match self {
@@ -98,11 +193,13 @@ impl ResourceSpec {
             ResourceSpec::Mount(_) => ResourceKind::Mount,
             ResourceSpec::Lvm(_) => ResourceKind::Lvm,
             ResourceSpec::Guest(_) => ResourceKind::Guest,
+            ResourceSpec::Ocf(_) => ResourceKind::Ocf,
         }
     }
 
     /// What two resources must not share (in one group or across groups): the same address,
-    /// DRBD resource, mount point, volume group, guest, or identical script call.
+    /// DRBD resource, mount point, volume group, guest, or identical script or OCF agent call
+    /// (the same agent with the same parameters, in any order).
     pub fn identity(&self) -> String {
         match self {
             ResourceSpec::Ip(ip) => format!("ip {}", ip.addr),
@@ -122,6 +219,15 @@ impl ResourceSpec {
             }
             ResourceSpec::Lvm(l) => format!("volume group {}", l.vg),
             ResourceSpec::Guest(g) => format!("guest {}", g.name),
+            ResourceSpec::Ocf(o) => {
+                let mut params: Vec<&(String, String)> = o.params.iter().collect();
+                params.sort();
+                let mut id = format!("ocf agent {}", o.agent_name());
+                for (n, v) in params {
+                    id.push_str(&format!(" {n}={v}"));
+                }
+                id
+            }
         }
     }
 }
@@ -130,7 +236,32 @@ impl IpSpec {
     /// Parses `ADDR[/PREFIX[/IFACE[/LABEL|/BROADCAST]]]`.
     pub fn parse(s: &str) -> Result<IpSpec, String> {
         let mut parts = s.split('/');
-        let addr_s = parts.next().unwrap_or("");
+        let addr = parts.next().unwrap_or("");
+        let (prefix, iface, fourth) = (parts.next(), parts.next(), parts.next());
+        if parts.next().is_some() {
+            // Checked after the fields before it, so the first bad field is the one reported.
+            IpSpec::from_parts(addr, prefix, iface, None, None)?;
+            return Err(format!("too many '/' fields in '{s}' (ADDR/PREFIX/IFACE/LABEL)"));
+        }
+        // Heartbeat's 4th field: a broadcast address, or else a label.
+        let (label, broadcast) = match fourth {
+            Some(f) if f.parse::<Ipv4Addr>().is_ok() => (None, Some(f)),
+            Some(f) => (Some(f), None),
+            None => (None, None),
+        };
+        IpSpec::from_parts(addr, prefix, iface, label, broadcast)
+    }
+
+    /// Builds a spec from its fields as text (the `ip` word's, or an OCF agent's parameters),
+    /// with the same checks as [`IpSpec::parse`]. A label and a broadcast address may both
+    /// be given here.
+    pub fn from_parts(
+        addr_s: &str,
+        prefix: Option<&str>,
+        iface: Option<&str>,
+        label: Option<&str>,
+        broadcast: Option<&str>,
+    ) -> Result<IpSpec, String> {
         let addr: IpAddr = addr_s.parse().map_err(|_| format!("'{addr_s}' is not an IPv4 or IPv6 address"))?;
         if addr.is_unspecified()
             || addr.is_multicast()
@@ -140,28 +271,30 @@ impl IpSpec {
             return Err(format!("{addr} cannot be a service address"));
         }
         let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match parts.next() {
+        let prefix = match prefix {
             None => None,
             Some(p) => match p.parse::<u8>() {
                 Ok(n) if (1..=max).contains(&n) && !p.starts_with('+') => Some(n),
                 _ => return Err(format!("bad prefix length '{p}' for {addr} (1..{max})")),
             },
         };
-        let iface = match parts.next() {
+        let iface = match iface {
             None => None,
             Some(i) => {
                 check_ifname(i)?;
                 Some(i.to_string())
             }
         };
-        let (mut label, mut broadcast) = (None, None);
-        if let Some(l) = parts.next() {
-            if !addr.is_ipv4() {
-                return Err("a label or broadcast address is only possible for IPv4 addresses".to_string());
-            }
-            if let Ok(b) = l.parse::<Ipv4Addr>() {
-                broadcast = Some(b);
-            } else {
+        if (label.is_some() || broadcast.is_some()) && !addr.is_ipv4() {
+            return Err("a label or broadcast address is only possible for IPv4 addresses".to_string());
+        }
+        let broadcast = match broadcast {
+            None => None,
+            Some(b) => Some(b.parse::<Ipv4Addr>().map_err(|_| format!("bad broadcast address '{b}'"))?),
+        };
+        let label = match label {
+            None => None,
+            Some(l) => {
                 if l.is_empty() || l.chars().any(|c| c.is_ascii_whitespace() || c.is_control() || c == '/') {
                     return Err(format!("bad label '{l}'"));
                 }
@@ -175,12 +308,9 @@ impl IpSpec {
                 if full.len() > IFNAME_MAX {
                     return Err(format!("label '{full}' is longer than {IFNAME_MAX} characters"));
                 }
-                label = Some(l.to_string());
+                Some(l.to_string())
             }
-        }
-        if parts.next().is_some() {
-            return Err(format!("too many '/' fields in '{s}' (ADDR/PREFIX/IFACE/LABEL)"));
-        }
+        };
         Ok(IpSpec { addr, prefix, iface, label, broadcast })
     }
 
@@ -189,6 +319,30 @@ impl IpSpec {
     pub fn full_label(&self, iface: &str) -> Option<String> {
         self.label.as_ref().map(|l| if l.contains(':') { l.clone() } else { format!("{iface}:{l}") })
     }
+}
+
+/// The name of resource `index` (from 0) of group `group` outside tandem: the
+/// `OCF_RESOURCE_INSTANCE` of an OCF agent run by the daemon, and the primitive's id in the
+/// Pacemaker export. `GROUP-TYPE-N` with N counted from 1 and TYPE the resource type (the
+/// agent type for OCF agents), e.g. `web-ip-1`, `web-IPaddr2-2`. It is a valid XML ID: a
+/// group name that does not start with a letter or `_` gets a `g` in front, and characters an
+/// ID cannot hold become `_`.
+pub fn instance_name(group: &str, index: usize, spec: &ResourceSpec) -> String {
+    let ty = match spec {
+        ResourceSpec::Ocf(o) => o.agent_type.as_str(),
+        other => other.kind().name(),
+    };
+    xml_id(&format!("{group}-{ty}-{}", index.saturating_add(1)))
+}
+
+/// `s` made a valid XML ID (and a safe file name part): `[A-Za-z_][A-Za-z0-9_.-]*`.
+pub fn xml_id(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    if !s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
+        out.push('g');
+    }
+    out.extend(s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' }));
+    out
 }
 
 /// Checks an interface name: 1..=15 characters, no `/`, `:` or blanks.
@@ -211,6 +365,7 @@ pub fn kind_from_name(t: &str) -> Option<ResourceKind> {
         "mount" | "Filesystem" => ResourceKind::Mount,
         "lvm" | "LVM" => ResourceKind::Lvm,
         "guest" => ResourceKind::Guest,
+        "ocf" => ResourceKind::Ocf,
         _ => return None,
     })
 }
@@ -225,13 +380,13 @@ pub fn parse_resource(word: &str) -> Result<Resource, String> {
     }
     let Some((ty, rest)) = word.split_once("::") else {
         return Err(format!(
-            "unknown resource '{word}': write TYPE::ARG (ip, script, drbd, mount, lvm, guest); \
+            "unknown resource '{word}': write TYPE::ARG (ip, script, drbd, mount, lvm, guest, ocf); \
              for an init script use script::/etc/init.d/{word}"
         ));
     };
     let Some(kind) = kind_from_name(ty) else {
         return Err(format!(
-            "unknown resource type '{ty}' in '{word}' (ip, script, drbd, mount, lvm, guest; \
+            "unknown resource type '{ty}' in '{word}' (ip, script, drbd, mount, lvm, guest, ocf; \
              for a script use script::/path)"
         ));
     };
@@ -240,8 +395,16 @@ pub fn parse_resource(word: &str) -> Result<Resource, String> {
     if args.iter().any(|a| a.is_empty()) {
         return Err(format!("empty argument in '{word}'"));
     }
-    let spec = parse_args(kind, &args).map_err(|m| format!("{}: {m}", kind.name()))?;
+    let spec = ResourceSpec::from_args(kind, &args).map_err(|m| format!("{}: {m}", kind.name()))?;
     Ok(Resource { spec, text })
+}
+
+impl ResourceSpec {
+    /// The spec of a `kind` resource from its `::`-separated arguments (non-empty), as in the
+    /// resource word after `TYPE::`. `ip` takes its one argument whole.
+    pub fn from_args(kind: ResourceKind, args: &[&str]) -> Result<ResourceSpec, String> {
+        parse_args(kind, args)
+    }
 }
 
 fn parse_args(kind: ResourceKind, args: &[&str]) -> Result<ResourceSpec, String> {
@@ -310,6 +473,7 @@ fn parse_args(kind: ResourceKind, args: &[&str]) -> Result<ResourceSpec, String>
             let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             ResourceSpec::Guest(GuestSpec::parse(&owned)?)
         }
+        ResourceKind::Ocf => ResourceSpec::Ocf(OcfSpec::parse(args)?),
     })
 }
 
@@ -465,6 +629,67 @@ mod tests {
         assert!(bad("guest::web1::/srv::bogus=1").starts_with("guest: "));
     }
 
+    fn ocf(w: &str) -> OcfSpec {
+        match ok(w).spec {
+            ResourceSpec::Ocf(o) => o,
+            other => panic!("{w}: not ocf: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ocf_forms() {
+        let o = ocf("ocf::heartbeat:IPaddr2::ip=192.0.2.50::cidr_netmask=24");
+        assert_eq!((o.provider.as_str(), o.agent_type.as_str()), ("heartbeat", "IPaddr2"));
+        assert_eq!(o.params, [("ip".to_string(), "192.0.2.50".to_string()), ("cidr_netmask".into(), "24".into())]);
+        assert_eq!(o.agent_name(), "heartbeat:IPaddr2");
+        assert_eq!(o.param("cidr_netmask"), Some("24"));
+        assert_eq!(ok("ocf::heartbeat:Dummy").spec.kind(), ResourceKind::Ocf);
+        assert!(ocf("ocf::heartbeat:Dummy").params.is_empty());
+        // Values may hold '=' and be empty; a piece without '=' continues the value (IPv6).
+        let o = ocf("ocf::p:t::opts=a=b,c=d::empty=");
+        assert_eq!(o.param("opts"), Some("a=b,c=d"));
+        assert_eq!(o.param("empty"), Some(""));
+        let o = ocf("ocf::heartbeat:IPaddr2::ip=2001:db8::50::cidr_netmask=64");
+        assert_eq!(o.param("ip"), Some("2001:db8::50"));
+        assert_eq!(o.param("cidr_netmask"), Some("64"));
+        assert_eq!(ocf("ocf::heartbeat:IPaddr2::ip=::ffff:192.0.2.1").param("ip"), Some("::ffff:192.0.2.1"));
+        assert_eq!(ocf("ocf::linbit:drbd::drbd_resource=r0").provider, "linbit");
+        assert_eq!(ocf("ocf::p+1:t_2.x-y::_a1=v").agent_type, "t_2.x-y");
+    }
+
+    #[test]
+    fn ocf_errors() {
+        assert!(bad("ocf::heartbeat").contains("not PROVIDER:TYPE"));
+        assert!(bad("ocf::heartbeat:").contains("bad agent type"));
+        assert!(bad("ocf:::Dummy").contains("bad provider"));
+        assert!(bad("ocf::../x:Dummy").contains("bad provider"));
+        assert!(bad("ocf::heartbeat:..").contains("bad agent type"));
+        assert!(bad("ocf::heartbeat:a/b").contains("bad agent type"));
+        assert!(bad("ocf::heartbeat:-x").contains("bad agent type"));
+        assert!(bad("ocf::heartbeat:Dummy::value").contains("'value' is not NAME=VALUE"));
+        assert!(bad("ocf::heartbeat:Dummy::1x=2").contains("bad parameter name '1x'"));
+        assert!(bad("ocf::heartbeat:Dummy::a-b=2").contains("bad parameter name"));
+        assert!(bad("ocf::heartbeat:Dummy::=2").contains("bad parameter name ''"));
+        assert!(bad("ocf::heartbeat:Dummy::a=1::a=2").contains("'a' is given twice"));
+        assert!(bad("ocf::heartbeat:Dummy::CRM_meta_timeout=5").contains("set by tandem"));
+        assert!(bad("ocf::heartbeat:Dummy::a=\u{1}").contains("control character"));
+        assert!(bad(&format!("ocf::heartbeat:Dummy::{}=1", "a".repeat(65))).contains("bad parameter name"));
+        assert!(bad(&format!("ocf::heartbeat:{}", "a".repeat(65))).contains("1 to 64"));
+        assert!(bad("ocf::heartbeat:Dummy::a=1::").contains("empty argument"));
+        assert!(bad("ocf::").contains("empty argument"));
+    }
+
+    #[test]
+    fn instance_names_are_xml_ids() {
+        let spec = |w: &str| ok(w).spec;
+        assert_eq!(instance_name("web", 0, &spec("ip::192.0.2.5/24")), "web-ip-1");
+        assert_eq!(instance_name("web", 1, &spec("ocf::heartbeat:IPaddr2::ip=192.0.2.5")), "web-IPaddr2-2");
+        assert_eq!(instance_name("1st", 2, &spec("drbd::r0")), "g1st-drbd-3");
+        assert_eq!(instance_name(".x", 0, &spec("lvm::vg")), "g.x-lvm-1");
+        assert_eq!(instance_name("db", 0, &spec("ocf::p:a+b")), "db-a_b-1");
+        assert_eq!(xml_id("ocf::heartbeat:Dummy::state=/x"), "ocf__heartbeat_Dummy__state__x");
+    }
+
     #[test]
     fn unknown_type() {
         assert!(bad("apache::/etc/x").contains("unknown resource type 'apache'"));
@@ -478,5 +703,9 @@ mod tests {
         assert_eq!(id("mount::/a::/d/"), id("mount::/b::/d"));
         assert_ne!(id("drbd::r0"), id("drbd::r1"));
         assert_ne!(id("script::/a::x"), id("script::/a::y"));
+        assert_eq!(id("ocf::p:t::a=1::b=2"), id("ocf::p:t::b=2::a=1"));
+        assert_ne!(id("ocf::p:t::a=1"), id("ocf::p:t::a=2"));
+        assert_ne!(id("ocf::p:t::a=1"), id("ocf::q:t::a=1"));
+        assert_eq!(id("ocf::heartbeat:Dummy"), "ocf agent heartbeat:Dummy");
     }
 }

@@ -80,6 +80,38 @@ impl FenceMethod {
         }
     }
 
+    /// The method as written after `stonith NODE` (the password stays in its file).
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            FenceMethod::Ipmi { host, port, user, password_file, cipher, action } => {
+                let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+                let mut w = vec![
+                    "ipmi".to_string(),
+                    format!("{host}:{port}"),
+                    user.clone(),
+                    password_file.display().to_string(),
+                    format!("cipher={cipher}"),
+                ];
+                if *action == PowerAction::Cycle {
+                    w.push("action=cycle".to_string());
+                }
+                w
+            }
+            FenceMethod::Agent { program, params } => {
+                let mut w = vec!["agent".to_string(), program.display().to_string()];
+                w.extend(params.iter().map(|(k, v)| format!("{k}={v}")));
+                w
+            }
+            FenceMethod::Exec { path, args } => {
+                let mut w = vec!["exec".to_string(), path.display().to_string()];
+                w.extend(args.iter().cloned());
+                w
+            }
+            FenceMethod::Manual => vec!["manual".to_string()],
+            FenceMethod::Watchdog => vec!["watchdog".to_string()],
+        }
+    }
+
     /// Files the method reads when it runs (checked by check-config on the host).
     pub fn files(&self) -> Vec<&PathBuf> {
         match self {
@@ -272,6 +304,20 @@ mod tests {
         ] {
             let e = p(bad).unwrap_err();
             assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn words_parse_back() {
+        for line in [
+            "ipmi 203.0.113.12 admin /pw",
+            "ipmi [2001:db8::7]:6230 admin /pw cipher=17 action=cycle",
+            "agent /usr/sbin/fence_ipmilan ip=203.0.113.12 password_file=/pw",
+            "exec /usr/local/bin/pdu beta",
+            "manual",
+        ] {
+            let m = p(line).unwrap();
+            assert_eq!(parse_method(&m.words()), Ok(m.clone()), "{line}");
         }
     }
 

@@ -336,8 +336,8 @@ pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonErro
     let mut out = Vec::with_capacity(cfg.groups.len());
     for g in &cfg.groups {
         let mut v = Vec::with_capacity(g.resources.len());
-        for r in &g.resources {
-            match agent::build_or_broken(r, &cfg.timeouts) {
+        for (i, r) in g.resources.iter().enumerate() {
+            match agent::build_or_broken_in(r, &cfg.timeouts, &g.name, i) {
                 Ok(mut a) => {
                     a.set_inline_budget(inline_budget(cfg));
                     v.push(a)
@@ -936,6 +936,11 @@ impl Daemon {
                 self.runner.spawn_in(now, pool::OPS, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
             }
             Exec::Exec(argv) => self.runner.spawn_in(now, pool::OPS, tag, Spawn::Exec(&argv), timeout).err().map(Err),
+            Exec::ExecEnv { argv, env } => self
+                .runner
+                .spawn_in(now, pool::OPS, tag, Spawn::ExecEnv { argv: &argv, env: &env }, timeout)
+                .err()
+                .map(Err),
         };
         // The gratuitous ARP goes out before anything else happens.
         if let Some(a) = announce {
@@ -1044,7 +1049,8 @@ impl Daemon {
                     self.pending.push(Pending::OutdateDone { id, code });
                 }
                 Some(Job::Op { group, resource, op }) => {
-                    let r = runner::judge(op, d);
+                    let rules = self.agents.get(group.0).and_then(|g| g.get(resource.0)).map(|a| a.exit_rules());
+                    let r = runner::judge(rules.unwrap_or_default(), op, d);
                     // What the child said (a script's output, a forked agent's log lines).
                     let (gname, text) = (self.group_name(group), self.res_text(group, resource));
                     for line in d.output.lines() {

@@ -21,6 +21,7 @@ pub mod hbfix;
 pub mod hbrig;
 pub mod loopdev;
 pub mod netns;
+pub mod ocf;
 pub mod prereq;
 pub mod relay;
 pub mod rig;

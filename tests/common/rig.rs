@@ -146,7 +146,8 @@ impl Rig {
             .args(["--interval-ms", "10", "--timeout-ms", "300", "--duration-ms", "1"])
             .output()
             .ok()?;
-        stdout(&o).lines().find_map(|l| {
+        // The summary lines start with '#' ("# ok 0 fail 1").
+        stdout(&o).lines().filter(|l| !l.starts_with('#')).find_map(|l| {
             let mut w = l.split_whitespace();
             let _t = w.next()?;
             (w.next()? == "ok").then(|| w.next().unwrap_or("").to_string())
