@@ -58,6 +58,7 @@ const RX_BATCH: usize = 64;
 /// Recent transitions kept for `status`.
 const TRANSITIONS: usize = 16;
 
+pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
 pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
 
@@ -156,7 +157,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            config: PathBuf::from("/etc/tandem/tandem.conf"),
+            config: PathBuf::from(DEFAULT_CONFIG),
             node: None,
             socket: None,
             state_dir: None,
@@ -1258,6 +1259,22 @@ impl Daemon {
                 }
             }
             Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
+            Request::Fence(n) | Request::Fenced(n) if n != self.cfg.peer_name() => {
+                let text = if n == self.cfg.local_name() {
+                    format!("{n} is this node: a node does not fence itself\n")
+                } else {
+                    format!("{n} is not this cluster's peer node ({})\n", self.cfg.peer_name())
+                };
+                self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &text);
+            }
+            Request::Fence(n) => {
+                self.note(log::Level::Warn, now, format!("operator: fence {n}"));
+                self.feed(now, Input::FenceNow { conn: inc.conn });
+            }
+            Request::Fenced(n) => {
+                self.note(log::Level::Warn, now, format!("operator: fenced {n} (confirms it is off)"));
+                self.feed(now, Input::Fenced { conn: inc.conn });
+            }
         }
     }
 
