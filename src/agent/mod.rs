@@ -113,6 +113,10 @@ pub trait Agent {
     fn announce_iface(&self) -> Option<u32> {
         None
     }
+    /// What a finished `Exec` child means (LSB exit codes, unless the agent says otherwise).
+    fn judge(&self, op: Op, done: &runner::Done) -> Result<Outcome, AgentError> {
+        runner::judge(op, done)
+    }
 }
 
 /// Builds the agent for one resource and checks what can be checked on this host without

@@ -71,6 +71,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         garp_count: c.garp_count,
         garp_interval: t.garp_interval,
         realtime: c.realtime,
+        protocol: super::Protocol::Tandem,
     };
     Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, warnings })
 }

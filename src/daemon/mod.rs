@@ -942,7 +942,10 @@ impl Daemon {
                     self.pending.push(Pending::OutdateDone { id, code });
                 }
                 Some(Job::Op { group, resource, op }) => {
-                    let r = runner::judge(op, d);
+                    let r = match self.agents.get(group.0).and_then(|g| g.get(resource.0)) {
+                        Some(a) => a.judge(op, d),
+                        None => runner::judge(op, d),
+                    };
                     // What the child said (a script's output, a forked agent's log lines).
                     let (gname, text) = (self.group_name(group), self.res_text(group, resource));
                     for line in d.output.lines() {
