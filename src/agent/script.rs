@@ -203,7 +203,8 @@ exit 9"#,
             ("Not currently running", false),
             ("stopped", false),
             ("", false),
-            ("cannot determine status, may be running (Unknown)", true),
+            // heartbeat's pattern finds "not " in "cannot": drbddisk's "may be running" is stopped.
+            ("cannot determine status, may be running (Unknown)", false),
             ("running (Primary)", true),
             ("stopped (Secondary)", false),
         ] {
