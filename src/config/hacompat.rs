@@ -1462,6 +1462,55 @@ pub fn settings_for_tandem_conf(
     hb
 }
 
+/// tandem.conf's rules for `protocol heartbeat`: `hb_authkeys` instead of `authkey`;
+/// `auto_failback legacy` only with it. `bad`: a key directive had a bad value (reported).
+pub fn check_tandem_conf_protocol(
+    protocol_hb: Option<usize>,
+    authkey: &Option<(PathBuf, usize)>,
+    hb_authkeys: &Option<(PathBuf, usize)>,
+    failback_legacy: Option<usize>,
+    bad: bool,
+    errs: &mut Vec<(usize, String)>,
+) {
+    match protocol_hb {
+        None => {
+            if authkey.is_none() && !bad {
+                errs.push((0, "missing required directive 'authkey'".to_string()));
+            }
+            if let Some((_, l)) = hb_authkeys {
+                errs.push((
+                    *l,
+                    "hb_authkeys: only with `protocol heartbeat` (tandem's own key is `authkey`)".to_string(),
+                ));
+            }
+            if let Some(l) = failback_legacy {
+                errs.push((
+                    l,
+                    "auto_failback: 'legacy' (heartbeat's old failback mode) is only spoken with `protocol \
+                     heartbeat`; use on or off"
+                        .to_string(),
+                ));
+            }
+        }
+        Some(pl) => {
+            if hb_authkeys.is_none() && !bad {
+                errs.push((
+                    pl,
+                    "protocol heartbeat: missing `hb_authkeys PATH` (heartbeat's authkeys file)".to_string(),
+                ));
+            }
+            if let Some((_, l)) = authkey {
+                errs.push((
+                    *l,
+                    "authkey: with `protocol heartbeat` the key is heartbeat's authkeys file, named by \
+                     `hb_authkeys`; remove this line"
+                        .to_string(),
+                ));
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------------ files
 
 /// The resource script lookup heartbeat uses, on this host: `DIR/resource.d/NAME`, then

@@ -567,3 +567,45 @@ fn haresources_errors() {
     let p = parse(Path::new("/etc/ha.d"), BASE, None, &scripts).unwrap();
     assert!(p.config.groups.is_empty());
 }
+
+#[test]
+fn tandem_conf_protocol_heartbeat() {
+    let base = "cluster c\nnode hn1 hn2\nucast eth0 192.0.2.2\nkeepalive 1s\ndeadtime 5s\n\
+                group web hn1 IPaddr::192.0.2.50/24/eth0 script::/etc/www\n";
+    let ok = |extra: &str| match crate::config::parse_str(Path::new("/t.conf"), &format!("{base}{extra}")) {
+        Ok(p) => p.config,
+        Err(e) => panic!("{extra}: {e:?}"),
+    };
+    let bad = |extra: &str| match crate::config::parse_str(Path::new("/t.conf"), &format!("{base}{extra}")) {
+        Ok(_) => panic!("accepted: {extra}"),
+        Err(e) => e.iter().map(|e| format!("{}: {}", e.line, e.msg)).collect::<Vec<_>>(),
+    };
+    let c = ok("authkey /etc/tandem/authkey\n");
+    assert!(c.heartbeat().is_none());
+    let c = ok("protocol tandem\nauthkey /etc/tandem/authkey\n");
+    assert!(c.heartbeat().is_none());
+    let c = ok("protocol heartbeat\nhb_authkeys /etc/ha.d/authkeys\nauto_failback legacy\n");
+    let h = hb(&c);
+    assert_eq!((h.authkeys.to_str(), h.authkeys_line, h.failback), (Some("/etc/ha.d/authkeys"), 8, HbFailback::Legacy));
+    assert_eq!(h.group_keys, ["IPaddr::192.0.2.50/24/eth0"]);
+    assert_eq!(hb(&ok("protocol heartbeat\nhb_authkeys /a\nauto_failback on\n")).failback, HbFailback::On);
+    assert_eq!(hb(&ok("protocol heartbeat\nhb_authkeys /a\n")).failback, HbFailback::Off);
+    assert_eq!(
+        bad("protocol heartbeat\n"),
+        ["7: protocol heartbeat: missing `hb_authkeys PATH` (heartbeat's authkeys file)"]
+    );
+    assert_eq!(
+        bad("protocol heartbeat\nhb_authkeys /a\nauthkey /k\n"),
+        ["9: authkey: with `protocol heartbeat` the key is heartbeat's authkeys file, named by `hb_authkeys`; remove this line"]
+    );
+    assert_eq!(
+        bad("authkey /k\nhb_authkeys /a\n"),
+        ["8: hb_authkeys: only with `protocol heartbeat` (tandem's own key is `authkey`)"]
+    );
+    assert_eq!(
+        bad("authkey /k\nauto_failback legacy\n"),
+        ["8: auto_failback: 'legacy' (heartbeat's old failback mode) is only spoken with `protocol heartbeat`; use on or off"]
+    );
+    assert_eq!(bad("authkey /k\nprotocol ospf\n"), ["8: protocol: expected tandem or heartbeat, not 'ospf'"]);
+    assert_eq!(bad("protocol heartbeat\nhb_authkeys a\n"), ["8: hb_authkeys: 'a' is not an absolute path"]);
+}
