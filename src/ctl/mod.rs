@@ -22,6 +22,12 @@ pub enum Request {
     Takeover(String),
     /// DRBD fence-peer: ask the peer to outdate this DRBD resource.
     Outdate(String),
+    /// What `cl_status` shows: nodes, links, resources, parameters (one fact per line).
+    HbInfo,
+    /// heartbeat's `hb_standby all|local|foreign|failback`.
+    HbStandby(String),
+    /// heartbeat's `hb_takeover all|local|foreign|failback`.
+    HbTakeover(String),
 }
 
 impl Request {
@@ -38,6 +44,9 @@ impl Request {
             ("standby", a) => Ok(Request::Standby(a.unwrap_or("all").to_string())),
             ("takeover", a) => Ok(Request::Takeover(a.unwrap_or("all").to_string())),
             ("outdate", Some(r)) => Ok(Request::Outdate(r.to_string())),
+            ("hbinfo", None) => Ok(Request::HbInfo),
+            ("hb_standby", a) => Ok(Request::HbStandby(a.unwrap_or("all").to_string())),
+            ("hb_takeover", a) => Ok(Request::HbTakeover(a.unwrap_or("all").to_string())),
             _ => Err(CtlError::BadRequest(line.to_string())),
         }
     }
@@ -49,6 +58,9 @@ impl Request {
             Request::Standby(g) => format!("standby {g}\n"),
             Request::Takeover(g) => format!("takeover {g}\n"),
             Request::Outdate(r) => format!("outdate {r}\n"),
+            Request::HbInfo => "hbinfo\n".to_string(),
+            Request::HbStandby(s) => format!("hb_standby {s}\n"),
+            Request::HbTakeover(s) => format!("hb_takeover {s}\n"),
         }
     }
 }
@@ -96,6 +108,9 @@ mod tests {
             Request::Standby("all".into()),
             Request::Takeover("web".into()),
             Request::Outdate("r0".into()),
+            Request::HbInfo,
+            Request::HbStandby("failback".into()),
+            Request::HbTakeover("all".into()),
         ] {
             assert_eq!(Request::parse(r.line().trim_end()).unwrap(), r);
         }

@@ -10,8 +10,11 @@
 //!
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
+pub mod core;
 mod events;
 mod garp;
+pub mod hbcore;
+mod hbmode;
 pub mod io;
 pub mod node;
 mod outdate;
@@ -47,7 +50,7 @@ use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MA
 use garp::Garp;
 pub use io::ReplyCode;
 use io::{Input, Msg, Output};
-use node::{Node, NodeSetup};
+use node::NodeSetup;
 pub use startup::main;
 
 /// Largest wire packet we send or accept.
@@ -254,7 +257,8 @@ pub struct Daemon {
     mark_pending: Option<(u64, u64)>,
     codec: Codec,
     links: Vec<Box<dyn Link>>,
-    node: Node,
+    /// tandem's core, or heartbeat's (one loop for both: `core.rs`).
+    node: core::Core,
     agents: Vec<Vec<Box<dyn Agent>>>,
     runner: Runner,
     ctl: Server,
@@ -313,7 +317,10 @@ fn open_links(cfg: &Config, now: Instant) -> Result<Vec<Box<dyn Link>>, DaemonEr
         let name = l.name();
         let link: Box<dyn Link> = match l {
             LinkConfig::Serial { .. } => {
-                Box::new(SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?)
+                let mut s = SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?;
+                // heartbeat's serial frames are text with their own markers, without ours.
+                s.set_raw(cfg.heartbeat().is_some());
+                Box::new(s)
             }
             _ => Box::new(UdpLink::open(l, name.clone()).map_err(|e| setup(format!("link {name}"), e))?),
         };
@@ -393,7 +400,7 @@ impl Daemon {
         }
         let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
         let signals = Signals::install()?;
-        let node = Node::new(now, node_setup(&cfg, generation, links.len()));
+        let (node, generation) = hbmode::make_core(now, &cfg, generation, links.len(), &statedir)?;
         let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         if let Some((g, seq)) = peer_mark {
             // The peer's packets from before this restart are refused as replays.
@@ -452,7 +459,7 @@ impl Daemon {
         self.counters
     }
     pub fn peer_state(&self) -> PeerState {
-        self.node.membership().peer_state()
+        self.node.peer_state()
     }
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -595,6 +602,10 @@ impl Daemon {
     }
 
     fn reload(&mut self, now: Instant) {
+        if self.node.is_heartbeat() {
+            error!("reload refused: heartbeat's protocol is not reconfigured live; restart the daemon");
+            return;
+        }
         let node = Some(self.cfg.local_name().to_string());
         let new = match crate::load::load(&self.opts.config, node.as_deref()) {
             Ok((c, _)) => c,
@@ -618,6 +629,9 @@ impl Daemon {
 
     /// Reads and decodes everything pending on link `l`, and feeds it to the core.
     fn receive(&mut self, now: Instant, l: usize) {
+        if self.node.is_heartbeat() {
+            return self.receive_raw(now, l);
+        }
         let Some(link) = self.links.get_mut(l) else { return };
         let codec = &mut self.codec;
         let rx = &mut self.rx;
@@ -740,6 +754,8 @@ impl Daemon {
                 self.note(log::Level::Info, now, "all groups released; exiting".to_string());
                 self.exit = true;
             }
+            Output::SendRaw { udp, serial } => self.transmit_raw(now, &udp, &serial),
+            Output::SaveGeneration(g) => self.save_generation(now, g),
         }
     }
 
@@ -1022,8 +1038,7 @@ impl Daemon {
         };
         match req {
             Request::Status { json } => {
-                let view = self.status_view();
-                let body = if json { view.json(now) } else { view.text(now) };
+                let body = self.status_body(now, json);
                 self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
             }
             Request::Standby(g) | Request::Takeover(g) if self.group_sel(&g).is_none() => {
@@ -1045,6 +1060,9 @@ impl Daemon {
                 }
             }
             Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
+            r @ (Request::HbInfo | Request::HbStandby(_) | Request::HbTakeover(_)) => {
+                self.on_hb_request(now, inc.conn, r)
+            }
         }
     }
 
@@ -1055,10 +1073,10 @@ impl Daemon {
         self.cfg.groups.iter().position(|g| g.name == name).map(|g| GroupSel::One(GroupId(g)))
     }
 
-    fn status_view(&self) -> status::StatusView<'_> {
+    fn status_view<'a>(&'a self, node: &'a node::Node) -> status::StatusView<'a> {
         status::StatusView {
             cfg: &self.cfg,
-            node: &self.node,
+            node,
             links: &self.links,
             generation: self.generation,
             transitions: &self.transitions,
@@ -1068,12 +1086,12 @@ impl Daemon {
 
     /// `status --json`.
     pub fn status_json(&self, now: Instant) -> String {
-        self.status_view().json(now)
+        self.status_body(now, true)
     }
 
     /// `status`, for humans.
     pub fn status_text(&self, now: Instant) -> String {
-        self.status_view().text(now)
+        self.status_body(now, false)
     }
 }
 
