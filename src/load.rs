@@ -82,6 +82,7 @@ pub fn load_all(path: &Path, node: Option<&str>) -> Loaded {
                 cfg = None;
                 let (line, msg) = match e {
                     crate::hb::HbError::AuthKeys { line, what } if hb.authkeys_line == 0 => (line, what.to_string()),
+                    e if hb.authkeys_line == 0 => (0, e.to_string()),
                     e => (hb.authkeys_line, format!("{}: {e}", hb.authkeys.display())),
                 };
                 errors.push(ConfigError { file, line, msg });
@@ -100,6 +101,14 @@ pub fn load_all(path: &Path, node: Option<&str>) -> Loaded {
             }
         }
         warnings.extend(serial_budget(&parsed));
+    }
+    if let Some(hr) = parsed.config.heartbeat().and_then(|h| h.haresources.clone()) {
+        // Groups come from haresources: their messages name that file.
+        for e in errors.iter_mut().chain(warnings.iter_mut()) {
+            if e.file == parsed.config.file && e.msg.starts_with("group ") {
+                e.file = hr.clone();
+            }
+        }
     }
     errors.sort_by_key(|e| e.line);
     warnings.sort_by_key(|w| w.line);

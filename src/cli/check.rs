@@ -25,13 +25,17 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
                     } else {
                         format!("group {}: {}: {e}", g.name, r.text)
                     };
-                    errs.push(ConfigError { file: c.file.clone(), line: g.line, msg });
+                    errs.push(ConfigError { file: c.group_file().to_path_buf(), line: g.line, msg });
                 }
             }
         }
     }
+    let mut warnings = loaded.warnings;
+    if let Some(c) = &loaded.config {
+        warnings.extend(heartbeat_warnings(c));
+    }
     let mut lines: Vec<(usize, String)> = errs.iter().map(|e| (e.line, e.to_string())).collect();
-    lines.extend(loaded.warnings.iter().map(|w| (w.line, format_warning(w))));
+    lines.extend(warnings.iter().map(|w| (w.line, format_warning(w))));
     lines.sort_by_key(|(l, _)| *l);
     for (_, l) in &lines {
         let _ = writeln!(out, "{l}");
@@ -39,9 +43,13 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
     match loaded.config {
         Some(c) if errs.is_empty() => {
             let n_res: usize = c.groups.iter().map(|g| g.resources.len()).sum();
+            let proto = match c.heartbeat() {
+                Some(h) => format!(", heartbeat 3.0.6 protocol (auto_failback {})", h.failback.name()),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{}: OK: cluster {}, node {} (peer {}), {} link{}, {} group{}, {} resource{}",
+                "{}: OK: cluster {}, node {} (peer {}), {} link{}, {} group{}, {} resource{}{proto}",
                 path.display(),
                 c.cluster,
                 c.local_name(),
@@ -57,6 +65,23 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
         }
         _ => 2,
     }
+}
+
+/// What heartbeat's configuration needs of this host beyond the agents: cluster-glue's
+/// `stonith` command for the STONITH lines mapped to it.
+fn heartbeat_warnings(c: &crate::config::Config) -> Vec<ConfigWarning> {
+    let mut out = Vec::new();
+    for s in &c.stonith {
+        let prog = s.command.get(1).map(String::as_str).unwrap_or("");
+        if s.command.first().map(String::as_str) == Some("exec") && !std::path::Path::new(prog).exists() {
+            out.push(ConfigWarning {
+                file: c.file.clone(),
+                line: s.line,
+                msg: format!("{prog} is not installed (package cluster-glue): this STONITH line cannot run"),
+            });
+        }
+    }
+    out
 }
 
 /// A warning the way `check-config` prints it: `file:line: warning: message`.

@@ -5,6 +5,7 @@
 mod args;
 mod check;
 mod guest;
+pub mod hb;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,17 +17,46 @@ use args::{parse_args, Args};
 pub use check::check_config;
 
 const USAGE: &str = "usage:
-  tandem daemon   [-c CONFIG] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
+  tandem daemon   [-c CONFIG | --ha-d DIR] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
   tandem status   [-s SOCKET] [--json]
   tandem standby  [-s SOCKET] [GROUP|all]
   tandem takeover [-s SOCKET] [GROUP|all]
-  tandem check-config [-c CONFIG] [--node NAME]
+  tandem check-config [-c CONFIG | --ha-d DIR] [--node NAME]
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
   tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
   tandem version
+  hb_standby [all|foreign|local|failback], hb_takeover [...], cl_status SUBCOMMAND
+                  (heartbeat's commands: links to this binary by those names)
 ";
+
+/// The default configuration: /etc/tandem/tandem.conf, or heartbeat's /etc/ha.d when there is
+/// no tandem.conf and there is an /etc/ha.d/ha.cf (a heartbeat node replaced in place).
+pub fn default_config() -> PathBuf {
+    let tandem = PathBuf::from("/etc/tandem/tandem.conf");
+    let ha_d = std::path::Path::new(crate::config::hacompat::HA_D);
+    if !tandem.exists() && ha_d.join(crate::config::hacompat::HA_CF).exists() {
+        return ha_d.to_path_buf();
+    }
+    tandem
+}
+
+/// The configuration an `-c FILE` / `--ha-d DIR` pair names (`--ha-d` wins; neither: the
+/// default). A directory is read as heartbeat's.
+fn config_of(a: &Args) -> PathBuf {
+    a.get(&["--ha-d"]).or_else(|| a.get(&["-c", "--config"])).map(PathBuf::from).unwrap_or_else(default_config)
+}
+
+/// Runs the program as invoked: by heartbeat's command names (`hb_standby`, `hb_takeover`,
+/// `cl_status`, as links to this binary), else as `tandem COMMAND…`.
+pub fn run_as(argv0: &str, args: Vec<String>) -> i32 {
+    let base = std::path::Path::new(argv0).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if hb::NAMES.contains(&base) {
+        return hb::run(base, argv0, &args);
+    }
+    run(args)
+}
 
 fn usage_error(msg: &str) -> i32 {
     eprintln!("tandem: {msg}");
@@ -64,7 +94,7 @@ pub fn run(argv: Vec<String>) -> i32 {
 fn cmd_daemon(rest: &[String]) -> i32 {
     let a = match parse_args(
         rest,
-        &["-c", "--config", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
+        &["-c", "--config", "--ha-d", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
         &["--foreground", "-f"],
     ) {
         Ok(a) => a,
@@ -74,9 +104,7 @@ fn cmd_daemon(rest: &[String]) -> i32 {
         return usage_error("daemon takes no arguments");
     }
     let mut o = Options::default();
-    if let Some(c) = a.get(&["-c", "--config"]) {
-        o.config = PathBuf::from(c);
-    }
+    o.config = config_of(&a);
     o.node = a.get(&["--node"]);
     o.socket = a.get(&["--socket", "-s"]).map(PathBuf::from);
     o.state_dir = a.get(&["--state-dir"]).map(PathBuf::from);
@@ -137,16 +165,21 @@ fn cmd_move(cmd: &str, rest: &[String]) -> i32 {
 }
 
 fn cmd_check(rest: &[String]) -> i32 {
-    let a = match parse_args(rest, &["-c", "--config", "--node"], &[]) {
+    let a = match parse_args(rest, &["-c", "--config", "--ha-d", "--node"], &[]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
     if !a.words.is_empty() {
         return usage_error("check-config takes no arguments");
     }
-    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| "/etc/tandem/tandem.conf".to_string());
+    if let Some(d) = a.get(&["--ha-d"]) {
+        if !std::path::Path::new(&d).is_dir() {
+            return usage_error(&format!("--ha-d {d}: not a directory"));
+        }
+    }
+    let path = config_of(&a);
     let node = a.get(&["--node"]);
-    check_config(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
+    check_config(&path, node.as_deref(), &mut std::io::stdout())
 }
 
 fn cmd_keygen(rest: &[String]) -> i32 {

@@ -96,6 +96,7 @@ pub fn parse(
     hb.hopfudge = p.hopfudge;
     hb.msgfmt_netstring = p.msgfmt_netstring;
     hb.group_keys = keys;
+    hb.haresources = Some(hr_path);
     hb.env = p.env.clone();
     hb.params = p.params();
     let node_line = p.nodes.first().map(|(_, l)| *l).unwrap_or(0);

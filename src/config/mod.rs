@@ -180,6 +180,9 @@ pub struct HbSettings {
     /// heartbeat's name of each group (same order as [`Config::groups`]): the first resource
     /// of its haresources line, as written.
     pub group_keys: Vec<String>,
+    /// The haresources file the groups come from (`None`: the groups are in [`Config::file`]);
+    /// group lines are its lines.
+    pub haresources: Option<PathBuf>,
     /// `env NAME=VALUE`: `HA_NAME=VALUE` in the resource scripts' environment.
     pub env: Vec<(String, String)>,
     /// Parameters as `cl_status hbparameter` reports them (name, value), heartbeat's
@@ -199,6 +202,7 @@ impl HbSettings {
             msgfmt_netstring: false,
             state_dir: PathBuf::from(hacompat::HB_STATE_DIR),
             group_keys: Vec::new(),
+            haresources: None,
             env: Vec::new(),
             params: Vec::new(),
         }
@@ -219,6 +223,10 @@ impl Config {
     }
     pub fn peer_name(&self) -> &str {
         self.nodes.get(usize::from(self.peer())).map(String::as_str).unwrap_or("")
+    }
+    /// The file a group's line is in (haresources, for heartbeat's configuration).
+    pub fn group_file(&self) -> &Path {
+        self.heartbeat().and_then(|h| h.haresources.as_deref()).unwrap_or(&self.file)
     }
     /// heartbeat's protocol settings, when the daemon speaks it.
     pub fn heartbeat(&self) -> Option<&HbSettings> {
