@@ -103,8 +103,7 @@ fn cmd_daemon(rest: &[String]) -> i32 {
     if !a.words.is_empty() {
         return usage_error("daemon takes no arguments");
     }
-    let mut o = Options::default();
-    o.config = config_of(&a);
+    let mut o = Options { config: config_of(&a), ..Options::default() };
     o.node = a.get(&["--node"]);
     o.socket = a.get(&["--socket", "-s"]).map(PathBuf::from);
     o.state_dir = a.get(&["--state-dir"]).map(PathBuf::from);
