@@ -9,6 +9,7 @@
 pub mod bmc;
 pub mod guest;
 pub mod hbfix;
+pub mod hbmixed;
 pub mod hbrig;
 pub mod relay;
 pub mod rmcp_bmc;
