@@ -1514,11 +1514,17 @@ pub fn check_tandem_conf_protocol(
 
 // ------------------------------------------------------------------ files
 
-/// The resource script lookup heartbeat uses, on this host: `DIR/resource.d/NAME`, then
-/// `/etc/init.d/NAME`, each an executable regular file.
+/// The resource script lookup heartbeat uses, on this host: `DIR/resource.d/NAME` (and
+/// /etc/ha.d/resource.d/NAME when DIR is another directory), then `/etc/init.d/NAME`, each an
+/// executable regular file.
 pub fn host_scripts(dir: &Path) -> impl Fn(&str) -> Option<PathBuf> + '_ {
     move |name: &str| {
-        [dir.join("resource.d").join(name), Path::new(INIT_D).join(name)].into_iter().find(|p| {
+        let mut candidates = vec![dir.join("resource.d").join(name)];
+        if dir != Path::new(HA_D) {
+            candidates.push(Path::new(HA_D).join("resource.d").join(name));
+        }
+        candidates.push(Path::new(INIT_D).join(name));
+        candidates.into_iter().find(|p| {
             use std::os::unix::fs::PermissionsExt;
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })

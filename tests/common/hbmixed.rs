@@ -52,6 +52,12 @@ pub struct Opts {
     /// Timing lines (ha.cf syntax).
     pub timing: &'static str,
     pub haresources: &'static str,
+    /// Use these files unchanged instead: tests/fixtures/hb/configs/NAME/hnX/{ha.cf,
+    /// haresources,authkeys} (heartbeat's captures; their interface is veth0, their paths are
+    /// under /tmp/hbwire and /tmp/hbcap, private to each machine).
+    pub fixture: Option<&'static str>,
+    /// The LAN interface's name in each machine.
+    pub iface: &'static str,
 }
 
 impl Default for Opts {
@@ -63,6 +69,8 @@ impl Default for Opts {
             serial: true,
             timing: "keepalive 1\ndeadtime 5\nwarntime 3\ninitdead 10\n",
             haresources: HARESOURCES,
+            fixture: None,
+            iface: "lan0",
         }
     }
 }
@@ -75,6 +83,7 @@ pub struct Mixed {
     pub who: [Who; 2],
     ptys: Option<(Pty, Pty)>,
     relay: Option<Relay>,
+    iface: &'static str,
 }
 
 /// The heartbeat-style wrapper of tests/tools/svc (`status` judged by what it prints).
@@ -117,7 +126,7 @@ impl Mixed {
         run(&["ip", "-n", c.name(), "addr", "add", "192.0.2.100/24", "dev", "lan0"]);
         c.link("lan0", true);
         let ptys = o.serial.then(|| (Pty::new(), Pty::new()));
-        let mut x = Mixed { id, br, c, m, who: [Who::Nobody; 2], ptys, relay: None };
+        let mut x = Mixed { id, br, c, m, who: [Who::Nobody; 2], ptys, relay: None, iface: o.iface };
         for i in 0..2 {
             x.wire(i);
         }
@@ -125,6 +134,18 @@ impl Mixed {
             let relay =
                 Relay::start(a.master.try_clone().unwrap(), b.master.try_clone().unwrap(), Faults::default(), 7);
             x.relay = Some(relay);
+        }
+        for i in 0..2 {
+            // heartbeat's command names, as links to tandem (what `make install HB_LINKS=1` makes).
+            let bin = x.m[i].dir.path().join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            for name in ["cl_status", "hb_standby", "hb_takeover"] {
+                std::os::unix::fs::symlink(tandem(), bin.join(name)).unwrap();
+            }
+        }
+        if let Some(f) = o.fixture {
+            x.fixture(f);
+            return x;
         }
         for i in 0..2 {
             let d = x.m[i].dir.path().display().to_string();
@@ -148,24 +169,69 @@ impl Mixed {
             x.m[i].write_etc("haresources", o.haresources, 0o644);
             x.m[i].write_etc("authkeys", o.authkeys, 0o600);
             x.m[i].write_etc("resource.d/websvc", &websvc(), 0o755);
-            let bin = x.m[i].dir.path().join("bin");
-            std::fs::create_dir_all(&bin).unwrap();
-            for name in ["cl_status", "hb_standby", "hb_takeover"] {
-                std::os::unix::fs::symlink(tandem(), bin.join(name)).unwrap();
-            }
             x.m[i].boot();
         }
         x
     }
 
-    /// The machine's lan0, into the bridge.
+    /// The machine's LAN interface, into the bridge.
     fn wire(&self, i: usize) {
         let ns = self.m[i].ns.name();
         let port = format!("p{}{}", i + 1, self.id);
-        run(&["ip", "-n", ns, "link", "add", "lan0", "type", "veth", "peer", "name", &port, "netns", self.br.name()]);
+        let lan = self.iface;
+        run(&["ip", "-n", ns, "link", "add", lan, "type", "veth", "peer", "name", &port, "netns", self.br.name()]);
         run(&["ip", "-n", self.br.name(), "link", "set", &port, "master", "br0", "up"]);
-        run(&["ip", "-n", ns, "addr", "add", &format!("192.0.2.{}/24", i + 1), "brd", "+", "dev", "lan0"]);
-        self.m[i].ns.link("lan0", true);
+        run(&["ip", "-n", ns, "addr", "add", &format!("192.0.2.{}/24", i + 1), "brd", "+", "dev", lan]);
+        self.m[i].ns.link(lan, true);
+    }
+
+    /// heartbeat's captured configuration files, unchanged, with what their paths need inside
+    /// each machine: private /tmp/hbwire and /tmp/hbcap, the log directories, and the serial
+    /// device names as links to the ptys.
+    fn fixture(&mut self, name: &str) {
+        let src = repo().join("tests/fixtures/hb/configs").join(name);
+        for i in 0..2 {
+            let from = src.join(NAMES[i]);
+            let cf = std::fs::read_to_string(from.join("ha.cf")).unwrap();
+            self.m[i].write_etc("ha.cf", &cf, 0o644);
+            self.m[i].write_etc("haresources", &std::fs::read_to_string(from.join("haresources")).unwrap(), 0o644);
+            self.m[i].write_etc("authkeys", &std::fs::read_to_string(from.join("authkeys")).unwrap(), 0o600);
+            self.m[i].boot();
+            let mut sh = String::from("set -e\n");
+            for top in ["/tmp/hbwire", "/tmp/hbcap"] {
+                // The mount points themselves live in the shared /tmp (empty directories).
+                std::fs::create_dir_all(top).unwrap();
+                sh.push_str(&format!("mount -t tmpfs tmpfs {top}\n"));
+            }
+            for l in cf.lines() {
+                let mut w = l.split_whitespace();
+                match (w.next(), w.next()) {
+                    (Some("logfile" | "debugfile"), Some(p)) => {
+                        let dir = std::path::Path::new(p).parent().unwrap().display().to_string();
+                        sh.push_str(&format!("mkdir -p {dir}\n"));
+                    }
+                    (Some("serial"), Some(p)) => {
+                        let (a, b) = self.ptys.as_ref().expect("the fixture has a serial line: Opts::serial");
+                        let pty = if i == 0 { &a.path } else { &b.path };
+                        sh.push_str(&format!("ln -sf {} {p}\n", pty.display()));
+                    }
+                    _ => {}
+                }
+            }
+            let o = self.m[i].exec(&["sh", "-c", &sh], Duration::from_secs(10));
+            assert!(o.status.success(), "{sh}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+
+    /// The log file of machine `i` as ha.cf names it (fixtures: inside the machine's /tmp).
+    fn logfile(&self, i: usize) -> Option<String> {
+        let cf = std::fs::read_to_string(self.m[i].dir.path().join("etc-ha.d/ha.cf")).ok()?;
+        let p = cf.lines().find_map(|l| l.strip_prefix("logfile "))?.trim().to_string();
+        if p.starts_with("/tmp/hbwire") || p.starts_with("/tmp/hbcap") {
+            let o = self.m[i].exec(&["cat", &p], Duration::from_secs(5));
+            return Some(stdout(&o));
+        }
+        std::fs::read_to_string(p).ok()
     }
 
     pub fn ns(&self, i: usize) -> &str {
@@ -211,8 +277,18 @@ impl Mixed {
 
     /// SIGTERM to tandem, and wait for it to exit (a clean stop: groups handed over first).
     pub fn stop_tandem(&mut self, i: usize) {
+        self.term_tandem(i);
+        self.wait_tandem_exit(i);
+    }
+
+    /// SIGTERM to tandem (a clean stop begins).
+    pub fn term_tandem(&mut self, i: usize) {
         let pid = self.tandem_pid(i).expect("tandem pidfile");
         self.m[i].exec(&["kill", "-TERM", &pid], Duration::from_secs(5));
+    }
+
+    /// Waits until tandem on machine `i` has exited (its pidfile removed).
+    pub fn wait_tandem_exit(&mut self, i: usize) {
         let pidfile = self.m[i].dir.path().join("run/tandem/tandem.pid");
         assert!(
             wait_for(Duration::from_secs(60), Duration::from_millis(50), || !pidfile.exists()),
@@ -226,9 +302,9 @@ impl Mixed {
     /// A node dies: every process of the machine is SIGKILLed at once and its network
     /// interface goes away with it (so its addresses do too, as when the power is cut).
     pub fn power_off(&mut self, i: usize) {
-        run(&["ip", "-n", self.ns(i), "link", "set", "lan0", "down"]);
+        run(&["ip", "-n", self.ns(i), "link", "set", self.iface, "down"]);
         self.m[i].kill();
-        let _ = Command::new("ip").args(["-n", self.ns(i), "link", "del", "lan0"]).status();
+        let _ = Command::new("ip").args(["-n", self.ns(i), "link", "del", self.iface]).status();
         self.who[i] = Who::Nobody;
     }
 
@@ -270,7 +346,17 @@ impl Mixed {
     }
 
     pub fn log(&self, i: usize) -> String {
+        if self.m[i].booted() {
+            if let Some(l) = self.logfile(i) {
+                return l;
+            }
+        }
         self.m[i].log()
+    }
+
+    /// heartbeat's `IPaddr::…/veth0`s address is on machine `i` (as the sampler sees it).
+    pub fn holds(&self, i: usize, addr: &str) -> bool {
+        self.m[i].ns.has_addr(addr)
     }
 
     /// The floating address is on machine `i`.
