@@ -190,8 +190,8 @@ impl Mixed {
     /// device names as links to the ptys.
     fn fixture(&mut self, name: &str) {
         let src = repo().join("tests/fixtures/hb/configs").join(name);
-        for i in 0..2 {
-            let from = src.join(NAMES[i]);
+        for (i, name) in NAMES.iter().enumerate() {
+            let from = src.join(name);
             let cf = std::fs::read_to_string(from.join("ha.cf")).unwrap();
             self.m[i].write_etc("ha.cf", &cf, 0o644);
             self.m[i].write_etc("haresources", &std::fs::read_to_string(from.join("haresources")).unwrap(), 0o644);
