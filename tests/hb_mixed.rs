@@ -224,3 +224,27 @@ fn crc_authkeys() {
     }
     other_auth(CRC, true, true);
 }
+
+#[test]
+fn tandem_conf_with_protocol_heartbeat_joins_a_heartbeat_node() {
+    if !prerequisites() {
+        return;
+    }
+    // tandem's syntax on hn2 (protocol heartbeat, hb_authkeys), heartbeat's ha.cf on hn1.
+    let mut x = Mixed::new(&Opts::default());
+    x.start_heartbeat(0);
+    x.start_tandem_hb_conf(1, "on");
+    wait_seen(&x);
+    served(&x, 0, "start-up");
+    let from = x.log(0).len();
+    assert_eq!(x.cmd(0, "hb_standby", &[]).0, 0);
+    served(&x, 1, "hb_standby on heartbeat");
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, out) = x.tandem_cmd(1, &["standby", "web"]);
+    assert_eq!(code, 0, "{out}");
+    served(&x, 0, "tandem standby web");
+    std::thread::sleep(Duration::from_secs(3));
+    heartbeat_log_clean(&x, 0, from);
+    let st = x.tandem_status(1).unwrap();
+    assert_eq!((st["protocol"].as_str(), st["groups"][0]["name"].as_str()), (Some("heartbeat"), Some("web")));
+}

@@ -270,6 +270,71 @@ impl Mixed {
         self.who[i] = Who::Tandem;
     }
 
+    /// tandem with its own protocol on machine `i`, from a tandem.conf equivalent to this
+    /// cluster's ha.cf (same timings, links, group): `timing` in tandem.conf syntax.
+    pub fn start_tandem_native(&mut self, i: usize, timing: &str) {
+        let d = self.m[i].dir.path();
+        let key = d.join("tandem-authkey");
+        if !key.exists() {
+            // Both nodes need the same key: made once, copied.
+            let other = self.m[1 - i].dir.path().join("tandem-authkey");
+            if other.exists() {
+                std::fs::copy(&other, &key).unwrap();
+            } else {
+                let o = Command::new(tandem()).arg("keygen").arg(&key).output().unwrap();
+                assert!(o.status.success());
+            }
+        }
+        let mut links = String::from("ucast lan0 192.0.2.1\nucast lan0 192.0.2.2\n");
+        if let Some((a, b)) = &self.ptys {
+            let p = if i == 0 { &a.path } else { &b.path };
+            links.push_str(&format!("serial {} 19200\n", p.display()));
+        }
+        let conf = format!(
+            "cluster mixed{}\nnode hn1 hn2\nauthkey {}\n{timing}\n{links}logfile {}/log/ha-log\nlogfacility none\n\
+             group web hn1 IPaddr::{FLOAT}/24/lan0 script::{}::{FLOAT}::{PORT}::-::/run/websvc\n",
+            self.id,
+            key.display(),
+            d.display(),
+            repo().join("tests/tools/svc").display()
+        );
+        let path = d.join("tandem.conf");
+        std::fs::write(&path, conf).unwrap();
+        let o = self.m[i].exec(
+            &[tandem(), "daemon", "-c", &path.display().to_string(), "--state-dir", &self.state_dir(i)],
+            Duration::from_secs(30),
+        );
+        assert!(o.status.success(), "tandem: {}{}\n{}", stdout(&o), String::from_utf8_lossy(&o.stderr), self.log(i));
+        self.who[i] = Who::Tandem;
+    }
+
+    /// tandem with heartbeat's protocol from a tandem.conf (`protocol heartbeat`, heartbeat's
+    /// authkeys by `hb_authkeys`), equivalent to this cluster's ha.cf and haresources.
+    pub fn start_tandem_hb_conf(&mut self, i: usize, failback: &str) {
+        let d = self.m[i].dir.path();
+        let mut links = String::from("ucast lan0 192.0.2.1\nucast lan0 192.0.2.2\n");
+        if let Some((a, b)) = &self.ptys {
+            let p = if i == 0 { &a.path } else { &b.path };
+            links.push_str(&format!("serial {} 19200\n", p.display()));
+        }
+        let conf = format!(
+            "cluster linux-ha\nnode hn1 hn2\nprotocol heartbeat\nhb_authkeys /etc/ha.d/authkeys\n\
+             auto_failback {failback}\nkeepalive 1s\ndeadtime 5s\nwarntime 3s\ninitdead 10s\n{links}\
+             logfile {}/log/ha-log\nlogfacility none\n\
+             group web hn1 IPaddr::{FLOAT}/24/lan0 script::{}::{FLOAT}::{PORT}::-::/run/websvc\n",
+            d.display(),
+            repo().join("tests/tools/svc").display()
+        );
+        let path = d.join("tandem-hb.conf");
+        std::fs::write(&path, conf).unwrap();
+        let o = self.m[i].exec(
+            &[tandem(), "daemon", "-c", &path.display().to_string(), "--state-dir", &self.state_dir(i)],
+            Duration::from_secs(30),
+        );
+        assert!(o.status.success(), "tandem: {}{}\n{}", stdout(&o), String::from_utf8_lossy(&o.stderr), self.log(i));
+        self.who[i] = Who::Tandem;
+    }
+
     /// The daemon's pid inside the machine.
     fn tandem_pid(&self, i: usize) -> Option<String> {
         std::fs::read_to_string(self.m[i].dir.path().join("run/tandem/tandem.pid")).ok().map(|s| s.trim().to_string())
