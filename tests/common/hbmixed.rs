@@ -75,6 +75,11 @@ impl Default for Opts {
     }
 }
 
+/// Where heartbeat's captured configurations keep their files (a tmpfs in each machine).
+const FIXTURE_DIRS: [&str; 2] = ["/tmp/hbwire", "/tmp/hbcap"];
+/// Clusters of this process using those mount points.
+static FIXTURE_USERS: std::sync::Mutex<u32> = std::sync::Mutex::new(0);
+
 pub struct Mixed {
     pub id: String,
     pub br: Netns,
@@ -84,6 +89,30 @@ pub struct Mixed {
     ptys: Option<(Pty, Pty)>,
     relay: Option<Relay>,
     iface: &'static str,
+    fixture: bool,
+}
+
+impl Drop for Mixed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (i, name) in NAMES.iter().enumerate() {
+                eprintln!("----- log of {name} -----\n{}", self.log(i));
+            }
+        }
+        for m in self.m.iter_mut() {
+            m.kill();
+        }
+        if self.fixture {
+            // The fixtures' mount points (empty), once no machine of this process uses them.
+            let mut n = FIXTURE_USERS.lock().unwrap();
+            *n -= 1;
+            if *n == 0 {
+                for top in FIXTURE_DIRS {
+                    let _ = std::fs::remove_dir(top);
+                }
+            }
+        }
+    }
 }
 
 /// The heartbeat-style wrapper of tests/tools/svc (`status` judged by what it prints).
@@ -126,7 +155,17 @@ impl Mixed {
         run(&["ip", "-n", c.name(), "addr", "add", "192.0.2.100/24", "dev", "lan0"]);
         c.link("lan0", true);
         let ptys = o.serial.then(|| (Pty::new(), Pty::new()));
-        let mut x = Mixed { id, br, c, m, who: [Who::Nobody; 2], ptys, relay: None, iface: o.iface };
+        let mut x = Mixed {
+            id,
+            br,
+            c,
+            m,
+            who: [Who::Nobody; 2],
+            ptys,
+            relay: None,
+            iface: o.iface,
+            fixture: o.fixture.is_some(),
+        };
         for i in 0..2 {
             x.wire(i);
         }
@@ -190,6 +229,13 @@ impl Mixed {
     /// device names as links to the ptys.
     fn fixture(&mut self, name: &str) {
         let src = repo().join("tests/fixtures/hb/configs").join(name);
+        {
+            let mut n = FIXTURE_USERS.lock().unwrap();
+            *n += 1;
+            for top in FIXTURE_DIRS {
+                std::fs::create_dir_all(top).unwrap();
+            }
+        }
         for (i, name) in NAMES.iter().enumerate() {
             let from = src.join(name);
             let cf = std::fs::read_to_string(from.join("ha.cf")).unwrap();
@@ -198,9 +244,8 @@ impl Mixed {
             self.m[i].write_etc("authkeys", &std::fs::read_to_string(from.join("authkeys")).unwrap(), 0o600);
             self.m[i].boot();
             let mut sh = String::from("set -e\n");
-            for top in ["/tmp/hbwire", "/tmp/hbcap"] {
+            for top in FIXTURE_DIRS {
                 // The mount points themselves live in the shared /tmp (empty directories).
-                std::fs::create_dir_all(top).unwrap();
                 sh.push_str(&format!("mount -t tmpfs tmpfs {top}\n"));
             }
             for l in cf.lines() {
