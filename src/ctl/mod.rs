@@ -26,6 +26,12 @@ pub enum Request {
     Fence(String),
     /// `tandem fenced NODE`: an operator confirms NODE is off.
     Fenced(String),
+    /// What `cl_status` shows: nodes, links, resources, parameters (one fact per line).
+    HbInfo,
+    /// heartbeat's `hb_standby all|local|foreign|failback`.
+    HbStandby(String),
+    /// heartbeat's `hb_takeover all|local|foreign|failback`.
+    HbTakeover(String),
 }
 
 impl Request {
@@ -44,6 +50,9 @@ impl Request {
             ("outdate", Some(r)) => Ok(Request::Outdate(r.to_string())),
             ("fence", Some(n)) => Ok(Request::Fence(n.to_string())),
             ("fenced", Some(n)) => Ok(Request::Fenced(n.to_string())),
+            ("hbinfo", None) => Ok(Request::HbInfo),
+            ("hb_standby", a) => Ok(Request::HbStandby(a.unwrap_or("all").to_string())),
+            ("hb_takeover", a) => Ok(Request::HbTakeover(a.unwrap_or("all").to_string())),
             _ => Err(CtlError::BadRequest(line.to_string())),
         }
     }
@@ -57,6 +66,9 @@ impl Request {
             Request::Outdate(r) => format!("outdate {r}\n"),
             Request::Fence(n) => format!("fence {n}\n"),
             Request::Fenced(n) => format!("fenced {n}\n"),
+            Request::HbInfo => "hbinfo\n".to_string(),
+            Request::HbStandby(s) => format!("hb_standby {s}\n"),
+            Request::HbTakeover(s) => format!("hb_takeover {s}\n"),
         }
     }
 }
@@ -106,6 +118,9 @@ mod tests {
             Request::Outdate("r0".into()),
             Request::Fence("beta".into()),
             Request::Fenced("beta".into()),
+            Request::HbInfo,
+            Request::HbStandby("failback".into()),
+            Request::HbTakeover("all".into()),
         ] {
             assert_eq!(Request::parse(r.line().trim_end()).unwrap(), r);
         }
