@@ -302,6 +302,9 @@ const DISK_NAMES: [&str; 9] = [
     "UpToDate",
 ];
 
+/// `enum drbd_disk_state`'s UpToDate.
+const DISK_UP_TO_DATE: u32 = 8;
+
 /// 8.4's `union drbd_state` (little-endian bit fields: role:2 peer:2 conn:5 disk:4 pdsk:4 susp:1 …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrbdState(pub u32);
@@ -649,12 +652,21 @@ impl Agent for DrbdAgent {
                     Err(e) => return Err(e),
                 };
                 for v in &vols {
-                    log::info!("{}: {v}", self.text);
+                    log::debug!("{}: {v}", self.text);
                 }
-                if !vols.is_empty() && vols.iter().all(|v| v.state.role() == Role::Primary) {
-                    Ok(Outcome::Running)
-                } else {
-                    Ok(Outcome::Stopped)
+                if vols.is_empty() || !vols.iter().all(|v| v.state.role() == Role::Primary) {
+                    return Ok(Outcome::Stopped);
+                }
+                // Primary, but serving from a disk that is not UpToDate (detached after an
+                // I/O error: Diskless; or Inconsistent, Outdated…): not healthy.
+                match vols.iter().find(|v| v.state.disk() != DISK_UP_TO_DATE) {
+                    None => Ok(Outcome::Running),
+                    Some(v) => Err(AgentError::Failed(format!(
+                        "{}: Primary, but volume {} is {}",
+                        self.text,
+                        v.volume,
+                        v.state.disk_name()
+                    ))),
                 }
             }
         }

@@ -28,6 +28,7 @@ const USAGE: &str = "usage:
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem cleanup  [-s SOCKET] GROUP|all [NODE]
   tandem fence    [-s SOCKET] [-c CONFIG] [--node NAME] [--local|--check] NODE
   tandem fenced   [-s SOCKET] NODE
   tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
@@ -93,6 +94,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         "agent" => cmd_agent(rest),
         "fence-peer" => cmd_fence_peer(rest),
         "fence" => fence::cmd_fence(rest),
+        "cleanup" => cmd_cleanup(rest),
         "fenced" => fence::cmd_fenced(rest),
         "guest" => cmd_guest(rest),
         "export" => export::command(rest),
@@ -315,6 +317,19 @@ fn announce(ann: &agent::ip::Announce, count: u32, interval: Duration) -> Result
         sender.send(ann)?;
     }
     Ok(())
+}
+
+fn cmd_cleanup(rest: &[String]) -> i32 {
+    let a = match parse_args(rest, &["-s", "--socket"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    let (group, node) = match a.words.as_slice() {
+        [g] => (g.clone(), None),
+        [g, n] => (g.clone(), Some(n.clone())),
+        _ => return usage_error("cleanup needs GROUP (or all) and optionally NODE"),
+    };
+    call(&a, &Request::Cleanup { group, node }, Duration::from_secs(10))
 }
 
 fn cmd_fence_peer(rest: &[String]) -> i32 {

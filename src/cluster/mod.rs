@@ -75,6 +75,9 @@ pub struct GroupDef {
     pub preferred_is_local: bool,
     /// How many resources the group has (started 0..n, stopped n..0).
     pub n_resources: usize,
+    /// Per resource: how often its status is checked while the group runs here (`None`:
+    /// never). Shorter than `n_resources`: the rest are not monitored.
+    pub monitor: Vec<Option<Duration>>,
 }
 
 /// Policy knobs.
@@ -86,11 +89,25 @@ pub struct Settings {
     pub stop_retries: u32,
     /// Delay between stop attempts.
     pub stop_retry_delay: Duration,
+    /// A resource that fails its monitor is restarted in place (with what follows it) at
+    /// most this often within `restart_window`; then the group moves to the peer.
+    pub restart_limit: u32,
+    pub restart_window: Duration,
+    /// A node's failed mark for a group expires this long after the failure (`None`: only
+    /// `tandem cleanup` or a takeover clears it).
+    pub failure_timeout: Option<Duration>,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { auto_failback: false, stop_retries: 3, stop_retry_delay: Duration::from_secs(1) }
+        Settings {
+            auto_failback: false,
+            stop_retries: 3,
+            stop_retry_delay: Duration::from_secs(1),
+            restart_limit: crate::config::DEFAULT_RESTART_LIMIT,
+            restart_window: crate::config::DEFAULT_RESTART_WINDOW,
+            failure_timeout: None,
+        }
     }
 }
 
@@ -121,6 +138,9 @@ pub enum Event<'a> {
     Takeover(GroupSel),
     /// Clean daemon stop: release everything, then [`Action::Exit`].
     Shutdown,
+    /// Operator: forget the failures of these groups here (fail counts, restarts, the
+    /// failed mark).
+    Cleanup(GroupSel),
 }
 
 /// What the daemon must do.
@@ -200,6 +220,33 @@ pub enum LogEvent {
     StandbyCleared { group: GroupId },
     /// Shutdown cannot finish: this group failed to stop.
     ExitBlocked { group: GroupId },
+    /// A running resource's status says it is not running (`error`: the status itself
+    /// failed).
+    MonitorFailed { group: GroupId, resource: ResId, error: bool },
+    /// The failed resource and those after it are restarted here (`restart` of `limit`
+    /// within the window).
+    Restart { group: GroupId, resource: ResId, restart: u32, limit: u32 },
+    /// The restart limit is reached: the group stops here, is marked failed, and goes to
+    /// the peer if it can run it.
+    RestartLimit { group: GroupId },
+    /// The group failed here and the peer cannot run it either (failed there, or dead):
+    /// it stays stopped until an operator acts.
+    NowhereToRun { group: GroupId },
+    /// The failed mark expired (`failure_timeout`).
+    FailureExpired { group: GroupId },
+    /// An operator cleared the group's failures here.
+    Cleanup { group: GroupId },
+}
+
+/// One resource's health, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResHealth {
+    pub monitor: Option<Duration>,
+    /// The last status check while running: when, and whether it said running.
+    pub last_check: Option<(Instant, bool)>,
+    /// Monitor failures since the start or the last cleanup.
+    pub fail_count: u32,
+    pub last_failure: Option<Instant>,
 }
 
 /// Who holds a group, for `status`.
@@ -233,6 +280,8 @@ enum Seq {
     Probe,
     Start,
     Stop,
+    /// A status check of the running group (resource `cursor`).
+    Monitor,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +306,15 @@ struct Group {
     claim: u32,
     /// The peer's claim token we grant (0 = none).
     grant: u32,
+    /// A stop that ends at this resource and starts again from it (an in-place restart).
+    restart_from: Option<usize>,
+    health: Vec<ResHealth>,
+    /// When each resource's next status check is due (while Started).
+    next_check: Vec<Option<Instant>>,
+    /// In-place restarts within the restart window (oldest first).
+    restarts: Vec<Instant>,
+    /// When the failed mark was set (for `failure_timeout`).
+    failed_at: Option<Instant>,
 }
 
 impl Group {
@@ -326,6 +384,13 @@ impl Cluster {
             .into_iter()
             .take(MAX_GROUPS)
             .map(|def| Group {
+                health: (0..def.n_resources)
+                    .map(|r| ResHealth { monitor: def.monitor.get(r).copied().flatten(), ..ResHealth::default() })
+                    .collect(),
+                next_check: vec![None; def.n_resources],
+                restarts: Vec::with_capacity(settings.restart_limit.min(64) as usize + 1),
+                restart_from: None,
+                failed_at: None,
                 def,
                 state: GroupState::Stopped,
                 seq: Seq::Probe,
@@ -386,8 +451,11 @@ impl Cluster {
             Event::Standby(sel) => self.for_sel(sel, |c, g| c.standby(g, out)),
             Event::Takeover(sel) => self.for_sel(sel, |c, g| c.takeover(g, out)),
             Event::Shutdown => self.shutdown = true,
+            Event::Cleanup(sel) => self.for_sel(sel, |c, g| c.cleanup(g, out)),
         }
+        self.expire_failures(now, out);
         self.fire_retries(now, out);
+        self.fire_monitors(now, out);
         self.update_node_state(out);
         if self.node != NodeState::Init {
             for g in 0..self.groups.len() {
@@ -403,7 +471,26 @@ impl Cluster {
         if self.exited {
             return None;
         }
-        self.groups.iter().filter_map(|g| g.retry_at).chain(self.linger_until).min()
+        let monitors = self
+            .groups
+            .iter()
+            .filter(|g| g.state == GroupState::Started && g.seq == Seq::Idle && !g.release_pending)
+            .flat_map(|g| g.next_check.iter().flatten().copied());
+        let expiries = self.groups.iter().filter(|g| g.failed).filter_map(|g| {
+            let (at, t) = (g.failed_at?, self.settings.failure_timeout?);
+            Some(at + t)
+        });
+        self.groups.iter().filter_map(|g| g.retry_at).chain(self.linger_until).chain(monitors).chain(expiries).min()
+    }
+
+    /// One resource's health (`None` for a resource out of range).
+    pub fn res_health(&self, GroupId(g): GroupId, ResId(r): ResId) -> Option<ResHealth> {
+        self.groups.get(g)?.health.get(r).copied()
+    }
+
+    /// In-place restarts of the group within the restart window.
+    pub fn restarts(&self, GroupId(g): GroupId) -> usize {
+        self.groups.get(g).map_or(0, |gr| gr.restarts.len())
     }
 
     /// How long a leaving node whose groups are all stopped keeps running (and so keeps
@@ -575,6 +662,8 @@ impl Cluster {
             return;
         }
         gr.failed = false;
+        gr.failed_at = None;
+        gr.restarts.clear();
         gr.standby = false;
         gr.pinned = true;
         out.push(Action::Log(LogEvent::Takeover { group: GroupId(g) }));
@@ -589,7 +678,7 @@ impl Cluster {
         };
         let expected = match gr.seq {
             Seq::Idle => None,
-            Seq::Probe => Some(Op::Status),
+            Seq::Probe | Seq::Monitor => Some(Op::Status),
             Seq::Start => Some(Op::Start),
             Seq::Stop => Some(Op::Stop),
         };
@@ -599,6 +688,10 @@ impl Cluster {
         }
         gr.busy = false;
         let n = gr.def.n_resources;
+        if gr.seq == Seq::Monitor {
+            self.monitor_done(now, g, resource, result, out);
+            return;
+        }
         match op {
             Op::Status => match result {
                 OpResult::Stopped => {
@@ -629,6 +722,7 @@ impl Cluster {
                     } else if gr.cursor >= n {
                         gr.seq = Seq::Idle;
                         self.set_state(g, GroupState::Started, out);
+                        self.schedule_checks(g, now);
                     } else {
                         gr.busy = true;
                         out.push(Action::Run { group: GroupId(g), resource: ResId(gr.cursor), op: Op::Start });
@@ -636,6 +730,7 @@ impl Cluster {
                 }
                 OpResult::Failed => {
                     gr.failed = true;
+                    gr.failed_at = Some(now);
                     gr.pinned = false;
                     out.push(Action::Log(LogEvent::StartFailed { group: GroupId(g), resource: ResId(resource) }));
                     // Resource `resource` may be half-started: stop it too.
@@ -645,7 +740,21 @@ impl Cluster {
             Op::Stop => match result {
                 OpResult::Running | OpResult::Stopped => {
                     gr.stop_failures = 0;
-                    if let Some(next) = gr.cursor.checked_sub(1) {
+                    let keep = self.restart_still_wanted(g);
+                    let Some(gr) = self.groups.get_mut(g) else { return };
+                    if gr.restart_from.is_some() && !keep {
+                        // Released meanwhile (shutdown, standby…): stop for good.
+                        gr.restart_from = None;
+                    }
+                    if gr.restart_from == Some(gr.cursor) {
+                        // An in-place restart: stopped down to the failed resource; start
+                        // again from it.
+                        gr.restart_from = None;
+                        gr.seq = Seq::Start;
+                        gr.busy = true;
+                        out.push(Action::Run { group: GroupId(g), resource: ResId(gr.cursor), op: Op::Start });
+                        self.set_state(g, GroupState::Starting, out);
+                    } else if let Some(next) = gr.cursor.checked_sub(1) {
                         gr.cursor = next;
                         gr.busy = true;
                         out.push(Action::Run { group: GroupId(g), resource: ResId(next), op: Op::Stop });
@@ -694,6 +803,7 @@ impl Cluster {
             return;
         };
         gr.release_pending = false;
+        gr.restart_from = None;
         gr.claim = 0;
         match top {
             Some(k) => {
@@ -718,7 +828,146 @@ impl Cluster {
         gr.release_pending = false;
         gr.retry_at = None;
         let to = if gr.failed { GroupState::Failed } else { GroupState::Stopped };
+        let failed = gr.failed;
         self.set_state(g, to, out);
+        if failed && !self.shutdown && !self.peer_can_take(g) {
+            out.push(Action::Log(LogEvent::NowhereToRun { group: GroupId(g) }));
+        }
+    }
+
+    /// Each monitored resource's first check, one interval after the group started.
+    fn schedule_checks(&mut self, g: usize, now: Instant) {
+        if let Some(gr) = self.groups.get_mut(g) {
+            for (next, h) in gr.next_check.iter_mut().zip(&gr.health) {
+                *next = h.monitor.map(|i| now + i);
+            }
+        }
+    }
+
+    /// Starts the status check that is due on each running, idle group (one at a time).
+    fn fire_monitors(&mut self, now: Instant, out: &mut Vec<Action>) {
+        for (g, gr) in self.groups.iter_mut().enumerate() {
+            if gr.state != GroupState::Started || gr.seq != Seq::Idle || gr.busy || gr.release_pending {
+                continue;
+            }
+            let due = gr.next_check.iter().position(|t| t.is_some_and(|t| t <= now));
+            if let Some(r) = due {
+                gr.next_check[r] = None;
+                gr.seq = Seq::Monitor;
+                gr.cursor = r;
+                gr.busy = true;
+                out.push(Action::Run { group: GroupId(g), resource: ResId(r), op: Op::Status });
+            }
+        }
+    }
+
+    /// A monitor's status check ended.
+    fn monitor_done(&mut self, now: Instant, g: usize, r: usize, result: OpResult, out: &mut Vec<Action>) {
+        let (limit, window) = (self.settings.restart_limit, self.settings.restart_window);
+        let Some(gr) = self.groups.get_mut(g) else { return };
+        gr.seq = Seq::Idle;
+        let ok = result == OpResult::Running;
+        let interval = gr.health.get(r).and_then(|h| h.monitor);
+        if let Some(h) = gr.health.get_mut(r) {
+            h.last_check = Some((now, ok));
+        }
+        if gr.release_pending {
+            // Released while the check ran: stop now, whatever it said.
+            let top = gr.def.n_resources.checked_sub(1);
+            self.begin_stop(g, top, out);
+            return;
+        }
+        if ok {
+            if let Some(slot) = gr.next_check.get_mut(r) {
+                *slot = interval.map(|i| now + i);
+            }
+            return;
+        }
+        if let Some(h) = gr.health.get_mut(r) {
+            h.fail_count = h.fail_count.saturating_add(1);
+            h.last_failure = Some(now);
+        }
+        let error = result == OpResult::Failed;
+        out.push(Action::Log(LogEvent::MonitorFailed { group: GroupId(g), resource: ResId(r), error }));
+        gr.restarts.retain(|&t| now.saturating_since(t) < window);
+        let done = u32::try_from(gr.restarts.len()).unwrap_or(u32::MAX);
+        if done < limit {
+            gr.restarts.push(now);
+            let restart = done + 1;
+            out.push(Action::Log(LogEvent::Restart { group: GroupId(g), resource: ResId(r), restart, limit }));
+            self.begin_restart(g, r, out);
+        } else {
+            out.push(Action::Log(LogEvent::RestartLimit { group: GroupId(g) }));
+            gr.failed = true;
+            gr.failed_at = Some(now);
+            gr.pinned = false;
+            let top = gr.def.n_resources.checked_sub(1);
+            self.begin_stop(g, top, out);
+        }
+    }
+
+    /// An in-place restart still makes sense: nothing asks this node to give the group up.
+    fn restart_still_wanted(&self, g: usize) -> bool {
+        let Some(gr) = self.groups.get(g) else { return false };
+        let released = self.shutdown
+            || self.node != NodeState::Active
+            || gr.standby
+            || (self.isolated && self.peer == PeerState::Dead)
+            || (self.reach_worse && self.peer_can_take(g));
+        !released
+    }
+
+    /// Stops the resources from the last down to `r`, then starts them again from `r`.
+    fn begin_restart(&mut self, g: usize, r: usize, out: &mut Vec<Action>) {
+        let Some(gr) = self.groups.get_mut(g) else { return };
+        let Some(top) = gr.def.n_resources.checked_sub(1) else { return };
+        gr.restart_from = Some(r);
+        gr.seq = Seq::Stop;
+        gr.cursor = top;
+        gr.busy = true;
+        gr.stop_failures = 0;
+        gr.retry_at = None;
+        gr.next_check.iter_mut().for_each(|t| *t = None);
+        out.push(Action::Run { group: GroupId(g), resource: ResId(top), op: Op::Stop });
+        self.set_state(g, GroupState::Stopping, out);
+    }
+
+    /// `failure_timeout`: a failed mark that has lasted long enough is lifted.
+    fn expire_failures(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(timeout) = self.settings.failure_timeout else { return };
+        for g in 0..self.groups.len() {
+            let due =
+                self.groups.get(g).is_some_and(|gr| gr.failed && gr.failed_at.is_some_and(|at| at + timeout <= now));
+            if due {
+                self.clear_failures(g);
+                out.push(Action::Log(LogEvent::FailureExpired { group: GroupId(g) }));
+                if self.groups.get(g).is_some_and(|gr| gr.state == GroupState::Failed) {
+                    self.set_state(g, GroupState::Stopped, out);
+                }
+            }
+        }
+    }
+
+    fn clear_failures(&mut self, g: usize) {
+        if let Some(gr) = self.groups.get_mut(g) {
+            gr.failed = false;
+            gr.failed_at = None;
+            gr.restarts.clear();
+        }
+    }
+
+    /// `tandem cleanup`: fail counts, restarts and the failed mark are forgotten here.
+    fn cleanup(&mut self, g: usize, out: &mut Vec<Action>) {
+        self.clear_failures(g);
+        let Some(gr) = self.groups.get_mut(g) else { return };
+        for h in &mut gr.health {
+            h.fail_count = 0;
+            h.last_failure = None;
+        }
+        out.push(Action::Log(LogEvent::Cleanup { group: GroupId(g) }));
+        if gr.state == GroupState::Failed {
+            self.set_state(g, GroupState::Stopped, out);
+        }
     }
 
     fn begin_start(&mut self, g: usize, out: &mut Vec<Action>) {
@@ -743,7 +992,11 @@ impl Cluster {
         out.push(Action::Log(LogEvent::Release { group: GroupId(g), reason }));
         gr.pinned = false;
         gr.claim = 0;
+        // A restart in progress stops for good: down to the first resource.
+        gr.restart_from = None;
         match gr.state {
+            // A status check is running: stop once it is done (one operation at a time).
+            GroupState::Started if gr.busy => gr.release_pending = true,
             GroupState::Started => {
                 let top = gr.def.n_resources.checked_sub(1);
                 self.begin_stop(g, top, out);

@@ -10,11 +10,11 @@ fn t(ms: u64) -> Instant {
 }
 
 fn def(name: &str, preferred: bool, n: usize) -> GroupDef {
-    GroupDef { name: name.into(), preferred_is_local: preferred, n_resources: n }
+    GroupDef { name: name.into(), preferred_is_local: preferred, n_resources: n, monitor: Vec::new() }
 }
 
 fn settings(auto_failback: bool) -> Settings {
-    Settings { auto_failback, stop_retries: 2, stop_retry_delay: Duration::from_millis(500) }
+    Settings { auto_failback, stop_retries: 2, stop_retry_delay: Duration::from_millis(500), ..Settings::default() }
 }
 
 fn pw(index: u8, state: GroupState, flags: u8, claim: u32, grant: u32) -> GroupWire {
@@ -801,4 +801,170 @@ fn claim_tokens_per_generation_or_bound_to_it() {
     let a = h.c.new_token();
     let b = h.c.new_token();
     assert_eq!((a, b), (0x8000_0001, 0x8000_0002));
+}
+
+// ----- monitoring and the failure policy -----
+
+fn monitored(n: usize, every_ms: u64, limit: u32) -> H {
+    let mut d = def("web", true, n);
+    d.monitor = vec![Some(Duration::from_millis(every_ms)); n];
+    let s = Settings { restart_limit: limit, restart_window: Duration::from_secs(60), ..settings(false) };
+    let mut h = H::new(vec![d], s);
+    h.probe_clean();
+    let a = h.ev(Event::Peer(PeerState::Dead));
+    assert_eq!(runs(&a), vec![(0, 0, Op::Start)]);
+    h.finish_start(0, n);
+    h.peer_up(NodeState::Active, &[pw(0, GroupState::Stopped, 0, 0, 0)]);
+    h
+}
+
+#[test]
+fn monitor_checks_one_resource_at_a_time_on_its_interval() {
+    let mut h = monitored(2, 1000, 3);
+    let start = h.now;
+    assert_eq!(h.c.poll_at(), Some(start + Duration::from_millis(1000)));
+    let a = h.at(1000, Event::Tick);
+    assert_eq!(runs(&a), vec![(0, 0, Op::Status)], "one check at a time per group");
+    assert_eq!(h.state(0), GroupState::Started, "a check changes nothing on the wire");
+    let a = h.done(0, 0, Op::Status, OpResult::Running);
+    assert_eq!(runs(&a), vec![(0, 1, Op::Status)], "the other one was due too");
+    h.done(0, 1, Op::Status, OpResult::Running);
+    assert_eq!(h.c.poll_at(), Some(t(2000)));
+    let hl = h.c.res_health(GroupId(0), ResId(0)).unwrap();
+    assert_eq!((hl.last_check, hl.fail_count), (Some((t(1000), true)), 0));
+    assert!(runs(&h.at(1999, Event::Tick)).is_empty());
+}
+
+#[test]
+fn a_failed_check_restarts_the_resource_and_what_follows_in_place() {
+    let mut h = monitored(3, 1000, 3);
+    h.at(1000, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Running);
+    assert_eq!(runs(&a), vec![(0, 1, Op::Status)]);
+    let a = h.done(0, 1, Op::Status, OpResult::Stopped);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::MonitorFailed { resource: ResId(1), error: false, .. })));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::Restart { restart: 1, limit: 3, .. })));
+    // Stop 2, then 1; start 1, then 2. Resource 0 is not touched.
+    assert_eq!(runs(&a), vec![(0, 2, Op::Stop)]);
+    assert_eq!(runs(&h.done(0, 2, Op::Stop, OpResult::Stopped)), vec![(0, 1, Op::Stop)]);
+    assert_eq!(runs(&h.done(0, 1, Op::Stop, OpResult::Stopped)), vec![(0, 1, Op::Start)]);
+    assert_eq!(h.state(0), GroupState::Starting);
+    assert!(h.wire(0).state.may_hold(), "the peer always sees it held");
+    assert_eq!(runs(&h.done(0, 1, Op::Start, OpResult::Running)), vec![(0, 2, Op::Start)]);
+    h.done(0, 2, Op::Start, OpResult::Running);
+    assert_eq!(h.state(0), GroupState::Started);
+    assert_eq!(h.c.restarts(GroupId(0)), 1);
+    let hl = h.c.res_health(GroupId(0), ResId(1)).unwrap();
+    assert_eq!((hl.fail_count, hl.last_failure), (1, Some(t(1000))));
+}
+
+#[test]
+fn past_the_restart_limit_the_group_moves_and_never_ping_pongs() {
+    let mut h = monitored(1, 1000, 2);
+    let mut now = 0;
+    for k in 1..=2 {
+        now += 1000;
+        h.at(now, Event::Tick);
+        let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+        assert!(has_log(&a, |l| matches!(l, LogEvent::Restart { restart, .. } if *restart == k)));
+        h.done(0, 0, Op::Stop, OpResult::Stopped);
+        h.done(0, 0, Op::Start, OpResult::Running);
+    }
+    now += 1000;
+    h.at(now, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::RestartLimit { .. })));
+    assert_eq!(runs(&a), vec![(0, 0, Op::Stop)]);
+    let a = h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert_eq!(h.state(0), GroupState::Failed);
+    assert!(!has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "the peer can take it");
+    assert!(h.c.group_view(GroupId(0)).failed);
+    assert_ne!(h.wire(0).flags & OFFER, 0, "offered to the peer");
+    // The peer takes it; this node does not claim it back (preferred, but failed here).
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 99, 0)]);
+    assert!(runs(&a).is_empty());
+    assert_eq!(h.wire(0).flags & CLAIM, 0);
+    // The peer fails it too: nobody runs it, and it is said.
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Failed, OFFER, 0, 0)]);
+    assert!(runs(&a).is_empty(), "no start loop");
+    // Cleanup here: this node may run it again.
+    let a = h.ev(Event::Cleanup(GroupSel::All));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::Cleanup { .. })));
+    assert!(!h.c.group_view(GroupId(0)).failed);
+    assert_eq!(h.c.res_health(GroupId(0), ResId(0)).unwrap().fail_count, 0);
+    assert_ne!(h.wire(0).flags & CLAIM, 0, "claims it again: the peer gave it up");
+}
+
+#[test]
+fn a_failed_group_with_no_peer_to_take_it_is_said_and_stays_stopped() {
+    let mut h = monitored(1, 1000, 0);
+    h.ev(Event::Peer(PeerState::Dead));
+    h.at(1000, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Failed);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::MonitorFailed { error: true, .. })));
+    assert!(has_log(&a, |l| matches!(l, LogEvent::RestartLimit { .. })), "restart_limit 0: move at once");
+    let a = h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })));
+    assert!(runs(&a).is_empty());
+    assert!(runs(&h.at(100_000, Event::Tick)).is_empty(), "never started again on its own");
+}
+
+#[test]
+fn restarts_outside_the_window_do_not_count_and_failures_expire() {
+    let mut d = def("web", true, 1);
+    d.monitor = vec![Some(Duration::from_millis(1000))];
+    let s = Settings {
+        restart_limit: 1,
+        restart_window: Duration::from_secs(10),
+        failure_timeout: Some(Duration::from_secs(30)),
+        ..settings(false)
+    };
+    let mut h = H::new(vec![d], s);
+    h.probe_clean();
+    h.ev(Event::Peer(PeerState::Dead));
+    h.finish_start(0, 1);
+    // One failure, restarted; another 20 s later is a fresh first restart.
+    for at in [1000, 21_000] {
+        h.at(at, Event::Tick);
+        let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+        assert!(has_log(&a, |l| matches!(l, LogEvent::Restart { restart: 1, .. })), "at {at}");
+        h.done(0, 0, Op::Stop, OpResult::Stopped);
+        h.done(0, 0, Op::Start, OpResult::Running);
+    }
+    // A second one within the window: failed here.
+    h.at(22_000, Event::Tick);
+    h.done(0, 0, Op::Status, OpResult::Stopped);
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert_eq!(h.state(0), GroupState::Failed);
+    assert_eq!(h.c.poll_at(), Some(t(52_000)), "the failure expires after failure_timeout");
+    let a = h.at(52_000, Event::Tick);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::FailureExpired { .. })));
+    assert!(!h.c.group_view(GroupId(0)).failed);
+    assert_eq!(runs(&a), vec![(0, 0, Op::Start)], "the peer is dead: it runs here again");
+}
+
+#[test]
+fn a_release_during_a_check_waits_for_it() {
+    let mut h = monitored(2, 1000, 3);
+    let a = h.at(1000, Event::Tick);
+    assert_eq!(runs(&a), vec![(0, 0, Op::Status)]);
+    let a = h.ev(Event::Standby(GroupSel::All));
+    assert!(runs(&a).is_empty(), "one operation at a time");
+    let a = h.done(0, 0, Op::Status, OpResult::Running);
+    assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
+    h.finish_stop(0, 1);
+    assert_eq!(h.state(0), GroupState::Stopped);
+    assert!(runs(&h.at(5000, Event::Tick)).is_empty(), "no checks while stopped");
+}
+
+#[test]
+fn a_shutdown_during_a_restart_stops_for_good() {
+    let mut h = monitored(2, 1000, 3);
+    h.at(1000, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+    assert_eq!(runs(&a), vec![(0, 1, Op::Stop)]);
+    h.ev(Event::Shutdown);
+    assert_eq!(runs(&h.done(0, 1, Op::Stop, OpResult::Stopped)), vec![(0, 0, Op::Stop)], "no start: down to 0");
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert_eq!(h.state(0), GroupState::Stopped);
 }

@@ -126,6 +126,11 @@ pub fn parse(
             isolated_stop: true,
         },
         watchdog: None,
+        failure: super::FailurePolicy {
+            restart_limit: super::DEFAULT_RESTART_LIMIT,
+            restart_window: super::DEFAULT_RESTART_WINDOW,
+            failure_timeout: None,
+        },
         // heartbeat's protocol runs no fencing of its own (docs/migrating-from-heartbeat.md).
         fencing: super::FencePolicy {
             delay: None,
@@ -1331,7 +1336,8 @@ fn haresources_groups(
             }
         }
         keys.push(key.clone());
-        groups.push(GroupConfig { name: key, preferred: pref, resources, line: start });
+        let monitor = vec![None; resources.len()];
+        groups.push(GroupConfig { name: key, preferred: pref, resources, line: start, monitor });
     }
     (groups, keys, errs)
 }

@@ -146,6 +146,8 @@ pub struct Config {
     pub links: Vec<LinkConfig>,
     pub ping: Vec<IpAddr>,
     pub ping_policy: PingPolicy,
+    /// What a failing monitor leads to (restarts, then a move).
+    pub failure: FailurePolicy,
     /// `watchdog DEVICE TIMEOUT`.
     pub watchdog: Option<WatchdogConfig>,
     pub stonith: Vec<StonithConfig>,
@@ -372,6 +374,22 @@ pub struct FencePolicy {
     pub required: bool,
 }
 
+/// What happens when a monitored resource fails (docs/monitoring.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicy {
+    /// `restart_limit`: in-place restarts within `restart_window` before the group moves.
+    pub restart_limit: u32,
+    pub restart_window: Duration,
+    /// `failure_timeout`: a node's failed mark for a group expires (`None`: never; `tandem
+    /// cleanup` clears it).
+    pub failure_timeout: Option<Duration>,
+}
+
+/// Default `restart_limit`.
+pub const DEFAULT_RESTART_LIMIT: u32 = 3;
+/// Default `restart_window`.
+pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(600);
+
 /// The reachability settings (docs/fencing.md, "Partitions").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PingPolicy {
@@ -414,6 +432,8 @@ pub struct GroupConfig {
     pub preferred: NodeId,
     pub resources: Vec<Resource>,
     pub line: usize,
+    /// Per resource: the `monitor` interval (`None`: not monitored).
+    pub monitor: Vec<Option<Duration>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -39,6 +39,8 @@ pub enum TimeKey {
     PingInterval,
     PingDeadtime,
     PingHold,
+    RestartWindow,
+    FailureTimeout,
 }
 
 /// A link line as written (port `None` = take `udpport`).
@@ -70,6 +72,12 @@ pub enum Directive {
     },
     Udpport(u16),
     GarpCount(u32),
+    RestartLimit(u32),
+    /// `monitor INTERVAL [GROUP[/N]…]` (`None`: off; targets as written).
+    Monitor {
+        interval: Option<Duration>,
+        targets: Vec<String>,
+    },
     Link(RawLink),
     Ping(Vec<IpAddr>),
     Stonith {
@@ -126,7 +134,7 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 39] = [
+pub const DIRECTIVES: [&str; 43] = [
     "cluster",
     "node",
     "authkey",
@@ -149,6 +157,10 @@ pub const DIRECTIVES: [&str; 39] = [
     "ping_interval",
     "ping_deadtime",
     "ping_hold",
+    "monitor",
+    "restart_limit",
+    "restart_window",
+    "failure_timeout",
     "isolated_stop",
     "watchdog",
     "wait_for_peer",
@@ -230,7 +242,7 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
         }
         "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
         | "garp_interval" | "fence_delay" | "fence_timeout" | "fence_check" | "ping_interval" | "ping_deadtime"
-        | "ping_hold" => {
+        | "ping_hold" | "restart_window" | "failure_timeout" => {
             if !count(1, 1, "TIME (e.g. 500ms, 2s)") {
                 return None;
             }
@@ -248,13 +260,15 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "ping_interval" => TimeKey::PingInterval,
                 "ping_deadtime" => TimeKey::PingDeadtime,
                 "ping_hold" => TimeKey::PingHold,
+                "restart_window" => TimeKey::RestartWindow,
+                "failure_timeout" => TimeKey::FailureTimeout,
                 _ => TimeKey::GarpInterval,
             };
             let v = a(0).unwrap_or("");
             let d = parse_duration(v).map_err(|m| e(format!("{name}: {m}"))).ok()?;
             // fence_delay 0: the node that would wait fences at once; fence_check 0: never;
             // ping_hold 0: no hysteresis.
-            if !matches!(key, TimeKey::FenceDelay | TimeKey::FenceCheck | TimeKey::PingHold)
+            if !matches!(key, TimeKey::FenceDelay | TimeKey::FenceCheck | TimeKey::PingHold | TimeKey::FailureTimeout)
                 && d < Duration::from_millis(1)
             {
                 e(format!("{name}: must be at least 1ms, not '{v}'"));
@@ -301,6 +315,32 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 return None;
             }
             Directive::Udpport(port(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
+        }
+        "restart_limit" => {
+            if !count(1, 1, "COUNT (0..100)") {
+                return None;
+            }
+            let v = a(0).unwrap_or("");
+            match number(v) {
+                Some(n) if n <= 100 => Directive::RestartLimit(u32::try_from(n).unwrap_or(100)),
+                _ => {
+                    e(format!("restart_limit: expected a number from 0 to 100, not '{v}'"));
+                    return None;
+                }
+            }
+        }
+        "monitor" => {
+            if !count(1, usize::MAX, "INTERVAL [GROUP[/N]…] (e.g. 10s, or 0 to turn monitoring off)") {
+                return None;
+            }
+            let v = a(0).unwrap_or("");
+            let d = parse_duration(v).map_err(|m| e(format!("monitor: {m}"))).ok()?;
+            if !d.is_zero() && d < Duration::from_millis(100) {
+                e(format!("monitor: an interval of at least 100ms (or 0: off), not '{v}'"));
+                return None;
+            }
+            let targets: Vec<String> = args.iter().skip(1).cloned().collect();
+            Directive::Monitor { interval: Some(d).filter(|d| !d.is_zero()), targets }
         }
         "garp_count" => {
             if !count(1, 1, "COUNT (0..100)") {

@@ -28,7 +28,7 @@ pub struct Parsed {
 }
 
 /// Directives that may appear on several lines (their values accumulate).
-const LIST_DIRECTIVES: [&str; 8] = ["node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group"];
+const LIST_DIRECTIVES: [&str; 9] = ["node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group", "monitor"];
 
 /// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
 pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Result<Parsed, Vec<ConfigError>> {
@@ -38,7 +38,8 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let t = c.timing();
     let (links, link_lines) = c.links();
     let stonith = c.stonith(&nodes);
-    let groups = c.groups(&nodes);
+    let mut groups = c.groups(&nodes);
+    c.monitors(&mut groups);
     let mut warnings = c.warnings(file, &stonith);
     warnings.extend(port_warnings(file, &links, &link_lines));
     warnings.extend(guest_stop_warnings(file, &groups, t.timeouts.stop));
@@ -71,6 +72,11 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         udpport: c.udpport,
         links,
         ping: c.ping,
+        failure: super::FailurePolicy {
+            restart_limit: c.restart_limit,
+            restart_window: t.restart_window,
+            failure_timeout: t.failure_timeout,
+        },
         ping_policy: super::PingPolicy {
             interval: t.ping_interval,
             deadtime: t.ping_deadtime,
@@ -118,6 +124,8 @@ struct Collected {
     stonith_required: Option<bool>,
     isolated_stop: bool,
     watchdog: Option<(PathBuf, Duration, usize)>,
+    restart_limit: u32,
+    monitors: Vec<(Option<Duration>, Vec<String>, usize)>,
     udpport: u16,
     garp_count: u32,
     links: Vec<(RawLink, usize)>,
@@ -165,6 +173,8 @@ struct Times {
     ping_interval: Duration,
     ping_deadtime: Duration,
     ping_hold: Duration,
+    restart_window: Duration,
+    failure_timeout: Option<Duration>,
 }
 
 /// One pass over the directives: values, duplicates of single-valued directives.
@@ -184,6 +194,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         stonith_required: None,
         isolated_stop: true,
         watchdog: None,
+        restart_limit: super::DEFAULT_RESTART_LIMIT,
+        monitors: Vec::new(),
         udpport: 694,
         garp_count: super::DEFAULT_GARP_COUNT,
         links: Vec::new(),
@@ -242,6 +254,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
             Directive::Realtime(b) => c.realtime = b,
             Directive::Udpport(p) => c.udpport = p,
             Directive::GarpCount(n) => c.garp_count = n,
+            Directive::RestartLimit(n) => c.restart_limit = n,
+            Directive::Monitor { interval, targets } => c.monitors.push((interval, targets, line)),
             Directive::Link(l) => c.links.push((l, line)),
             Directive::Ping(v) => {
                 c.ping_lines.push(line);
@@ -382,6 +396,8 @@ impl Collected {
             None => super::DEFAULT_PING_DEADTIME.max(ping_interval.saturating_mul(3)),
         };
         let ping_hold = t(TimeKey::PingHold, super::DEFAULT_PING_HOLD);
+        let restart_window = t(TimeKey::RestartWindow, super::DEFAULT_RESTART_WINDOW);
+        let failure_timeout = get(TimeKey::FailureTimeout).map(|(d, _)| d).filter(|d| !d.is_zero());
         self.errs.extend(errs);
         Times {
             keepalive,
@@ -396,6 +412,8 @@ impl Collected {
             ping_interval,
             ping_deadtime,
             ping_hold,
+            restart_window,
+            failure_timeout,
         }
     }
 
@@ -457,6 +475,68 @@ impl Collected {
         out
     }
 
+    /// `monitor` lines: each resource's interval, the most specific line winning
+    /// (`GROUP/N` over `GROUP` over a line without targets).
+    fn monitors(&mut self, groups: &mut [GroupConfig]) {
+        let mut all: Option<(Option<Duration>, usize)> = None;
+        let mut per_group: HashMap<String, (Option<Duration>, usize)> = HashMap::new();
+        let mut per_res: HashMap<(String, usize), (Option<Duration>, usize)> = HashMap::new();
+        let names = || groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(" ");
+        for (interval, targets, line) in std::mem::take(&mut self.monitors) {
+            if targets.is_empty() {
+                if let Some((_, l)) = all {
+                    self.errs.push((line, format!("monitor: a line for all groups is already given (line {l})")));
+                }
+                all = Some((interval, line));
+                continue;
+            }
+            for t in targets {
+                let (name, res) = match t.split_once('/') {
+                    Some((g, n)) => (g.to_string(), Some(n.to_string())),
+                    None => (t.clone(), None),
+                };
+                let Some(g) = groups.iter().find(|g| g.name == name) else {
+                    self.errs.push((line, format!("monitor: unknown group '{name}' (groups: {})", names())));
+                    continue;
+                };
+                match res {
+                    None => {
+                        if let Some((_, l)) = per_group.insert(name.clone(), (interval, line)) {
+                            self.errs.push((line, format!("monitor: group {name} already has a monitor line ({l})")));
+                        }
+                    }
+                    Some(n) => match n.parse::<usize>() {
+                        Ok(k) if (1..=g.resources.len()).contains(&k) => {
+                            if let Some((_, l)) = per_res.insert((name.clone(), k - 1), (interval, line)) {
+                                let msg = format!("monitor: {t} already has a monitor line ({l})");
+                                self.errs.push((line, msg));
+                            }
+                        }
+                        _ => self.errs.push((
+                            line,
+                            format!(
+                                "monitor: {t}: group {name} has {} resource(s): use {name}/1 to {name}/{}",
+                                g.resources.len(),
+                                g.resources.len()
+                            ),
+                        )),
+                    },
+                }
+            }
+        }
+        for g in groups.iter_mut() {
+            g.monitor = (0..g.resources.len())
+                .map(|r| {
+                    per_res
+                        .get(&(g.name.clone(), r))
+                        .or_else(|| per_group.get(&g.name))
+                        .or(all.as_ref())
+                        .and_then(|(i, _)| *i)
+                })
+                .collect();
+        }
+    }
+
     /// Groups: unique names, known preferred nodes, no resource shared by two groups.
     fn groups(&mut self, nodes: &Nodes) -> Vec<GroupConfig> {
         let mut out: Vec<GroupConfig> = Vec::new();
@@ -484,7 +564,8 @@ impl Collected {
                 }
                 continue;
             };
-            out.push(GroupConfig { name, preferred: pref, resources, line });
+            let monitor = Vec::new();
+            out.push(GroupConfig { name, preferred: pref, resources, line, monitor });
         }
         out
     }
@@ -1009,6 +1090,37 @@ fence_check 0
         for bad in ["watchdog /dev/watchdog 500ms", "watchdog /dev/watchdog 0", "watchdog dev 5", "watchdog /dev/w"] {
             assert_eq!(errs(&format!("{MIN}{bad}\n")).len(), 1, "{bad}");
         }
+    }
+
+    #[test]
+    fn monitor_lines_and_failure_policy() {
+        let groups = "group web a ip::192.0.2.5/24 script::/etc/init.d/www\ngroup db b script::/x script::/y\n";
+        let c = parse(&format!("{MIN}{groups}monitor 10s\nmonitor 2s web\nmonitor 500ms web/2 db/1\nmonitor 0 db/2\n"))
+            .unwrap()
+            .config;
+        let s = Duration::from_secs;
+        assert_eq!(c.groups[0].monitor, [Some(s(2)), Some(Duration::from_millis(500))], "web/2 over web");
+        assert_eq!(c.groups[1].monitor, [Some(Duration::from_millis(500)), None], "db/2 off");
+        assert_eq!(
+            c.failure,
+            crate::config::FailurePolicy { restart_limit: 3, restart_window: s(600), failure_timeout: None },
+            "defaults"
+        );
+        let c = parse(&format!("{MIN}{groups}restart_limit 0\nrestart_window 1m\nfailure_timeout 30m\n"));
+        assert!(c.is_err(), "1m is not a time unit here");
+        let c =
+            parse(&format!("{MIN}{groups}restart_limit 0\nrestart_window 60s\nfailure_timeout 1800\n")).unwrap().config;
+        assert_eq!(c.failure.restart_limit, 0);
+        assert_eq!(c.failure.failure_timeout, Some(s(1800)));
+        assert!(c.groups.iter().all(|g| g.monitor.iter().all(Option::is_none)), "not monitored by default");
+        // Errors name the line.
+        let e = errs(&format!(
+            "{MIN}{groups}monitor 5s nope\nmonitor 5s web/3\nmonitor 5s web\nmonitor 6s web\nmonitor 10ms\n"
+        ));
+        assert!(has(&e, 7, "monitor: unknown group 'nope' (groups: web db)"), "{e:?}");
+        assert!(has(&e, 8, "monitor: web/3: group web has 2 resource(s): use web/1 to web/2"), "{e:?}");
+        assert!(has(&e, 10, "monitor: group web already has a monitor line (9)"), "{e:?}");
+        assert!(has(&e, 11, "monitor: an interval of at least 100ms"), "{e:?}");
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub enum Request {
     Takeover(String),
     /// DRBD fence-peer: ask the peer to outdate this DRBD resource.
     Outdate(String),
+    /// `tandem cleanup GROUP [NODE]`: reset the group's fail counts and failed mark.
+    Cleanup {
+        group: String,
+        node: Option<String>,
+    },
     /// `tandem fence NODE`: power NODE off by its stonith method; answered with the result.
     Fence(String),
     /// `tandem fenced NODE`: an operator confirms NODE is off.
@@ -39,10 +44,12 @@ impl Request {
         let mut w = line.split_ascii_whitespace();
         let verb = w.next().unwrap_or("");
         let arg = w.next();
-        if w.next().is_some() {
+        let third = w.next();
+        if w.next().is_some() || (third.is_some() && verb != "cleanup") {
             return Err(CtlError::BadRequest(line.to_string()));
         }
         match (verb, arg) {
+            ("cleanup", Some(g)) => Ok(Request::Cleanup { group: g.to_string(), node: third.map(str::to_string) }),
             ("status", None) => Ok(Request::Status { json: false }),
             ("status", Some("json")) => Ok(Request::Status { json: true }),
             ("standby", a) => Ok(Request::Standby(a.unwrap_or("all").to_string())),
@@ -64,6 +71,8 @@ impl Request {
             Request::Standby(g) => format!("standby {g}\n"),
             Request::Takeover(g) => format!("takeover {g}\n"),
             Request::Outdate(r) => format!("outdate {r}\n"),
+            Request::Cleanup { group, node: None } => format!("cleanup {group}\n"),
+            Request::Cleanup { group, node: Some(n) } => format!("cleanup {group} {n}\n"),
             Request::Fence(n) => format!("fence {n}\n"),
             Request::Fenced(n) => format!("fenced {n}\n"),
             Request::HbInfo => "hbinfo\n".to_string(),
@@ -118,6 +127,8 @@ mod tests {
             Request::Outdate("r0".into()),
             Request::Fence("beta".into()),
             Request::Fenced("beta".into()),
+            Request::Cleanup { group: "web".into(), node: None },
+            Request::Cleanup { group: "web".into(), node: Some("alpha".into()) },
             Request::HbInfo,
             Request::HbStandby("failback".into()),
             Request::HbTakeover("all".into()),
@@ -127,6 +138,8 @@ mod tests {
         assert_eq!(Request::parse("standby").unwrap(), Request::Standby("all".into()));
         assert!(Request::parse("reboot now").is_err());
         assert!(Request::parse("fence").is_err());
+        assert!(Request::parse("fence a b").is_err());
+        assert!(Request::parse("cleanup").is_err());
         assert!(Request::parse("status json extra").is_err());
     }
 }

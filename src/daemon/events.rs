@@ -251,6 +251,47 @@ fn cluster_line(cfg: &Config, ev: &cluster::LogEvent) -> Line {
             level = Level::Error;
             m
         }
+        L::MonitorFailed { group, resource, error } => {
+            level = Level::Error;
+            format!(
+                "group {}: monitor: {} {}",
+                group_name(cfg, group),
+                res_text(cfg, group, resource),
+                if error { "cannot be checked (its status failed)" } else { "is not running" }
+            )
+        }
+        L::Restart { group, resource, restart, limit } => {
+            level = Level::Warn;
+            format!(
+                "group {}: restarting {} and what follows it here (restart {restart} of {limit} within \
+                 restart_window)",
+                group_name(cfg, group),
+                res_text(cfg, group, resource)
+            )
+        }
+        L::RestartLimit { group } => {
+            level = Level::Error;
+            format!(
+                "group {}: restart_limit reached: stopping it here, marking this node failed for it, offering it \
+                 to {}",
+                group_name(cfg, group),
+                cfg.peer_name()
+            )
+        }
+        L::NowhereToRun { group } => {
+            level = Level::Error;
+            format!(
+                "group {}: failed here and {} cannot run it either (failed there, or not up): it stays stopped; \
+                 fix it, then run tandem cleanup {} (on each node where it failed)",
+                group_name(cfg, group),
+                cfg.peer_name(),
+                group_name(cfg, group)
+            )
+        }
+        L::FailureExpired { group } => {
+            format!("group {}: failure_timeout passed: this node may run it again", group_name(cfg, group))
+        }
+        L::Cleanup { group } => format!("group {}: failures cleared here (cleanup)", group_name(cfg, group)),
     };
     Line { level, text: msg, transition: true }
 }

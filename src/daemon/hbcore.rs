@@ -372,7 +372,8 @@ impl HbCore {
             | Input::Reload { .. }
             | Input::FenceDone { .. }
             | Input::FenceCheckDone { .. }
-            | Input::PingReply { .. } => {}
+            | Input::PingReply { .. }
+            | Input::Cleanup(_) => {}
         }
         self.pump(now, out);
     }

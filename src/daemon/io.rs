@@ -59,6 +59,8 @@ pub enum Input<'a> {
     /// An echo reply from ping target (or probe) `index` (the loop matched its source and
     /// identifier), to request `seq`.
     PingReply { index: u16, seq: u16 },
+    /// `tandem cleanup GROUP`: forget the groups' failures here.
+    Cleanup(GroupSel),
     /// `tandem fence PEER` on connection `conn`.
     FenceNow { conn: ConnId },
     /// `tandem fenced PEER` on connection `conn`: an operator confirms the peer is off.

@@ -48,7 +48,7 @@ use crate::logging::RateLimit;
 use crate::membership::{PeerState, Timing};
 use crate::time::{self, Duration, Instant};
 use crate::wire::auth::Codec;
-use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
+use crate::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
 
 use garp::Garp;
 pub use io::ReplyCode;
@@ -370,6 +370,8 @@ pub struct Daemon {
     dog: Option<Dog>,
     /// Output::Exit was carried out (the groups are released): the watchdog may be disarmed.
     clean_exit: bool,
+    /// Per group and resource: why its last monitor check failed (for `status`).
+    failure_text: Vec<Vec<Option<String>>>,
 }
 
 /// How long one inline operation (an `ip` start: a few netlink requests) may wait in total:
@@ -439,12 +441,16 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
                 name: g.name.clone(),
                 preferred_is_local: g.preferred == cfg.local,
                 n_resources: g.resources.len(),
+                monitor: g.monitor.clone(),
             })
             .collect(),
         settings: Settings {
             auto_failback: cfg.auto_failback,
             stop_retries: 3,
             stop_retry_delay: Duration::from_secs(1),
+            restart_limit: cfg.failure.restart_limit,
+            restart_window: cfg.failure.restart_window,
+            failure_timeout: cfg.failure.failure_timeout,
         },
         generation,
         n_links,
@@ -636,6 +642,7 @@ impl Daemon {
             pinger,
             dog,
             clean_exit: false,
+            failure_text: cfg.groups.iter().map(|g| vec![None; g.resources.len()]).collect(),
             generation,
             mark_pending: None,
             statedir,
@@ -1207,14 +1214,25 @@ impl Daemon {
     ) {
         let gname = self.group_name(group).to_string();
         let text = self.res_text(group, resource).to_string();
+        // A status of a running group is a monitor check: its failure is kept for `status`.
+        let monitor = op == Op::Status
+            && self.node.tandem().is_some_and(|n| n.cluster().group_view(group).state == GroupState::Started);
         let result = match r {
             Ok(Outcome::Running) => OpResult::Running,
-            Ok(Outcome::Stopped) => OpResult::Stopped,
+            Ok(Outcome::Stopped) => {
+                if monitor {
+                    self.set_failure_text(group, resource, "not running".to_string());
+                }
+                OpResult::Stopped
+            }
             Err(e) => {
                 if op == Op::Status {
                     warn!("group {gname}: status {text}: {e}");
                 } else {
                     error!("group {gname}: {} {text} failed: {e}", op.name());
+                }
+                if monitor {
+                    self.set_failure_text(group, resource, e.to_string());
                 }
                 OpResult::Failed
             }
@@ -1223,6 +1241,12 @@ impl Daemon {
             self.note(log::Level::Info, now, format!("group {gname}: {text} started"));
         }
         self.pending.push(Pending::Op { group, resource, op, result });
+    }
+
+    fn set_failure_text(&mut self, GroupId(g): GroupId, ResId(r): ResId, text: String) {
+        if let Some(slot) = self.failure_text.get_mut(g).and_then(|v| v.get_mut(r)) {
+            *slot = Some(text);
+        }
     }
 
     /// Stores the pending peer mark in a child (fsync may take long); one at a time, the
@@ -1458,6 +1482,31 @@ impl Daemon {
                 }
             }
             Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
+            Request::Cleanup { group, node } => {
+                let sel = self.group_sel(&group);
+                let local = self.cfg.local_name().to_string();
+                match (sel, node) {
+                    (None, _) => {
+                        self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &format!("no group named {group:?}\n"));
+                    }
+                    (Some(_), Some(n)) if n != local => {
+                        let text = format!(
+                            "cleanup clears the failures of the node it runs on: run tandem cleanup {group} on {n}\n"
+                        );
+                        self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &text);
+                    }
+                    (Some(sel), _) => {
+                        self.note(log::Level::Info, now, format!("operator: cleanup {group}"));
+                        for (g, texts) in self.failure_text.iter_mut().enumerate() {
+                            if sel == GroupSel::All || sel == GroupSel::One(GroupId(g)) {
+                                texts.iter_mut().for_each(|t| *t = None);
+                            }
+                        }
+                        self.feed(now, Input::Cleanup(sel));
+                        self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &format!("cleanup {group}: done on {local}\n"));
+                    }
+                }
+            }
             Request::Fence(n) | Request::Fenced(n) if n != self.cfg.peer_name() => {
                 let text = if n == self.cfg.local_name() {
                     format!("{n} is this node: a node does not fence itself\n")
@@ -1495,6 +1544,7 @@ impl Daemon {
             generation: self.generation,
             transitions: &self.transitions,
             stuck_children: self.runner.stuck(),
+            failure_text: &self.failure_text,
             watchdog: self.dog.as_ref().map(|d| status::WatchdogView {
                 device: d.path.display().to_string(),
                 timeout_s: d.dev.timeout_s,

@@ -140,6 +140,7 @@ impl Node {
             Input::Standby(sel) => self.cluster_event(now, cluster::Event::Standby(sel), out),
             Input::Takeover(sel) => self.cluster_event(now, cluster::Event::Takeover(sel), out),
             Input::Shutdown => self.cluster_event(now, cluster::Event::Shutdown, out),
+            Input::Cleanup(sel) => self.cluster_event(now, cluster::Event::Cleanup(sel), out),
             Input::OutdateAsk { conn, resource } => {
                 let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
                 let fence = self.fence_view();
@@ -532,7 +533,12 @@ mod tests {
             t(0),
             NodeSetup {
                 timing: Timing { keepalive: ms(100), warntime: ms(300), deadtime: ms(500), initdead: ms(2000) },
-                groups: vec![GroupDef { name: "web".into(), preferred_is_local: true, n_resources: 1 }],
+                groups: vec![GroupDef {
+                    name: "web".into(),
+                    preferred_is_local: true,
+                    n_resources: 1,
+                    monitor: Vec::new(),
+                }],
                 settings: Settings::default(),
                 generation: GEN,
                 n_links: 1,

@@ -95,6 +95,8 @@ pub(super) struct Sim {
     fence_time: (u64, u64),
     /// Percentage of fence attempts that fail (the BMC does not answer).
     fence_fail: u64,
+    /// Resources are monitored this often (None: not at all).
+    monitor: Option<Duration>,
     /// Ping targets (0: none); a node reaches them while its uplink is up.
     targets: usize,
     uplink: [bool; 2],
@@ -155,6 +157,7 @@ impl Sim {
             asymmetric_at: None,
             fence_time: (5, 60),
             fence_fail: 0,
+            monitor: None,
             targets: 0,
             uplink: [true; 2],
             echoes: Vec::new(),
@@ -192,6 +195,7 @@ impl Sim {
                 name: format!("g{g}"),
                 preferred_is_local: self.pref[g] == i,
                 n_resources: self.n_res[g],
+                monitor: vec![self.monitor; self.n_res[g]],
             })
             .collect();
         let n = &mut self.nodes[i];
@@ -312,6 +316,20 @@ impl Sim {
     pub(super) fn with_targets(mut self, n: usize) -> Sim {
         self.targets = n;
         self
+    }
+
+    /// Resources are monitored every `ms` (call before the nodes boot).
+    pub(super) fn with_monitor(mut self, ms: u64) -> Sim {
+        self.monitor = Some(Duration::from_millis(ms));
+        self
+    }
+
+    /// Resource `r` of group `g` dies on node `i` (its process crashed).
+    pub(super) fn kill_resource(&mut self, i: usize, g: usize, r: usize) {
+        if self.nodes[i].held[g][r] {
+            self.note(format!("{} n{i} g{g} r{r} DIES", self.now));
+            self.nodes[i].held[g][r] = false;
+        }
     }
 
     /// Node `i`'s uplink: while down, no target answers it.
@@ -784,17 +802,31 @@ impl Sim {
 // ----- the tests -----
 
 fn sim_settings(auto_failback: bool) -> Settings {
-    Settings { auto_failback, stop_retries: 2, stop_retry_delay: Duration::from_millis(200) }
+    Settings {
+        auto_failback,
+        stop_retries: 2,
+        stop_retry_delay: Duration::from_millis(200),
+        restart_limit: 2,
+        restart_window: Duration::from_secs(10),
+        failure_timeout: None,
+    }
 }
 
 /// One random run: 30 s of random operator commands, crashes, shutdowns, partitions, loss
 /// and injected failures, then 20 s of quiet. Returns (groups checked, groups exempt,
 /// mutual fences).
 fn chaos(seed: u64, fencing: bool, targets: usize) -> (usize, usize, u32) {
+    chaos_with(seed, fencing, targets, None)
+}
+
+fn chaos_with(seed: u64, fencing: bool, targets: usize, monitor: Option<u64>) -> (usize, usize, u32) {
     let mut r = Rng::new(seed ^ 0x5EED_CAFE);
     let auto_failback = r.percent(50);
     let groups: Vec<(usize, usize)> = (0..3).map(|g| (g % 2, r.range(1, 3) as usize)).collect();
     let mut sim = Sim::new(seed, sim_settings(auto_failback), &groups).with_targets(targets);
+    if let Some(ms) = monitor {
+        sim = sim.with_monitor(ms);
+    }
     if fencing {
         sim = sim.with_fencing();
         sim.set_fence_fail(10);
@@ -845,6 +877,7 @@ fn chaos(seed: u64, fencing: bool, targets: usize) -> (usize, usize, u32) {
                 let up = sim.rng().percent(40);
                 sim.set_uplink(i, up);
             }
+            93..=99 if monitor.is_some() => sim.kill_resource(i, g, res),
             _ => {}
         }
     }
@@ -903,6 +936,49 @@ fn simulation_with_ping_targets_and_failing_uplinks() {
         eprintln!("ping targets, fencing {fencing}: {checked} groups checked, {exempt} exempt; {mutual} mutual fences");
         assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
         assert!(u64::from(mutual) * 50 <= seeds, "{mutual} mutual fences in {seeds} runs");
+    }
+}
+
+/// With monitored resources that die now and then: the same safety, and liveness.
+#[test]
+fn simulation_with_monitored_resources_that_die() {
+    let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300) / 2;
+    for fencing in [false, true] {
+        let (mut checked, mut exempt) = (0, 0);
+        for seed in 1..=seeds {
+            let (c, e, _) = chaos_with(seed + 20_000, fencing, 0, Some(200));
+            checked += c;
+            exempt += e;
+        }
+        eprintln!("monitored, fencing {fencing}: {checked} groups checked, {exempt} exempt");
+        assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
+    }
+}
+
+/// A resource that dies is restarted in place; one that keeps dying moves the group to the
+/// peer after restart_limit restarts, and stays there.
+#[test]
+fn simulation_a_dying_resource_restarts_then_moves() {
+    for seed in 1..=20 {
+        let mut sim = Sim::new(seed, sim_settings(false), &[(0, 2)]).with_monitor(200);
+        sim.set_loss(5);
+        sim.run_until(5_000);
+        sim.assert_settled();
+        sim.kill_resource(0, 0, 0);
+        sim.run_until(sim.now + 1000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![0], "seed {seed}: restarted in place");
+        assert_eq!(sim.view(0, 0).map(|v| v.failed), Some(false));
+        // It keeps dying: after restart_limit (2) restarts it moves, and stays moved.
+        for _ in 0..3 {
+            sim.kill_resource(0, 0, 1);
+            sim.run_until(sim.now + 1000);
+        }
+        sim.run_until(sim.now + 3000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![1], "seed {seed}: moved to the peer");
+        assert_eq!(sim.view(0, 0).map(|v| v.failed), Some(true), "failed on the first node");
+        sim.ensure(sim.deaths(0) + sim.deaths(1) == 0, "no death");
     }
 }
 

@@ -23,6 +23,8 @@ pub struct StatusView<'a> {
     pub transitions: &'a [String],
     /// Children that did not die after SIGKILL and still hold a slot.
     pub stuck_children: usize,
+    /// Per group and resource: why its last monitor check failed.
+    pub failure_text: &'a [Vec<Option<String>>],
     pub watchdog: Option<WatchdogView>,
 }
 
@@ -280,7 +282,28 @@ impl StatusView<'_> {
                     .str("peer_state", v.peer_state.map(|p| p.name()).unwrap_or("unknown"))
                     .bool("failed_here", failed_here(&v))
                     .bool("standby", v.standby)
-                    .bool("pinned", v.pinned);
+                    .bool("pinned", v.pinned)
+                    .num("restarts", self.node.cluster().restarts(crate::cluster::GroupId(i)) as u64);
+                let mut res = go.nested(Some("resources"), true);
+                for (r, rc) in g.resources.iter().enumerate() {
+                    let h = self
+                        .node
+                        .cluster()
+                        .res_health(crate::cluster::GroupId(i), crate::cluster::ResId(r))
+                        .unwrap_or_default();
+                    let ago = |t: Instant| now.saturating_since(t).as_millis() as u64;
+                    let mut ro = res.nested(None, false);
+                    ro.str("resource", &rc.text)
+                        .opt_num("monitor_ms", h.monitor.map(|d| d.as_millis() as u64))
+                        .opt_num("last_check_ms", h.last_check.map(|(t, _)| ago(t)));
+                    if let Some((_, ok)) = h.last_check {
+                        ro.bool("last_check_ok", ok);
+                    }
+                    ro.num("fail_count", u64::from(h.fail_count)).opt_num("last_failure_ms", h.last_failure.map(ago));
+                    if let Some(t) = self.failure_text.get(i).and_then(|v| v.get(r)).and_then(Option::as_deref) {
+                        ro.str("last_failure", t);
+                    }
+                }
             }
         }
         s.push('\n');
@@ -358,6 +381,32 @@ impl StatusView<'_> {
                 group_state_name(&v),
                 self.owner_name(v.owner)
             );
+            for (r, rc) in g.resources.iter().enumerate() {
+                let Some(h) = self.node.cluster().res_health(crate::cluster::GroupId(i), crate::cluster::ResId(r))
+                else {
+                    continue;
+                };
+                if h.monitor.is_none() && h.fail_count == 0 {
+                    continue;
+                }
+                let ago = |t: Instant| crate::time::fmt_duration(now.saturating_since(t));
+                let mut line = format!("  {}:", rc.text);
+                if let Some(m) = h.monitor {
+                    let _ = write!(line, " monitor every {}", crate::time::fmt_duration(m));
+                    match h.last_check {
+                        Some((t, ok)) => {
+                            let _ = write!(line, ", last check {} ago: {}", ago(t), if ok { "ok" } else { "FAILED" });
+                        }
+                        None => line.push_str(", not checked yet"),
+                    }
+                }
+                if h.fail_count > 0 {
+                    let why = self.failure_text.get(i).and_then(|v| v.get(r)).and_then(Option::as_deref).unwrap_or("");
+                    let when = h.last_failure.map(|t| format!(", last {} ago", ago(t))).unwrap_or_default();
+                    let _ = write!(line, "; {} failure(s){when}: {why}", h.fail_count);
+                }
+                let _ = writeln!(s, "{line}");
+            }
         }
         if self.stuck_children > 0 {
             let _ = writeln!(
