@@ -14,7 +14,7 @@ pub mod stonith;
 
 use std::fmt;
 use std::io::Read;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -161,6 +161,12 @@ pub struct Config {
     pub garp_interval: Duration,
     /// `realtime on|off`, default on: SCHED_FIFO + mlockall.
     pub realtime: bool,
+    /// `notify PATH` lines, in file order: programs run on every transition.
+    pub notify: Vec<NotifyHook>,
+    /// `notify_timeout`, default 10s: the deadline of one hook run.
+    pub notify_timeout: Duration,
+    /// `metrics_listen ADDR:PORT`: the daemon serves `GET /metrics` there (off by default).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -212,6 +218,13 @@ impl Config {
     pub fn peer_name(&self) -> &str {
         self.nodes.get(usize::from(self.peer())).map(String::as_str).unwrap_or("")
     }
+}
+
+/// A `notify PATH` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyHook {
+    pub path: PathBuf,
+    pub line: usize,
 }
 
 /// The deadlines of resource operations.
@@ -277,6 +290,8 @@ pub struct FencePolicy {
 /// Default `fence_delay`: about four times what one fence takes with the built-in IPMI
 /// client against a BMC on the local network (well under half a second).
 pub const DEFAULT_FENCE_DELAY: Duration = Duration::from_secs(2);
+/// Default `notify_timeout`.
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `fence_timeout`.
 pub const DEFAULT_FENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
