@@ -1,7 +1,8 @@
 //! The control socket: a Unix stream socket, mode 0600, served to uid 0 only (SO_PEERCRED).
 //!
 //! Protocol (one request per connection): the client writes one line, e.g. `status`,
-//! `status json`, `standby web`, `takeover all`, `outdate r0`; the daemon answers with a
+//! `status json`, `status prometheus`, `metrics-listen 192.0.2.1:9694`, `standby web`,
+//! `takeover all`, `outdate r0`; the daemon answers with a
 //! first line holding the exit code the client should return, then the body, then closes.
 
 pub mod client;
@@ -22,6 +23,10 @@ pub enum Request {
     Takeover(String),
     /// DRBD fence-peer: ask the peer to outdate this DRBD resource.
     Outdate(String),
+    /// `status --prometheus`: the Prometheus text format.
+    Metrics,
+    /// `status --prometheus --listen ADDR:PORT`: serve `GET /metrics` on this address.
+    MetricsListen(String),
 }
 
 impl Request {
@@ -38,6 +43,8 @@ impl Request {
             ("standby", a) => Ok(Request::Standby(a.unwrap_or("all").to_string())),
             ("takeover", a) => Ok(Request::Takeover(a.unwrap_or("all").to_string())),
             ("outdate", Some(r)) => Ok(Request::Outdate(r.to_string())),
+            ("status", Some("prometheus")) => Ok(Request::Metrics),
+            ("metrics-listen", Some(a)) => Ok(Request::MetricsListen(a.to_string())),
             _ => Err(CtlError::BadRequest(line.to_string())),
         }
     }
@@ -49,6 +56,8 @@ impl Request {
             Request::Standby(g) => format!("standby {g}\n"),
             Request::Takeover(g) => format!("takeover {g}\n"),
             Request::Outdate(r) => format!("outdate {r}\n"),
+            Request::Metrics => "status prometheus\n".to_string(),
+            Request::MetricsListen(a) => format!("metrics-listen {a}\n"),
         }
     }
 }
@@ -96,6 +105,8 @@ mod tests {
             Request::Standby("all".into()),
             Request::Takeover("web".into()),
             Request::Outdate("r0".into()),
+            Request::Metrics,
+            Request::MetricsListen("[2001:db8::1]:9694".into()),
         ] {
             assert_eq!(Request::parse(r.line().trim_end()).unwrap(), r);
         }

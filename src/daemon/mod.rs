@@ -7,14 +7,22 @@
 //! - `status.rs` (rendering), `events.rs` (log lines), `garp.rs` (gratuitous ARPs),
 //!   `outdate.rs` (the fence-peer sub-protocol), `reload.rs` (what SIGHUP may change),
 //!   `startup.rs` (detach, pidfile).
+//! - `outside.rs`: what the outside world is told: notify hooks (`notify.rs`), the
+//!   heartbeat delay (`jitter.rs`), Prometheus metrics (`metrics.rs`) and their HTTP
+//!   responder (`http.rs`).
 //!
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
 mod events;
 mod garp;
+pub mod http;
 pub mod io;
+pub mod jitter;
+pub mod metrics;
 pub mod node;
+pub mod notify;
 mod outdate;
+mod outside;
 pub mod reload;
 mod startup;
 pub mod status;
@@ -69,12 +77,14 @@ mod pool {
     pub const OUTDATE: usize = 1;
     /// Durable writes to the state directory.
     pub const STATE: usize = 2;
+    /// Notify hooks.
+    pub const NOTIFY: usize = 3;
 }
 
 /// The runner's pool sizes, from the config: each group runs at most one operation at a
 /// time; twice that leaves room for a retry while a stuck child holds a slot.
-fn pools(cfg: &Config) -> [usize; 3] {
-    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1]
+fn pools(cfg: &Config) -> [usize; 4] {
+    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1, outside::notify_pool(cfg)]
 }
 
 /// What a child of the runner is doing (its runner tag, typed).
@@ -86,11 +96,14 @@ enum Job {
     Outdate { id: usize },
     /// Storing the peer's replay mark.
     SaveMark,
+    /// A notify hook's run (the notifier's id of the hook).
+    Notify { hook: u32 },
 }
 
 impl Job {
     const OUTDATE: u64 = 1 << 63;
     const SAVE_MARK: u64 = 1 << 62;
+    const NOTIFY: u64 = 1 << 61;
 
     fn tag(self) -> u64 {
         match self {
@@ -104,6 +117,7 @@ impl Job {
             }
             Job::Outdate { id } => Job::OUTDATE | id as u64,
             Job::SaveMark => Job::SAVE_MARK,
+            Job::Notify { hook } => Job::NOTIFY | u64::from(hook),
         }
     }
 
@@ -113,6 +127,9 @@ impl Job {
         }
         if tag == Job::SAVE_MARK {
             return Some(Job::SaveMark);
+        }
+        if tag & Job::NOTIFY != 0 {
+            return Some(Job::Notify { hook: (tag & 0xffff_ffff) as u32 });
         }
         let op = match tag & 0xff {
             0 => Op::Start,
@@ -190,6 +207,8 @@ enum Source {
     Conn(usize),
     Link(usize),
     Child,
+    /// The metrics responder.
+    Http(http::Slot),
 }
 
 /// An input the loop owes the core (results that arrive while outputs are carried out).
@@ -321,6 +340,8 @@ pub struct Daemon {
     rl_drop: RateLimit,
     rl_own_id: RateLimit,
     auth_alarms: Vec<AuthAlarm>,
+    /// Notify hooks, metrics.
+    outside: outside::Outside,
 }
 
 /// How long one inline operation (an `ip` start: a few netlink requests) may wait in total:
@@ -459,7 +480,7 @@ impl Daemon {
         }
         let pools = pools(&cfg);
         let n_children: usize = pools.iter().sum();
-        let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children;
+        let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children + 1 + http::MAX_CONNS;
         let n_links = links.len();
         info!(
             "tandem {} starting as node {} of cluster {} (generation {generation}, {} links, {} groups)",
@@ -499,6 +520,7 @@ impl Daemon {
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
             rl_own_id: RateLimit::new(Duration::from_secs(60), 1),
             auth_alarms: vec![AuthAlarm::default(); n_links],
+            outside: outside::Outside::new(&cfg, now),
             generation,
             mark_pending: None,
             statedir,
@@ -545,6 +567,7 @@ impl Daemon {
                 return 1;
             }
         }
+        self.drain_hooks();
         0
     }
 
@@ -590,6 +613,7 @@ impl Daemon {
                     }
                 }
                 Source::Child => self.runner.on_ready(now, pfd.fd),
+                Source::Http(slot) => self.on_http(slot),
             }
         }
         self.timers(now);
@@ -598,7 +622,9 @@ impl Daemon {
 
     fn poll_at(&self) -> Instant {
         let mut t = self.node.poll_at();
-        for x in [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at()].into_iter().flatten() {
+        for x in
+            [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at(), self.http_poll_at()].into_iter().flatten()
+        {
             t = t.min(x);
         }
         for l in &self.links {
@@ -635,6 +661,7 @@ impl Daemon {
         for &(fd, _) in &self.child_fds {
             push(fd, libc::POLLIN, Source::Child, &mut self.pollfds, &mut self.sources);
         }
+        self.push_http_fds();
     }
 
     fn on_signal(&mut self, now: Instant) {
@@ -680,6 +707,7 @@ impl Daemon {
             let accept = if new.accept_key.is_some() { " (and accepting authkey_accept)" } else { "" };
             self.note(log::Level::Info, now, format!("authentication key replaced{accept}"));
         }
+        self.reload_outside(&new);
         let config_digest = new.digest();
         self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback, config_digest });
         self.cfg = new;
@@ -792,6 +820,7 @@ impl Daemon {
             for o in out.drain(..) {
                 self.apply(now, o);
             }
+            self.release_op_notices();
             // Nothing in `apply` pushes to `self.out`: give the buffer back.
             self.out = out;
             if self.pending.is_empty() {
@@ -831,6 +860,7 @@ impl Daemon {
                 self.save_mark(now);
             }
             Output::Event(e) => {
+                self.tell_event(now, &e);
                 let line = events::describe(&self.cfg, &self.links, &e);
                 if line.transition {
                     self.note(line.level, now, line.text);
@@ -846,6 +876,7 @@ impl Daemon {
     }
 
     fn send(&mut self, now: Instant, m: &Msg) {
+        let heartbeat = *m == Msg::Heartbeat;
         let r = &mut *self.repr;
         match m {
             Msg::Heartbeat => {
@@ -877,6 +908,9 @@ impl Daemon {
             }
         }
         self.transmit(now);
+        if heartbeat {
+            self.heartbeat_sent();
+        }
     }
 
     fn res_text(&self, g: GroupId, r: ResId) -> &str {
@@ -978,6 +1012,7 @@ impl Daemon {
         if op == Op::Start && result != OpResult::Failed {
             self.note(log::Level::Info, now, format!("group {gname}: {text} started"));
         }
+        self.tell_op(now, group, resource, op, result);
         self.pending.push(Pending::OpDone { group, resource, op, result });
     }
 
@@ -1068,6 +1103,10 @@ impl Daemon {
                     }
                     self.save_mark(now);
                 }
+                Some(Job::Notify { hook }) => {
+                    let d = d.clone();
+                    self.hook_done(now, hook, &d);
+                }
                 None => error!("internal: a child with unknown tag {} finished", d.tag),
             }
             k += 1;
@@ -1090,6 +1129,7 @@ impl Daemon {
             }
         }
         self.garp.run_due(now);
+        self.outside_timers(now);
     }
 
     /// Encodes `self.repr` and sends it on every link. Each link's copy is encoded
@@ -1150,6 +1190,14 @@ impl Daemon {
                 }
             }
             Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
+            Request::Metrics => {
+                let body = self.metrics_text(now);
+                self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
+            }
+            Request::MetricsListen(addr) => {
+                let (code, text) = self.metrics_listen(&addr);
+                self.ctl.reply(inc.conn, code.code(), &text);
+            }
         }
     }
 
@@ -1201,6 +1249,8 @@ mod tests {
             Job::Outdate { id: 0 },
             Job::Outdate { id: 3 },
             Job::SaveMark,
+            Job::Notify { hook: 0 },
+            Job::Notify { hook: u32::MAX },
         ] {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }
