@@ -82,6 +82,14 @@ impl Rig {
         p
     }
 
+    /// Turns `realtime on` in a configuration written by [`Rig::config`], as installed: the
+    /// loop at SCHED_FIFO, so that many children (or clients) on the test machine's CPUs
+    /// cannot push it back.
+    pub fn realtime(&self, config: &Path) {
+        let text = std::fs::read_to_string(config).unwrap().replace("realtime off", "realtime on");
+        std::fs::write(config, text).unwrap();
+    }
+
     /// The service group used by most tests: floating address + the TCP service.
     pub fn web_group(&self, preferred: &str) -> String {
         format!(
