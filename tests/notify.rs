@@ -220,3 +220,30 @@ echo "$TANDEM_CLUSTER" >> {d}/events-$TANDEM_NODE"#,
     assert!(find(&r, |r| r.event == "resource" && r.resource == ip && r.state == "stopped").is_some(), "{r:?}");
     assert!(b.log_text().contains("waiting up to 1s for notify hooks to finish"), "{}", b.log_text());
 }
+
+#[test]
+fn a_second_shutdown_signal_ends_the_wait_for_hooks() {
+    if !require(&["ip"]) {
+        return;
+    }
+    let rig = Rig::new();
+    let pid = rig.dir.path().join("hook-pid");
+    let slow = script(rig.dir.path(), "slow", &format!("echo $$ > {}; exec sleep 60", pid.display()));
+    let cfg = rig.config(TIMING, &format!("notify {}\nnotify_timeout 30s\n", slow.display()));
+    let mut a = rig.node("alpha", &cfg);
+    a.start();
+    let hook = || std::fs::read_to_string(&pid).ok().and_then(|p| p.trim().parse::<u32>().ok());
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || hook().is_some()), "the hook never ran");
+    a.signal("TERM");
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || a
+        .log_text()
+        .contains("waiting up to 30s for notify hooks to finish")));
+    let t = std::time::Instant::now();
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(Duration::from_secs(5)), Some(0), "{}", a.log_text());
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(a.log_text().contains("shutdown signal: not waiting for the notify hooks"), "{}", a.log_text());
+    // The hook did not outlive its daemon.
+    let proc = format!("/proc/{}", hook().unwrap());
+    assert!(wait_for(Duration::from_secs(3), Duration::from_millis(20), || !Path::new(&proc).exists()), "{proc}");
+}

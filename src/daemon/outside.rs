@@ -201,9 +201,9 @@ impl Daemon {
 
     /// Exit path: lets the hooks tell what is queued, for at most `notify_timeout` in all,
     /// then the ones still running are killed with the other children. A shutdown signal
-    /// ends the wait.
+    /// ends the wait, and a second one before the exit (every child killed already) skips it.
     pub(super) fn drain_hooks(&mut self) {
-        if !self.outside.notifier.busy() {
+        if !self.outside.notifier.busy() || self.term_signals > 1 {
             return;
         }
         let start = time::now();
