@@ -202,9 +202,9 @@ mod tests {
         assert_eq!(w[0].line, 6);
         let msg = w[0].to_string();
         assert!(msg.starts_with("/t.conf:6: serial /dev/ttyS9:"), "{msg}");
-        assert!(msg.contains("101 bytes") && msg.contains("105.2 ms") && msg.contains("9600 baud"), "{msg}");
-        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 421ms or more"), "{msg}");
-        assert!(serial_budget(&parsed(421, 9600, 1)).is_empty());
-        assert_eq!(serial_budget(&parsed(420, 9600, 1)).len(), 1);
+        assert!(msg.contains("107 bytes") && msg.contains("111.5 ms") && msg.contains("9600 baud"), "{msg}");
+        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 446ms or more"), "{msg}");
+        assert!(serial_budget(&parsed(446, 9600, 1)).is_empty());
+        assert_eq!(serial_budget(&parsed(445, 9600, 1)).len(), 1);
     }
 }

@@ -5,6 +5,7 @@
 mod args;
 mod check;
 pub mod export;
+mod fence;
 mod guest;
 mod ocf;
 
@@ -26,6 +27,8 @@ const USAGE: &str = "usage:
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem fence    [-s SOCKET] [-c CONFIG] [--node NAME] [--local|--check] NODE
+  tandem fenced   [-s SOCKET] NODE
   tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
   tandem ocf      ip|drbd|mount|lvm|script|guest ACTION   # OCF resource agent (OCF_RESKEY_*)
   tandem export   pacemaker [-c CONFIG] [--crm]
@@ -63,7 +66,9 @@ pub fn run(argv: Vec<String>) -> i32 {
         "check-config" => cmd_check(rest),
         "keygen" => cmd_keygen(rest),
         "agent" => cmd_agent(rest),
-        "fence-peer" => cmd_fence(rest),
+        "fence-peer" => cmd_fence_peer(rest),
+        "fence" => fence::cmd_fence(rest),
+        "fenced" => fence::cmd_fenced(rest),
         "guest" => cmd_guest(rest),
         "export" => export::command(rest),
         "ocf" => match rest {
@@ -176,7 +181,7 @@ fn cmd_check(rest: &[String]) -> i32 {
     if !a.words.is_empty() {
         return usage_error("check-config takes no arguments");
     }
-    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| "/etc/tandem/tandem.conf".to_string());
+    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| crate::daemon::DEFAULT_CONFIG.to_string());
     let node = a.get(&["--node"]);
     check_config(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
 }
@@ -263,7 +268,7 @@ fn cmd_agent(rest: &[String]) -> i32 {
 fn cmd_guest(rest: &[String]) -> i32 {
     // Options come before the subcommand, so that `enter NAME CMD -x` keeps CMD's options.
     let mut i = 0;
-    let mut config = "/etc/tandem/tandem.conf".to_string();
+    let mut config = crate::daemon::DEFAULT_CONFIG.to_string();
     let mut node = None;
     while let Some(a) = rest.get(i) {
         match a.as_str() {
@@ -295,7 +300,7 @@ fn announce(ann: &agent::ip::Announce, count: u32, interval: Duration) -> Result
     Ok(())
 }
 
-fn cmd_fence(rest: &[String]) -> i32 {
+fn cmd_fence_peer(rest: &[String]) -> i32 {
     let a = match parse_args(rest, &["-s", "--socket"], &[]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
@@ -304,9 +309,9 @@ fn cmd_fence(rest: &[String]) -> i32 {
     let Some(res) = res else {
         return usage_error("fence-peer needs a DRBD resource (argument or DRBD_RESOURCE)");
     };
-    // The daemon answers within its own deadlines (waiting for a peer that is starting, then
-    // up to 20 s for the answer); this is only the backstop.
-    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(60)) {
+    // The daemon answers within its own deadlines (waiting for a peer that is starting, up
+    // to 20 s for the answer, up to 120 s for a dead peer's fence); this is only the backstop.
+    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(180)) {
         Ok((code, body)) => {
             eprint!("tandem fence-peer {res}: {body}");
             code

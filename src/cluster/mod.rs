@@ -272,6 +272,8 @@ pub struct Cluster {
     /// [`Cluster::set_grants_bound`]).
     bound_counter: u32,
     grants_bound: bool,
+    /// Groups may be taken from a dead peer (fencing confirmed it, or is not required).
+    dead_peer_cleared: bool,
     groups: Vec<Group>,
     node: NodeState,
     kicked: bool,
@@ -336,6 +338,7 @@ impl Cluster {
             counter: 0,
             bound_counter: 0,
             grants_bound: false,
+            dead_peer_cleared: true,
             groups,
             node: NodeState::Init,
             kicked: false,
@@ -807,7 +810,8 @@ impl Cluster {
             return false;
         }
         if self.peer == PeerState::Dead {
-            return true;
+            // Taking a dead peer's group waits until fencing allows it; a held group is kept.
+            return gr.holding() || self.dead_peer_cleared;
         }
         if gr.standby {
             return false;
@@ -878,7 +882,7 @@ impl Cluster {
             return false;
         }
         match self.peer {
-            PeerState::Dead => true,
+            PeerState::Dead => self.dead_peer_cleared,
             PeerState::Init => false,
             PeerState::Up => match self.peer_group(g) {
                 Some(p) => {
@@ -907,6 +911,17 @@ impl Cluster {
             self.counter = 1;
         }
         ((self.generation as u32) << 16) | u32::from(self.counter)
+    }
+
+    /// Whether groups may be taken from a dead peer now (fencing decides; without fencing,
+    /// always). A group already held is kept either way.
+    pub fn set_dead_peer_cleared(&mut self, on: bool) {
+        self.dead_peer_cleared = on;
+    }
+
+    /// This node holds (or is starting or stopping) some group.
+    pub fn holds_any(&self) -> bool {
+        self.groups.iter().any(|g| g.state.may_hold())
     }
 
     /// The peer binds its grants to our generation (it echoes the generation it heard, and

@@ -277,9 +277,12 @@ pub struct StonithConfig {
 pub struct FencePolicy {
     /// `fence_delay`: how long the node that does not hold a group waits before it fences
     /// (the holder fences at once), so two live nodes in a partition do not kill each other.
-    pub delay: Duration,
+    /// `None`: four times (keepalive + one fence's measured time).
+    pub delay: Option<Duration>,
     /// `fence_timeout`: the deadline of one fence attempt.
     pub timeout: Duration,
+    /// `fence_check`: how often the peer's fence device is checked (`None`: never).
+    pub check: Option<Duration>,
     /// `wait_for_peer`: after start-up, neither fence nor take over before the peer was
     /// heard once (or an operator confirmed it is off).
     pub wait_for_peer: bool,
@@ -287,9 +290,8 @@ pub struct FencePolicy {
     pub required: bool,
 }
 
-/// Default `fence_delay`: about four times what one fence takes with the built-in IPMI
-/// client against a BMC on the local network (well under half a second).
-pub const DEFAULT_FENCE_DELAY: Duration = Duration::from_secs(2);
+/// Default `fence_check`.
+pub const DEFAULT_FENCE_CHECK: Duration = Duration::from_secs(60);
 /// Default `notify_timeout`.
 pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `fence_timeout`.

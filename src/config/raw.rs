@@ -35,6 +35,7 @@ pub enum TimeKey {
     GarpInterval,
     FenceDelay,
     FenceTimeout,
+    FenceCheck,
     NotifyTimeout,
 }
 
@@ -115,7 +116,7 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 34] = [
+pub const DIRECTIVES: [&str; 35] = [
     "cluster",
     "node",
     "authkey",
@@ -134,6 +135,7 @@ pub const DIRECTIVES: [&str; 34] = [
     "stonith",
     "fence_delay",
     "fence_timeout",
+    "fence_check",
     "wait_for_peer",
     "stonith_required",
     "socket",
@@ -213,7 +215,7 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
             Directive::AuthkeyAccept(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
         "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
-        | "garp_interval" | "fence_delay" | "fence_timeout" | "notify_timeout" => {
+        | "garp_interval" | "fence_delay" | "fence_timeout" | "fence_check" | "notify_timeout" => {
             if !count(1, 1, "TIME (e.g. 500ms, 2s)") {
                 return None;
             }
@@ -227,13 +229,14 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "status_timeout" => TimeKey::StatusTimeout,
                 "fence_delay" => TimeKey::FenceDelay,
                 "fence_timeout" => TimeKey::FenceTimeout,
+                "fence_check" => TimeKey::FenceCheck,
                 "notify_timeout" => TimeKey::NotifyTimeout,
                 _ => TimeKey::GarpInterval,
             };
             let v = a(0).unwrap_or("");
             let d = parse_duration(v).map_err(|m| e(format!("{name}: {m}"))).ok()?;
-            // fence_delay 0 is allowed: the node that would wait fences at once.
-            if key != TimeKey::FenceDelay && d < Duration::from_millis(1) {
+            // fence_delay 0: the node that would wait fences at once; fence_check 0: never.
+            if !matches!(key, TimeKey::FenceDelay | TimeKey::FenceCheck) && d < Duration::from_millis(1) {
                 e(format!("{name}: must be at least 1ms, not '{v}'"));
                 return None;
             }

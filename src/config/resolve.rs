@@ -73,6 +73,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         fencing: super::FencePolicy {
             delay: t.fence_delay,
             timeout: t.fence_timeout,
+            check: Some(t.fence_check).filter(|d| !d.is_zero()),
             // With fencing configured, both default to on (docs/fencing.md).
             wait_for_peer: c.wait_for_peer.unwrap_or(!stonith.is_empty()),
             required: c.stonith_required.unwrap_or(!stonith.is_empty()),
@@ -148,8 +149,9 @@ struct Times {
     initdead: Duration,
     timeouts: Timeouts,
     garp_interval: Duration,
-    fence_delay: Duration,
+    fence_delay: Option<Duration>,
     fence_timeout: Duration,
+    fence_check: Duration,
     notify_timeout: Duration,
 }
 
@@ -324,8 +326,9 @@ impl Collected {
             status: t(TimeKey::StatusTimeout, d.status),
         };
         let garp_interval = t(TimeKey::GarpInterval, super::DEFAULT_GARP_INTERVAL);
-        let fence_delay = t(TimeKey::FenceDelay, super::DEFAULT_FENCE_DELAY);
+        let fence_delay = get(TimeKey::FenceDelay).map(|(v, _)| v);
         let fence_timeout = t(TimeKey::FenceTimeout, super::DEFAULT_FENCE_TIMEOUT);
+        let fence_check = t(TimeKey::FenceCheck, super::DEFAULT_FENCE_CHECK);
         let notify_timeout = t(TimeKey::NotifyTimeout, super::DEFAULT_NOTIFY_TIMEOUT);
         self.errs.extend(errs);
         Times {
@@ -337,6 +340,7 @@ impl Collected {
             garp_interval,
             fence_delay,
             fence_timeout,
+            fence_check,
             notify_timeout,
         }
     }
@@ -901,12 +905,15 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
             "{MIN}stonith a manual
 wait_for_peer off
 fence_delay 0
+fence_check 0
 "
         ))
         .unwrap()
         .config;
         assert!(!c.fencing.wait_for_peer && c.fencing.required);
-        assert_eq!(c.fencing.delay, Duration::ZERO);
+        assert_eq!((c.fencing.delay, c.fencing.check), (Some(Duration::ZERO), None));
+        let c = parse(MIN).unwrap().config;
+        assert_eq!((c.fencing.delay, c.fencing.check), (None, Some(Duration::from_secs(60))), "defaults");
     }
 
     #[test]

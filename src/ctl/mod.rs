@@ -23,6 +23,10 @@ pub enum Request {
     Takeover(String),
     /// DRBD fence-peer: ask the peer to outdate this DRBD resource.
     Outdate(String),
+    /// `tandem fence NODE`: power NODE off by its stonith method; answered with the result.
+    Fence(String),
+    /// `tandem fenced NODE`: an operator confirms NODE is off.
+    Fenced(String),
     /// `status --prometheus`: the Prometheus text format.
     Metrics,
     /// `status --prometheus --listen ADDR:PORT`: serve `GET /metrics` on this address.
@@ -43,6 +47,8 @@ impl Request {
             ("standby", a) => Ok(Request::Standby(a.unwrap_or("all").to_string())),
             ("takeover", a) => Ok(Request::Takeover(a.unwrap_or("all").to_string())),
             ("outdate", Some(r)) => Ok(Request::Outdate(r.to_string())),
+            ("fence", Some(n)) => Ok(Request::Fence(n.to_string())),
+            ("fenced", Some(n)) => Ok(Request::Fenced(n.to_string())),
             ("status", Some("prometheus")) => Ok(Request::Metrics),
             ("metrics-listen", Some(a)) => Ok(Request::MetricsListen(a.to_string())),
             _ => Err(CtlError::BadRequest(line.to_string())),
@@ -56,6 +62,8 @@ impl Request {
             Request::Standby(g) => format!("standby {g}\n"),
             Request::Takeover(g) => format!("takeover {g}\n"),
             Request::Outdate(r) => format!("outdate {r}\n"),
+            Request::Fence(n) => format!("fence {n}\n"),
+            Request::Fenced(n) => format!("fenced {n}\n"),
             Request::Metrics => "status prometheus\n".to_string(),
             Request::MetricsListen(a) => format!("metrics-listen {a}\n"),
         }
@@ -105,6 +113,8 @@ mod tests {
             Request::Standby("all".into()),
             Request::Takeover("web".into()),
             Request::Outdate("r0".into()),
+            Request::Fence("beta".into()),
+            Request::Fenced("beta".into()),
             Request::Metrics,
             Request::MetricsListen("[2001:db8::1]:9694".into()),
         ] {
@@ -112,6 +122,7 @@ mod tests {
         }
         assert_eq!(Request::parse("standby").unwrap(), Request::Standby("all".into()));
         assert!(Request::parse("reboot now").is_err());
+        assert!(Request::parse("fence").is_err());
         assert!(Request::parse("status json extra").is_err());
     }
 }

@@ -25,6 +25,8 @@ pub const PEER_STATES: [&str; 3] = ["init", "up", "dead"];
 pub const NODE_STATES: [&str; 3] = ["init", "active", "leaving"];
 /// Every group state as `status` names it.
 pub const GROUP_STATES: [&str; 5] = ["started", "starting", "stopping", "stopped", "failed"];
+/// Every state of fencing the peer.
+pub const FENCE_STATES: [&str; 6] = ["idle", "waiting", "running", "failed", "operator", "confirmed"];
 /// Resource operations and their results, as labels.
 pub const OPS: [&str; 3] = ["start", "stop", "status"];
 
@@ -41,8 +43,8 @@ pub struct MetricsView<'a> {
     pub peer: PeerView<'a>,
     pub links: Vec<LinkView<'a>>,
     pub groups: Vec<GroupView<'a>>,
-    /// Fencing, per node that may be fenced (empty: no fencing figures to show).
-    pub fences: Vec<FenceView<'a>>,
+    /// Fencing the peer (`None`: it has no stonith line).
+    pub fence: Option<FenceView<'a>>,
     pub heartbeats_sent: u64,
     pub jitter: &'a Jitter,
     pub hooks: Vec<HookView<'a>>,
@@ -111,16 +113,22 @@ pub struct MonitorView {
     pub last_check: Option<f64>,
 }
 
-/// Fencing one node.
+/// Fencing the peer.
 pub struct FenceView<'a> {
     /// The node fenced.
     pub node: &'a str,
     /// Its stonith method (`ipmi`, `agent`, `exec`, `manual`, ...).
     pub method: &'a str,
-    pub succeeded: u64,
-    pub failed: u64,
-    /// How long the last attempt took, seconds (`None`: none yet).
-    pub last_duration: Option<f64>,
+    /// `FENCE_STATES`.
+    pub state: &'a str,
+    /// Attempts started, and fences confirmed (by a method, or by an operator).
+    pub attempts: u64,
+    pub confirmed: u64,
+    /// The last fence: whether it was confirmed, and the seconds from the peer's death (or
+    /// the operator's command) to its outcome.
+    pub last: Option<(bool, f64)>,
+    /// The last check of the fence device: whether it answered, and in how many seconds.
+    pub device: Option<(bool, f64)>,
 }
 
 pub struct HookView<'a> {
@@ -353,20 +361,31 @@ impl MetricsView<'_> {
     }
 
     fn render_fences(&self, o: &mut Out) {
-        if self.fences.is_empty() {
-            return;
+        let Some(f) = &self.fence else { return };
+        let l = [("node", f.node), ("method", f.method)];
+        o.family("tandem_fence_state", "gauge", "Fencing the peer: 1 for the current state, 0 for the others.");
+        for s in FENCE_STATES {
+            o.sample("tandem_fence_state", &[l[0], l[1], ("state", s)], u64::from(s == f.state));
         }
-        o.family("tandem_fence_total", "counter", "Fence attempts, by node, method and result.");
-        for f in &self.fences {
-            for (result, n) in [("ok", f.succeeded), ("failed", f.failed)] {
-                o.sample("tandem_fence_total", &[("node", f.node), ("method", f.method), ("result", result)], n);
-            }
+        o.family("tandem_fence_attempts_total", "counter", "Fence attempts started.");
+        o.sample("tandem_fence_attempts_total", &l, f.attempts);
+        o.family("tandem_fence_confirmed_total", "counter", "Fences confirmed (by the method, or by an operator).");
+        o.sample("tandem_fence_confirmed_total", &l, f.confirmed);
+        if let Some((ok, took)) = f.last {
+            o.family("tandem_fence_last_ok", "gauge", "1 when the last fence was confirmed, 0 when it failed.");
+            o.sample("tandem_fence_last_ok", &l, u64::from(ok));
+            o.family(
+                "tandem_fence_last_duration_seconds",
+                "gauge",
+                "The last fence: from the peer's death (or the operator's command) to its outcome.",
+            );
+            o.sample("tandem_fence_last_duration_seconds", &l, took);
         }
-        o.family("tandem_fence_last_duration_seconds", "gauge", "How long the last fence attempt took.");
-        for f in &self.fences {
-            if let Some(d) = f.last_duration {
-                o.sample("tandem_fence_last_duration_seconds", &[("node", f.node), ("method", f.method)], d);
-            }
+        if let Some((ok, took)) = f.device {
+            o.family("tandem_fence_device_ok", "gauge", "1 when the last check of the fence device got an answer.");
+            o.sample("tandem_fence_device_ok", &l, u64::from(ok));
+            o.family("tandem_fence_device_check_seconds", "gauge", "How long the last device check took.");
+            o.sample("tandem_fence_device_check_seconds", &l, took);
         }
     }
 
@@ -564,13 +583,15 @@ mod tests {
                     },
                 ],
             }],
-            fences: vec![FenceView {
+            fence: Some(FenceView {
                 node: "beta",
                 method: "ipmi",
-                succeeded: 1,
-                failed: 0,
-                last_duration: Some(0.42),
-            }],
+                state: "confirmed",
+                attempts: 2,
+                confirmed: 1,
+                last: Some((true, 0.42)),
+                device: Some((true, 0.05)),
+            }),
             heartbeats_sent: 100,
             jitter: j,
             hooks: vec![HookView {
@@ -607,6 +628,8 @@ mod tests {
             "tandem_resource_operations_total{group=\"web\",resource=\"ip::192.0.2.50/24\",op=\"status\",result=\"failed\"} 1",
             "tandem_resource_monitor_ok{group=\"web\",resource=\"script::/etc/a \\\"b\\\"\\\\c\"} 1",
             "tandem_fence_last_duration_seconds{node=\"beta\",method=\"ipmi\"} 0.42",
+            "tandem_fence_state{node=\"beta\",method=\"ipmi\",state=\"confirmed\"} 1",
+            "tandem_fence_attempts_total{node=\"beta\",method=\"ipmi\"} 2",
             "tandem_heartbeat_delay_seconds_bucket{le=\"0.0005\"} 0",
             "tandem_heartbeat_delay_seconds_bucket{le=\"0.001\"} 1",
             "tandem_heartbeat_delay_seconds_bucket{le=\"+Inf\"} 1",
@@ -634,6 +657,30 @@ mod tests {
                 assert_eq!(counter, name.ends_with("_total"), "{name}: counters and only counters end in _total");
                 assert!(name.starts_with("tandem_"), "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn state_lists_hold_every_state() {
+        use crate::daemon::fencing::State;
+        use crate::membership::PeerState;
+        use crate::wire::NodeState;
+        let t = Instant::ZERO;
+        for s in [
+            State::Idle,
+            State::Waiting { until: t },
+            State::Running { attempt: 1, since: t },
+            State::Failed { attempt: 1, retry_at: t },
+            State::Operator,
+            State::Confirmed { at: t },
+        ] {
+            assert!(FENCE_STATES.contains(&s.name()), "{s:?}");
+        }
+        for s in [PeerState::Init, PeerState::Up, PeerState::Dead] {
+            assert!(PEER_STATES.contains(&s.name()));
+        }
+        for s in [NodeState::Init, NodeState::Active, NodeState::Leaving] {
+            assert!(NODE_STATES.contains(&s.name()));
         }
     }
 

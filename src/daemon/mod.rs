@@ -14,6 +14,7 @@
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
 mod events;
+pub mod fencing;
 mod garp;
 pub mod http;
 pub mod io;
@@ -65,6 +66,7 @@ const RX_BATCH: usize = 64;
 /// Recent transitions kept for `status`.
 const TRANSITIONS: usize = 16;
 
+pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
 pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
 
@@ -77,14 +79,17 @@ mod pool {
     pub const OUTDATE: usize = 1;
     /// Durable writes to the state directory.
     pub const STATE: usize = 2;
+    /// Fencing the peer.
+    pub const FENCE: usize = 3;
     /// Notify hooks.
-    pub const NOTIFY: usize = 3;
+    pub const NOTIFY: usize = 4;
 }
 
 /// The runner's pool sizes, from the config: each group runs at most one operation at a
 /// time; twice that leaves room for a retry while a stuck child holds a slot.
-fn pools(cfg: &Config) -> [usize; 4] {
-    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1, outside::notify_pool(cfg)]
+fn pools(cfg: &Config) -> [usize; 5] {
+    // Fencing: one attempt or device check at a time, and slots for killed ones still dying.
+    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1, 3, outside::notify_pool(cfg)]
 }
 
 /// What a child of the runner is doing (its runner tag, typed).
@@ -96,6 +101,10 @@ enum Job {
     Outdate { id: usize },
     /// Storing the peer's replay mark.
     SaveMark,
+    /// A fence attempt.
+    Fence,
+    /// A check of the peer's fence device (the core's id for it).
+    FenceCheck { id: u32 },
     /// A notify hook's run (the notifier's id of the hook).
     Notify { hook: u32 },
 }
@@ -103,7 +112,9 @@ enum Job {
 impl Job {
     const OUTDATE: u64 = 1 << 63;
     const SAVE_MARK: u64 = 1 << 62;
-    const NOTIFY: u64 = 1 << 61;
+    const FENCE: u64 = (1 << 62) | 1;
+    const FENCE_CHECK: u64 = 1 << 61;
+    const NOTIFY: u64 = 1 << 60;
 
     fn tag(self) -> u64 {
         match self {
@@ -117,6 +128,8 @@ impl Job {
             }
             Job::Outdate { id } => Job::OUTDATE | id as u64,
             Job::SaveMark => Job::SAVE_MARK,
+            Job::Fence => Job::FENCE,
+            Job::FenceCheck { id } => Job::FENCE_CHECK | u64::from(id),
             Job::Notify { hook } => Job::NOTIFY | u64::from(hook),
         }
     }
@@ -127,6 +140,12 @@ impl Job {
         }
         if tag == Job::SAVE_MARK {
             return Some(Job::SaveMark);
+        }
+        if tag == Job::FENCE {
+            return Some(Job::Fence);
+        }
+        if tag & Job::FENCE_CHECK != 0 {
+            return Some(Job::FenceCheck { id: tag as u32 });
         }
         if tag & Job::NOTIFY != 0 {
             return Some(Job::Notify { hook: (tag & 0xffff_ffff) as u32 });
@@ -155,7 +174,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            config: PathBuf::from("/etc/tandem/tandem.conf"),
+            config: PathBuf::from(DEFAULT_CONFIG),
             node: None,
             socket: None,
             state_dir: None,
@@ -214,8 +233,10 @@ enum Source {
 /// An input the loop owes the core (results that arrive while outputs are carried out).
 #[derive(Debug)]
 enum Pending {
-    OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
-    OutdateDone { id: usize, code: u8 },
+    Op { group: GroupId, resource: ResId, op: Op, result: OpResult },
+    Outdate { id: usize, code: u8 },
+    Fence { ok: bool, detail: String },
+    FenceCheck { id: u32, ok: bool, detail: String },
 }
 
 /// Packets failing authentication on one link: reported (error, once per episode) when
@@ -420,6 +441,17 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
         // After a clean stop, keep announcing until the peer has taken over (bounded).
         leave_linger: (cfg.keepalive * 3).max(Duration::from_millis(300)),
         config_digest: cfg.digest(),
+        fence: fencing::FenceSetup {
+            method: match cfg.peer_stonith().map(|s| &s.method) {
+                None => fencing::Method::None,
+                Some(crate::config::FenceMethod::Manual) => fencing::Method::Manual,
+                Some(_) => fencing::Method::Power,
+            },
+            policy: cfg.fencing,
+            first_node: cfg.local == 0,
+            keepalive: cfg.keepalive,
+            default_fence_time: cfg.peer_stonith().map_or(Duration::ZERO, |s| s.method.typical_time()),
+        },
     }
 }
 
@@ -833,11 +865,19 @@ impl Daemon {
             let mut k = 0;
             while k < self.pending.len() {
                 match self.pending.get(k) {
-                    Some(&Pending::OpDone { group, resource, op, result }) => {
+                    Some(&Pending::Op { group, resource, op, result }) => {
                         self.node.handle(now, Input::OpDone { group, resource, op, result }, &mut self.out)
                     }
-                    Some(&Pending::OutdateDone { id, code }) => {
+                    Some(&Pending::Outdate { id, code }) => {
                         self.node.handle(now, Input::OutdateDone { id, code }, &mut self.out)
+                    }
+                    Some(Pending::Fence { ok, detail }) => {
+                        let (ok, detail) = (*ok, detail.clone());
+                        self.node.handle(now, Input::FenceDone { ok, detail: &detail }, &mut self.out)
+                    }
+                    Some(Pending::FenceCheck { id, ok, detail }) => {
+                        let (id, ok, detail) = (*id, *ok, detail.clone());
+                        self.node.handle(now, Input::FenceCheckDone { id, ok, detail: &detail }, &mut self.out)
                     }
                     None => {}
                 }
@@ -855,6 +895,12 @@ impl Daemon {
             Output::SpawnOutdate { id, resource } => self.spawn_outdate(now, id, resource),
             Output::Reply { conn, code, text } => self.ctl.reply(conn, code.code(), &text),
             Output::Hold { conn, until } => self.ctl.extend(conn, until),
+            Output::Fence { attempt } => {
+                self.runner.kill_tags(Job::FENCE_CHECK, Job::FENCE_CHECK);
+                self.spawn_fence(now, attempt)
+            }
+            Output::CancelFence => self.runner.kill_tag(Job::Fence.tag()),
+            Output::FenceCheck { id } => self.spawn_fence_check(now, id),
             Output::SavePeerMark { generation, seq } => {
                 self.mark_pending = Some((generation, seq));
                 self.save_mark(now);
@@ -930,7 +976,7 @@ impl Daemon {
         let gname = events::group_name(&self.cfg, group);
         let Some(agent) = self.agents.get_mut(group.0).and_then(|g| g.get_mut(resource.0)) else {
             error!("internal: no resource {} in group {}", resource.0, group.0);
-            self.pending.push(Pending::OpDone { group, resource, op, result: OpResult::Failed });
+            self.pending.push(Pending::Op { group, resource, op, result: OpResult::Failed });
             return;
         };
         if op != Op::Status {
@@ -1013,7 +1059,7 @@ impl Daemon {
             self.note(log::Level::Info, now, format!("group {gname}: {text} started"));
         }
         self.tell_op(now, group, resource, op, result);
-        self.pending.push(Pending::OpDone { group, resource, op, result });
+        self.pending.push(Pending::Op { group, resource, op, result });
     }
 
     /// Stores the pending peer mark in a child (fsync may take long); one at a time, the
@@ -1047,6 +1093,56 @@ impl Daemon {
         }
     }
 
+    /// Runs one fence attempt on the peer in a child, bounded by `fence_timeout`.
+    fn spawn_fence(&mut self, now: Instant, attempt: u32) {
+        let Some(method) = self.cfg.peer_stonith().map(|s| s.method.clone()) else {
+            self.pending.push(Pending::Fence { ok: false, detail: "no stonith line for the peer".into() });
+            return;
+        };
+        let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
+        info!("fencing {peer}: attempt {attempt}: {}", method.describe());
+        let mut f = move || {
+            crate::logging::child_mode();
+            // A little under the runner's deadline, so the method reports its own timeout.
+            let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
+            match crate::fence::run(&method, &peer, deadline) {
+                Ok(done) => {
+                    runner::child_print(&format!("{done}\n"));
+                    0
+                }
+                Err(e) => {
+                    runner::child_print(&format!("{e}\n"));
+                    1
+                }
+            }
+        };
+        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, Job::Fence.tag(), Spawn::Fork(&mut f), timeout) {
+            self.pending.push(Pending::Fence { ok: false, detail: e.to_string() });
+        }
+    }
+
+    /// Checks the peer's fence device in a child (nothing is powered).
+    fn spawn_fence_check(&mut self, now: Instant, id: u32) {
+        let Some(method) = self.cfg.peer_stonith().map(|s| s.method.clone()) else {
+            return;
+        };
+        let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
+        let mut f = move || {
+            crate::logging::child_mode();
+            let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
+            let (code, text) = match crate::fence::check(&method, &peer, deadline) {
+                Ok(said) => (0, said),
+                Err(e) => (1, e.to_string()),
+            };
+            runner::child_print(&format!("{text}\n"));
+            code
+        };
+        let tag = Job::FenceCheck { id }.tag();
+        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, tag, Spawn::Fork(&mut f), timeout) {
+            self.pending.push(Pending::FenceCheck { id, ok: false, detail: e.to_string() });
+        }
+    }
+
     fn spawn_outdate(&mut self, now: Instant, id: usize, res: String) {
         let name = res.clone();
         let mut f = move || {
@@ -1056,7 +1152,7 @@ impl Daemon {
         let tag = Job::Outdate { id }.tag();
         if let Err(e) = self.runner.spawn_in(now, pool::OUTDATE, tag, Spawn::Fork(&mut f), outdate::CHILD_TIMEOUT) {
             error!("cannot answer the peer's outdate request for {res}: {e}");
-            self.pending.push(Pending::OutdateDone { id, code: fence::PEER_FAILED });
+            self.pending.push(Pending::Outdate { id, code: fence::PEER_FAILED });
         }
     }
 
@@ -1081,7 +1177,7 @@ impl Daemon {
                     for line in d.output.lines() {
                         info!("outdate {res}: {line}");
                     }
-                    self.pending.push(Pending::OutdateDone { id, code });
+                    self.pending.push(Pending::Outdate { id, code });
                 }
                 Some(Job::Op { group, resource, op }) => {
                     let rules = self.agents.get(group.0).and_then(|g| g.get(resource.0)).map(|a| a.exit_rules());
@@ -1096,6 +1192,19 @@ impl Daemon {
                         }
                     }
                     self.op_finished(now, group, resource, op, r);
+                }
+                Some(job @ (Job::Fence | Job::FenceCheck { .. })) => {
+                    let ok = matches!(d.status, runner::ExitKind::Code(0));
+                    let last = d.output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                    let detail = match d.status {
+                        runner::ExitKind::Code(_) => last.to_string(),
+                        runner::ExitKind::TimedOut => format!("no result within fence_timeout: {last}"),
+                        _ => format!("the fence child died: {last}"),
+                    };
+                    match job {
+                        Job::FenceCheck { id } => self.pending.push(Pending::FenceCheck { id, ok, detail }),
+                        _ => self.pending.push(Pending::Fence { ok, detail }),
+                    }
                 }
                 Some(Job::SaveMark) => {
                     if !matches!(d.status, runner::ExitKind::Code(0)) {
@@ -1190,6 +1299,22 @@ impl Daemon {
                 }
             }
             Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
+            Request::Fence(n) | Request::Fenced(n) if n != self.cfg.peer_name() => {
+                let text = if n == self.cfg.local_name() {
+                    format!("{n} is this node: a node does not fence itself\n")
+                } else {
+                    format!("{n} is not this cluster's peer node ({})\n", self.cfg.peer_name())
+                };
+                self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &text);
+            }
+            Request::Fence(n) => {
+                self.note(log::Level::Warn, now, format!("operator: fence {n}"));
+                self.feed(now, Input::FenceNow { conn: inc.conn });
+            }
+            Request::Fenced(n) => {
+                self.note(log::Level::Warn, now, format!("operator: fenced {n} (confirms it is off)"));
+                self.feed(now, Input::Fenced { conn: inc.conn });
+            }
             Request::Metrics => {
                 let body = self.metrics_text(now);
                 self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
@@ -1249,6 +1374,7 @@ mod tests {
             Job::Outdate { id: 0 },
             Job::Outdate { id: 3 },
             Job::SaveMark,
+            Job::Fence,
             Job::Notify { hook: 0 },
             Job::Notify { hook: u32::MAX },
         ] {

@@ -14,8 +14,9 @@ use crate::time::{Duration, Instant};
 use crate::wire::ext::Ext;
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS};
 
+use super::fencing::{FenceSetup, Fencing, Gate};
 use super::io::{Event, Input, Msg, Output};
-use super::outdate::Outdates;
+use super::outdate::{FenceView, Outdates};
 
 /// What the core is built from.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct NodeSetup {
     pub leave_linger: Duration,
     /// [`crate::config::Config::digest`]: both nodes must agree on it.
     pub config_digest: u32,
+    /// How the peer is fenced.
+    pub fence: FenceSetup,
 }
 
 /// The pure core. See the module documentation.
@@ -53,6 +56,7 @@ pub struct Node {
     /// The last heartbeat's extensions were malformed (reported once per episode).
     ext_bad: bool,
     outdates: Outdates,
+    fencing: Fencing,
     /// Reused buffer for the cluster's actions.
     actions: Vec<cluster::Action>,
     /// The cluster changed what we advertise: send at the next flush.
@@ -67,6 +71,8 @@ impl Node {
         let n_res: usize = s.groups.iter().map(|g| g.n_resources).sum();
         let mut cluster = Cluster::new(now, s.groups, s.settings, s.generation);
         cluster.set_leave_linger(s.leave_linger);
+        let fencing = Fencing::new(now, s.fence);
+        cluster.set_dead_peer_cleared(fencing.gate() == Gate::Open);
         Node {
             membership: Membership::new(now, s.timing, s.n_links),
             cluster,
@@ -80,6 +86,7 @@ impl Node {
             peer_mark: None,
             ext_bad: false,
             outdates: Outdates::default(),
+            fencing,
             actions: Vec::with_capacity(64 + 4 * n_res),
             announce: false,
             send_due: false,
@@ -94,6 +101,7 @@ impl Node {
             Input::Tick => {
                 let a = self.membership.handle(now, membership::Event::Tick);
                 self.membership_actions(now, a, out);
+                self.fencing.tick(now, out);
                 self.cluster_event(now, cluster::Event::Tick, out);
             }
             Input::Packet { link, repr } => self.packet(now, link, repr, out),
@@ -105,10 +113,30 @@ impl Node {
             Input::Shutdown => self.cluster_event(now, cluster::Event::Shutdown, out),
             Input::OutdateAsk { conn, resource } => {
                 let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
-                self.outdates.ask(now, conn, resource, peer, ka, out);
+                let fence = self.fence_view();
+                self.outdates.ask(now, conn, resource, peer, ka, fence, out);
             }
             Input::OutdateDone { id, code } => self.outdates.answered(now, id, code, out),
-            Input::ConnGone(conn) => self.outdates.conn_gone(conn),
+            Input::ConnGone(conn) => {
+                self.outdates.conn_gone(conn);
+                self.fencing.conn_gone(conn);
+            }
+            Input::FenceDone { ok, detail } => {
+                self.fencing.attempt_done(now, ok, detail.to_string(), out);
+                self.fence_gate(now, out);
+            }
+            Input::FenceCheckDone { id, ok, detail } => {
+                self.fencing.check_done(now, id, ok, detail.to_string(), out);
+            }
+            Input::FenceNow { conn } => {
+                self.fencing.operator_fence(now, conn, out);
+                self.fence_gate(now, out);
+            }
+            Input::Fenced { conn } => {
+                let up = self.membership.peer_state() == PeerState::Up;
+                self.fencing.operator_confirms(now, conn, up, out);
+                self.fence_gate(now, out);
+            }
             Input::Reload { timing, auto_failback, config_digest } => {
                 self.config_digest = config_digest;
                 self.membership.set_timing(timing);
@@ -119,7 +147,27 @@ impl Node {
         // Outdate requests follow the peer's state (sent once it is up, answered at once
         // when it is dead) and time (resends, deadlines).
         let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
-        self.outdates.tick(now, peer, ka, out);
+        let fence = self.fence_view();
+        self.outdates.tick(now, peer, ka, fence, out);
+    }
+
+    /// Where fencing of the peer stands, for the outdate requests.
+    fn fence_view(&self) -> FenceView {
+        use super::fencing::{Method, State};
+        match (self.fencing.method(), self.fencing.state()) {
+            (Method::None, _) => FenceView::None,
+            (_, State::Confirmed { .. }) => FenceView::Confirmed,
+            _ => FenceView::Pending,
+        }
+    }
+
+    /// Fencing decided something: let the cluster take over from the dead peer if allowed.
+    fn fence_gate(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let open = self.fencing.gate() == Gate::Open;
+        self.cluster.set_dead_peer_cleared(open);
+        if open && self.membership.peer_state() == PeerState::Dead {
+            self.cluster_event(now, cluster::Event::Tick, out);
+        }
     }
 
     /// Sends the heartbeat that is due (on the keepalive cadence, or because what we
@@ -137,9 +185,16 @@ impl Node {
         }
     }
 
+    pub fn fencing(&self) -> &Fencing {
+        &self.fencing
+    }
+
     /// When the core next needs a [`Input::Tick`].
     pub fn poll_at(&self) -> Instant {
         let mut t = self.membership.poll_at();
+        if let Some(f) = self.fencing.poll_at() {
+            t = t.min(f);
+        }
         if let Some(c) = self.cluster.poll_at() {
             t = t.min(c);
         }
@@ -157,7 +212,8 @@ impl Node {
         let n = self.cluster.wire_groups(&mut r.groups);
         r.n_groups = u8::try_from(n.min(MAX_GROUPS)).unwrap_or(0);
         let echo = self.membership.peer_generation().unwrap_or(0);
-        let len = Ext::ours(self.config_digest, echo).emit(&mut r.payload);
+        let ext = Ext::ours(self.config_digest, echo).with_fence_delay(self.fencing.advertised_delay_ms());
+        let len = ext.emit(&mut r.payload);
         r.payload_len = u8::try_from(len).unwrap_or(0);
     }
 
@@ -294,6 +350,18 @@ impl Node {
             };
             out.push(Output::Event(Event::Peer { from, to, silent_ms }));
             self.save_peer_mark(out);
+            match to {
+                PeerState::Dead => {
+                    // Decided on what this node held just before the death, and on the
+                    // larger of the two nodes' fence delays.
+                    let peer_delay =
+                        self.peer_ext.and_then(|e| e.fence_delay_ms).map(|ms| Duration::from_millis(ms.into()));
+                    self.fencing.peer_dead(now, self.cluster.holds_any(), peer_delay, out);
+                }
+                PeerState::Up => self.fencing.peer_up(out),
+                PeerState::Init => {}
+            }
+            self.cluster.set_dead_peer_cleared(self.fencing.gate() == Gate::Open);
             self.cluster_event(now, cluster::Event::Peer(to), out);
         }
         if a.send_heartbeat {
@@ -367,6 +435,19 @@ mod tests {
                 n_links: 1,
                 leave_linger: ms(300),
                 config_digest: DIGEST,
+                fence: FenceSetup {
+                    method: super::super::fencing::Method::None,
+                    policy: crate::config::FencePolicy {
+                        delay: None,
+                        timeout: ms(1000),
+                        check: None,
+                        wait_for_peer: false,
+                        required: false,
+                    },
+                    first_node: true,
+                    keepalive: ms(100),
+                    default_fence_time: ms(1000),
+                },
             },
         )
     }

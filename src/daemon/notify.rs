@@ -4,7 +4,9 @@
 //!
 //! - [`notice`] is the one place a core event ([`Event`]) becomes a [`Notice`]: its event
 //!   name and fields. The match has no wildcard, so a new event variant does not compile
-//!   until it is given a name here (and a sample in the test that every variant maps).
+//!   until it is given a name here (and a sample in the test that every variant maps). An
+//!   event that repeats what was already told (a fence attempt failing as the one before,
+//!   a device check with the same outcome) is told once: `None` for the repeats.
 //! - [`Notifier`] keeps, per hook, a bounded queue ([`queue_size`]: at least [`QUEUE`]
 //!   notices, and room for a whole failover) and at most one run in flight, so each hook
 //!   sees the events in order. What does not fit is dropped and
@@ -180,10 +182,13 @@ pub fn op_notice(cfg: &Config, g: GroupId, r: ResId, op: cluster::Op, ok: bool) 
     }
 }
 
-/// The one place a core event gets its event name and fields. See the module documentation.
-pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> Notice {
+/// The one place a core event gets its event name and fields (`None`: a repeat of what was
+/// told already). See the module documentation.
+pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> Option<Notice> {
     let peer = cfg.peer_name();
-    match *ev {
+    let fence = |state: &'static str| Notice::new(Kind::Fence, peer, state);
+    let fmt = crate::time::fmt_duration;
+    Some(match *ev {
         Event::Cluster(ref e) => cluster_notice(cfg, e),
         Event::LinkUp(i) => {
             let name = link_name(i);
@@ -236,7 +241,30 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
         Event::ConfigDigest { same: true, .. } => Notice::new(Kind::Peer, peer, "config-matches")
             .previous("config-differs")
             .reason("the peer's configuration matches again"),
-    }
+        Event::FenceScheduled { delay } if delay.is_zero() => fence("scheduled").reason("the peer is dead: now"),
+        Event::FenceScheduled { delay } => fence("scheduled").reason(format!("the peer is dead: in {}", fmt(delay))),
+        Event::FenceStarted { attempt } => fence("started").reason(format!("attempt {attempt}")),
+        Event::FenceFailed { repeated: true, .. } => return None,
+        Event::FenceFailed { attempt, ref detail, retry_in, .. } => fence("failed").previous("started").reason(
+            format!("attempt {attempt}: {detail}; no takeover until it is fenced; retrying in {}", fmt(retry_in)),
+        ),
+        Event::FenceConfirmed { took, ref detail } => {
+            fence("confirmed").reason(format!("{detail} ({} ms after it was declared dead)", took.as_millis()))
+        }
+        Event::FenceCancelled => fence("cancelled").reason("the peer is heard again"),
+        Event::FenceCheck { changed: false, .. } => return None,
+        Event::FenceCheck { ok: true, ref detail, took, .. } => {
+            fence("device-ok").previous("device-failed").reason(format!("{detail} ({} ms)", took.as_millis()))
+        }
+        Event::FenceCheck { ok: false, ref detail, .. } => {
+            fence("device-failed").reason(format!("{detail}: fencing the peer would fail"))
+        }
+        Event::FenceOperator { never_heard } => fence("operator-needed").reason(if never_heard {
+            format!("{peer} was never heard since this start: run tandem fenced {peer} once it is off")
+        } else {
+            format!("manual fencing: power {peer} off, then run tandem fenced {peer}")
+        }),
+    })
 }
 
 /// The state names of an answer to the peer's outdate request (drbd.conf(5) codes).
@@ -531,9 +559,16 @@ mod tests {
             Event::PeerLevel { .. } => 21,
             Event::BadExtension => 22,
             Event::ConfigDigest { .. } => 23,
+            Event::FenceScheduled { .. } => 24,
+            Event::FenceStarted { .. } => 25,
+            Event::FenceFailed { .. } => 26,
+            Event::FenceConfirmed { .. } => 27,
+            Event::FenceCancelled => 28,
+            Event::FenceCheck { .. } => 29,
+            Event::FenceOperator { .. } => 30,
         }
     }
-    const VARIANTS: usize = 24;
+    const VARIANTS: usize = 31;
 
     fn samples() -> Vec<Event> {
         let (g, r) = (GroupId(0), ResId(1));
@@ -563,6 +598,26 @@ mod tests {
             Event::PeerLevel { level: 2 },
             Event::BadExtension,
             Event::ConfigDigest { ours: 1, theirs: 2, same: false },
+            Event::FenceScheduled { delay: Duration::from_secs(2) },
+            Event::FenceStarted { attempt: 1 },
+            Event::FenceFailed {
+                attempt: 1,
+                detail: "no answer".into(),
+                repeated: false,
+                retry_in: Duration::from_secs(1),
+            },
+            Event::FenceConfirmed { took: Duration::from_millis(420), detail: "chassis off".into() },
+            Event::FenceCancelled,
+            Event::FenceCheck { ok: false, detail: "timeout".into(), took: Duration::from_secs(1), changed: true },
+            Event::FenceOperator { never_heard: true },
+        ]
+    }
+
+    /// Events that repeat what was told: the hooks hear them once.
+    fn repeats() -> Vec<Event> {
+        vec![
+            Event::FenceFailed { attempt: 2, detail: "no answer".into(), repeated: true, retry_in: Duration::ZERO },
+            Event::FenceCheck { ok: true, detail: "on".into(), took: Duration::ZERO, changed: false },
         ]
     }
 
@@ -576,7 +631,7 @@ mod tests {
         let mut seen = [false; VARIANTS];
         for e in samples() {
             seen[variant(&e)] = true;
-            let n = notice(&cfg, &link, &e);
+            let n = notice(&cfg, &link, &e).unwrap_or_else(|| panic!("{e:?} is not told"));
             assert!(!n.subject.is_empty(), "{e:?}: no subject");
             assert!(!n.state.is_empty(), "{e:?}: no state");
             assert!(
@@ -593,8 +648,11 @@ mod tests {
                 Kind::Link => assert_eq!(n.link, n.subject),
                 Kind::Peer => assert_eq!(n.subject, "beta"),
                 Kind::Node => assert_eq!(n.subject, "alpha"),
-                Kind::Fence => {}
+                Kind::Fence => assert_eq!(n.subject, "beta"),
             }
+        }
+        for e in repeats() {
+            assert!(notice(&cfg, &link, &e).is_none(), "{e:?} is told again");
         }
         let missing: Vec<usize> = (0..VARIANTS).filter(|&i| !seen[i]).collect();
         assert!(missing.is_empty(), "variants without a sample: {missing:?}");
@@ -605,7 +663,7 @@ mod tests {
         let cfg = cfg();
         let group =
             Event::Cluster(LogEvent::Group { group: GroupId(0), from: GroupState::Starting, to: GroupState::Started });
-        let mut n = notice(&cfg, &link, &group);
+        let mut n = notice(&cfg, &link, &group).unwrap();
         n.time_ms = 1234;
         n.unix_ms = 1_767_225_600_042; // 2026-01-01T00:00:00.042Z
         assert_eq!(n.args(), ["group", "web", "started", "starting", ""]);
@@ -623,12 +681,14 @@ mod tests {
         assert_eq!(get("TANDEM_TIME_MS"), "1234");
         assert_eq!(env.len(), 12);
 
-        let dead = notice(&cfg, &link, &Event::Peer { from: PeerState::Up, to: PeerState::Dead, silent_ms: Some(612) });
+        let dead = notice(&cfg, &link, &Event::Peer { from: PeerState::Up, to: PeerState::Dead, silent_ms: Some(612) })
+            .unwrap();
         assert_eq!(dead.args(), ["peer", "beta", "dead", "up", "silent for 612 ms"]);
-        let down = notice(&cfg, &link, &Event::LinkDown(1));
+        let down = notice(&cfg, &link, &Event::LinkDown(1)).unwrap();
         assert_eq!(down.args(), ["link", "ucast eth0 192.0.2.3", "down", "up", "nothing received for 500ms"]);
         let failed =
-            notice(&cfg, &link, &Event::Cluster(LogEvent::StartFailed { group: GroupId(0), resource: ResId(1) }));
+            notice(&cfg, &link, &Event::Cluster(LogEvent::StartFailed { group: GroupId(0), resource: ResId(1) }))
+                .unwrap();
         assert_eq!(failed.resource, "script::/etc/www.sh");
         assert_eq!(failed.group, "web");
         assert_eq!(failed.state, "start-failed");

@@ -17,7 +17,7 @@ use crate::time::{self, Instant};
 use super::http::{self, Responder};
 use super::io::{Event, ReplyCode};
 use super::jitter::Jitter;
-use super::metrics::{GroupView, HookView, LinkView, MetricsView, PeerView, ResourceView};
+use super::metrics::{FenceView, GroupView, HookView, LinkView, MetricsView, PeerView, ResourceView};
 use super::notify::{self, Notice, Notifier, RunEnd};
 use super::{pool, status, Daemon, Job, Source};
 
@@ -31,6 +31,9 @@ pub(super) struct Outside {
     /// Responder fds found ready; served at the end of the iteration, after what was due
     /// (heartbeats) has gone out.
     http_ready: Vec<http::Slot>,
+    /// The core's next deadline (a heartbeat) is too near to serve the responder first: its
+    /// fds are left out of the poll set until that deadline is handled.
+    http_paused: bool,
     /// The metrics rendered in this iteration (its `now`), for every request it answers.
     rendered: Option<(Instant, String)>,
     /// Resource notices of operations that finished while the core's outputs were carried
@@ -43,6 +46,9 @@ pub(super) struct Outside {
     started: Instant,
     start_unix_ms: u64,
 }
+
+/// The responder is not served when the core's next deadline is nearer than this.
+const HTTP_GUARD: crate::time::Duration = crate::time::Duration::from_millis(5);
 
 /// Wall-clock milliseconds since the epoch (0 if the clock is before it).
 fn unix_ms() -> u64 {
@@ -87,6 +93,7 @@ impl Outside {
             jitter: Jitter::default(),
             http: cfg.metrics_listen.and_then(bind),
             http_ready: Vec::with_capacity(http::MAX_CONNS + 1),
+            http_paused: false,
             rendered: None,
             held: Vec::new(),
             ops: cfg.groups.iter().map(|g| vec![[[0; 2]; 3]; g.resources.len()]).collect(),
@@ -104,8 +111,9 @@ impl Daemon {
         }
         let links = &self.links;
         let name = |i: usize| links.get(i).map(|l| l.name().to_string()).unwrap_or_default();
-        let n = notify::notice(&self.cfg, &name, e);
-        self.queue_notice(now, n);
+        if let Some(n) = notify::notice(&self.cfg, &name, e) {
+            self.queue_notice(now, n);
+        }
     }
 
     /// An operation finished here: counted, and a successful start or stop told to the hooks.
@@ -317,9 +325,12 @@ impl Daemon {
         }
     }
 
-    /// The responder's fds, appended to the poll set.
+    /// The responder's fds, appended to the poll set (none while it waits for a deadline).
     pub(super) fn push_http_fds(&mut self) {
         let Some(r) = &self.outside.http else { return };
+        if self.outside.http_paused {
+            return;
+        }
         let (pollfds, sources) = (&mut self.pollfds, &mut self.sources);
         r.fds(|fd, events, slot| {
             pollfds.push(libc::pollfd { fd, events, revents: 0 });
@@ -339,8 +350,20 @@ impl Daemon {
     }
 
     /// Serves the responder's ready fds. Every request answered in one iteration gets the
-    /// same rendering.
+    /// same rendering. When the core's next deadline (a heartbeat, most often) is nearer than
+    /// [`HTTP_GUARD`] (or a quarter keepalive), the responder waits until it is handled:
+    /// serving a burst of clients costs a few milliseconds.
     fn serve_http(&mut self, now: Instant) {
+        if let Some(r) = self.outside.http.as_mut() {
+            r.expire(now);
+        }
+        let guard = HTTP_GUARD.min(self.cfg.keepalive / 4);
+        self.outside.http_paused = self.node.poll_at().saturating_since(now) < guard;
+        if self.outside.http_paused {
+            // The fds are polled again (level-triggered) once the deadline is handled.
+            self.outside.http_ready.clear();
+            return;
+        }
         let mut ready = std::mem::take(&mut self.outside.http_ready);
         for slot in ready.drain(..) {
             let Some(r) = self.outside.http.as_mut() else { break };
@@ -360,9 +383,6 @@ impl Daemon {
         }
         self.outside.http_ready = ready;
         self.outside.rendered = None;
-        if let Some(r) = self.outside.http.as_mut() {
-            r.expire(now);
-        }
     }
 
     /// The end of an iteration, after the heartbeat that was due went out: the metrics
@@ -452,8 +472,20 @@ impl Daemon {
             },
             links,
             groups,
-            // Fencing figures join here when fencing records attempts.
-            fences: Vec::new(),
+            fence: cfg.peer_stonith().map(|st| {
+                let f = self.node.fencing();
+                let (attempts, confirmed) = f.counts();
+                let last = |l: Option<&super::fencing::Last>| l.map(|l| (l.ok, l.took.as_secs_f64()));
+                FenceView {
+                    node: cfg.peer_name(),
+                    method: st.method.name(),
+                    state: f.state().name(),
+                    attempts,
+                    confirmed,
+                    last: last(f.last()),
+                    device: last(f.last_check()),
+                }
+            }),
             heartbeats_sent: self.counters.heartbeats_sent,
             jitter: &self.outside.jitter,
             hooks: hooks.iter().map(|(p, s, q)| HookView { path: p, stats: *s, queued: *q }).collect(),

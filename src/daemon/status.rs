@@ -9,6 +9,7 @@ use crate::link::{Link, LinkKind};
 use crate::time::Instant;
 use crate::wire::GroupState;
 
+use super::fencing::{Last, Method, State};
 use super::node::Node;
 
 /// What `status` shows, borrowed from the daemon.
@@ -50,6 +51,95 @@ impl StatusView<'_> {
         }
     }
 
+    /// Where fencing of the peer stands, in words (`None`: no stonith line for the peer).
+    fn fencing_lines(&self, now: Instant) -> Vec<String> {
+        let f = self.node.fencing();
+        let Some(st) = self.cfg.peer_stonith() else {
+            return Vec::new();
+        };
+        let peer = self.cfg.peer_name();
+        let mut lines = vec![format!("fencing {peer}: {}", st.method.describe())];
+        let ago = |at: Instant| crate::time::fmt_duration(now.saturating_since(at));
+        let state = match f.state() {
+            State::Idle => None,
+            State::Waiting { until } => Some(format!(
+                "fencing {peer}: first attempt in {} (fence_delay)",
+                crate::time::fmt_duration(until.saturating_since(now))
+            )),
+            State::Running { attempt, since } => {
+                Some(format!("fencing {peer}: attempt {attempt} running for {}", ago(since)))
+            }
+            State::Failed { attempt, retry_at } => Some(format!(
+                "fencing {peer}: attempt {attempt} failed: {}; next attempt in {}; no takeover until it is fenced",
+                f.last().map_or("?", |l| l.detail.as_str()),
+                crate::time::fmt_duration(retry_at.saturating_since(now))
+            )),
+            State::Operator if f.method() == Method::Manual => Some(format!(
+                "fencing {peer}: manual: waiting for an operator to power it off and run tandem fenced {peer}"
+            )),
+            State::Operator => Some(format!(
+                "fencing {peer}: never heard since this start: waiting for tandem fenced {peer} or tandem fence {peer}"
+            )),
+            State::Confirmed { .. } => None,
+        };
+        lines.extend(state);
+        if let Some(l) = f.last() {
+            let verdict = if l.ok { "fenced" } else { "failed" };
+            lines.push(format!(
+                "fencing {peer}: last fence {} ago: {verdict}: {} ({} ms after it was declared dead)",
+                ago(l.at),
+                l.detail,
+                l.took.as_millis()
+            ));
+        }
+        if let Some(c) = f.last_check() {
+            let verdict = if c.ok { "answers" } else { "DOES NOT ANSWER" };
+            lines.push(format!(
+                "fencing {peer}: device {verdict}: {} ({} ms, checked {} ago)",
+                c.detail,
+                c.took.as_millis(),
+                ago(c.at)
+            ));
+        }
+        lines
+    }
+
+    fn fencing_json(&self, p: &mut crate::ctl::json::Obj<'_>, now: Instant) {
+        let f = self.node.fencing();
+        let mut o = p.nested(Some("fencing"), false);
+        let Some(st) = self.cfg.peer_stonith() else {
+            o.str("method", "none");
+            return;
+        };
+        let ms = |d: crate::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        o.str("method", st.method.name()).str("describe", &st.method.describe()).str("state", f.state().name());
+        match f.state() {
+            State::Waiting { until } => {
+                o.num("next_attempt_ms", ms(until.saturating_since(now)));
+            }
+            State::Running { attempt, .. } => {
+                o.num("attempt", u64::from(attempt));
+            }
+            State::Failed { attempt, retry_at } => {
+                o.num("attempt", u64::from(attempt)).num("next_attempt_ms", ms(retry_at.saturating_since(now)));
+            }
+            State::Idle | State::Operator | State::Confirmed { .. } => {}
+        }
+        let (attempts, fenced) = f.counts();
+        o.num("fence_delay_ms", ms(f.fence_delay())).num("attempts", attempts).num("fenced", fenced);
+        let last = |o: &mut crate::ctl::json::Obj<'_>, k: &str, l: Option<&Last>| {
+            if let Some(l) = l {
+                let mut x = o.nested(Some(k), false);
+                x.bool("ok", l.ok)
+                    .str("detail", &l.detail)
+                    .num("took_ms", ms(l.took))
+                    .num("ago_ms", ms(now.saturating_since(l.at)));
+            }
+        };
+        last(&mut o, "last", f.last());
+        last(&mut o, "check", f.last_check());
+    }
+
     fn owner_name(&self, o: cluster::Owner) -> &str {
         match o {
             cluster::Owner::Local => self.cfg.local_name(),
@@ -80,6 +170,7 @@ impl StatusView<'_> {
                     "last_seen_ms",
                     self.node.membership().last_seen().map(|t| now.saturating_since(t).as_millis() as u64),
                 );
+                self.fencing_json(&mut p, now);
                 let mut links = p.nested(Some("links"), true);
                 self.link_json(&mut links, now);
             }
@@ -145,6 +236,9 @@ impl StatusView<'_> {
                 );
             }
             s.push('\n');
+        }
+        for l in self.fencing_lines(now) {
+            let _ = writeln!(s, "  {l}");
         }
         for (i, g) in self.cfg.groups.iter().enumerate() {
             let v = self.node.cluster().group_view(crate::cluster::GroupId(i));
