@@ -156,6 +156,12 @@ pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
             }
         }
     }
+    if let Some(w) = &parsed.config.watchdog {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(&w.device).is_ok_and(|m| m.file_type().is_char_device()) {
+            existing_paths.push(w.device.clone());
+        }
+    }
     Ok(HostFacts { hostname, addrs, ifaces, existing_paths })
 }
 
@@ -202,9 +208,9 @@ mod tests {
         assert_eq!(w[0].line, 6);
         let msg = w[0].to_string();
         assert!(msg.starts_with("/t.conf:6: serial /dev/ttyS9:"), "{msg}");
-        assert!(msg.contains("107 bytes") && msg.contains("111.5 ms") && msg.contains("9600 baud"), "{msg}");
-        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 446ms or more"), "{msg}");
-        assert!(serial_budget(&parsed(446, 9600, 1)).is_empty());
-        assert_eq!(serial_budget(&parsed(445, 9600, 1)).len(), 1);
+        assert!(msg.contains("111 bytes") && msg.contains("115.6 ms") && msg.contains("9600 baud"), "{msg}");
+        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 463ms or more"), "{msg}");
+        assert!(serial_budget(&parsed(463, 9600, 1)).is_empty());
+        assert_eq!(serial_budget(&parsed(462, 9600, 1)).len(), 1);
     }
 }

@@ -274,3 +274,97 @@ fn hundred_clients_and_stuck_ones_do_not_delay_heartbeats() {
     assert_eq!(within, count, "heartbeats later than {bound} s: {per_bucket:?}");
     assert!(peer_trouble(&a).is_empty());
 }
+
+/// Every family the renderer knows, the optional ones too (serial links, monitors, fencing,
+/// ping targets, the watchdog, hooks, the responder), passes promtool.
+#[test]
+fn every_family_passes_promtool() {
+    if !needs().tools(&["promtool"]).ok() {
+        return;
+    }
+    use tandem::daemon::jitter::Jitter;
+    use tandem::daemon::metrics::*;
+    use tandem::daemon::notify::HookStats;
+    use tandem::link::LinkStats;
+    use tandem::time::Instant;
+    let mut j = Jitter::default();
+    for i in 0..20u64 {
+        j.sent(Instant::from_micros(i * 100_000 + i * 37), Instant::from_micros((i + 1) * 100_000));
+    }
+    let link = |name, medium, serial| LinkView {
+        name,
+        medium,
+        up: true,
+        last_seen: Some(0.05),
+        stats: LinkStats { rx: 5, tx: 6, bad: 1, ..LinkStats::default() },
+        serial_present: serial,
+    };
+    let res = |name, kind, monitor| ResourceView { name, kind, ops: [[1, 0], [1, 1], [9, 2]], monitor };
+    let view = MetricsView {
+        version: "0.2.0",
+        cluster: "c",
+        node: "alpha",
+        node_state: "active",
+        generation: 3,
+        start_time: 1.7e9,
+        peer: PeerView {
+            name: "beta",
+            state: "dead",
+            last_seen: Some(12.5),
+            protocol_level: Some(2),
+            same_config: Some(false),
+        },
+        links: vec![link("ucast eth1 198.51.100.2", "ucast", None), link("serial /dev/ttyS1", "serial", Some(true))],
+        groups: vec![GroupView {
+            name: "web",
+            preferred: "beta",
+            owner: "alpha",
+            state: "started",
+            failed_here: false,
+            standby: false,
+            pinned: false,
+            resources: vec![
+                res("ip::192.0.2.50/24/eth0", "ip", None),
+                res(
+                    "script::/etc/a \"b\"",
+                    "script",
+                    Some(MonitorView { ok: false, failures: 3, last_check: Some(2.0) }),
+                ),
+            ],
+        }],
+        fence: Some(FenceView {
+            node: "beta",
+            method: "ipmi",
+            state: "confirmed",
+            attempts: 2,
+            confirmed: 1,
+            last: Some((true, 0.4)),
+            device: Some((false, 1.0)),
+        }),
+        ping: Some(PingView {
+            reach: "proving",
+            up: 1,
+            peer_up: Some(2),
+            fewer_than_peer: false,
+            targets: vec![
+                ("192.0.2.254".into(), true, Some(0.2), Some(0.0003)),
+                ("2001:db8::1".into(), false, None, None),
+            ],
+        }),
+        watchdog: Some(WatchdogView { device: "/dev/watchdog".into(), timeout_s: 5, petting: true, healthy: true }),
+        heartbeats_sent: 21,
+        jitter: &j,
+        hooks: vec![HookView {
+            path: "/etc/tandem/hook",
+            stats: HookStats { runs: 4, failures: 1, dropped: 2 },
+            queued: 1,
+        }],
+        http: Some(HttpStats { answers: [1, 2, 3, 4, 5], timeouts: 6, open: 1 }),
+        stuck_children: 0,
+    };
+    let text = view.render();
+    let (ok, said) = promtool(&text);
+    assert!(ok, "{said}\n{text}");
+    let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    eprintln!("{families} families, {} bytes", text.len());
+}

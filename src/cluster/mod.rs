@@ -149,6 +149,10 @@ pub enum ReleaseReason {
     BothHold,
     /// The daemon is shutting down.
     Shutdown,
+    /// This node reaches fewer ping targets than its peer (for `ping_hold`).
+    Reach,
+    /// The peer is silent and this node reaches none of its ping targets.
+    Isolated,
 }
 
 impl ReleaseReason {
@@ -159,6 +163,8 @@ impl ReleaseReason {
             ReleaseReason::Failback => "failback to the preferred node",
             ReleaseReason::BothHold => "both nodes hold it, the preferred node keeps it",
             ReleaseReason::Shutdown => "shutdown",
+            ReleaseReason::Reach => "this node reaches fewer ping targets than its peer",
+            ReleaseReason::Isolated => "the peer is silent and this node reaches no ping target",
         }
     }
 }
@@ -274,6 +280,10 @@ pub struct Cluster {
     grants_bound: bool,
     /// Groups may be taken from a dead peer (fencing confirmed it, or is not required).
     dead_peer_cleared: bool,
+    /// This node reaches fewer ping targets than its peer: its groups go to the peer.
+    reach_worse: bool,
+    /// The peer is silent and this node reaches no ping target: it stops its groups.
+    isolated: bool,
     groups: Vec<Group>,
     node: NodeState,
     kicked: bool,
@@ -339,6 +349,8 @@ impl Cluster {
             bound_counter: 0,
             grants_bound: false,
             dead_peer_cleared: true,
+            reach_worse: false,
+            isolated: false,
             groups,
             node: NodeState::Init,
             kicked: false,
@@ -810,10 +822,13 @@ impl Cluster {
             return false;
         }
         if self.peer == PeerState::Dead {
+            if self.isolated {
+                return false;
+            }
             // Taking a dead peer's group waits until fencing allows it; a held group is kept.
             return gr.holding() || self.dead_peer_cleared;
         }
-        if gr.standby {
+        if gr.standby || (self.reach_worse && self.peer_can_take(g)) {
             return false;
         }
         if gr.holding() {
@@ -848,6 +863,12 @@ impl Cluster {
         }
         if gr.standby {
             return Some(ReleaseReason::Standby);
+        }
+        if self.isolated && self.peer == PeerState::Dead {
+            return Some(ReleaseReason::Isolated);
+        }
+        if self.reach_worse && self.peer_can_take(g) {
+            return Some(ReleaseReason::Reach);
         }
         let p = self.peer_group(g)?;
         let peer_preferred = !gr.def.preferred_is_local;
@@ -919,6 +940,27 @@ impl Cluster {
         self.dead_peer_cleared = on;
     }
 
+    /// This node reaches fewer ping targets than its peer: hand its groups to the peer
+    /// (orderly), and claim none.
+    pub fn set_reach_worse(&mut self, on: bool) {
+        self.reach_worse = on;
+    }
+
+    /// The peer is silent and this node reaches no ping target: stop every group and claim
+    /// none (ignored while the peer is heard).
+    pub fn set_isolated(&mut self, on: bool) {
+        self.isolated = on;
+    }
+
+    /// The peer is up and active, and could run `g` (it has not failed it, nor offers it).
+    fn peer_can_take(&self, g: usize) -> bool {
+        self.peer == PeerState::Up
+            && self.peer_node == NodeState::Active
+            && self.peer_group(g).is_some_and(|p| {
+                p.flags & gflag::OFFER == 0 && !matches!(p.state, GroupState::Failed | GroupState::FailedToStop)
+            })
+    }
+
     /// This node holds (or is starting or stopping) some group.
     pub fn holds_any(&self) -> bool {
         self.groups.iter().any(|g| g.state.may_hold())
@@ -974,7 +1016,7 @@ impl Cluster {
         gr.claim == 0
             && gr.state != GroupState::FailedToStop
             && self.node != NodeState::Init
-            && (gr.standby || gr.failed || self.node == NodeState::Leaving)
+            && (gr.standby || gr.failed || self.reach_worse || self.node == NodeState::Leaving)
     }
 
     fn wire_of(&self, g: usize) -> GroupWire {

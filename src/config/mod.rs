@@ -144,6 +144,9 @@ pub struct Config {
     /// Links after skipping ucast lines that point at this host's own addresses.
     pub links: Vec<LinkConfig>,
     pub ping: Vec<IpAddr>,
+    pub ping_policy: PingPolicy,
+    /// `watchdog DEVICE TIMEOUT`.
+    pub watchdog: Option<WatchdogConfig>,
     pub stonith: Vec<StonithConfig>,
     pub fencing: FencePolicy,
     pub socket: Option<PathBuf>,
@@ -289,6 +292,37 @@ pub struct FencePolicy {
     /// `stonith_required`: never take over from a silent peer without a confirmed fence.
     pub required: bool,
 }
+
+/// The reachability settings (docs/fencing.md, "Partitions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingPolicy {
+    /// `ping_interval`: one echo to every target this often.
+    pub interval: Duration,
+    /// `ping_deadtime`: a target is up while it answered within this.
+    pub deadtime: Duration,
+    /// `ping_hold`: how long a node must reach fewer targets than its peer before its
+    /// groups move (and as many again before they may come back).
+    pub hold: Duration,
+    /// `isolated_stop`: a node whose peer is silent and that reaches no target stops its
+    /// groups.
+    pub isolated_stop: bool,
+}
+
+/// `watchdog DEVICE TIMEOUT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchdogConfig {
+    pub device: PathBuf,
+    /// Whole seconds.
+    pub timeout: Duration,
+    pub line: usize,
+}
+
+/// Default `ping_interval`.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Default `ping_deadtime` (at least three intervals).
+pub const DEFAULT_PING_DEADTIME: Duration = Duration::from_secs(5);
+/// Default `ping_hold`.
+pub const DEFAULT_PING_HOLD: Duration = Duration::from_secs(5);
 
 /// Default `fence_check`.
 pub const DEFAULT_FENCE_CHECK: Duration = Duration::from_secs(60);

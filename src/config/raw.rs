@@ -36,6 +36,9 @@ pub enum TimeKey {
     FenceDelay,
     FenceTimeout,
     FenceCheck,
+    PingInterval,
+    PingDeadtime,
+    PingHold,
     NotifyTimeout,
 }
 
@@ -60,6 +63,12 @@ pub enum Directive {
     Realtime(bool),
     WaitForPeer(bool),
     StonithRequired(bool),
+    IsolatedStop(bool),
+    /// `watchdog DEVICE TIMEOUT` (whole seconds).
+    Watchdog {
+        device: PathBuf,
+        timeout: Duration,
+    },
     Udpport(u16),
     GarpCount(u32),
     Link(RawLink),
@@ -116,7 +125,7 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 35] = [
+pub const DIRECTIVES: [&str; 40] = [
     "cluster",
     "node",
     "authkey",
@@ -136,6 +145,11 @@ pub const DIRECTIVES: [&str; 35] = [
     "fence_delay",
     "fence_timeout",
     "fence_check",
+    "ping_interval",
+    "ping_deadtime",
+    "ping_hold",
+    "isolated_stop",
+    "watchdog",
     "wait_for_peer",
     "stonith_required",
     "socket",
@@ -215,7 +229,8 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
             Directive::AuthkeyAccept(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
         "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
-        | "garp_interval" | "fence_delay" | "fence_timeout" | "fence_check" | "notify_timeout" => {
+        | "garp_interval" | "fence_delay" | "fence_timeout" | "fence_check" | "ping_interval" | "ping_deadtime"
+        | "ping_hold" | "notify_timeout" => {
             if !count(1, 1, "TIME (e.g. 500ms, 2s)") {
                 return None;
             }
@@ -230,19 +245,25 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "fence_delay" => TimeKey::FenceDelay,
                 "fence_timeout" => TimeKey::FenceTimeout,
                 "fence_check" => TimeKey::FenceCheck,
+                "ping_interval" => TimeKey::PingInterval,
+                "ping_deadtime" => TimeKey::PingDeadtime,
+                "ping_hold" => TimeKey::PingHold,
                 "notify_timeout" => TimeKey::NotifyTimeout,
                 _ => TimeKey::GarpInterval,
             };
             let v = a(0).unwrap_or("");
             let d = parse_duration(v).map_err(|m| e(format!("{name}: {m}"))).ok()?;
-            // fence_delay 0: the node that would wait fences at once; fence_check 0: never.
-            if !matches!(key, TimeKey::FenceDelay | TimeKey::FenceCheck) && d < Duration::from_millis(1) {
+            // fence_delay 0: the node that would wait fences at once; fence_check 0: never;
+            // ping_hold 0: no hysteresis.
+            if !matches!(key, TimeKey::FenceDelay | TimeKey::FenceCheck | TimeKey::PingHold)
+                && d < Duration::from_millis(1)
+            {
                 e(format!("{name}: must be at least 1ms, not '{v}'"));
                 return None;
             }
             Directive::Time(key, d)
         }
-        "auto_failback" | "realtime" | "wait_for_peer" | "stonith_required" => {
+        "auto_failback" | "realtime" | "wait_for_peer" | "stonith_required" | "isolated_stop" => {
             if !count(1, 1, "on|off") {
                 return None;
             }
@@ -262,8 +283,22 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "realtime" => Directive::Realtime(b),
                 "wait_for_peer" => Directive::WaitForPeer(b),
                 "stonith_required" => Directive::StonithRequired(b),
+                "isolated_stop" => Directive::IsolatedStop(b),
                 _ => Directive::AutoFailback(b),
             }
+        }
+        "watchdog" => {
+            if !count(2, 2, "DEVICE TIMEOUT (e.g. /dev/watchdog 5s)") {
+                return None;
+            }
+            let device = abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?;
+            let v = a(1).unwrap_or("");
+            let timeout = parse_duration(v).map_err(|m| e(format!("watchdog: {m}"))).ok()?;
+            if timeout.subsec_nanos() != 0 || timeout.as_secs() == 0 || timeout.as_secs() > 600 {
+                e(format!("watchdog: the timeout is whole seconds from 1s to 600s (the driver's unit), not '{v}'"));
+                return None;
+            }
+            Directive::Watchdog { device, timeout }
         }
         "udpport" => {
             if !count(1, 1, "PORT") {

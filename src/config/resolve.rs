@@ -39,7 +39,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let (links, link_lines) = c.links();
     let stonith = c.stonith(&nodes);
     let groups = c.groups(&nodes);
-    let mut warnings = c.warnings(file);
+    let mut warnings = c.warnings(file, &stonith);
     warnings.extend(port_warnings(file, &links, &link_lines));
     warnings.extend(guest_stop_warnings(file, &groups, t.timeouts.stop));
 
@@ -70,6 +70,13 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         udpport: c.udpport,
         links,
         ping: c.ping,
+        ping_policy: super::PingPolicy {
+            interval: t.ping_interval,
+            deadtime: t.ping_deadtime,
+            hold: t.ping_hold,
+            isolated_stop: c.isolated_stop,
+        },
+        watchdog: c.watchdog.map(|(device, timeout, line)| super::WatchdogConfig { device, timeout, line }),
         fencing: super::FencePolicy {
             delay: t.fence_delay,
             timeout: t.fence_timeout,
@@ -110,6 +117,8 @@ struct Collected {
     realtime: bool,
     wait_for_peer: Option<bool>,
     stonith_required: Option<bool>,
+    isolated_stop: bool,
+    watchdog: Option<(PathBuf, Duration, usize)>,
     udpport: u16,
     garp_count: u32,
     links: Vec<(RawLink, usize)>,
@@ -152,6 +161,9 @@ struct Times {
     fence_delay: Option<Duration>,
     fence_timeout: Duration,
     fence_check: Duration,
+    ping_interval: Duration,
+    ping_deadtime: Duration,
+    ping_hold: Duration,
     notify_timeout: Duration,
 }
 
@@ -170,6 +182,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         realtime: true,
         wait_for_peer: None,
         stonith_required: None,
+        isolated_stop: true,
+        watchdog: None,
         udpport: 694,
         garp_count: super::DEFAULT_GARP_COUNT,
         links: Vec::new(),
@@ -222,6 +236,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
             Directive::AutoFailback(b) => c.auto_failback = b,
             Directive::WaitForPeer(b) => c.wait_for_peer = Some(b),
             Directive::StonithRequired(b) => c.stonith_required = Some(b),
+            Directive::IsolatedStop(b) => c.isolated_stop = b,
+            Directive::Watchdog { device, timeout } => c.watchdog = Some((device, timeout, line)),
             Directive::Realtime(b) => c.realtime = b,
             Directive::Udpport(p) => c.udpport = p,
             Directive::GarpCount(n) => c.garp_count = n,
@@ -329,6 +345,22 @@ impl Collected {
         let fence_delay = get(TimeKey::FenceDelay).map(|(v, _)| v);
         let fence_timeout = t(TimeKey::FenceTimeout, super::DEFAULT_FENCE_TIMEOUT);
         let fence_check = t(TimeKey::FenceCheck, super::DEFAULT_FENCE_CHECK);
+        let ping_interval = t(TimeKey::PingInterval, super::DEFAULT_PING_INTERVAL);
+        let ping_deadtime = match get(TimeKey::PingDeadtime) {
+            Some((d, line)) => {
+                if d < ping_interval.saturating_mul(2) {
+                    let msg = format!(
+                        "ping_deadtime ({}) must be at least twice ping_interval ({})",
+                        fmt(d),
+                        fmt(ping_interval)
+                    );
+                    errs.push((line, msg));
+                }
+                d
+            }
+            None => super::DEFAULT_PING_DEADTIME.max(ping_interval.saturating_mul(3)),
+        };
+        let ping_hold = t(TimeKey::PingHold, super::DEFAULT_PING_HOLD);
         let notify_timeout = t(TimeKey::NotifyTimeout, super::DEFAULT_NOTIFY_TIMEOUT);
         self.errs.extend(errs);
         Times {
@@ -341,6 +373,9 @@ impl Collected {
             fence_delay,
             fence_timeout,
             fence_check,
+            ping_interval,
+            ping_deadtime,
+            ping_hold,
             notify_timeout,
         }
     }
@@ -391,10 +426,10 @@ impl Collected {
                 self.errs.push((line, msg));
                 continue;
             }
-            if method == super::FenceMethod::Watchdog {
+            if method == super::FenceMethod::Watchdog && self.watchdog.is_none() {
                 self.errs.push((
                     line,
-                    format!("stonith {node} watchdog: watchdog fencing is not available in this version"),
+                    format!("stonith {node} watchdog: needs a watchdog line (watchdog DEVICE TIMEOUT, e.g. /dev/watchdog 5s)"),
                 ));
                 continue;
             }
@@ -435,11 +470,13 @@ impl Collected {
         out
     }
 
-    fn warnings(&self, file: &Path) -> Vec<ConfigWarning> {
+    fn warnings(&self, file: &Path, stonith: &[StonithConfig]) -> Vec<ConfigWarning> {
         let warn = |line: usize, msg: &str| ConfigError { file: file.to_path_buf(), line, msg: msg.to_string() };
         let mut out = Vec::new();
-        for line in &self.ping_lines {
-            out.push(warn(*line, "ping is not implemented in this version: no reachability tie-breaker is used"));
+        if let Some((_, _, line)) = &self.watchdog {
+            if !stonith.iter().any(|s| s.method == super::FenceMethod::Watchdog) {
+                out.push(warn(*line, "watchdog: no stonith line uses the watchdog method: the device is not opened"));
+            }
         }
         out
     }
@@ -608,6 +645,20 @@ pub fn apply_host(
             }
         }
         links.push(l.clone());
+    }
+    // A node that self-fences needs its watchdog device here.
+    let own_watchdog = cfg.stonith.iter().any(|s| s.node == cfg.local && s.method == super::FenceMethod::Watchdog);
+    if let (true, Some(w)) = (own_watchdog && errs.is_empty(), &cfg.watchdog) {
+        if !host.existing_paths.contains(&w.device) {
+            errs.push(err(
+                w.line,
+                format!(
+                    "watchdog {}: no such device on this host (load the board's watchdog driver, e.g. i6300esb or \
+                     iTCO_wdt; softdog resets only when the kernel still runs)",
+                    w.device.display()
+                ),
+            ));
+        }
     }
     // Say loudly when the peer cannot be fenced, so nobody believes a silent peer is
     // powered off before its groups are taken over.
@@ -945,8 +996,7 @@ fence_check 0
     fn a_peer_without_fencing_and_ping_are_warned_about() {
         let p = parse(&format!("{MIN}stonith b /sbin/poweroff-b\nping 192.0.2.254\n")).unwrap();
         let w: Vec<(usize, &str)> = p.warnings.iter().map(|w| (w.line, w.msg.as_str())).collect();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w.iter().any(|(_, m)| m.starts_with("ping is not implemented")), "{w:?}");
+        assert!(w.is_empty(), "{w:?}");
         // Resolved for node a: its peer b has a stonith line, no warning; for b, a has none.
         let mut h = host("a");
         h.addrs.clear();
@@ -955,7 +1005,51 @@ fence_check 0
         assert!(!w.iter().any(|w| w.msg.contains("no stonith line")), "{w:?}");
         let (_, w) = apply_host(&p, Some("b"), &h).unwrap();
         assert!(w.iter().any(|w| w.msg.starts_with("no stonith line for a:") && w.msg.contains("WITHOUT")), "{w:?}");
-        assert!(errs(&format!("{MIN}stonith b watchdog\n"))[0].contains("not available in this version"));
+        assert!(errs(&format!("{MIN}stonith b watchdog\n"))[0].contains("needs a watchdog line"));
+    }
+
+    #[test]
+    fn watchdog_lines() {
+        let p = parse(&format!("{MIN}stonith a watchdog\nstonith b watchdog\nwatchdog /dev/watchdog 5s\n")).unwrap();
+        let w = p.config.watchdog.clone().unwrap();
+        assert_eq!((w.device.to_str(), w.timeout, w.line), (Some("/dev/watchdog"), Duration::from_secs(5), 7));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // The device must exist on a node that self-fences.
+        let mut h = host("a");
+        h.addrs.clear();
+        h.ifaces.push("eth0".into());
+        let e = apply_host(&p, Some("a"), &h).unwrap_err();
+        assert!(e.0[0].to_string().contains(":7: watchdog /dev/watchdog: no such device on this host"), "{e:?}");
+        h.existing_paths.push("/dev/watchdog".into());
+        assert!(apply_host(&p, Some("a"), &h).is_ok());
+        // A watchdog line nobody uses is a warning; bad timeouts are errors.
+        let p = parse(&format!("{MIN}watchdog /dev/watchdog 5s\n")).unwrap();
+        assert!(p.warnings[0].msg.contains("no stonith line uses the watchdog"), "{:?}", p.warnings);
+        for bad in ["watchdog /dev/watchdog 500ms", "watchdog /dev/watchdog 0", "watchdog dev 5", "watchdog /dev/w"] {
+            assert_eq!(errs(&format!("{MIN}{bad}\n")).len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ping_settings() {
+        let c = parse(MIN).unwrap().config;
+        assert_eq!(
+            c.ping_policy,
+            crate::config::PingPolicy {
+                interval: Duration::from_secs(1),
+                deadtime: Duration::from_secs(5),
+                hold: Duration::from_secs(5),
+                isolated_stop: true
+            }
+        );
+        let c = parse(&format!("{MIN}ping_interval 100ms\nping_hold 0\nisolated_stop off\n")).unwrap().config;
+        assert_eq!(c.ping_policy.deadtime, Duration::from_secs(5));
+        assert_eq!(c.ping_policy.hold, Duration::ZERO);
+        assert!(!c.ping_policy.isolated_stop);
+        let c = parse(&format!("{MIN}ping_interval 3s\n")).unwrap().config;
+        assert_eq!(c.ping_policy.deadtime, Duration::from_secs(9), "at least three intervals by default");
+        let e = errs(&format!("{MIN}ping_interval 1s\nping_deadtime 1500ms\n"));
+        assert!(e[0].contains("ping_deadtime (1500ms) must be at least twice ping_interval (1s)"), "{e:?}");
     }
 
     fn host(name: &str) -> HostFacts {

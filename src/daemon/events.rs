@@ -101,6 +101,24 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
             Level::Warn,
             format!("fenced {}: {detail} ({} ms after it was declared dead)", cfg.peer_name(), took.as_millis()),
         ),
+        Event::ReachWorse { worse: true } => t(
+            Level::Warn,
+            format!(
+                "this node reaches fewer ping targets than {} (for ping_hold): handing its groups over",
+                cfg.peer_name()
+            ),
+        ),
+        Event::ReachWorse { worse: false } => {
+            t(Level::Info, format!("this node reaches as many ping targets as {} again", cfg.peer_name()))
+        }
+        Event::Isolated => t(
+            Level::Error,
+            format!(
+                "peer {} is silent and no ping target answers: this node is cut off from its clients; it stops its \
+                 groups and neither fences nor takes over",
+                cfg.peer_name()
+            ),
+        ),
         Event::FenceCancelled => {
             t(Level::Info, format!("fencing {}: stopped, the peer is heard again", cfg.peer_name()))
         }

@@ -48,6 +48,24 @@ pub enum Method {
     Power,
     /// An operator confirms.
     Manual,
+    /// The peer resets itself by its hardware watchdog: it counts as fenced `period`
+    /// (its watchdog timeout plus a margin) after its last heartbeat, once the groups'
+    /// addresses are silent.
+    Watchdog { period: Duration },
+}
+
+/// What the partition decisions allow now (docs/fencing.md, "Partitions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allow {
+    /// A power-off attempt may start (this node reaches its clients, or has no targets).
+    pub attempt: bool,
+    /// A watchdog-fenced peer may be counted fenced once its period has passed (this node
+    /// reaches its clients, and the groups' addresses are silent).
+    pub watchdog: bool,
+}
+
+impl Allow {
+    pub const ALL: Allow = Allow { attempt: true, watchdog: true };
 }
 
 /// What the fencing setup needs from the configuration.
@@ -67,6 +85,8 @@ pub struct FenceSetup {
 pub enum State {
     /// The peer is alive (or was never declared dead).
     Idle,
+    /// The peer fences itself: it counts as fenced at `until` if allowed then.
+    WatchdogWait { until: Instant },
     /// The peer is dead; the first attempt starts at `until` (the delay of the node that
     /// does not go first).
     Waiting { until: Instant },
@@ -84,6 +104,7 @@ impl State {
     pub fn name(self) -> &'static str {
         match self {
             State::Idle => "idle",
+            State::WatchdogWait { .. } => "watchdog",
             State::Waiting { .. } => "waiting",
             State::Running { .. } => "running",
             State::Failed { .. } => "failed",
@@ -139,6 +160,9 @@ pub struct Fencing {
     check_last: Option<Last>,
     samples: [Option<Duration>; SAMPLES],
     sample_at: usize,
+    /// The attempt (or watchdog confirmation) is due but the partition decisions hold it
+    /// back: no wake-up for it until an input changes that.
+    blocked: bool,
 }
 
 impl Fencing {
@@ -162,6 +186,7 @@ impl Fencing {
             check_last: None,
             samples: [None; SAMPLES],
             sample_at: 0,
+            blocked: false,
         }
     }
 
@@ -229,13 +254,14 @@ impl Fencing {
         if matches!(self.state, State::Confirmed { .. }) {
             return Gate::Open;
         }
-        if self.setup.policy.wait_for_peer && !self.heard_once {
+        let power = matches!(self.setup.method, Method::Power | Method::Manual);
+        if power && self.setup.policy.wait_for_peer && !self.heard_once {
             return Gate::Closed;
         }
         match self.setup.method {
             Method::None => Gate::Open,
-            Method::Power | Method::Manual if !self.setup.policy.required => Gate::Open,
-            Method::Power | Method::Manual => Gate::Closed,
+            _ if !self.setup.policy.required => Gate::Open,
+            _ => Gate::Closed,
         }
     }
 
@@ -248,7 +274,7 @@ impl Fencing {
                 out.push(Output::CancelFence);
                 out.push(Output::Event(Event::FenceCancelled));
             }
-            State::Waiting { .. } | State::Failed { .. } | State::Operator => {
+            State::Waiting { .. } | State::Failed { .. } | State::Operator | State::WatchdogWait { .. } => {
                 out.push(Output::Event(Event::FenceCancelled))
             }
         }
@@ -263,12 +289,28 @@ impl Fencing {
     }
 
     /// Membership declared the peer dead. `holds_any`: this node holds a group (decided on
-    /// what it held just before); `peer_delay`: the peer's `fence_delay`, as last heard.
-    pub fn peer_dead(&mut self, now: Instant, holds_any: bool, peer_delay: Option<Duration>, out: &mut Vec<Output>) {
+    /// what it held just before); `peer_delay`: the peer's `fence_delay`, as last heard;
+    /// `last_heard`: the peer's last heartbeat.
+    pub fn peer_dead(
+        &mut self,
+        now: Instant,
+        holds_any: bool,
+        peer_delay: Option<Duration>,
+        last_heard: Instant,
+        out: &mut Vec<Output>,
+    ) {
         if !matches!(self.state, State::Idle) || self.setup.method == Method::None {
             return;
         }
         self.episode = Some(now);
+        if let Method::Watchdog { period } = self.setup.method {
+            // wait_for_peer does not apply: nothing is powered, the peer resets itself.
+            let until = last_heard + period;
+            self.delay = Some(until.saturating_since(now));
+            self.state = State::WatchdogWait { until };
+            out.push(Output::Event(Event::FenceScheduled { delay: until.saturating_since(now) }));
+            return;
+        }
         if self.setup.policy.wait_for_peer && !self.heard_once {
             self.state = State::Operator;
             out.push(Output::Event(Event::FenceOperator { never_heard: true }));
@@ -283,16 +325,31 @@ impl Fencing {
         self.delay = Some(delay);
         self.state = State::Waiting { until: now + delay };
         out.push(Output::Event(Event::FenceScheduled { delay }));
-        self.tick(now, out);
     }
 
-    /// Time passed: start the attempt or the check that is due.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let next = match self.state {
+    /// Time passed: start the attempt or the check that is due, as far as `allow` lets.
+    pub fn tick(&mut self, now: Instant, allow: Allow, out: &mut Vec<Output>) {
+        self.blocked = false;
+        if let State::WatchdogWait { until } = self.state {
+            if until <= now {
+                if allow.watchdog {
+                    let detail = "its watchdog period has passed and its groups' addresses are silent";
+                    self.confirm(now, detail.into(), out);
+                } else {
+                    self.blocked = true;
+                }
+            }
+            return;
+        }
+        let due = match self.state {
             State::Waiting { until } if until <= now => Some(1),
             State::Failed { attempt, retry_at } if retry_at <= now => Some(attempt + 1),
             _ => None,
         };
+        if due.is_some() && !allow.attempt {
+            self.blocked = true;
+        }
+        let next = due.filter(|_| allow.attempt);
         if let Some(attempt) = next {
             self.start(now, attempt, out);
             return;
@@ -344,6 +401,7 @@ impl Fencing {
         if self.setup.method != Method::Power {
             let text = match self.setup.method {
                 Method::Manual => "the peer's method is manual: power it off, then run tandem fenced\n",
+                Method::Watchdog { .. } => "the peer fences itself by its watchdog: there is nothing to run\n",
                 _ => "no stonith line for the peer\n",
             };
             out.push(Output::Reply { conn, code: ReplyCode::Failed, text: text.to_string() });
@@ -421,7 +479,8 @@ impl Fencing {
 
     pub fn poll_at(&self) -> Option<Instant> {
         let fence = match self.state {
-            State::Waiting { until } => Some(until),
+            _ if self.blocked => None,
+            State::Waiting { until } | State::WatchdogWait { until } => Some(until),
             State::Failed { retry_at, .. } => Some(retry_at),
             _ => None,
         };
@@ -482,15 +541,16 @@ mod tests {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, first_node, true);
         f.peer_up(&mut out);
-        f.peer_dead(t(1000), holds, None, &mut out);
+        f.peer_dead(t(1000), holds, None, t(1000), &mut out);
+        f.tick(t(1000), Allow::ALL, &mut out);
         if !fences(&out).is_empty() {
             return Some(t(1000));
         }
         assert_eq!(f.gate(), Gate::Closed, "no takeover before the fence is confirmed");
         let at = f.poll_at()?;
-        f.tick(at - ms(1), &mut out);
+        f.tick(at - ms(1), Allow::ALL, &mut out);
         assert!(fences(&out).is_empty(), "not before its time");
-        f.tick(at, &mut out);
+        f.tick(at, Allow::ALL, &mut out);
         assert_eq!(fences(&out), [1]);
         Some(at)
     }
@@ -507,7 +567,8 @@ mod tests {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
         f.peer_up(&mut out);
-        f.peer_dead(t(0), false, Some(Duration::from_secs(5)), &mut out);
+        f.peer_dead(t(0), false, Some(Duration::from_secs(5)), t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
         assert_eq!(f.poll_at(), Some(t(5000)));
         assert_eq!(f.advertised_delay_ms(), Some(2000));
         assert_eq!(fencing(Method::Manual, true, true).advertised_delay_ms(), None);
@@ -522,7 +583,7 @@ mod tests {
         // Nothing measured: the method's guess (1 s), plus a keepalive, four times.
         assert_eq!(f.fence_delay(), ms(4400));
         let mut out = Vec::new();
-        f.tick(t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
         assert_eq!(out, [Output::FenceCheck { id: 1 }]);
         out.clear();
         f.check_done(t(30), 1, true, "ipmi 203.0.113.12:623: power is on".into(), &mut out);
@@ -532,19 +593,20 @@ mod tests {
         assert_eq!(f.poll_at(), Some(t(60_030)), "the next check");
         // A failed check is logged (once per change) and tried again sooner.
         out.clear();
-        f.tick(t(60_030), &mut out);
+        f.tick(t(60_030), Allow::ALL, &mut out);
         f.check_done(t(61_030), 2, false, "BMC: no answer".into(), &mut out);
         assert!(out.iter().any(|o| matches!(o, Output::Event(Event::FenceCheck { ok: false, changed: true, .. }))));
         assert_eq!(f.poll_at(), Some(t(71_030)));
         out.clear();
-        f.tick(t(71_030), &mut out);
+        f.tick(t(71_030), Allow::ALL, &mut out);
         f.check_done(t(72_030), 3, false, "BMC: no answer".into(), &mut out);
         assert!(out.iter().any(|o| matches!(o, Output::Event(Event::FenceCheck { ok: false, changed: false, .. }))));
         assert_eq!(f.fence_time(), ms(60), "failed checks do not count");
         // A confirmed fence's own time counts too.
         out.clear();
         f.peer_up(&mut out);
-        f.peer_dead(t(80_000), true, None, &mut out);
+        f.peer_dead(t(80_000), true, None, t(80_000), &mut out);
+        f.tick(t(80_000), Allow::ALL, &mut out);
         assert_eq!(fences(&out), [1]);
         f.attempt_done(t(80_200), true, "off".into(), &mut out);
         assert_eq!(f.fence_time(), ms(200));
@@ -561,12 +623,13 @@ mod tests {
         let mut f = Fencing::new(t(0), s);
         let mut out = Vec::new();
         f.peer_up(&mut out);
-        f.peer_dead(t(0), false, None, &mut out);
-        f.tick(t(0), &mut out);
+        f.peer_dead(t(0), false, None, t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
         assert!(!out.iter().any(|o| matches!(o, Output::FenceCheck { .. })), "{out:?}");
         s.method = Method::Manual;
         let mut m = Fencing::new(t(0), s);
-        m.tick(t(0), &mut out);
+        m.tick(t(0), Allow::ALL, &mut out);
         assert!(!out.iter().any(|o| matches!(o, Output::FenceCheck { .. })));
         assert_eq!(m.poll_at(), None);
     }
@@ -576,7 +639,8 @@ mod tests {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
         f.peer_up(&mut out);
-        f.peer_dead(t(0), true, None, &mut out);
+        f.peer_dead(t(0), true, None, t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
         let mut now = 0;
         let mut retries = Vec::new();
         for _ in 0..7 {
@@ -594,7 +658,7 @@ mod tests {
                 .collect();
             assert_eq!(repeated, [retries.len() > 1], "an error once per change, not per retry");
             now = at.as_millis();
-            f.tick(t(now), &mut out);
+            f.tick(t(now), Allow::ALL, &mut out);
         }
         assert_eq!(retries, [1, 2, 4, 8, 16, 30, 30]);
         assert_eq!(f.gate(), Gate::Closed);
@@ -610,7 +674,8 @@ mod tests {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
         f.peer_up(&mut out);
-        f.peer_dead(t(0), true, None, &mut out);
+        f.peer_dead(t(0), true, None, t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
         out.clear();
         f.peer_up(&mut out);
         assert!(out.contains(&Output::CancelFence));
@@ -625,7 +690,8 @@ mod tests {
         let mut out = Vec::new();
         // Started, never heard the peer, initdead passed: neither fence nor take over.
         let mut f = fencing(Method::Power, true, true);
-        f.peer_dead(t(0), false, None, &mut out);
+        f.peer_dead(t(0), false, None, t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
         assert!(fences(&out).is_empty());
         assert_eq!(f.state(), State::Operator);
         assert_eq!(f.gate(), Gate::Closed);
@@ -634,13 +700,15 @@ mod tests {
         // Without wait_for_peer it fences at initdead (here: first-named, holding nothing).
         out.clear();
         let mut f = fencing(Method::Power, true, false);
-        f.peer_dead(t(0), false, None, &mut out);
+        f.peer_dead(t(0), false, None, t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
         assert_eq!(f.poll_at(), Some(t(2000)));
         // Manual: an operator's confirmation is the only way.
         out.clear();
         let mut m = fencing(Method::Manual, true, true);
         m.peer_up(&mut out);
-        m.peer_dead(t(0), true, None, &mut out);
+        m.peer_dead(t(0), true, None, t(0), &mut out);
+        m.tick(t(0), Allow::ALL, &mut out);
         assert!(fences(&out).is_empty());
         assert_eq!(m.gate(), Gate::Closed);
         m.operator_confirms(t(5), 3, true, &mut out);

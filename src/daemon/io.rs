@@ -56,6 +56,9 @@ pub enum Input<'a> {
     FenceDone { ok: bool, detail: &'a str },
     /// Device check `id` ended: `ok` = the peer's fence device answered (`detail`: what).
     FenceCheckDone { id: u32, ok: bool, detail: &'a str },
+    /// An echo reply from ping target (or probe) `index` (the loop matched its source and
+    /// identifier), to request `seq`.
+    PingReply { index: u16, seq: u16 },
     /// `tandem fence PEER` on connection `conn`.
     FenceNow { conn: ConnId },
     /// `tandem fenced PEER` on connection `conn`: an operator confirms the peer is off.
@@ -122,6 +125,12 @@ pub enum Output {
     FenceCheck {
         id: u32,
     },
+    /// Send an ICMP echo request to ping target (or, with the probe bit, group address)
+    /// `index`.
+    Ping {
+        index: u16,
+        seq: u16,
+    },
     /// Something worth a log line and a place in `status`'s recent transitions.
     Event(Event),
     /// Everything released and announced: the daemon may exit.
@@ -184,6 +193,13 @@ pub enum Event {
     },
     /// The peer was heard again: fencing stopped.
     FenceCancelled,
+    /// The connectivity policy: this node reaches fewer ping targets than its peer (its
+    /// groups go to the peer), or no longer.
+    ReachWorse {
+        worse: bool,
+    },
+    /// The peer is silent and this node reaches no ping target: it stops its groups.
+    Isolated,
     /// A check of the peer's fence device ended; `changed`: its outcome differs from the
     /// previous check's (worth a log line above debug).
     FenceCheck {

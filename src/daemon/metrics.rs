@@ -27,6 +27,8 @@ pub const NODE_STATES: [&str; 3] = ["init", "active", "leaving"];
 pub const GROUP_STATES: [&str; 5] = ["started", "starting", "stopping", "stopped", "failed"];
 /// Every state of fencing the peer.
 pub const FENCE_STATES: [&str; 6] = ["idle", "waiting", "running", "failed", "operator", "confirmed"];
+/// Every state of this node's reach of its ping targets.
+pub const REACH_STATES: [&str; 4] = ["no_targets", "reaching", "proving", "isolated"];
 /// Resource operations and their results, as labels.
 pub const OPS: [&str; 3] = ["start", "stop", "status"];
 
@@ -45,6 +47,10 @@ pub struct MetricsView<'a> {
     pub groups: Vec<GroupView<'a>>,
     /// Fencing the peer (`None`: it has no stonith line).
     pub fence: Option<FenceView<'a>>,
+    /// The ping targets (`None`: none configured).
+    pub ping: Option<PingView>,
+    /// This node's hardware watchdog (`None`: none).
+    pub watchdog: Option<WatchdogView<'a>>,
     pub heartbeats_sent: u64,
     pub jitter: &'a Jitter,
     pub hooks: Vec<HookView<'a>>,
@@ -131,6 +137,29 @@ pub struct FenceView<'a> {
     pub device: Option<(bool, f64)>,
 }
 
+/// The ping targets: how many answer here and at the peer, and each one.
+pub struct PingView {
+    /// `REACH_STATES`.
+    pub reach: &'static str,
+    pub up: usize,
+    /// The peer's count, when it has told one.
+    pub peer_up: Option<u8>,
+    /// This node reaches fewer targets than the peer (its groups are handed over).
+    pub fewer_than_peer: bool,
+    /// Each target: address, answering, seconds since its last reply, round trip seconds.
+    pub targets: Vec<(String, bool, Option<f64>, Option<f64>)>,
+}
+
+/// This node's hardware watchdog.
+pub struct WatchdogView<'a> {
+    pub device: std::borrow::Cow<'a, str>,
+    pub timeout_s: u32,
+    /// Petted now (the node may keep its groups and the loop is healthy).
+    pub petting: bool,
+    /// The loop never worked longer than half the period.
+    pub healthy: bool,
+}
+
 pub struct HookView<'a> {
     pub path: &'a str,
     pub stats: HookStats,
@@ -188,6 +217,7 @@ impl MetricsView<'_> {
         self.render_links(&mut o);
         self.render_groups(&mut o);
         self.render_fences(&mut o);
+        self.render_reach(&mut o);
 
         o.family("tandem_heartbeats_sent_total", "counter", "Heartbeats sent (each on every link).");
         o.sample("tandem_heartbeats_sent_total", &[], self.heartbeats_sent);
@@ -386,6 +416,58 @@ impl MetricsView<'_> {
             o.sample("tandem_fence_device_ok", &l, u64::from(ok));
             o.family("tandem_fence_device_check_seconds", "gauge", "How long the last device check took.");
             o.sample("tandem_fence_device_check_seconds", &l, took);
+        }
+    }
+
+    fn render_reach(&self, o: &mut Out) {
+        if let Some(p) = &self.ping {
+            o.family("tandem_ping_reach", "gauge", "This node's reach of its ping targets: 1 for the current state.");
+            for s in REACH_STATES {
+                o.sample("tandem_ping_reach", &[("state", s)], u64::from(s == p.reach));
+            }
+            o.family("tandem_ping_targets", "gauge", "Ping targets configured.");
+            o.sample("tandem_ping_targets", &[], p.targets.len() as u64);
+            o.family("tandem_ping_targets_up", "gauge", "Ping targets answering this node.");
+            o.sample("tandem_ping_targets_up", &[], p.up as u64);
+            if let Some(n) = p.peer_up {
+                o.family("tandem_ping_peer_targets_up", "gauge", "Ping targets answering the peer, as it tells.");
+                o.sample("tandem_ping_peer_targets_up", &[("peer", self.peer.name)], u64::from(n));
+            }
+            o.family(
+                "tandem_ping_fewer_than_peer",
+                "gauge",
+                "1 while this node reaches fewer targets than the peer (its groups are handed over).",
+            );
+            o.sample("tandem_ping_fewer_than_peer", &[], u64::from(p.fewer_than_peer));
+            o.family("tandem_ping_target_up", "gauge", "1 while the target answers.");
+            for (addr, up, _, _) in &p.targets {
+                o.sample("tandem_ping_target_up", &[("target", addr)], u64::from(*up));
+            }
+            o.family("tandem_ping_target_last_reply_seconds", "gauge", "Seconds since the target last answered.");
+            for (addr, _, last, _) in &p.targets {
+                if let Some(t) = last {
+                    o.sample("tandem_ping_target_last_reply_seconds", &[("target", addr)], *t);
+                }
+            }
+            o.family("tandem_ping_target_rtt_seconds", "gauge", "The round trip of the target's last answer.");
+            for (addr, _, _, rtt) in &p.targets {
+                if let Some(t) = rtt {
+                    o.sample("tandem_ping_target_rtt_seconds", &[("target", addr)], *t);
+                }
+            }
+        }
+        if let Some(w) = &self.watchdog {
+            let l = [("device", w.device.as_ref())];
+            o.family("tandem_watchdog_timeout_seconds", "gauge", "The hardware watchdog's timeout.");
+            o.sample("tandem_watchdog_timeout_seconds", &l, u64::from(w.timeout_s));
+            o.family("tandem_watchdog_petting", "gauge", "1 while the watchdog is petted (0: this node resets).");
+            o.sample("tandem_watchdog_petting", &l, u64::from(w.petting));
+            o.family(
+                "tandem_watchdog_healthy",
+                "gauge",
+                "0 once an iteration of the loop worked longer than half the period.",
+            );
+            o.sample("tandem_watchdog_healthy", &l, u64::from(w.healthy));
         }
     }
 
@@ -592,6 +674,17 @@ mod tests {
                 last: Some((true, 0.42)),
                 device: Some((true, 0.05)),
             }),
+            ping: Some(PingView {
+                reach: "reaching",
+                up: 1,
+                peer_up: Some(2),
+                fewer_than_peer: true,
+                targets: vec![
+                    ("192.0.2.254".into(), true, Some(0.5), Some(0.0002)),
+                    ("192.0.2.253".into(), false, None, None),
+                ],
+            }),
+            watchdog: Some(WatchdogView { device: "/dev/watchdog".into(), timeout_s: 5, petting: true, healthy: true }),
             heartbeats_sent: 100,
             jitter: j,
             hooks: vec![HookView {
@@ -630,6 +723,11 @@ mod tests {
             "tandem_fence_last_duration_seconds{node=\"beta\",method=\"ipmi\"} 0.42",
             "tandem_fence_state{node=\"beta\",method=\"ipmi\",state=\"confirmed\"} 1",
             "tandem_fence_attempts_total{node=\"beta\",method=\"ipmi\"} 2",
+            "tandem_ping_reach{state=\"reaching\"} 1",
+            "tandem_ping_fewer_than_peer 1",
+            "tandem_ping_target_up{target=\"192.0.2.253\"} 0",
+            "tandem_ping_target_rtt_seconds{target=\"192.0.2.254\"} 0.0002",
+            "tandem_watchdog_petting{device=\"/dev/watchdog\"} 1",
             "tandem_heartbeat_delay_seconds_bucket{le=\"0.0005\"} 0",
             "tandem_heartbeat_delay_seconds_bucket{le=\"0.001\"} 1",
             "tandem_heartbeat_delay_seconds_bucket{le=\"+Inf\"} 1",
@@ -681,6 +779,10 @@ mod tests {
         }
         for s in [NodeState::Init, NodeState::Active, NodeState::Leaving] {
             assert!(NODE_STATES.contains(&s.name()));
+        }
+        use crate::daemon::partition::Reach;
+        for r in [Reach::NoTargets, Reach::Reaching, Reach::Proving, Reach::Isolated] {
+            assert!(REACH_STATES.contains(&super::super::status::reach_name(r)));
         }
     }
 

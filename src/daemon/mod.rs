@@ -24,6 +24,8 @@ pub mod node;
 pub mod notify;
 mod outdate;
 mod outside;
+pub mod partition;
+mod pinger;
 pub mod reload;
 mod startup;
 pub mod status;
@@ -43,7 +45,7 @@ use crate::agent::drbd::fence;
 use crate::agent::runner::{self, Done, Runner, Spawn};
 use crate::agent::{self, Agent, Exec, Outcome};
 use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
-use crate::config::{Config, LinkConfig};
+use crate::config::{Config, FenceMethod, LinkConfig};
 use crate::ctl::server::{Incoming, Server};
 use crate::ctl::Request;
 use crate::link::{serial::SerialLink, udp::UdpLink, Link};
@@ -57,6 +59,8 @@ use garp::Garp;
 pub use io::ReplyCode;
 use io::{Input, Msg, Output};
 use node::{Node, NodeSetup};
+use partition::{PartitionSetup, PeerFencing};
+use pinger::Pinger;
 pub use startup::main;
 
 /// Largest wire packet we send or accept.
@@ -228,6 +232,22 @@ enum Source {
     Child,
     /// The metrics responder.
     Http(http::Slot),
+    Ping,
+}
+
+/// The hardware watchdog this node pets while it may keep its groups (its own stonith line
+/// is `watchdog`; docs/fencing.md).
+struct Dog {
+    dev: crate::sys::watchdog::Watchdog,
+    path: PathBuf,
+    next_pet: Instant,
+    /// A quarter of the period.
+    every: Duration,
+    /// A loop iteration that works longer than this (half the period) ends the petting.
+    stuck_limit: Duration,
+    healthy: bool,
+    /// The last pet decision (logged when it changes).
+    petting: bool,
 }
 
 /// An input the loop owes the core (results that arrive while outputs are carried out).
@@ -363,6 +383,10 @@ pub struct Daemon {
     auth_alarms: Vec<AuthAlarm>,
     /// Notify hooks, metrics.
     outside: outside::Outside,
+    pinger: Pinger,
+    dog: Option<Dog>,
+    /// Output::Exit was carried out (the groups are released): the watchdog may be disarmed.
+    clean_exit: bool,
 }
 
 /// How long one inline operation (an `ip` start: a few netlink requests) may wait in total:
@@ -444,7 +468,8 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
         fence: fencing::FenceSetup {
             method: match cfg.peer_stonith().map(|s| &s.method) {
                 None => fencing::Method::None,
-                Some(crate::config::FenceMethod::Manual) => fencing::Method::Manual,
+                Some(FenceMethod::Manual) => fencing::Method::Manual,
+                Some(FenceMethod::Watchdog) => fencing::Method::Watchdog { period: watchdog_period(cfg) },
                 Some(_) => fencing::Method::Power,
             },
             policy: cfg.fencing,
@@ -452,7 +477,51 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
             keepalive: cfg.keepalive,
             default_fence_time: cfg.peer_stonith().map_or(Duration::ZERO, |s| s.method.typical_time()),
         },
+        partition: PartitionSetup {
+            targets: cfg.ping.clone(),
+            probes: group_addresses(cfg),
+            ping_interval: cfg.ping_policy.interval,
+            ping_deadtime: cfg.ping_policy.deadtime,
+            ping_hold: cfg.ping_policy.hold,
+            isolated_stop: cfg.ping_policy.isolated_stop,
+            self_watchdog: self_watchdog(cfg).map(|w| w.timeout),
+            peer_fencing: match cfg.peer_stonith().map(|s| &s.method) {
+                None => PeerFencing::None,
+                Some(FenceMethod::Manual) => PeerFencing::Manual,
+                Some(FenceMethod::Watchdog) => PeerFencing::Watchdog,
+                Some(_) => PeerFencing::Power,
+            },
+        },
     }
+}
+
+/// The watchdog this node pets: its own stonith line is `watchdog`.
+fn self_watchdog(cfg: &Config) -> Option<&crate::config::WatchdogConfig> {
+    let own = cfg.stonith.iter().find(|s| s.node == cfg.local)?;
+    (own.method == FenceMethod::Watchdog).then_some(())?;
+    cfg.watchdog.as_ref()
+}
+
+/// How long after its last heartbeat a watchdog-fenced peer counts as reset: its watchdog
+/// timeout (the same file on both nodes), plus the time it may take to decide it lost
+/// (deadtime, and the skew between the two nodes' verdicts) and stop petting.
+pub fn watchdog_period(cfg: &Config) -> Duration {
+    let timeout = cfg.watchdog.as_ref().map_or(Duration::ZERO, |w| w.timeout);
+    timeout + cfg.deadtime + cfg.keepalive * 2
+}
+
+/// The addresses of the groups' ip resources: probed before a watchdog-fenced peer's
+/// groups are taken over (one that answers is still held).
+fn group_addresses(cfg: &Config) -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    for r in cfg.groups.iter().flat_map(|g| &g.resources) {
+        if let crate::config::ResourceSpec::Ip(ip) = &r.spec {
+            if !out.contains(&ip.addr) {
+                out.push(ip.addr);
+            }
+        }
+    }
+    out
 }
 
 fn timing(cfg: &Config) -> Timing {
@@ -502,7 +571,34 @@ impl Daemon {
         }
         let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
         let signals = Signals::install()?;
-        let node = Node::new(now, node_setup(&cfg, generation, links.len()));
+        let setup_ = node_setup(&cfg, generation, links.len());
+        let mut echo_addrs = setup_.partition.targets.clone();
+        echo_addrs.extend(&setup_.partition.probes);
+        let pinger = Pinger::open(&echo_addrs).map_err(|e| setup("raw ICMP socket for the ping targets", e))?;
+        let node = Node::new(now, setup_);
+        let dog = match self_watchdog(&cfg) {
+            None => None,
+            Some(w) => {
+                let secs = u32::try_from(w.timeout.as_secs()).unwrap_or(u32::MAX);
+                let dev = crate::sys::watchdog::Watchdog::open(&w.device, secs)
+                    .map_err(|e| setup(format!("watchdog {}", w.device.display()), e))?;
+                let period = Duration::from_secs(u64::from(dev.timeout_s));
+                info!(
+                    "watchdog {} armed: {} s; petted while this node may keep its groups",
+                    w.device.display(),
+                    dev.timeout_s
+                );
+                Some(Dog {
+                    dev,
+                    path: w.device.clone(),
+                    next_pet: now + period / 4,
+                    every: period / 4,
+                    stuck_limit: period / 2,
+                    healthy: true,
+                    petting: true,
+                })
+            }
+        };
         let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         codec.set_keys(&cfg.key, cfg.accept_key.as_deref());
         if let Some((g, seq)) = peer_mark {
@@ -553,6 +649,9 @@ impl Daemon {
             rl_own_id: RateLimit::new(Duration::from_secs(60), 1),
             auth_alarms: vec![AuthAlarm::default(); n_links],
             outside: outside::Outside::new(&cfg, now),
+            pinger,
+            dog,
+            clean_exit: false,
             generation,
             mark_pending: None,
             statedir,
@@ -599,8 +698,56 @@ impl Daemon {
                 return 1;
             }
         }
+        if let Some(d) = self.dog.as_mut() {
+            if self.clean_exit {
+                d.dev.disarm();
+                info!("watchdog {} disarmed", d.path.display());
+            } else {
+                error!(
+                    "exiting without releasing every group: watchdog {} stays armed; this node resets",
+                    d.path.display()
+                );
+            }
+        }
         self.drain_hooks();
         0
+    }
+
+    /// Pets the watchdog when due, if the loop is healthy and the partition decisions let
+    /// this node keep its groups. `work`: how long this iteration worked (not waited).
+    fn watchdog(&mut self, now: Instant, work: Duration) {
+        let Some(d) = self.dog.as_mut() else { return };
+        if d.healthy && work > d.stuck_limit {
+            d.healthy = false;
+            error!(
+                "the loop worked {} ms without returning to poll (more than half the watchdog period): no longer \
+                 petting watchdog {}; this node resets",
+                work.as_millis(),
+                d.path.display()
+            );
+        }
+        if now < d.next_pet {
+            return;
+        }
+        d.next_pet = now + d.every;
+        let may = d.healthy && self.node.may_pet(now);
+        if may != d.petting {
+            d.petting = may;
+            if may {
+                info!("petting watchdog {} again", d.path.display());
+            } else if d.healthy {
+                error!(
+                    "the peer is silent and this node may not keep its groups (no ping target answers): not petting \
+                     watchdog {}; this node resets unless the peer is heard again",
+                    d.path.display()
+                );
+            }
+        }
+        if may {
+            if let Err(e) = d.dev.pet() {
+                error!("watchdog {}: pet: {e}", d.path.display());
+            }
+        }
     }
 
     /// One loop iteration: wait for the nearest deadline or input, then handle everything due.
@@ -617,6 +764,7 @@ impl Daemon {
         // What the log file or stderr could not take before (never blocks).
         log::logger().flush();
         let now = time::now();
+        let work_start = now;
         for i in 0..self.pollfds.len() {
             let (Some(pfd), Some(src)) = (self.pollfds.get(i).copied(), self.sources.get(i).copied()) else {
                 continue;
@@ -646,16 +794,38 @@ impl Daemon {
                 }
                 Source::Child => self.runner.on_ready(now, pfd.fd),
                 Source::Http(slot) => self.on_http(slot),
+                Source::Ping => self.on_echo(now, pfd.fd),
             }
         }
         self.timers(now);
+        let end = time::now();
+        self.watchdog(end, end.saturating_since(work_start));
         Ok(())
+    }
+
+    /// Echo replies on a raw ICMP socket: those from a target (or probed address) whose
+    /// index and source match go to the core.
+    fn on_echo(&mut self, now: Instant, fd: RawFd) {
+        let mut got: [(u16, u16); 32] = [(0, 0); 32];
+        let mut n = 0;
+        let partition = self.node.partition();
+        self.pinger.recv(fd, &mut |src, e| {
+            if partition.addr_of(e.target) == Some(src) && n < got.len() {
+                got[n] = (e.target, e.seq);
+                n += 1;
+            }
+        });
+        for &(index, seq) in got.iter().take(n) {
+            self.feed(now, Input::PingReply { index, seq });
+        }
     }
 
     fn poll_at(&self) -> Instant {
         let mut t = self.node.poll_at();
-        for x in
-            [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at(), self.http_poll_at()].into_iter().flatten()
+        let dog = self.dog.as_ref().map(|d| d.next_pet);
+        for x in [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at(), dog, self.http_poll_at()]
+            .into_iter()
+            .flatten()
         {
             t = t.min(x);
         }
@@ -687,6 +857,10 @@ impl Daemon {
                 let ev = if l.wants_write() { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN };
                 push(fd, ev, Source::Link(i), &mut self.pollfds, &mut self.sources);
             }
+        }
+        for fd in self.pinger.fds() {
+            self.pollfds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+            self.sources.push(Source::Ping);
         }
         self.child_fds.clear();
         self.runner.fds(&mut self.child_fds);
@@ -901,6 +1075,15 @@ impl Daemon {
             }
             Output::CancelFence => self.runner.kill_tag(Job::Fence.tag()),
             Output::FenceCheck { id } => self.spawn_fence_check(now, id),
+            Output::Ping { index, seq } => {
+                if let Some(addr) = self.node.partition().addr_of(index) {
+                    if let Err(e) = self.pinger.send(addr, index, seq) {
+                        if let Some(s) = self.rl_send.allow(now) {
+                            warn!("ping {addr}: send: {e} ({s} similar messages suppressed)");
+                        }
+                    }
+                }
+            }
             Output::SavePeerMark { generation, seq } => {
                 self.mark_pending = Some((generation, seq));
                 self.save_mark(now);
@@ -917,6 +1100,7 @@ impl Daemon {
             Output::Exit => {
                 self.note(log::Level::Info, now, "all groups released; exiting".to_string());
                 self.exit = true;
+                self.clean_exit = true;
             }
         }
     }
@@ -1341,6 +1525,12 @@ impl Daemon {
             generation: self.generation,
             transitions: &self.transitions,
             stuck_children: self.runner.stuck(),
+            watchdog: self.dog.as_ref().map(|d| status::WatchdogView {
+                device: d.path.display().to_string(),
+                timeout_s: d.dev.timeout_s,
+                petting: d.petting && d.healthy,
+                healthy: d.healthy,
+            }),
         }
     }
 

@@ -14,9 +14,10 @@ use crate::time::{Duration, Instant};
 use crate::wire::ext::Ext;
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS};
 
-use super::fencing::{FenceSetup, Fencing, Gate};
+use super::fencing::{Allow, FenceSetup, Fencing, Gate};
 use super::io::{Event, Input, Msg, Output};
 use super::outdate::{FenceView, Outdates};
+use super::partition::{FenceAction, Partition, PartitionSetup, PeerReach, Reach};
 
 /// What the core is built from.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct NodeSetup {
     pub config_digest: u32,
     /// How the peer is fenced.
     pub fence: FenceSetup,
+    /// Ping targets, connectivity policy, partition decisions, watchdog.
+    pub partition: PartitionSetup,
 }
 
 /// The pure core. See the module documentation.
@@ -57,6 +60,17 @@ pub struct Node {
     ext_bad: bool,
     outdates: Outdates,
     fencing: Fencing,
+    partition: Partition,
+    /// What the cluster was last told: fewer targets than the peer; isolated.
+    cluster_reach_worse: bool,
+    cluster_isolated: bool,
+    /// What the cluster was last told: groups may be taken from a dead peer.
+    cluster_cleared: bool,
+    /// The reachability sent in heartbeats (updated as targets answer or fall silent).
+    reach_advertised: Option<PeerReach>,
+    /// Reused buffers for the echoes due.
+    echoes: Vec<(u16, u16)>,
+    echo_scratch: Vec<(usize, u16)>,
     /// Reused buffer for the cluster's actions.
     actions: Vec<cluster::Action>,
     /// The cluster changed what we advertise: send at the next flush.
@@ -72,7 +86,10 @@ impl Node {
         let mut cluster = Cluster::new(now, s.groups, s.settings, s.generation);
         cluster.set_leave_linger(s.leave_linger);
         let fencing = Fencing::new(now, s.fence);
-        cluster.set_dead_peer_cleared(fencing.gate() == Gate::Open);
+        let fencing_open = fencing.gate() == Gate::Open;
+        cluster.set_dead_peer_cleared(fencing_open);
+        let n_echo = s.partition.targets.len() + s.partition.probes.len();
+        let partition = Partition::new(now, s.partition);
         Node {
             membership: Membership::new(now, s.timing, s.n_links),
             cluster,
@@ -87,6 +104,13 @@ impl Node {
             ext_bad: false,
             outdates: Outdates::default(),
             fencing,
+            partition,
+            cluster_reach_worse: false,
+            cluster_isolated: false,
+            cluster_cleared: fencing_open,
+            reach_advertised: None,
+            echoes: Vec::with_capacity(n_echo),
+            echo_scratch: Vec::with_capacity(n_echo),
             actions: Vec::with_capacity(64 + 4 * n_res),
             announce: false,
             send_due: false,
@@ -101,10 +125,15 @@ impl Node {
             Input::Tick => {
                 let a = self.membership.handle(now, membership::Event::Tick);
                 self.membership_actions(now, a, out);
-                self.fencing.tick(now, out);
+                self.echoes.clear();
+                self.partition.due(now, &mut self.echoes, &mut self.echo_scratch);
+                for &(index, seq) in &self.echoes {
+                    out.push(Output::Ping { index, seq });
+                }
                 self.cluster_event(now, cluster::Event::Tick, out);
             }
             Input::Packet { link, repr } => self.packet(now, link, repr, out),
+            Input::PingReply { index, seq } => self.partition.reply(now, index, seq),
             Input::OpDone { group, resource, op, result } => {
                 self.cluster_event(now, cluster::Event::OpDone { group, resource, op, result }, out)
             }
@@ -123,19 +152,16 @@ impl Node {
             }
             Input::FenceDone { ok, detail } => {
                 self.fencing.attempt_done(now, ok, detail.to_string(), out);
-                self.fence_gate(now, out);
             }
             Input::FenceCheckDone { id, ok, detail } => {
                 self.fencing.check_done(now, id, ok, detail.to_string(), out);
             }
             Input::FenceNow { conn } => {
                 self.fencing.operator_fence(now, conn, out);
-                self.fence_gate(now, out);
             }
             Input::Fenced { conn } => {
                 let up = self.membership.peer_state() == PeerState::Up;
                 self.fencing.operator_confirms(now, conn, up, out);
-                self.fence_gate(now, out);
             }
             Input::Reload { timing, auto_failback, config_digest } => {
                 self.config_digest = config_digest;
@@ -144,11 +170,73 @@ impl Node {
                 self.cluster.set_auto_failback(auto_failback);
             }
         }
+        self.partition_step(now, out);
         // Outdate requests follow the peer's state (sent once it is up, answered at once
         // when it is dead) and time (resends, deadlines).
         let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
         let fence = self.fence_view();
         self.outdates.tick(now, peer, ka, fence, out);
+    }
+
+    /// Follows the partition decisions (docs/fencing.md): the connectivity policy, whether
+    /// this node stops its groups, and what fencing may do now.
+    fn partition_step(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let peer_up = self.membership.peer_state() == PeerState::Up;
+        let reach = self.partition.own_reach(now);
+        if reach != self.reach_advertised {
+            self.reach_advertised = reach;
+            self.announce = true;
+        }
+        let worse = self.partition.update_worse(now, peer_up);
+        let d = self.partition.decide(now, self.cluster.holds_any());
+        // Isolation is about reach alone: once the groups are stopped the node stays
+        // isolated (it must not take them back) until a target answers again.
+        let isolated = !peer_up && self.partition.reach(now) == Reach::Isolated;
+        let stop = isolated && self.partition.setup().isolated_stop;
+        if worse != self.cluster_reach_worse || stop != self.cluster_isolated {
+            if worse != self.cluster_reach_worse {
+                out.push(Output::Event(Event::ReachWorse { worse }));
+            }
+            if isolated && !self.cluster_isolated {
+                out.push(Output::Event(Event::Isolated));
+            }
+            self.cluster_reach_worse = worse;
+            self.cluster_isolated = stop;
+            self.cluster.set_reach_worse(worse);
+            self.cluster.set_isolated(stop);
+            self.cluster_event(now, cluster::Event::Tick, out);
+        }
+        let allow = Allow {
+            attempt: d.fence == FenceAction::PowerOff,
+            watchdog: d.fence == FenceAction::WatchdogPeriod && self.partition.probes_silent(now),
+        };
+        self.fencing.tick(now, allow, out);
+        // A dead peer's groups are taken only by a node that reaches its clients (or has no
+        // targets), and once fencing allows it.
+        let cleared = self.cleared(now);
+        if cleared != self.cluster_cleared {
+            self.cluster_cleared = cleared;
+            self.fence_gate(now, out);
+        }
+    }
+
+    /// Whether a dead peer's groups may be taken now: this node reaches its clients (or has
+    /// no targets), and fencing allows it.
+    fn cleared(&self, now: Instant) -> bool {
+        let peer_up = self.membership.peer_state() == PeerState::Up;
+        let d = self.partition.decide(now, self.cluster.holds_any());
+        let reach_ok = peer_up || !matches!(d.fence, FenceAction::Wait | FenceAction::Nothing);
+        reach_ok && self.fencing.gate() == Gate::Open
+    }
+
+    /// Whether this node may pet its hardware watchdog now: the partition decisions let it
+    /// keep its groups (always true when its stonith line is not `watchdog`).
+    pub fn may_pet(&self, now: Instant) -> bool {
+        self.partition.decide(now, self.cluster.holds_any()).pet
+    }
+
+    pub fn partition(&self) -> &Partition {
+        &self.partition
     }
 
     /// Where fencing of the peer stands, for the outdate requests.
@@ -161,9 +249,10 @@ impl Node {
         }
     }
 
-    /// Fencing decided something: let the cluster take over from the dead peer if allowed.
+    /// Fencing or reachability decided something: let the cluster take over from the dead
+    /// peer if allowed.
     fn fence_gate(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let open = self.fencing.gate() == Gate::Open;
+        let open = self.cluster_cleared;
         self.cluster.set_dead_peer_cleared(open);
         if open && self.membership.peer_state() == PeerState::Dead {
             self.cluster_event(now, cluster::Event::Tick, out);
@@ -195,6 +284,9 @@ impl Node {
         if let Some(f) = self.fencing.poll_at() {
             t = t.min(f);
         }
+        if let Some(p) = self.partition.poll_at() {
+            t = t.min(p);
+        }
         if let Some(c) = self.cluster.poll_at() {
             t = t.min(c);
         }
@@ -212,7 +304,9 @@ impl Node {
         let n = self.cluster.wire_groups(&mut r.groups);
         r.n_groups = u8::try_from(n.min(MAX_GROUPS)).unwrap_or(0);
         let echo = self.membership.peer_generation().unwrap_or(0);
-        let ext = Ext::ours(self.config_digest, echo).with_fence_delay(self.fencing.advertised_delay_ms());
+        let ext = Ext::ours(self.config_digest, echo)
+            .with_fence_delay(self.fencing.advertised_delay_ms())
+            .with_reach(self.reach_advertised.map(|r| (r.count, r.known)));
         let len = ext.emit(&mut r.payload);
         r.payload_len = u8::try_from(len).unwrap_or(0);
     }
@@ -284,6 +378,7 @@ impl Node {
                     out.push(Output::Event(Event::PeerLevel { level: ext.level }));
                 }
                 self.peer_ext = Some(ext);
+                self.partition.set_peer_reach(ext.reach.map(|(count, known)| PeerReach { count, known }));
                 // A peer with another group list: its group entries would be matched to the
                 // wrong groups. Keep what each holds, start nothing on its word.
                 let mismatch = ext.config_digest.is_some_and(|d| d != self.config_digest);
@@ -356,12 +451,18 @@ impl Node {
                     // larger of the two nodes' fence delays.
                     let peer_delay =
                         self.peer_ext.and_then(|e| e.fence_delay_ms).map(|ms| Duration::from_millis(ms.into()));
-                    self.fencing.peer_dead(now, self.cluster.holds_any(), peer_delay, out);
+                    let last_heard = self.membership.last_seen().unwrap_or(now);
+                    self.partition.peer_dead(now);
+                    self.fencing.peer_dead(now, self.cluster.holds_any(), peer_delay, last_heard, out);
                 }
-                PeerState::Up => self.fencing.peer_up(out),
+                PeerState::Up => {
+                    self.partition.peer_up();
+                    self.fencing.peer_up(out);
+                }
                 PeerState::Init => {}
             }
-            self.cluster.set_dead_peer_cleared(self.fencing.gate() == Gate::Open);
+            self.cluster_cleared = self.cleared(now);
+            self.cluster.set_dead_peer_cleared(self.cluster_cleared);
             self.cluster_event(now, cluster::Event::Peer(to), out);
         }
         if a.send_heartbeat {
@@ -448,6 +549,7 @@ mod tests {
                     keepalive: ms(100),
                     default_fence_time: ms(1000),
                 },
+                partition: PartitionSetup::none(super::super::partition::PeerFencing::None),
             },
         )
     }

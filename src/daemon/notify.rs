@@ -241,6 +241,15 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
         Event::ConfigDigest { same: true, .. } => Notice::new(Kind::Peer, peer, "config-matches")
             .previous("config-differs")
             .reason("the peer's configuration matches again"),
+        Event::ReachWorse { worse: true } => Notice::new(Kind::Node, cfg.local_name(), "reach-worse")
+            .previous("reach-ok")
+            .reason(format!("this node reaches fewer ping targets than {peer}: its groups go to {peer}")),
+        Event::ReachWorse { worse: false } => Notice::new(Kind::Node, cfg.local_name(), "reach-ok")
+            .previous("reach-worse")
+            .reason(format!("this node reaches as many ping targets as {peer} again")),
+        Event::Isolated => Notice::new(Kind::Node, cfg.local_name(), "isolated").reason(format!(
+            "{peer} is silent and no ping target answers: the groups stop here; no fencing, no takeover"
+        )),
         Event::FenceScheduled { delay } if delay.is_zero() => fence("scheduled").reason("the peer is dead: now"),
         Event::FenceScheduled { delay } => fence("scheduled").reason(format!("the peer is dead: in {}", fmt(delay))),
         Event::FenceStarted { attempt } => fence("started").reason(format!("attempt {attempt}")),
@@ -566,9 +575,11 @@ mod tests {
             Event::FenceCancelled => 28,
             Event::FenceCheck { .. } => 29,
             Event::FenceOperator { .. } => 30,
+            Event::ReachWorse { .. } => 31,
+            Event::Isolated => 32,
         }
     }
-    const VARIANTS: usize = 31;
+    const VARIANTS: usize = 33;
 
     fn samples() -> Vec<Event> {
         let (g, r) = (GroupId(0), ResId(1));
@@ -610,6 +621,8 @@ mod tests {
             Event::FenceCancelled,
             Event::FenceCheck { ok: false, detail: "timeout".into(), took: Duration::from_secs(1), changed: true },
             Event::FenceOperator { never_heard: true },
+            Event::ReachWorse { worse: true },
+            Event::Isolated,
         ]
     }
 

@@ -17,7 +17,9 @@ use crate::time::{self, Instant};
 use super::http::{self, Responder};
 use super::io::{Event, ReplyCode};
 use super::jitter::Jitter;
-use super::metrics::{FenceView, GroupView, HookView, LinkView, MetricsView, PeerView, ResourceView};
+use super::metrics::{
+    FenceView, GroupView, HookView, LinkView, MetricsView, PeerView, PingView, ResourceView, WatchdogView,
+};
 use super::notify::{self, Notice, Notifier, RunEnd};
 use super::{pool, status, Daemon, Job, Source};
 
@@ -485,6 +487,29 @@ impl Daemon {
                     last: last(f.last()),
                     device: last(f.last_check()),
                 }
+            }),
+            ping: {
+                let p = self.node.partition();
+                let t = p.targets();
+                (!t.is_empty()).then(|| PingView {
+                    reach: status::reach_name(p.reach(now)),
+                    up: t.count(now),
+                    peer_up: p.peer_reach().filter(|r| r.known).map(|r| r.count),
+                    fewer_than_peer: p.worse(),
+                    targets: t
+                        .targets()
+                        .iter()
+                        .map(|x| {
+                            (x.addr.to_string(), t.is_up(x, now), ago(x.last_reply), x.rtt.map(|d| d.as_secs_f64()))
+                        })
+                        .collect(),
+                })
+            },
+            watchdog: self.dog.as_ref().map(|d| WatchdogView {
+                device: d.path.to_string_lossy(),
+                timeout_s: d.dev.timeout_s,
+                petting: d.petting && d.healthy,
+                healthy: d.healthy,
             }),
             heartbeats_sent: self.counters.heartbeats_sent,
             jitter: &self.outside.jitter,

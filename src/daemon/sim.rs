@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use super::fencing::{FenceSetup, Method};
 use super::io::{Event as NodeEvent, Input, Msg, Output};
 use super::node::{Node, NodeSetup};
+use super::partition::{PartitionSetup, PeerFencing};
 use crate::cluster::{GroupDef, GroupId, GroupSel, GroupView, Op, OpResult, ResId, Settings};
 use crate::config::FencePolicy;
 use crate::membership::{PeerState, Timing};
@@ -28,6 +29,9 @@ const INITDEAD: u64 = 2000;
 const LINKS: usize = 2;
 const TRACE_LINES: usize = 300;
 const KEY: &[u8] = b"simulation key";
+const PING_INTERVAL: u64 = 100;
+const PING_DEADTIME: u64 = 400;
+const PING_HOLD: u64 = 600;
 
 #[derive(Clone)]
 struct Packet {
@@ -91,6 +95,11 @@ pub(super) struct Sim {
     fence_time: (u64, u64),
     /// Percentage of fence attempts that fail (the BMC does not answer).
     fence_fail: u64,
+    /// Ping targets (0: none); a node reaches them while its uplink is up.
+    targets: usize,
+    uplink: [bool; 2],
+    /// Echo replies on their way: (to node, index, seq, at).
+    echoes: Vec<(usize, u16, u16, u64)>,
     trace: VecDeque<String>,
     out: Vec<Output>,
     repr: Repr,
@@ -146,6 +155,9 @@ impl Sim {
             asymmetric_at: None,
             fence_time: (5, 60),
             fence_fail: 0,
+            targets: 0,
+            uplink: [true; 2],
+            echoes: Vec::new(),
             trace: VecDeque::new(),
             out: Vec::with_capacity(64),
             repr: super::empty_repr(),
@@ -212,6 +224,13 @@ impl Sim {
                 first_node: i == 0,
                 keepalive: Duration::from_millis(KEEPALIVE),
                 default_fence_time: Duration::from_millis(100),
+            },
+            partition: PartitionSetup {
+                targets: (0..self.targets).map(|t| std::net::IpAddr::from([192, 0, 2, 200 + t as u8])).collect(),
+                ping_interval: Duration::from_millis(PING_INTERVAL),
+                ping_deadtime: Duration::from_millis(PING_DEADTIME),
+                ping_hold: Duration::from_millis(PING_HOLD),
+                ..PartitionSetup::none(if self.fencing { PeerFencing::Power } else { PeerFencing::None })
             },
         };
         n.node = Some(Node::new(ms(now), setup));
@@ -289,6 +308,18 @@ impl Sim {
         self.mutual_fences
     }
 
+    /// Both nodes ping this many targets (call before the nodes boot).
+    pub(super) fn with_targets(mut self, n: usize) -> Sim {
+        self.targets = n;
+        self
+    }
+
+    /// Node `i`'s uplink: while down, no target answers it.
+    pub(super) fn set_uplink(&mut self, i: usize, up: bool) {
+        self.note(format!("{} n{i} UPLINK {}", self.now, if up { "up" } else { "DOWN" }));
+        self.uplink[i] = up;
+    }
+
     pub(super) fn set_fence_fail(&mut self, pct: u64) {
         self.fence_fail = pct;
     }
@@ -307,6 +338,7 @@ impl Sim {
 
     /// Commands stop: heal the network, clear injected failures, bring every node up.
     pub(super) fn quiet(&mut self) {
+        self.uplink = [true; 2];
         self.cut = false;
         self.cut_to = [false; 2];
         self.heal_at = None;
@@ -333,8 +365,8 @@ impl Sim {
         out.clear();
         node.handle(now, input, &mut out);
         node.flush(now, &mut out);
-        let quiet = matches!(input, Input::Packet { .. } | Input::Tick)
-            && out.iter().all(|o| matches!(o, Output::Send(Msg::Heartbeat)));
+        let quiet = matches!(input, Input::Packet { .. } | Input::Tick | Input::PingReply { .. })
+            && out.iter().all(|o| matches!(o, Output::Send(Msg::Heartbeat) | Output::Ping { .. }));
         if !quiet {
             let line = format!("{} n{i} {:?} -> {:?}", self.now, input, out);
             self.note(line);
@@ -380,6 +412,12 @@ impl Sim {
             }
             Output::CancelFence => self.nodes[i].fence_due = None,
             Output::FenceCheck { .. } => self.fail("a device check with fence_check off"),
+            Output::Ping { index, seq } => {
+                if self.uplink[i] {
+                    let at = self.now + self.rng.range(1, 5);
+                    self.echoes.push((i, index, seq, at));
+                }
+            }
             Output::Event(_) => {}
             Output::Exit => {
                 for g in 0..self.n_res.len() {
@@ -518,6 +556,9 @@ impl Sim {
         for p in &self.inflight {
             t = t.min(p.at);
         }
+        for e in &self.echoes {
+            t = t.min(e.3);
+        }
         for n in &self.nodes {
             if let Some(r) = n.restart_at {
                 t = t.min(r);
@@ -557,6 +598,13 @@ impl Sim {
         {
             let p = self.inflight.swap_remove(k);
             self.receive(p);
+        }
+        while let Some(k) = self.echoes.iter().position(|e| e.3 <= now) {
+            let (to, index, seq, _) = self.echoes.swap_remove(k);
+            // A reply that arrives after the uplink went down is lost with it.
+            if self.uplink[to] {
+                self.deliver(to, Input::PingReply { index, seq });
+            }
         }
         for i in 0..2 {
             for g in 0..self.n_res.len() {
@@ -740,11 +788,11 @@ fn sim_settings(auto_failback: bool) -> Settings {
 /// One random run: 30 s of random operator commands, crashes, shutdowns, partitions, loss
 /// and injected failures, then 20 s of quiet. Returns (groups checked, groups exempt,
 /// mutual fences).
-fn chaos(seed: u64, fencing: bool) -> (usize, usize, u32) {
+fn chaos(seed: u64, fencing: bool, targets: usize) -> (usize, usize, u32) {
     let mut r = Rng::new(seed ^ 0x5EED_CAFE);
     let auto_failback = r.percent(50);
     let groups: Vec<(usize, usize)> = (0..3).map(|g| (g % 2, r.range(1, 3) as usize)).collect();
-    let mut sim = Sim::new(seed, sim_settings(auto_failback), &groups);
+    let mut sim = Sim::new(seed, sim_settings(auto_failback), &groups).with_targets(targets);
     if fencing {
         sim = sim.with_fencing();
         sim.set_fence_fail(10);
@@ -791,6 +839,10 @@ fn chaos(seed: u64, fencing: bool) -> (usize, usize, u32) {
                 sim.one_way_cut(i, d);
             }
             89..=92 => sim.cmd(i, Input::Tick),
+            93..=97 if targets > 0 => {
+                let up = sim.rng().percent(40);
+                sim.set_uplink(i, up);
+            }
             _ => {}
         }
     }
@@ -806,7 +858,7 @@ fn simulation_random_seeds_are_safe_and_live() {
     let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let (mut checked, mut exempt) = (0, 0);
     for seed in 1..=seeds {
-        let (c, e, _) = chaos(seed, false);
+        let (c, e, _) = chaos(seed, false, 0);
         checked += c;
         exempt += e;
     }
@@ -823,7 +875,7 @@ fn simulation_with_fencing_never_holds_a_group_twice() {
     let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let (mut checked, mut exempt, mut mutual) = (0, 0, 0);
     for seed in 1..=seeds {
-        let (c, e, m) = chaos(seed, true);
+        let (c, e, m) = chaos(seed, true, 0);
         checked += c;
         exempt += e;
         mutual += m;
@@ -831,6 +883,87 @@ fn simulation_with_fencing_never_holds_a_group_twice() {
     eprintln!("liveness with fencing: {checked} groups checked, {exempt} exempt; {mutual} mutual fences");
     assert!(u64::from(mutual) * 50 <= seeds, "{mutual} mutual fences in {seeds} runs");
     assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
+}
+
+/// With ping targets and uplinks that fail, with and without fencing: the same safety
+/// (with fencing: never up on both nodes), and liveness once the uplinks are back.
+#[test]
+fn simulation_with_ping_targets_and_failing_uplinks() {
+    let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300) / 2;
+    for fencing in [false, true] {
+        let (mut checked, mut exempt, mut mutual) = (0, 0, 0);
+        for seed in 1..=seeds {
+            let (c, e, m) = chaos(seed + 10_000, fencing, 2);
+            checked += c;
+            exempt += e;
+            mutual += m;
+        }
+        eprintln!("ping targets, fencing {fencing}: {checked} groups checked, {exempt} exempt; {mutual} mutual fences");
+        assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
+        assert!(u64::from(mutual) * 50 <= seeds, "{mutual} mutual fences in {seeds} runs");
+    }
+}
+
+/// The holder's uplink fails while the heartbeat links stay: its group moves to the peer by
+/// the orderly hand-over after ping_deadtime + ping_hold, without a death; it does not come
+/// back when the uplink does (no failback), and a flapping uplink moves nothing.
+#[test]
+fn simulation_holder_losing_its_uplink_hands_over() {
+    for seed in 1..=20 {
+        let mut sim = Sim::new(seed, sim_settings(false), &[(0, 2)]).with_targets(2);
+        sim.set_loss(5);
+        sim.run_until(5_000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![0]);
+        sim.set_uplink(0, false);
+        let t0 = sim.now;
+        let moved = sim.run_until_cond(t0 + 5000, |s| s.started_on(0) == vec![1]);
+        let took = moved.map(|t| t - t0);
+        sim.ensure(took.is_some_and(|d| (PING_HOLD..PING_DEADTIME + PING_HOLD + 700).contains(&d)), "moved in time");
+        sim.ensure(sim.deaths(0) + sim.deaths(1) == 0, "without a death");
+        sim.set_uplink(0, true);
+        sim.run_until(sim.now + 5000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![1], "seed {seed}: stays on the peer");
+        // A flapping uplink on the new holder, faster than ping_hold: nothing moves.
+        for k in 0..20 {
+            sim.set_uplink(1, k % 2 == 1);
+            sim.run_until(sim.now + PING_HOLD / 2);
+        }
+        sim.set_uplink(1, true);
+        sim.run_until(sim.now + 3000);
+        assert_eq!(sim.started_on(0), vec![1], "seed {seed}: no ping-pong");
+    }
+}
+
+/// All heartbeat links cut and the holder's uplink gone at the same moment: the non-holder
+/// reaches its targets, fences the holder and takes over; the isolated holder never fences
+/// and stops its group.
+#[test]
+fn simulation_partition_with_an_isolated_holder() {
+    for seed in 1..=20 {
+        let mut sim = Sim::new(seed, sim_settings(false), &[(0, 2)]).with_targets(2).with_fencing();
+        sim.set_loss(5);
+        sim.run_until(5_000);
+        sim.assert_settled();
+        sim.partition(4000);
+        sim.set_uplink(0, false);
+        sim.run_until(sim.now + 3500);
+        sim.ensure(sim.fenced(0) == 1 && sim.fenced(1) == 0, "the isolated holder was fenced, never the other way");
+        assert_eq!(sim.started_on(0), vec![1]);
+        sim.set_uplink(0, true);
+        sim.run_until(sim.now + 8000);
+        sim.assert_settled();
+        sim.ensure(sim.fenced(1) == 0, "no fence after the reboot");
+        // Without fencing: the isolated holder stops its group by itself.
+        let mut sim = Sim::new(seed, sim_settings(false), &[(0, 2)]).with_targets(2);
+        sim.run_until(5_000);
+        sim.partition(4000);
+        sim.set_uplink(0, false);
+        sim.run_until(sim.now + 2500);
+        sim.ensure(!sim.phys_held(0, 0), "the isolated holder stopped its group");
+        assert_eq!(sim.started_on(0), vec![1]);
+    }
 }
 
 /// A partition with both nodes alive: exactly one is powered off, and it is not the only

@@ -11,6 +11,7 @@ use crate::wire::GroupState;
 
 use super::fencing::{Last, Method, State};
 use super::node::Node;
+use super::partition::Reach;
 
 /// What `status` shows, borrowed from the daemon.
 pub struct StatusView<'a> {
@@ -22,6 +23,25 @@ pub struct StatusView<'a> {
     pub transitions: &'a [String],
     /// Children that did not die after SIGKILL and still hold a slot.
     pub stuck_children: usize,
+    pub watchdog: Option<WatchdogView>,
+}
+
+/// The hardware watchdog, when this node self-fences.
+pub struct WatchdogView {
+    pub device: String,
+    pub timeout_s: u32,
+    pub petting: bool,
+    /// The loop never worked longer than half the period.
+    pub healthy: bool,
+}
+
+pub(super) fn reach_name(r: Reach) -> &'static str {
+    match r {
+        Reach::NoTargets => "no_targets",
+        Reach::Reaching => "reaching",
+        Reach::Proving => "proving",
+        Reach::Isolated => "isolated",
+    }
 }
 
 impl StatusView<'_> {
@@ -80,6 +100,11 @@ impl StatusView<'_> {
             State::Operator => Some(format!(
                 "fencing {peer}: never heard since this start: waiting for tandem fenced {peer} or tandem fence {peer}"
             )),
+            State::WatchdogWait { until } => Some(format!(
+                "fencing {peer}: it resets itself by its watchdog; counted fenced in {} once its groups' addresses \
+                 are silent",
+                crate::time::fmt_duration(until.saturating_since(now))
+            )),
             State::Confirmed { .. } => None,
         };
         lines.extend(state);
@@ -114,7 +139,7 @@ impl StatusView<'_> {
         let ms = |d: crate::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         o.str("method", st.method.name()).str("describe", &st.method.describe()).str("state", f.state().name());
         match f.state() {
-            State::Waiting { until } => {
+            State::Waiting { until } | State::WatchdogWait { until } => {
                 o.num("next_attempt_ms", ms(until.saturating_since(now)));
             }
             State::Running { attempt, .. } => {
@@ -140,6 +165,74 @@ impl StatusView<'_> {
         last(&mut o, "check", f.last_check());
     }
 
+    /// The ping targets and the watchdog, in words.
+    fn reach_lines(&self, now: Instant) -> Vec<String> {
+        let p = self.node.partition();
+        let mut lines = Vec::new();
+        let t = p.targets();
+        if !t.is_empty() {
+            let peer = match p.peer_reach() {
+                Some(r) if r.known => format!("{} reaches {}", self.cfg.peer_name(), r.count),
+                Some(_) => format!("{} does not know yet", self.cfg.peer_name()),
+                None => format!("{}'s count unknown", self.cfg.peer_name()),
+            };
+            let known = if t.known(now) { "" } else { " (not known yet)" };
+            let worse = if p.worse() { "; fewer than the peer: groups handed over" } else { "" };
+            lines.push(format!(
+                "ping: {} of {} targets answer{known}; {peer}; {}{worse}",
+                t.count(now),
+                t.len(),
+                reach_name(p.reach(now))
+            ));
+            for x in t.targets() {
+                let up = if t.is_up(x, now) { "up" } else { "down" };
+                let last = x
+                    .last_reply
+                    .map(|r| format!("last reply {} ago", crate::time::fmt_duration(now.saturating_since(r))))
+                    .unwrap_or_else(|| "never answered".to_string());
+                let rtt = x.rtt.map(|d| format!(", rtt {} us", d.as_micros())).unwrap_or_default();
+                lines.push(format!("  target {}: {up}, {last}{rtt}", x.addr));
+            }
+        }
+        if let Some(w) = &self.watchdog {
+            let state = match (w.healthy, w.petting) {
+                (false, _) => "NOT petted: the loop was stuck; this node resets",
+                (true, false) => "NOT petted: this node may not keep its groups; it resets",
+                (true, true) => "petted",
+            };
+            lines.push(format!("watchdog {}: {} s, {state}", w.device, w.timeout_s));
+        }
+        lines
+    }
+
+    fn reach_json(&self, o: &mut crate::ctl::json::Obj<'_>, now: Instant) {
+        let p = self.node.partition();
+        let t = p.targets();
+        {
+            let mut r = o.nested(Some("ping"), false);
+            r.num("count", t.count(now) as u64)
+                .num("total", t.len() as u64)
+                .bool("known", t.known(now))
+                .str("reach", reach_name(p.reach(now)))
+                .bool("fewer_than_peer", p.worse());
+            r.opt_num("peer_count", p.peer_reach().filter(|x| x.known).map(|x| u64::from(x.count)));
+            let mut list = r.nested(Some("targets"), true);
+            for x in t.targets() {
+                let mut e = list.nested(None, false);
+                e.str("addr", &x.addr.to_string()).bool("up", t.is_up(x, now));
+                e.opt_num("last_reply_ms", x.last_reply.map(|r| now.saturating_since(r).as_millis() as u64));
+                e.opt_num("rtt_us", x.rtt.map(|d| d.as_micros() as u64));
+            }
+        }
+        if let Some(w) = &self.watchdog {
+            let mut d = o.nested(Some("watchdog"), false);
+            d.str("device", &w.device)
+                .num("timeout_s", u64::from(w.timeout_s))
+                .bool("petting", w.petting)
+                .bool("healthy", w.healthy);
+        }
+    }
+
     fn owner_name(&self, o: cluster::Owner) -> &str {
         match o {
             cluster::Owner::Local => self.cfg.local_name(),
@@ -158,6 +251,7 @@ impl StatusView<'_> {
                 .str("state", self.node.cluster().node_state().name())
                 .num("generation", self.generation)
                 .num("stuck_children", self.stuck_children as u64);
+            self.reach_json(&mut o, now);
             {
                 let mut peers = o.nested(Some("peers"), true);
                 let mut p = peers.nested(None, false);
@@ -239,6 +333,9 @@ impl StatusView<'_> {
         }
         for l in self.fencing_lines(now) {
             let _ = writeln!(s, "  {l}");
+        }
+        for l in self.reach_lines(now) {
+            let _ = writeln!(s, "{l}");
         }
         for (i, g) in self.cfg.groups.iter().enumerate() {
             let v = self.node.cluster().group_view(crate::cluster::GroupId(i));

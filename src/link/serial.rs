@@ -645,20 +645,20 @@ mod tests {
 
     #[test]
     fn budget_numbers() {
-        // 1 group: 31 + 11 + 1 + 25 + 32 = 100-byte packet, 100 + 7 = 107 bytes on the line.
-        assert_eq!(heartbeat_packet_len(1), 100);
-        assert_eq!(frame_len(100), 107);
-        assert_eq!(line_time(107, 9600), Duration::from_micros(111_459));
-        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(446));
-        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(38));
+        // 1 group: 31 + 11 + 1 + 29 + 32 = 104-byte packet, 104 + 7 = 111 bytes on the line.
+        assert_eq!(heartbeat_packet_len(1), 104);
+        assert_eq!(frame_len(104), 111);
+        assert_eq!(line_time(111, 9600), Duration::from_micros(115_625));
+        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(463));
+        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(39));
         assert!(min_keepalive(4, 19200) > min_keepalive(1, 19200));
         // the table in docs/serial.md
-        let table = [(9600, 446, 584), (19200, 223, 292), (38400, 112, 146), (57600, 75, 98), (115200, 38, 49)];
+        let table = [(9600, 463, 600), (19200, 232, 300), (38400, 116, 150), (57600, 78, 100), (115200, 39, 50)];
         for (baud, one, four) in table {
             assert_eq!(min_keepalive(1, baud), Duration::from_millis(one), "{baud}");
             assert_eq!(min_keepalive(4, baud), Duration::from_millis(four), "{baud}");
         }
-        assert_eq!(frame_len(heartbeat_packet_len(4)), 140);
+        assert_eq!(frame_len(heartbeat_packet_len(4)), 144);
     }
 
     #[test]
