@@ -368,3 +368,36 @@ fn every_family_passes_promtool() {
     let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
     eprintln!("{families} families, {} bytes", text.len());
 }
+
+/// Under heartbeat's protocol (a pair from heartbeat's files, `--ha-d`), `status
+/// --prometheus` is served from heartbeat's engine and passes promtool.
+#[test]
+fn heartbeat_protocol_metrics_pass_promtool() {
+    if !common::hbmixed::prerequisites() || !needs().tools(&["promtool"]).ok() {
+        return;
+    }
+    use common::hbmixed::{Mixed, Opts};
+    let mut x = Mixed::new(&Opts { fixture: Some("udp-sha1"), iface: "veth0", ..Opts::default() });
+    x.start_tandem(0);
+    x.start_tandem(1);
+    assert!(
+        wait_for(Duration::from_secs(40), Duration::from_millis(100), || x.nodestatus(0, "hn2") == "active"),
+        "{}",
+        x.log(0)
+    );
+    let mut text = String::new();
+    assert!(
+        wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+            let (code, out) = x.tandem_cmd(0, &["status", "--prometheus"]);
+            text = out;
+            // heartbeat's group is named by its first resource.
+            let owner = "tandem_group_owner{group=\"IPaddr::192.0.2.50/24/veth0\",owner=\"hn1\"}";
+            code == 0 && value(&text, owner) == Some(1.0)
+        }),
+        "{text}"
+    );
+    let (ok, said) = promtool(&text);
+    assert!(ok, "{said}\n{text}");
+    assert_eq!(value(&text, "tandem_peer_state{peer=\"hn2\",state=\"up\"}"), Some(1.0), "{text}");
+    assert!(text.contains("tandem_link_up{link=\"ucast veth0 "), "{text}");
+}

@@ -7,6 +7,7 @@ mod check;
 pub mod export;
 mod fence;
 mod guest;
+pub mod hb;
 mod ocf;
 
 use std::path::PathBuf;
@@ -19,11 +20,11 @@ use args::{parse_args, Args};
 pub use check::check_config;
 
 const USAGE: &str = "usage:
-  tandem daemon   [-c CONFIG] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
+  tandem daemon   [-c CONFIG | --ha-d DIR] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
   tandem status   [-s SOCKET] [--json | --prometheus [--listen ADDR:PORT]]
   tandem standby  [-s SOCKET] [GROUP|all]
   tandem takeover [-s SOCKET] [GROUP|all]
-  tandem check-config [-c CONFIG] [--node NAME]
+  tandem check-config [-c CONFIG | --ha-d DIR] [--node NAME]
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
@@ -33,7 +34,26 @@ const USAGE: &str = "usage:
   tandem ocf      ip|drbd|mount|lvm|script|guest ACTION   # OCF resource agent (OCF_RESKEY_*)
   tandem export   pacemaker [-c CONFIG] [--crm]
   tandem version
+  hb_standby [all|foreign|local|failback], hb_takeover [...], cl_status SUBCOMMAND
+                  (heartbeat's commands: links to this binary by those names)
 ";
+
+/// The default configuration: /etc/tandem/tandem.conf, or heartbeat's /etc/ha.d when there is
+/// no tandem.conf and there is an /etc/ha.d/ha.cf (a heartbeat node replaced in place).
+pub fn default_config() -> PathBuf {
+    let tandem = PathBuf::from(crate::daemon::DEFAULT_CONFIG);
+    let ha_d = std::path::Path::new(crate::config::hacompat::HA_D);
+    if !tandem.exists() && ha_d.join(crate::config::hacompat::HA_CF).exists() {
+        return ha_d.to_path_buf();
+    }
+    tandem
+}
+
+/// The configuration an `-c FILE` / `--ha-d DIR` pair names (`--ha-d` wins; neither: the
+/// default). A directory is read as heartbeat's.
+fn config_of(a: &Args) -> PathBuf {
+    a.get(&["--ha-d"]).or_else(|| a.get(&["-c", "--config"])).map(PathBuf::from).unwrap_or_else(default_config)
+}
 
 fn usage_error(msg: &str) -> i32 {
     eprintln!("tandem: {msg}");
@@ -41,14 +61,19 @@ fn usage_error(msg: &str) -> i32 {
     2
 }
 
-/// Runs the program with its whole argv: called as `/usr/lib/ocf/resource.d/tandem/AGENT`
-/// (a link to the binary), it is that OCF agent; otherwise `tandem COMMAND …`.
+/// Runs the program with its whole argv, as invoked: as `/usr/lib/ocf/resource.d/tandem/AGENT`
+/// (a link to the binary) it is that OCF agent; by heartbeat's command names (`hb_standby`,
+/// `hb_takeover`, `cl_status`, links too) it is that command; otherwise `tandem COMMAND …`.
 pub fn main(argv: Vec<String>) -> i32 {
     let mut it = argv.into_iter();
     let argv0 = it.next().unwrap_or_default();
     let rest: Vec<String> = it.collect();
     if let Some(agent) = ocf::agent_of_argv0(&argv0) {
         return ocf::run(agent, rest.first().map(String::as_str));
+    }
+    let base = std::path::Path::new(&argv0).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if hb::NAMES.contains(&base) {
+        return hb::run(base, &argv0, &rest);
     }
     run(rest)
 }
@@ -91,7 +116,7 @@ pub fn run(argv: Vec<String>) -> i32 {
 fn cmd_daemon(rest: &[String]) -> i32 {
     let a = match parse_args(
         rest,
-        &["-c", "--config", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
+        &["-c", "--config", "--ha-d", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
         &["--foreground", "-f"],
     ) {
         Ok(a) => a,
@@ -100,10 +125,7 @@ fn cmd_daemon(rest: &[String]) -> i32 {
     if !a.words.is_empty() {
         return usage_error("daemon takes no arguments");
     }
-    let mut o = Options::default();
-    if let Some(c) = a.get(&["-c", "--config"]) {
-        o.config = PathBuf::from(c);
-    }
+    let mut o = Options { config: config_of(&a), ..Options::default() };
     o.node = a.get(&["--node"]);
     o.socket = a.get(&["--socket", "-s"]).map(PathBuf::from);
     o.state_dir = a.get(&["--state-dir"]).map(PathBuf::from);
@@ -174,16 +196,21 @@ fn cmd_move(cmd: &str, rest: &[String]) -> i32 {
 }
 
 fn cmd_check(rest: &[String]) -> i32 {
-    let a = match parse_args(rest, &["-c", "--config", "--node"], &[]) {
+    let a = match parse_args(rest, &["-c", "--config", "--ha-d", "--node"], &[]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
     if !a.words.is_empty() {
         return usage_error("check-config takes no arguments");
     }
-    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| crate::daemon::DEFAULT_CONFIG.to_string());
+    if let Some(d) = a.get(&["--ha-d"]) {
+        if !std::path::Path::new(&d).is_dir() {
+            return usage_error(&format!("--ha-d {d}: not a directory"));
+        }
+    }
+    let path = config_of(&a);
     let node = a.get(&["--node"]);
-    check_config(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
+    check_config(&path, node.as_deref(), &mut std::io::stdout())
 }
 
 fn cmd_keygen(rest: &[String]) -> i32 {

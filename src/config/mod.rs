@@ -5,6 +5,7 @@
 //! node is this, which interfaces exist) comes in as [`HostFacts`], gathered by the caller.
 
 pub mod guest;
+pub mod hacompat;
 pub mod key;
 pub mod lex;
 pub mod raw;
@@ -170,6 +171,86 @@ pub struct Config {
     pub notify_timeout: Duration,
     /// `metrics_listen ADDR:PORT`: the daemon serves `GET /metrics` there (off by default).
     pub metrics_listen: Option<SocketAddr>,
+    /// The wire protocol spoken with the peer (`protocol`; heartbeat's for `--ha-d`).
+    pub protocol: Protocol,
+}
+
+/// The wire protocol the daemon speaks with its peer.
+#[derive(Debug, Clone, Default)]
+pub enum Protocol {
+    /// tandem's own (docs/wire.md).
+    #[default]
+    Tandem,
+    /// heartbeat 3.0.6's (docs/heartbeat-wire.md): a drop-in replacement for a heartbeat node,
+    /// and mixed heartbeat/tandem clusters (docs/migrating-from-heartbeat.md).
+    Heartbeat(Box<HbSettings>),
+}
+
+/// heartbeat's `auto_failback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HbFailback {
+    On,
+    Off,
+    /// heartbeat's default: groups go back to their preferred node, asked for one by one.
+    Legacy,
+}
+
+impl HbFailback {
+    pub fn name(self) -> &'static str {
+        match self {
+            HbFailback::On => "on",
+            HbFailback::Off => "off",
+            HbFailback::Legacy => "legacy",
+        }
+    }
+}
+
+/// What heartbeat's protocol needs beyond the rest of [`Config`].
+#[derive(Debug, Clone)]
+pub struct HbSettings {
+    /// heartbeat's `authkeys` file (`auth N`, then `N sha1|md5 KEY` or `N crc`).
+    pub authkeys: PathBuf,
+    /// The line naming it (`hb_authkeys`; 0 for `--ha-d`).
+    pub authkeys_line: usize,
+    /// The keys, read and permission-checked by `load` (`None` after a pure parse).
+    pub keys: Option<crate::hb::auth::AuthKeys>,
+    pub failback: HbFailback,
+    /// `hopfudge` (default 1).
+    pub hopfudge: u32,
+    /// `msgfmt netstring`: no `auth` field in UDP messages.
+    pub msgfmt_netstring: bool,
+    /// heartbeat's state directory, for `hb_uuid` and `hb_generation` (/var/lib/heartbeat).
+    pub state_dir: PathBuf,
+    /// heartbeat's name of each group (same order as [`Config::groups`]): the first resource
+    /// of its haresources line, as written.
+    pub group_keys: Vec<String>,
+    /// The haresources file the groups come from (`None`: the groups are in [`Config::file`]);
+    /// group lines are its lines.
+    pub haresources: Option<PathBuf>,
+    /// `env NAME=VALUE`: `HA_NAME=VALUE` in the resource scripts' environment.
+    pub env: Vec<(String, String)>,
+    /// Parameters as `cl_status hbparameter` reports them (name, value), heartbeat's
+    /// defaults included.
+    pub params: Vec<(String, String)>,
+}
+
+impl HbSettings {
+    /// heartbeat's defaults, with the authkeys file at `authkeys`.
+    pub fn new(authkeys: PathBuf) -> HbSettings {
+        HbSettings {
+            authkeys,
+            authkeys_line: 0,
+            keys: None,
+            failback: HbFailback::Legacy,
+            hopfudge: 1,
+            msgfmt_netstring: false,
+            state_dir: PathBuf::from(hacompat::HB_STATE_DIR),
+            group_keys: Vec::new(),
+            haresources: None,
+            env: Vec::new(),
+            params: Vec::new(),
+        }
+    }
 }
 
 impl Config {
@@ -220,6 +301,17 @@ impl Config {
 
     pub fn peer_name(&self) -> &str {
         self.nodes.get(usize::from(self.peer())).map(String::as_str).unwrap_or("")
+    }
+    /// The file a group's line is in (haresources, for heartbeat's configuration).
+    pub fn group_file(&self) -> &Path {
+        self.heartbeat().and_then(|h| h.haresources.as_deref()).unwrap_or(&self.file)
+    }
+    /// heartbeat's protocol settings, when the daemon speaks it.
+    pub fn heartbeat(&self) -> Option<&HbSettings> {
+        match &self.protocol {
+            Protocol::Heartbeat(h) => Some(h),
+            Protocol::Tandem => None,
+        }
     }
 }
 

@@ -81,6 +81,12 @@ pub enum Directive {
     Statedir(PathBuf),
     /// `None` = "none".
     Logfacility(Option<String>),
+    /// `protocol tandem|heartbeat`: true for heartbeat's.
+    ProtocolHeartbeat(bool),
+    /// `hb_authkeys PATH`: heartbeat's authkeys file (with `protocol heartbeat`).
+    HbAuthkeys(PathBuf),
+    /// `auto_failback legacy` (heartbeat's old mode; with `protocol heartbeat` only).
+    AutoFailbackLegacy,
     Logfile(PathBuf),
     /// A program run on every transition (`notify PATH`, repeatable).
     Notify(PathBuf),
@@ -125,7 +131,7 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 40] = [
+pub const DIRECTIVES: [&str; 42] = [
     "cluster",
     "node",
     "authkey",
@@ -166,6 +172,8 @@ pub const DIRECTIVES: [&str; 40] = [
     "notify",
     "notify_timeout",
     "metrics_listen",
+    "protocol",
+    "hb_authkeys",
 ];
 
 fn static_name(word: &str) -> Option<&'static str> {
@@ -270,10 +278,7 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
             let v = a(0).unwrap_or("");
             let b = match parse_bool(v) {
                 Some(b) => b,
-                None if v == "legacy" => {
-                    e(format!("{name}: 'legacy' (heartbeat's old failback mode) is not supported; use on or off"));
-                    return None;
-                }
+                None if v == "legacy" && name == "auto_failback" => return Some((name, Directive::AutoFailbackLegacy)),
                 None => {
                     e(format!("{name}: expected on or off, not '{v}'"));
                     return None;
@@ -495,6 +500,25 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 e(format!("logfacility: unknown syslog facility '{v}' (daemon, local0…local7, user, … or none)"));
                 return None;
             }
+        }
+        "protocol" => {
+            if !count(1, 1, "tandem|heartbeat") {
+                return None;
+            }
+            match a(0).unwrap_or("") {
+                "tandem" => Directive::ProtocolHeartbeat(false),
+                "heartbeat" => Directive::ProtocolHeartbeat(true),
+                v => {
+                    e(format!("protocol: expected tandem or heartbeat, not '{v}'"));
+                    return None;
+                }
+            }
+        }
+        "hb_authkeys" => {
+            if !count(1, 1, "PATH") {
+                return None;
+            }
+            Directive::HbAuthkeys(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
         "group" => {
             if args.len() < 3 {
@@ -784,7 +808,9 @@ mod tests {
     fn simple_values() {
         assert_eq!(one("auto_failback on"), Ok(Directive::AutoFailback(true)));
         assert_eq!(one("auto_failback no"), Ok(Directive::AutoFailback(false)));
-        assert!(one("auto_failback legacy").unwrap_err()[0].contains("not supported"));
+        // Only with `protocol heartbeat`, which resolve checks.
+        assert_eq!(one("auto_failback legacy"), Ok(Directive::AutoFailbackLegacy));
+        assert!(one("realtime legacy").unwrap_err()[0].contains("expected on or off"));
         assert_eq!(one("realtime off"), Ok(Directive::Realtime(false)));
         assert_eq!(one("garp_count 0"), Ok(Directive::GarpCount(0)));
         assert!(one("garp_count 101").unwrap_err()[0].contains("0 to 100"));

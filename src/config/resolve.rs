@@ -48,8 +48,9 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         errs.sort_by_key(|(l, _)| *l);
         return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
     }
-    let (authkey, authkey_line) = c.authkey.unwrap_or_default();
-    let (authkey_accept, authkey_accept_line) = match c.authkey_accept {
+    let protocol = c.protocol(&groups);
+    let (authkey, authkey_line) = c.authkey.clone().unwrap_or_default();
+    let (authkey_accept, authkey_accept_line) = match c.authkey_accept.clone() {
         Some((p, l)) => (Some(p), l),
         None => (None, 0),
     };
@@ -98,6 +99,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         notify: c.notify.into_iter().map(|(path, line)| super::NotifyHook { path, line }).collect(),
         notify_timeout: t.notify_timeout,
         metrics_listen: c.metrics_listen,
+        protocol,
     };
     Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, authkey_accept_line, warnings })
 }
@@ -132,6 +134,10 @@ struct Collected {
     groups: Vec<(String, String, Vec<super::Resource>, usize)>,
     notify: Vec<(PathBuf, usize)>,
     metrics_listen: Option<SocketAddr>,
+    /// `protocol heartbeat` (its line), `hb_authkeys`, `auto_failback legacy` (its line).
+    protocol_hb: Option<usize>,
+    hb_authkeys: Option<(PathBuf, usize)>,
+    failback_legacy: Option<usize>,
 }
 
 /// The node names and how to look them up.
@@ -197,6 +203,9 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         groups: Vec::new(),
         notify: Vec::new(),
         metrics_listen: None,
+        protocol_hb: None,
+        hb_authkeys: None,
+        failback_legacy: None,
     };
     let mut seen: HashMap<&'static str, usize> = HashMap::new();
     for r in raws {
@@ -257,6 +266,9 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
             Directive::Statedir(p) => c.statedir = Some(p),
             Directive::Logfacility(f) => c.logfacility = f,
             Directive::Logfile(p) => c.logfile = Some(p),
+            Directive::ProtocolHeartbeat(hb) => c.protocol_hb = hb.then_some(line),
+            Directive::HbAuthkeys(p) => c.hb_authkeys = Some((p, line)),
+            Directive::AutoFailbackLegacy => c.failback_legacy = Some(line),
             Directive::Group { name, preferred, resources } => c.groups.push((name, preferred, resources, line)),
             Directive::Notify(p) => {
                 if let Some((_, l)) = c.notify.iter().find(|(q, _)| *q == p) {
@@ -286,8 +298,33 @@ impl Collected {
         } else if self.nodes.len() != 2 && !self.is_bad("node") {
             self.errs.push((self.node_line, format!("exactly two nodes are needed, found {}", self.nodes.len())));
         }
-        if self.authkey.is_none() && !self.is_bad("authkey") {
-            self.errs.push((0, "missing required directive 'authkey'".to_string()));
+        super::hacompat::check_tandem_conf_protocol(
+            self.protocol_hb,
+            &self.authkey,
+            &self.hb_authkeys,
+            self.failback_legacy,
+            self.is_bad("authkey") || self.is_bad("hb_authkeys"),
+            &mut self.errs,
+        );
+    }
+
+    /// The wire protocol (`protocol`, with `hb_authkeys` and `auto_failback`).
+    fn protocol(&self, groups: &[GroupConfig]) -> super::Protocol {
+        match (self.protocol_hb, &self.hb_authkeys) {
+            (Some(_), Some((path, line))) => {
+                let failback = match (self.failback_legacy, self.auto_failback) {
+                    (Some(_), _) => super::HbFailback::Legacy,
+                    (None, true) => super::HbFailback::On,
+                    (None, false) => super::HbFailback::Off,
+                };
+                super::Protocol::Heartbeat(Box::new(super::hacompat::settings_for_tandem_conf(
+                    path.clone(),
+                    *line,
+                    failback,
+                    groups,
+                )))
+            }
+            _ => super::Protocol::Tandem,
         }
     }
 

@@ -31,6 +31,12 @@ pub enum Request {
     Metrics,
     /// `status --prometheus --listen ADDR:PORT`: serve `GET /metrics` on this address.
     MetricsListen(String),
+    /// What `cl_status` shows: nodes, links, resources, parameters (one fact per line).
+    HbInfo,
+    /// heartbeat's `hb_standby all|local|foreign|failback`.
+    HbStandby(String),
+    /// heartbeat's `hb_takeover all|local|foreign|failback`.
+    HbTakeover(String),
 }
 
 impl Request {
@@ -51,6 +57,9 @@ impl Request {
             ("fenced", Some(n)) => Ok(Request::Fenced(n.to_string())),
             ("status", Some("prometheus")) => Ok(Request::Metrics),
             ("metrics-listen", Some(a)) => Ok(Request::MetricsListen(a.to_string())),
+            ("hbinfo", None) => Ok(Request::HbInfo),
+            ("hb_standby", a) => Ok(Request::HbStandby(a.unwrap_or("all").to_string())),
+            ("hb_takeover", a) => Ok(Request::HbTakeover(a.unwrap_or("all").to_string())),
             _ => Err(CtlError::BadRequest(line.to_string())),
         }
     }
@@ -66,6 +75,9 @@ impl Request {
             Request::Fenced(n) => format!("fenced {n}\n"),
             Request::Metrics => "status prometheus\n".to_string(),
             Request::MetricsListen(a) => format!("metrics-listen {a}\n"),
+            Request::HbInfo => "hbinfo\n".to_string(),
+            Request::HbStandby(s) => format!("hb_standby {s}\n"),
+            Request::HbTakeover(s) => format!("hb_takeover {s}\n"),
         }
     }
 }
@@ -117,6 +129,9 @@ mod tests {
             Request::Fenced("beta".into()),
             Request::Metrics,
             Request::MetricsListen("[2001:db8::1]:9694".into()),
+            Request::HbInfo,
+            Request::HbStandby("failback".into()),
+            Request::HbTakeover("all".into()),
         ] {
             assert_eq!(Request::parse(r.line().trim_end()).unwrap(), r);
         }

@@ -170,6 +170,7 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
         Event::OutdateAnswered { ref resource, code } => {
             t(Level::Info, format!("peer asked to outdate DRBD resource {resource}: answered {code}"))
         }
+        Event::Hb(ref e) => super::hbcore::describe(cfg, e),
     }
 }
 

@@ -67,6 +67,9 @@ pub enum Input<'a> {
     ConnGone(ConnId),
     /// Configuration reload: new timers and failback policy.
     Reload { timing: Timing, auto_failback: bool, config_digest: u32 },
+    /// Bytes as a link delivered them, for a core that decodes its own frames (heartbeat's
+    /// protocol): a UDP datagram, or what was read from a serial line in raw mode.
+    Raw { link: usize, bytes: &'a [u8] },
 }
 
 /// A packet to send on every link.
@@ -135,6 +138,14 @@ pub enum Output {
     Event(Event),
     /// Everything released and announced: the daemon may exit.
     Exit,
+    /// Send these bytes as they are: `udp` as one datagram on every UDP link, `serial` on every
+    /// serial link (in raw mode). For heartbeat's protocol, whose frames differ per medium.
+    SendRaw {
+        udp: Vec<u8>,
+        serial: Vec<u8>,
+    },
+    /// Store this boot generation durably (the heartbeat core restarted itself with a new one).
+    SaveGeneration(u64),
 }
 
 /// A transition, as plain data; the loop formats it with the configuration's names.
@@ -219,4 +230,6 @@ pub enum Event {
         theirs: u32,
         same: bool,
     },
+    /// What the heartbeat-protocol core reports (`hbcore.rs` formats it).
+    Hb(super::hbcore::HbEvent),
 }

@@ -13,9 +13,12 @@
 //!
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
+pub mod core;
 mod events;
 pub mod fencing;
 mod garp;
+pub mod hbcore;
+mod hbmode;
 pub mod http;
 pub mod io;
 pub mod jitter;
@@ -58,7 +61,7 @@ use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MA
 use garp::Garp;
 pub use io::ReplyCode;
 use io::{Input, Msg, Output};
-use node::{Node, NodeSetup};
+use node::NodeSetup;
 use partition::{PartitionSetup, PeerFencing};
 use pinger::Pinger;
 pub use startup::main;
@@ -353,7 +356,8 @@ pub struct Daemon {
     mark_pending: Option<(u64, u64)>,
     codec: Codec,
     links: Vec<Box<dyn Link>>,
-    node: Node,
+    /// tandem's core, or heartbeat's (one loop for both: `core.rs`).
+    node: core::Core,
     agents: Vec<Vec<Box<dyn Agent>>>,
     runner: Runner,
     ctl: Server,
@@ -430,7 +434,10 @@ fn open_links(cfg: &Config, now: Instant) -> Result<Vec<Box<dyn Link>>, DaemonEr
         let name = l.name();
         let link: Box<dyn Link> = match l {
             LinkConfig::Serial { .. } => {
-                Box::new(SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?)
+                let mut s = SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?;
+                // heartbeat's serial frames are text with their own markers, without ours.
+                s.set_raw(cfg.heartbeat().is_some());
+                Box::new(s)
             }
             _ => Box::new(UdpLink::open(l, name.clone()).map_err(|e| setup(format!("link {name}"), e))?),
         };
@@ -571,11 +578,10 @@ impl Daemon {
         }
         let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
         let signals = Signals::install()?;
-        let setup_ = node_setup(&cfg, generation, links.len());
-        let mut echo_addrs = setup_.partition.targets.clone();
-        echo_addrs.extend(&setup_.partition.probes);
+        let (node, generation) = hbmode::make_core(now, &cfg, generation, links.len(), &statedir)?;
+        let mut echo_addrs = cfg.ping.clone();
+        echo_addrs.extend(group_addresses(&cfg));
         let pinger = Pinger::open(&echo_addrs).map_err(|e| setup("raw ICMP socket for the ping targets", e))?;
-        let node = Node::new(now, setup_);
         let dog = match self_watchdog(&cfg) {
             None => None,
             Some(w) => {
@@ -664,7 +670,7 @@ impl Daemon {
         self.counters
     }
     pub fn peer_state(&self) -> PeerState {
-        self.node.membership().peer_state()
+        self.node.peer_state()
     }
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -810,7 +816,7 @@ impl Daemon {
         let mut n = 0;
         let partition = self.node.partition();
         self.pinger.recv(fd, &mut |src, e| {
-            if partition.addr_of(e.target) == Some(src) && n < got.len() {
+            if partition.and_then(|p| p.addr_of(e.target)) == Some(src) && n < got.len() {
                 got[n] = (e.target, e.seq);
                 n += 1;
             }
@@ -889,6 +895,10 @@ impl Daemon {
     }
 
     fn reload(&mut self, now: Instant) {
+        if self.node.is_heartbeat() {
+            error!("reload refused: heartbeat's protocol is not reconfigured live; restart the daemon");
+            return;
+        }
         let node = Some(self.cfg.local_name().to_string());
         let new = match crate::load::load(&self.opts.config, node.as_deref()) {
             Ok((c, _)) => c,
@@ -922,6 +932,9 @@ impl Daemon {
 
     /// Reads and decodes everything pending on link `l`, and feeds it to the core.
     fn receive(&mut self, now: Instant, l: usize) {
+        if self.node.is_heartbeat() {
+            return self.receive_raw(now, l);
+        }
         let Some(link) = self.links.get_mut(l) else { return };
         // Our own packets come back only on bcast/mcast links; with our node id on any
         // other link, they come from another daemon running under this node's name.
@@ -1076,7 +1089,7 @@ impl Daemon {
             Output::CancelFence => self.runner.kill_tag(Job::Fence.tag()),
             Output::FenceCheck { id } => self.spawn_fence_check(now, id),
             Output::Ping { index, seq } => {
-                if let Some(addr) = self.node.partition().addr_of(index) {
+                if let Some(addr) = self.node.partition().and_then(|p| p.addr_of(index)) {
                     if let Err(e) = self.pinger.send(addr, index, seq) {
                         if let Some(s) = self.rl_send.allow(now) {
                             warn!("ping {addr}: send: {e} ({s} similar messages suppressed)");
@@ -1102,6 +1115,8 @@ impl Daemon {
                 self.exit = true;
                 self.clean_exit = true;
             }
+            Output::SendRaw { udp, serial } => self.transmit_raw(now, &udp, &serial),
+            Output::SaveGeneration(g) => self.save_generation(now, g),
         }
     }
 
@@ -1364,8 +1379,10 @@ impl Daemon {
                     self.pending.push(Pending::Outdate { id, code });
                 }
                 Some(Job::Op { group, resource, op }) => {
-                    let rules = self.agents.get(group.0).and_then(|g| g.get(resource.0)).map(|a| a.exit_rules());
-                    let r = runner::judge(rules.unwrap_or_default(), op, d);
+                    let r = match self.agents.get(group.0).and_then(|g| g.get(resource.0)) {
+                        Some(a) => a.judge(op, d),
+                        None => runner::judge(runner::ExitRules::default(), op, d),
+                    };
                     // What the child said (a script's output, a forked agent's log lines).
                     let (gname, text) = (self.group_name(group), self.res_text(group, resource));
                     for line in d.output.lines() {
@@ -1460,8 +1477,7 @@ impl Daemon {
         };
         match req {
             Request::Status { json } => {
-                let view = self.status_view();
-                let body = if json { view.json(now) } else { view.text(now) };
+                let body = self.status_body(now, json);
                 self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
             }
             Request::Standby(g) | Request::Takeover(g) if self.group_sel(&g).is_none() => {
@@ -1507,6 +1523,9 @@ impl Daemon {
                 let (code, text) = self.metrics_listen(&addr);
                 self.ctl.reply(inc.conn, code.code(), &text);
             }
+            r @ (Request::HbInfo | Request::HbStandby(_) | Request::HbTakeover(_)) => {
+                self.on_hb_request(now, inc.conn, r)
+            }
         }
     }
 
@@ -1517,10 +1536,10 @@ impl Daemon {
         self.cfg.groups.iter().position(|g| g.name == name).map(|g| GroupSel::One(GroupId(g)))
     }
 
-    fn status_view(&self) -> status::StatusView<'_> {
+    fn status_view<'a>(&'a self, node: &'a node::Node) -> status::StatusView<'a> {
         status::StatusView {
             cfg: &self.cfg,
-            node: &self.node,
+            node,
             links: &self.links,
             generation: self.generation,
             transitions: &self.transitions,
@@ -1536,12 +1555,12 @@ impl Daemon {
 
     /// `status --json`.
     pub fn status_json(&self, now: Instant) -> String {
-        self.status_view().json(now)
+        self.status_body(now, true)
     }
 
     /// `status`, for humans.
     pub fn status_text(&self, now: Instant) -> String {
-        self.status_view().text(now)
+        self.status_body(now, false)
     }
 }
 

@@ -169,6 +169,8 @@ impl Node {
                 self.keepalive_ms = millis_u32(timing.keepalive);
                 self.cluster.set_auto_failback(auto_failback);
             }
+            // For the heartbeat core only (tandem's packets arrive decoded).
+            Input::Raw { .. } => {}
         }
         self.partition_step(now, out);
         // Outdate requests follow the peer's state (sent once it is up, answered at once

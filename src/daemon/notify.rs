@@ -30,7 +30,10 @@ use crate::logging::RateLimit;
 use crate::membership::PeerState;
 use crate::time::{Duration, Instant};
 
+use crate::hb::proto::{NodeStatus, Notice as HbNotice};
+
 use super::events::{group_name, res_text};
+use super::hbcore::HbEvent;
 use super::io::Event;
 
 /// Notices queued per hook at least; more are dropped (and counted).
@@ -250,6 +253,7 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
         Event::Isolated => Notice::new(Kind::Node, cfg.local_name(), "isolated").reason(format!(
             "{peer} is silent and no ping target answers: the groups stop here; no fencing, no takeover"
         )),
+        Event::Hb(ref e) => return hb_notice(cfg, e),
         Event::FenceScheduled { delay } if delay.is_zero() => fence("scheduled").reason("the peer is dead: now"),
         Event::FenceScheduled { delay } => fence("scheduled").reason(format!("the peer is dead: in {}", fmt(delay))),
         Event::FenceStarted { attempt } => fence("started").reason(format!("attempt {attempt}")),
@@ -273,6 +277,60 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
         } else {
             format!("manual fencing: power {peer} off, then run tandem fenced {peer}")
         }),
+    })
+}
+
+/// The peer's state under heartbeat's protocol, in the words of tandem's (`up` for heartbeat's
+/// `up` and `active`).
+fn hb_peer_state(s: NodeStatus) -> &'static str {
+    match s {
+        NodeStatus::Up | NodeStatus::Active => "up",
+        NodeStatus::Dead => "dead",
+        NodeStatus::Init => "init",
+        NodeStatus::Other => "other",
+    }
+}
+
+/// The heartbeat-protocol core's events (`protocol heartbeat`, `--ha-d`): the same names as
+/// tandem's core gives its own; engine notices other than a late peer are log lines only.
+fn hb_notice(cfg: &Config, ev: &HbEvent) -> Option<Notice> {
+    let peer = cfg.peer_name();
+    let (g, r) = (|g: usize| GroupId(g), |r: usize| ResId(r));
+    Some(match *ev {
+        HbEvent::LocalStatus(s) => Notice::new(Kind::Node, cfg.local_name(), s.name()),
+        HbEvent::Peer { old, new } => Notice::new(Kind::Peer, peer, hb_peer_state(new))
+            .previous(hb_peer_state(old))
+            .reason(format!("heartbeat status {} (was {})", new.name(), old.name())),
+        // Which groups the peer holds: told by the groups' own events where it matters here.
+        HbEvent::PeerHolds(_) => return None,
+        HbEvent::Notice { ref notice, .. } => match notice {
+            HbNotice::LateHeartbeat(d) => Notice::new(Kind::Peer, peer, "late")
+                .previous("up")
+                .reason(format!("a status message {} ms after the previous one", d.as_millis())),
+            HbNotice::ReturnedAfterPartition => Notice::new(Kind::Peer, peer, "restarted")
+                .reason("back after a partition: every resource is given up and the cluster starts over"),
+            _ => return None,
+        },
+        HbEvent::Group { group, from, to } => Notice::of_group(cfg, g(group), to.name()).previous(from.name()),
+        HbEvent::FoundRunning { group, resource } => Notice::of_resource(cfg, g(group), r(resource), "running")
+            .reason("found at start-up: the whole group is stopped before anything else"),
+        HbEvent::StartFailed { group, resource } => {
+            Notice::of_resource(cfg, g(group), r(resource), "start-failed").previous("starting")
+        }
+        HbEvent::StandbyAfterFailure { group, .. } => {
+            Notice::of_group(cfg, g(group), "standby").reason("after its failed start")
+        }
+        HbEvent::StopFailed { group, resource, attempts } => {
+            Notice::of_resource(cfg, g(group), r(resource), "stop-failed")
+                .previous("stopping")
+                .reason(format!("{attempts} attempts: held here as failed"))
+        }
+        HbEvent::StopNotLsb { group, resource } => Notice::of_resource(cfg, g(group), r(resource), "stopped")
+            .reason("the stop failed but status says stopped (not LSB-compliant)"),
+        HbEvent::ShutdownDone => Notice::new(Kind::Node, cfg.local_name(), "stopped").reason("clean shutdown done"),
+        HbEvent::Restarted { generation } => Notice::new(Kind::Node, cfg.local_name(), "restarted")
+            .reason(format!("after a healed partition, generation {generation}")),
+        HbEvent::Unsupported(what) => Notice::new(Kind::Node, cfg.local_name(), "unsupported").reason(what),
     })
 }
 
@@ -528,6 +586,8 @@ fn last_line(s: &str) -> &str {
 mod tests {
     use super::*;
     use crate::cluster::{LogEvent, ReleaseReason};
+    use crate::daemon::hbcore::GState;
+    use crate::hb::proto::{GroupMask, RscSet};
     use crate::wire::{GroupState, NodeState};
 
     fn cfg() -> Config {
@@ -577,9 +637,24 @@ mod tests {
             Event::FenceOperator { .. } => 30,
             Event::ReachWorse { .. } => 31,
             Event::Isolated => 32,
+            Event::Hb(h) => match h {
+                HbEvent::LocalStatus(_) => 33,
+                HbEvent::Peer { .. } => 34,
+                HbEvent::PeerHolds(_) => 35,
+                HbEvent::Notice { .. } => 36,
+                HbEvent::Group { .. } => 37,
+                HbEvent::FoundRunning { .. } => 38,
+                HbEvent::StartFailed { .. } => 39,
+                HbEvent::StandbyAfterFailure { .. } => 40,
+                HbEvent::StopFailed { .. } => 41,
+                HbEvent::StopNotLsb { .. } => 42,
+                HbEvent::ShutdownDone => 43,
+                HbEvent::Restarted { .. } => 44,
+                HbEvent::Unsupported(_) => 45,
+            },
         }
     }
-    const VARIANTS: usize = 33;
+    const VARIANTS: usize = 46;
 
     fn samples() -> Vec<Event> {
         let (g, r) = (GroupId(0), ResId(1));
@@ -623,14 +698,28 @@ mod tests {
             Event::FenceOperator { never_heard: true },
             Event::ReachWorse { worse: true },
             Event::Isolated,
+            Event::Hb(HbEvent::LocalStatus(NodeStatus::Active)),
+            Event::Hb(HbEvent::Peer { old: NodeStatus::Active, new: NodeStatus::Dead }),
+            Event::Hb(HbEvent::Notice { notice: HbNotice::LateHeartbeat(Duration::from_millis(700)), suppressed: 0 }),
+            Event::Hb(HbEvent::Group { group: 0, from: GState::Starting, to: GState::Started }),
+            Event::Hb(HbEvent::FoundRunning { group: 0, resource: 1 }),
+            Event::Hb(HbEvent::StartFailed { group: 0, resource: 1 }),
+            Event::Hb(HbEvent::StandbyAfterFailure { group: 0, set: RscSet::ALL }),
+            Event::Hb(HbEvent::StopFailed { group: 0, resource: 0, attempts: 10 }),
+            Event::Hb(HbEvent::StopNotLsb { group: 0, resource: 1 }),
+            Event::Hb(HbEvent::ShutdownDone),
+            Event::Hb(HbEvent::Restarted { generation: 7 }),
+            Event::Hb(HbEvent::Unsupported("a reboot")),
         ]
     }
 
-    /// Events that repeat what was told: the hooks hear them once.
-    fn repeats() -> Vec<Event> {
+    /// Events that repeat what was told, or are log lines only: the hooks do not hear them.
+    fn untold() -> Vec<Event> {
         vec![
             Event::FenceFailed { attempt: 2, detail: "no answer".into(), repeated: true, retry_in: Duration::ZERO },
             Event::FenceCheck { ok: true, detail: "on".into(), took: Duration::ZERO, changed: false },
+            Event::Hb(HbEvent::PeerHolds(GroupMask(1))),
+            Event::Hb(HbEvent::Notice { notice: HbNotice::NoPacketsMissing, suppressed: 0 }),
         ]
     }
 
@@ -664,8 +753,9 @@ mod tests {
                 Kind::Fence => assert_eq!(n.subject, "beta"),
             }
         }
-        for e in repeats() {
-            assert!(notice(&cfg, &link, &e).is_none(), "{e:?} is told again");
+        for e in untold() {
+            seen[variant(&e)] = true;
+            assert!(notice(&cfg, &link, &e).is_none(), "{e:?} is told");
         }
         let missing: Vec<usize> = (0..VARIANTS).filter(|&i| !seen[i]).collect();
         assert!(missing.is_empty(), "variants without a sample: {missing:?}");

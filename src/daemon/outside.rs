@@ -14,6 +14,8 @@ use crate::cluster::{self, GroupId, Op, OpResult, ResId};
 use crate::config::{Config, LinkConfig};
 use crate::time::{self, Instant};
 
+use super::core::Core;
+use super::hbcore::GState;
 use super::http::{self, Responder};
 use super::io::{Event, ReplyCode};
 use super::jitter::Jitter;
@@ -64,6 +66,31 @@ fn unix_ms() -> u64 {
 /// uninterruptible sleep (it keeps its slot) does not stop the others.
 pub(super) fn notify_pool(cfg: &Config) -> usize {
     2 * cfg.notify.len()
+}
+
+/// One link's row of the metrics.
+fn link_view<'a>(
+    cfg: &Config,
+    i: usize,
+    l: &'a dyn crate::link::Link,
+    up: bool,
+    last_seen: Option<f64>,
+) -> LinkView<'a> {
+    let lc = cfg.links.get(i);
+    LinkView {
+        name: l.name(),
+        medium: match lc {
+            Some(LinkConfig::Ucast { .. }) => "ucast",
+            Some(LinkConfig::Bcast { .. }) => "bcast",
+            Some(LinkConfig::Mcast { .. }) => "mcast",
+            Some(LinkConfig::Serial { .. }) => "serial",
+            None => "",
+        },
+        up,
+        last_seen,
+        stats: *l.stats(),
+        serial_present: matches!(lc, Some(LinkConfig::Serial { .. })).then(|| l.fd().is_some()),
+    }
 }
 
 /// Binds the responder; an address that cannot be bound is an error in the log, and the
@@ -165,8 +192,10 @@ impl Daemon {
 
     /// A heartbeat went out on every link: how late was it?
     pub(super) fn heartbeat_sent(&mut self) {
-        let sent = time::now();
-        self.outside.jitter.sent(sent, self.node.membership().next_heartbeat());
+        // Only tandem's core sends heartbeats as messages (heartbeat's protocol sends raw frames).
+        if let Some(n) = self.node.tandem() {
+            self.outside.jitter.sent(time::now(), n.membership().next_heartbeat());
+        }
     }
 
     /// Starts the queued hook runs that may run (one per hook at a time).
@@ -394,55 +423,18 @@ impl Daemon {
         self.pump_hooks(now);
     }
 
-    /// `status --prometheus`, and `GET /metrics`.
+    /// `status --prometheus`, and `GET /metrics`, from whichever core runs.
     pub(super) fn metrics_text(&self, now: Instant) -> String {
         let cfg = &self.cfg;
-        let m = self.node.membership();
         let ago = |t: Option<Instant>| t.map(|t| now.saturating_since(t).as_secs_f64());
-        let owner = |o: cluster::Owner| match o {
-            cluster::Owner::Local => cfg.local_name(),
-            cluster::Owner::Peer => cfg.peer_name(),
-            cluster::Owner::None => "none",
-        };
-        let links = self
-            .links
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let st = m.link(i);
-                let lc = cfg.links.get(i);
-                LinkView {
-                    name: l.name(),
-                    medium: match lc {
-                        Some(LinkConfig::Ucast { .. }) => "ucast",
-                        Some(LinkConfig::Bcast { .. }) => "bcast",
-                        Some(LinkConfig::Mcast { .. }) => "mcast",
-                        Some(LinkConfig::Serial { .. }) => "serial",
-                        None => "",
-                    },
-                    up: st.is_some_and(|s| s.up),
-                    last_seen: ago(st.and_then(|s| s.last_seen)),
-                    stats: *l.stats(),
-                    serial_present: matches!(lc, Some(LinkConfig::Serial { .. })).then(|| l.fd().is_some()),
-                }
-            })
-            .collect();
-        let groups = cfg
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(gi, g)| {
-                let v = self.node.cluster().group_view(GroupId(gi));
-                GroupView {
-                    name: &g.name,
-                    preferred: cfg.nodes.get(usize::from(g.preferred)).map(String::as_str).unwrap_or(""),
-                    owner: owner(v.owner),
-                    state: status::group_state_name(&v),
-                    failed_here: status::failed_here(&v),
-                    standby: v.standby,
-                    pinned: v.pinned,
-                    resources: g
-                        .resources
+        let hooks: Vec<(String, notify::HookStats, usize)> =
+            self.outside.notifier.hooks().map(|(p, s, q)| (p.display().to_string(), s, q)).collect();
+        // What each core knows of the peer, the links and the groups.
+        let resources = |gi: usize| -> Vec<ResourceView<'_>> {
+            cfg.groups
+                .get(gi)
+                .map(|g| {
+                    g.resources
                         .iter()
                         .enumerate()
                         .map(|(ri, r)| ResourceView {
@@ -451,13 +443,104 @@ impl Daemon {
                             ops: self.outside.ops.get(gi).and_then(|v| v.get(ri)).copied().unwrap_or_default(),
                             monitor: None,
                         })
-                        .collect(),
-                }
-            })
-            .collect();
-        let hooks: Vec<(String, notify::HookStats, usize)> =
-            self.outside.notifier.hooks().map(|(p, s, q)| (p.display().to_string(), s, q)).collect();
-        let ext = self.node.peer_ext();
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let preferred = |gi: usize| {
+            cfg.groups.get(gi).and_then(|g| cfg.nodes.get(usize::from(g.preferred))).map(String::as_str).unwrap_or("")
+        };
+        let (peer, links, groups) = match &self.node {
+            Core::Tandem(n) => {
+                let m = n.membership();
+                let ext = n.peer_ext();
+                let peer = PeerView {
+                    name: cfg.peer_name(),
+                    state: m.peer_state().name(),
+                    last_seen: ago(m.last_seen()),
+                    protocol_level: ext.map(|e| e.level),
+                    same_config: ext.and_then(|e| e.config_digest).map(|d| d == cfg.digest()),
+                };
+                let links: Vec<LinkView<'_>> = self
+                    .links
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let st = m.link(i);
+                        link_view(cfg, i, l.as_ref(), st.is_some_and(|s| s.up), ago(st.and_then(|s| s.last_seen)))
+                    })
+                    .collect();
+                let owner = |o: cluster::Owner| match o {
+                    cluster::Owner::Local => cfg.local_name(),
+                    cluster::Owner::Peer => cfg.peer_name(),
+                    cluster::Owner::None => "none",
+                };
+                let groups: Vec<GroupView<'_>> = cfg
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .map(|(gi, g)| {
+                        let v = n.cluster().group_view(GroupId(gi));
+                        GroupView {
+                            name: &g.name,
+                            preferred: preferred(gi),
+                            owner: owner(v.owner),
+                            state: status::group_state_name(&v),
+                            failed_here: status::failed_here(&v),
+                            standby: v.standby,
+                            pinned: v.pinned,
+                            resources: resources(gi),
+                        }
+                    })
+                    .collect();
+                (peer, links, groups)
+            }
+            Core::Heartbeat(h) => {
+                let e = h.engine();
+                let peer = PeerView {
+                    name: cfg.peer_name(),
+                    state: self.node.peer_state().name(),
+                    last_seen: ago(h.last_heard()),
+                    protocol_level: None,
+                    same_config: None,
+                };
+                let links: Vec<LinkView<'_>> = self
+                    .links
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| link_view(cfg, i, l.as_ref(), e.link_up(i), ago(h.link_last_rx(i))))
+                    .collect();
+                let groups: Vec<GroupView<'_>> = cfg
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .map(|(gi, g)| {
+                        let st = h.group_state(gi);
+                        let here =
+                            matches!(st, GState::Starting | GState::Started | GState::Stopping | GState::StopFailed);
+                        let (owner, state) = if here {
+                            (cfg.local_name(), st.name())
+                        } else if h.peer_holds().contains(gi) {
+                            (cfg.peer_name(), "started")
+                        } else {
+                            ("none", if h.start_failed(gi) { "failed" } else { "stopped" })
+                        };
+                        GroupView {
+                            name: &g.name,
+                            preferred: preferred(gi),
+                            owner,
+                            state,
+                            failed_here: h.start_failed(gi) || st == GState::StopFailed,
+                            standby: false,
+                            pinned: false,
+                            resources: resources(gi),
+                        }
+                    })
+                    .collect();
+                (peer, links, groups)
+            }
+        };
+        let tandem = self.node.tandem();
         MetricsView {
             version: env!("CARGO_PKG_VERSION"),
             cluster: &cfg.cluster,
@@ -465,17 +548,11 @@ impl Daemon {
             node_state: self.node.node_state().name(),
             generation: self.generation,
             start_time: self.outside.start_unix_ms as f64 / 1000.0,
-            peer: PeerView {
-                name: cfg.peer_name(),
-                state: m.peer_state().name(),
-                last_seen: ago(m.last_seen()),
-                protocol_level: ext.map(|e| e.level),
-                same_config: ext.and_then(|e| e.config_digest).map(|d| d == cfg.digest()),
-            },
+            peer,
             links,
             groups,
-            fence: cfg.peer_stonith().map(|st| {
-                let f = self.node.fencing();
+            fence: cfg.peer_stonith().zip(tandem).map(|(st, n)| {
+                let f = n.fencing();
                 let (attempts, confirmed) = f.counts();
                 let last = |l: Option<&super::fencing::Last>| l.map(|l| (l.ok, l.took.as_secs_f64()));
                 FenceView {
@@ -488,10 +565,9 @@ impl Daemon {
                     device: last(f.last_check()),
                 }
             }),
-            ping: {
-                let p = self.node.partition();
+            ping: self.node.partition().filter(|p| !p.targets().is_empty()).map(|p| {
                 let t = p.targets();
-                (!t.is_empty()).then(|| PingView {
+                PingView {
                     reach: status::reach_name(p.reach(now)),
                     up: t.count(now),
                     peer_up: p.peer_reach().filter(|r| r.known).map(|r| r.count),
@@ -503,8 +579,8 @@ impl Daemon {
                             (x.addr.to_string(), t.is_up(x, now), ago(x.last_reply), x.rtt.map(|d| d.as_secs_f64()))
                         })
                         .collect(),
-                })
-            },
+                }
+            }),
             watchdog: self.dog.as_ref().map(|d| WatchdogView {
                 device: d.path.to_string_lossy(),
                 timeout_s: d.dev.timeout_s,

@@ -396,7 +396,9 @@ impl Sim {
             | Output::SavePeerMark { .. }
             | Output::SpawnOutdate { .. }
             | Output::Reply { .. }
-            | Output::Hold { .. } => {}
+            | Output::Hold { .. }
+            | Output::SendRaw { .. }
+            | Output::SaveGeneration(_) => {}
             Output::Event(NodeEvent::Peer { to: PeerState::Dead, .. }) => {
                 self.nodes[i].deaths += 1;
                 self.excused.iter_mut().for_each(|e| *e = true);

@@ -19,6 +19,7 @@
 pub mod bmc;
 pub mod guest;
 pub mod hbfix;
+pub mod hbmixed;
 pub mod hbrig;
 pub mod http;
 pub mod loopdev;
