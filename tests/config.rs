@@ -288,3 +288,24 @@ fn parse_str_is_pure() {
     assert_eq!(p.config.links.len(), 3);
     assert!(p.config.key.is_empty());
 }
+
+#[test]
+fn notify_hooks_that_cannot_run_are_warnings() {
+    if !require(&[]) {
+        return;
+    }
+    let (_d, conf) = setup("notify", |l| {
+        l.push("notify /nonexistent/hook".to_string());
+        l.push("notify /etc".to_string());
+        l.push("metrics_listen 192.0.2.1:9694".to_string());
+    });
+    let (rc, out) = check(&conf);
+    assert_eq!(rc, 0, "{out:?}");
+    let file = conf.display();
+    for w in [
+        format!("{file}:13: warning: notify /nonexistent/hook: No such file or directory"),
+        format!("{file}:14: warning: notify /etc: not an executable file"),
+    ] {
+        assert!(out.contains(&w), "no {w:?} in {out:?}");
+    }
+}

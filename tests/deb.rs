@@ -208,6 +208,8 @@ fn deb_installs_runs_and_purges_cleanly() {
         "/usr/share/doc/tandem/examples/tandem.conf",
         "/usr/share/doc/tandem/ocf.md",
         "/usr/share/doc/tandem/pacemaker.md",
+        "/usr/share/doc/tandem/notify.md",
+        "/usr/share/doc/tandem/metrics.md",
     ] {
         assert!(root.path(f).exists(), "{f} is missing");
     }

@@ -53,6 +53,15 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
             }
         }
     }
+    // A notify hook that cannot run is a warning: the cluster works without it.
+    if let Some(c) = &loaded.config {
+        for h in &c.notify {
+            if let Err(why) = crate::daemon::notify::executable(&h.path) {
+                let msg = format!("notify {}: {why}", h.path.display());
+                warnings.push(ConfigWarning { file: c.file.clone(), line: h.line, msg });
+            }
+        }
+    }
     if let Some(c) = &loaded.config {
         warnings.extend(heartbeat_warnings(c));
     }

@@ -21,7 +21,7 @@ pub use check::check_config;
 
 const USAGE: &str = "usage:
   tandem daemon   [-c CONFIG | --ha-d DIR] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
-  tandem status   [-s SOCKET] [--json]
+  tandem status   [-s SOCKET] [--json | --prometheus [--listen ADDR:PORT]]
   tandem standby  [-s SOCKET] [GROUP|all]
   tandem takeover [-s SOCKET] [GROUP|all]
   tandem check-config [-c CONFIG | --ha-d DIR] [--node NAME]
@@ -164,14 +164,24 @@ fn call(a: &Args, req: &Request, timeout: Duration) -> i32 {
 }
 
 fn cmd_status(rest: &[String]) -> i32 {
-    let a = match parse_args(rest, &["-s", "--socket"], &["--json"]) {
+    let a = match parse_args(rest, &["-s", "--socket", "--listen"], &["--json", "--prometheus"]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
     if !a.words.is_empty() {
         return usage_error("status takes no arguments");
     }
-    call(&a, &Request::Status { json: a.has("--json") }, Duration::from_secs(5))
+    let prometheus = a.has("--prometheus");
+    if prometheus && a.has("--json") {
+        return usage_error("status: --json and --prometheus exclude each other");
+    }
+    let req = match (prometheus, a.get(&["--listen"])) {
+        (true, Some(addr)) => Request::MetricsListen(addr),
+        (false, Some(_)) => return usage_error("status: --listen goes with --prometheus"),
+        (true, None) => Request::Metrics,
+        (false, None) => Request::Status { json: a.has("--json") },
+    };
+    call(&a, &req, Duration::from_secs(5))
 }
 
 fn cmd_move(cmd: &str, rest: &[String]) -> i32 {

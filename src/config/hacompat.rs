@@ -149,6 +149,10 @@ pub fn parse(
         garp_count: super::DEFAULT_GARP_COUNT,
         garp_interval: super::DEFAULT_GARP_INTERVAL,
         realtime: p.realtime,
+        // ha.cf has no notify hooks nor metrics listener (tandem.conf with protocol heartbeat does).
+        notify: Vec::new(),
+        notify_timeout: super::DEFAULT_NOTIFY_TIMEOUT,
+        metrics_listen: None,
         protocol: Protocol::Heartbeat(Box::new(hb)),
     };
     Ok(Parsed { config, link_lines, node_line, authkey_line: 0, authkey_accept_line: 0, warnings })

@@ -15,7 +15,7 @@ pub mod stonith;
 
 use std::fmt;
 use std::io::Read;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -167,6 +167,12 @@ pub struct Config {
     pub garp_interval: Duration,
     /// `realtime on|off`, default on: SCHED_FIFO + mlockall.
     pub realtime: bool,
+    /// `notify PATH` lines, in file order: programs run on every transition.
+    pub notify: Vec<NotifyHook>,
+    /// `notify_timeout`, default 10s: the deadline of one hook run.
+    pub notify_timeout: Duration,
+    /// `metrics_listen ADDR:PORT`: the daemon serves `GET /metrics` there (off by default).
+    pub metrics_listen: Option<SocketAddr>,
     /// The wire protocol spoken with the peer (`protocol`; heartbeat's for `--ha-d`).
     pub protocol: Protocol,
 }
@@ -311,6 +317,13 @@ impl Config {
     }
 }
 
+/// A `notify PATH` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyHook {
+    pub path: PathBuf,
+    pub line: usize,
+}
+
 /// The deadlines of resource operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -423,6 +436,8 @@ pub const DEFAULT_PING_HOLD: Duration = Duration::from_secs(5);
 
 /// Default `fence_check`.
 pub const DEFAULT_FENCE_CHECK: Duration = Duration::from_secs(60);
+/// Default `notify_timeout`.
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `fence_timeout`.
 pub const DEFAULT_FENCE_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -2,7 +2,7 @@
 //! Cross-line rules (duplicates, defaults, timing relations, known nodes) are in `resolve`.
 //! Pure: no filesystem, no host lookups.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use super::lex::Line;
@@ -41,6 +41,7 @@ pub enum TimeKey {
     PingHold,
     RestartWindow,
     FailureTimeout,
+    NotifyTimeout,
 }
 
 /// A link line as written (port `None` = take `udpport`).
@@ -95,6 +96,10 @@ pub enum Directive {
     /// `auto_failback legacy` (heartbeat's old mode; with `protocol heartbeat` only).
     AutoFailbackLegacy,
     Logfile(PathBuf),
+    /// A program run on every transition (`notify PATH`, repeatable).
+    Notify(PathBuf),
+    /// `metrics_listen ADDR:PORT`: serve `GET /metrics` there.
+    MetricsListen(SocketAddr),
     /// A known directive whose value was bad (already reported): `resolve` knows it was
     /// given and so does not report it missing or check rules against a default instead.
     Bad,
@@ -134,7 +139,7 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 43] = [
+pub const DIRECTIVES: [&str; 46] = [
     "cluster",
     "node",
     "authkey",
@@ -176,6 +181,9 @@ pub const DIRECTIVES: [&str; 43] = [
     "garp_count",
     "garp_interval",
     "realtime",
+    "notify",
+    "notify_timeout",
+    "metrics_listen",
     "protocol",
     "hb_authkeys",
 ];
@@ -242,7 +250,7 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
         }
         "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
         | "garp_interval" | "fence_delay" | "fence_timeout" | "fence_check" | "ping_interval" | "ping_deadtime"
-        | "ping_hold" | "restart_window" | "failure_timeout" => {
+        | "ping_hold" | "restart_window" | "failure_timeout" | "notify_timeout" => {
             if !count(1, 1, "TIME (e.g. 500ms, 2s)") {
                 return None;
             }
@@ -262,6 +270,7 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "ping_hold" => TimeKey::PingHold,
                 "restart_window" => TimeKey::RestartWindow,
                 "failure_timeout" => TimeKey::FailureTimeout,
+                "notify_timeout" => TimeKey::NotifyTimeout,
                 _ => TimeKey::GarpInterval,
             };
             let v = a(0).unwrap_or("");
@@ -506,6 +515,18 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 }
             }
         }
+        "notify" => {
+            if !count(1, 1, "PATH") {
+                return None;
+            }
+            Directive::Notify(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
+        }
+        "metrics_listen" => {
+            if !count(1, 1, "ADDR:PORT (e.g. 192.0.2.1:9694, [2001:db8::1]:9694)") {
+                return None;
+            }
+            Directive::MetricsListen(listen_addr(a(0).unwrap_or("")).map_err(|m| e(format!("{name}: {m}"))).ok()?)
+        }
         "logfacility" => {
             if !count(1, 1, "FACILITY|none") {
                 return None;
@@ -625,6 +646,20 @@ fn port(name: &str, s: &str) -> Result<u16, String> {
 
 fn opt_port(name: &str, s: Option<&str>) -> Result<Option<u16>, String> {
     s.map(|s| port(name, s)).transpose()
+}
+
+/// `ADDR:PORT` for a TCP listener: an IP address (IPv6 in brackets) and a port 1..65535.
+/// Host names are not looked up.
+pub fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+    let a: SocketAddr =
+        s.parse().map_err(|_| format!("'{s}' is not ADDR:PORT (an IP address and a port; IPv6 as [ADDR]:PORT)"))?;
+    if a.port() == 0 {
+        return Err(format!("'{s}': the port must be 1 to 65535"));
+    }
+    if a.ip().is_multicast() {
+        return Err(format!("'{s}': a multicast address cannot be listened on"));
+    }
+    Ok(a)
 }
 
 fn link_iface(name: &str, s: &str) -> Result<String, String> {

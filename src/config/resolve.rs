@@ -2,7 +2,7 @@
 //! depend on the host (which node we are, our own addresses, which interfaces exist).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::raw::{Directive, RawLine, RawLink, TimeKey};
@@ -28,7 +28,8 @@ pub struct Parsed {
 }
 
 /// Directives that may appear on several lines (their values accumulate).
-const LIST_DIRECTIVES: [&str; 9] = ["node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group", "monitor"];
+const LIST_DIRECTIVES: [&str; 10] =
+    ["node", "ucast", "bcast", "mcast", "serial", "ping", "stonith", "group", "monitor", "notify"];
 
 /// Cross-line validation. `errs` holds the `(line, message)` errors from `raw`.
 pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Result<Parsed, Vec<ConfigError>> {
@@ -102,6 +103,9 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         garp_count: c.garp_count,
         garp_interval: t.garp_interval,
         realtime: c.realtime,
+        notify: c.notify.into_iter().map(|(path, line)| super::NotifyHook { path, line }).collect(),
+        notify_timeout: t.notify_timeout,
+        metrics_listen: c.metrics_listen,
         protocol,
     };
     Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, authkey_accept_line, warnings })
@@ -137,6 +141,8 @@ struct Collected {
     logfacility: Option<String>,
     logfile: Option<PathBuf>,
     groups: Vec<(String, String, Vec<super::Resource>, usize)>,
+    notify: Vec<(PathBuf, usize)>,
+    metrics_listen: Option<SocketAddr>,
     /// `protocol heartbeat` (its line), `hb_authkeys`, `auto_failback legacy` (its line).
     protocol_hb: Option<usize>,
     hb_authkeys: Option<(PathBuf, usize)>,
@@ -175,6 +181,7 @@ struct Times {
     ping_hold: Duration,
     restart_window: Duration,
     failure_timeout: Option<Duration>,
+    notify_timeout: Duration,
 }
 
 /// One pass over the directives: values, duplicates of single-valued directives.
@@ -207,6 +214,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         logfacility: Some("daemon".to_string()),
         logfile: None,
         groups: Vec::new(),
+        notify: Vec::new(),
+        metrics_listen: None,
         protocol_hb: None,
         hb_authkeys: None,
         failback_legacy: None,
@@ -276,6 +285,14 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
             Directive::HbAuthkeys(p) => c.hb_authkeys = Some((p, line)),
             Directive::AutoFailbackLegacy => c.failback_legacy = Some(line),
             Directive::Group { name, preferred, resources } => c.groups.push((name, preferred, resources, line)),
+            Directive::Notify(p) => {
+                if let Some((_, l)) = c.notify.iter().find(|(q, _)| *q == p) {
+                    c.errs.push((line, format!("notify: {} is already named at line {l}", p.display())));
+                } else {
+                    c.notify.push((p, line));
+                }
+            }
+            Directive::MetricsListen(a) => c.metrics_listen = Some(a),
         }
     }
     c
@@ -398,6 +415,7 @@ impl Collected {
         let ping_hold = t(TimeKey::PingHold, super::DEFAULT_PING_HOLD);
         let restart_window = t(TimeKey::RestartWindow, super::DEFAULT_RESTART_WINDOW);
         let failure_timeout = get(TimeKey::FailureTimeout).map(|(d, _)| d).filter(|d| !d.is_zero());
+        let notify_timeout = t(TimeKey::NotifyTimeout, super::DEFAULT_NOTIFY_TIMEOUT);
         self.errs.extend(errs);
         Times {
             keepalive,
@@ -414,6 +432,7 @@ impl Collected {
             ping_hold,
             restart_window,
             failure_timeout,
+            notify_timeout,
         }
     }
 
@@ -985,6 +1004,44 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
         assert!(has(&e, 5, "duplicate link 'ucast eth0 192.0.2.2' (already at line 4)"), "{e:?}");
         let e = errs(&format!("{MIN}ping 192.0.2.9\nping 192.0.2.9\n"));
         assert!(has(&e, 6, "192.0.2.9 is listed twice"), "{e:?}");
+    }
+
+    #[test]
+    fn notify_hooks_and_metrics_listener() {
+        let c = parse(MIN).unwrap().config;
+        assert!(c.notify.is_empty());
+        assert_eq!(c.notify_timeout, Duration::from_secs(10));
+        assert_eq!(c.metrics_listen, None);
+        let t = format!(
+            "{MIN}notify /usr/local/sbin/mail-hook\nnotify_timeout 3s\nnotify /etc/tandem/keepalived-compat\n\
+             metrics_listen [2001:db8::1]:9694\n"
+        );
+        let c = parse(&t).unwrap().config;
+        let hooks: Vec<(&Path, usize)> = c.notify.iter().map(|h| (h.path.as_path(), h.line)).collect();
+        assert_eq!(
+            hooks,
+            [(Path::new("/usr/local/sbin/mail-hook"), 5), (Path::new("/etc/tandem/keepalived-compat"), 7)]
+        );
+        assert_eq!(c.notify_timeout, Duration::from_secs(3));
+        assert_eq!(c.metrics_listen, Some("[2001:db8::1]:9694".parse().unwrap()));
+
+        let e = errs(&format!("{MIN}notify hook.sh\nnotify /a\nnotify /a\nnotify\nnotify_timeout 0\n"));
+        assert!(has(&e, 5, "notify: 'hook.sh' is not an absolute path"), "{e:?}");
+        assert!(has(&e, 7, "notify: /a is already named at line 6"), "{e:?}");
+        assert!(has(&e, 8, "notify: usage: notify PATH"), "{e:?}");
+        assert!(has(&e, 9, "notify_timeout: must be at least 1ms"), "{e:?}");
+        for (bad, why) in [
+            ("9694", "is not ADDR:PORT"),
+            ("localhost:9694", "is not ADDR:PORT"),
+            ("192.0.2.1:0", "the port must be 1 to 65535"),
+            ("2001:db8::1:9694", "is not ADDR:PORT"),
+            ("224.0.0.1:9694", "multicast"),
+        ] {
+            let e = errs(&format!("{MIN}metrics_listen {bad}\n"));
+            assert!(has(&e, 5, &format!("metrics_listen: '{bad}'")) && has(&e, 5, why), "{bad}: {e:?}");
+        }
+        let e = errs(&format!("{MIN}metrics_listen 192.0.2.1:9694\nmetrics_listen 192.0.2.1:9695\n"));
+        assert!(has(&e, 6, "metrics_listen is already set at line 5"), "{e:?}");
     }
 
     #[test]

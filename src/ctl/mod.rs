@@ -1,7 +1,8 @@
 //! The control socket: a Unix stream socket, mode 0600, served to uid 0 only (SO_PEERCRED).
 //!
 //! Protocol (one request per connection): the client writes one line, e.g. `status`,
-//! `status json`, `standby web`, `takeover all`, `outdate r0`; the daemon answers with a
+//! `status json`, `status prometheus`, `metrics-listen 192.0.2.1:9694`, `standby web`,
+//! `takeover all`, `outdate r0`; the daemon answers with a
 //! first line holding the exit code the client should return, then the body, then closes.
 
 pub mod client;
@@ -31,6 +32,10 @@ pub enum Request {
     Fence(String),
     /// `tandem fenced NODE`: an operator confirms NODE is off.
     Fenced(String),
+    /// `status --prometheus`: the Prometheus text format.
+    Metrics,
+    /// `status --prometheus --listen ADDR:PORT`: serve `GET /metrics` on this address.
+    MetricsListen(String),
     /// What `cl_status` shows: nodes, links, resources, parameters (one fact per line).
     HbInfo,
     /// heartbeat's `hb_standby all|local|foreign|failback`.
@@ -57,6 +62,8 @@ impl Request {
             ("outdate", Some(r)) => Ok(Request::Outdate(r.to_string())),
             ("fence", Some(n)) => Ok(Request::Fence(n.to_string())),
             ("fenced", Some(n)) => Ok(Request::Fenced(n.to_string())),
+            ("status", Some("prometheus")) => Ok(Request::Metrics),
+            ("metrics-listen", Some(a)) => Ok(Request::MetricsListen(a.to_string())),
             ("hbinfo", None) => Ok(Request::HbInfo),
             ("hb_standby", a) => Ok(Request::HbStandby(a.unwrap_or("all").to_string())),
             ("hb_takeover", a) => Ok(Request::HbTakeover(a.unwrap_or("all").to_string())),
@@ -75,6 +82,8 @@ impl Request {
             Request::Cleanup { group, node: Some(n) } => format!("cleanup {group} {n}\n"),
             Request::Fence(n) => format!("fence {n}\n"),
             Request::Fenced(n) => format!("fenced {n}\n"),
+            Request::Metrics => "status prometheus\n".to_string(),
+            Request::MetricsListen(a) => format!("metrics-listen {a}\n"),
             Request::HbInfo => "hbinfo\n".to_string(),
             Request::HbStandby(s) => format!("hb_standby {s}\n"),
             Request::HbTakeover(s) => format!("hb_takeover {s}\n"),
@@ -129,6 +138,8 @@ mod tests {
             Request::Fenced("beta".into()),
             Request::Cleanup { group: "web".into(), node: None },
             Request::Cleanup { group: "web".into(), node: Some("alpha".into()) },
+            Request::Metrics,
+            Request::MetricsListen("[2001:db8::1]:9694".into()),
             Request::HbInfo,
             Request::HbStandby("failback".into()),
             Request::HbTakeover("all".into()),

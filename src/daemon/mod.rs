@@ -7,6 +7,9 @@
 //! - `status.rs` (rendering), `events.rs` (log lines), `garp.rs` (gratuitous ARPs),
 //!   `outdate.rs` (the fence-peer sub-protocol), `reload.rs` (what SIGHUP may change),
 //!   `startup.rs` (detach, pidfile).
+//! - `outside.rs`: what the outside world is told: notify hooks (`notify.rs`), the
+//!   heartbeat delay (`jitter.rs`), Prometheus metrics (`metrics.rs`) and their HTTP
+//!   responder (`http.rs`).
 //!
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
@@ -16,9 +19,14 @@ pub mod fencing;
 mod garp;
 pub mod hbcore;
 mod hbmode;
+pub mod http;
 pub mod io;
+pub mod jitter;
+pub mod metrics;
 pub mod node;
+pub mod notify;
 mod outdate;
+mod outside;
 pub mod partition;
 mod pinger;
 pub mod reload;
@@ -80,13 +88,15 @@ mod pool {
     pub const STATE: usize = 2;
     /// Fencing the peer.
     pub const FENCE: usize = 3;
+    /// Notify hooks.
+    pub const NOTIFY: usize = 4;
 }
 
 /// The runner's pool sizes, from the config: each group runs at most one operation at a
 /// time; twice that leaves room for a retry while a stuck child holds a slot.
-fn pools(cfg: &Config) -> [usize; 4] {
+fn pools(cfg: &Config) -> [usize; 5] {
     // Fencing: one attempt or device check at a time, and slots for killed ones still dying.
-    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1, 3]
+    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1, 3, outside::notify_pool(cfg)]
 }
 
 /// What a child of the runner is doing (its runner tag, typed).
@@ -102,6 +112,8 @@ enum Job {
     Fence,
     /// A check of the peer's fence device (the core's id for it).
     FenceCheck { id: u32 },
+    /// A notify hook's run (the notifier's id of the hook).
+    Notify { hook: u32 },
 }
 
 impl Job {
@@ -109,6 +121,7 @@ impl Job {
     const SAVE_MARK: u64 = 1 << 62;
     const FENCE: u64 = (1 << 62) | 1;
     const FENCE_CHECK: u64 = 1 << 61;
+    const NOTIFY: u64 = 1 << 60;
 
     fn tag(self) -> u64 {
         match self {
@@ -124,6 +137,7 @@ impl Job {
             Job::SaveMark => Job::SAVE_MARK,
             Job::Fence => Job::FENCE,
             Job::FenceCheck { id } => Job::FENCE_CHECK | u64::from(id),
+            Job::Notify { hook } => Job::NOTIFY | u64::from(hook),
         }
     }
 
@@ -139,6 +153,9 @@ impl Job {
         }
         if tag & Job::FENCE_CHECK != 0 {
             return Some(Job::FenceCheck { id: tag as u32 });
+        }
+        if tag & Job::NOTIFY != 0 {
+            return Some(Job::Notify { hook: (tag & 0xffff_ffff) as u32 });
         }
         let op = match tag & 0xff {
             0 => Op::Start,
@@ -216,6 +233,8 @@ enum Source {
     Conn(usize),
     Link(usize),
     Child,
+    /// The metrics responder.
+    Http(http::Slot),
     Ping,
 }
 
@@ -366,6 +385,8 @@ pub struct Daemon {
     rl_drop: RateLimit,
     rl_own_id: RateLimit,
     auth_alarms: Vec<AuthAlarm>,
+    /// Notify hooks, metrics.
+    outside: outside::Outside,
     pinger: Pinger,
     dog: Option<Dog>,
     /// Output::Exit was carried out (the groups are released): the watchdog may be disarmed.
@@ -599,7 +620,7 @@ impl Daemon {
         }
         let pools = pools(&cfg);
         let n_children: usize = pools.iter().sum();
-        let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children;
+        let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children + 1 + http::MAX_CONNS;
         let n_links = links.len();
         info!(
             "tandem {} starting as node {} of cluster {} (generation {generation}, {} links, {} groups)",
@@ -639,6 +660,7 @@ impl Daemon {
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
             rl_own_id: RateLimit::new(Duration::from_secs(60), 1),
             auth_alarms: vec![AuthAlarm::default(); n_links],
+            outside: outside::Outside::new(&cfg, now),
             pinger,
             dog,
             clean_exit: false,
@@ -700,6 +722,7 @@ impl Daemon {
                 );
             }
         }
+        self.drain_hooks();
         0
     }
 
@@ -783,6 +806,7 @@ impl Daemon {
                     }
                 }
                 Source::Child => self.runner.on_ready(now, pfd.fd),
+                Source::Http(slot) => self.on_http(slot),
                 Source::Ping => self.on_echo(now, pfd.fd),
             }
         }
@@ -812,7 +836,10 @@ impl Daemon {
     fn poll_at(&self) -> Instant {
         let mut t = self.node.poll_at();
         let dog = self.dog.as_ref().map(|d| d.next_pet);
-        for x in [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at(), dog].into_iter().flatten() {
+        for x in [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at(), dog, self.http_poll_at()]
+            .into_iter()
+            .flatten()
+        {
             t = t.min(x);
         }
         for l in &self.links {
@@ -853,6 +880,7 @@ impl Daemon {
         for &(fd, _) in &self.child_fds {
             push(fd, libc::POLLIN, Source::Child, &mut self.pollfds, &mut self.sources);
         }
+        self.push_http_fds();
     }
 
     fn on_signal(&mut self, now: Instant) {
@@ -902,6 +930,7 @@ impl Daemon {
             let accept = if new.accept_key.is_some() { " (and accepting authkey_accept)" } else { "" };
             self.note(log::Level::Info, now, format!("authentication key replaced{accept}"));
         }
+        self.reload_outside(&new);
         let config_digest = new.digest();
         self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback, config_digest });
         self.cfg = new;
@@ -1017,6 +1046,7 @@ impl Daemon {
             for o in out.drain(..) {
                 self.apply(now, o);
             }
+            self.release_op_notices();
             // Nothing in `apply` pushes to `self.out`: give the buffer back.
             self.out = out;
             if self.pending.is_empty() {
@@ -1079,6 +1109,7 @@ impl Daemon {
                 self.save_mark(now);
             }
             Output::Event(e) => {
+                self.tell_event(now, &e);
                 let line = events::describe(&self.cfg, &self.links, &e);
                 if line.transition {
                     self.note(line.level, now, line.text);
@@ -1097,6 +1128,7 @@ impl Daemon {
     }
 
     fn send(&mut self, now: Instant, m: &Msg) {
+        let heartbeat = *m == Msg::Heartbeat;
         let r = &mut *self.repr;
         match m {
             Msg::Heartbeat => {
@@ -1128,6 +1160,9 @@ impl Daemon {
             }
         }
         self.transmit(now);
+        if heartbeat {
+            self.heartbeat_sent();
+        }
     }
 
     fn res_text(&self, g: GroupId, r: ResId) -> &str {
@@ -1240,6 +1275,7 @@ impl Daemon {
         if op == Op::Start && result != OpResult::Failed {
             self.note(log::Level::Info, now, format!("group {gname}: {text} started"));
         }
+        self.tell_op(now, group, resource, op, result);
         self.pending.push(Pending::Op { group, resource, op, result });
     }
 
@@ -1401,6 +1437,10 @@ impl Daemon {
                     }
                     self.save_mark(now);
                 }
+                Some(Job::Notify { hook }) => {
+                    let d = d.clone();
+                    self.hook_done(now, hook, &d);
+                }
                 None => error!("internal: a child with unknown tag {} finished", d.tag),
             }
             k += 1;
@@ -1423,6 +1463,7 @@ impl Daemon {
             }
         }
         self.garp.run_due(now);
+        self.outside_timers(now);
     }
 
     /// Encodes `self.repr` and sends it on every link. Each link's copy is encoded
@@ -1523,6 +1564,14 @@ impl Daemon {
                 self.note(log::Level::Warn, now, format!("operator: fenced {n} (confirms it is off)"));
                 self.feed(now, Input::Fenced { conn: inc.conn });
             }
+            Request::Metrics => {
+                let body = self.metrics_text(now);
+                self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
+            }
+            Request::MetricsListen(addr) => {
+                let (code, text) = self.metrics_listen(&addr);
+                self.ctl.reply(inc.conn, code.code(), &text);
+            }
             r @ (Request::HbInfo | Request::HbStandby(_) | Request::HbTakeover(_)) => {
                 self.on_hb_request(now, inc.conn, r)
             }
@@ -1585,6 +1634,8 @@ mod tests {
             Job::Outdate { id: 3 },
             Job::SaveMark,
             Job::Fence,
+            Job::Notify { hook: 0 },
+            Job::Notify { hook: u32::MAX },
         ] {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }

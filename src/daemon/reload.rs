@@ -5,8 +5,8 @@ use crate::config::Config;
 
 /// The settings that need a restart and differ between `old` and `new` (empty: the new
 /// configuration may be applied live). Timers, `auto_failback`, the resource timeouts, the
-/// gratuitous ARP settings and the keys (`authkey`, `authkey_accept`: the codec's keys are
-/// replaced) may change live.
+/// gratuitous ARP settings, the keys (`authkey`, `authkey_accept`: the codec's keys are
+/// replaced), the notify hooks and `metrics_listen` may change live.
 pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut fixed = Vec::new();
     if new.cluster != old.cluster {
@@ -53,7 +53,15 @@ mod tests {
     fn live_settings_need_no_restart() {
         let old = cfg("");
         assert!(diff(&old, &old).is_empty());
-        for extra in ["deadtime 20s\n", "auto_failback on\n", "start_timeout 5s\n", "garp_count 2\n", "warntime 3s\n"] {
+        for extra in [
+            "deadtime 20s\n",
+            "auto_failback on\n",
+            "start_timeout 5s\n",
+            "garp_count 2\n",
+            "warntime 3s\n",
+            "notify /usr/local/sbin/hook\nnotify_timeout 2s\n",
+            "metrics_listen 192.0.2.1:9694\n",
+        ] {
             assert!(diff(&old, &cfg(extra)).is_empty(), "{extra}");
         }
     }

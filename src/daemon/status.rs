@@ -37,7 +37,7 @@ pub struct WatchdogView {
     pub healthy: bool,
 }
 
-fn reach_name(r: Reach) -> &'static str {
+pub(super) fn reach_name(r: Reach) -> &'static str {
     match r {
         Reach::NoTargets => "no_targets",
         Reach::Reaching => "reaching",
@@ -426,13 +426,13 @@ impl StatusView<'_> {
 }
 
 /// A start failed here (sticky), or a stop failed here.
-fn failed_here(v: &cluster::GroupView) -> bool {
+pub(super) fn failed_here(v: &cluster::GroupView) -> bool {
     v.failed || v.state == GroupState::FailedToStop || v.state == GroupState::Failed
 }
 
 /// The group's state as `status` names it, seen at its owner:
 /// started|starting|stopping|stopped|failed.
-fn group_state_name(v: &cluster::GroupView) -> &'static str {
+pub(super) fn group_state_name(v: &cluster::GroupView) -> &'static str {
     let st = match v.owner {
         cluster::Owner::Local => Some(v.state),
         cluster::Owner::Peer => v.peer_state,

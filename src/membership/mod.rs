@@ -304,6 +304,12 @@ impl Membership {
         self.generation
     }
 
+    /// When the next periodic heartbeat is due (an announced one goes out earlier and
+    /// restarts the interval). For measuring how late the loop sends them.
+    pub fn next_heartbeat(&self) -> Instant {
+        self.next_send
+    }
+
     /// The last accepted packet on any link.
     pub fn last_seen(&self) -> Option<Instant> {
         self.last_seen

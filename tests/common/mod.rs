@@ -8,6 +8,7 @@
 //! - `bmc`, `rmcp_bmc`: BMCs for fencing tests;
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
+//! - `http`: a small HTTP client, and clients that never send or never read;
 //! - `rng`: the one seeded random generator ([`Rng`], shared with the unit tests);
 //! - here: running programs, waiting with a bound, unique names.
 //!
@@ -20,6 +21,7 @@ pub mod guest;
 pub mod hbfix;
 pub mod hbmixed;
 pub mod hbrig;
+pub mod http;
 pub mod loopdev;
 pub mod netns;
 pub mod ocf;

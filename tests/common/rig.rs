@@ -82,6 +82,14 @@ impl Rig {
         p
     }
 
+    /// Turns `realtime on` in a configuration written by [`Rig::config`], as installed: the
+    /// loop at SCHED_FIFO, so that many children (or clients) on the test machine's CPUs
+    /// cannot push it back.
+    pub fn realtime(&self, config: &Path) {
+        let text = std::fs::read_to_string(config).unwrap().replace("realtime off", "realtime on");
+        std::fs::write(config, text).unwrap();
+    }
+
     /// The service group used by most tests: floating address + the TCP service.
     pub fn web_group(&self, preferred: &str) -> String {
         format!(
@@ -89,6 +97,20 @@ impl Rig {
             repo().join("tests/tools/svc").display(),
             self.dir.path().join("run").display()
         )
+    }
+
+    /// `n` groups `g00`, `g01`, … preferred by `preferred`, each one script resource that
+    /// only marks a file (cheap operations): a configuration with many groups, many
+    /// transitions and a long `status`.
+    pub fn flag_groups(&self, n: usize, preferred: &str) -> String {
+        let s = super::script(
+            self.dir.path(),
+            "flag",
+            r#"f="$(dirname "$0")/on-$(ip netns identify $$)-$1"
+case "$2" in start) touch "$f" ;; stop) rm -f "$f" ;; status) [ -e "$f" ] || exit 3 ;; esac
+exit 0"#,
+        );
+        (0..n).map(|i| format!("group g{i:02} {preferred} script::{}::g{i:02}\n", s.display())).collect()
     }
 
     pub fn node(&self, name: &str, config: &Path) -> Node {
@@ -218,8 +240,9 @@ impl Node {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// The daemon's log (lossy: a line cut by the log's bounded buffer may split a character).
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
     }
 
     /// Runs `tandem ARGS -s SOCK`; returns (exit code, stdout+stderr).
