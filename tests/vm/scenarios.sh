@@ -248,12 +248,13 @@ fence_outdated() {  # on the secondary (b)
     grep 'outdate DRBD resource' $TLOG | tail -2
     grep 'OUTDATE: ' $TLOG | tail -1          # our netlink OUTDATE did it
     ip link set eth0 up
-    [ $ok = 0 ] && grep -q 'OUTDATE: state change succeeded' $TLOG
+    [ $ok = 0 ] && grep -q 'OUTDATE.*: state change succeeded' $TLOG
 }
 # Connected again: DRBD ignores OUTDATE on a connected disk; the peer repeats it for its
 # whole budget, then answers 1 (not outdated): it is alive, so never 5 ("unreachable", which
 # DRBD takes as "dead"). Its disk stays UpToDate. A resource the peer does not have is 1 too.
 fence_refused() {
+    sleep 3   # past the 3 s in which the peer repeats its last answer for r0 (4, outdated)
     out=$(tandem fence-peer r0 2>&1); rc=$?
     echo "connected: exit $rc: $out; $(drbd_state)"
     [ $rc = 1 ] && drbd_has ds:UpToDate/UpToDate || return 1
