@@ -1,5 +1,6 @@
 # Helpers of the rig's VMs, sourced by /init (tests/vm/init) before the acts. busybox ash.
-# Set by /init: NODE (a|b), IP, PEER (the other VM's address), QUICK, KVER.
+# Set by /init: NODE (a|b), IP, PEER (the other VM's address), QUICK, KVER, BOOT (1, then
+# 2... when the host boots the VM again on the same disks: HOST-REQ boot).
 #
 # A scenario is a shell function whose exit status is its verdict; `scenario NAME FUNC`
 # runs it and prints on the console
@@ -169,3 +170,14 @@ ticks_grow() {  # ticks_grow SECONDS: a new line within SECONDS
     t0=$(last_tick); wait_until $1 ticks_past "${t0:-0}"
 }
 ticks_past() { [ "$(last_tick)" -gt "$1" ] 2>/dev/null; }
+
+# ---- the end of a node
+tandem_stop() {    # the init script releases the groups before the daemon exits
+    /etc/init.d/tandem stop || return 1
+    local_state
+    drbd_has ro:Secondary/ && ! mounted && ! has_vip && ! /etc/init.d/tandem status >/dev/null
+}
+stopped_clean() {  # nothing of any group left here
+    lvm_state; guest_state
+    lvm_released && guest_released && ! grep -q drbd /proc/mounts && ! has_vip
+}

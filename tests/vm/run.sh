@@ -8,7 +8,7 @@
 # takeover, DRBD's fence-peer handler over the serial link, and a crash of the holder (this
 # script kills its QEMU while it appends fsync'd records; the survivor takes over).
 #
-#   node-a 192.0.2.1  <-- virtio-net over a 127.0.0.1 socket netdev -->  node-b 192.0.2.2
+#   node-a 192.0.2.1  <-- virtio-net over 127.0.0.1 UDP (socket netdev) -->  node-b 192.0.2.2
 #   /dev/ttyS1        <-- chardev socket (a = server, b = client)     -->  /dev/ttyS1
 #   /dev/vda, vdb, vdc (raw files) are each node's DRBD backing disks (r0, r1, r2);
 #   /dev/ttyS0 is the console (a.log, b.log).
@@ -28,16 +28,17 @@
 #
 # Layout: tests/vm/init is the VMs' /init; tests/vm/lib.sh their helpers; tests/vm/acts/*.sh
 # the scenarios, sourced in order by both VMs (each act file lists the scenarios it must
-# report in `# expect NODE NAME...` lines; `# quick: skip` acts are left out by QUICK=1);
+# report in `# expect NODE NAME...` lines; `# quick: skip` acts are left out by QUICK=1;
+# `# boot: N` acts run only in a VM's Nth boot, default 1);
 # tests/vm/rootfs/ is copied over the initramfs (configuration, the guest's files).
 # Each scenario prints `SCENARIO <node> <name> PASS|FAIL <seconds>s [takeover=<seconds>]`
 # on the console. A VM asks this script for what only the host can do with a console line
-# `HOST-REQ VERB ARG...` (host_req_VERB below; today: crash). This script prints one line
+# `HOST-REQ VERB ARG...` (host_req_VERB below: crash, boot). This script prints one line
 # per scenario, PASS/FAIL, and exits 0 iff all passed.
 #
 # Env: W (work dir, default tests/vm/build), MEM (MiB per VM), ACCEL (tcg|kvm), DISK_MB,
 #      TIMEOUT (s, whole run), QUICK=1 (skip the agent scenarios), KEEP_GOING=1 (do not stop
-#      15 s after a failure), PNET/PSER (loopback ports), TANDEM (static tandem binary;
+#      15 s after a failure), PNET (first of three loopback ports), TANDEM (static tandem binary;
 #      default: built here), PROBE_BIN, WRITER_BIN (static examples/drbd_probe.rs,
 #      examples/vm_writer.rs; default: built here). Everything downloaded or built goes under $W.
 set -euo pipefail
@@ -50,7 +51,7 @@ ACCEL=${ACCEL:-tcg}
 DISK_MB=${DISK_MB:-64}
 TIMEOUT=${TIMEOUT:-900}
 PNET=${PNET:-$((40000 + $$ % 10000))}
-PSER=$((PNET + 1))
+PSER=$((PNET + 1)) PNET_B=$((PNET + 2))
 TARGET=x86_64-unknown-linux-gnu
 mkdir -p "$W"; cd "$W"
 say() { echo "vm-test: $*" >&2; }
@@ -175,13 +176,15 @@ say "initramfs $(du -h initrd.gz | cut -f1) ($(du -sh "$R" | cut -f1) unpacked) 
 
 # ------------------------------------------------------------ 5. the VMs
 CPU=max; [ "$ACCEL" = kvm ] && CPU=host
-declare -A VM_PID VM_ARGS
-vm_boot() {  # vm_boot NAME IP PEER NETDEV MAC TTYS1-OPTS: starts the VM, records its pid
+declare -A VM_PID VM_ARGS VM_BOOTS
+# vm_boot NAME IP PEER NETDEV MAC TTYS1-OPTS: starts the VM (again: same disks, its console
+# log appended, rig.boot one more, which the acts see as $BOOT), records its pid
+vm_boot() {
     local n=$1
-    VM_ARGS[$n]="$*"
+    VM_ARGS[$n]="$*"; VM_BOOTS[$n]=$(( ${VM_BOOTS[$n]:-0} + 1 ))
     qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
         -accel "$ACCEL" -cpu $CPU -smp 1 -m "$MEM" -kernel "$KIMG" -initrd initrd.gz \
-        -append "console=ttyS0 quiet panic=-1 rig.node=$1 rig.ip=$2 rig.peer=$3 rig.quick=${QUICK:-}" \
+        -append "console=ttyS0 quiet panic=-1 rig.node=$1 rig.ip=$2 rig.peer=$3 rig.quick=${QUICK:-} rig.boot=${VM_BOOTS[$n]}" \
         -drive file=disk-$1.img,format=raw,if=virtio,cache=unsafe \
         -drive file=disk-$1-r1.img,format=raw,if=virtio,cache=unsafe \
         -drive file=disk-$1-r2.img,format=raw,if=virtio,cache=unsafe \
@@ -201,11 +204,13 @@ vm_kill_all() { local n; for n in a b; do vm_alive $n && kill "${VM_PID[$n]}" 2>
 rm -f disk-*.img a.log b.log a.qemu.log b.qemu.log host-*.txt
 for n in a b; do truncate -s ${DISK_MB}M disk-$n.img disk-$n-r1.img disk-$n-r2.img; done
 T0=$(now)
-vm_boot a 192.0.2.1 192.0.2.2 listen=127.0.0.1:$PNET 1 server=on,wait=off
+# The NICs are joined by UDP datagrams (not a TCP stream): a VM powered off and on again
+# is joined at once. ttyS1: a listens, b reconnects every second.
+vm_boot a 192.0.2.1 192.0.2.2 udp=127.0.0.1:$PNET_B,localaddr=127.0.0.1:$PNET 1 server=on,wait=off
 trap 'vm_kill_all' EXIT
-for i in $(seq 50); do ss -ltn | grep -q "127.0.0.1:$PNET " && break; sleep 0.1; done
-vm_boot b 192.0.2.2 192.0.2.1 connect=127.0.0.1:$PNET 2 reconnect=1
-say "qemu a=${VM_PID[a]} b=${VM_PID[b]} ($ACCEL, $MEM MiB each), ports $PNET/$PSER"
+for i in $(seq 50); do ss -ltn | grep -q "127.0.0.1:$PSER " && break; sleep 0.1; done
+vm_boot b 192.0.2.2 192.0.2.1 udp=127.0.0.1:$PNET,localaddr=127.0.0.1:$PNET_B 2 reconnect=1
+say "qemu a=${VM_PID[a]} b=${VM_PID[b]} ($ACCEL, $MEM MiB each), ports $PNET-$PNET_B"
 
 # ---- what the VMs ask of the host: `HOST-REQ VERB ARG...` on a console -> host_req_VERB ARG...
 # Long requests keep state and are moved on by host_poll (every loop turn); results go to
@@ -220,6 +225,8 @@ host_req_crash() {
     CRASH_NODE=$1; shift; CRASH_WANT="$*"; CRASH_AT=$(now)
     say "node $CRASH_NODE asks to be killed after ${CRASH_WANT:-nothing}"
 }
+# boot NODE: power NODE on again after a kill (the acts see rig.boot=2 as BOOT=2)
+host_req_boot() { vm_alive "$1" || { say "booting node $1 again"; vm_boot ${VM_ARGS[$1]}; }; }
 host_poll_crash() {
     [ -n "$CRASH_NODE" ] && [ -z "$TKILL" ] || return 0
     local ready=1 kv n
@@ -267,6 +274,8 @@ while :; do
         alone=${alone:-$s}
         lim=30; [ -z "$TKILL" ] || lim=240
         [ $((s - alone)) -lt $lim ] || { say "one VM gone, stopping the other"; vm_kill_all; }
+    else
+        alone=
     fi
     [ "$s" -lt "$TIMEOUT" ] || { say "timeout after ${TIMEOUT}s"; vm_kill_all; break; }
     if [ -z "${KEEP_GOING:-}" ] && grep -aq '^SCENARIO .* FAIL' a.log b.log 2>/dev/null; then
@@ -317,7 +326,9 @@ for act in "$VMDIR"/acts/*.sh; do
         done
     done
 done
-grep -aq 'RIG b .*ALL DONE' b.log || echo "b all_done FAIL - b did not finish" >> scenarios.txt
+for n in a b; do   # (a's last boot)
+    grep -aq "RIG $n .*ALL DONE" $n.log || echo "$n all_done FAIL - $n did not finish" >> scenarios.txt
+done
 
 echo "---- scenarios (node, name, duration, takeover time)"
 awk '{ t = ""; for (i = 5; i <= NF; i++) t = t " " $i
