@@ -17,6 +17,7 @@ log()  { echo "RIG $NODE $(cut -d' ' -f1 /proc/uptime) $*"; }
 up()   { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN{printf "%.2f", b-a}'; }
 finish() {
+    log "MemAvailable $(awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo) MiB of $(awk '/^MemTotal/ { print int($2 / 1024) }' /proc/meminfo)"
     dmesg | grep -E "drbd|EXT4|device-mapper|Memory cgroup|oom" | sed "s/^/KMSG $NODE /"
     [ ! -r /var/log/tandem.log ] || sed "s/^/TLOG $NODE /" /var/log/tandem.log
     sync; poweroff -f
