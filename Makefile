@@ -37,7 +37,11 @@ install-check:
 	  for f in usr/sbin/tandem etc/init.d/tandem usr/share/man/man8/tandem.8 usr/share/man/man5/tandem.conf.5 \
 	           usr/lib/systemd/system/tandem.service; do \
 	    [ -e $$d/$$f ] || { echo "install-check: $$f missing"; rm -rf $$d; exit 1; }; done && \
-	  $$d/usr/sbin/tandem version && rm -rf $$d && echo "install-check: ok"
+	  $$d/usr/sbin/tandem version && rm -rf $$d && \
+	d=$$(mktemp -d) && $(MAKE) --no-print-directory install DESTDIR=$$d HB_LINKS=1 >/dev/null && \
+	  { $$d/usr/sbin/hb_standby --help >/dev/null 2>&1; [ $$? = 1 ]; } && \
+	  [ -L $$d/usr/sbin/cl_status ] && $$d/usr/sbin/cl_status -h | grep -q '^Usage: cl_status' && \
+	  rm -rf $$d && echo "install-check: ok"
 
 # House style, enforced: rustfmt (rustfmt.toml) and clippy with the [lints] of Cargo.toml.
 lint:
@@ -79,6 +83,10 @@ install: $(BIN)
 	install -D -m 0644 docs/tandem.8 $(DESTDIR)$(PREFIX)/share/man/man8/tandem.8
 	install -D -m 0644 docs/tandem.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/tandem.conf.5
 	install -d -m 0700 $(DESTDIR)/etc/tandem $(DESTDIR)/var/lib/tandem
+	@# HB_LINKS=1: heartbeat's command names as links to tandem (hb_standby, hb_takeover,
+	@# cl_status; in sbin, ahead of heartbeat's /usr/bin/cl_status in root's PATH).
+	$(if $(filter 1 yes,$(HB_LINKS)),for n in hb_standby hb_takeover cl_status; do \
+	  ln -sf tandem $(DESTDIR)$(PREFIX)/sbin/$$n; done)
 
 clean:
 	$(CARGO) clean

@@ -17,6 +17,7 @@ pub mod load;
 pub mod logging;
 pub mod membership;
 pub mod netlink;
+pub mod reach;
 pub mod state;
 pub mod sys;
 #[cfg(test)]

@@ -35,32 +35,79 @@ pub fn load(path: &Path, node: Option<&str>) -> Result<(Config, Vec<ConfigWarnin
 }
 
 /// Like [`load`], but keeps errors and warnings together (for `check-config`).
+///
+/// A directory is heartbeat's configuration directory (`--ha-d`, e.g. /etc/ha.d): its `ha.cf`,
+/// `haresources` and `authkeys` are read as they are ([`config::hacompat`]).
 pub fn load_all(path: &Path, node: Option<&str>) -> Loaded {
-    let text = match read_config_file(path) {
-        Ok(t) => t,
-        Err(e) => return Loaded { config: None, errors: vec![e], warnings: Vec::new() },
+    let ha_d = path.is_dir();
+    let parsed = if ha_d {
+        match config::hacompat::read_ha_d(path) {
+            Ok(p) => p,
+            Err(errors) => return Loaded { config: None, errors, warnings: Vec::new() },
+        }
+    } else {
+        let text = match read_config_file(path) {
+            Ok(t) => t,
+            Err(e) => return Loaded { config: None, errors: vec![e], warnings: Vec::new() },
+        };
+        match parse_str(path, &text) {
+            Ok(p) => p,
+            Err(errors) => return Loaded { config: None, errors, warnings: Vec::new() },
+        }
     };
-    let parsed = match parse_str(path, &text) {
-        Ok(p) => p,
-        Err(errors) => return Loaded { config: None, errors, warnings: Vec::new() },
-    };
-    let host = match gather(&parsed) {
+    let mut host = match gather(&parsed) {
         Ok(h) => h,
         Err(e) => return Loaded { config: None, errors: vec![e], warnings: parsed.warnings },
     };
+    if ha_d {
+        // heartbeat lower-cases `uname -n` and the node names alike.
+        host.hostname = host.hostname.to_ascii_lowercase();
+    }
+    let node_lower = node.map(str::to_ascii_lowercase);
+    let node = if ha_d { node_lower.as_deref() } else { node };
     let (mut cfg, mut errors, mut warnings) = match apply_host(&parsed, node, &host) {
         Ok((cfg, w)) => (Some(cfg), Vec::new(), w),
         Err((e, w)) => (None, e, w),
     };
-    match read_key(&parsed.config.authkey) {
-        Ok(k) => {
-            if let Some(c) = cfg.as_mut() {
-                c.key = k;
+    if let Some(hb) = parsed.config.heartbeat() {
+        // heartbeat's authkeys: its permission rule, its parser.
+        let file = if hb.authkeys_line == 0 { hb.authkeys.clone() } else { path.to_path_buf() };
+        match crate::hb::auth::AuthKeys::load(&hb.authkeys) {
+            Ok(k) => {
+                if let Some(config::Protocol::Heartbeat(h)) = cfg.as_mut().map(|c| &mut c.protocol) {
+                    h.keys = Some(k);
+                }
+            }
+            Err(e) => {
+                cfg = None;
+                let (line, msg) = match e {
+                    crate::hb::HbError::AuthKeys { line, what } if hb.authkeys_line == 0 => (line, what.to_string()),
+                    e if hb.authkeys_line == 0 => (0, e.to_string()),
+                    e => (hb.authkeys_line, format!("{}: {e}", hb.authkeys.display())),
+                };
+                errors.push(ConfigError { file, line, msg });
             }
         }
-        Err(e) => {
-            cfg = None;
-            errors.push(ConfigError { file: path.to_path_buf(), line: parsed.authkey_line, msg: e.to_string() });
+    } else {
+        match read_key(&parsed.config.authkey) {
+            Ok(k) => {
+                if let Some(c) = cfg.as_mut() {
+                    c.key = k;
+                }
+            }
+            Err(e) => {
+                cfg = None;
+                errors.push(ConfigError { file: path.to_path_buf(), line: parsed.authkey_line, msg: e.to_string() });
+            }
+        }
+        warnings.extend(serial_budget(&parsed));
+    }
+    if let Some(hr) = parsed.config.heartbeat().and_then(|h| h.haresources.clone()) {
+        // Groups come from haresources: their messages name that file.
+        for e in errors.iter_mut().chain(warnings.iter_mut()) {
+            if e.file == parsed.config.file && e.msg.starts_with("group ") {
+                e.file = hr.clone();
+            }
         }
     }
     if let Some(accept) = &parsed.config.authkey_accept {
@@ -80,7 +127,6 @@ pub fn load_all(path: &Path, node: Option<&str>) -> Loaded {
             }
         }
     }
-    warnings.extend(serial_budget(&parsed));
     errors.sort_by_key(|e| e.line);
     warnings.sort_by_key(|w| w.line);
     Loaded { config: cfg, errors, warnings }
@@ -156,6 +202,12 @@ pub fn gather(parsed: &Parsed) -> Result<HostFacts, ConfigError> {
             }
         }
     }
+    if let Some(w) = &parsed.config.watchdog {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(&w.device).is_ok_and(|m| m.file_type().is_char_device()) {
+            existing_paths.push(w.device.clone());
+        }
+    }
     Ok(HostFacts { hostname, addrs, ifaces, existing_paths })
 }
 
@@ -202,9 +254,9 @@ mod tests {
         assert_eq!(w[0].line, 6);
         let msg = w[0].to_string();
         assert!(msg.starts_with("/t.conf:6: serial /dev/ttyS9:"), "{msg}");
-        assert!(msg.contains("101 bytes") && msg.contains("105.2 ms") && msg.contains("9600 baud"), "{msg}");
-        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 421ms or more"), "{msg}");
-        assert!(serial_budget(&parsed(421, 9600, 1)).is_empty());
-        assert_eq!(serial_budget(&parsed(420, 9600, 1)).len(), 1);
+        assert!(msg.contains("111 bytes") && msg.contains("115.6 ms") && msg.contains("9600 baud"), "{msg}");
+        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 463ms or more"), "{msg}");
+        assert!(serial_budget(&parsed(463, 9600, 1)).is_empty());
+        assert_eq!(serial_budget(&parsed(462, 9600, 1)).len(), 1);
     }
 }

@@ -155,10 +155,128 @@ pub fn bump_generation(statedir: &Path) -> Result<u64, StateError> {
     Ok(new)
 }
 
+/// Stores `generation` as the last one used (after a start that had to go higher than
+/// [`bump_generation`]'s, e.g. above heartbeat's).
+pub fn store_generation(statedir: &Path, generation: u64) -> Result<(), StateError> {
+    write_durably(statedir, GENERATION_FILE, &format!("{generation}\n"))
+}
+
+/// heartbeat's generation file in its state directory (/var/lib/heartbeat).
+pub const HB_GENERATION_FILE: &str = "hb_generation";
+/// heartbeat's uuid file: the node's 16 uuid bytes, raw.
+pub const HB_UUID_FILE: &str = "hb_uuid";
+
+/// heartbeat's last generation (`hb_generation`: the number right-aligned in 15 characters
+/// and a newline); `None` if there is none (or it is not a number, which heartbeat too
+/// replaces by the time).
+pub fn read_hb_generation(hb_dir: &Path) -> Result<Option<u64>, StateError> {
+    let Some(text) = read_small(hb_dir, HB_GENERATION_FILE)? else { return Ok(None) };
+    Ok(text.trim().parse::<u64>().ok())
+}
+
+/// Writes `hb_generation` as heartbeat does, so that heartbeat started again on this node
+/// (a rollback) goes on above the generations tandem used.
+pub fn write_hb_generation(hb_dir: &Path, generation: u64) -> Result<(), StateError> {
+    write_durably(hb_dir, HB_GENERATION_FILE, &format!("{generation:>15}\n"))
+}
+
+/// The node's heartbeat uuid: heartbeat's `hb_uuid` when there is one (a node replaced by
+/// tandem keeps its identity), else tandem's copy in `statedir`, else a new random one.
+/// Whichever it is, it is written to `statedir` and, when heartbeat's directory exists and
+/// has none, there too.
+pub fn hb_uuid(statedir: &Path, hb_dir: &Path) -> Result<[u8; 16], StateError> {
+    let read = |dir: &Path| -> Result<Option<[u8; 16]>, StateError> {
+        let path = dir.join(HB_UUID_FILE);
+        match fs::read(&path) {
+            Ok(b) => Ok(<[u8; 16]>::try_from(b.as_slice()).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    };
+    if !statedir.is_dir() {
+        DirBuilder::new().recursive(true).mode(0o700).create(statedir).map_err(io_err("mkdir", statedir))?;
+    }
+    let from_hb = if hb_dir.is_dir() { read(hb_dir)? } else { None };
+    let ours = read(statedir)?;
+    let uuid = match (from_hb, ours) {
+        (Some(u), _) | (None, Some(u)) => u,
+        (None, None) => {
+            let mut u = [0u8; 16];
+            crate::sys::random::getrandom(&mut u).map_err(|errno| StateError::Io {
+                op: "getrandom",
+                path: statedir.join(HB_UUID_FILE),
+                errno,
+            })?;
+            // A version 4 uuid, as heartbeat's uuid_generate makes.
+            u[6] = (u[6] & 0x0f) | 0x40;
+            u[8] = (u[8] & 0x3f) | 0x80;
+            u
+        }
+    };
+    if ours != Some(uuid) {
+        write_bytes_durably(statedir, HB_UUID_FILE, &uuid)?;
+    }
+    if hb_dir.is_dir() && from_hb.is_none() {
+        write_bytes_durably(hb_dir, HB_UUID_FILE, &uuid)?;
+    }
+    Ok(uuid)
+}
+
+fn write_bytes_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+    }
+    fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync", dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::TempDir;
+
+    #[test]
+    fn heartbeat_generation_and_uuid() {
+        let t = TempDir::new("state");
+        let (ours, hb) = (t.join("tandem"), t.join("heartbeat"));
+        fs::create_dir_all(&hb).unwrap();
+        assert_eq!(read_hb_generation(&hb).unwrap(), None);
+        // heartbeat's own format.
+        fs::write(hb.join(HB_GENERATION_FILE), "     1764441234\n").unwrap();
+        assert_eq!(read_hb_generation(&hb).unwrap(), Some(1764441234));
+        write_hb_generation(&hb, 1764441240).unwrap();
+        assert_eq!(fs::read_to_string(hb.join(HB_GENERATION_FILE)).unwrap(), "     1764441240\n");
+        assert_eq!(fs::read(hb.join(HB_GENERATION_FILE)).unwrap().len(), 16);
+        fs::write(hb.join(HB_GENERATION_FILE), "junk").unwrap();
+        assert_eq!(read_hb_generation(&hb).unwrap(), None);
+
+        // heartbeat's uuid is kept, and copied to tandem's state directory.
+        fs::write(hb.join(HB_UUID_FILE), b"0123456789abcdef").unwrap();
+        assert_eq!(&hb_uuid(&ours, &hb).unwrap(), b"0123456789abcdef");
+        assert_eq!(fs::read(ours.join(HB_UUID_FILE)).unwrap(), b"0123456789abcdef");
+        // Without heartbeat's, tandem's copy; with neither, a new one, stored in both places.
+        fs::remove_file(hb.join(HB_UUID_FILE)).unwrap();
+        assert_eq!(&hb_uuid(&ours, &hb).unwrap(), b"0123456789abcdef");
+        assert_eq!(fs::read(hb.join(HB_UUID_FILE)).unwrap(), b"0123456789abcdef");
+        let (ours2, nohb) = (t.join("t2"), t.join("none"));
+        let u = hb_uuid(&ours2, &nohb).unwrap();
+        assert_eq!(u[6] >> 4, 4);
+        assert_eq!(hb_uuid(&ours2, &nohb).unwrap(), u);
+        assert!(!nohb.exists());
+        store_generation(&ours2, 42).unwrap();
+        assert_eq!(read_generation(&ours2).unwrap(), 42);
+    }
+
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

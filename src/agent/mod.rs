@@ -141,6 +141,11 @@ pub trait Agent {
     fn inline_budget(&self) -> Option<Duration> {
         None
     }
+    /// What a finished `Exec` child means: its exit code read by [`Agent::exit_rules`],
+    /// unless the agent says otherwise.
+    fn judge(&self, op: Op, done: &runner::Done) -> Result<Outcome, AgentError> {
+        runner::judge(self.exit_rules(), op, done)
+    }
 }
 
 /// Builds the agent for one resource and checks what can be checked on this host without

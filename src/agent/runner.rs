@@ -518,6 +518,20 @@ impl Runner {
         self.slots.iter().filter(|s| s.used).count()
     }
 
+    /// Kills the process group of every child tagged `tag` (its end is collected as usual).
+    pub fn kill_tag(&mut self, tag: u64) {
+        for s in self.slots.iter_mut().filter(|s| s.used && s.tag == tag && s.reaped.is_none()) {
+            let _ = killpg(s.pid, Signal::SIGKILL);
+        }
+    }
+
+    /// Kills every child whose tag has `value` in the bits of `mask`.
+    pub fn kill_tags(&mut self, mask: u64, value: u64) {
+        for s in self.slots.iter_mut().filter(|s| s.used && s.tag & mask == value && s.reaped.is_none()) {
+            let _ = killpg(s.pid, Signal::SIGKILL);
+        }
+    }
+
     /// Children that did not die after SIGKILL and still hold their slot.
     pub fn stuck(&self) -> usize {
         self.slots.iter().filter(|s| s.used && s.reported).count()

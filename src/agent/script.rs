@@ -1,10 +1,12 @@
 //! The `script::PATH[::ARG…]` agent: an LSB- or heartbeat-style script called as
 //! `PATH ARG… start|stop|status`, exit codes judged by LSB rules
-//! (status: 0 running, 3 not running; start/stop: 0 success).
+//! (status: 0 running, 3 not running; start/stop: 0 success), or, for scripts named in
+//! heartbeat's haresources, `status` judged by what it prints, as heartbeat judges it
+//! ([`hb_status_running`]).
 
 use std::os::unix::fs::PermissionsExt;
 
-use super::runner::{judge, run_blocking, ExitRules, Spawn};
+use super::runner::{judge, run_blocking, Done, ExitKind, ExitRules, Spawn};
 use super::{Agent, AgentError, Exec, Op, Outcome};
 use crate::config::{ScriptSpec, Timeouts};
 use crate::time::Duration;
@@ -15,6 +17,7 @@ pub struct ScriptAgent {
     path: String,
     args: Vec<String>,
     timeouts: Timeouts,
+    status_by_stdout: bool,
 }
 
 impl ScriptAgent {
@@ -36,7 +39,13 @@ impl ScriptAgent {
         {
             return Err(AgentError::Config(format!("{text}: script {path} is not executable")));
         }
-        Ok(ScriptAgent { text: text.to_string(), path, args: spec.args.clone(), timeouts: Timeouts::default() })
+        Ok(ScriptAgent {
+            text: text.to_string(),
+            path,
+            args: spec.args.clone(),
+            timeouts: Timeouts::default(),
+            status_by_stdout: spec.status_by_stdout,
+        })
     }
 
     /// Sets the deadlines of the three operations.
@@ -54,9 +63,13 @@ impl ScriptAgent {
         }
     }
 
-    /// `[PATH, ARG…, op]`.
+    /// `[PATH, ARG…, op]`; a heartbeat-style `status` runs through `sh` with its stderr
+    /// discarded, since heartbeat judges it by its stdout alone.
     pub fn argv(&self, op: Op) -> Vec<String> {
-        let mut v = Vec::with_capacity(self.args.len() + 2);
+        let mut v = Vec::with_capacity(self.args.len() + 5);
+        if self.status_by_stdout && op == Op::Status {
+            v.extend(["/bin/sh".to_string(), "-c".to_string(), "exec \"$0\" \"$@\" 2>/dev/null".to_string()]);
+        }
         v.push(self.path.clone());
         v.extend(self.args.iter().cloned());
         v.push(op.name().to_string());
@@ -76,8 +89,33 @@ impl Agent for ScriptAgent {
     fn run(&mut self, op: Op) -> Result<Outcome, AgentError> {
         let argv = self.argv(op);
         let done = run_blocking(Spawn::Exec(&argv), self.timeout(op))?;
-        judge(ExitRules::Lsb, op, &done)
+        self.judge(op, &done)
     }
+
+    fn judge(&self, op: Op, done: &Done) -> Result<Outcome, AgentError> {
+        if !(self.status_by_stdout && op == Op::Status) {
+            return judge(ExitRules::Lsb, op, done);
+        }
+        match done.status {
+            ExitKind::Code(_) if hb_status_running(&done.output) => Ok(Outcome::Running),
+            ExitKind::Code(_) => Ok(Outcome::Stopped),
+            _ => judge(ExitRules::Lsb, op, done),
+        }
+    }
+}
+
+/// heartbeat's judgement of a resource script's `status` output (ResourceManager's
+/// `we_own_resource`), whatever the exit code: `not running` (and any text after `not `
+/// that ends in `running`, any case) means stopped; otherwise `running` (any case) or `OK`
+/// means running; anything else means stopped.
+pub fn hb_status_running(out: &str) -> bool {
+    let lower = out.to_ascii_lowercase();
+    if let Some(i) = lower.find("not ") {
+        if lower.get(i + 4..).is_some_and(|rest| rest.contains("running")) {
+            return false;
+        }
+    }
+    lower.contains("running") || out.contains("OK")
 }
 
 #[cfg(test)]
@@ -85,7 +123,7 @@ mod tests {
     use super::*;
 
     fn spec(v: &[&str]) -> ScriptSpec {
-        ScriptSpec { path: v[0].into(), args: v[1..].iter().map(|a| a.to_string()).collect() }
+        ScriptSpec { path: v[0].into(), args: v[1..].iter().map(|a| a.to_string()).collect(), status_by_stdout: false }
     }
     use crate::testutil::TempDir;
 
@@ -133,6 +171,53 @@ exit 9"#,
         let s3 = script(&d, "three", "exit 3", 0o755);
         let mut a = ScriptAgent::new(&spec(&[&s3]), "t").unwrap();
         assert!(matches!(a.run(Op::Start), Err(AgentError::Exit { code: 3, .. })));
+    }
+
+    #[test]
+    fn heartbeat_status_by_stdout() {
+        for (out, running) in [
+            ("running", true),
+            ("apache is Running (pid 4)", true),
+            ("INFO: IPaddr Running OK", true),
+            ("OK", true),
+            ("ok", false),
+            ("not running", false),
+            ("apache is NOT  running", false),
+            ("Not currently running", false),
+            ("stopped", false),
+            ("", false),
+            // heartbeat's pattern finds "not " in "cannot": drbddisk's "may be running" is stopped.
+            ("cannot determine status, may be running (Unknown)", false),
+            ("running (Primary)", true),
+            ("stopped (Secondary)", false),
+        ] {
+            assert_eq!(hb_status_running(out), running, "{out:?}");
+        }
+        let d = TempDir::new("script");
+        // The exit code does not count; stderr is not read.
+        let p = script(&d, "hbsvc", r#"echo "not running" >&2; echo "$1"; exit 3"#, 0o755);
+        let mk = |arg: &str| {
+            let mut s = spec(&[&p, arg]);
+            s.status_by_stdout = true;
+            ScriptAgent::new(&s, "hbsvc").unwrap()
+        };
+        assert_eq!(mk("running").run(Op::Status).unwrap(), Outcome::Running);
+        assert_eq!(mk("stopped").run(Op::Status).unwrap(), Outcome::Stopped);
+        assert_eq!(mk("OK").run(Op::Status).unwrap(), Outcome::Running);
+        assert_eq!(
+            mk("running").exec(Op::Status),
+            Exec::Exec(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "exec \"$0\" \"$@\" 2>/dev/null".into(),
+                p.clone(),
+                "running".into(),
+                "status".into()
+            ])
+        );
+        // start and stop keep their exit codes.
+        assert!(matches!(mk("x").run(Op::Start), Err(AgentError::Exit { code: 3, .. })));
+        assert_eq!(mk("x").exec(Op::Start), Exec::Exec(vec![p.clone(), "x".into(), "start".into()]));
     }
 
     #[test]

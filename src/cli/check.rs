@@ -27,7 +27,7 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
                         format!("group {}: {}: {e}", g.name, r.text)
                     }
                 };
-                let at = |msg: String| ConfigError { file: c.file.clone(), line: g.line, msg };
+                let at = |msg: String| ConfigError { file: c.group_file().to_path_buf(), line: g.line, msg };
                 if let Err(e) = agent::build_in(r, &c.timeouts, &g.name, i) {
                     errs.push(at(prefix(&e.to_string())));
                     continue;
@@ -53,6 +53,9 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
             }
         }
     }
+    if let Some(c) = &loaded.config {
+        warnings.extend(heartbeat_warnings(c));
+    }
     let mut lines: Vec<(usize, String)> = errs.iter().map(|e| (e.line, e.to_string())).collect();
     lines.extend(warnings.iter().map(|w| (w.line, format_warning(w))));
     lines.sort_by_key(|(l, _)| *l);
@@ -62,9 +65,13 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
     match loaded.config {
         Some(c) if errs.is_empty() => {
             let n_res: usize = c.groups.iter().map(|g| g.resources.len()).sum();
+            let proto = match c.heartbeat() {
+                Some(h) => format!(", heartbeat 3.0.6 protocol (auto_failback {})", h.failback.name()),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{}: OK: cluster {}, node {} (peer {}), {} link{}, {} group{}, {} resource{}",
+                "{}: OK: cluster {}, node {} (peer {}), {} link{}, {} group{}, {} resource{}{proto}",
                 path.display(),
                 c.cluster,
                 c.local_name(),
@@ -80,6 +87,27 @@ pub fn check_config(path: &Path, node: Option<&str>, out: &mut dyn std::io::Writ
         }
         _ => 2,
     }
+}
+
+/// What heartbeat's configuration needs of this host beyond the agents: cluster-glue's
+/// `stonith` command for the STONITH lines mapped to it.
+fn heartbeat_warnings(c: &crate::config::Config) -> Vec<ConfigWarning> {
+    let mut out = Vec::new();
+    for s in &c.stonith {
+        if let crate::config::FenceMethod::Exec { path, .. } = &s.method {
+            if c.heartbeat().is_some() && !path.exists() {
+                out.push(ConfigWarning {
+                    file: c.file.clone(),
+                    line: s.line,
+                    msg: format!(
+                        "{} is not installed (package cluster-glue): this STONITH line cannot run",
+                        path.display()
+                    ),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A warning the way `check-config` prints it: `file:line: warning: message`.

@@ -5,7 +5,9 @@
 mod args;
 mod check;
 pub mod export;
+mod fence;
 mod guest;
+pub mod hb;
 mod ocf;
 
 use std::path::PathBuf;
@@ -18,19 +20,40 @@ use args::{parse_args, Args};
 pub use check::check_config;
 
 const USAGE: &str = "usage:
-  tandem daemon   [-c CONFIG] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
+  tandem daemon   [-c CONFIG | --ha-d DIR] [--node NAME] [--socket PATH] [--state-dir DIR] [--foreground] [--pidfile PATH]
   tandem status   [-s SOCKET] [--json]
   tandem standby  [-s SOCKET] [GROUP|all]
   tandem takeover [-s SOCKET] [GROUP|all]
-  tandem check-config [-c CONFIG] [--node NAME]
+  tandem check-config [-c CONFIG | --ha-d DIR] [--node NAME]
   tandem keygen   [FILE]
   tandem agent    TYPE::ARG::ARG... start|stop|status
   tandem fence-peer [-s SOCKET] [RESOURCE]
+  tandem fence    [-s SOCKET] [-c CONFIG] [--node NAME] [--local|--check] NODE
+  tandem fenced   [-s SOCKET] NODE
   tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
   tandem ocf      ip|drbd|mount|lvm|script|guest ACTION   # OCF resource agent (OCF_RESKEY_*)
   tandem export   pacemaker [-c CONFIG] [--crm]
   tandem version
+  hb_standby [all|foreign|local|failback], hb_takeover [...], cl_status SUBCOMMAND
+                  (heartbeat's commands: links to this binary by those names)
 ";
+
+/// The default configuration: /etc/tandem/tandem.conf, or heartbeat's /etc/ha.d when there is
+/// no tandem.conf and there is an /etc/ha.d/ha.cf (a heartbeat node replaced in place).
+pub fn default_config() -> PathBuf {
+    let tandem = PathBuf::from(crate::daemon::DEFAULT_CONFIG);
+    let ha_d = std::path::Path::new(crate::config::hacompat::HA_D);
+    if !tandem.exists() && ha_d.join(crate::config::hacompat::HA_CF).exists() {
+        return ha_d.to_path_buf();
+    }
+    tandem
+}
+
+/// The configuration an `-c FILE` / `--ha-d DIR` pair names (`--ha-d` wins; neither: the
+/// default). A directory is read as heartbeat's.
+fn config_of(a: &Args) -> PathBuf {
+    a.get(&["--ha-d"]).or_else(|| a.get(&["-c", "--config"])).map(PathBuf::from).unwrap_or_else(default_config)
+}
 
 fn usage_error(msg: &str) -> i32 {
     eprintln!("tandem: {msg}");
@@ -38,14 +61,19 @@ fn usage_error(msg: &str) -> i32 {
     2
 }
 
-/// Runs the program with its whole argv: called as `/usr/lib/ocf/resource.d/tandem/AGENT`
-/// (a link to the binary), it is that OCF agent; otherwise `tandem COMMAND …`.
+/// Runs the program with its whole argv, as invoked: as `/usr/lib/ocf/resource.d/tandem/AGENT`
+/// (a link to the binary) it is that OCF agent; by heartbeat's command names (`hb_standby`,
+/// `hb_takeover`, `cl_status`, links too) it is that command; otherwise `tandem COMMAND …`.
 pub fn main(argv: Vec<String>) -> i32 {
     let mut it = argv.into_iter();
     let argv0 = it.next().unwrap_or_default();
     let rest: Vec<String> = it.collect();
     if let Some(agent) = ocf::agent_of_argv0(&argv0) {
         return ocf::run(agent, rest.first().map(String::as_str));
+    }
+    let base = std::path::Path::new(&argv0).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if hb::NAMES.contains(&base) {
+        return hb::run(base, &argv0, &rest);
     }
     run(rest)
 }
@@ -63,7 +91,9 @@ pub fn run(argv: Vec<String>) -> i32 {
         "check-config" => cmd_check(rest),
         "keygen" => cmd_keygen(rest),
         "agent" => cmd_agent(rest),
-        "fence-peer" => cmd_fence(rest),
+        "fence-peer" => cmd_fence_peer(rest),
+        "fence" => fence::cmd_fence(rest),
+        "fenced" => fence::cmd_fenced(rest),
         "guest" => cmd_guest(rest),
         "export" => export::command(rest),
         "ocf" => match rest {
@@ -86,7 +116,7 @@ pub fn run(argv: Vec<String>) -> i32 {
 fn cmd_daemon(rest: &[String]) -> i32 {
     let a = match parse_args(
         rest,
-        &["-c", "--config", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
+        &["-c", "--config", "--ha-d", "--node", "--socket", "-s", "--state-dir", "--pidfile"],
         &["--foreground", "-f"],
     ) {
         Ok(a) => a,
@@ -95,10 +125,7 @@ fn cmd_daemon(rest: &[String]) -> i32 {
     if !a.words.is_empty() {
         return usage_error("daemon takes no arguments");
     }
-    let mut o = Options::default();
-    if let Some(c) = a.get(&["-c", "--config"]) {
-        o.config = PathBuf::from(c);
-    }
+    let mut o = Options { config: config_of(&a), ..Options::default() };
     o.node = a.get(&["--node"]);
     o.socket = a.get(&["--socket", "-s"]).map(PathBuf::from);
     o.state_dir = a.get(&["--state-dir"]).map(PathBuf::from);
@@ -159,16 +186,21 @@ fn cmd_move(cmd: &str, rest: &[String]) -> i32 {
 }
 
 fn cmd_check(rest: &[String]) -> i32 {
-    let a = match parse_args(rest, &["-c", "--config", "--node"], &[]) {
+    let a = match parse_args(rest, &["-c", "--config", "--ha-d", "--node"], &[]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
     if !a.words.is_empty() {
         return usage_error("check-config takes no arguments");
     }
-    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| "/etc/tandem/tandem.conf".to_string());
+    if let Some(d) = a.get(&["--ha-d"]) {
+        if !std::path::Path::new(&d).is_dir() {
+            return usage_error(&format!("--ha-d {d}: not a directory"));
+        }
+    }
+    let path = config_of(&a);
     let node = a.get(&["--node"]);
-    check_config(std::path::Path::new(&path), node.as_deref(), &mut std::io::stdout())
+    check_config(&path, node.as_deref(), &mut std::io::stdout())
 }
 
 fn cmd_keygen(rest: &[String]) -> i32 {
@@ -253,7 +285,7 @@ fn cmd_agent(rest: &[String]) -> i32 {
 fn cmd_guest(rest: &[String]) -> i32 {
     // Options come before the subcommand, so that `enter NAME CMD -x` keeps CMD's options.
     let mut i = 0;
-    let mut config = "/etc/tandem/tandem.conf".to_string();
+    let mut config = crate::daemon::DEFAULT_CONFIG.to_string();
     let mut node = None;
     while let Some(a) = rest.get(i) {
         match a.as_str() {
@@ -285,7 +317,7 @@ fn announce(ann: &agent::ip::Announce, count: u32, interval: Duration) -> Result
     Ok(())
 }
 
-fn cmd_fence(rest: &[String]) -> i32 {
+fn cmd_fence_peer(rest: &[String]) -> i32 {
     let a = match parse_args(rest, &["-s", "--socket"], &[]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
@@ -294,9 +326,9 @@ fn cmd_fence(rest: &[String]) -> i32 {
     let Some(res) = res else {
         return usage_error("fence-peer needs a DRBD resource (argument or DRBD_RESOURCE)");
     };
-    // The daemon answers within its own deadlines (waiting for a peer that is starting, then
-    // up to 20 s for the answer); this is only the backstop.
-    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(60)) {
+    // The daemon answers within its own deadlines (waiting for a peer that is starting, up
+    // to 20 s for the answer, up to 120 s for a dead peer's fence); this is only the backstop.
+    match ctl::client::call(&socket_of(&a), &Request::Outdate(res.clone()), Duration::from_secs(180)) {
         Ok((code, body)) => {
             eprint!("tandem fence-peer {res}: {body}");
             code

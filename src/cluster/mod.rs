@@ -149,6 +149,10 @@ pub enum ReleaseReason {
     BothHold,
     /// The daemon is shutting down.
     Shutdown,
+    /// This node reaches fewer ping targets than its peer (for `ping_hold`).
+    Reach,
+    /// The peer is silent and this node reaches none of its ping targets.
+    Isolated,
 }
 
 impl ReleaseReason {
@@ -159,6 +163,8 @@ impl ReleaseReason {
             ReleaseReason::Failback => "failback to the preferred node",
             ReleaseReason::BothHold => "both nodes hold it, the preferred node keeps it",
             ReleaseReason::Shutdown => "shutdown",
+            ReleaseReason::Reach => "this node reaches fewer ping targets than its peer",
+            ReleaseReason::Isolated => "the peer is silent and this node reaches no ping target",
         }
     }
 }
@@ -272,6 +278,12 @@ pub struct Cluster {
     /// [`Cluster::set_grants_bound`]).
     bound_counter: u32,
     grants_bound: bool,
+    /// Groups may be taken from a dead peer (fencing confirmed it, or is not required).
+    dead_peer_cleared: bool,
+    /// This node reaches fewer ping targets than its peer: its groups go to the peer.
+    reach_worse: bool,
+    /// The peer is silent and this node reaches no ping target: it stops its groups.
+    isolated: bool,
     groups: Vec<Group>,
     node: NodeState,
     kicked: bool,
@@ -336,6 +348,9 @@ impl Cluster {
             counter: 0,
             bound_counter: 0,
             grants_bound: false,
+            dead_peer_cleared: true,
+            reach_worse: false,
+            isolated: false,
             groups,
             node: NodeState::Init,
             kicked: false,
@@ -807,9 +822,13 @@ impl Cluster {
             return false;
         }
         if self.peer == PeerState::Dead {
-            return true;
+            if self.isolated {
+                return false;
+            }
+            // Taking a dead peer's group waits until fencing allows it; a held group is kept.
+            return gr.holding() || self.dead_peer_cleared;
         }
-        if gr.standby {
+        if gr.standby || (self.reach_worse && self.peer_can_take(g)) {
             return false;
         }
         if gr.holding() {
@@ -845,6 +864,12 @@ impl Cluster {
         if gr.standby {
             return Some(ReleaseReason::Standby);
         }
+        if self.isolated && self.peer == PeerState::Dead {
+            return Some(ReleaseReason::Isolated);
+        }
+        if self.reach_worse && self.peer_can_take(g) {
+            return Some(ReleaseReason::Reach);
+        }
         let p = self.peer_group(g)?;
         let peer_preferred = !gr.def.preferred_is_local;
         if matches!(p.state, GroupState::Starting | GroupState::Started) {
@@ -878,7 +903,7 @@ impl Cluster {
             return false;
         }
         match self.peer {
-            PeerState::Dead => true,
+            PeerState::Dead => self.dead_peer_cleared,
             PeerState::Init => false,
             PeerState::Up => match self.peer_group(g) {
                 Some(p) => {
@@ -907,6 +932,38 @@ impl Cluster {
             self.counter = 1;
         }
         ((self.generation as u32) << 16) | u32::from(self.counter)
+    }
+
+    /// Whether groups may be taken from a dead peer now (fencing decides; without fencing,
+    /// always). A group already held is kept either way.
+    pub fn set_dead_peer_cleared(&mut self, on: bool) {
+        self.dead_peer_cleared = on;
+    }
+
+    /// This node reaches fewer ping targets than its peer: hand its groups to the peer
+    /// (orderly), and claim none.
+    pub fn set_reach_worse(&mut self, on: bool) {
+        self.reach_worse = on;
+    }
+
+    /// The peer is silent and this node reaches no ping target: stop every group and claim
+    /// none (ignored while the peer is heard).
+    pub fn set_isolated(&mut self, on: bool) {
+        self.isolated = on;
+    }
+
+    /// The peer is up and active, and could run `g` (it has not failed it, nor offers it).
+    fn peer_can_take(&self, g: usize) -> bool {
+        self.peer == PeerState::Up
+            && self.peer_node == NodeState::Active
+            && self.peer_group(g).is_some_and(|p| {
+                p.flags & gflag::OFFER == 0 && !matches!(p.state, GroupState::Failed | GroupState::FailedToStop)
+            })
+    }
+
+    /// This node holds (or is starting or stopping) some group.
+    pub fn holds_any(&self) -> bool {
+        self.groups.iter().any(|g| g.state.may_hold())
     }
 
     /// The peer binds its grants to our generation (it echoes the generation it heard, and
@@ -959,7 +1016,7 @@ impl Cluster {
         gr.claim == 0
             && gr.state != GroupState::FailedToStop
             && self.node != NodeState::Init
-            && (gr.standby || gr.failed || self.node == NodeState::Leaving)
+            && (gr.standby || gr.failed || self.reach_worse || self.node == NodeState::Leaving)
     }
 
     fn wire_of(&self, g: usize) -> GroupWire {

@@ -5,6 +5,7 @@
 //! node is this, which interfaces exist) comes in as [`HostFacts`], gathered by the caller.
 
 pub mod guest;
+pub mod hacompat;
 pub mod key;
 pub mod lex;
 pub mod raw;
@@ -144,6 +145,9 @@ pub struct Config {
     /// Links after skipping ucast lines that point at this host's own addresses.
     pub links: Vec<LinkConfig>,
     pub ping: Vec<IpAddr>,
+    pub ping_policy: PingPolicy,
+    /// `watchdog DEVICE TIMEOUT`.
+    pub watchdog: Option<WatchdogConfig>,
     pub stonith: Vec<StonithConfig>,
     pub fencing: FencePolicy,
     pub socket: Option<PathBuf>,
@@ -161,6 +165,86 @@ pub struct Config {
     pub garp_interval: Duration,
     /// `realtime on|off`, default on: SCHED_FIFO + mlockall.
     pub realtime: bool,
+    /// The wire protocol spoken with the peer (`protocol`; heartbeat's for `--ha-d`).
+    pub protocol: Protocol,
+}
+
+/// The wire protocol the daemon speaks with its peer.
+#[derive(Debug, Clone, Default)]
+pub enum Protocol {
+    /// tandem's own (docs/wire.md).
+    #[default]
+    Tandem,
+    /// heartbeat 3.0.6's (docs/heartbeat-wire.md): a drop-in replacement for a heartbeat node,
+    /// and mixed heartbeat/tandem clusters (docs/migrating-from-heartbeat.md).
+    Heartbeat(Box<HbSettings>),
+}
+
+/// heartbeat's `auto_failback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HbFailback {
+    On,
+    Off,
+    /// heartbeat's default: groups go back to their preferred node, asked for one by one.
+    Legacy,
+}
+
+impl HbFailback {
+    pub fn name(self) -> &'static str {
+        match self {
+            HbFailback::On => "on",
+            HbFailback::Off => "off",
+            HbFailback::Legacy => "legacy",
+        }
+    }
+}
+
+/// What heartbeat's protocol needs beyond the rest of [`Config`].
+#[derive(Debug, Clone)]
+pub struct HbSettings {
+    /// heartbeat's `authkeys` file (`auth N`, then `N sha1|md5 KEY` or `N crc`).
+    pub authkeys: PathBuf,
+    /// The line naming it (`hb_authkeys`; 0 for `--ha-d`).
+    pub authkeys_line: usize,
+    /// The keys, read and permission-checked by `load` (`None` after a pure parse).
+    pub keys: Option<crate::hb::auth::AuthKeys>,
+    pub failback: HbFailback,
+    /// `hopfudge` (default 1).
+    pub hopfudge: u32,
+    /// `msgfmt netstring`: no `auth` field in UDP messages.
+    pub msgfmt_netstring: bool,
+    /// heartbeat's state directory, for `hb_uuid` and `hb_generation` (/var/lib/heartbeat).
+    pub state_dir: PathBuf,
+    /// heartbeat's name of each group (same order as [`Config::groups`]): the first resource
+    /// of its haresources line, as written.
+    pub group_keys: Vec<String>,
+    /// The haresources file the groups come from (`None`: the groups are in [`Config::file`]);
+    /// group lines are its lines.
+    pub haresources: Option<PathBuf>,
+    /// `env NAME=VALUE`: `HA_NAME=VALUE` in the resource scripts' environment.
+    pub env: Vec<(String, String)>,
+    /// Parameters as `cl_status hbparameter` reports them (name, value), heartbeat's
+    /// defaults included.
+    pub params: Vec<(String, String)>,
+}
+
+impl HbSettings {
+    /// heartbeat's defaults, with the authkeys file at `authkeys`.
+    pub fn new(authkeys: PathBuf) -> HbSettings {
+        HbSettings {
+            authkeys,
+            authkeys_line: 0,
+            keys: None,
+            failback: HbFailback::Legacy,
+            hopfudge: 1,
+            msgfmt_netstring: false,
+            state_dir: PathBuf::from(hacompat::HB_STATE_DIR),
+            group_keys: Vec::new(),
+            haresources: None,
+            env: Vec::new(),
+            params: Vec::new(),
+        }
+    }
 }
 
 impl Config {
@@ -211,6 +295,17 @@ impl Config {
 
     pub fn peer_name(&self) -> &str {
         self.nodes.get(usize::from(self.peer())).map(String::as_str).unwrap_or("")
+    }
+    /// The file a group's line is in (haresources, for heartbeat's configuration).
+    pub fn group_file(&self) -> &Path {
+        self.heartbeat().and_then(|h| h.haresources.as_deref()).unwrap_or(&self.file)
+    }
+    /// heartbeat's protocol settings, when the daemon speaks it.
+    pub fn heartbeat(&self) -> Option<&HbSettings> {
+        match &self.protocol {
+            Protocol::Heartbeat(h) => Some(h),
+            Protocol::Tandem => None,
+        }
     }
 }
 
@@ -264,9 +359,12 @@ pub struct StonithConfig {
 pub struct FencePolicy {
     /// `fence_delay`: how long the node that does not hold a group waits before it fences
     /// (the holder fences at once), so two live nodes in a partition do not kill each other.
-    pub delay: Duration,
+    /// `None`: four times (keepalive + one fence's measured time).
+    pub delay: Option<Duration>,
     /// `fence_timeout`: the deadline of one fence attempt.
     pub timeout: Duration,
+    /// `fence_check`: how often the peer's fence device is checked (`None`: never).
+    pub check: Option<Duration>,
     /// `wait_for_peer`: after start-up, neither fence nor take over before the peer was
     /// heard once (or an operator confirmed it is off).
     pub wait_for_peer: bool,
@@ -274,9 +372,39 @@ pub struct FencePolicy {
     pub required: bool,
 }
 
-/// Default `fence_delay`: about four times what one fence takes with the built-in IPMI
-/// client against a BMC on the local network (well under half a second).
-pub const DEFAULT_FENCE_DELAY: Duration = Duration::from_secs(2);
+/// The reachability settings (docs/fencing.md, "Partitions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingPolicy {
+    /// `ping_interval`: one echo to every target this often.
+    pub interval: Duration,
+    /// `ping_deadtime`: a target is up while it answered within this.
+    pub deadtime: Duration,
+    /// `ping_hold`: how long a node must reach fewer targets than its peer before its
+    /// groups move (and as many again before they may come back).
+    pub hold: Duration,
+    /// `isolated_stop`: a node whose peer is silent and that reaches no target stops its
+    /// groups.
+    pub isolated_stop: bool,
+}
+
+/// `watchdog DEVICE TIMEOUT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchdogConfig {
+    pub device: PathBuf,
+    /// Whole seconds.
+    pub timeout: Duration,
+    pub line: usize,
+}
+
+/// Default `ping_interval`.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Default `ping_deadtime` (at least three intervals).
+pub const DEFAULT_PING_DEADTIME: Duration = Duration::from_secs(5);
+/// Default `ping_hold`.
+pub const DEFAULT_PING_HOLD: Duration = Duration::from_secs(5);
+
+/// Default `fence_check`.
+pub const DEFAULT_FENCE_CHECK: Duration = Duration::from_secs(60);
 /// Default `fence_timeout`.
 pub const DEFAULT_FENCE_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -35,6 +35,10 @@ pub enum TimeKey {
     GarpInterval,
     FenceDelay,
     FenceTimeout,
+    FenceCheck,
+    PingInterval,
+    PingDeadtime,
+    PingHold,
 }
 
 /// A link line as written (port `None` = take `udpport`).
@@ -58,6 +62,12 @@ pub enum Directive {
     Realtime(bool),
     WaitForPeer(bool),
     StonithRequired(bool),
+    IsolatedStop(bool),
+    /// `watchdog DEVICE TIMEOUT` (whole seconds).
+    Watchdog {
+        device: PathBuf,
+        timeout: Duration,
+    },
     Udpport(u16),
     GarpCount(u32),
     Link(RawLink),
@@ -70,6 +80,12 @@ pub enum Directive {
     Statedir(PathBuf),
     /// `None` = "none".
     Logfacility(Option<String>),
+    /// `protocol tandem|heartbeat`: true for heartbeat's.
+    ProtocolHeartbeat(bool),
+    /// `hb_authkeys PATH`: heartbeat's authkeys file (with `protocol heartbeat`).
+    HbAuthkeys(PathBuf),
+    /// `auto_failback legacy` (heartbeat's old mode; with `protocol heartbeat` only).
+    AutoFailbackLegacy,
     Logfile(PathBuf),
     /// A known directive whose value was bad (already reported): `resolve` knows it was
     /// given and so does not report it missing or check rules against a default instead.
@@ -110,7 +126,7 @@ pub fn parse(lines: &[Line]) -> (Vec<RawLine>, Vec<(usize, String)>) {
 }
 
 /// Names of all directives, for messages and docs.
-pub const DIRECTIVES: [&str; 31] = [
+pub const DIRECTIVES: [&str; 39] = [
     "cluster",
     "node",
     "authkey",
@@ -129,6 +145,12 @@ pub const DIRECTIVES: [&str; 31] = [
     "stonith",
     "fence_delay",
     "fence_timeout",
+    "fence_check",
+    "ping_interval",
+    "ping_deadtime",
+    "ping_hold",
+    "isolated_stop",
+    "watchdog",
     "wait_for_peer",
     "stonith_required",
     "socket",
@@ -142,6 +164,8 @@ pub const DIRECTIVES: [&str; 31] = [
     "garp_count",
     "garp_interval",
     "realtime",
+    "protocol",
+    "hb_authkeys",
 ];
 
 fn static_name(word: &str) -> Option<&'static str> {
@@ -205,7 +229,8 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
             Directive::AuthkeyAccept(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
         "keepalive" | "warntime" | "deadtime" | "initdead" | "start_timeout" | "stop_timeout" | "status_timeout"
-        | "garp_interval" | "fence_delay" | "fence_timeout" => {
+        | "garp_interval" | "fence_delay" | "fence_timeout" | "fence_check" | "ping_interval" | "ping_deadtime"
+        | "ping_hold" => {
             if !count(1, 1, "TIME (e.g. 500ms, 2s)") {
                 return None;
             }
@@ -219,28 +244,32 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "status_timeout" => TimeKey::StatusTimeout,
                 "fence_delay" => TimeKey::FenceDelay,
                 "fence_timeout" => TimeKey::FenceTimeout,
+                "fence_check" => TimeKey::FenceCheck,
+                "ping_interval" => TimeKey::PingInterval,
+                "ping_deadtime" => TimeKey::PingDeadtime,
+                "ping_hold" => TimeKey::PingHold,
                 _ => TimeKey::GarpInterval,
             };
             let v = a(0).unwrap_or("");
             let d = parse_duration(v).map_err(|m| e(format!("{name}: {m}"))).ok()?;
-            // fence_delay 0 is allowed: the node that would wait fences at once.
-            if key != TimeKey::FenceDelay && d < Duration::from_millis(1) {
+            // fence_delay 0: the node that would wait fences at once; fence_check 0: never;
+            // ping_hold 0: no hysteresis.
+            if !matches!(key, TimeKey::FenceDelay | TimeKey::FenceCheck | TimeKey::PingHold)
+                && d < Duration::from_millis(1)
+            {
                 e(format!("{name}: must be at least 1ms, not '{v}'"));
                 return None;
             }
             Directive::Time(key, d)
         }
-        "auto_failback" | "realtime" | "wait_for_peer" | "stonith_required" => {
+        "auto_failback" | "realtime" | "wait_for_peer" | "stonith_required" | "isolated_stop" => {
             if !count(1, 1, "on|off") {
                 return None;
             }
             let v = a(0).unwrap_or("");
             let b = match parse_bool(v) {
                 Some(b) => b,
-                None if v == "legacy" => {
-                    e(format!("{name}: 'legacy' (heartbeat's old failback mode) is not supported; use on or off"));
-                    return None;
-                }
+                None if v == "legacy" && name == "auto_failback" => return Some((name, Directive::AutoFailbackLegacy)),
                 None => {
                     e(format!("{name}: expected on or off, not '{v}'"));
                     return None;
@@ -250,8 +279,22 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 "realtime" => Directive::Realtime(b),
                 "wait_for_peer" => Directive::WaitForPeer(b),
                 "stonith_required" => Directive::StonithRequired(b),
+                "isolated_stop" => Directive::IsolatedStop(b),
                 _ => Directive::AutoFailback(b),
             }
+        }
+        "watchdog" => {
+            if !count(2, 2, "DEVICE TIMEOUT (e.g. /dev/watchdog 5s)") {
+                return None;
+            }
+            let device = abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?;
+            let v = a(1).unwrap_or("");
+            let timeout = parse_duration(v).map_err(|m| e(format!("watchdog: {m}"))).ok()?;
+            if timeout.subsec_nanos() != 0 || timeout.as_secs() == 0 || timeout.as_secs() > 600 {
+                e(format!("watchdog: the timeout is whole seconds from 1s to 600s (the driver's unit), not '{v}'"));
+                return None;
+            }
+            Directive::Watchdog { device, timeout }
         }
         "udpport" => {
             if !count(1, 1, "PORT") {
@@ -436,6 +479,25 @@ fn parse_line(word: &str, args: &[String], e: &mut dyn FnMut(String)) -> Option<
                 e(format!("logfacility: unknown syslog facility '{v}' (daemon, local0…local7, user, … or none)"));
                 return None;
             }
+        }
+        "protocol" => {
+            if !count(1, 1, "tandem|heartbeat") {
+                return None;
+            }
+            match a(0).unwrap_or("") {
+                "tandem" => Directive::ProtocolHeartbeat(false),
+                "heartbeat" => Directive::ProtocolHeartbeat(true),
+                v => {
+                    e(format!("protocol: expected tandem or heartbeat, not '{v}'"));
+                    return None;
+                }
+            }
+        }
+        "hb_authkeys" => {
+            if !count(1, 1, "PATH") {
+                return None;
+            }
+            Directive::HbAuthkeys(abs_path(name, a(0).unwrap_or("")).map_err(&mut *e).ok()?)
         }
         "group" => {
             if args.len() < 3 {
@@ -711,7 +773,9 @@ mod tests {
     fn simple_values() {
         assert_eq!(one("auto_failback on"), Ok(Directive::AutoFailback(true)));
         assert_eq!(one("auto_failback no"), Ok(Directive::AutoFailback(false)));
-        assert!(one("auto_failback legacy").unwrap_err()[0].contains("not supported"));
+        // Only with `protocol heartbeat`, which resolve checks.
+        assert_eq!(one("auto_failback legacy"), Ok(Directive::AutoFailbackLegacy));
+        assert!(one("realtime legacy").unwrap_err()[0].contains("expected on or off"));
         assert_eq!(one("realtime off"), Ok(Directive::Realtime(false)));
         assert_eq!(one("garp_count 0"), Ok(Directive::GarpCount(0)));
         assert!(one("garp_count 101").unwrap_err()[0].contains("0 to 100"));

@@ -39,7 +39,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
     let (links, link_lines) = c.links();
     let stonith = c.stonith(&nodes);
     let groups = c.groups(&nodes);
-    let mut warnings = c.warnings(file);
+    let mut warnings = c.warnings(file, &stonith);
     warnings.extend(port_warnings(file, &links, &link_lines));
     warnings.extend(guest_stop_warnings(file, &groups, t.timeouts.stop));
 
@@ -48,8 +48,9 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         errs.sort_by_key(|(l, _)| *l);
         return Err(errs.into_iter().map(|(line, msg)| ConfigError { file: file.to_path_buf(), line, msg }).collect());
     }
-    let (authkey, authkey_line) = c.authkey.unwrap_or_default();
-    let (authkey_accept, authkey_accept_line) = match c.authkey_accept {
+    let protocol = c.protocol(&groups);
+    let (authkey, authkey_line) = c.authkey.clone().unwrap_or_default();
+    let (authkey_accept, authkey_accept_line) = match c.authkey_accept.clone() {
         Some((p, l)) => (Some(p), l),
         None => (None, 0),
     };
@@ -70,9 +71,17 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         udpport: c.udpport,
         links,
         ping: c.ping,
+        ping_policy: super::PingPolicy {
+            interval: t.ping_interval,
+            deadtime: t.ping_deadtime,
+            hold: t.ping_hold,
+            isolated_stop: c.isolated_stop,
+        },
+        watchdog: c.watchdog.map(|(device, timeout, line)| super::WatchdogConfig { device, timeout, line }),
         fencing: super::FencePolicy {
             delay: t.fence_delay,
             timeout: t.fence_timeout,
+            check: Some(t.fence_check).filter(|d| !d.is_zero()),
             // With fencing configured, both default to on (docs/fencing.md).
             wait_for_peer: c.wait_for_peer.unwrap_or(!stonith.is_empty()),
             required: c.stonith_required.unwrap_or(!stonith.is_empty()),
@@ -87,6 +96,7 @@ pub fn resolve(file: &Path, raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> R
         garp_count: c.garp_count,
         garp_interval: t.garp_interval,
         realtime: c.realtime,
+        protocol,
     };
     Ok(Parsed { config, link_lines, node_line: c.node_line, authkey_line, authkey_accept_line, warnings })
 }
@@ -106,6 +116,8 @@ struct Collected {
     realtime: bool,
     wait_for_peer: Option<bool>,
     stonith_required: Option<bool>,
+    isolated_stop: bool,
+    watchdog: Option<(PathBuf, Duration, usize)>,
     udpport: u16,
     garp_count: u32,
     links: Vec<(RawLink, usize)>,
@@ -117,6 +129,10 @@ struct Collected {
     logfacility: Option<String>,
     logfile: Option<PathBuf>,
     groups: Vec<(String, String, Vec<super::Resource>, usize)>,
+    /// `protocol heartbeat` (its line), `hb_authkeys`, `auto_failback legacy` (its line).
+    protocol_hb: Option<usize>,
+    hb_authkeys: Option<(PathBuf, usize)>,
+    failback_legacy: Option<usize>,
 }
 
 /// The node names and how to look them up.
@@ -143,8 +159,12 @@ struct Times {
     initdead: Duration,
     timeouts: Timeouts,
     garp_interval: Duration,
-    fence_delay: Duration,
+    fence_delay: Option<Duration>,
     fence_timeout: Duration,
+    fence_check: Duration,
+    ping_interval: Duration,
+    ping_deadtime: Duration,
+    ping_hold: Duration,
 }
 
 /// One pass over the directives: values, duplicates of single-valued directives.
@@ -162,6 +182,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         realtime: true,
         wait_for_peer: None,
         stonith_required: None,
+        isolated_stop: true,
+        watchdog: None,
         udpport: 694,
         garp_count: super::DEFAULT_GARP_COUNT,
         links: Vec::new(),
@@ -173,6 +195,9 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
         logfacility: Some("daemon".to_string()),
         logfile: None,
         groups: Vec::new(),
+        protocol_hb: None,
+        hb_authkeys: None,
+        failback_legacy: None,
     };
     let mut seen: HashMap<&'static str, usize> = HashMap::new();
     for r in raws {
@@ -212,6 +237,8 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
             Directive::AutoFailback(b) => c.auto_failback = b,
             Directive::WaitForPeer(b) => c.wait_for_peer = Some(b),
             Directive::StonithRequired(b) => c.stonith_required = Some(b),
+            Directive::IsolatedStop(b) => c.isolated_stop = b,
+            Directive::Watchdog { device, timeout } => c.watchdog = Some((device, timeout, line)),
             Directive::Realtime(b) => c.realtime = b,
             Directive::Udpport(p) => c.udpport = p,
             Directive::GarpCount(n) => c.garp_count = n,
@@ -231,6 +258,9 @@ fn collect(raws: Vec<RawLine>, errs: Vec<(usize, String)>) -> Collected {
             Directive::Statedir(p) => c.statedir = Some(p),
             Directive::Logfacility(f) => c.logfacility = f,
             Directive::Logfile(p) => c.logfile = Some(p),
+            Directive::ProtocolHeartbeat(hb) => c.protocol_hb = hb.then_some(line),
+            Directive::HbAuthkeys(p) => c.hb_authkeys = Some((p, line)),
+            Directive::AutoFailbackLegacy => c.failback_legacy = Some(line),
             Directive::Group { name, preferred, resources } => c.groups.push((name, preferred, resources, line)),
         }
     }
@@ -252,8 +282,33 @@ impl Collected {
         } else if self.nodes.len() != 2 && !self.is_bad("node") {
             self.errs.push((self.node_line, format!("exactly two nodes are needed, found {}", self.nodes.len())));
         }
-        if self.authkey.is_none() && !self.is_bad("authkey") {
-            self.errs.push((0, "missing required directive 'authkey'".to_string()));
+        super::hacompat::check_tandem_conf_protocol(
+            self.protocol_hb,
+            &self.authkey,
+            &self.hb_authkeys,
+            self.failback_legacy,
+            self.is_bad("authkey") || self.is_bad("hb_authkeys"),
+            &mut self.errs,
+        );
+    }
+
+    /// The wire protocol (`protocol`, with `hb_authkeys` and `auto_failback`).
+    fn protocol(&self, groups: &[GroupConfig]) -> super::Protocol {
+        match (self.protocol_hb, &self.hb_authkeys) {
+            (Some(_), Some((path, line))) => {
+                let failback = match (self.failback_legacy, self.auto_failback) {
+                    (Some(_), _) => super::HbFailback::Legacy,
+                    (None, true) => super::HbFailback::On,
+                    (None, false) => super::HbFailback::Off,
+                };
+                super::Protocol::Heartbeat(Box::new(super::hacompat::settings_for_tandem_conf(
+                    path.clone(),
+                    *line,
+                    failback,
+                    groups,
+                )))
+            }
+            _ => super::Protocol::Tandem,
         }
     }
 
@@ -308,10 +363,40 @@ impl Collected {
             status: t(TimeKey::StatusTimeout, d.status),
         };
         let garp_interval = t(TimeKey::GarpInterval, super::DEFAULT_GARP_INTERVAL);
-        let fence_delay = t(TimeKey::FenceDelay, super::DEFAULT_FENCE_DELAY);
+        let fence_delay = get(TimeKey::FenceDelay).map(|(v, _)| v);
         let fence_timeout = t(TimeKey::FenceTimeout, super::DEFAULT_FENCE_TIMEOUT);
+        let fence_check = t(TimeKey::FenceCheck, super::DEFAULT_FENCE_CHECK);
+        let ping_interval = t(TimeKey::PingInterval, super::DEFAULT_PING_INTERVAL);
+        let ping_deadtime = match get(TimeKey::PingDeadtime) {
+            Some((d, line)) => {
+                if d < ping_interval.saturating_mul(2) {
+                    let msg = format!(
+                        "ping_deadtime ({}) must be at least twice ping_interval ({})",
+                        fmt(d),
+                        fmt(ping_interval)
+                    );
+                    errs.push((line, msg));
+                }
+                d
+            }
+            None => super::DEFAULT_PING_DEADTIME.max(ping_interval.saturating_mul(3)),
+        };
+        let ping_hold = t(TimeKey::PingHold, super::DEFAULT_PING_HOLD);
         self.errs.extend(errs);
-        Times { keepalive, warntime, deadtime, initdead, timeouts, garp_interval, fence_delay, fence_timeout }
+        Times {
+            keepalive,
+            warntime,
+            deadtime,
+            initdead,
+            timeouts,
+            garp_interval,
+            fence_delay,
+            fence_timeout,
+            fence_check,
+            ping_interval,
+            ping_deadtime,
+            ping_hold,
+        }
     }
 
     /// The links with their ports, without duplicates; and the line of each.
@@ -360,10 +445,10 @@ impl Collected {
                 self.errs.push((line, msg));
                 continue;
             }
-            if method == super::FenceMethod::Watchdog {
+            if method == super::FenceMethod::Watchdog && self.watchdog.is_none() {
                 self.errs.push((
                     line,
-                    format!("stonith {node} watchdog: watchdog fencing is not available in this version"),
+                    format!("stonith {node} watchdog: needs a watchdog line (watchdog DEVICE TIMEOUT, e.g. /dev/watchdog 5s)"),
                 ));
                 continue;
             }
@@ -404,11 +489,13 @@ impl Collected {
         out
     }
 
-    fn warnings(&self, file: &Path) -> Vec<ConfigWarning> {
+    fn warnings(&self, file: &Path, stonith: &[StonithConfig]) -> Vec<ConfigWarning> {
         let warn = |line: usize, msg: &str| ConfigError { file: file.to_path_buf(), line, msg: msg.to_string() };
         let mut out = Vec::new();
-        for line in &self.ping_lines {
-            out.push(warn(*line, "ping is not implemented in this version: no reachability tie-breaker is used"));
+        if let Some((_, _, line)) = &self.watchdog {
+            if !stonith.iter().any(|s| s.method == super::FenceMethod::Watchdog) {
+                out.push(warn(*line, "watchdog: no stonith line uses the watchdog method: the device is not opened"));
+            }
         }
         out
     }
@@ -577,6 +664,20 @@ pub fn apply_host(
             }
         }
         links.push(l.clone());
+    }
+    // A node that self-fences needs its watchdog device here.
+    let own_watchdog = cfg.stonith.iter().any(|s| s.node == cfg.local && s.method == super::FenceMethod::Watchdog);
+    if let (true, Some(w)) = (own_watchdog && errs.is_empty(), &cfg.watchdog) {
+        if !host.existing_paths.contains(&w.device) {
+            errs.push(err(
+                w.line,
+                format!(
+                    "watchdog {}: no such device on this host (load the board's watchdog driver, e.g. i6300esb or \
+                     iTCO_wdt; softdog resets only when the kernel still runs)",
+                    w.device.display()
+                ),
+            ));
+        }
     }
     // Say loudly when the peer cannot be fenced, so nobody believes a silent peer is
     // powered off before its groups are taken over.
@@ -836,12 +937,15 @@ group web alpha ip::192.0.2.50/24/veth-lan script::/etc/tandem/www.sh
             "{MIN}stonith a manual
 wait_for_peer off
 fence_delay 0
+fence_check 0
 "
         ))
         .unwrap()
         .config;
         assert!(!c.fencing.wait_for_peer && c.fencing.required);
-        assert_eq!(c.fencing.delay, Duration::ZERO);
+        assert_eq!((c.fencing.delay, c.fencing.check), (Some(Duration::ZERO), None));
+        let c = parse(MIN).unwrap().config;
+        assert_eq!((c.fencing.delay, c.fencing.check), (None, Some(Duration::from_secs(60))), "defaults");
     }
 
     #[test]
@@ -873,8 +977,7 @@ fence_delay 0
     fn a_peer_without_fencing_and_ping_are_warned_about() {
         let p = parse(&format!("{MIN}stonith b /sbin/poweroff-b\nping 192.0.2.254\n")).unwrap();
         let w: Vec<(usize, &str)> = p.warnings.iter().map(|w| (w.line, w.msg.as_str())).collect();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w.iter().any(|(_, m)| m.starts_with("ping is not implemented")), "{w:?}");
+        assert!(w.is_empty(), "{w:?}");
         // Resolved for node a: its peer b has a stonith line, no warning; for b, a has none.
         let mut h = host("a");
         h.addrs.clear();
@@ -883,7 +986,51 @@ fence_delay 0
         assert!(!w.iter().any(|w| w.msg.contains("no stonith line")), "{w:?}");
         let (_, w) = apply_host(&p, Some("b"), &h).unwrap();
         assert!(w.iter().any(|w| w.msg.starts_with("no stonith line for a:") && w.msg.contains("WITHOUT")), "{w:?}");
-        assert!(errs(&format!("{MIN}stonith b watchdog\n"))[0].contains("not available in this version"));
+        assert!(errs(&format!("{MIN}stonith b watchdog\n"))[0].contains("needs a watchdog line"));
+    }
+
+    #[test]
+    fn watchdog_lines() {
+        let p = parse(&format!("{MIN}stonith a watchdog\nstonith b watchdog\nwatchdog /dev/watchdog 5s\n")).unwrap();
+        let w = p.config.watchdog.clone().unwrap();
+        assert_eq!((w.device.to_str(), w.timeout, w.line), (Some("/dev/watchdog"), Duration::from_secs(5), 7));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // The device must exist on a node that self-fences.
+        let mut h = host("a");
+        h.addrs.clear();
+        h.ifaces.push("eth0".into());
+        let e = apply_host(&p, Some("a"), &h).unwrap_err();
+        assert!(e.0[0].to_string().contains(":7: watchdog /dev/watchdog: no such device on this host"), "{e:?}");
+        h.existing_paths.push("/dev/watchdog".into());
+        assert!(apply_host(&p, Some("a"), &h).is_ok());
+        // A watchdog line nobody uses is a warning; bad timeouts are errors.
+        let p = parse(&format!("{MIN}watchdog /dev/watchdog 5s\n")).unwrap();
+        assert!(p.warnings[0].msg.contains("no stonith line uses the watchdog"), "{:?}", p.warnings);
+        for bad in ["watchdog /dev/watchdog 500ms", "watchdog /dev/watchdog 0", "watchdog dev 5", "watchdog /dev/w"] {
+            assert_eq!(errs(&format!("{MIN}{bad}\n")).len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ping_settings() {
+        let c = parse(MIN).unwrap().config;
+        assert_eq!(
+            c.ping_policy,
+            crate::config::PingPolicy {
+                interval: Duration::from_secs(1),
+                deadtime: Duration::from_secs(5),
+                hold: Duration::from_secs(5),
+                isolated_stop: true
+            }
+        );
+        let c = parse(&format!("{MIN}ping_interval 100ms\nping_hold 0\nisolated_stop off\n")).unwrap().config;
+        assert_eq!(c.ping_policy.deadtime, Duration::from_secs(5));
+        assert_eq!(c.ping_policy.hold, Duration::ZERO);
+        assert!(!c.ping_policy.isolated_stop);
+        let c = parse(&format!("{MIN}ping_interval 3s\n")).unwrap().config;
+        assert_eq!(c.ping_policy.deadtime, Duration::from_secs(9), "at least three intervals by default");
+        let e = errs(&format!("{MIN}ping_interval 1s\nping_deadtime 1500ms\n"));
+        assert!(e[0].contains("ping_deadtime (1500ms) must be at least twice ping_interval (1s)"), "{e:?}");
     }
 
     fn host(name: &str) -> HostFacts {

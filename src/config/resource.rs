@@ -73,6 +73,10 @@ pub struct ScriptSpec {
     /// Absolute.
     pub path: PathBuf,
     pub args: Vec<String>,
+    /// heartbeat's rule for haresources scripts: `status` is judged by what it prints, not
+    /// by its exit code (`running` or `OK` = running, `not running` or anything else =
+    /// stopped). Set for scripts named in haresources; `script::` lines use LSB exit codes.
+    pub status_by_stdout: bool,
 }
 
 /// `drbd::RESOURCE`.
@@ -425,6 +429,7 @@ fn parse_args(kind: ResourceKind, args: &[&str]) -> Result<ResourceSpec, String>
             ResourceSpec::Script(ScriptSpec {
                 path: PathBuf::from(p),
                 args: args.iter().skip(1).map(|a| a.to_string()).collect(),
+                status_by_stdout: false,
             })
         }
         ResourceKind::Drbd => {
@@ -571,11 +576,22 @@ mod tests {
     #[test]
     fn script_forms() {
         let s = ok("script::/etc/tandem/www.sh");
-        assert_eq!(s.spec, ResourceSpec::Script(ScriptSpec { path: "/etc/tandem/www.sh".into(), args: vec![] }));
+        assert_eq!(
+            s.spec,
+            ResourceSpec::Script(ScriptSpec {
+                path: "/etc/tandem/www.sh".into(),
+                args: vec![],
+                status_by_stdout: false
+            })
+        );
         let s = ok("script::/etc/init.d/httpd::-v::x");
         assert_eq!(
             s.spec,
-            ResourceSpec::Script(ScriptSpec { path: "/etc/init.d/httpd".into(), args: vec!["-v".into(), "x".into()] })
+            ResourceSpec::Script(ScriptSpec {
+                path: "/etc/init.d/httpd".into(),
+                args: vec!["-v".into(), "x".into()],
+                status_by_stdout: false
+            })
         );
         assert!(bad("script::www.sh").contains("absolute"));
         assert!(bad("script::/x::").contains("empty"));

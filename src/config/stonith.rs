@@ -9,6 +9,7 @@
 //! stonith NODE watchdog
 //! ```
 
+use crate::time::Duration;
 use std::path::PathBuf;
 
 /// What the `ipmi` method does to the node.
@@ -60,6 +61,17 @@ impl FenceMethod {
             FenceMethod::Exec { .. } => "exec",
             FenceMethod::Manual => "manual",
             FenceMethod::Watchdog => "watchdog",
+        }
+    }
+
+    /// What one fence by this method may take before any was timed (docs/fencing.md): a
+    /// BMC answers within a second; a fence agent or a script starts an interpreter and
+    /// talks to a device in its own way.
+    pub fn typical_time(&self) -> Duration {
+        match self {
+            FenceMethod::Ipmi { .. } => Duration::from_secs(1),
+            FenceMethod::Agent { .. } | FenceMethod::Exec { .. } => Duration::from_secs(5),
+            FenceMethod::Manual | FenceMethod::Watchdog => Duration::ZERO,
         }
     }
 

@@ -22,6 +22,16 @@ pub enum Request {
     Takeover(String),
     /// DRBD fence-peer: ask the peer to outdate this DRBD resource.
     Outdate(String),
+    /// `tandem fence NODE`: power NODE off by its stonith method; answered with the result.
+    Fence(String),
+    /// `tandem fenced NODE`: an operator confirms NODE is off.
+    Fenced(String),
+    /// What `cl_status` shows: nodes, links, resources, parameters (one fact per line).
+    HbInfo,
+    /// heartbeat's `hb_standby all|local|foreign|failback`.
+    HbStandby(String),
+    /// heartbeat's `hb_takeover all|local|foreign|failback`.
+    HbTakeover(String),
 }
 
 impl Request {
@@ -38,6 +48,11 @@ impl Request {
             ("standby", a) => Ok(Request::Standby(a.unwrap_or("all").to_string())),
             ("takeover", a) => Ok(Request::Takeover(a.unwrap_or("all").to_string())),
             ("outdate", Some(r)) => Ok(Request::Outdate(r.to_string())),
+            ("fence", Some(n)) => Ok(Request::Fence(n.to_string())),
+            ("fenced", Some(n)) => Ok(Request::Fenced(n.to_string())),
+            ("hbinfo", None) => Ok(Request::HbInfo),
+            ("hb_standby", a) => Ok(Request::HbStandby(a.unwrap_or("all").to_string())),
+            ("hb_takeover", a) => Ok(Request::HbTakeover(a.unwrap_or("all").to_string())),
             _ => Err(CtlError::BadRequest(line.to_string())),
         }
     }
@@ -49,6 +64,11 @@ impl Request {
             Request::Standby(g) => format!("standby {g}\n"),
             Request::Takeover(g) => format!("takeover {g}\n"),
             Request::Outdate(r) => format!("outdate {r}\n"),
+            Request::Fence(n) => format!("fence {n}\n"),
+            Request::Fenced(n) => format!("fenced {n}\n"),
+            Request::HbInfo => "hbinfo\n".to_string(),
+            Request::HbStandby(s) => format!("hb_standby {s}\n"),
+            Request::HbTakeover(s) => format!("hb_takeover {s}\n"),
         }
     }
 }
@@ -96,11 +116,17 @@ mod tests {
             Request::Standby("all".into()),
             Request::Takeover("web".into()),
             Request::Outdate("r0".into()),
+            Request::Fence("beta".into()),
+            Request::Fenced("beta".into()),
+            Request::HbInfo,
+            Request::HbStandby("failback".into()),
+            Request::HbTakeover("all".into()),
         ] {
             assert_eq!(Request::parse(r.line().trim_end()).unwrap(), r);
         }
         assert_eq!(Request::parse("standby").unwrap(), Request::Standby("all".into()));
         assert!(Request::parse("reboot now").is_err());
+        assert!(Request::parse("fence").is_err());
         assert!(Request::parse("status json extra").is_err());
     }
 }

@@ -75,6 +75,89 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
         Event::ConfigDigest { same: true, .. } => {
             t(Level::Info, format!("peer {}'s configuration matches ours again", cfg.peer_name()))
         }
+        Event::FenceScheduled { delay } if delay.is_zero() => {
+            t(Level::Warn, format!("peer {} is dead: fencing it now", cfg.peer_name()))
+        }
+        Event::FenceScheduled { delay } => t(
+            Level::Warn,
+            format!(
+                "peer {} is dead: fencing it in {} (fence_delay: the node holding a group fences first)",
+                cfg.peer_name(),
+                time::fmt_duration(delay)
+            ),
+        ),
+        Event::FenceStarted { attempt } => t(Level::Info, format!("fencing {}: attempt {attempt}", cfg.peer_name())),
+        Event::FenceFailed { attempt, ref detail, repeated, retry_in } => Line {
+            // An operator must act; once per change of the error, not once per retry.
+            level: if repeated { Level::Debug } else { Level::Error },
+            text: format!(
+                "fencing {}: attempt {attempt} failed: {detail}; no takeover until it is fenced; retrying in {}",
+                cfg.peer_name(),
+                time::fmt_duration(retry_in)
+            ),
+            transition: !repeated,
+        },
+        Event::FenceConfirmed { took, ref detail } => t(
+            Level::Warn,
+            format!("fenced {}: {detail} ({} ms after it was declared dead)", cfg.peer_name(), took.as_millis()),
+        ),
+        Event::ReachWorse { worse: true } => t(
+            Level::Warn,
+            format!(
+                "this node reaches fewer ping targets than {} (for ping_hold): handing its groups over",
+                cfg.peer_name()
+            ),
+        ),
+        Event::ReachWorse { worse: false } => {
+            t(Level::Info, format!("this node reaches as many ping targets as {} again", cfg.peer_name()))
+        }
+        Event::Isolated => t(
+            Level::Error,
+            format!(
+                "peer {} is silent and no ping target answers: this node is cut off from its clients; it stops its \
+                 groups and neither fences nor takes over",
+                cfg.peer_name()
+            ),
+        ),
+        Event::FenceCancelled => {
+            t(Level::Info, format!("fencing {}: stopped, the peer is heard again", cfg.peer_name()))
+        }
+        Event::FenceCheck { ok, ref detail, took, changed } => Line {
+            // A device that stops answering is an error (once per change): fencing would fail.
+            level: match (ok, changed) {
+                (false, true) => Level::Error,
+                (true, true) => Level::Info,
+                _ => Level::Debug,
+            },
+            text: if ok {
+                format!("fence device of {} answers: {detail} ({} ms)", cfg.peer_name(), took.as_millis())
+            } else {
+                format!(
+                    "fence device of {} does not answer: {detail}; fencing it would fail until this is fixed",
+                    cfg.peer_name()
+                )
+            },
+            transition: changed,
+        },
+        Event::FenceOperator { never_heard: true } => t(
+            Level::Error,
+            format!(
+                "peer {} was never heard since this start (wait_for_peer on): not fencing it and not taking over; \
+                 once it is known to be off, run tandem fenced {} (or tandem fence {})",
+                cfg.peer_name(),
+                cfg.peer_name(),
+                cfg.peer_name()
+            ),
+        ),
+        Event::FenceOperator { never_heard: false } => t(
+            Level::Error,
+            format!(
+                "peer {} is dead and its fencing is manual: power it off, then run tandem fenced {}; no takeover \
+                 before that",
+                cfg.peer_name(),
+                cfg.peer_name()
+            ),
+        ),
         Event::BadExtension => Line {
             level: Level::Warn,
             text: format!("peer {}: malformed heartbeat extension fields (ignored)", cfg.peer_name()),
@@ -87,6 +170,7 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
         Event::OutdateAnswered { ref resource, code } => {
             t(Level::Info, format!("peer asked to outdate DRBD resource {resource}: answered {code}"))
         }
+        Event::Hb(ref e) => super::hbcore::describe(cfg, e),
     }
 }
 

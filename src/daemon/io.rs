@@ -52,10 +52,24 @@ pub enum Input<'a> {
     /// Outdate child `id` (for the peer's request) finished, or could not start, with this
     /// drbd.conf(5) fence-peer code.
     OutdateDone { id: usize, code: u8 },
+    /// The running fence attempt ended: `ok` = the peer's power-off is confirmed.
+    FenceDone { ok: bool, detail: &'a str },
+    /// Device check `id` ended: `ok` = the peer's fence device answered (`detail`: what).
+    FenceCheckDone { id: u32, ok: bool, detail: &'a str },
+    /// An echo reply from ping target (or probe) `index` (the loop matched its source and
+    /// identifier), to request `seq`.
+    PingReply { index: u16, seq: u16 },
+    /// `tandem fence PEER` on connection `conn`.
+    FenceNow { conn: ConnId },
+    /// `tandem fenced PEER` on connection `conn`: an operator confirms the peer is off.
+    Fenced { conn: ConnId },
     /// A control connection went away (closed or expired).
     ConnGone(ConnId),
     /// Configuration reload: new timers and failback policy.
     Reload { timing: Timing, auto_failback: bool, config_digest: u32 },
+    /// Bytes as a link delivered them, for a core that decodes its own frames (heartbeat's
+    /// protocol): a UDP datagram, or what was read from a serial line in raw mode.
+    Raw { link: usize, bytes: &'a [u8] },
 }
 
 /// A packet to send on every link.
@@ -102,10 +116,36 @@ pub enum Output {
         generation: u64,
         seq: u64,
     },
+    /// Run fence attempt `attempt` on the peer in a child; its end comes back as
+    /// `Input::FenceDone`.
+    Fence {
+        attempt: u32,
+    },
+    /// Kill the running fence attempt (the peer is heard again, or an operator confirmed).
+    CancelFence,
+    /// Check the peer's fence device in a child (power status; nothing is powered); the
+    /// end comes back as `Input::FenceCheckDone`. A `Fence` kills a running check.
+    FenceCheck {
+        id: u32,
+    },
+    /// Send an ICMP echo request to ping target (or, with the probe bit, group address)
+    /// `index`.
+    Ping {
+        index: u16,
+        seq: u16,
+    },
     /// Something worth a log line and a place in `status`'s recent transitions.
     Event(Event),
     /// Everything released and announced: the daemon may exit.
     Exit,
+    /// Send these bytes as they are: `udp` as one datagram on every UDP link, `serial` on every
+    /// serial link (in raw mode). For heartbeat's protocol, whose frames differ per medium.
+    SendRaw {
+        udp: Vec<u8>,
+        serial: Vec<u8>,
+    },
+    /// Store this boot generation durably (the heartbeat core restarted itself with a new one).
+    SaveGeneration(u64),
 }
 
 /// A transition, as plain data; the loop formats it with the configuration's names.
@@ -143,10 +183,53 @@ pub enum Event {
     },
     /// A heartbeat's extension fields were malformed (ignored; reported once per episode).
     BadExtension,
+    /// The peer is dead: fencing starts after `delay` (zero: at once).
+    FenceScheduled {
+        delay: crate::time::Duration,
+    },
+    FenceStarted {
+        attempt: u32,
+    },
+    /// An attempt failed; `repeated`: with the same error as the previous one.
+    FenceFailed {
+        attempt: u32,
+        detail: String,
+        repeated: bool,
+        retry_in: crate::time::Duration,
+    },
+    /// The peer is off: `took` from its death (or the operator's command).
+    FenceConfirmed {
+        took: crate::time::Duration,
+        detail: String,
+    },
+    /// The peer was heard again: fencing stopped.
+    FenceCancelled,
+    /// The connectivity policy: this node reaches fewer ping targets than its peer (its
+    /// groups go to the peer), or no longer.
+    ReachWorse {
+        worse: bool,
+    },
+    /// The peer is silent and this node reaches no ping target: it stops its groups.
+    Isolated,
+    /// A check of the peer's fence device ended; `changed`: its outcome differs from the
+    /// previous check's (worth a log line above debug).
+    FenceCheck {
+        ok: bool,
+        detail: String,
+        took: crate::time::Duration,
+        changed: bool,
+    },
+    /// Nothing is fenced or taken over until an operator acts (`never_heard`: the peer was
+    /// never heard since this start, with wait_for_peer; else the manual method).
+    FenceOperator {
+        never_heard: bool,
+    },
     /// The peer's configuration digest differs from ours (`same: false`), or matches again.
     ConfigDigest {
         ours: u32,
         theirs: u32,
         same: bool,
     },
+    /// What the heartbeat-protocol core reports (`hbcore.rs` formats it).
+    Hb(super::hbcore::HbEvent),
 }

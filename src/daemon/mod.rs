@@ -10,11 +10,17 @@
 //!
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
+pub mod core;
 mod events;
+pub mod fencing;
 mod garp;
+pub mod hbcore;
+mod hbmode;
 pub mod io;
 pub mod node;
 mod outdate;
+pub mod partition;
+mod pinger;
 pub mod reload;
 mod startup;
 pub mod status;
@@ -34,7 +40,7 @@ use crate::agent::drbd::fence;
 use crate::agent::runner::{self, Done, Runner, Spawn};
 use crate::agent::{self, Agent, Exec, Outcome};
 use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
-use crate::config::{Config, LinkConfig};
+use crate::config::{Config, FenceMethod, LinkConfig};
 use crate::ctl::server::{Incoming, Server};
 use crate::ctl::Request;
 use crate::link::{serial::SerialLink, udp::UdpLink, Link};
@@ -47,7 +53,9 @@ use crate::wire::{GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MA
 use garp::Garp;
 pub use io::ReplyCode;
 use io::{Input, Msg, Output};
-use node::{Node, NodeSetup};
+use node::NodeSetup;
+use partition::{PartitionSetup, PeerFencing};
+use pinger::Pinger;
 pub use startup::main;
 
 /// Largest wire packet we send or accept.
@@ -57,6 +65,7 @@ const RX_BATCH: usize = 64;
 /// Recent transitions kept for `status`.
 const TRANSITIONS: usize = 16;
 
+pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
 pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
 
@@ -69,12 +78,15 @@ mod pool {
     pub const OUTDATE: usize = 1;
     /// Durable writes to the state directory.
     pub const STATE: usize = 2;
+    /// Fencing the peer.
+    pub const FENCE: usize = 3;
 }
 
 /// The runner's pool sizes, from the config: each group runs at most one operation at a
 /// time; twice that leaves room for a retry while a stuck child holds a slot.
-fn pools(cfg: &Config) -> [usize; 3] {
-    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1]
+fn pools(cfg: &Config) -> [usize; 4] {
+    // Fencing: one attempt or device check at a time, and slots for killed ones still dying.
+    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1, 3]
 }
 
 /// What a child of the runner is doing (its runner tag, typed).
@@ -86,11 +98,17 @@ enum Job {
     Outdate { id: usize },
     /// Storing the peer's replay mark.
     SaveMark,
+    /// A fence attempt.
+    Fence,
+    /// A check of the peer's fence device (the core's id for it).
+    FenceCheck { id: u32 },
 }
 
 impl Job {
     const OUTDATE: u64 = 1 << 63;
     const SAVE_MARK: u64 = 1 << 62;
+    const FENCE: u64 = (1 << 62) | 1;
+    const FENCE_CHECK: u64 = 1 << 61;
 
     fn tag(self) -> u64 {
         match self {
@@ -104,6 +122,8 @@ impl Job {
             }
             Job::Outdate { id } => Job::OUTDATE | id as u64,
             Job::SaveMark => Job::SAVE_MARK,
+            Job::Fence => Job::FENCE,
+            Job::FenceCheck { id } => Job::FENCE_CHECK | u64::from(id),
         }
     }
 
@@ -113,6 +133,12 @@ impl Job {
         }
         if tag == Job::SAVE_MARK {
             return Some(Job::SaveMark);
+        }
+        if tag == Job::FENCE {
+            return Some(Job::Fence);
+        }
+        if tag & Job::FENCE_CHECK != 0 {
+            return Some(Job::FenceCheck { id: tag as u32 });
         }
         let op = match tag & 0xff {
             0 => Op::Start,
@@ -138,7 +164,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            config: PathBuf::from("/etc/tandem/tandem.conf"),
+            config: PathBuf::from(DEFAULT_CONFIG),
             node: None,
             socket: None,
             state_dir: None,
@@ -190,13 +216,31 @@ enum Source {
     Conn(usize),
     Link(usize),
     Child,
+    Ping,
+}
+
+/// The hardware watchdog this node pets while it may keep its groups (its own stonith line
+/// is `watchdog`; docs/fencing.md).
+struct Dog {
+    dev: crate::sys::watchdog::Watchdog,
+    path: PathBuf,
+    next_pet: Instant,
+    /// A quarter of the period.
+    every: Duration,
+    /// A loop iteration that works longer than this (half the period) ends the petting.
+    stuck_limit: Duration,
+    healthy: bool,
+    /// The last pet decision (logged when it changes).
+    petting: bool,
 }
 
 /// An input the loop owes the core (results that arrive while outputs are carried out).
 #[derive(Debug)]
 enum Pending {
-    OpDone { group: GroupId, resource: ResId, op: Op, result: OpResult },
-    OutdateDone { id: usize, code: u8 },
+    Op { group: GroupId, resource: ResId, op: Op, result: OpResult },
+    Outdate { id: usize, code: u8 },
+    Fence { ok: bool, detail: String },
+    FenceCheck { id: u32, ok: bool, detail: String },
 }
 
 /// Packets failing authentication on one link: reported (error, once per episode) when
@@ -293,7 +337,8 @@ pub struct Daemon {
     mark_pending: Option<(u64, u64)>,
     codec: Codec,
     links: Vec<Box<dyn Link>>,
-    node: Node,
+    /// tandem's core, or heartbeat's (one loop for both: `core.rs`).
+    node: core::Core,
     agents: Vec<Vec<Box<dyn Agent>>>,
     runner: Runner,
     ctl: Server,
@@ -321,6 +366,10 @@ pub struct Daemon {
     rl_drop: RateLimit,
     rl_own_id: RateLimit,
     auth_alarms: Vec<AuthAlarm>,
+    pinger: Pinger,
+    dog: Option<Dog>,
+    /// Output::Exit was carried out (the groups are released): the watchdog may be disarmed.
+    clean_exit: bool,
 }
 
 /// How long one inline operation (an `ip` start: a few netlink requests) may wait in total:
@@ -364,7 +413,10 @@ fn open_links(cfg: &Config, now: Instant) -> Result<Vec<Box<dyn Link>>, DaemonEr
         let name = l.name();
         let link: Box<dyn Link> = match l {
             LinkConfig::Serial { .. } => {
-                Box::new(SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?)
+                let mut s = SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?;
+                // heartbeat's serial frames are text with their own markers, without ours.
+                s.set_raw(cfg.heartbeat().is_some());
+                Box::new(s)
             }
             _ => Box::new(UdpLink::open(l, name.clone()).map_err(|e| setup(format!("link {name}"), e))?),
         };
@@ -399,7 +451,63 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
         // After a clean stop, keep announcing until the peer has taken over (bounded).
         leave_linger: (cfg.keepalive * 3).max(Duration::from_millis(300)),
         config_digest: cfg.digest(),
+        fence: fencing::FenceSetup {
+            method: match cfg.peer_stonith().map(|s| &s.method) {
+                None => fencing::Method::None,
+                Some(FenceMethod::Manual) => fencing::Method::Manual,
+                Some(FenceMethod::Watchdog) => fencing::Method::Watchdog { period: watchdog_period(cfg) },
+                Some(_) => fencing::Method::Power,
+            },
+            policy: cfg.fencing,
+            first_node: cfg.local == 0,
+            keepalive: cfg.keepalive,
+            default_fence_time: cfg.peer_stonith().map_or(Duration::ZERO, |s| s.method.typical_time()),
+        },
+        partition: PartitionSetup {
+            targets: cfg.ping.clone(),
+            probes: group_addresses(cfg),
+            ping_interval: cfg.ping_policy.interval,
+            ping_deadtime: cfg.ping_policy.deadtime,
+            ping_hold: cfg.ping_policy.hold,
+            isolated_stop: cfg.ping_policy.isolated_stop,
+            self_watchdog: self_watchdog(cfg).map(|w| w.timeout),
+            peer_fencing: match cfg.peer_stonith().map(|s| &s.method) {
+                None => PeerFencing::None,
+                Some(FenceMethod::Manual) => PeerFencing::Manual,
+                Some(FenceMethod::Watchdog) => PeerFencing::Watchdog,
+                Some(_) => PeerFencing::Power,
+            },
+        },
     }
+}
+
+/// The watchdog this node pets: its own stonith line is `watchdog`.
+fn self_watchdog(cfg: &Config) -> Option<&crate::config::WatchdogConfig> {
+    let own = cfg.stonith.iter().find(|s| s.node == cfg.local)?;
+    (own.method == FenceMethod::Watchdog).then_some(())?;
+    cfg.watchdog.as_ref()
+}
+
+/// How long after its last heartbeat a watchdog-fenced peer counts as reset: its watchdog
+/// timeout (the same file on both nodes), plus the time it may take to decide it lost
+/// (deadtime, and the skew between the two nodes' verdicts) and stop petting.
+pub fn watchdog_period(cfg: &Config) -> Duration {
+    let timeout = cfg.watchdog.as_ref().map_or(Duration::ZERO, |w| w.timeout);
+    timeout + cfg.deadtime + cfg.keepalive * 2
+}
+
+/// The addresses of the groups' ip resources: probed before a watchdog-fenced peer's
+/// groups are taken over (one that answers is still held).
+fn group_addresses(cfg: &Config) -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    for r in cfg.groups.iter().flat_map(|g| &g.resources) {
+        if let crate::config::ResourceSpec::Ip(ip) = &r.spec {
+            if !out.contains(&ip.addr) {
+                out.push(ip.addr);
+            }
+        }
+    }
+    out
 }
 
 fn timing(cfg: &Config) -> Timing {
@@ -449,7 +557,33 @@ impl Daemon {
         }
         let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
         let signals = Signals::install()?;
-        let node = Node::new(now, node_setup(&cfg, generation, links.len()));
+        let (node, generation) = hbmode::make_core(now, &cfg, generation, links.len(), &statedir)?;
+        let mut echo_addrs = cfg.ping.clone();
+        echo_addrs.extend(group_addresses(&cfg));
+        let pinger = Pinger::open(&echo_addrs).map_err(|e| setup("raw ICMP socket for the ping targets", e))?;
+        let dog = match self_watchdog(&cfg) {
+            None => None,
+            Some(w) => {
+                let secs = u32::try_from(w.timeout.as_secs()).unwrap_or(u32::MAX);
+                let dev = crate::sys::watchdog::Watchdog::open(&w.device, secs)
+                    .map_err(|e| setup(format!("watchdog {}", w.device.display()), e))?;
+                let period = Duration::from_secs(u64::from(dev.timeout_s));
+                info!(
+                    "watchdog {} armed: {} s; petted while this node may keep its groups",
+                    w.device.display(),
+                    dev.timeout_s
+                );
+                Some(Dog {
+                    dev,
+                    path: w.device.clone(),
+                    next_pet: now + period / 4,
+                    every: period / 4,
+                    stuck_limit: period / 2,
+                    healthy: true,
+                    petting: true,
+                })
+            }
+        };
         let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
         codec.set_keys(&cfg.key, cfg.accept_key.as_deref());
         if let Some((g, seq)) = peer_mark {
@@ -499,6 +633,9 @@ impl Daemon {
             rl_drop: RateLimit::new(Duration::from_secs(10), 5),
             rl_own_id: RateLimit::new(Duration::from_secs(60), 1),
             auth_alarms: vec![AuthAlarm::default(); n_links],
+            pinger,
+            dog,
+            clean_exit: false,
             generation,
             mark_pending: None,
             statedir,
@@ -511,7 +648,7 @@ impl Daemon {
         self.counters
     }
     pub fn peer_state(&self) -> PeerState {
-        self.node.membership().peer_state()
+        self.node.peer_state()
     }
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -545,7 +682,55 @@ impl Daemon {
                 return 1;
             }
         }
+        if let Some(d) = self.dog.as_mut() {
+            if self.clean_exit {
+                d.dev.disarm();
+                info!("watchdog {} disarmed", d.path.display());
+            } else {
+                error!(
+                    "exiting without releasing every group: watchdog {} stays armed; this node resets",
+                    d.path.display()
+                );
+            }
+        }
         0
+    }
+
+    /// Pets the watchdog when due, if the loop is healthy and the partition decisions let
+    /// this node keep its groups. `work`: how long this iteration worked (not waited).
+    fn watchdog(&mut self, now: Instant, work: Duration) {
+        let Some(d) = self.dog.as_mut() else { return };
+        if d.healthy && work > d.stuck_limit {
+            d.healthy = false;
+            error!(
+                "the loop worked {} ms without returning to poll (more than half the watchdog period): no longer \
+                 petting watchdog {}; this node resets",
+                work.as_millis(),
+                d.path.display()
+            );
+        }
+        if now < d.next_pet {
+            return;
+        }
+        d.next_pet = now + d.every;
+        let may = d.healthy && self.node.may_pet(now);
+        if may != d.petting {
+            d.petting = may;
+            if may {
+                info!("petting watchdog {} again", d.path.display());
+            } else if d.healthy {
+                error!(
+                    "the peer is silent and this node may not keep its groups (no ping target answers): not petting \
+                     watchdog {}; this node resets unless the peer is heard again",
+                    d.path.display()
+                );
+            }
+        }
+        if may {
+            if let Err(e) = d.dev.pet() {
+                error!("watchdog {}: pet: {e}", d.path.display());
+            }
+        }
     }
 
     /// One loop iteration: wait for the nearest deadline or input, then handle everything due.
@@ -562,6 +747,7 @@ impl Daemon {
         // What the log file or stderr could not take before (never blocks).
         log::logger().flush();
         let now = time::now();
+        let work_start = now;
         for i in 0..self.pollfds.len() {
             let (Some(pfd), Some(src)) = (self.pollfds.get(i).copied(), self.sources.get(i).copied()) else {
                 continue;
@@ -590,15 +776,36 @@ impl Daemon {
                     }
                 }
                 Source::Child => self.runner.on_ready(now, pfd.fd),
+                Source::Ping => self.on_echo(now, pfd.fd),
             }
         }
         self.timers(now);
+        let end = time::now();
+        self.watchdog(end, end.saturating_since(work_start));
         Ok(())
+    }
+
+    /// Echo replies on a raw ICMP socket: those from a target (or probed address) whose
+    /// index and source match go to the core.
+    fn on_echo(&mut self, now: Instant, fd: RawFd) {
+        let mut got: [(u16, u16); 32] = [(0, 0); 32];
+        let mut n = 0;
+        let partition = self.node.partition();
+        self.pinger.recv(fd, &mut |src, e| {
+            if partition.and_then(|p| p.addr_of(e.target)) == Some(src) && n < got.len() {
+                got[n] = (e.target, e.seq);
+                n += 1;
+            }
+        });
+        for &(index, seq) in got.iter().take(n) {
+            self.feed(now, Input::PingReply { index, seq });
+        }
     }
 
     fn poll_at(&self) -> Instant {
         let mut t = self.node.poll_at();
-        for x in [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at()].into_iter().flatten() {
+        let dog = self.dog.as_ref().map(|d| d.next_pet);
+        for x in [self.runner.poll_at(), self.ctl.poll_at(), self.garp.poll_at(), dog].into_iter().flatten() {
             t = t.min(x);
         }
         for l in &self.links {
@@ -630,6 +837,10 @@ impl Daemon {
                 push(fd, ev, Source::Link(i), &mut self.pollfds, &mut self.sources);
             }
         }
+        for fd in self.pinger.fds() {
+            self.pollfds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+            self.sources.push(Source::Ping);
+        }
         self.child_fds.clear();
         self.runner.fds(&mut self.child_fds);
         for &(fd, _) in &self.child_fds {
@@ -656,6 +867,10 @@ impl Daemon {
     }
 
     fn reload(&mut self, now: Instant) {
+        if self.node.is_heartbeat() {
+            error!("reload refused: heartbeat's protocol is not reconfigured live; restart the daemon");
+            return;
+        }
         let node = Some(self.cfg.local_name().to_string());
         let new = match crate::load::load(&self.opts.config, node.as_deref()) {
             Ok((c, _)) => c,
@@ -688,6 +903,9 @@ impl Daemon {
 
     /// Reads and decodes everything pending on link `l`, and feeds it to the core.
     fn receive(&mut self, now: Instant, l: usize) {
+        if self.node.is_heartbeat() {
+            return self.receive_raw(now, l);
+        }
         let Some(link) = self.links.get_mut(l) else { return };
         // Our own packets come back only on bcast/mcast links; with our node id on any
         // other link, they come from another daemon running under this node's name.
@@ -804,11 +1022,19 @@ impl Daemon {
             let mut k = 0;
             while k < self.pending.len() {
                 match self.pending.get(k) {
-                    Some(&Pending::OpDone { group, resource, op, result }) => {
+                    Some(&Pending::Op { group, resource, op, result }) => {
                         self.node.handle(now, Input::OpDone { group, resource, op, result }, &mut self.out)
                     }
-                    Some(&Pending::OutdateDone { id, code }) => {
+                    Some(&Pending::Outdate { id, code }) => {
                         self.node.handle(now, Input::OutdateDone { id, code }, &mut self.out)
+                    }
+                    Some(Pending::Fence { ok, detail }) => {
+                        let (ok, detail) = (*ok, detail.clone());
+                        self.node.handle(now, Input::FenceDone { ok, detail: &detail }, &mut self.out)
+                    }
+                    Some(Pending::FenceCheck { id, ok, detail }) => {
+                        let (id, ok, detail) = (*id, *ok, detail.clone());
+                        self.node.handle(now, Input::FenceCheckDone { id, ok, detail: &detail }, &mut self.out)
                     }
                     None => {}
                 }
@@ -826,6 +1052,21 @@ impl Daemon {
             Output::SpawnOutdate { id, resource } => self.spawn_outdate(now, id, resource),
             Output::Reply { conn, code, text } => self.ctl.reply(conn, code.code(), &text),
             Output::Hold { conn, until } => self.ctl.extend(conn, until),
+            Output::Fence { attempt } => {
+                self.runner.kill_tags(Job::FENCE_CHECK, Job::FENCE_CHECK);
+                self.spawn_fence(now, attempt)
+            }
+            Output::CancelFence => self.runner.kill_tag(Job::Fence.tag()),
+            Output::FenceCheck { id } => self.spawn_fence_check(now, id),
+            Output::Ping { index, seq } => {
+                if let Some(addr) = self.node.partition().and_then(|p| p.addr_of(index)) {
+                    if let Err(e) = self.pinger.send(addr, index, seq) {
+                        if let Some(s) = self.rl_send.allow(now) {
+                            warn!("ping {addr}: send: {e} ({s} similar messages suppressed)");
+                        }
+                    }
+                }
+            }
             Output::SavePeerMark { generation, seq } => {
                 self.mark_pending = Some((generation, seq));
                 self.save_mark(now);
@@ -841,7 +1082,10 @@ impl Daemon {
             Output::Exit => {
                 self.note(log::Level::Info, now, "all groups released; exiting".to_string());
                 self.exit = true;
+                self.clean_exit = true;
             }
+            Output::SendRaw { udp, serial } => self.transmit_raw(now, &udp, &serial),
+            Output::SaveGeneration(g) => self.save_generation(now, g),
         }
     }
 
@@ -896,7 +1140,7 @@ impl Daemon {
         let gname = events::group_name(&self.cfg, group);
         let Some(agent) = self.agents.get_mut(group.0).and_then(|g| g.get_mut(resource.0)) else {
             error!("internal: no resource {} in group {}", resource.0, group.0);
-            self.pending.push(Pending::OpDone { group, resource, op, result: OpResult::Failed });
+            self.pending.push(Pending::Op { group, resource, op, result: OpResult::Failed });
             return;
         };
         if op != Op::Status {
@@ -978,7 +1222,7 @@ impl Daemon {
         if op == Op::Start && result != OpResult::Failed {
             self.note(log::Level::Info, now, format!("group {gname}: {text} started"));
         }
-        self.pending.push(Pending::OpDone { group, resource, op, result });
+        self.pending.push(Pending::Op { group, resource, op, result });
     }
 
     /// Stores the pending peer mark in a child (fsync may take long); one at a time, the
@@ -1012,6 +1256,56 @@ impl Daemon {
         }
     }
 
+    /// Runs one fence attempt on the peer in a child, bounded by `fence_timeout`.
+    fn spawn_fence(&mut self, now: Instant, attempt: u32) {
+        let Some(method) = self.cfg.peer_stonith().map(|s| s.method.clone()) else {
+            self.pending.push(Pending::Fence { ok: false, detail: "no stonith line for the peer".into() });
+            return;
+        };
+        let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
+        info!("fencing {peer}: attempt {attempt}: {}", method.describe());
+        let mut f = move || {
+            crate::logging::child_mode();
+            // A little under the runner's deadline, so the method reports its own timeout.
+            let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
+            match crate::fence::run(&method, &peer, deadline) {
+                Ok(done) => {
+                    runner::child_print(&format!("{done}\n"));
+                    0
+                }
+                Err(e) => {
+                    runner::child_print(&format!("{e}\n"));
+                    1
+                }
+            }
+        };
+        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, Job::Fence.tag(), Spawn::Fork(&mut f), timeout) {
+            self.pending.push(Pending::Fence { ok: false, detail: e.to_string() });
+        }
+    }
+
+    /// Checks the peer's fence device in a child (nothing is powered).
+    fn spawn_fence_check(&mut self, now: Instant, id: u32) {
+        let Some(method) = self.cfg.peer_stonith().map(|s| s.method.clone()) else {
+            return;
+        };
+        let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
+        let mut f = move || {
+            crate::logging::child_mode();
+            let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
+            let (code, text) = match crate::fence::check(&method, &peer, deadline) {
+                Ok(said) => (0, said),
+                Err(e) => (1, e.to_string()),
+            };
+            runner::child_print(&format!("{text}\n"));
+            code
+        };
+        let tag = Job::FenceCheck { id }.tag();
+        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, tag, Spawn::Fork(&mut f), timeout) {
+            self.pending.push(Pending::FenceCheck { id, ok: false, detail: e.to_string() });
+        }
+    }
+
     fn spawn_outdate(&mut self, now: Instant, id: usize, res: String) {
         let name = res.clone();
         let mut f = move || {
@@ -1021,7 +1315,7 @@ impl Daemon {
         let tag = Job::Outdate { id }.tag();
         if let Err(e) = self.runner.spawn_in(now, pool::OUTDATE, tag, Spawn::Fork(&mut f), outdate::CHILD_TIMEOUT) {
             error!("cannot answer the peer's outdate request for {res}: {e}");
-            self.pending.push(Pending::OutdateDone { id, code: fence::PEER_FAILED });
+            self.pending.push(Pending::Outdate { id, code: fence::PEER_FAILED });
         }
     }
 
@@ -1046,11 +1340,13 @@ impl Daemon {
                     for line in d.output.lines() {
                         info!("outdate {res}: {line}");
                     }
-                    self.pending.push(Pending::OutdateDone { id, code });
+                    self.pending.push(Pending::Outdate { id, code });
                 }
                 Some(Job::Op { group, resource, op }) => {
-                    let rules = self.agents.get(group.0).and_then(|g| g.get(resource.0)).map(|a| a.exit_rules());
-                    let r = runner::judge(rules.unwrap_or_default(), op, d);
+                    let r = match self.agents.get(group.0).and_then(|g| g.get(resource.0)) {
+                        Some(a) => a.judge(op, d),
+                        None => runner::judge(runner::ExitRules::default(), op, d),
+                    };
                     // What the child said (a script's output, a forked agent's log lines).
                     let (gname, text) = (self.group_name(group), self.res_text(group, resource));
                     for line in d.output.lines() {
@@ -1061,6 +1357,19 @@ impl Daemon {
                         }
                     }
                     self.op_finished(now, group, resource, op, r);
+                }
+                Some(job @ (Job::Fence | Job::FenceCheck { .. })) => {
+                    let ok = matches!(d.status, runner::ExitKind::Code(0));
+                    let last = d.output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                    let detail = match d.status {
+                        runner::ExitKind::Code(_) => last.to_string(),
+                        runner::ExitKind::TimedOut => format!("no result within fence_timeout: {last}"),
+                        _ => format!("the fence child died: {last}"),
+                    };
+                    match job {
+                        Job::FenceCheck { id } => self.pending.push(Pending::FenceCheck { id, ok, detail }),
+                        _ => self.pending.push(Pending::Fence { ok, detail }),
+                    }
                 }
                 Some(Job::SaveMark) => {
                     if !matches!(d.status, runner::ExitKind::Code(0)) {
@@ -1127,8 +1436,7 @@ impl Daemon {
         };
         match req {
             Request::Status { json } => {
-                let view = self.status_view();
-                let body = if json { view.json(now) } else { view.text(now) };
+                let body = self.status_body(now, json);
                 self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
             }
             Request::Standby(g) | Request::Takeover(g) if self.group_sel(&g).is_none() => {
@@ -1150,6 +1458,25 @@ impl Daemon {
                 }
             }
             Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
+            Request::Fence(n) | Request::Fenced(n) if n != self.cfg.peer_name() => {
+                let text = if n == self.cfg.local_name() {
+                    format!("{n} is this node: a node does not fence itself\n")
+                } else {
+                    format!("{n} is not this cluster's peer node ({})\n", self.cfg.peer_name())
+                };
+                self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &text);
+            }
+            Request::Fence(n) => {
+                self.note(log::Level::Warn, now, format!("operator: fence {n}"));
+                self.feed(now, Input::FenceNow { conn: inc.conn });
+            }
+            Request::Fenced(n) => {
+                self.note(log::Level::Warn, now, format!("operator: fenced {n} (confirms it is off)"));
+                self.feed(now, Input::Fenced { conn: inc.conn });
+            }
+            r @ (Request::HbInfo | Request::HbStandby(_) | Request::HbTakeover(_)) => {
+                self.on_hb_request(now, inc.conn, r)
+            }
         }
     }
 
@@ -1160,25 +1487,31 @@ impl Daemon {
         self.cfg.groups.iter().position(|g| g.name == name).map(|g| GroupSel::One(GroupId(g)))
     }
 
-    fn status_view(&self) -> status::StatusView<'_> {
+    fn status_view<'a>(&'a self, node: &'a node::Node) -> status::StatusView<'a> {
         status::StatusView {
             cfg: &self.cfg,
-            node: &self.node,
+            node,
             links: &self.links,
             generation: self.generation,
             transitions: &self.transitions,
             stuck_children: self.runner.stuck(),
+            watchdog: self.dog.as_ref().map(|d| status::WatchdogView {
+                device: d.path.display().to_string(),
+                timeout_s: d.dev.timeout_s,
+                petting: d.petting && d.healthy,
+                healthy: d.healthy,
+            }),
         }
     }
 
     /// `status --json`.
     pub fn status_json(&self, now: Instant) -> String {
-        self.status_view().json(now)
+        self.status_body(now, true)
     }
 
     /// `status`, for humans.
     pub fn status_text(&self, now: Instant) -> String {
-        self.status_view().text(now)
+        self.status_body(now, false)
     }
 }
 
@@ -1201,6 +1534,7 @@ mod tests {
             Job::Outdate { id: 0 },
             Job::Outdate { id: 3 },
             Job::SaveMark,
+            Job::Fence,
         ] {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }

@@ -14,8 +14,10 @@ use crate::time::{Duration, Instant};
 use crate::wire::ext::Ext;
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS};
 
+use super::fencing::{Allow, FenceSetup, Fencing, Gate};
 use super::io::{Event, Input, Msg, Output};
-use super::outdate::Outdates;
+use super::outdate::{FenceView, Outdates};
+use super::partition::{FenceAction, Partition, PartitionSetup, PeerReach, Reach};
 
 /// What the core is built from.
 #[derive(Debug, Clone)]
@@ -30,6 +32,10 @@ pub struct NodeSetup {
     pub leave_linger: Duration,
     /// [`crate::config::Config::digest`]: both nodes must agree on it.
     pub config_digest: u32,
+    /// How the peer is fenced.
+    pub fence: FenceSetup,
+    /// Ping targets, connectivity policy, partition decisions, watchdog.
+    pub partition: PartitionSetup,
 }
 
 /// The pure core. See the module documentation.
@@ -53,6 +59,18 @@ pub struct Node {
     /// The last heartbeat's extensions were malformed (reported once per episode).
     ext_bad: bool,
     outdates: Outdates,
+    fencing: Fencing,
+    partition: Partition,
+    /// What the cluster was last told: fewer targets than the peer; isolated.
+    cluster_reach_worse: bool,
+    cluster_isolated: bool,
+    /// What the cluster was last told: groups may be taken from a dead peer.
+    cluster_cleared: bool,
+    /// The reachability sent in heartbeats (updated as targets answer or fall silent).
+    reach_advertised: Option<PeerReach>,
+    /// Reused buffers for the echoes due.
+    echoes: Vec<(u16, u16)>,
+    echo_scratch: Vec<(usize, u16)>,
     /// Reused buffer for the cluster's actions.
     actions: Vec<cluster::Action>,
     /// The cluster changed what we advertise: send at the next flush.
@@ -67,6 +85,11 @@ impl Node {
         let n_res: usize = s.groups.iter().map(|g| g.n_resources).sum();
         let mut cluster = Cluster::new(now, s.groups, s.settings, s.generation);
         cluster.set_leave_linger(s.leave_linger);
+        let fencing = Fencing::new(now, s.fence);
+        let fencing_open = fencing.gate() == Gate::Open;
+        cluster.set_dead_peer_cleared(fencing_open);
+        let n_echo = s.partition.targets.len() + s.partition.probes.len();
+        let partition = Partition::new(now, s.partition);
         Node {
             membership: Membership::new(now, s.timing, s.n_links),
             cluster,
@@ -80,6 +103,14 @@ impl Node {
             peer_mark: None,
             ext_bad: false,
             outdates: Outdates::default(),
+            fencing,
+            partition,
+            cluster_reach_worse: false,
+            cluster_isolated: false,
+            cluster_cleared: fencing_open,
+            reach_advertised: None,
+            echoes: Vec::with_capacity(n_echo),
+            echo_scratch: Vec::with_capacity(n_echo),
             actions: Vec::with_capacity(64 + 4 * n_res),
             announce: false,
             send_due: false,
@@ -94,9 +125,15 @@ impl Node {
             Input::Tick => {
                 let a = self.membership.handle(now, membership::Event::Tick);
                 self.membership_actions(now, a, out);
+                self.echoes.clear();
+                self.partition.due(now, &mut self.echoes, &mut self.echo_scratch);
+                for &(index, seq) in &self.echoes {
+                    out.push(Output::Ping { index, seq });
+                }
                 self.cluster_event(now, cluster::Event::Tick, out);
             }
             Input::Packet { link, repr } => self.packet(now, link, repr, out),
+            Input::PingReply { index, seq } => self.partition.reply(now, index, seq),
             Input::OpDone { group, resource, op, result } => {
                 self.cluster_event(now, cluster::Event::OpDone { group, resource, op, result }, out)
             }
@@ -105,21 +142,123 @@ impl Node {
             Input::Shutdown => self.cluster_event(now, cluster::Event::Shutdown, out),
             Input::OutdateAsk { conn, resource } => {
                 let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
-                self.outdates.ask(now, conn, resource, peer, ka, out);
+                let fence = self.fence_view();
+                self.outdates.ask(now, conn, resource, peer, ka, fence, out);
             }
             Input::OutdateDone { id, code } => self.outdates.answered(now, id, code, out),
-            Input::ConnGone(conn) => self.outdates.conn_gone(conn),
+            Input::ConnGone(conn) => {
+                self.outdates.conn_gone(conn);
+                self.fencing.conn_gone(conn);
+            }
+            Input::FenceDone { ok, detail } => {
+                self.fencing.attempt_done(now, ok, detail.to_string(), out);
+            }
+            Input::FenceCheckDone { id, ok, detail } => {
+                self.fencing.check_done(now, id, ok, detail.to_string(), out);
+            }
+            Input::FenceNow { conn } => {
+                self.fencing.operator_fence(now, conn, out);
+            }
+            Input::Fenced { conn } => {
+                let up = self.membership.peer_state() == PeerState::Up;
+                self.fencing.operator_confirms(now, conn, up, out);
+            }
             Input::Reload { timing, auto_failback, config_digest } => {
                 self.config_digest = config_digest;
                 self.membership.set_timing(timing);
                 self.keepalive_ms = millis_u32(timing.keepalive);
                 self.cluster.set_auto_failback(auto_failback);
             }
+            // For the heartbeat core only (tandem's packets arrive decoded).
+            Input::Raw { .. } => {}
         }
+        self.partition_step(now, out);
         // Outdate requests follow the peer's state (sent once it is up, answered at once
         // when it is dead) and time (resends, deadlines).
         let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
-        self.outdates.tick(now, peer, ka, out);
+        let fence = self.fence_view();
+        self.outdates.tick(now, peer, ka, fence, out);
+    }
+
+    /// Follows the partition decisions (docs/fencing.md): the connectivity policy, whether
+    /// this node stops its groups, and what fencing may do now.
+    fn partition_step(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let peer_up = self.membership.peer_state() == PeerState::Up;
+        let reach = self.partition.own_reach(now);
+        if reach != self.reach_advertised {
+            self.reach_advertised = reach;
+            self.announce = true;
+        }
+        let worse = self.partition.update_worse(now, peer_up);
+        let d = self.partition.decide(now, self.cluster.holds_any());
+        // Isolation is about reach alone: once the groups are stopped the node stays
+        // isolated (it must not take them back) until a target answers again.
+        let isolated = !peer_up && self.partition.reach(now) == Reach::Isolated;
+        let stop = isolated && self.partition.setup().isolated_stop;
+        if worse != self.cluster_reach_worse || stop != self.cluster_isolated {
+            if worse != self.cluster_reach_worse {
+                out.push(Output::Event(Event::ReachWorse { worse }));
+            }
+            if isolated && !self.cluster_isolated {
+                out.push(Output::Event(Event::Isolated));
+            }
+            self.cluster_reach_worse = worse;
+            self.cluster_isolated = stop;
+            self.cluster.set_reach_worse(worse);
+            self.cluster.set_isolated(stop);
+            self.cluster_event(now, cluster::Event::Tick, out);
+        }
+        let allow = Allow {
+            attempt: d.fence == FenceAction::PowerOff,
+            watchdog: d.fence == FenceAction::WatchdogPeriod && self.partition.probes_silent(now),
+        };
+        self.fencing.tick(now, allow, out);
+        // A dead peer's groups are taken only by a node that reaches its clients (or has no
+        // targets), and once fencing allows it.
+        let cleared = self.cleared(now);
+        if cleared != self.cluster_cleared {
+            self.cluster_cleared = cleared;
+            self.fence_gate(now, out);
+        }
+    }
+
+    /// Whether a dead peer's groups may be taken now: this node reaches its clients (or has
+    /// no targets), and fencing allows it.
+    fn cleared(&self, now: Instant) -> bool {
+        let peer_up = self.membership.peer_state() == PeerState::Up;
+        let d = self.partition.decide(now, self.cluster.holds_any());
+        let reach_ok = peer_up || !matches!(d.fence, FenceAction::Wait | FenceAction::Nothing);
+        reach_ok && self.fencing.gate() == Gate::Open
+    }
+
+    /// Whether this node may pet its hardware watchdog now: the partition decisions let it
+    /// keep its groups (always true when its stonith line is not `watchdog`).
+    pub fn may_pet(&self, now: Instant) -> bool {
+        self.partition.decide(now, self.cluster.holds_any()).pet
+    }
+
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+
+    /// Where fencing of the peer stands, for the outdate requests.
+    fn fence_view(&self) -> FenceView {
+        use super::fencing::{Method, State};
+        match (self.fencing.method(), self.fencing.state()) {
+            (Method::None, _) => FenceView::None,
+            (_, State::Confirmed { .. }) => FenceView::Confirmed,
+            _ => FenceView::Pending,
+        }
+    }
+
+    /// Fencing or reachability decided something: let the cluster take over from the dead
+    /// peer if allowed.
+    fn fence_gate(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let open = self.cluster_cleared;
+        self.cluster.set_dead_peer_cleared(open);
+        if open && self.membership.peer_state() == PeerState::Dead {
+            self.cluster_event(now, cluster::Event::Tick, out);
+        }
     }
 
     /// Sends the heartbeat that is due (on the keepalive cadence, or because what we
@@ -137,9 +276,19 @@ impl Node {
         }
     }
 
+    pub fn fencing(&self) -> &Fencing {
+        &self.fencing
+    }
+
     /// When the core next needs a [`Input::Tick`].
     pub fn poll_at(&self) -> Instant {
         let mut t = self.membership.poll_at();
+        if let Some(f) = self.fencing.poll_at() {
+            t = t.min(f);
+        }
+        if let Some(p) = self.partition.poll_at() {
+            t = t.min(p);
+        }
         if let Some(c) = self.cluster.poll_at() {
             t = t.min(c);
         }
@@ -157,7 +306,10 @@ impl Node {
         let n = self.cluster.wire_groups(&mut r.groups);
         r.n_groups = u8::try_from(n.min(MAX_GROUPS)).unwrap_or(0);
         let echo = self.membership.peer_generation().unwrap_or(0);
-        let len = Ext::ours(self.config_digest, echo).emit(&mut r.payload);
+        let ext = Ext::ours(self.config_digest, echo)
+            .with_fence_delay(self.fencing.advertised_delay_ms())
+            .with_reach(self.reach_advertised.map(|r| (r.count, r.known)));
+        let len = ext.emit(&mut r.payload);
         r.payload_len = u8::try_from(len).unwrap_or(0);
     }
 
@@ -228,6 +380,7 @@ impl Node {
                     out.push(Output::Event(Event::PeerLevel { level: ext.level }));
                 }
                 self.peer_ext = Some(ext);
+                self.partition.set_peer_reach(ext.reach.map(|(count, known)| PeerReach { count, known }));
                 // A peer with another group list: its group entries would be matched to the
                 // wrong groups. Keep what each holds, start nothing on its word.
                 let mismatch = ext.config_digest.is_some_and(|d| d != self.config_digest);
@@ -294,6 +447,24 @@ impl Node {
             };
             out.push(Output::Event(Event::Peer { from, to, silent_ms }));
             self.save_peer_mark(out);
+            match to {
+                PeerState::Dead => {
+                    // Decided on what this node held just before the death, and on the
+                    // larger of the two nodes' fence delays.
+                    let peer_delay =
+                        self.peer_ext.and_then(|e| e.fence_delay_ms).map(|ms| Duration::from_millis(ms.into()));
+                    let last_heard = self.membership.last_seen().unwrap_or(now);
+                    self.partition.peer_dead(now);
+                    self.fencing.peer_dead(now, self.cluster.holds_any(), peer_delay, last_heard, out);
+                }
+                PeerState::Up => {
+                    self.partition.peer_up();
+                    self.fencing.peer_up(out);
+                }
+                PeerState::Init => {}
+            }
+            self.cluster_cleared = self.cleared(now);
+            self.cluster.set_dead_peer_cleared(self.cluster_cleared);
             self.cluster_event(now, cluster::Event::Peer(to), out);
         }
         if a.send_heartbeat {
@@ -367,6 +538,20 @@ mod tests {
                 n_links: 1,
                 leave_linger: ms(300),
                 config_digest: DIGEST,
+                fence: FenceSetup {
+                    method: super::super::fencing::Method::None,
+                    policy: crate::config::FencePolicy {
+                        delay: None,
+                        timeout: ms(1000),
+                        check: None,
+                        wait_for_peer: false,
+                        required: false,
+                    },
+                    first_node: true,
+                    keepalive: ms(100),
+                    default_fence_time: ms(1000),
+                },
+                partition: PartitionSetup::none(super::super::partition::PeerFencing::None),
             },
         )
     }

@@ -7,8 +7,11 @@
 //!   gets [`fence::PEER_FAILED`], never "unreachable", because the peer is alive and its
 //!   disk was not outdated;
 //! - peer `Init` (just started, not heard yet): the request waits until membership knows;
-//! - peer `Dead` (silent on every link for deadtime): [`fence::PEER_UNREACHABLE`] at once,
-//!   the only case that answers it.
+//! - peer `Dead` (silent on every link for deadtime): without fencing,
+//!   [`fence::PEER_UNREACHABLE`] at once, the only case that answers it; with fencing
+//!   (DRBD's `fencing resource-and-stonith`), the request waits for the fence:
+//!   [`fence::PEER_FENCED`] once the peer's power-off is confirmed, [`fence::PEER_FAILED`] if
+//!   it is not within [`FENCE_WAIT`] (DRBD then keeps I/O frozen).
 //!
 //! Answering (the peer asks us): one child per resource outdates our disk (it retries until
 //! our DRBD sees the disconnect, within its budget); its answer is sent and kept for
@@ -27,6 +30,19 @@ use super::io::{ConnId, Event, Msg, Output, ReplyCode};
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a request waits for a peer in `Init` (not heard yet) to be known.
 pub const INIT_WAIT: Duration = Duration::from_secs(30);
+/// How long a request about a dead peer waits for its fence to be confirmed.
+pub const FENCE_WAIT: Duration = Duration::from_secs(120);
+
+/// Where fencing of the peer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceView {
+    /// No fencing configured for the peer.
+    None,
+    /// Fencing is configured and not confirmed (waiting, running, retrying, or an operator).
+    Pending,
+    /// The peer's power-off is confirmed.
+    Confirmed,
+}
 /// How long an answer we gave is repeated to copies and retransmissions of the request.
 pub const ANSWER_KEPT: Duration = Duration::from_secs(3);
 /// How long the outdate child may run (the DRBD agent's own budget, plus margin).
@@ -62,12 +78,29 @@ pub struct Outdates {
     answers: Vec<(String, Instant, u8)>,
 }
 
+/// The answer for a dead peer: fenced (7) or, without fencing, unreachable (5).
+fn dead_reply(conn: ConnId, resource: &str, fencing: FenceView) -> Output {
+    match fencing {
+        FenceView::Confirmed => Output::Reply {
+            conn,
+            code: ReplyCode::FencePeer(fence::PEER_FENCED),
+            text: format!("peer was fenced (powered off) while asked to outdate {resource}\n"),
+        },
+        _ => Output::Reply {
+            conn,
+            code: ReplyCode::FencePeer(fence::PEER_UNREACHABLE),
+            text: format!("peer is unreachable (dead on every link) while asked to outdate {resource}\n"),
+        },
+    }
+}
+
 fn failed(conn: ConnId, text: String) -> Output {
     Output::Reply { conn, code: ReplyCode::FencePeer(fence::PEER_FAILED), text }
 }
 
 impl Outdates {
     /// A local client asks us to have the peer outdate `resource`.
+    #[allow(clippy::too_many_arguments)]
     pub fn ask(
         &mut self,
         now: Instant,
@@ -75,6 +108,7 @@ impl Outdates {
         resource: &str,
         peer: PeerState,
         keepalive: Duration,
+        fencing: FenceView,
         out: &mut Vec<Output>,
     ) {
         if resource.len() > DRBD_NAME_MAX || !valid_resource_name(resource) {
@@ -83,12 +117,12 @@ impl Outdates {
             out.push(Output::Reply { conn, code: ReplyCode::Usage, text });
             return;
         }
-        if peer == PeerState::Dead {
-            let code = ReplyCode::FencePeer(fence::PEER_UNREACHABLE);
-            out.push(Output::Reply { conn, code, text: "peer is unreachable (dead on every link)\n".to_string() });
+        if peer == PeerState::Dead && fencing != FenceView::Pending {
+            out.push(dead_reply(conn, resource, fencing));
             return;
         }
-        let mut a = Ask { conn, resource: resource.to_string(), next_send: None, deadline: now + INIT_WAIT };
+        let wait = if peer == PeerState::Dead { FENCE_WAIT } else { INIT_WAIT };
+        let mut a = Ask { conn, resource: resource.to_string(), next_send: None, deadline: now + wait };
         if peer == PeerState::Up {
             a.next_send = Some(now + keepalive);
             a.deadline = now + ASK_TIMEOUT;
@@ -100,16 +134,28 @@ impl Outdates {
 
     /// Time passed or the peer's state changed: send, resend, give up, or answer for a
     /// dead peer.
-    pub fn tick(&mut self, now: Instant, peer: PeerState, keepalive: Duration, out: &mut Vec<Output>) {
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        peer: PeerState,
+        keepalive: Duration,
+        fencing: FenceView,
+        out: &mut Vec<Output>,
+    ) {
         let mut i = 0;
         while i < self.asks.len() {
             let Some(a) = self.asks.get_mut(i) else { break };
             if peer == PeerState::Dead {
-                let a = self.asks.swap_remove(i);
-                let code = ReplyCode::FencePeer(fence::PEER_UNREACHABLE);
-                let text = format!("peer is unreachable (dead on every link) while asked to outdate {}\n", a.resource);
-                out.push(Output::Reply { conn: a.conn, code, text });
-                continue;
+                if fencing != FenceView::Pending {
+                    let a = self.asks.swap_remove(i);
+                    out.push(dead_reply(a.conn, &a.resource, fencing));
+                    continue;
+                }
+                // Wait for the fence; a request already sent goes on waiting too.
+                if a.next_send.is_some() {
+                    a.next_send = None;
+                    a.deadline = now + FENCE_WAIT;
+                }
             }
             match (a.next_send, peer) {
                 (None, PeerState::Up) => {
@@ -125,9 +171,14 @@ impl Outdates {
             }
             if now >= a.deadline {
                 let a = self.asks.swap_remove(i);
-                let text = match a.next_send {
-                    None => format!("peer's state is still unknown: {} was not outdated\n", a.resource),
-                    Some(_) => format!("peer did not answer the outdate request for {}: not outdated\n", a.resource),
+                let text = match (a.next_send, peer) {
+                    (None, PeerState::Dead) => {
+                        format!("the dead peer's fence was not confirmed in time: {} was not outdated\n", a.resource)
+                    }
+                    (None, _) => format!("peer's state is still unknown: {} was not outdated\n", a.resource),
+                    (Some(_), _) => {
+                        format!("peer did not answer the outdate request for {}: not outdated\n", a.resource)
+                    }
                 };
                 out.push(failed(a.conn, text));
                 continue;
@@ -241,14 +292,14 @@ mod tests {
     fn retransmits_every_keepalive_and_answers_failed_at_the_deadline() {
         let mut o = Outdates::default();
         let mut out = Vec::new();
-        o.ask(t(0), 1, "r0", PeerState::Up, KA, &mut out);
+        o.ask(t(0), 1, "r0", PeerState::Up, KA, FenceView::None, &mut out);
         assert_eq!(sends(&out), ["r0"]);
         out.clear();
         let mut n = 0;
         let mut ms = 0;
         while ms < 30_000 {
             ms += 10;
-            o.tick(t(ms), PeerState::Up, KA, &mut out);
+            o.tick(t(ms), PeerState::Up, KA, FenceView::None, &mut out);
             n += sends(&out).len();
             if !replies(&out).is_empty() {
                 break;
@@ -264,22 +315,42 @@ mod tests {
     fn waits_out_init_and_answers_unreachable_only_for_a_dead_peer() {
         let mut o = Outdates::default();
         let mut out = Vec::new();
-        o.ask(t(0), 1, "r0", PeerState::Init, KA, &mut out);
+        o.ask(t(0), 1, "r0", PeerState::Init, KA, FenceView::None, &mut out);
         assert!(sends(&out).is_empty() && replies(&out).is_empty());
-        o.tick(t(500), PeerState::Init, KA, &mut out);
+        o.tick(t(500), PeerState::Init, KA, FenceView::None, &mut out);
         assert!(sends(&out).is_empty());
-        o.tick(t(900), PeerState::Up, KA, &mut out);
+        o.tick(t(900), PeerState::Up, KA, FenceView::None, &mut out);
         assert_eq!(sends(&out), ["r0"], "sent once the peer is known");
         out.clear();
-        o.tick(t(1000), PeerState::Dead, KA, &mut out);
+        o.tick(t(1000), PeerState::Dead, KA, FenceView::None, &mut out);
         assert_eq!(replies(&out), [(1, i32::from(fence::PEER_UNREACHABLE))]);
         out.clear();
-        o.ask(t(1100), 2, "r0", PeerState::Dead, KA, &mut out);
+        o.ask(t(1100), 2, "r0", PeerState::Dead, KA, FenceView::None, &mut out);
         assert_eq!(replies(&out), [(2, i32::from(fence::PEER_UNREACHABLE))]);
         out.clear();
         // Init for too long: failed, not unreachable.
-        o.ask(t(2000), 3, "r1", PeerState::Init, KA, &mut out);
-        o.tick(t(2000) + INIT_WAIT, PeerState::Init, KA, &mut out);
+        o.ask(t(2000), 3, "r1", PeerState::Init, KA, FenceView::None, &mut out);
+        o.tick(t(2000) + INIT_WAIT, PeerState::Init, KA, FenceView::None, &mut out);
+        assert_eq!(replies(&out), [(3, i32::from(fence::PEER_FAILED))]);
+    }
+
+    #[test]
+    fn with_fencing_a_dead_peer_is_answered_fenced_once_confirmed() {
+        let mut o = Outdates::default();
+        let mut out = Vec::new();
+        o.ask(t(0), 1, "r0", PeerState::Dead, KA, FenceView::Pending, &mut out);
+        assert!(replies(&out).is_empty(), "waits for the fence");
+        o.tick(t(500), PeerState::Dead, KA, FenceView::Pending, &mut out);
+        assert!(replies(&out).is_empty());
+        o.tick(t(900), PeerState::Dead, KA, FenceView::Confirmed, &mut out);
+        assert_eq!(replies(&out), [(1, i32::from(fence::PEER_FENCED))]);
+        out.clear();
+        o.ask(t(1000), 2, "r0", PeerState::Dead, KA, FenceView::Confirmed, &mut out);
+        assert_eq!(replies(&out), [(2, i32::from(fence::PEER_FENCED))]);
+        out.clear();
+        // Not confirmed in time: failed (DRBD keeps I/O frozen), never 5.
+        o.ask(t(2000), 3, "r0", PeerState::Dead, KA, FenceView::Pending, &mut out);
+        o.tick(t(2000) + FENCE_WAIT, PeerState::Dead, KA, FenceView::Pending, &mut out);
         assert_eq!(replies(&out), [(3, i32::from(fence::PEER_FAILED))]);
     }
 
@@ -287,8 +358,8 @@ mod tests {
     fn concurrent_resources_are_answered_under_their_own_names() {
         let mut o = Outdates::default();
         let mut out = Vec::new();
-        o.ask(t(0), 1, "r0", PeerState::Up, KA, &mut out);
-        o.ask(t(0), 2, "r1", PeerState::Up, KA, &mut out);
+        o.ask(t(0), 1, "r0", PeerState::Up, KA, FenceView::None, &mut out);
+        o.ask(t(0), 2, "r1", PeerState::Up, KA, FenceView::None, &mut out);
         out.clear();
         o.peer_answers("r1", 4, &mut out);
         assert_eq!(replies(&out), [(2, 4)]);
@@ -329,7 +400,7 @@ mod tests {
         assert_eq!(out, [Output::Send(Msg::OutdateReply { resource: "r0".into(), code: 3 })]);
         out.clear();
         // Later, a new request runs a new child.
-        o.tick(t(60) + ANSWER_KEPT, PeerState::Up, KA, &mut out);
+        o.tick(t(60) + ANSWER_KEPT, PeerState::Up, KA, FenceView::None, &mut out);
         o.peer_asks(t(60) + ANSWER_KEPT, "r0", &mut out);
         assert!(out.iter().any(|x| matches!(x, Output::SpawnOutdate { .. })), "{out:?}");
     }
@@ -339,7 +410,7 @@ mod tests {
         let mut o = Outdates::default();
         let mut out = Vec::new();
         let long = "r".repeat(64);
-        o.ask(t(0), 1, &long, PeerState::Up, KA, &mut out);
+        o.ask(t(0), 1, &long, PeerState::Up, KA, FenceView::None, &mut out);
         assert_eq!(replies(&out), [(1, 2)], "a 64-byte name is refused before it is sent");
         out.clear();
         o.peer_asks(t(0), &long, &mut out);

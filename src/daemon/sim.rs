@@ -11,9 +11,12 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
+use super::fencing::{FenceSetup, Method};
 use super::io::{Event as NodeEvent, Input, Msg, Output};
 use super::node::{Node, NodeSetup};
+use super::partition::{PartitionSetup, PeerFencing};
 use crate::cluster::{GroupDef, GroupId, GroupSel, GroupView, Op, OpResult, ResId, Settings};
+use crate::config::FencePolicy;
 use crate::membership::{PeerState, Timing};
 use crate::testutil::Rng;
 use crate::time::{Duration, Instant};
@@ -26,6 +29,9 @@ const INITDEAD: u64 = 2000;
 const LINKS: usize = 2;
 const TRACE_LINES: usize = 300;
 const KEY: &[u8] = b"simulation key";
+const PING_INTERVAL: u64 = 100;
+const PING_DEADTIME: u64 = 400;
+const PING_HOLD: u64 = 600;
 
 #[derive(Clone)]
 struct Packet {
@@ -50,6 +56,13 @@ struct SimNode {
     restart_after_exit: Option<u64>,
     deaths: u32,
     exits: u32,
+    /// A fence attempt of this node's completes at this time.
+    fence_due: Option<u64>,
+    /// This node was powered off while its own attempt was under way: the BMC carries it
+    /// out all the same (a mutual fence).
+    fence_orphan: bool,
+    /// Times this node was powered off by its peer's fence.
+    fenced: u32,
 }
 
 pub(super) struct Sim {
@@ -72,6 +85,21 @@ pub(super) struct Sim {
     delay: (u64, u64),
     op_delay: (u64, u64),
     inflight: Vec<Packet>,
+    /// Each node fences the other (a power method); a fenced node is powered off.
+    fencing: bool,
+    /// Both nodes were powered off by each other's fence.
+    mutual_fences: u32,
+    /// The last one-way cut began then: the two nodes' verdicts may be far apart, and a
+    /// mutual fence is possible (and counted, not failed).
+    asymmetric_at: Option<u64>,
+    fence_time: (u64, u64),
+    /// Percentage of fence attempts that fail (the BMC does not answer).
+    fence_fail: u64,
+    /// Ping targets (0: none); a node reaches them while its uplink is up.
+    targets: usize,
+    uplink: [bool; 2],
+    /// Echo replies on their way: (to node, index, seq, at).
+    echoes: Vec<(usize, u16, u16, u64)>,
     trace: VecDeque<String>,
     out: Vec<Output>,
     repr: Repr,
@@ -99,6 +127,9 @@ impl Sim {
             restart_after_exit: None,
             deaths: 0,
             exits: 0,
+            fence_due: None,
+            fence_orphan: false,
+            fenced: 0,
         };
         let mut rng = Rng::new(seed);
         let second = rng.range(0, 300);
@@ -119,6 +150,14 @@ impl Sim {
             delay: (1, 40),
             op_delay: (0, 60),
             inflight: Vec::new(),
+            fencing: false,
+            mutual_fences: 0,
+            asymmetric_at: None,
+            fence_time: (5, 60),
+            fence_fail: 0,
+            targets: 0,
+            uplink: [true; 2],
+            echoes: Vec::new(),
             trace: VecDeque::new(),
             out: Vec::with_capacity(64),
             repr: super::empty_repr(),
@@ -170,6 +209,29 @@ impl Sim {
             n_links: LINKS,
             leave_linger: Duration::from_millis(300),
             config_digest: 0x5157,
+            fence: FenceSetup {
+                method: if self.fencing { Method::Power } else { Method::None },
+                policy: FencePolicy {
+                    // Automatic: from the keepalive and the fence time below.
+                    delay: None,
+                    timeout: Duration::from_secs(5),
+                    check: None,
+                    // The simulation restarts nodes on its own: a node that never heard its
+                    // peer after a restart would wait for an operator for ever.
+                    wait_for_peer: false,
+                    required: self.fencing,
+                },
+                first_node: i == 0,
+                keepalive: Duration::from_millis(KEEPALIVE),
+                default_fence_time: Duration::from_millis(100),
+            },
+            partition: PartitionSetup {
+                targets: (0..self.targets).map(|t| std::net::IpAddr::from([192, 0, 2, 200 + t as u8])).collect(),
+                ping_interval: Duration::from_millis(PING_INTERVAL),
+                ping_deadtime: Duration::from_millis(PING_DEADTIME),
+                ping_hold: Duration::from_millis(PING_HOLD),
+                ..PartitionSetup::none(if self.fencing { PeerFencing::Power } else { PeerFencing::None })
+            },
         };
         n.node = Some(Node::new(ms(now), setup));
         n.codec = Codec::new(KEY, "sim", i as u8, 1 - i as u8, n.gen);
@@ -200,6 +262,10 @@ impl Sim {
         }
         self.nodes[i].node = None;
         self.nodes[i].restart_at = restart_after.map(|d| self.now + d);
+        if !self.nodes[i].fence_orphan {
+            // The fence child dies with the daemon.
+            self.nodes[i].fence_due = None;
+        }
         self.check();
     }
 
@@ -223,8 +289,39 @@ impl Sim {
     /// Only packets to node `to` are lost, for `duration`.
     pub(super) fn one_way_cut(&mut self, to: usize, duration: u64) {
         self.note(format!("{} ONE-WAY CUT to n{to} {duration}ms", self.now));
+        self.asymmetric_at = Some(self.now);
         self.cut_to[to] = true;
         self.heal_at = Some(self.now + duration);
+    }
+
+    /// Each node fences the other before taking over (call before the nodes boot).
+    pub(super) fn with_fencing(mut self) -> Sim {
+        self.fencing = true;
+        self
+    }
+
+    pub(super) fn fenced(&self, i: usize) -> u32 {
+        self.nodes[i].fenced
+    }
+
+    pub(super) fn mutual_fences(&self) -> u32 {
+        self.mutual_fences
+    }
+
+    /// Both nodes ping this many targets (call before the nodes boot).
+    pub(super) fn with_targets(mut self, n: usize) -> Sim {
+        self.targets = n;
+        self
+    }
+
+    /// Node `i`'s uplink: while down, no target answers it.
+    pub(super) fn set_uplink(&mut self, i: usize, up: bool) {
+        self.note(format!("{} n{i} UPLINK {}", self.now, if up { "up" } else { "DOWN" }));
+        self.uplink[i] = up;
+    }
+
+    pub(super) fn set_fence_fail(&mut self, pct: u64) {
+        self.fence_fail = pct;
     }
 
     pub(super) fn set_loss(&mut self, pct: u64) {
@@ -241,6 +338,7 @@ impl Sim {
 
     /// Commands stop: heal the network, clear injected failures, bring every node up.
     pub(super) fn quiet(&mut self) {
+        self.uplink = [true; 2];
         self.cut = false;
         self.cut_to = [false; 2];
         self.heal_at = None;
@@ -267,8 +365,8 @@ impl Sim {
         out.clear();
         node.handle(now, input, &mut out);
         node.flush(now, &mut out);
-        let quiet = matches!(input, Input::Packet { .. } | Input::Tick)
-            && out.iter().all(|o| matches!(o, Output::Send(Msg::Heartbeat)));
+        let quiet = matches!(input, Input::Packet { .. } | Input::Tick | Input::PingReply { .. })
+            && out.iter().all(|o| matches!(o, Output::Send(Msg::Heartbeat) | Output::Ping { .. }));
         if !quiet {
             let line = format!("{} n{i} {:?} -> {:?}", self.now, input, out);
             self.note(line);
@@ -298,11 +396,29 @@ impl Sim {
             | Output::SavePeerMark { .. }
             | Output::SpawnOutdate { .. }
             | Output::Reply { .. }
-            | Output::Hold { .. } => {}
+            | Output::Hold { .. }
+            | Output::SendRaw { .. }
+            | Output::SaveGeneration(_) => {}
             Output::Event(NodeEvent::Peer { to: PeerState::Dead, .. }) => {
                 self.nodes[i].deaths += 1;
                 self.excused.iter_mut().for_each(|e| *e = true);
                 self.note(format!("{} n{i} sees peer DEAD", self.now));
+            }
+            Output::Fence { attempt } => {
+                if !self.fencing {
+                    self.fail("fence without a fence method");
+                }
+                let d = self.rng.range(self.fence_time.0, self.fence_time.1);
+                self.note(format!("{} n{i} FENCE attempt {attempt} ({d}ms)", self.now));
+                self.nodes[i].fence_due = Some(self.now + d);
+            }
+            Output::CancelFence => self.nodes[i].fence_due = None,
+            Output::FenceCheck { .. } => self.fail("a device check with fence_check off"),
+            Output::Ping { index, seq } => {
+                if self.uplink[i] {
+                    let at = self.now + self.rng.range(1, 5);
+                    self.echoes.push((i, index, seq, at));
+                }
             }
             Output::Event(_) => {}
             Output::Exit => {
@@ -389,6 +505,51 @@ impl Sim {
         self.deliver(i, Input::Packet { link: p.link, repr: &repr });
     }
 
+    /// Node `i`'s fence succeeds: the peer is powered off (its resources vanish) and boots
+    /// again a while later.
+    fn fence_peer_of(&mut self, i: usize) {
+        let orphan = std::mem::take(&mut self.nodes[i].fence_orphan);
+        if self.nodes[i].node.is_none() && !orphan {
+            return; // the fencer itself died meanwhile
+        }
+        if orphan {
+            let p = 1 - i;
+            self.note(format!("{} n{i}'s BMC command, sent before it was powered off, FENCES n{p}", self.now));
+            self.mutual_fences += 1;
+            if self.asymmetric_at.is_none_or(|a| self.now >= a + 5000) {
+                self.fail("mutual fence without a one-way cut");
+            }
+            self.nodes[p].fenced += 1;
+            let back = self.rng.range(500, 3000);
+            self.crash(p, false, Some(back));
+            for g in 0..self.n_res.len() {
+                self.nodes[p].held[g].iter_mut().for_each(|h| *h = false);
+            }
+            return;
+        }
+        if self.rng.percent(self.fence_fail) {
+            self.note(format!("{} n{i} FENCE FAILS", self.now));
+            self.deliver(i, Input::FenceDone { ok: false, detail: "BMC: no answer" });
+            return;
+        }
+        let p = 1 - i;
+        self.note(format!("{} n{i} FENCES n{p}", self.now));
+        if self.nodes[p].fence_due.is_some() {
+            // Its own attempt was under way: a real BMC carries it out all the same.
+            self.nodes[p].fence_orphan = true;
+        }
+        if self.nodes[p].node.is_some() || self.nodes[p].held.iter().flatten().any(|&h| h) {
+            self.nodes[p].fenced += 1;
+            let back = self.rng.range(500, 3000);
+            self.crash(p, false, Some(back));
+            // Powered off: nothing survives, even a daemon that had already exited.
+            for g in 0..self.n_res.len() {
+                self.nodes[p].held[g].iter_mut().for_each(|h| *h = false);
+            }
+        }
+        self.deliver(i, Input::FenceDone { ok: true, detail: "off" });
+    }
+
     fn next_time(&self) -> u64 {
         let mut t = u64::MAX;
         if let Some(h) = self.heal_at {
@@ -397,15 +558,24 @@ impl Sim {
         for p in &self.inflight {
             t = t.min(p.at);
         }
+        for e in &self.echoes {
+            t = t.min(e.3);
+        }
         for n in &self.nodes {
             if let Some(r) = n.restart_at {
                 t = t.min(r);
+            }
+            if let (Some(f), true) = (n.fence_due, n.fence_orphan) {
+                t = t.min(f);
             }
             let Some(node) = n.node.as_ref() else {
                 continue;
             };
             for (at, _, _) in n.pending.iter().flatten() {
                 t = t.min(*at);
+            }
+            if let Some(f) = n.fence_due {
+                t = t.min(f);
             }
             t = t.min(node.poll_at().as_micros().div_ceil(1000));
         }
@@ -431,11 +601,24 @@ impl Sim {
             let p = self.inflight.swap_remove(k);
             self.receive(p);
         }
+        while let Some(k) = self.echoes.iter().position(|e| e.3 <= now) {
+            let (to, index, seq, _) = self.echoes.swap_remove(k);
+            // A reply that arrives after the uplink went down is lost with it.
+            if self.uplink[to] {
+                self.deliver(to, Input::PingReply { index, seq });
+            }
+        }
         for i in 0..2 {
             for g in 0..self.n_res.len() {
                 if self.nodes[i].pending[g].is_some_and(|(at, _, _)| at <= now) {
                     self.complete(i, g);
                 }
+            }
+        }
+        for i in 0..2 {
+            if self.nodes[i].fence_due.is_some_and(|t| t <= now) {
+                self.nodes[i].fence_due = None;
+                self.fence_peer_of(i);
             }
         }
         for i in 0..2 {
@@ -487,6 +670,9 @@ impl Sim {
             let may_hold = |i: usize| self.local_state(i, g).is_some_and(|s| s.may_hold());
             let logical = mutual_up && may_hold(0) && may_hold(1);
             let physical = self.phys(0, g) && self.phys(1, g);
+            if physical && self.fencing {
+                self.fail(&format!("group {g}: both nodes have resources up, with fencing"));
+            }
             if logical || physical {
                 if !self.excused[g] {
                     let what = if logical { "both nodes' states may hold" } else { "both nodes have resources up" };
@@ -602,12 +788,17 @@ fn sim_settings(auto_failback: bool) -> Settings {
 }
 
 /// One random run: 30 s of random operator commands, crashes, shutdowns, partitions, loss
-/// and injected failures, then 20 s of quiet. Returns (groups checked, groups exempt).
-fn chaos(seed: u64) -> (usize, usize) {
+/// and injected failures, then 20 s of quiet. Returns (groups checked, groups exempt,
+/// mutual fences).
+fn chaos(seed: u64, fencing: bool, targets: usize) -> (usize, usize, u32) {
     let mut r = Rng::new(seed ^ 0x5EED_CAFE);
     let auto_failback = r.percent(50);
     let groups: Vec<(usize, usize)> = (0..3).map(|g| (g % 2, r.range(1, 3) as usize)).collect();
-    let mut sim = Sim::new(seed, sim_settings(auto_failback), &groups);
+    let mut sim = Sim::new(seed, sim_settings(auto_failback), &groups).with_targets(targets);
+    if fencing {
+        sim = sim.with_fencing();
+        sim.set_fence_fail(10);
+    }
     sim.set_loss(5);
     let mut t = 0;
     while t < 30_000 {
@@ -650,13 +841,18 @@ fn chaos(seed: u64) -> (usize, usize) {
                 sim.one_way_cut(i, d);
             }
             89..=92 => sim.cmd(i, Input::Tick),
+            93..=97 if targets > 0 => {
+                let up = sim.rng().percent(40);
+                sim.set_uplink(i, up);
+            }
             _ => {}
         }
     }
     sim.quiet();
+    sim.set_fence_fail(0);
     sim.run_until(t + 20_000);
     let checked = sim.assert_settled();
-    (checked, groups.len() - checked)
+    (checked, groups.len() - checked, sim.mutual_fences())
 }
 
 #[test]
@@ -664,13 +860,146 @@ fn simulation_random_seeds_are_safe_and_live() {
     let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let (mut checked, mut exempt) = (0, 0);
     for seed in 1..=seeds {
-        let (c, e) = chaos(seed);
+        let (c, e, _) = chaos(seed, false, 0);
         checked += c;
         exempt += e;
     }
     eprintln!("liveness: {checked} groups checked, {exempt} exempt (failed/standby on both, failed to stop)");
     // The liveness check must not be vacuous.
     assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
+}
+
+/// With fencing, no group is ever up on both nodes, not even for a moment after a death,
+/// and two nodes fence each other only after a one-way cut (their verdicts then lie further
+/// apart than any delay covers: counted, and rare).
+#[test]
+fn simulation_with_fencing_never_holds_a_group_twice() {
+    let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let (mut checked, mut exempt, mut mutual) = (0, 0, 0);
+    for seed in 1..=seeds {
+        let (c, e, m) = chaos(seed, true, 0);
+        checked += c;
+        exempt += e;
+        mutual += m;
+    }
+    eprintln!("liveness with fencing: {checked} groups checked, {exempt} exempt; {mutual} mutual fences");
+    assert!(u64::from(mutual) * 50 <= seeds, "{mutual} mutual fences in {seeds} runs");
+    assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
+}
+
+/// With ping targets and uplinks that fail, with and without fencing: the same safety
+/// (with fencing: never up on both nodes), and liveness once the uplinks are back.
+#[test]
+fn simulation_with_ping_targets_and_failing_uplinks() {
+    let seeds: u64 = std::env::var("TANDEM_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300) / 2;
+    for fencing in [false, true] {
+        let (mut checked, mut exempt, mut mutual) = (0, 0, 0);
+        for seed in 1..=seeds {
+            let (c, e, m) = chaos(seed + 10_000, fencing, 2);
+            checked += c;
+            exempt += e;
+            mutual += m;
+        }
+        eprintln!("ping targets, fencing {fencing}: {checked} groups checked, {exempt} exempt; {mutual} mutual fences");
+        assert!(checked * 2 > checked + exempt, "only {checked} of {} groups checked", checked + exempt);
+        assert!(u64::from(mutual) * 50 <= seeds, "{mutual} mutual fences in {seeds} runs");
+    }
+}
+
+/// The holder's uplink fails while the heartbeat links stay: its group moves to the peer by
+/// the orderly hand-over after ping_deadtime + ping_hold, without a death; it does not come
+/// back when the uplink does (no failback), and a flapping uplink moves nothing.
+#[test]
+fn simulation_holder_losing_its_uplink_hands_over() {
+    for seed in 1..=20 {
+        let mut sim = Sim::new(seed, sim_settings(false), &[(0, 2)]).with_targets(2);
+        sim.set_loss(5);
+        sim.run_until(5_000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![0]);
+        sim.set_uplink(0, false);
+        let t0 = sim.now;
+        let moved = sim.run_until_cond(t0 + 5000, |s| s.started_on(0) == vec![1]);
+        let took = moved.map(|t| t - t0);
+        sim.ensure(took.is_some_and(|d| (PING_HOLD..PING_DEADTIME + PING_HOLD + 700).contains(&d)), "moved in time");
+        sim.ensure(sim.deaths(0) + sim.deaths(1) == 0, "without a death");
+        sim.set_uplink(0, true);
+        sim.run_until(sim.now + 5000);
+        sim.assert_settled();
+        assert_eq!(sim.started_on(0), vec![1], "seed {seed}: stays on the peer");
+        // A flapping uplink on the new holder, faster than ping_hold: nothing moves.
+        for k in 0..20 {
+            sim.set_uplink(1, k % 2 == 1);
+            sim.run_until(sim.now + PING_HOLD / 2);
+        }
+        sim.set_uplink(1, true);
+        sim.run_until(sim.now + 3000);
+        assert_eq!(sim.started_on(0), vec![1], "seed {seed}: no ping-pong");
+    }
+}
+
+/// All heartbeat links cut and the holder's uplink gone at the same moment: the non-holder
+/// reaches its targets, fences the holder and takes over; the isolated holder never fences
+/// and stops its group.
+#[test]
+fn simulation_partition_with_an_isolated_holder() {
+    for seed in 1..=20 {
+        let mut sim = Sim::new(seed, sim_settings(false), &[(0, 2)]).with_targets(2).with_fencing();
+        sim.set_loss(5);
+        sim.run_until(5_000);
+        sim.assert_settled();
+        sim.partition(4000);
+        sim.set_uplink(0, false);
+        sim.run_until(sim.now + 3500);
+        sim.ensure(sim.fenced(0) == 1 && sim.fenced(1) == 0, "the isolated holder was fenced, never the other way");
+        assert_eq!(sim.started_on(0), vec![1]);
+        sim.set_uplink(0, true);
+        sim.run_until(sim.now + 8000);
+        sim.assert_settled();
+        sim.ensure(sim.fenced(1) == 0, "no fence after the reboot");
+        // Without fencing: the isolated holder stops its group by itself.
+        let mut sim = Sim::new(seed, sim_settings(false), &[(0, 2)]).with_targets(2);
+        sim.run_until(5_000);
+        sim.partition(4000);
+        sim.set_uplink(0, false);
+        sim.run_until(sim.now + 2500);
+        sim.ensure(!sim.phys_held(0, 0), "the isolated holder stopped its group");
+        assert_eq!(sim.started_on(0), vec![1]);
+    }
+}
+
+/// A partition with both nodes alive: exactly one is powered off, and it is not the only
+/// holder, whose groups stay up throughout.
+#[test]
+fn simulation_partition_with_fencing_powers_off_one_node() {
+    // (groups, the node expected to survive)
+    let cases: [(&[(usize, usize)], usize); 3] = [(&[(0, 2)], 0), (&[(1, 2)], 1), (&[(0, 1), (1, 2)], 0)];
+    for (groups, survivor) in cases {
+        for seed in 1..=20 {
+            let mut sim = Sim::new(seed, sim_settings(seed % 2 == 0), groups).with_fencing();
+            sim.set_loss(10);
+            sim.run_until(5_000);
+            sim.assert_settled();
+            let held: Vec<usize> = (0..groups.len()).filter(|&g| sim.phys_held(survivor, g)).collect();
+            sim.partition(3000);
+            let end = sim.now + 2500;
+            while sim.now < end {
+                let t = sim.now + 10;
+                sim.run_until(t);
+                for &g in &held {
+                    sim.ensure(sim.phys_held(survivor, g), "the survivor's group stayed up");
+                }
+            }
+            let loser = 1 - survivor;
+            sim.ensure(sim.fenced(loser) == 1 && sim.fenced(survivor) == 0, "exactly the other node was fenced");
+            for g in 0..groups.len() {
+                sim.ensure(sim.started_on(g) == vec![survivor], "the survivor holds every group");
+            }
+            sim.run_until(sim.now + 8000);
+            sim.assert_settled();
+            sim.ensure(sim.fenced(loser) == 1 && sim.fenced(survivor) == 0, "no second fence after the reboot");
+        }
+    }
 }
 
 /// Both nodes up, groups settled; returns the sim.

@@ -9,7 +9,9 @@ use crate::link::{Link, LinkKind};
 use crate::time::Instant;
 use crate::wire::GroupState;
 
+use super::fencing::{Last, Method, State};
 use super::node::Node;
+use super::partition::Reach;
 
 /// What `status` shows, borrowed from the daemon.
 pub struct StatusView<'a> {
@@ -21,6 +23,25 @@ pub struct StatusView<'a> {
     pub transitions: &'a [String],
     /// Children that did not die after SIGKILL and still hold a slot.
     pub stuck_children: usize,
+    pub watchdog: Option<WatchdogView>,
+}
+
+/// The hardware watchdog, when this node self-fences.
+pub struct WatchdogView {
+    pub device: String,
+    pub timeout_s: u32,
+    pub petting: bool,
+    /// The loop never worked longer than half the period.
+    pub healthy: bool,
+}
+
+fn reach_name(r: Reach) -> &'static str {
+    match r {
+        Reach::NoTargets => "no_targets",
+        Reach::Reaching => "reaching",
+        Reach::Proving => "proving",
+        Reach::Isolated => "isolated",
+    }
 }
 
 impl StatusView<'_> {
@@ -50,6 +71,168 @@ impl StatusView<'_> {
         }
     }
 
+    /// Where fencing of the peer stands, in words (`None`: no stonith line for the peer).
+    fn fencing_lines(&self, now: Instant) -> Vec<String> {
+        let f = self.node.fencing();
+        let Some(st) = self.cfg.peer_stonith() else {
+            return Vec::new();
+        };
+        let peer = self.cfg.peer_name();
+        let mut lines = vec![format!("fencing {peer}: {}", st.method.describe())];
+        let ago = |at: Instant| crate::time::fmt_duration(now.saturating_since(at));
+        let state = match f.state() {
+            State::Idle => None,
+            State::Waiting { until } => Some(format!(
+                "fencing {peer}: first attempt in {} (fence_delay)",
+                crate::time::fmt_duration(until.saturating_since(now))
+            )),
+            State::Running { attempt, since } => {
+                Some(format!("fencing {peer}: attempt {attempt} running for {}", ago(since)))
+            }
+            State::Failed { attempt, retry_at } => Some(format!(
+                "fencing {peer}: attempt {attempt} failed: {}; next attempt in {}; no takeover until it is fenced",
+                f.last().map_or("?", |l| l.detail.as_str()),
+                crate::time::fmt_duration(retry_at.saturating_since(now))
+            )),
+            State::Operator if f.method() == Method::Manual => Some(format!(
+                "fencing {peer}: manual: waiting for an operator to power it off and run tandem fenced {peer}"
+            )),
+            State::Operator => Some(format!(
+                "fencing {peer}: never heard since this start: waiting for tandem fenced {peer} or tandem fence {peer}"
+            )),
+            State::WatchdogWait { until } => Some(format!(
+                "fencing {peer}: it resets itself by its watchdog; counted fenced in {} once its groups' addresses \
+                 are silent",
+                crate::time::fmt_duration(until.saturating_since(now))
+            )),
+            State::Confirmed { .. } => None,
+        };
+        lines.extend(state);
+        if let Some(l) = f.last() {
+            let verdict = if l.ok { "fenced" } else { "failed" };
+            lines.push(format!(
+                "fencing {peer}: last fence {} ago: {verdict}: {} ({} ms after it was declared dead)",
+                ago(l.at),
+                l.detail,
+                l.took.as_millis()
+            ));
+        }
+        if let Some(c) = f.last_check() {
+            let verdict = if c.ok { "answers" } else { "DOES NOT ANSWER" };
+            lines.push(format!(
+                "fencing {peer}: device {verdict}: {} ({} ms, checked {} ago)",
+                c.detail,
+                c.took.as_millis(),
+                ago(c.at)
+            ));
+        }
+        lines
+    }
+
+    fn fencing_json(&self, p: &mut crate::ctl::json::Obj<'_>, now: Instant) {
+        let f = self.node.fencing();
+        let mut o = p.nested(Some("fencing"), false);
+        let Some(st) = self.cfg.peer_stonith() else {
+            o.str("method", "none");
+            return;
+        };
+        let ms = |d: crate::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        o.str("method", st.method.name()).str("describe", &st.method.describe()).str("state", f.state().name());
+        match f.state() {
+            State::Waiting { until } | State::WatchdogWait { until } => {
+                o.num("next_attempt_ms", ms(until.saturating_since(now)));
+            }
+            State::Running { attempt, .. } => {
+                o.num("attempt", u64::from(attempt));
+            }
+            State::Failed { attempt, retry_at } => {
+                o.num("attempt", u64::from(attempt)).num("next_attempt_ms", ms(retry_at.saturating_since(now)));
+            }
+            State::Idle | State::Operator | State::Confirmed { .. } => {}
+        }
+        let (attempts, fenced) = f.counts();
+        o.num("fence_delay_ms", ms(f.fence_delay())).num("attempts", attempts).num("fenced", fenced);
+        let last = |o: &mut crate::ctl::json::Obj<'_>, k: &str, l: Option<&Last>| {
+            if let Some(l) = l {
+                let mut x = o.nested(Some(k), false);
+                x.bool("ok", l.ok)
+                    .str("detail", &l.detail)
+                    .num("took_ms", ms(l.took))
+                    .num("ago_ms", ms(now.saturating_since(l.at)));
+            }
+        };
+        last(&mut o, "last", f.last());
+        last(&mut o, "check", f.last_check());
+    }
+
+    /// The ping targets and the watchdog, in words.
+    fn reach_lines(&self, now: Instant) -> Vec<String> {
+        let p = self.node.partition();
+        let mut lines = Vec::new();
+        let t = p.targets();
+        if !t.is_empty() {
+            let peer = match p.peer_reach() {
+                Some(r) if r.known => format!("{} reaches {}", self.cfg.peer_name(), r.count),
+                Some(_) => format!("{} does not know yet", self.cfg.peer_name()),
+                None => format!("{}'s count unknown", self.cfg.peer_name()),
+            };
+            let known = if t.known(now) { "" } else { " (not known yet)" };
+            let worse = if p.worse() { "; fewer than the peer: groups handed over" } else { "" };
+            lines.push(format!(
+                "ping: {} of {} targets answer{known}; {peer}; {}{worse}",
+                t.count(now),
+                t.len(),
+                reach_name(p.reach(now))
+            ));
+            for x in t.targets() {
+                let up = if t.is_up(x, now) { "up" } else { "down" };
+                let last = x
+                    .last_reply
+                    .map(|r| format!("last reply {} ago", crate::time::fmt_duration(now.saturating_since(r))))
+                    .unwrap_or_else(|| "never answered".to_string());
+                let rtt = x.rtt.map(|d| format!(", rtt {} us", d.as_micros())).unwrap_or_default();
+                lines.push(format!("  target {}: {up}, {last}{rtt}", x.addr));
+            }
+        }
+        if let Some(w) = &self.watchdog {
+            let state = match (w.healthy, w.petting) {
+                (false, _) => "NOT petted: the loop was stuck; this node resets",
+                (true, false) => "NOT petted: this node may not keep its groups; it resets",
+                (true, true) => "petted",
+            };
+            lines.push(format!("watchdog {}: {} s, {state}", w.device, w.timeout_s));
+        }
+        lines
+    }
+
+    fn reach_json(&self, o: &mut crate::ctl::json::Obj<'_>, now: Instant) {
+        let p = self.node.partition();
+        let t = p.targets();
+        {
+            let mut r = o.nested(Some("ping"), false);
+            r.num("count", t.count(now) as u64)
+                .num("total", t.len() as u64)
+                .bool("known", t.known(now))
+                .str("reach", reach_name(p.reach(now)))
+                .bool("fewer_than_peer", p.worse());
+            r.opt_num("peer_count", p.peer_reach().filter(|x| x.known).map(|x| u64::from(x.count)));
+            let mut list = r.nested(Some("targets"), true);
+            for x in t.targets() {
+                let mut e = list.nested(None, false);
+                e.str("addr", &x.addr.to_string()).bool("up", t.is_up(x, now));
+                e.opt_num("last_reply_ms", x.last_reply.map(|r| now.saturating_since(r).as_millis() as u64));
+                e.opt_num("rtt_us", x.rtt.map(|d| d.as_micros() as u64));
+            }
+        }
+        if let Some(w) = &self.watchdog {
+            let mut d = o.nested(Some("watchdog"), false);
+            d.str("device", &w.device)
+                .num("timeout_s", u64::from(w.timeout_s))
+                .bool("petting", w.petting)
+                .bool("healthy", w.healthy);
+        }
+    }
+
     fn owner_name(&self, o: cluster::Owner) -> &str {
         match o {
             cluster::Owner::Local => self.cfg.local_name(),
@@ -68,6 +251,7 @@ impl StatusView<'_> {
                 .str("state", self.node.cluster().node_state().name())
                 .num("generation", self.generation)
                 .num("stuck_children", self.stuck_children as u64);
+            self.reach_json(&mut o, now);
             {
                 let mut peers = o.nested(Some("peers"), true);
                 let mut p = peers.nested(None, false);
@@ -80,6 +264,7 @@ impl StatusView<'_> {
                     "last_seen_ms",
                     self.node.membership().last_seen().map(|t| now.saturating_since(t).as_millis() as u64),
                 );
+                self.fencing_json(&mut p, now);
                 let mut links = p.nested(Some("links"), true);
                 self.link_json(&mut links, now);
             }
@@ -145,6 +330,12 @@ impl StatusView<'_> {
                 );
             }
             s.push('\n');
+        }
+        for l in self.fencing_lines(now) {
+            let _ = writeln!(s, "  {l}");
+        }
+        for l in self.reach_lines(now) {
+            let _ = writeln!(s, "{l}");
         }
         for (i, g) in self.cfg.groups.iter().enumerate() {
             let v = self.node.cluster().group_view(crate::cluster::GroupId(i));

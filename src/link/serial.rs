@@ -9,7 +9,10 @@
 //! - A missing device is not an error: the link stays *absent* and reopens with exponential
 //!   backoff (100 ms doubling to 5 s) from [`Link::on_timer`]. A device that vanishes while
 //!   open (hang-up, EIO) is closed and retried the same way.
-//! - Frames: [`crate::link::frame`] (COBS, length, CRC-16).
+//! - Frames: [`crate::link::frame`] (COBS, length, CRC-16); or, in raw mode
+//!   ([`SerialLink::set_raw`]), none: the bytes given to `send` go on the line as they are and
+//!   `recv` hands over the bytes read, for a protocol with its own framing (heartbeat's classic
+//!   text frames, `>>>` … `<<<`, which a heartbeat peer expects without tandem's framing).
 //! - Output: a queue of [`QUEUE_FRAMES`] fixed frame buffers. When it is full the oldest frame
 //!   not yet started on the line is dropped (`tx_dropped`). Writes never block. Besides, a
 //!   frame is handed to the driver only when the line is about to be free, judged by the
@@ -39,6 +42,11 @@ pub use crate::link::frame::{frame_len, heartbeat_packet_len, line_time, min_kee
 pub const DEFAULT_LOCK_DIR: &str = "/var/lock";
 /// Frames the output queue holds.
 pub const QUEUE_FRAMES: usize = 4;
+/// Frames the output queue holds in raw mode (heartbeat's protocol sends bursts of messages,
+/// and a frame dropped here is one the peer asks to be sent again).
+pub const QUEUE_FRAMES_RAW: usize = 16;
+/// Largest frame accepted in raw mode (heartbeat's own limit is 64 KiB per message).
+pub const MAX_RAW: usize = 64 * 1024;
 /// Bytes the driver may still hold before the link writes the next frame.
 pub const OUTQ_LOW: usize = 64;
 /// First reopen delay; doubles after each failure.
@@ -49,12 +57,12 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 1024;
 const MAX_READS: usize = 32;
 
-/// Bounded output queue of encoded frames, oldest first. Allocation-free.
+/// Bounded output queue of encoded frames, oldest first. Allocation-free in framed mode (each
+/// buffer is allocated once, at its largest frame size); raw frames grow their buffer.
 struct TxQueue {
-    bufs: [[u8; MAX_FRAME]; QUEUE_FRAMES],
-    lens: [usize; QUEUE_FRAMES],
+    bufs: Vec<Vec<u8>>,
     /// `order[..count]`: buffer slots, oldest first.
-    order: [usize; QUEUE_FRAMES],
+    order: Vec<usize>,
     count: usize,
     /// Bytes of the oldest frame already written.
     offset: usize,
@@ -62,13 +70,21 @@ struct TxQueue {
 
 impl TxQueue {
     fn new() -> TxQueue {
+        TxQueue::with_frames(QUEUE_FRAMES)
+    }
+
+    fn with_frames(n: usize) -> TxQueue {
+        let n = n.max(1);
         TxQueue {
-            bufs: [[0; MAX_FRAME]; QUEUE_FRAMES],
-            lens: [0; QUEUE_FRAMES],
-            order: [0; QUEUE_FRAMES],
+            bufs: (0..n).map(|_| Vec::with_capacity(MAX_FRAME)).collect(),
+            order: vec![0; n],
             count: 0,
             offset: 0,
         }
+    }
+
+    fn capacity(&self) -> usize {
+        self.bufs.len()
     }
 
     fn is_empty(&self) -> bool {
@@ -93,25 +109,33 @@ impl TxQueue {
         }
     }
 
-    /// Encodes `pkt` at the back. Returns true when the queue was full and the oldest frame
-    /// not yet partly on the line was dropped to make room.
-    fn push(&mut self, pkt: &[u8]) -> Result<bool, FrameError> {
-        if pkt.len() > frame::MAX_PAYLOAD {
+    /// Encodes `pkt` at the back (`raw`: as it is, without tandem's framing). Returns true when
+    /// the queue was full and the oldest frame not yet partly on the line was dropped to make
+    /// room.
+    fn push(&mut self, pkt: &[u8], raw: bool) -> Result<bool, FrameError> {
+        let max = if raw { MAX_RAW } else { frame::MAX_PAYLOAD };
+        if pkt.len() > max {
             return Err(FrameError::TooLong);
         }
         let mut dropped = false;
-        if self.count >= QUEUE_FRAMES {
+        if self.count >= self.capacity() {
             self.remove(if self.offset > 0 { 1 } else { 0 });
             dropped = true;
         }
         let used = self.order.get(..self.count).unwrap_or(&[]);
-        let Some(slot) = (0..QUEUE_FRAMES).find(|s| !used.contains(s)) else {
+        let Some(slot) = (0..self.capacity()).find(|s| !used.contains(s)) else {
             return Err(FrameError::BufferTooSmall);
         };
         let buf = self.bufs.get_mut(slot).ok_or(FrameError::BufferTooSmall)?;
-        let n = frame::encode(pkt, buf)?;
-        if let (Some(l), Some(o)) = (self.lens.get_mut(slot), self.order.get_mut(self.count)) {
-            *l = n;
+        buf.clear();
+        if raw {
+            buf.extend_from_slice(pkt);
+        } else {
+            buf.resize(MAX_FRAME, 0);
+            let n = frame::encode(pkt, buf)?;
+            buf.truncate(n);
+        }
+        if let Some(o) = self.order.get_mut(self.count) {
             *o = slot;
             self.count += 1;
         }
@@ -124,13 +148,12 @@ impl TxQueue {
             return None;
         }
         let slot = *self.order.first()?;
-        let len = *self.lens.get(slot)?;
-        self.bufs.get(slot)?.get(self.offset..len)
+        self.bufs.get(slot)?.get(self.offset..)
     }
 
     /// Marks `n` bytes of the oldest frame written; true when that completed it.
     fn consume(&mut self, n: usize) -> bool {
-        let Some(len) = self.order.first().and_then(|&s| self.lens.get(s)).copied() else {
+        let Some(len) = self.order.first().and_then(|&s| self.bufs.get(s)).map(Vec::len) else {
             return false;
         };
         if self.count == 0 {
@@ -328,6 +351,8 @@ pub struct SerialLink {
     line_free_at: Instant,
     decoder: Decoder,
     tx: TxQueue,
+    /// No framing of ours: see [`SerialLink::set_raw`].
+    raw: bool,
     stats: LinkStats,
 }
 
@@ -365,6 +390,7 @@ impl SerialLink {
             line_free_at: now,
             decoder: Decoder::new(),
             tx: TxQueue::new(),
+            raw: false,
             stats: LinkStats::default(),
         };
         match Tty::open(&link.device, baud_rate, link.rtscts) {
@@ -380,6 +406,21 @@ impl SerialLink {
             Err(errno) => return Err(LinkError::Open { what: link.device.display().to_string(), errno }),
         }
         Ok(link)
+    }
+
+    /// Raw mode: no framing of tandem's (COBS, length, CRC-16). `send` writes its bytes as
+    /// they are (up to [`MAX_RAW`]) and `recv` hands over whatever was read, in pieces as they
+    /// arrive: the caller's own protocol delimits its frames. Call before the first `send`.
+    pub fn set_raw(&mut self, raw: bool) {
+        if raw != self.raw {
+            self.raw = raw;
+            self.tx = if raw { TxQueue::with_frames(QUEUE_FRAMES_RAW) } else { TxQueue::new() };
+            self.decoder.reset();
+        }
+    }
+
+    pub fn is_raw(&self) -> bool {
+        self.raw
     }
 
     /// Whether the device is open.
@@ -521,7 +562,7 @@ impl Link for SerialLink {
             self.stats.tx_errors += 1;
             return Ok(());
         }
-        match self.tx.push(pkt) {
+        match self.tx.push(pkt, self.raw) {
             Ok(true) => self.stats.tx_dropped += 1,
             Ok(false) => {}
             Err(e) => return Err(LinkError::Config(format!("{}: {e}", self.name))),
@@ -543,7 +584,12 @@ impl Link for SerialLink {
                     return Ok(());
                 }
                 Ok(n) => {
-                    self.decoder.feed(buf.get(..n).unwrap_or(&[]), &mut self.stats, on_packet);
+                    let got = buf.get(..n).unwrap_or(&[]);
+                    if self.raw {
+                        on_packet(got);
+                    } else {
+                        self.decoder.feed(got, &mut self.stats, on_packet);
+                    }
                     if n < buf.len() {
                         return Ok(());
                     }
@@ -608,9 +654,9 @@ mod tests {
     fn queue_full_drops_oldest() {
         let mut q = TxQueue::new();
         for i in 0..QUEUE_FRAMES as u8 {
-            assert!(!q.push(&[i + 1; 10]).unwrap());
+            assert!(!q.push(&[i + 1; 10], false).unwrap());
         }
-        assert!(q.push(&[9; 10]).unwrap()); // drops [1; 10]
+        assert!(q.push(&[9; 10], false).unwrap()); // drops [1; 10]
         let mut line = Vec::new();
         while let Some(c) = q.front() {
             line.extend_from_slice(c);
@@ -624,12 +670,12 @@ mod tests {
     fn queue_never_drops_a_frame_partly_written() {
         let mut q = TxQueue::new();
         for i in 0..QUEUE_FRAMES as u8 {
-            q.push(&[i + 1; 20]).unwrap();
+            q.push(&[i + 1; 20], false).unwrap();
         }
         let mut line = q.front().unwrap()[..5].to_vec();
         assert!(!q.consume(5));
-        assert!(q.push(&[7; 20]).unwrap()); // drops [2; 20], not the half-sent [1; 20]
-        assert!(q.push(&[8; 20]).unwrap()); // drops [3; 20]
+        assert!(q.push(&[7; 20], false).unwrap()); // drops [2; 20], not the half-sent [1; 20]
+        assert!(q.push(&[8; 20], false).unwrap()); // drops [3; 20]
         while let Some(c) = q.front() {
             line.extend_from_slice(c);
             let n = c.len();
@@ -637,28 +683,45 @@ mod tests {
         }
         assert!(q.is_empty());
         assert_eq!(decode(&line), vec![vec![1; 20], vec![4; 20], vec![7; 20], vec![8; 20]]);
-        assert_eq!(q.push(&[0; frame::MAX_PAYLOAD + 1]), Err(FrameError::TooLong));
-        q.push(&[1]).unwrap();
+        assert_eq!(q.push(&[0; frame::MAX_PAYLOAD + 1], false), Err(FrameError::TooLong));
+        q.push(&[1], false).unwrap();
         assert_eq!(q.clear(), 1);
         assert!(q.front().is_none());
     }
 
     #[test]
+    fn raw_queue_keeps_bytes_as_they_are() {
+        let mut q = TxQueue::with_frames(QUEUE_FRAMES_RAW);
+        let big = vec![b'x'; 3000];
+        assert!(!q.push(b">>>\nt=status\n<<<\n", true).unwrap());
+        assert!(!q.push(&big, true).unwrap());
+        assert_eq!(q.front().unwrap(), b">>>\nt=status\n<<<\n");
+        let n = q.front().unwrap().len();
+        assert!(q.consume(n));
+        assert_eq!(q.front().unwrap(), &big[..]);
+        assert_eq!(q.push(&vec![0; MAX_RAW + 1], true), Err(FrameError::TooLong));
+        for _ in 0..QUEUE_FRAMES_RAW {
+            q.push(b"y", true).unwrap();
+        }
+        assert_eq!(q.len(), QUEUE_FRAMES_RAW);
+    }
+
+    #[test]
     fn budget_numbers() {
-        // 1 group: 31 + 11 + 1 + 19 + 32 = 94-byte packet, 94 + 7 = 101 bytes on the line.
-        assert_eq!(heartbeat_packet_len(1), 94);
-        assert_eq!(frame_len(94), 101);
-        assert_eq!(line_time(101, 9600), Duration::from_micros(105_209));
-        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(421));
-        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(36));
+        // 1 group: 31 + 11 + 1 + 29 + 32 = 104-byte packet, 104 + 7 = 111 bytes on the line.
+        assert_eq!(heartbeat_packet_len(1), 104);
+        assert_eq!(frame_len(104), 111);
+        assert_eq!(line_time(111, 9600), Duration::from_micros(115_625));
+        assert_eq!(min_keepalive(1, 9600), Duration::from_millis(463));
+        assert_eq!(min_keepalive(1, 115200), Duration::from_millis(39));
         assert!(min_keepalive(4, 19200) > min_keepalive(1, 19200));
         // the table in docs/serial.md
-        let table = [(9600, 421, 559), (19200, 211, 280), (38400, 106, 140), (57600, 71, 94), (115200, 36, 47)];
+        let table = [(9600, 463, 600), (19200, 232, 300), (38400, 116, 150), (57600, 78, 100), (115200, 39, 50)];
         for (baud, one, four) in table {
             assert_eq!(min_keepalive(1, baud), Duration::from_millis(one), "{baud}");
             assert_eq!(min_keepalive(4, baud), Duration::from_millis(four), "{baud}");
         }
-        assert_eq!(frame_len(heartbeat_packet_len(4)), 134);
+        assert_eq!(frame_len(heartbeat_packet_len(4)), 144);
     }
 
     #[test]

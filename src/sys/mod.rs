@@ -13,6 +13,7 @@ pub mod process;
 pub mod random;
 pub mod rt;
 pub mod tty;
+pub mod watchdog;
 
 /// Overwrites `buf` with zeros in a way the compiler may not remove (a secret about to be
 /// freed): one volatile write per byte, then a compiler fence.

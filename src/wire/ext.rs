@@ -18,16 +18,25 @@ pub mod tlv {
     /// 8 bytes: the receiver's boot generation as the sender last heard it, 0 when it has
     /// not heard the receiver yet (level 2). Binds the sender's grants to that generation.
     pub const ECHO: u8 = 3;
+    /// 4 bytes: the sender's `fence_delay` in milliseconds, when it fences by a power
+    /// method (level 3). Both nodes pick their delays from the larger of the two, so their
+    /// order holds when their measured fence times differ.
+    pub const FENCE_DELAY: u8 = 4;
+    /// 2 bytes: how many of its ping targets the sender reaches, and flags (bit 0: the
+    /// count is known: `ping_deadtime` has passed since its start or every target answered).
+    /// Sent only with ping targets (level 3).
+    pub const REACH: u8 = 5;
 }
 
 /// The protocol level this build speaks: 0 is tandem 0.1.0 (no extensions), 1 adds the
-/// extension area itself, 2 adds the configuration digest and the generation echo. Each
-/// additive change raises it, so a node knows which messages its peer understands before it
-/// sends them.
-pub const PROTOCOL_LEVEL: u8 = 2;
+/// extension area itself, 2 adds the configuration digest and the generation echo, 3 the
+/// fence delay. Each additive change raises it, so a node knows which messages its peer
+/// understands before it sends them.
+pub const PROTOCOL_LEVEL: u8 = 3;
 
-/// Bytes [`Ext::emit`] writes for this build's fields (the serial line budget counts them).
-pub const OURS_LEN: usize = 3 + 6 + 10;
+/// The most bytes [`Ext::emit`] writes for this build's fields (the serial line budget
+/// counts them).
+pub const OURS_LEN: usize = 3 + 6 + 10 + 6 + 4;
 
 /// The extension fields of one heartbeat.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,13 +47,33 @@ pub struct Ext {
     pub config_digest: Option<u32>,
     /// The receiver's generation as the sender knows it, when sent (0: not heard yet).
     pub echo: Option<u64>,
+    /// The sender's `fence_delay` in milliseconds, when it fences by a power method.
+    pub fence_delay_ms: Option<u32>,
+    /// The sender's reachable ping targets and whether that count is known yet.
+    pub reach: Option<(u8, bool)>,
 }
 
 impl Ext {
     /// What this build sends: its level, its configuration digest, and the peer's generation
     /// as heard (0 if not yet).
     pub fn ours(config_digest: u32, echo: u64) -> Ext {
-        Ext { level: PROTOCOL_LEVEL, config_digest: Some(config_digest), echo: Some(echo) }
+        Ext {
+            level: PROTOCOL_LEVEL,
+            config_digest: Some(config_digest),
+            echo: Some(echo),
+            fence_delay_ms: None,
+            reach: None,
+        }
+    }
+
+    /// With the sender's reachability.
+    pub fn with_reach(self, reach: Option<(u8, bool)>) -> Ext {
+        Ext { reach, ..self }
+    }
+
+    /// With the sender's fence delay.
+    pub fn with_fence_delay(self, ms: Option<u32>) -> Ext {
+        Ext { fence_delay_ms: ms, ..self }
     }
 
     /// Reads the TLVs of a heartbeat payload; unknown types are skipped.
@@ -60,6 +89,11 @@ impl Ext {
                 },
                 tlv::CONFIG_DIGEST => ext.config_digest = Some(u32::from_be_bytes(v.try_into().map_err(|_| bad)?)),
                 tlv::ECHO => ext.echo = Some(u64::from_be_bytes(v.try_into().map_err(|_| bad)?)),
+                tlv::FENCE_DELAY => ext.fence_delay_ms = Some(u32::from_be_bytes(v.try_into().map_err(|_| bad)?)),
+                tlv::REACH => match v {
+                    [count, flags] => ext.reach = Some((*count, flags & 1 != 0)),
+                    _ => return Err(bad),
+                },
                 _ => {}
             }
         }
@@ -76,6 +110,12 @@ impl Ext {
         }
         if let Some(e) = self.echo {
             w.put(tlv::ECHO, &e.to_be_bytes());
+        }
+        if let Some(d) = self.fence_delay_ms {
+            w.put(tlv::FENCE_DELAY, &d.to_be_bytes());
+        }
+        if let Some((count, known)) = self.reach {
+            w.put(tlv::REACH, &[count, u8::from(known)]);
         }
         if w.at > MAX_PAYLOAD {
             return 0;
@@ -132,7 +172,9 @@ mod tests {
     #[test]
     fn round_trip_and_bytes() {
         let mut buf = [0u8; MAX_PAYLOAD];
-        let ours = Ext::ours(0x0102_0304, 0x1122_3344_5566_7788);
+        let ours = Ext::ours(0x0102_0304, 0x1122_3344_5566_7788)
+            .with_fence_delay(Some(0x0000_0640))
+            .with_reach(Some((2, true)));
         let n = ours.emit(&mut buf);
         assert_eq!(
             &buf[..n],
@@ -155,7 +197,17 @@ mod tests {
                 0x55,
                 0x66,
                 0x77,
-                0x88
+                0x88,
+                tlv::FENCE_DELAY,
+                4,
+                0,
+                0,
+                0x06,
+                0x40,
+                tlv::REACH,
+                2,
+                2,
+                1
             ]
         );
         assert_eq!(n, OURS_LEN);
@@ -179,6 +231,8 @@ mod tests {
             &[tlv::LEVEL, 2, 1, 1],
             &[tlv::CONFIG_DIGEST, 3, 1, 2, 3],
             &[tlv::ECHO, 4, 1, 2, 3, 4],
+            &[tlv::FENCE_DELAY, 2, 1, 2],
+            &[tlv::REACH, 1, 1],
         ] {
             assert_eq!(Ext::parse(bad), Err(WireError::BadField("extension")), "{bad:?}");
         }

@@ -150,15 +150,25 @@ impl HbMachine {
     pub fn holds(&self, res: &str) -> bool {
         self.dir.path().join("run").join(format!("hbtest-{res}")).exists()
     }
-}
 
-impl Drop for HbMachine {
-    fn drop(&mut self) {
+    /// Every process of the machine killed at once (SIGKILL to its PID 1): a power cut, as far
+    /// as processes go (the network namespace stays).
+    pub fn kill(&mut self) {
         if let Some((mut child, reaper)) = self.init.take() {
             let _ = Command::new("kill").args(["-9", &reaper.to_string()]).status();
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    pub fn booted(&self) -> bool {
+        self.init.is_some()
+    }
+}
+
+impl Drop for HbMachine {
+    fn drop(&mut self) {
+        self.kill();
         if std::thread::panicking() {
             eprintln!("----- ha-log of {} -----\n{}", self.name, self.log());
         }

@@ -18,6 +18,7 @@
 pub mod bmc;
 pub mod guest;
 pub mod hbfix;
+pub mod hbmixed;
 pub mod hbrig;
 pub mod loopdev;
 pub mod netns;

@@ -123,7 +123,7 @@ pub fn command(rest: &[String]) -> i32 {
     if a.words.first().map(String::as_str) != Some("pacemaker") || a.words.len() != 1 {
         return super::usage_error("export: usage: tandem export pacemaker [-c CONFIG] [--crm]");
     }
-    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| "/etc/tandem/tandem.conf".to_string());
+    let path = a.get(&["-c", "--config"]).unwrap_or_else(|| crate::daemon::DEFAULT_CONFIG.to_string());
     let path = Path::new(&path);
     let parsed = match config::read_config_file(path).map_err(|e| vec![e]).and_then(|t| config::parse_str(path, &t)) {
         Ok(p) => p,

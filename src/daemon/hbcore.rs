@@ -1,0 +1,864 @@
+//! The heartbeat-protocol core: heartbeat 3.0.6's engine ([`crate::hb::proto::Engine`]) adapted
+//! to the daemon's loop, in place of tandem's own core (`node.rs`) when the configuration
+//! selects heartbeat's protocol (`--ha-d`, or `protocol heartbeat`).
+//!
+//! Pure, like `node.rs`: the loop feeds it [`Input`]s (bytes as the links delivered them,
+//! operation results, operator commands, ticks) and carries out its [`Output`]s (bytes to send,
+//! one resource operation at a time, replies, events, exit).
+//!
+//! The engine acquires and releases whole haresources groups; the loop runs one resource
+//! operation at a time. This core sequences them as heartbeat's ResourceManager does:
+//! - acquire: left to right, each resource's `status` first and `start` only if it is not
+//!   running; a failed start gives the whole group up (every resource stopped, right to left)
+//!   and puts its resources in standby 30 s later (heartbeat's `hb_standby local|foreign`);
+//! - release: right to left, a failed `stop` retried every second, 10 attempts in all; then,
+//!   if `status` says it still runs, the group is held as failed: tandem does not reboot the
+//!   node as heartbeat does, it keeps retrying the stop every 10 s and does not tell the engine
+//!   the hand-over is done, so the peer never starts a group that still runs here (the
+//!   operator fixes the cause, or powers the node off);
+//! - at start-up, before the engine asks for anything, every resource's `status` is probed and
+//!   a group found running is stopped (a node restarted after a crash leaves nothing behind;
+//!   heartbeat only logs it).
+//!
+//! The engine's requests queue up; each answer ([`Event::OpDone`]) goes back when the whole
+//! request is done.
+
+use std::collections::VecDeque;
+
+use crate::cluster::{GroupId, GroupSel, Op, OpResult, ResId};
+use crate::config::Config;
+use crate::hb::auth::AuthKeys;
+use crate::hb::classic::Deframer;
+use crate::hb::proto::{self, Action, Engine, Event, GroupMask, NodeStatus, Notice, OpId, RscSet};
+use crate::hb::HbError;
+use crate::logging::RateLimit;
+use crate::time::{Duration, Instant};
+
+use super::io::{self, Input, Output, ReplyCode};
+
+/// Attempts of a failing `stop` before heartbeat gives up on it (its HA_STOPRETRYMAX).
+pub const STOP_TRIES: u32 = 10;
+/// Between two attempts.
+pub const STOP_RETRY: Duration = Duration::from_secs(1);
+/// Between attempts once a group is held as failed.
+pub const STOP_FAILED_RETRY: Duration = Duration::from_secs(10);
+/// After a failed start, the group's resources go standby this much later (heartbeat's 30 s).
+pub const STANDBY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// A group's state on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GState {
+    /// Not probed yet.
+    Unknown,
+    Stopped,
+    Starting,
+    Started,
+    Stopping,
+    /// A stop failed and the resource still runs: held here, stop retried.
+    StopFailed,
+}
+
+impl GState {
+    pub fn name(self) -> &'static str {
+        match self {
+            GState::Unknown => "unknown",
+            GState::Stopped => "stopped",
+            GState::Starting => "starting",
+            GState::Started => "started",
+            GState::Stopping => "stopping",
+            GState::StopFailed => "failed",
+        }
+    }
+}
+
+/// What this core reports (formatted by [`describe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HbEvent {
+    LocalStatus(NodeStatus),
+    Peer {
+        old: NodeStatus,
+        new: NodeStatus,
+    },
+    /// The groups the peer says it holds changed.
+    PeerHolds(GroupMask),
+    /// An engine notice (`suppressed`: similar ones not reported since the last).
+    Notice {
+        notice: Notice,
+        suppressed: u64,
+    },
+    Group {
+        group: usize,
+        from: GState,
+        to: GState,
+    },
+    /// Start-up probe: the group was found running here and is stopped.
+    FoundRunning {
+        group: usize,
+        resource: usize,
+    },
+    StartFailed {
+        group: usize,
+        resource: usize,
+    },
+    /// The group's resources go standby after its failed start.
+    StandbyAfterFailure {
+        group: usize,
+        set: RscSet,
+    },
+    StopFailed {
+        group: usize,
+        resource: usize,
+        attempts: u32,
+    },
+    /// A stop failed but `status` says stopped (not LSB-compliant, heartbeat's warning).
+    StopNotLsb {
+        group: usize,
+        resource: usize,
+    },
+    /// The engine finished its clean shutdown (`shutdone` sent).
+    ShutdownDone,
+    /// After a healed partition the engine gave everything up and starts over.
+    Restarted {
+        generation: u64,
+    },
+    /// The engine asked for something the daemon cannot do here.
+    Unsupported(&'static str),
+}
+
+/// What the core is built from.
+pub struct HbSetup {
+    pub engine: proto::Config,
+    pub keys: AuthKeys,
+    /// `time(NULL)` now.
+    pub wall_secs: u64,
+    /// Each group's number of resources and whether it is ours (its preferred node is this one).
+    pub groups: Vec<(usize, bool)>,
+    /// Per link: a serial line (classic frames, deframed here) or not (one datagram = one frame).
+    pub serial_links: Vec<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobKind {
+    /// Start-up: find groups that run here and stop them.
+    Probe,
+    Acquire,
+    Release,
+}
+
+#[derive(Debug)]
+struct Job {
+    kind: JobKind,
+    /// The engine's operation to answer when done.
+    op: Option<OpId>,
+    groups: VecDeque<usize>,
+    ok: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Acquire: `status` of resource `r`, then `start` unless running.
+    Status(usize),
+    Start(usize),
+    /// Stop resource `r` (attempt `attempt`, from 1). `giving_up`: after a failed start.
+    Stop {
+        r: usize,
+        attempt: u32,
+        giving_up: bool,
+    },
+    /// The stop attempts are used up: does it still run?
+    StopCheck {
+        r: usize,
+        attempt: u32,
+        giving_up: bool,
+    },
+    /// Start-up: `status` of resource `r`.
+    Probe(usize),
+}
+
+#[derive(Debug)]
+struct Cur {
+    job: Job,
+    /// The group being worked on and its step (`None` between groups).
+    g: Option<(usize, Step)>,
+    /// The operation asked of the loop, not answered yet.
+    waiting: Option<(usize, usize, Op)>,
+    /// A retry is due then (no operation running).
+    retry_at: Option<Instant>,
+}
+
+/// The heartbeat-protocol core. See the module documentation.
+pub struct HbCore {
+    engine: Engine,
+    keys: AuthKeys,
+    start: Instant,
+    wall0: u64,
+    /// Per group: (resources, ours).
+    groups: Vec<(usize, bool)>,
+    gstate: Vec<GState>,
+    /// A start failed here (until the group starts here again).
+    start_failed: Vec<bool>,
+    deframers: Vec<Option<Deframer>>,
+    /// When each link last delivered bytes.
+    last_rx: Vec<Option<Instant>>,
+    last_peer: Option<Instant>,
+    actions: Vec<Action>,
+    jobs: VecDeque<Job>,
+    cur: Option<Cur>,
+    standby_due: Vec<(Instant, usize, RscSet)>,
+    exit_at: Option<Instant>,
+    exited: bool,
+    peer_holds: GroupMask,
+    rl: RateLimit,
+    keepalive: Duration,
+}
+
+impl HbCore {
+    pub fn new(now: Instant, s: HbSetup) -> Result<HbCore, HbError> {
+        let keepalive = s.engine.keepalive;
+        let engine = Engine::new(s.engine, s.keys.clone(), now, s.wall_secs)?;
+        let n = s.groups.len();
+        let deframers = s.serial_links.iter().map(|&serial| serial.then(Deframer::new)).collect();
+        let mut jobs = VecDeque::new();
+        jobs.push_back(Job { kind: JobKind::Probe, op: None, groups: (0..n).collect(), ok: true });
+        Ok(HbCore {
+            engine,
+            keys: s.keys,
+            start: now,
+            wall0: s.wall_secs,
+            gstate: vec![GState::Unknown; n],
+            start_failed: vec![false; n],
+            groups: s.groups,
+            last_rx: vec![None; s.serial_links.len()],
+            deframers,
+            last_peer: None,
+            actions: Vec::with_capacity(32),
+            jobs,
+            cur: None,
+            standby_due: Vec::new(),
+            exit_at: None,
+            exited: false,
+            peer_holds: GroupMask::EMPTY,
+            rl: RateLimit::new(Duration::from_secs(10), 5),
+            keepalive,
+        })
+    }
+
+    /// The engine's configuration (from [`Config`]): identity, timers, failback, groups.
+    pub fn engine_config(cfg: &Config, uuid: [u8; 16], generation: u64) -> proto::Config {
+        let local = cfg.local_name();
+        let mut c = proto::Config::new(local, cfg.peer_name(), uuid, generation);
+        c.nodes = cfg.nodes.clone();
+        c.keepalive = cfg.keepalive;
+        c.deadtime = cfg.deadtime;
+        c.warntime = cfg.warntime;
+        c.initdead = cfg.initdead;
+        c.serial = cfg.links.iter().any(|l| matches!(l, crate::config::LinkConfig::Serial { .. }));
+        // Fencing is not run in heartbeat mode: like heartbeat without STONITH, a dead peer's
+        // groups are taken over after logging that shared disks are not protected.
+        c.stonith = false;
+        if let Some(hb) = cfg.heartbeat() {
+            c.failback = match hb.failback {
+                crate::config::HbFailback::On => proto::Failback::On,
+                crate::config::HbFailback::Off => proto::Failback::Off,
+                crate::config::HbFailback::Legacy => proto::Failback::Legacy,
+            };
+            c.auth_field = !hb.msgfmt_netstring;
+            c.hopfudge = hb.hopfudge;
+            c.groups = cfg
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| proto::Group {
+                    key: hb.group_keys.get(i).cloned().unwrap_or_else(|| g.name.clone()),
+                    local: g.preferred == cfg.local,
+                })
+                .collect();
+        }
+        c
+    }
+
+    /// The `ld` field of the messages we send (/proc/loadavg).
+    pub fn set_loadavg(&mut self, ld: &str) {
+        self.engine.set_loadavg(ld);
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn group_state(&self, g: usize) -> GState {
+        self.gstate.get(g).copied().unwrap_or(GState::Unknown)
+    }
+
+    /// A start failed here (sticky until the group starts here again).
+    pub fn start_failed(&self, g: usize) -> bool {
+        self.start_failed.get(g).copied().unwrap_or(false)
+    }
+
+    /// The groups the peer says it holds.
+    pub fn peer_holds(&self) -> GroupMask {
+        self.peer_holds
+    }
+
+    /// When link `l` last delivered bytes.
+    pub fn link_last_rx(&self, l: usize) -> Option<Instant> {
+        self.last_rx.get(l).copied().flatten()
+    }
+
+    /// When anything last came from the peer.
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.last_peer
+    }
+
+    pub fn exited(&self) -> bool {
+        self.exited
+    }
+
+    /// `time(NULL)` at `now`.
+    fn wall(&self, now: Instant) -> u64 {
+        self.wall0.saturating_add(now.saturating_since(self.start).as_secs())
+    }
+
+    pub fn poll_at(&self) -> Instant {
+        let mut t = self.engine.poll_at();
+        if let Some(r) = self.cur.as_ref().and_then(|c| c.retry_at) {
+            t = t.min(r);
+        }
+        for (at, _, _) in &self.standby_due {
+            t = t.min(*at);
+        }
+        if let Some(x) = self.exit_at {
+            t = t.min(x);
+        }
+        t
+    }
+
+    /// Feeds one input (see [`Input`]); appends what to do to `out`.
+    pub fn handle(&mut self, now: Instant, input: Input<'_>, out: &mut Vec<Output>) {
+        if self.exited {
+            return;
+        }
+        match input {
+            Input::Tick => {
+                self.engine_event(now, Event::Tick, out);
+                self.timers(now, out);
+            }
+            Input::Raw { link, bytes } => self.raw(now, link, bytes, out),
+            Input::OpDone { group, resource, op, result } => self.op_done(now, group.0, resource.0, op, result, out),
+            Input::Standby(sel) => {
+                let set = self.set_of(sel);
+                self.engine_event(now, Event::Standby(set), out);
+            }
+            Input::Takeover(sel) => {
+                let set = self.set_of(sel);
+                self.engine_event(now, Event::Takeover(set), out);
+            }
+            Input::Shutdown => self.engine_event(now, Event::Shutdown, out),
+            Input::OutdateAsk { conn, .. } => out.push(Output::Reply {
+                conn,
+                code: ReplyCode::Failed,
+                text: "fence-peer is not answered over heartbeat's protocol (heartbeat used dopd); \
+                       the peer's disk was not outdated\n"
+                    .to_string(),
+            }),
+            Input::FenceNow { conn } | Input::Fenced { conn } => out.push(Output::Reply {
+                conn,
+                code: ReplyCode::Failed,
+                text: "fencing is not run over heartbeat's protocol; use tandem fence --local NODE\n".to_string(),
+            }),
+            Input::Packet { .. }
+            | Input::OutdateDone { .. }
+            | Input::ConnGone(_)
+            | Input::Reload { .. }
+            | Input::FenceDone { .. }
+            | Input::FenceCheckDone { .. }
+            | Input::PingReply { .. } => {}
+        }
+        self.pump(now, out);
+    }
+
+    /// `hb_standby SET` (`failback` = foreign).
+    pub fn hb_standby(&mut self, now: Instant, set: RscSet, out: &mut Vec<Output>) {
+        self.engine_event(now, Event::Standby(set), out);
+        self.pump(now, out);
+    }
+
+    /// `hb_takeover SET`.
+    pub fn hb_takeover(&mut self, now: Instant, set: RscSet, out: &mut Vec<Output>) {
+        self.engine_event(now, Event::Takeover(set), out);
+        self.pump(now, out);
+    }
+
+    /// The resource set of a tandem group selection: all, or the one of that group.
+    fn set_of(&self, sel: GroupSel) -> RscSet {
+        match sel {
+            GroupSel::All => RscSet::ALL,
+            GroupSel::One(GroupId(g)) => match self.groups.get(g) {
+                Some((_, true)) => RscSet::LOCAL,
+                Some((_, false)) => RscSet::FOREIGN,
+                None => RscSet::NONE,
+            },
+        }
+    }
+
+    fn raw(&mut self, now: Instant, link: usize, bytes: &[u8], out: &mut Vec<Output>) {
+        if let Some(t) = self.last_rx.get_mut(link) {
+            *t = Some(now);
+        }
+        self.last_peer = Some(now);
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        match self.deframers.get_mut(link) {
+            Some(Some(d)) => d.feed(bytes, |f| frames.push(f.to_vec())),
+            _ => frames.push(bytes.to_vec()),
+        }
+        for f in frames {
+            self.engine_event(now, Event::Received { link, frame: &f }, out);
+        }
+    }
+
+    fn timers(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let mut i = 0;
+        while i < self.standby_due.len() {
+            let Some(&(at, g, set)) = self.standby_due.get(i) else { break };
+            if at <= now {
+                self.standby_due.swap_remove(i);
+                out.push(ev(HbEvent::StandbyAfterFailure { group: g, set }));
+                self.engine_event(now, Event::Standby(set), out);
+            } else {
+                i += 1;
+            }
+        }
+        if let Some(c) = self.cur.as_mut() {
+            if c.retry_at.is_some_and(|t| t <= now) {
+                c.retry_at = None;
+                self.issue_step(out);
+            }
+        }
+        if self.exit_at.is_some_and(|t| t <= now) {
+            self.exit_at = None;
+            self.exited = true;
+            out.push(Output::Exit);
+        }
+    }
+
+    /// Feeds the engine and carries out its actions.
+    fn engine_event(&mut self, now: Instant, e: Event<'_>, out: &mut Vec<Output>) {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.engine.handle(now, e, &mut actions);
+        for a in actions.drain(..) {
+            self.action(now, a, out);
+        }
+        self.actions = actions;
+    }
+
+    fn action(&mut self, now: Instant, a: Action, out: &mut Vec<Output>) {
+        match a {
+            Action::Send(o) => out.push(Output::SendRaw { udp: o.udp, serial: o.serial }),
+            Action::Acquire { op, groups, .. } => self.jobs.push_back(Job {
+                kind: JobKind::Acquire,
+                op: Some(op),
+                groups: groups.iter().filter(|&g| g < self.groups.len()).collect(),
+                ok: true,
+            }),
+            Action::Release { op, groups, .. } => self.jobs.push_back(Job {
+                kind: JobKind::Release,
+                op: Some(op),
+                groups: {
+                    let mut v: VecDeque<usize> = groups.iter().filter(|&g| g < self.groups.len()).collect();
+                    v.make_contiguous().reverse();
+                    v
+                },
+                ok: true,
+            }),
+            Action::Fence => {
+                // Not configured (engine `stonith` is off); answer at once so nothing waits.
+                out.push(ev(HbEvent::Unsupported("fencing")));
+                let mut more = Vec::new();
+                self.engine.handle(now, Event::Fenced { ok: false }, &mut more);
+                for a in more {
+                    self.action(now, a, out);
+                }
+            }
+            Action::PeerStatus { old, new } => out.push(ev(HbEvent::Peer { old, new })),
+            Action::Link { link, up } => {
+                out.push(Output::Event(if up { io::Event::LinkUp(link) } else { io::Event::LinkDown(link) }))
+            }
+            Action::PeerRestarted { .. } => out.push(Output::Event(io::Event::PeerRestarted)),
+            Action::PeerHolds(m) => {
+                self.peer_holds = m;
+                out.push(ev(HbEvent::PeerHolds(m)));
+            }
+            Action::LocalStatus(s) => out.push(ev(HbEvent::LocalStatus(s))),
+            Action::ShutdownDone => {
+                out.push(ev(HbEvent::ShutdownDone));
+                // heartbeat sends status for a while after `shutdone`; the peer has taken over
+                // on `shutdone` already.
+                self.exit_at = Some(now + (self.keepalive * 2).min(Duration::from_secs(2)));
+            }
+            Action::Restart => self.restart(now, out),
+            Action::Notice(n) => {
+                if network_triggered(&n) {
+                    if let Some(suppressed) = self.rl.allow(now) {
+                        out.push(ev(HbEvent::Notice { notice: n, suppressed }));
+                    }
+                } else {
+                    out.push(ev(HbEvent::Notice { notice: n, suppressed: 0 }));
+                }
+            }
+        }
+    }
+
+    /// A healed partition: the engine gave everything up; start a new one with a higher
+    /// generation (heartbeat restarts itself here).
+    fn restart(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let mut cfg = self.engine.config().clone();
+        let generation = cfg.generation.saturating_add(1).max(self.wall(now));
+        cfg.generation = generation;
+        cfg.seed = generation ^ 0x9e37_79b9_7f4a_7c15;
+        match Engine::new(cfg, self.keys.clone(), now, self.wall(now)) {
+            Ok(e) => {
+                self.engine = e;
+                self.peer_holds = GroupMask::EMPTY;
+                out.push(Output::SaveGeneration(generation));
+                out.push(ev(HbEvent::Restarted { generation }));
+            }
+            Err(_) => out.push(ev(HbEvent::Unsupported("restart"))),
+        }
+    }
+
+    // ------------------------------------------------------------------ resource work
+
+    /// Starts queued work while none runs.
+    fn pump(&mut self, now: Instant, out: &mut Vec<Output>) {
+        for _ in 0..1000 {
+            if self.cur.is_none() {
+                let Some(job) = self.jobs.pop_front() else { return };
+                self.cur = Some(Cur { job, g: None, waiting: None, retry_at: None });
+            }
+            let busy = self.cur.as_ref().is_some_and(|c| c.waiting.is_some() || c.retry_at.is_some());
+            if busy {
+                return;
+            }
+            self.next_group(now, out);
+        }
+    }
+
+    fn set_state(&mut self, g: usize, to: GState, out: &mut Vec<Output>) {
+        if let Some(s) = self.gstate.get_mut(g) {
+            if *s != to {
+                out.push(ev(HbEvent::Group { group: g, from: *s, to }));
+                *s = to;
+            }
+        }
+    }
+
+    fn n_res(&self, g: usize) -> usize {
+        self.groups.get(g).map(|(n, _)| *n).unwrap_or(0)
+    }
+
+    /// The current group is done (or none was started): take the next one, or finish the job.
+    fn next_group(&mut self, now: Instant, out: &mut Vec<Output>) {
+        loop {
+            let Some(c) = self.cur.as_mut() else { return };
+            c.g = None;
+            let kind = c.job.kind;
+            let Some(g) = c.job.groups.pop_front() else {
+                self.finish_job(now, out);
+                return;
+            };
+            let n = self.n_res(g);
+            let state = self.group_state(g);
+            let first = match kind {
+                JobKind::Acquire if state == GState::Started => continue,
+                JobKind::Release if state == GState::Stopped => continue,
+                _ if n == 0 => {
+                    let to = if kind == JobKind::Acquire { GState::Started } else { GState::Stopped };
+                    self.set_state(g, to, out);
+                    continue;
+                }
+                JobKind::Acquire => {
+                    self.set_state(g, GState::Starting, out);
+                    Step::Status(0)
+                }
+                JobKind::Release => {
+                    self.set_state(g, GState::Stopping, out);
+                    Step::Stop { r: n - 1, attempt: 1, giving_up: false }
+                }
+                JobKind::Probe => Step::Probe(0),
+            };
+            if let Some(c) = self.cur.as_mut() {
+                c.g = Some((g, first));
+            }
+            self.issue_step(out);
+            return;
+        }
+    }
+
+    fn finish_job(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let Some(c) = self.cur.take() else { return };
+        if let Some(op) = c.job.op {
+            self.engine_event(now, Event::OpDone { op, ok: c.job.ok }, out);
+        }
+    }
+
+    /// Asks the loop for the operation of the current step.
+    fn issue_step(&mut self, out: &mut Vec<Output>) {
+        let Some(c) = self.cur.as_mut() else { return };
+        let Some((g, step)) = c.g else { return };
+        let (r, op) = match step {
+            Step::Status(r) | Step::Probe(r) => (r, Op::Status),
+            Step::StopCheck { r, .. } => (r, Op::Status),
+            Step::Start(r) => (r, Op::Start),
+            Step::Stop { r, .. } => (r, Op::Stop),
+        };
+        c.waiting = Some((g, r, op));
+        out.push(Output::Run { group: GroupId(g), resource: ResId(r), op });
+    }
+
+    fn op_done(&mut self, now: Instant, g: usize, r: usize, op: Op, result: OpResult, out: &mut Vec<Output>) {
+        let Some(c) = self.cur.as_mut() else { return };
+        if c.waiting != Some((g, r, op)) {
+            return;
+        }
+        c.waiting = None;
+        let Some((_, step)) = c.g else { return };
+        let n = self.n_res(g);
+        let next = match (step, result) {
+            (Step::Status(r), OpResult::Running) => self.acquire_next(g, r + 1, out),
+            (Step::Status(r), _) => Some(Step::Start(r)),
+            (Step::Start(r), OpResult::Failed) => {
+                out.push(ev(HbEvent::StartFailed { group: g, resource: r }));
+                if let Some(f) = self.start_failed.get_mut(g) {
+                    *f = true;
+                }
+                if let Some(c) = self.cur.as_mut() {
+                    c.job.ok = false;
+                }
+                let set =
+                    if self.groups.get(g).is_some_and(|(_, ours)| *ours) { RscSet::LOCAL } else { RscSet::FOREIGN };
+                self.standby_due.push((now + STANDBY_AFTER_FAILURE, g, set));
+                self.set_state(g, GState::Stopping, out);
+                Some(Step::Stop { r: n.saturating_sub(1), attempt: 1, giving_up: true })
+            }
+            (Step::Start(r), _) => self.acquire_next(g, r + 1, out),
+            (Step::Stop { r, attempt, giving_up }, OpResult::Failed) => {
+                if attempt < STOP_TRIES {
+                    self.retry(now + STOP_RETRY, Step::Stop { r, attempt: attempt + 1, giving_up });
+                    return;
+                }
+                Some(Step::StopCheck { r, attempt, giving_up })
+            }
+            (Step::Stop { r, giving_up, .. }, _) => self.stop_next(g, r, giving_up, out),
+            (Step::StopCheck { r, giving_up, .. }, OpResult::Stopped) => {
+                out.push(ev(HbEvent::StopNotLsb { group: g, resource: r }));
+                self.stop_next(g, r, giving_up, out)
+            }
+            (Step::StopCheck { r, attempt, giving_up }, _) => {
+                if self.group_state(g) != GState::StopFailed || attempt % STOP_TRIES == 0 {
+                    out.push(ev(HbEvent::StopFailed { group: g, resource: r, attempts: attempt }));
+                }
+                self.set_state(g, GState::StopFailed, out);
+                if let Some(c) = self.cur.as_mut() {
+                    c.job.ok = false;
+                }
+                self.retry(now + STOP_FAILED_RETRY, Step::Stop { r, attempt: attempt + 1, giving_up });
+                return;
+            }
+            (Step::Probe(r), OpResult::Stopped) => {
+                if r + 1 < n {
+                    Some(Step::Probe(r + 1))
+                } else {
+                    self.set_state(g, GState::Stopped, out);
+                    None
+                }
+            }
+            (Step::Probe(r), _) => {
+                out.push(ev(HbEvent::FoundRunning { group: g, resource: r }));
+                self.set_state(g, GState::Stopping, out);
+                Some(Step::Stop { r: n.saturating_sub(1), attempt: 1, giving_up: false })
+            }
+        };
+        match next {
+            Some(s) => {
+                if let Some(c) = self.cur.as_mut() {
+                    c.g = Some((g, s));
+                }
+                self.issue_step(out);
+            }
+            None => self.next_group(now, out),
+        }
+    }
+
+    /// Acquire: resource `r` next, or the group is started.
+    fn acquire_next(&mut self, g: usize, r: usize, out: &mut Vec<Output>) -> Option<Step> {
+        if r < self.n_res(g) {
+            return Some(Step::Status(r));
+        }
+        if let Some(f) = self.start_failed.get_mut(g) {
+            *f = false;
+        }
+        self.set_state(g, GState::Started, out);
+        None
+    }
+
+    /// Release: the resource left of `r` next, or the group is stopped.
+    fn stop_next(&mut self, g: usize, r: usize, giving_up: bool, out: &mut Vec<Output>) -> Option<Step> {
+        if r > 0 {
+            return Some(Step::Stop { r: r - 1, attempt: 1, giving_up });
+        }
+        self.set_state(g, GState::Stopped, out);
+        None
+    }
+
+    fn retry(&mut self, at: Instant, step: Step) {
+        if let Some(c) = self.cur.as_mut() {
+            if let Some((g, _)) = c.g {
+                c.g = Some((g, step));
+            }
+            c.retry_at = Some(at);
+        }
+    }
+}
+
+fn ev(e: HbEvent) -> Output {
+    Output::Event(io::Event::Hb(e))
+}
+
+/// Notices the peer or the network can repeat at will: rate-limited.
+fn network_triggered(n: &Notice) -> bool {
+    matches!(
+        n,
+        Notice::BadFrame { .. }
+            | Notice::UnknownNode(_)
+            | Notice::LostPackets { .. }
+            | Notice::NoPacketsMissing
+            | Notice::Replay { .. }
+            | Notice::LateHeartbeat(_)
+            | Notice::CannotRetransmit { .. }
+            | Notice::IrretrievablyLost(_)
+            | Notice::Unexpected(_)
+    )
+}
+
+/// The log line of an [`HbEvent`].
+pub fn describe(cfg: &Config, ev: &HbEvent) -> super::events::Line {
+    use log::Level;
+    let line = |level: Level, text: String, transition: bool| super::events::Line { level, text, transition };
+    let gname = |g: usize| cfg.groups.get(g).map(|g| g.name.as_str()).unwrap_or("?");
+    let rname =
+        |g: usize, r: usize| cfg.groups.get(g).and_then(|g| g.resources.get(r)).map(|r| r.text.as_str()).unwrap_or("?");
+    let peer = cfg.peer_name();
+    match ev {
+        HbEvent::LocalStatus(s) => line(Level::Info, format!("node {}: {}", cfg.local_name(), s.name()), true),
+        HbEvent::Peer { old, new } => {
+            let level = if *new == NodeStatus::Dead { Level::Warn } else { Level::Info };
+            line(level, format!("peer {peer}: {} -> {}", old.name(), new.name()), true)
+        }
+        HbEvent::PeerHolds(m) => {
+            let names: Vec<&str> = m.iter().map(gname).collect();
+            let what = if names.is_empty() { "nothing".to_string() } else { names.join(" ") };
+            line(Level::Debug, format!("peer {peer} says it holds {what}"), false)
+        }
+        HbEvent::Notice { notice, suppressed } => {
+            let more = if *suppressed > 0 { format!(" ({suppressed} similar messages suppressed)") } else { String::new() };
+            let (level, text) = notice_text(notice);
+            line(level, format!("{text}{more}"), false)
+        }
+        HbEvent::Group { group, from, to } => {
+            line(Level::Info, format!("group {}: {} -> {}", gname(*group), from.name(), to.name()), true)
+        }
+        HbEvent::FoundRunning { group, resource } => line(
+            Level::Warn,
+            format!(
+                "group {}: {} runs here at start-up (or its status failed): stopping the group",
+                gname(*group),
+                rname(*group, *resource)
+            ),
+            true,
+        ),
+        HbEvent::StartFailed { group, resource } => line(
+            Level::Error,
+            format!(
+                "group {}: start of {} failed: giving the group up; its resources go standby in {}",
+                gname(*group),
+                rname(*group, *resource),
+                crate::time::fmt_duration(STANDBY_AFTER_FAILURE)
+            ),
+            true,
+        ),
+        HbEvent::StandbyAfterFailure { group, set } => line(
+            Level::Warn,
+            format!("group {}: failed to start here: hb_standby {}", gname(*group), set.name()),
+            true,
+        ),
+        HbEvent::StopFailed { group, resource, attempts } => line(
+            Level::Error,
+            format!(
+                "group {}: stop of {} failed {attempts} times and it still runs: the group is held here as \
+                 failed (heartbeat would reboot this node); the peer is not told it may start it; retrying every \
+                 {}; fix the resource, or power this node off",
+                gname(*group),
+                rname(*group, *resource),
+                crate::time::fmt_duration(STOP_FAILED_RETRY)
+            ),
+            true,
+        ),
+        HbEvent::StopNotLsb { group, resource } => line(
+            Level::Warn,
+            format!(
+                "group {}: stop of {} failed, but its status says stopped: its script is probably not \
+                 LSB-compliant (a stop must succeed when already stopped)",
+                gname(*group),
+                rname(*group, *resource)
+            ),
+            false,
+        ),
+        HbEvent::ShutdownDone => line(Level::Info, "every group released and the peer told (shutdone)".to_string(), true),
+        HbEvent::Restarted { generation } => line(
+            Level::Warn,
+            format!("peer {peer} came back after a partition: everything was released; starting over (generation {generation})"),
+            true,
+        ),
+        HbEvent::Unsupported(what) => line(Level::Warn, format!("heartbeat protocol: {what} is not available"), false),
+    }
+}
+
+fn notice_text(n: &Notice) -> (log::Level, String) {
+    use log::Level;
+    match n {
+        Notice::BadFrame { link, error } => (Level::Warn, format!("link {link}: rejected heartbeat message: {error}")),
+        Notice::UnknownNode(node) => (Level::Warn, format!("message from unknown node {node}")),
+        Notice::LostPackets { n, last, got } => {
+            (Level::Debug, format!("{n} lost packet(s) (last {last}, got {got}); asking for them again"))
+        }
+        Notice::NoPacketsMissing => (Level::Debug, "no packets missing any more".to_string()),
+        Notice::IrretrievablyLost(s) => (Level::Warn, format!("message {s} from the peer is irretrievably lost")),
+        Notice::Replay { generation, current } => {
+            (Level::Warn, format!("dropped a replayed message (generation {generation} < {current})"))
+        }
+        Notice::LateHeartbeat(d) => {
+            (Level::Warn, format!("late heartbeat: {} since the last", crate::time::fmt_duration(*d)))
+        }
+        Notice::ReturnedAfterPartition => (Level::Warn, "the peer returned after a partition".to_string()),
+        Notice::CannotRetransmit { seq, reason } => (Level::Debug, format!("cannot resend message {seq}: {reason}")),
+        Notice::NoFlowControl => (Level::Warn, "the peer is an old heartbeat without flow control".to_string()),
+        Notice::NodeListMismatch(l) => {
+            (Level::Error, format!("the peer's node list is '{l}', not both nodes of ha.cf"))
+        }
+        Notice::StandbyIgnored(why) => (Level::Warn, format!("standby request ignored: {why}")),
+        Notice::StandbyRequested { node, set } => (Level::Info, format!("{node} wants to go standby [{}]", set.name())),
+        Notice::StandbyCancelled => (Level::Warn, "no answer to the standby request in 10 s: cancelled".to_string()),
+        Notice::ShutdownDelayed => (Level::Info, "shutdown waits for running resource work".to_string()),
+        Notice::NoStonith => (
+            Level::Warn,
+            "no STONITH configured: taking over the dead peer's groups anyway; shared disks are not protected"
+                .to_string(),
+        ),
+        Notice::FenceFailed => (Level::Error, "fencing the peer failed; retrying".to_string()),
+        Notice::Unexpected(what) => (Level::Debug, format!("unexpected resource message: {what}")),
+        Notice::Audit(what) => (Level::Error, format!("resource audit: {what}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
