@@ -1,8 +1,9 @@
 //! The crash-failover writer and checker of the QEMU rig (tests/vm), built static.
 //!
-//! `vm_writer write FILE [MAX]`: appends numbered 64-byte records 1, 2, 3… to FILE,
-//! `fsync`ing each one, and prints `ACK n` on stdout (the VM console) only once the fsync
-//! for record n returned: every number printed is an acknowledged write.
+//! `vm_writer write [-l LABEL] FILE [MAX]`: appends numbered 64-byte records 1, 2, 3… to
+//! FILE, `fsync`ing each one, and prints `ACK n` (`ACK LABEL n` with a label, so that two
+//! writers can share a console) on stdout (the VM console) only once the fsync for record n
+//! returned: every number printed is an acknowledged write.
 //!
 //! `vm_writer verify FILE`: prints `FOUND n BAD b TAIL t`: n = how many records 1..n are
 //! present and intact from the start, b = how many whole records after them are wrong
@@ -35,7 +36,7 @@ fn record(n: u64) -> [u8; REC] {
     out
 }
 
-fn write(path: &str, max: u64) -> ExitCode {
+fn write(path: &str, max: u64, label: Option<&str>) -> ExitCode {
     let mut f = match OpenOptions::new().create(true).append(true).open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -49,7 +50,10 @@ fn write(path: &str, max: u64) -> ExitCode {
             eprintln!("vm_writer: record {n}: {e}");
             return ExitCode::from(1);
         }
-        let _ = writeln!(out, "ACK {n}");
+        let _ = match label {
+            Some(l) => writeln!(out, "ACK {l} {n}"),
+            None => writeln!(out, "ACK {n}"),
+        };
         let _ = out.flush();
     }
     ExitCode::SUCCESS
@@ -82,11 +86,15 @@ fn verify(path: &str) -> ExitCode {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [op, path] if op == "write" => write(path, u64::MAX),
-        [op, path, max] if op == "write" => write(path, max.parse().unwrap_or(u64::MAX)),
+        [op, path] if op == "write" => write(path, u64::MAX, None),
+        [op, path, max] if op == "write" => write(path, max.parse().unwrap_or(u64::MAX), None),
+        [op, l, label, path] if op == "write" && l == "-l" => write(path, u64::MAX, Some(label)),
+        [op, l, label, path, max] if op == "write" && l == "-l" => {
+            write(path, max.parse().unwrap_or(u64::MAX), Some(label))
+        }
         [op, path] if op == "verify" => verify(path),
         _ => {
-            eprintln!("usage: vm_writer write FILE [MAX] | verify FILE");
+            eprintln!("usage: vm_writer write [-l LABEL] FILE [MAX] | verify FILE");
             ExitCode::from(2)
         }
     }
