@@ -106,6 +106,11 @@ impl Core {
         self.tandem().is_none_or(|n| n.may_pet(now))
     }
 
+    /// The peer's protocol level (0 until heard, and on heartbeat's protocol).
+    pub fn peer_level(&self) -> u8 {
+        self.tandem().and_then(Node::peer_ext).map_or(0, |e| e.level)
+    }
+
     pub fn outdate_answering(&self, id: usize) -> Option<&str> {
         self.tandem().and_then(|n| n.outdate_answering(id))
     }

@@ -79,10 +79,11 @@ pub enum Input<'a> {
 pub enum Msg {
     /// The periodic (and on-change) heartbeat; [`Node::fill_heartbeat`] writes it.
     Heartbeat,
-    /// Ask the peer to outdate its disk of this DRBD resource.
-    OutdateRequest(String),
-    /// Our answer to the peer's outdate request.
-    OutdateReply { resource: String, code: u8 },
+    /// Ask the peer to outdate its disk of this DRBD resource; `id` tells this request
+    /// from earlier ones for the same resource (0: a peer without ids).
+    OutdateRequest { resource: String, id: u32 },
+    /// Our answer to the peer's outdate request `id`.
+    OutdateReply { resource: String, id: u32, code: u8 },
 }
 
 /// What the loop must do.

@@ -1135,28 +1135,21 @@ impl Daemon {
                 self.node.fill_heartbeat(r);
                 self.counters.heartbeats_sent += 1;
             }
-            Msg::OutdateRequest(res) => {
-                let bytes = res.as_bytes();
+            Msg::OutdateRequest { resource, id } => {
                 r.kind = MsgKind::OutdateRequest;
                 r.node_state = self.node.node_state();
                 r.n_groups = 0;
-                let n = bytes.len().min(MAX_PAYLOAD);
-                if let (Some(dst), Some(src)) = (r.payload.get_mut(..n), bytes.get(..n)) {
-                    dst.copy_from_slice(src);
-                }
+                // A peer of an older release reads the whole payload as the name: no id.
+                let id = if self.node.peer_level() >= 3 { *id } else { 0 };
+                let n = outdate::encode_request(resource, id, &mut r.payload);
                 r.payload_len = u8::try_from(n).unwrap_or(0);
             }
-            Msg::OutdateReply { resource, code } => {
+            Msg::OutdateReply { resource, id, code } => {
                 r.kind = MsgKind::OutdateReply;
                 r.node_state = self.node.node_state();
                 r.n_groups = 0;
-                let bytes = resource.as_bytes();
-                let n = bytes.len().min(MAX_PAYLOAD - 1);
-                r.payload[0] = *code;
-                if let (Some(dst), Some(src)) = (r.payload.get_mut(1..=n), bytes.get(..n)) {
-                    dst.copy_from_slice(src);
-                }
-                r.payload_len = u8::try_from(n + 1).unwrap_or(1);
+                let n = outdate::encode_reply(resource, *id, *code, &mut r.payload);
+                r.payload_len = u8::try_from(n).unwrap_or(0);
             }
         }
         self.transmit(now);

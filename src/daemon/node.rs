@@ -412,12 +412,12 @@ impl Node {
                 self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups }, out);
             }
             MsgKind::OutdateRequest => {
-                let resource = String::from_utf8_lossy(repr.payload());
-                self.outdates.peer_asks(now, &resource, out);
+                let (resource, id) = super::outdate::decode_request(repr.payload());
+                self.outdates.peer_asks(now, &resource, id, out);
             }
             MsgKind::OutdateReply => {
-                if let Some((&code, name)) = repr.payload().split_first() {
-                    self.outdates.peer_answers(&String::from_utf8_lossy(name), code, out);
+                if let Some((code, name, id)) = super::outdate::decode_reply(repr.payload()) {
+                    self.outdates.peer_answers(&name, id, code, out);
                 }
             }
         }

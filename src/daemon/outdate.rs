@@ -17,6 +17,12 @@
 //! our DRBD sees the disconnect, within its budget); its answer is sent and kept for
 //! [`ANSWER_KEPT`], so the copies of a request that arrive on the other links, and the
 //! peer's retransmissions, get it without a second outdate.
+//!
+//! Every request carries an id (protocol level 3; [`encode_request`]): copies and
+//! retransmissions of one request share it, a new `fence-peer` gets a new one. An answer is
+//! repeated only to the request it answered, so a new request (the link dropped again after a
+//! resync) always gets a fresh outdate, never the answer to an older one. A peer of an older
+//! release sends no id: its requests are matched by resource name, as it expects.
 
 use crate::agent::drbd::{fence, valid_resource_name};
 use crate::config::resource::DRBD_NAME_MAX;
@@ -57,15 +63,20 @@ const HOLD_MARGIN: Duration = Duration::from_secs(1);
 struct Ask {
     conn: ConnId,
     resource: String,
+    /// This request's id (never 0).
+    id: u32,
     /// `None` while the peer is in `Init`: nothing sent yet.
     next_send: Option<Instant>,
     deadline: Instant,
 }
 
-/// One of the peer's requests that a child is answering. `id` is its place in the table.
+/// One of the peer's requests that a child is answering. Its place in the table is the
+/// child's id.
 #[derive(Debug, Clone)]
 struct Answering {
     resource: String,
+    /// The requests (ids) its answer goes to: the first, and new ones that came meanwhile.
+    ids: Vec<u32>,
 }
 
 /// See the module documentation.
@@ -74,8 +85,10 @@ pub struct Outdates {
     asks: Vec<Ask>,
     /// Indexed by the child's id (`Output::SpawnOutdate { id }`).
     answering: [Option<Answering>; MAX_ANSWERING],
-    /// Answers we gave: (resource, when, code).
-    answers: Vec<(String, Instant, u8)>,
+    /// Answers we gave: (resource, request id, when, code).
+    answers: Vec<(String, u32, Instant, u8)>,
+    /// The last request id we used.
+    last_id: u32,
 }
 
 /// The answer for a dead peer: fenced (7) or, without fencing, unreachable (5).
@@ -122,11 +135,13 @@ impl Outdates {
             return;
         }
         let wait = if peer == PeerState::Dead { FENCE_WAIT } else { INIT_WAIT };
-        let mut a = Ask { conn, resource: resource.to_string(), next_send: None, deadline: now + wait };
+        self.last_id = self.last_id.wrapping_add(1).max(1);
+        let mut a =
+            Ask { conn, resource: resource.to_string(), id: self.last_id, next_send: None, deadline: now + wait };
         if peer == PeerState::Up {
             a.next_send = Some(now + keepalive);
             a.deadline = now + ASK_TIMEOUT;
-            out.push(Output::Send(Msg::OutdateRequest(a.resource.clone())));
+            out.push(Output::Send(Msg::OutdateRequest { resource: a.resource.clone(), id: a.id }));
         }
         out.push(Output::Hold { conn, until: a.deadline.max(now + ASK_TIMEOUT) + HOLD_MARGIN });
         self.asks.push(a);
@@ -161,11 +176,11 @@ impl Outdates {
                 (None, PeerState::Up) => {
                     a.next_send = Some(now + keepalive);
                     a.deadline = now + ASK_TIMEOUT;
-                    out.push(Output::Send(Msg::OutdateRequest(a.resource.clone())));
+                    out.push(Output::Send(Msg::OutdateRequest { resource: a.resource.clone(), id: a.id }));
                 }
                 (Some(at), PeerState::Up) if at <= now && now < a.deadline => {
                     a.next_send = Some(now + keepalive);
-                    out.push(Output::Send(Msg::OutdateRequest(a.resource.clone())));
+                    out.push(Output::Send(Msg::OutdateRequest { resource: a.resource.clone(), id: a.id }));
                 }
                 _ => {}
             }
@@ -185,14 +200,16 @@ impl Outdates {
             }
             i += 1;
         }
-        self.answers.retain(|(_, at, _)| now.saturating_since(*at) < ANSWER_KEPT);
+        self.answers.retain(|(_, _, at, _)| now.saturating_since(*at) < ANSWER_KEPT);
     }
 
-    /// The peer answered our request for `resource`: every client asking for it gets it.
-    pub fn peer_answers(&mut self, resource: &str, code: u8, out: &mut Vec<Output>) {
+    /// The peer answered our request `id` for `resource` (`id` 0: a peer without ids, whose
+    /// answer is for whoever asks about `resource`).
+    pub fn peer_answers(&mut self, resource: &str, id: u32, code: u8, out: &mut Vec<Output>) {
         let mut i = 0;
         while i < self.asks.len() {
-            if self.asks.get(i).is_some_and(|a| a.resource == resource && a.next_send.is_some()) {
+            let mine = |a: &Ask| a.resource == resource && a.next_send.is_some() && (id == 0 || a.id == id);
+            if self.asks.get(i).is_some_and(mine) {
                 let a = self.asks.swap_remove(i);
                 let text = format!("peer answered {code} for {resource}\n");
                 out.push(Output::Reply { conn: a.conn, code: ReplyCode::FencePeer(code), text });
@@ -202,40 +219,50 @@ impl Outdates {
         }
     }
 
-    /// The peer asks us to outdate our disk of `resource`.
-    pub fn peer_asks(&mut self, now: Instant, resource: &str, out: &mut Vec<Output>) {
-        let reply = |code| Output::Send(Msg::OutdateReply { resource: resource.to_string(), code });
-        if let Some((_, _, code)) =
-            self.answers.iter().find(|(r, at, _)| r == resource && now.saturating_since(*at) < ANSWER_KEPT)
+    /// The peer asks us (request `id`, 0 from a peer without ids) to outdate our disk of
+    /// `resource`.
+    pub fn peer_asks(&mut self, now: Instant, resource: &str, id: u32, out: &mut Vec<Output>) {
+        let reply = |code| Output::Send(Msg::OutdateReply { resource: resource.to_string(), id, code });
+        // A copy or a retransmission of a request already answered: the same answer.
+        if let Some((_, _, _, code)) = self
+            .answers
+            .iter()
+            .find(|(r, i, at, _)| r == resource && *i == id && now.saturating_since(*at) < ANSWER_KEPT)
         {
             out.push(reply(*code));
             return;
         }
-        if self.answering.iter().flatten().any(|a| a.resource == resource) {
-            return; // a child is on it; its answer will go out
+        if let Some(a) = self.answering.iter_mut().flatten().find(|a| a.resource == resource) {
+            // A child is on it; its answer goes to this request too.
+            if !a.ids.contains(&id) {
+                a.ids.push(id);
+            }
+            return;
         }
         if resource.len() > DRBD_NAME_MAX || !valid_resource_name(resource) {
             out.push(reply(fence::PEER_FAILED));
             return;
         }
-        let Some(id) = self.answering.iter().position(Option::is_none) else {
+        let Some(child) = id_slot(&self.answering) else {
             out.push(Output::Event(Event::OutdateBusy { resource: resource.to_string() }));
             out.push(reply(fence::PEER_FAILED));
             return;
         };
-        if let Some(slot) = self.answering.get_mut(id) {
-            *slot = Some(Answering { resource: resource.to_string() });
+        if let Some(slot) = self.answering.get_mut(child) {
+            *slot = Some(Answering { resource: resource.to_string(), ids: vec![id] });
         }
-        out.push(Output::SpawnOutdate { id, resource: resource.to_string() });
+        out.push(Output::SpawnOutdate { id: child, resource: resource.to_string() });
     }
 
     /// Outdate child `id` finished (or could not start) with `code`.
     pub fn answered(&mut self, now: Instant, id: usize, code: u8, out: &mut Vec<Output>) {
         let Some(a) = self.answering.get_mut(id).and_then(Option::take) else { return };
-        self.answers.retain(|(r, _, _)| *r != a.resource);
-        self.answers.push((a.resource.clone(), now, code));
+        self.answers.retain(|(r, _, _, _)| *r != a.resource);
         out.push(Output::Event(Event::OutdateAnswered { resource: a.resource.clone(), code }));
-        out.push(Output::Send(Msg::OutdateReply { resource: a.resource, code }));
+        for &rid in &a.ids {
+            self.answers.push((a.resource.clone(), rid, now, code));
+            out.push(Output::Send(Msg::OutdateReply { resource: a.resource.clone(), id: rid, code }));
+        }
     }
 
     pub fn conn_gone(&mut self, conn: ConnId) {
@@ -244,7 +271,7 @@ impl Outdates {
 
     pub fn poll_at(&self) -> Option<Instant> {
         let asks = self.asks.iter().map(|a| a.next_send.map_or(a.deadline, |s| s.min(a.deadline)));
-        let answers = self.answers.iter().map(|(_, at, _)| *at + ANSWER_KEPT);
+        let answers = self.answers.iter().map(|(_, _, at, _)| *at + ANSWER_KEPT);
         asks.chain(answers).min()
     }
 
@@ -252,6 +279,55 @@ impl Outdates {
     pub fn answering(&self, id: usize) -> Option<&str> {
         self.answering.get(id).and_then(|a| a.as_ref()).map(|a| a.resource.as_str())
     }
+}
+
+/// The first free child slot.
+fn id_slot(answering: &[Option<Answering>; MAX_ANSWERING]) -> Option<usize> {
+    answering.iter().position(Option::is_none)
+}
+
+/// An outdate request's payload: the resource name, then (when `id` is not 0, and there is
+/// room: names of up to 58 bytes in a reply) a NUL and the id, 4 bytes big-endian. Returns
+/// the bytes written.
+pub fn encode_request(resource: &str, id: u32, buf: &mut [u8]) -> usize {
+    let name = resource.as_bytes();
+    let mut n = name.len().min(DRBD_NAME_MAX);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), name.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    if id != 0 {
+        if let Some(dst) = buf.get_mut(n..n + 5) {
+            dst[0] = 0;
+            dst[1..].copy_from_slice(&id.to_be_bytes());
+            n += 5;
+        }
+    }
+    n
+}
+
+/// Reads what [`encode_request`] wrote (a payload without a NUL: a peer without ids, id 0).
+pub fn decode_request(payload: &[u8]) -> (String, u32) {
+    match payload.iter().position(|&b| b == 0) {
+        Some(i) => {
+            let id = payload.get(i + 1..i + 5).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes);
+            (String::from_utf8_lossy(payload.get(..i).unwrap_or(&[])).into_owned(), id)
+        }
+        None => (String::from_utf8_lossy(payload).into_owned(), 0),
+    }
+}
+
+/// An outdate reply's payload: the code, then the request's payload as above.
+pub fn encode_reply(resource: &str, id: u32, code: u8, buf: &mut [u8]) -> usize {
+    let Some((first, rest)) = buf.split_first_mut() else { return 0 };
+    *first = code;
+    1 + encode_request(resource, id, rest)
+}
+
+/// Reads what [`encode_reply`] wrote: (code, resource, id).
+pub fn decode_reply(payload: &[u8]) -> Option<(u8, String, u32)> {
+    let (&code, rest) = payload.split_first()?;
+    let (name, id) = decode_request(rest);
+    Some((code, name, id))
 }
 
 /// Answers a peer's outdate request for DRBD resource `res` with a drbd.conf(5) fence-peer
@@ -273,7 +349,7 @@ mod tests {
     fn sends(out: &[Output]) -> Vec<String> {
         out.iter()
             .filter_map(|o| match o {
-                Output::Send(Msg::OutdateRequest(r)) => Some(r.clone()),
+                Output::Send(Msg::OutdateRequest { resource, .. }) => Some(resource.clone()),
                 _ => None,
             })
             .collect()
@@ -361,10 +437,10 @@ mod tests {
         o.ask(t(0), 1, "r0", PeerState::Up, KA, FenceView::None, &mut out);
         o.ask(t(0), 2, "r1", PeerState::Up, KA, FenceView::None, &mut out);
         out.clear();
-        o.peer_answers("r1", 4, &mut out);
+        o.peer_answers("r1", 0, 4, &mut out);
         assert_eq!(replies(&out), [(2, 4)]);
         out.clear();
-        o.peer_answers("r0", 3, &mut out);
+        o.peer_answers("r0", 0, 3, &mut out);
         assert_eq!(replies(&out), [(1, 3)]);
     }
 
@@ -372,9 +448,9 @@ mod tests {
     fn the_answering_side_runs_one_child_per_resource_and_repeats_its_answer() {
         let mut o = Outdates::default();
         let mut out = Vec::new();
-        o.peer_asks(t(0), "r0", &mut out);
-        o.peer_asks(t(1), "r1", &mut out);
-        o.peer_asks(t(2), "r0", &mut out); // a copy on the other link: no second child
+        o.peer_asks(t(0), "r0", 0, &mut out);
+        o.peer_asks(t(1), "r1", 0, &mut out);
+        o.peer_asks(t(2), "r0", 0, &mut out); // a copy on the other link: no second child
         let spawned: Vec<(usize, String)> = out
             .iter()
             .filter_map(|x| match x {
@@ -389,19 +465,19 @@ mod tests {
         let sent: Vec<(String, u8)> = out
             .iter()
             .filter_map(|x| match x {
-                Output::Send(Msg::OutdateReply { resource, code }) => Some((resource.clone(), *code)),
+                Output::Send(Msg::OutdateReply { resource, code, .. }) => Some((resource.clone(), *code)),
                 _ => None,
             })
             .collect();
         assert_eq!(sent, [("r1".to_string(), 4), ("r0".to_string(), 3)]);
         out.clear();
         // A retransmission soon after gets the kept answer, without a child.
-        o.peer_asks(t(500), "r0", &mut out);
-        assert_eq!(out, [Output::Send(Msg::OutdateReply { resource: "r0".into(), code: 3 })]);
+        o.peer_asks(t(500), "r0", 0, &mut out);
+        assert_eq!(out, [Output::Send(Msg::OutdateReply { resource: "r0".into(), id: 0, code: 3 })]);
         out.clear();
         // Later, a new request runs a new child.
         o.tick(t(60) + ANSWER_KEPT, PeerState::Up, KA, FenceView::None, &mut out);
-        o.peer_asks(t(60) + ANSWER_KEPT, "r0", &mut out);
+        o.peer_asks(t(60) + ANSWER_KEPT, "r0", 0, &mut out);
         assert!(out.iter().any(|x| matches!(x, Output::SpawnOutdate { .. })), "{out:?}");
     }
 
@@ -413,16 +489,87 @@ mod tests {
         o.ask(t(0), 1, &long, PeerState::Up, KA, FenceView::None, &mut out);
         assert_eq!(replies(&out), [(1, 2)], "a 64-byte name is refused before it is sent");
         out.clear();
-        o.peer_asks(t(0), &long, &mut out);
-        assert_eq!(out, [Output::Send(Msg::OutdateReply { resource: long.clone(), code: fence::PEER_FAILED })]);
+        o.peer_asks(t(0), &long, 0, &mut out);
+        assert_eq!(out, [Output::Send(Msg::OutdateReply { resource: long.clone(), id: 0, code: fence::PEER_FAILED })]);
         out.clear();
         for i in 0..MAX_ANSWERING {
-            o.peer_asks(t(0), &format!("r{i}"), &mut out);
+            o.peer_asks(t(0), &format!("r{i}"), 0, &mut out);
         }
         out.clear();
-        o.peer_asks(t(0), "one-more", &mut out);
-        assert!(
-            out.contains(&Output::Send(Msg::OutdateReply { resource: "one-more".into(), code: fence::PEER_FAILED }))
-        );
+        o.peer_asks(t(0), "one-more", 0, &mut out);
+        assert!(out.contains(&Output::Send(Msg::OutdateReply {
+            resource: "one-more".into(),
+            id: 0,
+            code: fence::PEER_FAILED
+        })));
+    }
+
+    #[test]
+    fn a_new_request_is_never_answered_with_an_older_ones_answer() {
+        // The peer's side: request 7 answered 4 (outdated); the link came back, resynced and
+        // dropped again: request 8 within ANSWER_KEPT must run a new outdate.
+        let mut o = Outdates::default();
+        let mut out = Vec::new();
+        o.peer_asks(t(0), "r0", 7, &mut out);
+        o.answered(t(100), 0, 4, &mut out);
+        out.clear();
+        o.peer_asks(t(200), "r0", 7, &mut out);
+        assert_eq!(out, [Output::Send(Msg::OutdateReply { resource: "r0".into(), id: 7, code: 4 })], "a copy");
+        out.clear();
+        o.peer_asks(t(300), "r0", 8, &mut out);
+        assert!(matches!(&out[..], [Output::SpawnOutdate { .. }]), "{out:?}");
+        // A third request while that child runs gets the child's answer too.
+        out.clear();
+        o.peer_asks(t(400), "r0", 9, &mut out);
+        assert!(out.is_empty());
+        o.answered(t(900), 0, 1, &mut out);
+        let ids: Vec<u32> = out
+            .iter()
+            .filter_map(|x| match x {
+                Output::Send(Msg::OutdateReply { id, code: 1, .. }) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, [8, 9]);
+        // The asking side: an answer to another id is not ours.
+        let mut a = Outdates::default();
+        out.clear();
+        a.ask(t(0), 1, "r0", PeerState::Up, KA, FenceView::None, &mut out);
+        let id = match &out[..] {
+            [Output::Send(Msg::OutdateRequest { id, .. }), ..] => *id,
+            other => panic!("{other:?}"),
+        };
+        out.clear();
+        a.peer_answers("r0", id.wrapping_add(1), 4, &mut out);
+        assert!(replies(&out).is_empty(), "a stale answer is ignored");
+        a.peer_answers("r0", id, 1, &mut out);
+        assert_eq!(replies(&out), [(1, 1)]);
+    }
+
+    #[test]
+    fn request_and_reply_payloads() {
+        let mut buf = [0u8; 80];
+        let n = encode_request("r0", 0x0102_0304, &mut buf);
+        assert_eq!(&buf[..n], b"r0\x00\x01\x02\x03\x04");
+        assert_eq!(decode_request(&buf[..n]), ("r0".to_string(), 0x0102_0304));
+        // Without an id: the name alone, as an older peer sends and reads it.
+        let n = encode_request("r0", 0, &mut buf);
+        assert_eq!(&buf[..n], b"r0");
+        assert_eq!(decode_request(b"r0"), ("r0".to_string(), 0));
+        let n = encode_reply("r1", 9, 4, &mut buf);
+        assert_eq!(decode_reply(&buf[..n]), Some((4, "r1".to_string(), 9)));
+        assert_eq!(decode_reply(b"\x03r1"), Some((3, "r1".to_string(), 0)));
+        assert_eq!(decode_reply(b""), None);
+        // A truncated id reads as none.
+        assert_eq!(decode_request(b"r0\x00\x01"), ("r0".to_string(), 0));
+        // The longest name with an id fits the payload.
+        let long = "r".repeat(DRBD_NAME_MAX);
+        let mut full = [0u8; crate::wire::MAX_PAYLOAD];
+        let n = encode_reply(&long, 5, 4, &mut full);
+        assert_eq!(n, 1 + DRBD_NAME_MAX, "no room for the id: matched by name, as before ids");
+        assert_eq!(decode_reply(&full[..n]), Some((4, long.clone(), 0)));
+        let name58 = "r".repeat(58);
+        let n = encode_reply(&name58, 5, 4, &mut full);
+        assert_eq!(decode_reply(&full[..n]), Some((4, name58, 5)));
     }
 }
