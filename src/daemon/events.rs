@@ -170,7 +170,10 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
         Event::OutdateAnswered { ref resource, code } => {
             t(Level::Info, format!("peer asked to outdate DRBD resource {resource}: answered {code}"))
         }
-        Event::Hb(ref e) => super::hbcore::describe(cfg, e),
+        Event::Hb(ref e) => {
+            let (level, text, transition) = super::hbevents::describe(cfg, e);
+            Line { level, text, transition }
+        }
     }
 }
 

@@ -233,6 +233,6 @@ pub enum Event {
         theirs: u32,
         same: bool,
     },
-    /// What the heartbeat-protocol core reports (`hbcore.rs` formats it).
-    Hb(super::hbcore::HbEvent),
+    /// What the heartbeat-protocol core reports (`hbevents.rs` formats it).
+    Hb(super::hbevents::HbEvent),
 }

@@ -18,6 +18,7 @@ mod events;
 pub mod fencing;
 mod garp;
 pub mod hbcore;
+mod hbevents;
 mod hbmode;
 pub mod http;
 pub mod io;
