@@ -6,7 +6,7 @@ use crate::config::Config;
 /// The settings that need a restart and differ between `old` and `new` (empty: the new
 /// configuration may be applied live). Timers, `auto_failback`, the resource timeouts, the
 /// gratuitous ARP settings and the keys (`authkey`, `authkey_accept`: the codec's keys are
-/// replaced) may change live.
+/// replaced) may change live; the ping, watchdog and fencing settings may not.
 pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut fixed = Vec::new();
     if new.cluster != old.cluster {
@@ -29,6 +29,17 @@ pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if new.stonith != old.stonith || new.ping != old.ping {
         fixed.push("stonith/ping");
+    }
+    // The core takes these at start only (a reload passes it timing and auto_failback).
+    if new.ping_policy != old.ping_policy {
+        fixed.push("ping_interval/ping_deadtime/ping_hold/isolated_stop");
+    }
+    let dog = |c: &Config| c.watchdog.as_ref().map(|w| (w.device.clone(), w.timeout));
+    if dog(new) != dog(old) {
+        fixed.push("watchdog");
+    }
+    if new.fencing != old.fencing {
+        fixed.push("fence_delay/fence_timeout/fence_check/wait_for_peer/stonith_required");
     }
     if new.realtime != old.realtime {
         fixed.push("realtime");
@@ -71,6 +82,21 @@ mod tests {
         );
         assert_eq!(diff(&old, &cfg("realtime off\n")), ["realtime"]);
         assert_eq!(diff(&old, &cfg("ping 192.0.2.254\n")), ["stonith/ping"]);
+        // Partition and fencing settings: the running core would keep the old ones.
+        for extra in ["ping_hold 1s\n", "ping_interval 2s\n", "isolated_stop off\n"] {
+            assert_eq!(diff(&old, &cfg(extra)), ["ping_interval/ping_deadtime/ping_hold/isolated_stop"], "{extra}");
+        }
+        for extra in ["fence_delay 3s\n", "wait_for_peer on\n", "fence_check 0\n"] {
+            assert_eq!(
+                diff(&old, &cfg(extra)),
+                ["fence_delay/fence_timeout/fence_check/wait_for_peer/stonith_required"],
+                "{extra}"
+            );
+        }
+        assert_eq!(diff(&old, &cfg("watchdog /dev/watchdog 5s\n")), ["watchdog"]);
+        let w = cfg("watchdog /dev/watchdog 5s\n");
+        let moved = cfg("# a comment moves the watchdog line\nwatchdog /dev/watchdog 5s\n");
+        assert!(diff(&w, &moved).is_empty(), "only the line number differs");
         // Keys are replaced live (rotation).
         let mut k = old.clone();
         k.key = crate::config::Key::new(vec![1]);
