@@ -58,10 +58,11 @@ demo:
 	$(CARGO) build --release --example probe
 	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
+# PHASES=soak,failover,ping (the default: all); e.g. `make bench PHASES=ping`.
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(abspath $(BIN)) bench/run.sh
+	TANDEM=$(abspath $(BIN)) $(if $(PHASES),BENCH_PHASES=$(PHASES) BENCH_COMMAND="make bench PHASES=$(PHASES)") bench/run.sh
 
 vm-test:
 	scripts/prereqs vm

@@ -14,10 +14,12 @@ Phases (see docs/benchmarks.md):
      failovers (address events, service moves).
   2. sequential, one rig at a time: (b) planned switch-over and (a) active node dies,
      BENCH_RUNS times each, with a client probing every 10 ms.
+  3. "ping" (bench/ping.py, also runnable alone): the holder loses its uplink; tandem's ping
+     targets against keepalived's track_interface. Its own results and docs section.
 
 Environment: BENCH_RUNS (5), BENCH_SOAK_S (120), BENCH_IDLE_S (60), BENCH_QUICK=1
 (1 run, 10 s soaks, 10 s idle), BENCH_ONLY (regex on "tool setting"), BENCH_PHASES
-(default "soak,failover"), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
+(default "soak,failover,ping"), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
 BENCH_TANDEM_EXTRA (extra tandem.conf lines, ";"-separated, for experiments), TANDEM (binary),
 PROBE (binary, built by run.sh), BENCH_OUT (default bench/out).
 Only standard library. Root required.
@@ -42,7 +44,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "1" if QUICK else "5"))
 SOAK_S = float(os.environ.get("BENCH_SOAK_S", "10" if QUICK else "120"))
 IDLE_S = float(os.environ.get("BENCH_IDLE_S", "10" if QUICK else "60"))
 ONLY = re.compile(os.environ.get("BENCH_ONLY", ".*"))
-PHASES = os.environ.get("BENCH_PHASES", "soak,failover").split(",")
+PHASES = os.environ.get("BENCH_PHASES", "soak,failover,ping").split(",")
 UPDATE_DOCS = os.environ.get("BENCH_UPDATE_DOCS", "0" if QUICK else "1") not in ("", "0")
 TANDEM = os.environ.get("TANDEM", os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/tandem"))
 PROBE = os.environ.get("PROBE", os.path.join(OUT, "probe"))
@@ -1216,6 +1218,13 @@ def main():
     if os.geteuid() != 0:
         print("bench: must run as root (network namespaces)", file=sys.stderr)
         return 2
+
+    def on_signal(sig, _frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    if not {"soak", "failover"} & set(PHASES):
+        return run_ping()
     tools = {t for t, l, _p in SETTINGS if ONLY.search(f"{t} {l}")}
     for p, what in ((TANDEM, "tandem binary (TANDEM=)"), (PROBE, "probe binary (PROBE=)"), (HB_BIN, "heartbeat"),
                     (KA_BIN, "keepalived")):
@@ -1227,11 +1236,6 @@ def main():
     WORK = os.path.join(OUT, "run")
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
-
-    def on_signal(sig, _frame):
-        raise KeyboardInterrupt(f"signal {sig}")
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
     t_start = time.monotonic()
     entries = []
     for idx, (tool, label, params) in enumerate(SETTINGS):
@@ -1269,6 +1273,26 @@ def main():
         update_docs(md, svg)
         log("bench: docs/benchmarks.md and docs/benchmarks-failover.svg updated")
     log(f"bench: done in {RESULTS['duration_s'] / 60:.1f} min; results in {OUT}/results.json and results.md")
+    if "ping" in PHASES:
+        return run_ping()
+    return 0
+
+
+def run_ping():
+    """The ping phase (bench/ping.py), with this module's rig and tools."""
+    sys.path.insert(0, HERE)
+    import ping
+    for p in (TANDEM, PROBE, KA_BIN):
+        if not os.access(p, os.X_OK):
+            print(f"bench: missing {p}", file=sys.stderr)
+            return 2
+    try:
+        ping.phase_ping(sys.modules[__name__])
+    except KeyboardInterrupt as e:
+        log(f"bench: interrupted ({e}); cleaning up")
+        return 130
+    finally:
+        REG.cleanup()
     return 0
 
 

@@ -111,12 +111,13 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
         Event::ReachWorse { worse: false } => {
             t(Level::Info, format!("this node reaches as many ping targets as {} again", cfg.peer_name()))
         }
-        Event::Isolated => t(
+        Event::Isolated { stops } => t(
             Level::Error,
             format!(
-                "peer {} is silent and no ping target answers: this node is cut off from its clients; it stops its \
-                 groups and neither fences nor takes over",
-                cfg.peer_name()
+                "peer {} is silent and no ping target answers: this node is cut off from its clients; it {} and \
+                 neither fences nor takes over",
+                cfg.peer_name(),
+                if stops { "stops its groups" } else { "keeps its groups (isolated_stop off)" }
             ),
         ),
         Event::FenceCancelled => {

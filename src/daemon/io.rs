@@ -212,8 +212,11 @@ pub enum Event {
     ReachWorse {
         worse: bool,
     },
-    /// The peer is silent and this node reaches no ping target: it stops its groups.
-    Isolated,
+    /// The peer is silent and this node reaches no ping target: it neither fences nor takes
+    /// over, and stops its groups when `stops` (`isolated_stop`).
+    Isolated {
+        stops: bool,
+    },
     /// A check of the peer's fence device ended; `changed`: its outcome differs from the
     /// previous check's (worth a log line above debug).
     FenceCheck {

@@ -250,8 +250,9 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
         Event::ReachWorse { worse: false } => Notice::new(Kind::Node, cfg.local_name(), "reach-ok")
             .previous("reach-worse")
             .reason(format!("this node reaches as many ping targets as {peer} again")),
-        Event::Isolated => Notice::new(Kind::Node, cfg.local_name(), "isolated").reason(format!(
-            "{peer} is silent and no ping target answers: the groups stop here; no fencing, no takeover"
+        Event::Isolated { stops } => Notice::new(Kind::Node, cfg.local_name(), "isolated").reason(format!(
+            "{peer} is silent and no ping target answers: {}no fencing, no takeover",
+            if stops { "the groups stop here; " } else { "the groups stay (isolated_stop off); " }
         )),
         Event::Hb(ref e) => return hb_notice(cfg, e),
         Event::FenceScheduled { delay } if delay.is_zero() => fence("scheduled").reason("the peer is dead: now"),
@@ -653,7 +654,7 @@ mod tests {
             Event::FenceCheck { .. } => 29,
             Event::FenceOperator { .. } => 30,
             Event::ReachWorse { .. } => 31,
-            Event::Isolated => 32,
+            Event::Isolated { .. } => 32,
             Event::Hb(h) => match h {
                 HbEvent::LocalStatus(_) => 33,
                 HbEvent::Peer { .. } => 34,
@@ -720,7 +721,7 @@ mod tests {
             Event::FenceCheck { ok: false, detail: "timeout".into(), took: Duration::from_secs(1), changed: true },
             Event::FenceOperator { never_heard: true },
             Event::ReachWorse { worse: true },
-            Event::Isolated,
+            Event::Isolated { stops: true },
             Event::Hb(HbEvent::LocalStatus(NodeStatus::Active)),
             Event::Hb(HbEvent::Peer { old: NodeStatus::Active, new: NodeStatus::Dead }),
             Event::Hb(HbEvent::Notice { notice: HbNotice::LateHeartbeat(Duration::from_millis(700)), suppressed: 0 }),

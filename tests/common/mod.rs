@@ -9,6 +9,7 @@
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
 //! - `http`: a small HTTP client, and clients that never send or never read;
+//! - `targets`: ping targets on the rig's LAN, and nftables helpers;
 //! - `rng`: the one seeded random generator ([`Rng`], shared with the unit tests);
 //! - here: running programs, waiting with a bound, unique names.
 //!
@@ -31,6 +32,7 @@ pub mod rig;
 pub mod rmcp_bmc;
 mod rng;
 pub mod serial;
+pub mod targets;
 mod tmp;
 pub mod watch;
 
