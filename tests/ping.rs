@@ -513,7 +513,12 @@ fn partition_the_node_that_reaches_its_targets_fences_the_isolated_holder() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let off_at = t0.elapsed();
-    assert!(!bmc_a.machine_on(), "alpha was never powered off; beta:\n{}", b.log_text());
+    assert!(
+        !bmc_a.machine_on(),
+        "alpha was never powered off; beta's status: {:?}\nbeta:\n{}",
+        b.status(),
+        b.log_text()
+    );
     assert!(
         wait_group(&b, "web", "beta", "started", Duration::from_secs(10)),
         "beta never took web over: {:?}\n{}",
