@@ -88,6 +88,16 @@ impl Default for MgmtNet {
     }
 }
 
+/// Shell commands the power switch runs (as root, from the BMC's namespace): `off` just
+/// before it kills a running machine, `on` just before it starts a stopped one. The fencing
+/// rig uses them for what happens to a machine's network when its power goes: its NICs go
+/// dark and what it held in memory (addresses, firewall rules) is gone (tests/common/fencerig.rs).
+#[derive(Debug, Clone, Default)]
+pub struct PowerHooks {
+    pub off: String,
+    pub on: String,
+}
+
 /// One power change from `power.log`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PowerEvent {
@@ -119,19 +129,35 @@ impl Bmc {
     /// ipmi_sim 2.0.33 does not enforce a user's privilege limit in RMCP+ sessions (the
     /// session gets what RAKP 1 asks for): "oper" can log in as ADMINISTRATOR there.
     pub fn start(net: &MgmtNet, addr: &str, user: &str, password: &str, machine: &[&str]) -> Bmc {
+        Bmc::start_with(net, addr, user, password, machine, &PowerHooks::default(), true)
+    }
+
+    /// Like [`Bmc::start`], with shell commands run by the power switch around the machine
+    /// (see [`PowerHooks`]); the machine is powered on first only with `power_on`.
+    pub fn start_with(
+        net: &MgmtNet,
+        addr: &str,
+        user: &str,
+        password: &str,
+        machine: &[&str],
+        hooks: &PowerHooks,
+        power_on: bool,
+    ) -> Bmc {
         let ns = Netns::new(format!("tbmc{}", unique()));
         let ip: IpAddr = addr.parse().unwrap();
         net.attach(ns.name(), "mgmt0", &format!("{addr}/{}", if ip.is_ipv6() { 64 } else { 24 }));
         let dir = TempDir::new("bmc");
         let bmc = Bmc { ns, dir, addr: ip, user: user.to_string(), password: password.to_string(), sim: None };
-        bmc.write_power_script(machine);
+        bmc.write_power_script(machine, hooks);
         bmc.write_lan_conf();
         std::fs::write(
             bmc.dir.path().join("bmc.emu"),
             "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n",
         )
         .unwrap();
-        bmc.power_script(&["set", "power", "1"]);
+        if power_on {
+            bmc.power_script(&["set", "power", "1"]);
+        }
         let mut bmc = bmc;
         bmc.start_sim();
         bmc
@@ -145,7 +171,7 @@ impl Bmc {
         self.dir.path().join(name)
     }
 
-    fn write_power_script(&self, machine: &[&str]) {
+    fn write_power_script(&self, machine: &[&str], hooks: &PowerHooks) {
         let dir = self.dir.path().display().to_string();
         let quoted: Vec<String> = machine.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
         let machine_sh = format!(
@@ -165,7 +191,15 @@ alive() {{
 }}
 off() {{
     if alive; then
-        kill -9 "$(cat "$pidf")"
+        {off_hook}
+        # The machine's PID 1 first: when it dies the kernel kills every other process of
+        # its PID namespace, and unshare exits once that is done (so "off" means all dead).
+        p=$(cat "$pidf")
+        init=$(cat /proc/$p/task/$p/children 2>/dev/null | cut -d' ' -f1)
+        [ -n "$init" ] && kill -9 "$init" 2>/dev/null
+        n=0
+        while alive && [ $n -lt 200 ]; do sleep 0.005; n=$((n+1)); done
+        alive && kill -9 "$p"
         n=0
         while alive && [ $n -lt 200 ]; do sleep 0.005; n=$((n+1)); done
     fi
@@ -174,6 +208,7 @@ off() {{
 }}
 on() {{
     if ! alive; then
+        {on_hook}
         setsid "$dir/machine.sh" </dev/null >>"$dir/machine.out" 2>&1 &
         echo $! > "$pidf"
     fi
@@ -185,7 +220,9 @@ get) for p; do case $p in power) if alive; then echo power:1; else echo power:0;
 set) while [ $# -ge 2 ]; do case $1 in power) if [ "$2" = 0 ]; then off; else on; fi;; reset) off; on;; esac; shift 2; done;;
 *) exit 1;;
 esac
-"#
+"#,
+            off_hook = if hooks.off.is_empty() { ":" } else { &hooks.off },
+            on_hook = if hooks.on.is_empty() { ":" } else { &hooks.on },
         );
         for (name, text) in [("machine.sh", machine_sh), ("power.sh", power_sh)] {
             let p = self.path(name);
