@@ -537,3 +537,44 @@ fn fence_command_and_a_node_started_alone() {
     let f = fencing(&b);
     assert_eq!((f["state"].as_str(), f["fenced"].as_u64()), (Some("confirmed"), Some(1)), "{f}");
 }
+
+/// `tandem fence PEER` while the peer is alive and heard, and the fence fails: the operator
+/// gets the error, and that is all: no retries against a live peer (which would power it off
+/// later, unasked, once the BMC works again), device checks go on, `status` shows no pending
+/// fence. A second `tandem fence` once the BMC works powers the peer off; the takeover follows.
+#[test]
+fn a_failed_operator_fence_of_a_live_peer_is_not_retried() {
+    if !ready() {
+        return;
+    }
+    let fr = FenceRig::new();
+    let rig = &fr.rig;
+    let stonith = format!("{}\n{}", fr.stonith_ipmi("alpha"), fr.stonith_ipmi("beta"));
+    let cfg = rig.config(FAST, &format!("{}\n{stonith}\nfence_check 1s", rig.web_group("alpha")));
+    let (mut a, b) = fr.machines(&cfg);
+    settle(&a, &b, "alpha");
+    checked(&b);
+    a.bmc.set_password("n3w-pass");
+    let (code, out) = b.node.ctl(&["fence", "alpha"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("fence failed: BMC 203.0.113.11:623: wrong password"), "{out}");
+    // The BMC is fixed; nobody asked again: alpha must stay on.
+    a.bmc.set_password(common::fencerig::BMC_PASSWORD);
+    std::thread::sleep(Duration::from_millis(2500));
+    let f = fencing(&b);
+    eprintln!("after the failed operator fence: {f}");
+    assert!(a.on(), "alpha was powered off by a retry nobody asked for: {f}");
+    assert_eq!(f["attempts"], 1, "{f}");
+    assert_eq!(f["state"], "idle", "{f}");
+    assert_eq!(f["last"]["ok"], false, "{f}");
+    assert_eq!(f["check"]["ok"], true, "device checks go on: {f}");
+    assert_eq!(b.node.peer_state(), "up");
+    let text = status_text(&b.node);
+    assert!(!text.contains("next attempt") && !text.contains("no takeover until"), "{text}");
+
+    let (code, out) = b.node.ctl(&["fence", "alpha"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("peer fenced: "), "{out}");
+    assert!(!a.on());
+    assert!(wait_group(&b.node, "web", "beta", "started", Duration::from_secs(5)), "{}", b.log());
+}
