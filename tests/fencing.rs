@@ -578,3 +578,49 @@ fn a_failed_operator_fence_of_a_live_peer_is_not_retried() {
     assert!(!a.on());
     assert!(wait_group(&b.node, "web", "beta", "started", Duration::from_secs(5)), "{}", b.log());
 }
+
+/// Both nodes wait by the larger of their two fence_delays (each advertises its own in its
+/// heartbeats); `status` shows the one in effect, not just this node's.
+#[test]
+fn status_shows_the_fence_delay_in_effect() {
+    if !ready() {
+        return;
+    }
+    let rig = Rig::new();
+    let fence = script(rig.dir.path(), "fence.sh", "case $1 in status) exit 0;; *) echo refused; exit 1;; esac");
+    let stonith = format!("stonith alpha exec {f}\nstonith beta exec {f}", f = fence.display());
+    let base = format!("{}\n{stonith}\nfence_timeout 2s", rig.web_group("alpha"));
+    let cfg_a = rig.config(FAST, &format!("{base}\nfence_delay 3s"));
+    let cfg_b = rig.config(FAST, &format!("{base}\nfence_delay 200ms"));
+    let mut a = rig.node("alpha", &cfg_a);
+    let mut b = rig.node("beta", &cfg_b);
+    a.start();
+    b.start();
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(10)), "{:?}", a.status());
+    let mut f = serde_json::Value::Null;
+    assert!(
+        wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
+            f = b.status().map(|s| s["peers"][0]["fencing"].clone()).unwrap_or_default();
+            f["peer_fence_delay_ms"] == 3000
+        }),
+        "{f}"
+    );
+    assert_eq!((f["fence_delay_ms"].as_u64(), f["own_fence_delay_ms"].as_u64()), (Some(3000), Some(200)), "{f}");
+    let text = b.ctl(&["status"]).1;
+    assert!(text.contains("; fence_delay 3s (alpha's; this node's is 200ms)"), "{text}");
+
+    // A partition: beta (no group, named second) waits one and a half times the delay in
+    // effect, as status said.
+    cut_heartbeats(rig.a.name(), true);
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || b.peer_state() == "dead"));
+    let f = b.status().unwrap()["peers"][0]["fencing"].clone();
+    let next = f["next_attempt_ms"].as_u64().unwrap();
+    assert!(f["state"] == "waiting" && (4000..=4500).contains(&next), "{f}");
+    assert!(b.log_text().contains("fencing it in 4500ms"), "{}", b.log_text());
+    cut_heartbeats(rig.a.name(), false);
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || b.peer_state() == "up"));
+    let f = b.status().unwrap()["peers"][0]["fencing"].clone();
+    assert_eq!((f["state"].as_str(), f["attempts"].as_u64()), (Some("idle"), Some(0)), "{f}");
+    a.kill9();
+    b.kill9();
+}
