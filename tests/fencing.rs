@@ -97,6 +97,15 @@ fn frozen_holder(fr: &FenceRig, stonith: &str, extra: &str, max_took_ms: u64) ->
     let frozen = a.freeze();
     assert!(frozen >= 2, "froze {frozen} processes");
     cut_heartbeats(rig.a.name(), true);
+    // DRBD's fence-peer handler on the survivor, as DRBD would call it on losing its peer.
+    let fence_peer = std::process::Command::new(tandem())
+        .args(["fence-peer", "-s"])
+        .arg(&b.node.sock)
+        .arg("r0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
 
     assert!(
         wait_group(&b.node, "web", "beta", "started", Duration::from_secs(30)),
@@ -115,6 +124,11 @@ fn frozen_holder(fr: &FenceRig, stonith: &str, extra: &str, max_took_ms: u64) ->
     std::fs::write(&stop, "").unwrap();
     let _ = probe.0.wait();
     let s = sampler.finish();
+    // fence-peer answered 7 ("peer was fenced") once the fence was confirmed.
+    let o = fence_peer.wait_with_output().unwrap();
+    let said = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(7), "fence-peer: {said}");
+    assert!(said.contains("peer was fenced"), "{said}");
 
     // The BMC powered alpha off, once, after the fault; the machine is off.
     let log = a.bmc.power_log();
@@ -171,9 +185,11 @@ fn partition_fences_exactly_the_node_without_the_group() {
     const REPS: usize = 20;
     let fr = FenceRig::new();
     let rig = &fr.rig;
-    let timing = "keepalive 10ms\ndeadtime 100ms\nwarntime 50ms\ninitdead 1s\nauto_failback off";
+    // 20ms/200ms: fast, yet a loaded shared 2-CPU machine (tests run two at a time, with
+    // debug builds and without real-time priority) does not stall a daemon for a deadtime.
+    let timing = format!("{FAST}\nauto_failback off");
     let stonith = format!("{}\n{}", fr.stonith_ipmi("alpha"), fr.stonith_ipmi("beta"));
-    let cfg = rig.config(timing, &format!("{}\n{stonith}", rig.web_group("alpha")));
+    let cfg = rig.config(&timing, &format!("{}\n{stonith}", rig.web_group("alpha")));
     let (a, b) = fr.machines(&cfg);
     settle(&a, &b, "alpha");
     checked(&a);
