@@ -179,51 +179,14 @@ impl Bmc {
              exec unshare --pid --fork --kill-child --mount-proc {}\n",
             quoted.join(" ")
         );
-        let power_sh = format!(
-            r#"#!/bin/sh
-# The chassis power switch for ipmi_sim: power.sh get power | power.sh set power 0|1 [reset 1]
-dir='{dir}'
-pidf="$dir/machine.pid"
-alive() {{
-    [ -s "$pidf" ] || return 1
-    p=$(cat "$pidf")
-    [ -r "/proc/$p/stat" ] && ! grep -qs '^[0-9]* ([^)]*) Z' "/proc/$p/stat"
-}}
-off() {{
-    if alive; then
-        {off_hook}
-        # The machine's PID 1 first: when it dies the kernel kills every other process of
-        # its PID namespace, and unshare exits once that is done (so "off" means all dead).
-        p=$(cat "$pidf")
-        init=$(cat /proc/$p/task/$p/children 2>/dev/null | cut -d' ' -f1)
-        [ -n "$init" ] && kill -9 "$init" 2>/dev/null
-        n=0
-        while alive && [ $n -lt 200 ]; do sleep 0.005; n=$((n+1)); done
-        alive && kill -9 "$p"
-        n=0
-        while alive && [ $n -lt 200 ]; do sleep 0.005; n=$((n+1)); done
-    fi
-    rm -f "$pidf"
-    echo "off $(date +%s.%N)" >> "$dir/power.log"
-}}
-on() {{
-    if ! alive; then
-        {on_hook}
-        setsid "$dir/machine.sh" </dev/null >>"$dir/machine.out" 2>&1 &
-        echo $! > "$pidf"
-    fi
-    echo "on $(date +%s.%N)" >> "$dir/power.log"
-}}
-op=$1; shift
-case $op in
-get) for p; do case $p in power) if alive; then echo power:1; else echo power:0; fi;; *) echo "Invalid parameter: $p"; exit 1;; esac; done;;
-set) while [ $# -ge 2 ]; do case $1 in power) if [ "$2" = 0 ]; then off; else on; fi;; reset) off; on;; esac; shift 2; done;;
-*) exit 1;;
-esac
-"#,
-            off_hook = if hooks.off.is_empty() { ":" } else { &hooks.off },
-            on_hook = if hooks.on.is_empty() { ":" } else { &hooks.on },
-        );
+        // The switch itself is tests/tools/bmc-power.sh (shared with bench/fencing.py).
+        let power_sh =
+            format!("#!/bin/sh\nexec '{}' '{dir}' \"$@\"\n", super::repo().join("tests/tools/bmc-power.sh").display());
+        for (name, hook) in [("off-hook.sh", &hooks.off), ("on-hook.sh", &hooks.on)] {
+            if !hook.is_empty() {
+                std::fs::write(self.path(name), format!("{hook}\n")).unwrap();
+            }
+        }
         for (name, text) in [("machine.sh", machine_sh), ("power.sh", power_sh)] {
             let p = self.path(name);
             std::fs::write(&p, text).unwrap();
