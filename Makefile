@@ -54,10 +54,11 @@ demo:
 	$(CARGO) build --release --example probe
 	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
+# make bench PHASE=fencing: one phase (soak, failover or fencing; see docs/benchmarks.md).
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(abspath $(BIN)) bench/run.sh
+	TANDEM=$(abspath $(BIN)) $(if $(PHASE),BENCH_PHASES=$(PHASE)) bench/run.sh
 
 vm-test:
 	scripts/prereqs vm

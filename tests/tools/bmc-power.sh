@@ -3,7 +3,8 @@
 # ipmi_sim runs DIR/power.sh, which execs
 #   bmc-power.sh DIR get power | set power 0 | set power 1 | set reset 1
 # DIR holds machine.sh (the machine: it runs in its own PID namespace), machine.pid (the pid
-# of the unshare holding that namespace), power.log ("on|off UNIX_TIME" per change), and
+# of the unshare holding that namespace), power.log ("on|off UNIX_TIME" per change, written
+# when done), power-req.log (UNIX_TIME of each power-off request, when it came), and
 # optionally off-hook.sh / on-hook.sh, sourced just before the machine is killed / started.
 # Power off kills the machine's PID 1 (the kernel then kills every process of the namespace)
 # and returns once unshare has seen that happen: "off" means every process is gone.
@@ -32,6 +33,8 @@ wait_dead() {
     while alive && [ $n -lt 200 ]; do sleep 0.005; n=$((n + 1)); done
 }
 off() {
+    # When the request came (the benchmark splits a fence into client and switch time).
+    date +%s.%N >>"$dir/power-req.log"
     if alive; then
         [ -r "$dir/off-hook.sh" ] && . "$dir/off-hook.sh"
         init=
