@@ -17,10 +17,13 @@ if [ ! -x "$out/probe" ] || [ examples/probe.rs -nt "$out/probe" ]; then
 fi
 export PROBE=${PROBE:-$out/probe}
 export TANDEM=${TANDEM:-$PWD/target/x86_64-unknown-linux-gnu/release/tandem}
-export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 # BENCH_PHASES=fencing (make bench PHASE=fencing): the fencing phase alone, bench/fencing.py.
 script=bench/bench.py
-[ "${BENCH_PHASES:-}" = fencing ] && script=bench/fencing.py
+if [ "${BENCH_PHASES:-}" = fencing ]; then
+    script=bench/fencing.py
+    BENCH_COMMAND=${BENCH_COMMAND:-make bench PHASE=fencing}
+fi
+export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" $script &
 pid=$!
 sweep() { # whatever namespaces of this run survived (bench.py cleans up itself; this is the backstop)
