@@ -14,6 +14,8 @@ Phases (see docs/benchmarks.md):
      failovers (address events, service moves).
   2. sequential, one rig at a time: (b) planned switch-over and (a) active node dies,
      BENCH_RUNS times each, with a client probing every 10 ms.
+  3. fencing (bench/fencing.py, run as a child): tandem and heartbeat fencing a frozen holder
+     through the same BMC (ipmi_sim), and partitions; BENCH_RUNS runs and partitions each.
 
 Environment: BENCH_RUNS (5), BENCH_SOAK_S (120), BENCH_IDLE_S (60), BENCH_QUICK=1
 (1 run, 10 s soaks, 10 s idle), BENCH_ONLY (regex on "tool setting"), BENCH_PHASES

@@ -61,7 +61,7 @@ CONFIGS = [
     ("tandem", "ipmi", "built-in IPMI", None),
     ("tandem", "agent", "fence_ipmilan", None),
     ("heartbeat", "external/ipmi", "external/ipmi", None),
-    ("tandem", "ipmi", "built-in IPMI 20ms/200ms", (20, 200)),
+    ("tandem", "ipmi", "built-in IPMI fast", (20, 200)),
 ]
 RIGS = []  # rigs up, for the cleanup
 NS_PID = int(os.environ.get("BENCH_NS_PID", str(os.getpid())))
@@ -637,7 +637,7 @@ def plot(path_svg):
             if v is not None:
                 marks.append(f"set arrow from {v},0 to {v},1 nohead lw 1.2 dt 2 lc rgb '{col}'")
                 marks.append(f"set label '{lab} {v:.0f}' at {v},{y} offset 0.5,0 font 'sans,9'")
-        timing = "" if e.get("common", True) else f" ({e['ka_ms']}ms/{e['dt_ms']}ms)"
+        timing = "" if e.get("common", True) else f" at {e['ka_ms']}ms/{e['dt_ms']}ms"
         panels.append(f"""unset arrow; unset label
 set title '{e['tool']} {e['label']}{timing}: frozen holder; death -> confirmed {r['dead_to_confirmed_ms']:.0f} ms, first answer {r['answer_ms']:.0f} ms' font 'sans,11' noenhanced
 set xrange [{lo:.0f}:{hi:.0f}]
