@@ -25,12 +25,14 @@ alive() {
     esac
     return 0
 }
-# wait_dead N: until the machine is gone, N spins of builtins, then 5 ms sleeps (1 s at most)
+# wait_dead N: until the machine is gone, N spins of builtins (a few milliseconds: a machine
+# usually dies within one), then 2 ms sleeps, 1 s at most. Spinning longer would take the CPU
+# from the very processes whose exit it waits for, on a loaded host.
 wait_dead() {
     n=0
     while alive && [ $n -lt "$1" ]; do n=$((n + 1)); done
     n=0
-    while alive && [ $n -lt 200 ]; do sleep 0.005; n=$((n + 1)); done
+    while alive && [ $n -lt 500 ]; do sleep 0.002; n=$((n + 1)); done
 }
 off() {
     # When the request came (the benchmark splits a fence into client and switch time).
@@ -39,8 +41,10 @@ off() {
         [ -r "$dir/off-hook.sh" ] && . "$dir/off-hook.sh"
         init=
         { read -r init _ <"/proc/$p/task/$p/children"; } 2>/dev/null
-        [ -n "$init" ] && kill -9 "$init" 2>/dev/null
-        wait_dead 20000
+        # No child yet (the machine is still starting: unshare has not forked): kill unshare,
+        # whose --kill-child takes a child forked meanwhile with it.
+        if [ -n "$init" ]; then kill -9 "$init" 2>/dev/null; else kill -9 "$p" 2>/dev/null; fi
+        wait_dead 200
         alive && kill -9 "$p" 2>/dev/null
         wait_dead 0
     fi
