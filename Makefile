@@ -58,11 +58,12 @@ demo:
 	$(CARGO) build --release --example probe
 	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
-# PHASES=soak,failover,ping (the default: all); e.g. `make bench PHASES=ping`.
+# PHASES=soak,failover,ping,fencing (the default: all); e.g. `make bench PHASES=ping`
+# (PHASE=fencing works too); see docs/benchmarks.md.
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(abspath $(BIN)) $(if $(PHASES),BENCH_PHASES=$(PHASES) BENCH_COMMAND="make bench PHASES=$(PHASES)") bench/run.sh
+	TANDEM=$(abspath $(BIN)) $(if $(or $(PHASES),$(PHASE)),BENCH_PHASES=$(or $(PHASES),$(PHASE)) BENCH_COMMAND="make bench PHASES=$(or $(PHASES),$(PHASE))") bench/run.sh
 
 vm-test:
 	scripts/prereqs vm

@@ -16,10 +16,12 @@ Phases (see docs/benchmarks.md):
      BENCH_RUNS times each, with a client probing every 10 ms.
   3. "ping" (bench/ping.py, also runnable alone): the holder loses its uplink; tandem's ping
      targets against keepalived's track_interface. Its own results and docs section.
+  4. "fencing" (bench/fencing.py, run as a child): tandem and heartbeat fencing a frozen holder
+     through the same BMC (ipmi_sim), and partitions; BENCH_RUNS runs and partitions each.
 
 Environment: BENCH_RUNS (5), BENCH_SOAK_S (120), BENCH_IDLE_S (60), BENCH_QUICK=1
 (1 run, 10 s soaks, 10 s idle), BENCH_ONLY (regex on "tool setting"), BENCH_PHASES
-(default "soak,failover,ping"), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
+(default "soak,failover,ping,fencing"), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
 BENCH_TANDEM_EXTRA (extra tandem.conf lines, ";"-separated, for experiments), TANDEM (binary),
 PROBE (binary, built by run.sh), BENCH_OUT (default bench/out).
 Only standard library. Root required.
@@ -44,7 +46,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "1" if QUICK else "5"))
 SOAK_S = float(os.environ.get("BENCH_SOAK_S", "10" if QUICK else "120"))
 IDLE_S = float(os.environ.get("BENCH_IDLE_S", "10" if QUICK else "60"))
 ONLY = re.compile(os.environ.get("BENCH_ONLY", ".*"))
-PHASES = os.environ.get("BENCH_PHASES", "soak,failover,ping").split(",")
+PHASES = os.environ.get("BENCH_PHASES", "soak,failover,ping,fencing").split(",")
 UPDATE_DOCS = os.environ.get("BENCH_UPDATE_DOCS", "0" if QUICK else "1") not in ("", "0")
 TANDEM = os.environ.get("TANDEM", os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/tandem"))
 PROBE = os.environ.get("PROBE", os.path.join(OUT, "probe"))
@@ -762,6 +764,21 @@ def phase_failover(entries):
             save_results()
 
 
+# ---------------------------------------------------------------- phase: fencing
+def phase_fencing():
+    """bench/fencing.py, as a child: its own results (fencing.json, fencing.md) and its own
+    section of docs/benchmarks.md; its namespaces carry this run's prefix (run.sh sweeps them)."""
+    log("fencing: bench/fencing.py")
+    t_start = time.monotonic()
+    env = dict(os.environ, BENCH_NS_PID=str(os.getpid()), BENCH_UPDATE_DOCS="1" if UPDATE_DOCS else "0")
+    p = REG.popen([PY, os.path.join(HERE, "fencing.py"), "--runs", str(RUNS), "--partitions", str(RUNS)], env=env)
+    rc = p.wait()
+    RESULTS["fencing_phase_s"] = round(time.monotonic() - t_start, 1)
+    RESULTS["fencing_rc"] = rc
+    if rc != 0:
+        log(f"fencing: bench/fencing.py exited {rc}")
+
+
 # ---------------------------------------------------------------- phase: footprint and soaks
 def task_stats(pid):
     cpu = ctx = 0
@@ -1253,6 +1270,8 @@ def main():
             phase_soak(entries)
         if "failover" in PHASES:
             phase_failover(entries)
+        if "fencing" in PHASES:
+            phase_fencing()
     except KeyboardInterrupt as e:
         log(f"bench: interrupted ({e}); cleaning up")
         REG.cleanup()

@@ -1,7 +1,8 @@
 #!/bin/bash
 # tandem vs keepalived vs heartbeat: `make bench` runs this as root with TANDEM=<static binary>.
 # Environment: BENCH_RUNS (5) BENCH_SOAK_S (120) BENCH_IDLE_S (60) BENCH_QUICK=1 BENCH_ONLY=REGEX
-# BENCH_PHASES=soak,failover BENCH_UPDATE_DOCS=0|1. Results: bench/out/results.json, results.md.
+# BENCH_PHASES=soak,failover,fencing BENCH_UPDATE_DOCS=0|1. Results: bench/out/results.json, results.md
+# (fencing: fencing.json, fencing.md).
 set -u
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (network namespaces)" >&2; exit 2; }
@@ -16,8 +17,14 @@ if [ ! -x "$out/probe" ] || [ examples/probe.rs -nt "$out/probe" ]; then
 fi
 export PROBE=${PROBE:-$out/probe}
 export TANDEM=${TANDEM:-$PWD/target/x86_64-unknown-linux-gnu/release/tandem}
+# BENCH_PHASES=fencing (make bench PHASE=fencing): the fencing phase alone, bench/fencing.py.
+script=bench/bench.py
+if [ "${BENCH_PHASES:-}" = fencing ]; then
+    script=bench/fencing.py
+    BENCH_COMMAND=${BENCH_COMMAND:-make bench PHASE=fencing}
+fi
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
-"$PY" bench/bench.py &
+"$PY" $script &
 pid=$!
 sweep() { # whatever namespaces of this run survived (bench.py cleans up itself; this is the backstop)
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^tb$((pid % 100000))x"); do

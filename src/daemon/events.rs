@@ -87,7 +87,7 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
             ),
         ),
         Event::FenceStarted { attempt } => t(Level::Info, format!("fencing {}: attempt {attempt}", cfg.peer_name())),
-        Event::FenceFailed { attempt, ref detail, repeated, retry_in } => Line {
+        Event::FenceFailed { attempt, ref detail, repeated, retry_in: Some(retry_in) } => Line {
             // An operator must act; once per change of the error, not once per retry.
             level: if repeated { Level::Debug } else { Level::Error },
             text: format!(
@@ -97,6 +97,15 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
             ),
             transition: !repeated,
         },
+        Event::FenceFailed { attempt, ref detail, retry_in: None, .. } => t(
+            Level::Error,
+            format!(
+                "fencing {}: attempt {attempt} failed: {detail}; the peer is not dead: not retried (tandem fence {} \
+                 to try again)",
+                cfg.peer_name(),
+                cfg.peer_name()
+            ),
+        ),
         Event::FenceConfirmed { took, ref detail } => t(
             Level::Warn,
             format!("fenced {}: {detail} ({} ms after it was declared dead)", cfg.peer_name(), took.as_millis()),

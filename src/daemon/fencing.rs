@@ -139,6 +139,9 @@ pub struct Fencing {
     state: State,
     /// The peer was heard at least once since this daemon started.
     heard_once: bool,
+    /// Membership declares the peer dead (an operator may fence a live peer: that attempt
+    /// is not retried).
+    peer_dead: bool,
     /// When the current episode began (the peer's death, or an operator's `fence`).
     episode: Option<Instant>,
     /// The delay picked at the peer's death (for `status`).
@@ -172,6 +175,7 @@ impl Fencing {
             setup,
             state: State::Idle,
             heard_once: false,
+            peer_dead: false,
             episode: None,
             delay: None,
             last_error: None,
@@ -268,6 +272,7 @@ impl Fencing {
     /// The peer is up (heard): fencing stops.
     pub fn peer_up(&mut self, out: &mut Vec<Output>) {
         self.heard_once = true;
+        self.peer_dead = false;
         match self.state {
             State::Idle | State::Confirmed { .. } => {}
             State::Running { .. } => {
@@ -299,6 +304,7 @@ impl Fencing {
         last_heard: Instant,
         out: &mut Vec<Output>,
     ) {
+        self.peer_dead = true;
         if !matches!(self.state, State::Idle) || self.setup.method == Method::None {
             return;
         }
@@ -447,13 +453,22 @@ impl Fencing {
             self.confirm(now, detail, out);
             return;
         }
-        let backoff = RETRY_MIN.saturating_mul(1u32 << (attempt.clamp(1, 6) - 1)).min(RETRY_MAX);
-        self.state = State::Failed { attempt, retry_at: now + backoff };
-        let repeated = self.last_error.as_deref() == Some(detail.as_str());
-        self.last_error = Some(detail.clone());
         let took = self.episode.map_or(Duration::ZERO, |e| now.saturating_since(e));
         self.last = Some(Last { ok: false, detail: detail.clone(), took, at: now });
-        out.push(Output::Event(Event::FenceFailed { attempt, detail: detail.clone(), repeated, retry_in: backoff }));
+        let retry_in = if self.peer_dead {
+            let backoff = RETRY_MIN.saturating_mul(1u32 << (attempt.clamp(1, 6) - 1)).min(RETRY_MAX);
+            self.state = State::Failed { attempt, retry_at: now + backoff };
+            Some(backoff)
+        } else {
+            // An operator's attempt on a peer that is not dead: the answer is the error. A
+            // retry would power the peer off later, unasked, once the device works again.
+            self.state = State::Idle;
+            self.episode = None;
+            None
+        };
+        let repeated = self.last_error.as_deref() == Some(detail.as_str());
+        self.last_error = retry_in.map(|_| detail.clone());
+        out.push(Output::Event(Event::FenceFailed { attempt, detail: detail.clone(), repeated, retry_in }));
         for conn in self.waiting.drain(..) {
             out.push(Output::Reply { conn, code: ReplyCode::Failed, text: format!("fence failed: {detail}\n") });
         }
@@ -718,6 +733,29 @@ mod tests {
         // No method: takeover as today.
         let n = fencing(Method::None, true, false);
         assert_eq!(n.gate(), Gate::Open);
+    }
+
+    #[test]
+    fn a_failed_operators_fence_of_a_live_peer_is_not_retried() {
+        let mut out = Vec::new();
+        let mut f = fencing(Method::Power, true, true);
+        f.peer_up(&mut out);
+        f.operator_fence(t(0), 4, &mut out);
+        assert_eq!(fences(&out), [1]);
+        out.clear();
+        f.attempt_done(t(40), false, "BMC: wrong password".into(), &mut out);
+        assert!(out.iter().any(|o| matches!(o, Output::Reply { conn: 4, code: ReplyCode::Failed, .. })), "{out:?}");
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::FenceFailed { retry_in: None, .. }))), "{out:?}");
+        assert_eq!(f.state(), State::Idle);
+        assert_eq!(f.poll_at(), None, "no retry");
+        assert!(!f.last().unwrap().ok);
+        // The same on a dead peer is retried (no takeover until it is fenced).
+        f.peer_dead(t(100), false, None, t(100), &mut out);
+        out.clear();
+        f.operator_fence(t(200), 5, &mut out);
+        f.attempt_done(t(240), false, "BMC: wrong password".into(), &mut out);
+        assert!(matches!(f.state(), State::Failed { attempt: 1, .. }), "{:?}", f.state());
+        assert_eq!(f.poll_at(), Some(t(1240)));
     }
 
     #[test]

@@ -193,12 +193,13 @@ pub enum Event {
     FenceStarted {
         attempt: u32,
     },
-    /// An attempt failed; `repeated`: with the same error as the previous one.
+    /// An attempt failed; `repeated`: with the same error as the previous one; `retry_in`:
+    /// the next attempt (`None`: an operator's attempt on a peer that is not dead, not retried).
     FenceFailed {
         attempt: u32,
         detail: String,
         repeated: bool,
-        retry_in: crate::time::Duration,
+        retry_in: Option<crate::time::Duration>,
     },
     /// The peer is off: `took` from its death (or the operator's command).
     FenceConfirmed {

@@ -259,9 +259,14 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
         Event::FenceScheduled { delay } => fence("scheduled").reason(format!("the peer is dead: in {}", fmt(delay))),
         Event::FenceStarted { attempt } => fence("started").reason(format!("attempt {attempt}")),
         Event::FenceFailed { repeated: true, .. } => return None,
-        Event::FenceFailed { attempt, ref detail, retry_in, .. } => fence("failed").previous("started").reason(
-            format!("attempt {attempt}: {detail}; no takeover until it is fenced; retrying in {}", fmt(retry_in)),
-        ),
+        Event::FenceFailed { attempt, ref detail, retry_in, .. } => {
+            fence("failed").previous("started").reason(match retry_in {
+                Some(r) => {
+                    format!("attempt {attempt}: {detail}; no takeover until it is fenced; retrying in {}", fmt(r))
+                }
+                None => format!("attempt {attempt}: {detail}; the peer is alive: not retried"),
+            })
+        }
         Event::FenceConfirmed { took, ref detail } => {
             fence("confirmed").reason(format!("{detail} ({} ms after it was declared dead)", took.as_millis()))
         }
@@ -714,7 +719,7 @@ mod tests {
                 attempt: 1,
                 detail: "no answer".into(),
                 repeated: false,
-                retry_in: Duration::from_secs(1),
+                retry_in: Some(Duration::from_secs(1)),
             },
             Event::FenceConfirmed { took: Duration::from_millis(420), detail: "chassis off".into() },
             Event::FenceCancelled,
@@ -740,7 +745,7 @@ mod tests {
     /// Events that repeat what was told, or are log lines only: the hooks do not hear them.
     fn untold() -> Vec<Event> {
         vec![
-            Event::FenceFailed { attempt: 2, detail: "no answer".into(), repeated: true, retry_in: Duration::ZERO },
+            Event::FenceFailed { attempt: 2, detail: "no answer".into(), repeated: true, retry_in: None },
             Event::FenceCheck { ok: true, detail: "on".into(), took: Duration::ZERO, changed: false },
             Event::Hb(HbEvent::PeerHolds(GroupMask(1))),
             Event::Hb(HbEvent::Notice { notice: HbNotice::NoPacketsMissing, suppressed: 0 }),

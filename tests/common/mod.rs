@@ -5,7 +5,8 @@
 //! - `rig`: the two-node rig of real daemons ([`Rig`], [`Node`], [`Sampler`]);
 //! - `relay`, `serial`: a null-modem cable of pty pairs, and serial links on it;
 //! - `loopdev`: loop devices for mount tests (util-linux `losetup`);
-//! - `bmc`, `rmcp_bmc`: BMCs for fencing tests;
+//! - `bmc`, `rmcp_bmc`: BMCs for fencing tests; `fencerig`: the two-node rig whose nodes are
+//!   machines behind BMCs;
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
 //! - `http`: a small HTTP client, and clients that never send or never read;
@@ -18,6 +19,7 @@
 #![allow(dead_code, unused_imports)] // each test crate uses its own part
 
 pub mod bmc;
+pub mod fencerig;
 pub mod guest;
 pub mod hbfix;
 pub mod hbmixed;
