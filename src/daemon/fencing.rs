@@ -446,8 +446,13 @@ impl Fencing {
     }
 
     /// The running attempt ended.
-    pub fn attempt_done(&mut self, now: Instant, ok: bool, detail: String, out: &mut Vec<Output>) {
+    /// Attempt `done` ended (the result of an attempt that is no longer the running one, a
+    /// cancelled attempt's late exit, is dropped).
+    pub fn attempt_done(&mut self, now: Instant, done: u32, ok: bool, detail: String, out: &mut Vec<Output>) {
         let State::Running { attempt, since } = self.state else { return };
+        if attempt != done {
+            return;
+        }
         if ok {
             self.last_fence_time = Some(now.saturating_since(since));
             self.confirm(now, detail, out);
@@ -542,6 +547,14 @@ mod tests {
         Fencing::new(t(0), setup(method, first_node, wait_for_peer))
     }
 
+    /// The attempt running now (0: none).
+    fn running(f: &Fencing) -> u32 {
+        match f.state() {
+            State::Running { attempt, .. } => attempt,
+            _ => 0,
+        }
+    }
+
     fn fences(out: &[Output]) -> Vec<u32> {
         out.iter()
             .filter_map(|o| match o {
@@ -623,7 +636,7 @@ mod tests {
         f.peer_dead(t(80_000), true, None, t(80_000), &mut out);
         f.tick(t(80_000), Allow::ALL, &mut out);
         assert_eq!(fences(&out), [1]);
-        f.attempt_done(t(80_200), true, "off".into(), &mut out);
+        f.attempt_done(t(80_200), running(&f), true, "off".into(), &mut out);
         assert_eq!(f.fence_time(), ms(200));
         // A stale check result (its child was killed for the attempt) is dropped.
         let before = f.last_check().cloned();
@@ -661,7 +674,7 @@ mod tests {
         for _ in 0..7 {
             out.clear();
             now += 50;
-            f.attempt_done(t(now), false, "BMC 203.0.113.12:623: no answer".into(), &mut out);
+            f.attempt_done(t(now), running(&f), false, "BMC 203.0.113.12:623: no answer".into(), &mut out);
             let Some(at) = f.poll_at() else { panic!() };
             retries.push(at.saturating_since(t(now)).as_secs());
             let repeated: Vec<bool> = out
@@ -678,10 +691,27 @@ mod tests {
         assert_eq!(retries, [1, 2, 4, 8, 16, 30, 30]);
         assert_eq!(f.gate(), Gate::Closed);
         out.clear();
-        f.attempt_done(t(now + 20), true, "power off confirmed".into(), &mut out);
+        f.attempt_done(t(now + 20), running(&f), true, "power off confirmed".into(), &mut out);
         assert_eq!(f.gate(), Gate::Open);
         assert!(matches!(f.state(), State::Confirmed { .. }));
         assert!(f.last().unwrap().ok);
+    }
+
+    #[test]
+    fn a_late_result_of_an_older_attempt_is_dropped() {
+        let mut out = Vec::new();
+        let mut f = fencing(Method::Power, true, true);
+        f.peer_up(&mut out);
+        f.peer_dead(t(0), true, None, t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
+        f.attempt_done(t(10), 1, false, "no answer".into(), &mut out);
+        f.tick(t(1010), Allow::ALL, &mut out);
+        assert_eq!(f.state(), State::Running { attempt: 2, since: t(1010) });
+        // Attempt 1's child, killed and reaped late, reports success: not attempt 2's.
+        f.attempt_done(t(1020), 1, true, "late".into(), &mut out);
+        assert_eq!(f.state(), State::Running { attempt: 2, since: t(1010) });
+        f.attempt_done(t(1030), 2, true, "off".into(), &mut out);
+        assert!(matches!(f.state(), State::Confirmed { .. }));
     }
 
     #[test]
@@ -696,7 +726,7 @@ mod tests {
         assert!(out.contains(&Output::CancelFence));
         assert_eq!(f.state(), State::Idle);
         // A late result of the cancelled attempt changes nothing.
-        f.attempt_done(t(10), true, "late".into(), &mut out);
+        f.attempt_done(t(10), running(&f), true, "late".into(), &mut out);
         assert_eq!(f.state(), State::Idle);
     }
 
@@ -743,7 +773,7 @@ mod tests {
         f.operator_fence(t(0), 4, &mut out);
         assert_eq!(fences(&out), [1]);
         out.clear();
-        f.attempt_done(t(40), false, "BMC: wrong password".into(), &mut out);
+        f.attempt_done(t(40), running(&f), false, "BMC: wrong password".into(), &mut out);
         assert!(out.iter().any(|o| matches!(o, Output::Reply { conn: 4, code: ReplyCode::Failed, .. })), "{out:?}");
         assert!(out.iter().any(|o| matches!(o, Output::Event(Event::FenceFailed { retry_in: None, .. }))), "{out:?}");
         assert_eq!(f.state(), State::Idle);
@@ -753,7 +783,7 @@ mod tests {
         f.peer_dead(t(100), false, None, t(100), &mut out);
         out.clear();
         f.operator_fence(t(200), 5, &mut out);
-        f.attempt_done(t(240), false, "BMC: wrong password".into(), &mut out);
+        f.attempt_done(t(240), running(&f), false, "BMC: wrong password".into(), &mut out);
         assert!(matches!(f.state(), State::Failed { attempt: 1, .. }), "{:?}", f.state());
         assert_eq!(f.poll_at(), Some(t(1240)));
     }
@@ -765,7 +795,7 @@ mod tests {
         f.operator_fence(t(0), 4, &mut out);
         assert_eq!(fences(&out), [1]);
         out.clear();
-        f.attempt_done(t(40), true, "power off confirmed".into(), &mut out);
+        f.attempt_done(t(40), running(&f), true, "power off confirmed".into(), &mut out);
         assert!(out.iter().any(|o| matches!(o, Output::Reply { conn: 4, code: ReplyCode::Ok, .. })), "{out:?}");
         // Without a power method it is refused at once.
         let mut m = fencing(Method::Manual, true, true);

@@ -53,7 +53,7 @@ pub enum Input<'a> {
     /// drbd.conf(5) fence-peer code.
     OutdateDone { id: usize, code: u8 },
     /// The running fence attempt ended: `ok` = the peer's power-off is confirmed.
-    FenceDone { ok: bool, detail: &'a str },
+    FenceDone { attempt: u32, ok: bool, detail: &'a str },
     /// Device check `id` ended: `ok` = the peer's fence device answered (`detail`: what).
     FenceCheckDone { id: u32, ok: bool, detail: &'a str },
     /// An echo reply from ping target (or probe) `index` (the loop matched its source and

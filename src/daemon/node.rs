@@ -154,8 +154,8 @@ impl Node {
                 self.outdates.conn_gone(conn);
                 self.fencing.conn_gone(conn);
             }
-            Input::FenceDone { ok, detail } => {
-                self.fencing.attempt_done(now, ok, detail.to_string(), out);
+            Input::FenceDone { attempt, ok, detail } => {
+                self.fencing.attempt_done(now, attempt, ok, detail.to_string(), out);
             }
             Input::FenceCheckDone { id, ok, detail } => {
                 self.fencing.check_done(now, id, ok, detail.to_string(), out);
