@@ -127,7 +127,9 @@ impl StatusView<'_> {
                 l.took.as_millis()
             ));
         }
-        if let Some(c) = f.last_check() {
+        // After a confirmed fence the device was last checked before it: not news.
+        let confirmed = matches!(f.state(), State::Confirmed { .. });
+        if let (Some(c), false) = (f.last_check(), confirmed) {
             let verdict = if c.ok { "answers" } else { "DOES NOT ANSWER" };
             lines.push(format!(
                 "fencing {peer}: device {verdict}: {} ({} ms, checked {} ago)",
