@@ -5,7 +5,10 @@
 //! - `rig`: the two-node rig of real daemons ([`Rig`], [`Node`], [`Sampler`]);
 //! - `relay`, `serial`: a null-modem cable of pty pairs, and serial links on it;
 //! - `loopdev`: loop devices for mount tests (util-linux `losetup`);
-//! - `bmc`, `rmcp_bmc`: BMCs for fencing tests;
+//! - `bmc`, `rmcp_bmc`: BMCs for fencing tests; `machine`: a node as a machine behind a
+//!   power switch and a BMC, and the two-node rig of such machines ([`machine::MachineRig`]);
+//! - `cable`: a serial null-modem cable for daemons (pty pairs, a relay, lock clean-up);
+//! - `nft`: cut and lossy links with nftables;
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
 //! - `rng`: the one seeded random generator ([`Rng`], shared with the unit tests);
@@ -16,12 +19,15 @@
 #![allow(dead_code, unused_imports)] // each test crate uses its own part
 
 pub mod bmc;
+pub mod cable;
 pub mod guest;
 pub mod hbfix;
 pub mod hbmixed;
 pub mod hbrig;
 pub mod loopdev;
+pub mod machine;
 pub mod netns;
+pub mod nft;
 pub mod ocf;
 pub mod prereq;
 pub mod relay;
