@@ -8,7 +8,8 @@
 //! - `bmc`, `rmcp_bmc`: BMCs for fencing tests; `machine`: a node as a machine behind a
 //!   power switch and a BMC, and the two-node rig of such machines ([`machine::MachineRig`]);
 //! - `cable`: a serial null-modem cable for daemons (pty pairs, a relay, lock clean-up);
-//! - `nft`: cut and lossy links with nftables;
+//! - `nft`: cut and lossy links with nftables; `chaos`: the chaos run's schedule, journal,
+//!   address watch and evaluation;
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
 //! - `rng`: the one seeded random generator ([`Rng`], shared with the unit tests);
@@ -20,6 +21,7 @@
 
 pub mod bmc;
 pub mod cable;
+pub mod chaos;
 pub mod guest;
 pub mod hbfix;
 pub mod hbmixed;
