@@ -26,7 +26,8 @@ pub struct Cable {
 
 impl Cable {
     /// A cable at `baud` (paced like a real line), its ends in `dir`; the relay's random
-    /// choices (corruption, noise) come from `seed`.
+    /// choices (corruption, noise) come from `seed`. The relay runs at real-time priority
+    /// ([`Relay::start_realtime`]): a real cable never stalls.
     pub fn new(dir: &Path, baud: u32, seed: u64) -> Cable {
         let pa = Pty::new();
         let pb = Pty::new();
@@ -35,7 +36,7 @@ impl Cable {
         let b = dir.join(format!("tty{id}b"));
         std::os::unix::fs::symlink(&pa.path, &a).unwrap();
         std::os::unix::fs::symlink(&pb.path, &b).unwrap();
-        let relay = Relay::start(pa.master, pb.master, Faults { baud: Some(baud), ..Faults::default() }, seed);
+        let relay = Relay::start_realtime(pa.master, pb.master, Faults { baud: Some(baud), ..Faults::default() }, seed);
         Cable { relay, a, b, _slaves: (pa.slave, pb.slave) }
     }
 

@@ -108,11 +108,27 @@ const MAX_PENDING: usize = 1 << 16;
 impl Relay {
     /// Starts relaying between two pty masters (taken over by the relay).
     pub fn start(a: OwnedFd, b: OwnedFd, faults: Faults, seed: u64) -> Relay {
+        Relay::spawn(a, b, faults, seed, false)
+    }
+
+    /// Like [`Relay::start`], with the relay's thread at real-time priority (SCHED_FIFO 10,
+    /// below the daemons' 20): a cable does not stall when the machine is loaded, and a
+    /// relay starved for half a second by other work would look like a dead line.
+    pub fn start_realtime(a: OwnedFd, b: OwnedFd, faults: Faults, seed: u64) -> Relay {
+        Relay::spawn(a, b, faults, seed, true)
+    }
+
+    fn spawn(a: OwnedFd, b: OwnedFd, faults: Faults, seed: u64, realtime: bool) -> Relay {
         let stop = Arc::new(AtomicBool::new(false));
         let faults = Arc::new(Mutex::new(faults));
         let stats = Arc::new(Mutex::new(RelayStats::default()));
         let (s, f, st) = (stop.clone(), faults.clone(), stats.clone());
-        let thread = std::thread::spawn(move || run(a, b, s, f, st, seed));
+        let thread = std::thread::spawn(move || {
+            if realtime {
+                let _ = tandem::sys::rt::set_realtime(10);
+            }
+            run(a, b, s, f, st, seed)
+        });
         Relay { stop, faults, stats, thread: Some(thread) }
     }
 
