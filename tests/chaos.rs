@@ -704,6 +704,37 @@ fn run_phase(
     let mut probe = probe;
     let probe_done =
         wait_for(Duration::from_secs(5), Duration::from_millis(20), || probe.0.try_wait().ok().flatten().is_some());
+    // What runs on each machine besides its init: the daemon, and on the holder the
+    // service (one socat listening; its per-connection children are gone once the client
+    // stops). Anything else outlived what started it.
+    if !j.failed() {
+        let holder = phase.holder();
+        let leftovers = |i: usize| -> Vec<(u32, String)> {
+            let daemon = phase.m(i).daemon_pid();
+            let mut socat = 0;
+            phase
+                .m(i)
+                .processes()
+                .into_iter()
+                .filter(|(pid, cmd)| {
+                    if Some(*pid) == daemon {
+                        return false;
+                    }
+                    if Some(i) == holder && cmd.starts_with("socat ") && socat == 0 {
+                        socat += 1;
+                        return false;
+                    }
+                    true
+                })
+                .collect()
+        };
+        for i in 0..2 {
+            let settled = wait_for(Duration::from_secs(5), Duration::from_millis(100), || leftovers(i).is_empty());
+            if !settled {
+                j.fail(format!("{}: processes left over at the end: {:?}", NODES[i], leftovers(i)));
+            }
+        }
+    }
     let end = j.now();
     let w = watch.finish();
     // A clean stop of both: exit 0.

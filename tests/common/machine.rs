@@ -182,6 +182,24 @@ impl Machine {
         children(init).into_iter().find(|c| std::fs::read_link(format!("/proc/{c}/exe")).is_ok_and(|e| e == bin))
     }
 
+    /// Every process of the machine but its init: (pid, command line).
+    pub fn processes(&self) -> Vec<(u32, String)> {
+        let Some(init) = self.init_pid() else { return Vec::new() };
+        let Ok(ns) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else { return Vec::new() };
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if pid == init || std::fs::read_link(format!("/proc/{pid}/ns/pid")).map_or(true, |n| n != ns) {
+                continue;
+            }
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd: Vec<String> =
+                cmd.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            out.push((pid, cmd.join(" ")));
+        }
+        out
+    }
+
     /// Sends `sig` to the daemon alone; false when it does not run.
     pub fn signal(&self, sig: nix::sys::signal::Signal) -> bool {
         match self.daemon_pid() {
