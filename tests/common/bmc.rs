@@ -340,6 +340,30 @@ impl Bmc {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// A BMC like [`Bmc::start`] whose chassis power switch is the program `switch`, called
+    /// as `switch DIR get power | set power 0|1 | set reset 1` with DIR = [`Bmc::dir`] (and
+    /// printing `power:0|1` for `get`): the caller writes the machine into DIR and owns it
+    /// (tests/common/machine.rs). Nothing is powered on here.
+    pub fn start_switch(net: &MgmtNet, addr: &str, user: &str, password: &str, switch: &Path) -> Bmc {
+        let ns = Netns::new(format!("tbmc{}", unique()));
+        let ip: IpAddr = addr.parse().unwrap();
+        net.attach(ns.name(), "mgmt0", &format!("{addr}/{}", if ip.is_ipv6() { 64 } else { 24 }));
+        let dir = TempDir::new("bmc");
+        let mut bmc = Bmc { ns, dir, addr: ip, user: user.to_string(), password: password.to_string(), sim: None };
+        let power = bmc.path("power.sh");
+        std::fs::write(&power, format!("#!/bin/sh\nexec '{}' '{}' \"$@\"\n", switch.display(), bmc.dir().display()))
+            .unwrap();
+        std::fs::set_permissions(&power, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bmc.write_lan_conf();
+        std::fs::write(
+            bmc.path("bmc.emu"),
+            "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n",
+        )
+        .unwrap();
+        bmc.start_sim();
+        bmc
+    }
 }
 
 impl Drop for Bmc {

@@ -6,7 +6,11 @@
 //! - `relay`, `serial`: a null-modem cable of pty pairs, and serial links on it;
 //! - `loopdev`: loop devices for mount tests (util-linux `losetup`);
 //! - `bmc`, `rmcp_bmc`: BMCs for fencing tests; `fencerig`: the two-node rig whose nodes are
-//!   machines behind BMCs;
+//!   machines behind BMCs (fencing tests); `machine`: a node as a machine behind a
+//!   power switch and a BMC, and the two-node rig of such machines ([`machine::MachineRig`]);
+//! - `cable`: a serial null-modem cable for daemons (pty pairs, a relay, lock clean-up);
+//! - `nft`: cut and lossy links with nftables; `chaos`: the chaos run's schedule, journal,
+//!   address watch and evaluation;
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
 //! - `http`: a small HTTP client, and clients that never send or never read;
@@ -19,6 +23,8 @@
 #![allow(dead_code, unused_imports)] // each test crate uses its own part
 
 pub mod bmc;
+pub mod cable;
+pub mod chaos;
 pub mod fencerig;
 pub mod guest;
 pub mod hbfix;
@@ -26,7 +32,9 @@ pub mod hbmixed;
 pub mod hbrig;
 pub mod http;
 pub mod loopdev;
+pub mod machine;
 pub mod netns;
+pub mod nft;
 pub mod ocf;
 pub mod prereq;
 pub mod relay;
