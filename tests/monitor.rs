@@ -113,7 +113,13 @@ exit $rc"#,
             .map(|l| {
                 let f: Vec<&str> = l.split(' ').collect();
                 assert_eq!(f.len(), 5, "{l}");
-                Op { t_us: f[0].parse().unwrap(), ns: f[1].into(), kind: f[2].into(), op: f[3].into(), rc: f[4].parse().unwrap() }
+                Op {
+                    t_us: f[0].parse().unwrap(),
+                    ns: f[1].into(),
+                    kind: f[2].into(),
+                    op: f[3].into(),
+                    rc: f[4].parse().unwrap(),
+                }
             })
             .collect()
     }
@@ -224,8 +230,7 @@ fn a_killed_service_is_restarted_in_place_with_what_follows_it() {
             && a.group("web").is_some_and(|g| g["state"] == "started" && g["owner"] == "alpha")
     };
     assert!(wait_for(Duration::from_secs(10), Duration::from_millis(20), restarted), "{:?}", a.status());
-    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || m.rig.ask().as_deref()
-        == Some(na.as_str())));
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || m.rig.ask().as_deref() == Some(na.as_str())));
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&stop, "").unwrap();
     let _ = probe.0.wait();
@@ -525,9 +530,10 @@ fn a_file_system_unmounted_by_hand_is_detected_and_remounted() {
         v.extend_from_slice(args);
         Command::new(v[0]).args(&v[1..]).output().unwrap()
     };
-    let mounted = || String::from_utf8_lossy(&in_ns(&["findmnt", "-n", "-o", "SOURCE", mnt.to_str().unwrap()]).stdout)
-        .trim()
-        == dev.path().to_str().unwrap();
+    let mounted = || {
+        String::from_utf8_lossy(&in_ns(&["findmnt", "-n", "-o", "SOURCE", mnt.to_str().unwrap()]).stdout).trim()
+            == dev.path().to_str().unwrap()
+    };
     assert!(mounted(), "not mounted in the daemon's namespace");
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
         a.group("fs").is_some_and(|g| json_res(&g, "::ext4")["last_check_ok"] == true)
@@ -550,4 +556,28 @@ fn a_file_system_unmounted_by_hand_is_detected_and_remounted() {
     a.signal("TERM");
     assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0), "{}", a.log_text());
     b.kill9();
+}
+
+#[test]
+fn a_reload_applies_a_new_restart_limit() {
+    if !require(&["ip", "socat", "ss", "setsid"]) {
+        return;
+    }
+    let m = Mon::new();
+    let (a, b) = m.up(&m.web());
+    let na = m.rig.a.name().to_string();
+    // restart_limit 3 → 1 on alpha, by SIGHUP.
+    let text = std::fs::read_to_string(&a.config).unwrap();
+    std::fs::write(&a.config, format!("{text}restart_limit 1\n")).unwrap();
+    a.signal("HUP");
+    assert!(
+        wait_for(Duration::from_secs(5), Duration::from_millis(20), || !lines(&a, "configuration reloaded").is_empty())
+    );
+    assert!(lines(&a, "reload refused").is_empty(), "{}", a.log_text());
+    let t0 = crash_from_now(&m, &na);
+    assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(15)), "{:?}", b.status());
+    assert_eq!(m.changes(&na, t0).iter().filter(|c| *c == "svc start").count(), 1, "{:?}", m.changes(&na, t0));
+    let restarts = lines(&a, "restarting script::");
+    assert_eq!(restarts.len(), 1, "{}", a.log_text());
+    assert!(restarts[0].contains("(restart 1 of 1 within restart_window)"), "{restarts:?}");
 }

@@ -1370,4 +1370,18 @@ impl Cluster {
     pub fn set_auto_failback(&mut self, on: bool) {
         self.settings.auto_failback = on;
     }
+
+    /// Config reload: `restart_limit`, `restart_window` and `failure_timeout` may change
+    /// live. They apply from the next failure; restarts already counted stay counted, and
+    /// a failed mark set earlier expires by the new `failure_timeout`.
+    pub fn set_failure_policy(
+        &mut self,
+        restart_limit: u32,
+        restart_window: Duration,
+        failure_timeout: Option<Duration>,
+    ) {
+        self.settings.restart_limit = restart_limit;
+        self.settings.restart_window = restart_window;
+        self.settings.failure_timeout = failure_timeout;
+    }
 }

@@ -968,3 +968,20 @@ fn a_shutdown_during_a_restart_stops_for_good() {
     h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(h.state(0), GroupState::Stopped);
 }
+
+#[test]
+fn a_reloaded_failure_policy_applies_from_the_next_failure() {
+    let mut h = monitored(1, 1000, 3);
+    h.c.set_failure_policy(1, Duration::from_secs(60), Some(Duration::from_secs(5)));
+    h.at(1000, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::Restart { restart: 1, limit: 1, .. })));
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
+    h.done(0, 0, Op::Start, OpResult::Running);
+    h.at(2500, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::RestartLimit { .. })), "the new limit: one restart");
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert_eq!(h.state(0), GroupState::Failed);
+    assert_eq!(h.c.poll_at(), Some(t(7500)), "the new failure_timeout");
+}

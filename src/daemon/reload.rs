@@ -5,7 +5,8 @@ use crate::config::Config;
 
 /// The settings that need a restart and differ between `old` and `new` (empty: the new
 /// configuration may be applied live). Timers, `auto_failback`, the resource timeouts, the
-/// gratuitous ARP settings, the keys (`authkey`, `authkey_accept`: the codec's keys are
+/// gratuitous ARP settings, the failure policy (`restart_limit`, `restart_window`,
+/// `failure_timeout`), the keys (`authkey`, `authkey_accept`: the codec's keys are
 /// replaced), the notify hooks and `metrics_listen` may change live.
 pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut fixed = Vec::new();
@@ -61,6 +62,7 @@ mod tests {
             "warntime 3s\n",
             "notify /usr/local/sbin/hook\nnotify_timeout 2s\n",
             "metrics_listen 192.0.2.1:9694\n",
+            "restart_limit 1\nrestart_window 60s\nfailure_timeout 300s\n",
         ] {
             assert!(diff(&old, &cfg(extra)).is_empty(), "{extra}");
         }
