@@ -315,6 +315,8 @@ struct Group {
     restarts: Vec<Instant>,
     /// When the failed mark was set (for `failure_timeout`).
     failed_at: Option<Instant>,
+    /// Failed here, and the peer cannot run it either: said once, until that changes.
+    nowhere: bool,
 }
 
 impl Group {
@@ -391,6 +393,7 @@ impl Cluster {
                 restarts: Vec::with_capacity(settings.restart_limit.min(64) as usize + 1),
                 restart_from: None,
                 failed_at: None,
+                nowhere: false,
                 def,
                 state: GroupState::Stopped,
                 seq: Seq::Probe,
@@ -460,6 +463,7 @@ impl Cluster {
         if self.node != NodeState::Init {
             for g in 0..self.groups.len() {
                 self.reconcile(g, out);
+                self.tell_nowhere(g, out);
             }
         }
         let announced = self.announce_if_changed(out);
@@ -828,11 +832,25 @@ impl Cluster {
         gr.release_pending = false;
         gr.retry_at = None;
         let to = if gr.failed { GroupState::Failed } else { GroupState::Stopped };
-        let failed = gr.failed;
         self.set_state(g, to, out);
-        if failed && !self.shutdown && !self.peer_can_take(g) {
+    }
+
+    /// Says once that nobody can run `g` (failed here, and the peer failed it too, gives it
+    /// up, or is not up), whenever that becomes true: after this node's own failure, and
+    /// also when the peer that took the group over fails it in turn or dies.
+    fn tell_nowhere(&mut self, g: usize, out: &mut Vec<Action>) {
+        let peer_cannot = match self.peer {
+            PeerState::Dead => true,
+            PeerState::Up => self.peer_known && !self.peer_can_take(g),
+            PeerState::Init => false,
+        };
+        let active = self.node == NodeState::Active && !self.shutdown;
+        let Some(gr) = self.groups.get_mut(g) else { return };
+        let now = active && gr.failed && gr.seq == Seq::Idle && gr.state == GroupState::Failed && peer_cannot;
+        if now && !gr.nowhere {
             out.push(Action::Log(LogEvent::NowhereToRun { group: GroupId(g) }));
         }
+        gr.nowhere = now;
     }
 
     /// Each monitored resource's first check, one interval after the group started.

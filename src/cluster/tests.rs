@@ -887,6 +887,9 @@ fn past_the_restart_limit_the_group_moves_and_never_ping_pongs() {
     // The peer fails it too: nobody runs it, and it is said.
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Failed, OFFER, 0, 0)]);
     assert!(runs(&a).is_empty(), "no start loop");
+    assert!(has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "said here too");
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Failed, OFFER, 0, 0)]);
+    assert!(!has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "once");
     // Cleanup here: this node may run it again.
     let a = h.ev(Event::Cleanup(GroupSel::All));
     assert!(has_log(&a, |l| matches!(l, LogEvent::Cleanup { .. })));
@@ -984,4 +987,21 @@ fn a_reloaded_failure_policy_applies_from_the_next_failure() {
     h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(h.state(0), GroupState::Failed);
     assert_eq!(h.c.poll_at(), Some(t(7500)), "the new failure_timeout");
+}
+
+#[test]
+fn a_failed_node_says_nowhere_to_run_when_the_peer_that_took_the_group_dies() {
+    let mut h = monitored(1, 1000, 0);
+    h.at(1000, Event::Tick);
+    h.done(0, 0, Op::Status, OpResult::Stopped);
+    let a = h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert!(!has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "the peer can take it");
+    h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 99, 0)]);
+    let a = h.ev(Event::Peer(PeerState::Dead));
+    assert!(runs(&a).is_empty(), "failed here: not taken over");
+    assert!(has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "and it is said");
+    assert!(!has_log(&h.at(5000, Event::Tick), |l| matches!(l, LogEvent::NowhereToRun { .. })), "once");
+    // Cleared here: taken over at once.
+    let a = h.ev(Event::Cleanup(GroupSel::All));
+    assert_eq!(runs(&a), vec![(0, 0, Op::Start)]);
 }
