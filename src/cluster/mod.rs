@@ -246,6 +246,8 @@ pub struct ResHealth {
     pub last_check: Option<(Instant, bool)>,
     /// Monitor failures since the start or the last cleanup.
     pub fail_count: u32,
+    /// Monitor failures since the start (a cleanup does not clear it: a counter).
+    pub failures_total: u64,
     pub last_failure: Option<Instant>,
 }
 
@@ -903,6 +905,7 @@ impl Cluster {
         }
         if let Some(h) = gr.health.get_mut(r) {
             h.fail_count = h.fail_count.saturating_add(1);
+            h.failures_total = h.failures_total.saturating_add(1);
             h.last_failure = Some(now);
         }
         let error = result == OpResult::Failed;

@@ -894,7 +894,8 @@ fn past_the_restart_limit_the_group_moves_and_never_ping_pongs() {
     let a = h.ev(Event::Cleanup(GroupSel::All));
     assert!(has_log(&a, |l| matches!(l, LogEvent::Cleanup { .. })));
     assert!(!h.c.group_view(GroupId(0)).failed);
-    assert_eq!(h.c.res_health(GroupId(0), ResId(0)).unwrap().fail_count, 0);
+    let h0 = h.c.res_health(GroupId(0), ResId(0)).unwrap();
+    assert_eq!((h0.fail_count, h0.failures_total), (0, 3), "the counter since the start stays");
     assert_ne!(h.wire(0).flags & CLAIM, 0, "claims it again: the peer gave it up");
 }
 
