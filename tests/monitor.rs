@@ -12,6 +12,8 @@
 //! - `failure_timeout` lifts the mark; the built-in `ip` and `mount` checks detect an address
 //!   removed and a file system unmounted by hand, and restore them.
 //!
+//! - a status check that hangs is killed at `status_timeout` and counts as a failure;
+//!
 //! Every resource of the test groups is one script, `res KIND OP`, that appends
 //! `UNIX_NS NETNS KIND OP EXIT` to a log of its own: the order of operations is read there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
@@ -66,6 +68,8 @@ pidf=$d/run/svc-{port}-$ns.pid
 rc=0
 case $kind in
 svc)
+    # while hang-NETNS exists, a status check never ends
+    [ "$op" = status ] && [ -e $d/hang-$ns ] && exec sleep 30
     {svc} {float} {port} - $d/run $op || rc=$?
     if [ "$op" = start ] && [ $rc = 0 ] && [ -e $d/crash-$ns ]; then
         setsid sh -c "sleep 0.1; kill -9 \$(cat $pidf)" </dev/null >/dev/null 2>&1 &
@@ -640,4 +644,37 @@ fn a_failed_node_whose_peer_dies_says_nowhere_to_run_until_cleanup() {
     assert_eq!(code, 0, "{out}");
     assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(5)), "{:?}", a.status());
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || m.rig.ask().as_deref() == Some(na.as_str())));
+}
+
+#[test]
+fn a_check_that_hangs_is_killed_at_status_timeout_and_counts_as_a_failure() {
+    if !require(&["ip", "socat", "ss", "setsid"]) {
+        return;
+    }
+    let m = Mon::new();
+    let (a, b) = m.up(&m.web());
+    let na = m.rig.a.name().to_string();
+    let hang = m.dir.join(format!("hang-{na}"));
+    std::fs::write(&hang, "").unwrap();
+    let t0 = unix_us();
+    assert!(
+        wait_for(Duration::from_secs(5), Duration::from_millis(10), || !lines(&a, "monitor: script::").is_empty()),
+        "{}",
+        a.log_text()
+    );
+    std::fs::remove_file(&hang).unwrap();
+    let seen = lines(&a, "monitor: script::");
+    let seen_ms = (log_time_us(&seen[0]) - t0) / 1000;
+    eprintln!("a hanging check: failed {seen_ms} ms after it began to hang");
+    assert!(seen[0].ends_with("::svc cannot be checked (its status failed)"), "{seen:?}");
+    assert!(seen_ms >= u128::from(STATUS_TIMEOUT_MS), "{seen_ms} ms: before status_timeout?");
+    assert!(seen_ms <= u128::from(INTERVAL_MS + STATUS_TIMEOUT_MS) + 300, "{seen_ms} ms");
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(5)), "{:?}", a.status());
+    assert_eq!(m.changes(&na, t0), ["after stop", "svc stop", "svc start", "after start"]);
+    let g = a.group("web").unwrap();
+    let svc = json_res(&g, "::svc");
+    assert_eq!(svc["fail_count"], 1, "{svc}");
+    eprintln!("last_failure: {}", svc["last_failure"]);
+    assert!(svc["last_failure"].as_str().is_some_and(|s| !s.is_empty() && s != "not running"), "{svc}");
+    assert!(peer_trouble(&a).is_empty() && peer_trouble(&b).is_empty(), "{:?}", peer_trouble(&b));
 }
