@@ -14,88 +14,51 @@
 //!
 //! - a status check that hangs is killed at `status_timeout` and counts as a failure;
 //!
-//! Every resource of the test groups is one script, `res KIND OP`, that appends
-//! `UNIX_NS NETNS KIND OP EXIT` to a log of its own: the order of operations is read there.
+//! Every resource of the test groups but the address is one script (tests/common/svcres.rs)
+//! that logs each call: the order of operations is read there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step ends the test
 
 mod common;
+use common::svcres::SvcRes;
 use common::watch::peer_trouble;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const TIMING: &str = "keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 2s";
 /// The monitor's interval in these tests, and the status check's deadline.
 const INTERVAL_MS: u64 = 200;
 const STATUS_TIMEOUT_MS: u64 = 1000;
 
-/// One line of the resources' own log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Op {
-    /// When the operation ended, µs since the epoch.
-    t_us: u128,
-    ns: String,
-    kind: String,
-    op: String,
-    rc: i32,
-}
-
-fn unix_us() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros()
-}
-
-/// A rig whose groups are made of `res` resources.
+/// A rig whose group `web` is made of [`SvcRes`] resources.
 struct Mon {
     rig: Rig,
     dir: PathBuf,
     res: PathBuf,
+    r: SvcRes,
+}
+
+impl std::ops::Deref for Mon {
+    type Target = SvcRes;
+    fn deref(&self) -> &SvcRes {
+        &self.r
+    }
 }
 
 impl Mon {
     fn new() -> Mon {
         let rig = Rig::new();
         let dir = rig.dir.path().to_path_buf();
-        // `svc`: the TCP service (tests/tools/svc); while `crash-NETNS` exists, the service
-        // process dies 100 ms after every successful start. `after`: a flag file, what
-        // follows the service in the group. Every call is logged with its exit code.
-        let res = script(
-            &dir,
-            "res",
-            &format!(
-                r#"d={d}; kind=$1; op=$2; ns=$(ip netns identify $$)
-pidf=$d/run/svc-{port}-$ns.pid
-rc=0
-case $kind in
-svc)
-    # while hang-NETNS exists, a status check never ends
-    [ "$op" = status ] && [ -e $d/hang-$ns ] && exec sleep 30
-    {svc} {float} {port} - $d/run $op || rc=$?
-    if [ "$op" = start ] && [ $rc = 0 ] && [ -e $d/crash-$ns ]; then
-        setsid sh -c "sleep 0.1; kill -9 \$(cat $pidf)" </dev/null >/dev/null 2>&1 &
-    fi ;;
-after)
-    f=$d/after-$ns
-    case $op in start) touch $f ;; stop) rm -f $f ;; status) [ -e $f ] || rc=3 ;; esac ;;
-*) rc=2 ;;
-esac
-echo "$(date +%s%6N) $ns $kind $op $rc" >> $d/ops
-exit $rc"#,
-                d = dir.display(),
-                svc = repo().join("tests/tools/svc").display(),
-                float = FLOAT,
-                port = PORT,
-            ),
-        );
-        Mon { rig, dir, res }
+        let r = SvcRes::new(&dir);
+        Mon { rig, dir, res: r.path.clone(), r }
     }
 
     /// `group web alpha ip::FLOAT script::res::svc script::res::after`, monitored.
     fn web(&self) -> String {
         format!(
-            "group web alpha ip::{FLOAT}/24/lan0 script::{r}::svc script::{r}::after\n\
-             monitor {INTERVAL_MS}ms web\nstatus_timeout {STATUS_TIMEOUT_MS}ms\n",
-            r = self.res.display()
+            "group web alpha {}\nmonitor {INTERVAL_MS}ms web\nstatus_timeout {STATUS_TIMEOUT_MS}ms\n",
+            self.r.resources()
         )
     }
 
@@ -112,51 +75,6 @@ exit $rc"#,
         assert!(wait_group(&b, "web", "alpha", "started", Duration::from_secs(15)), "{:?}", b.status());
         assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(5)), "{:?}", a.status());
         (a, b)
-    }
-
-    fn ops(&self) -> Vec<Op> {
-        let text = std::fs::read_to_string(self.dir.join("ops")).unwrap_or_default();
-        text.lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                assert_eq!(f.len(), 5, "{l}");
-                Op {
-                    t_us: f[0].parse().unwrap(),
-                    ns: f[1].into(),
-                    kind: f[2].into(),
-                    op: f[3].into(),
-                    rc: f[4].parse().unwrap(),
-                }
-            })
-            .collect()
-    }
-
-    /// The operations on node `ns` after `t_us`, status checks left out, as `KIND OP`.
-    fn changes(&self, ns: &str, t_us: u128) -> Vec<String> {
-        self.ops()
-            .into_iter()
-            .filter(|o| o.ns == ns && o.t_us > t_us && o.op != "status")
-            .map(|o| format!("{} {}", o.kind, o.op))
-            .collect()
-    }
-
-    fn starts(&self, ns: &str) -> usize {
-        self.ops().iter().filter(|o| o.ns == ns && o.kind == "svc" && o.op == "start").count()
-    }
-
-    /// Every service process started on `ns` dies at once from now on (or no longer).
-    fn crash(&self, ns: &str, on: bool) {
-        let f = self.dir.join(format!("crash-{ns}"));
-        if on {
-            std::fs::write(f, "").unwrap();
-        } else {
-            let _ = std::fs::remove_file(f);
-        }
-    }
-
-    /// The service's pid on `ns`.
-    fn svc_pid(&self, ns: &str) -> Option<u32> {
-        std::fs::read_to_string(self.dir.join(format!("run/svc-{PORT}-{ns}.pid"))).ok()?.trim().parse().ok()
     }
 }
 
@@ -320,14 +238,6 @@ fn a_killed_service_is_restarted_in_place_with_what_follows_it() {
     assert!(peer_trouble(&b).is_empty(), "{:?}", peer_trouble(&b));
 }
 
-/// Kills the service on `ns` and makes every later start there die at once.
-fn crash_from_now(m: &Mon, ns: &str) -> u128 {
-    m.crash(ns, true);
-    let t = unix_us();
-    run(&["kill", "-9", &m.svc_pid(ns).unwrap().to_string()]);
-    t
-}
-
 #[test]
 fn past_the_restart_limit_the_group_moves_to_the_peer_and_stays() {
     if !require(&["ip", "socat", "ss", "setsid"]) {
@@ -337,7 +247,7 @@ fn past_the_restart_limit_the_group_moves_to_the_peer_and_stays() {
     let (a, b) = m.up(&m.web());
     let (na, nb) = (m.rig.a.name().to_string(), m.rig.b.name().to_string());
     let sampler = Sampler::start(&na, &nb, FLOAT, Duration::from_millis(5));
-    let t0 = crash_from_now(&m, &na);
+    let t0 = m.crash_from_now(&na);
     assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(15)), "{:?}", b.status());
     let moved = Instant::now();
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || m.rig.ask().as_deref() == Some(nb.as_str())));
@@ -426,7 +336,7 @@ fn a_service_that_fails_on_both_nodes_ends_stopped_on_both() {
     let (a, b) = m.up(&m.web());
     let (na, nb) = (m.rig.a.name().to_string(), m.rig.b.name().to_string());
     m.crash(&nb, true);
-    let t0 = crash_from_now(&m, &na);
+    let t0 = m.crash_from_now(&na);
     let stopped = |n: &Node| n.group("web").is_some_and(|g| g["owner"] == "none" && g["local_state"] == "failed");
     assert!(
         wait_for(Duration::from_secs(20), Duration::from_millis(50), || stopped(&a) && stopped(&b)),
@@ -470,7 +380,7 @@ fn failure_timeout_lifts_the_mark_and_the_node_may_run_the_group_again() {
     let m = Mon::new();
     let (a, b) = m.up(&format!("{}failure_timeout 3s\n", m.web()));
     let (na, nb) = (m.rig.a.name().to_string(), m.rig.b.name().to_string());
-    crash_from_now(&m, &na);
+    m.crash_from_now(&na);
     assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(15)), "{:?}", b.status());
     let marked = a.group("web").unwrap();
     assert_eq!(marked["failed_here"], true, "{marked}");
@@ -493,7 +403,7 @@ fn failure_timeout_lifts_the_mark_and_the_node_may_run_the_group_again() {
     assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(1)));
     // Now the service is fixed on alpha and breaks on beta: alpha may run it again.
     m.crash(&na, false);
-    crash_from_now(&m, &nb);
+    m.crash_from_now(&nb);
     assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(15)), "{:?}", a.status());
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || m.rig.ask().as_deref() == Some(na.as_str())));
     assert_eq!(b.group("web").unwrap()["failed_here"], true);
@@ -606,7 +516,7 @@ fn a_reload_applies_a_new_restart_limit() {
         wait_for(Duration::from_secs(5), Duration::from_millis(20), || !lines(&a, "configuration reloaded").is_empty())
     );
     assert!(lines(&a, "reload refused").is_empty(), "{}", a.log_text());
-    let t0 = crash_from_now(&m, &na);
+    let t0 = m.crash_from_now(&na);
     assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(15)), "{:?}", b.status());
     assert_eq!(m.changes(&na, t0).iter().filter(|c| *c == "svc start").count(), 1, "{:?}", m.changes(&na, t0));
     let restarts = lines(&a, "restarting script::");
@@ -622,7 +532,7 @@ fn a_failed_node_whose_peer_dies_says_nowhere_to_run_until_cleanup() {
     let m = Mon::new();
     let (a, mut b) = m.up(&m.web());
     let na = m.rig.a.name().to_string();
-    crash_from_now(&m, &na);
+    m.crash_from_now(&na);
     assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(15)), "{:?}", b.status());
     assert!(lines(&a, "cannot run it either").is_empty(), "beta runs it: {}", a.log_text());
     // beta dies with everything it ran: alpha, failed for the group, does not take it over,
@@ -654,15 +564,14 @@ fn a_check_that_hangs_is_killed_at_status_timeout_and_counts_as_a_failure() {
     let m = Mon::new();
     let (a, b) = m.up(&m.web());
     let na = m.rig.a.name().to_string();
-    let hang = m.dir.join(format!("hang-{na}"));
-    std::fs::write(&hang, "").unwrap();
+    m.hang(&na, true);
     let t0 = unix_us();
     assert!(
         wait_for(Duration::from_secs(5), Duration::from_millis(10), || !lines(&a, "monitor: script::").is_empty()),
         "{}",
         a.log_text()
     );
-    std::fs::remove_file(&hang).unwrap();
+    m.hang(&na, false);
     let seen = lines(&a, "monitor: script::");
     let seen_ms = (log_time_us(&seen[0]) - t0) / 1000;
     eprintln!("a hanging check: failed {seen_ms} ms after it began to hang");
