@@ -441,7 +441,12 @@ fn an_address_removed_by_hand_is_detected_and_restored() {
 
 #[test]
 fn a_file_system_unmounted_by_hand_is_detected_and_remounted() {
-    if !needs().root().tools(&["ip", "losetup", "mkfs.ext4", "nsenter", "umount"]).files(&["/dev/loop-control"]).ok() {
+    if !needs()
+        .root()
+        .tools(&["ip", "losetup", "mkfs.ext4", "nsenter", "umount", "findmnt"])
+        .files(&["/dev/loop-control"])
+        .ok()
+    {
         return;
     }
     let m = Mon::new();
