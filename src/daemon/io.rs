@@ -67,8 +67,8 @@ pub enum Input<'a> {
     Fenced { conn: ConnId },
     /// A control connection went away (closed or expired).
     ConnGone(ConnId),
-    /// Configuration reload: new timers and failback policy.
-    Reload { timing: Timing, auto_failback: bool, config_digest: u32 },
+    /// Configuration reload: new timers, failback and failure policies.
+    Reload { timing: Timing, auto_failback: bool, failure: crate::config::FailurePolicy, config_digest: u32 },
     /// Bytes as a link delivered them, for a core that decodes its own frames (heartbeat's
     /// protocol): a UDP datagram, or what was read from a serial line in raw mode.
     Raw { link: usize, bytes: &'a [u8] },

@@ -944,7 +944,8 @@ impl Daemon {
         }
         self.reload_outside(&new);
         let config_digest = new.digest();
-        self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback, config_digest });
+        let (auto_failback, failure) = (new.auto_failback, new.failure);
+        self.feed(now, Input::Reload { timing: timing(&new), auto_failback, failure, config_digest });
         self.cfg = new;
         self.note(log::Level::Info, now, "configuration reloaded".to_string());
     }

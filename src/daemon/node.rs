@@ -167,11 +167,12 @@ impl Node {
                 let up = self.membership.peer_state() == PeerState::Up;
                 self.fencing.operator_confirms(now, conn, up, out);
             }
-            Input::Reload { timing, auto_failback, config_digest } => {
+            Input::Reload { timing, auto_failback, failure, config_digest } => {
                 self.config_digest = config_digest;
                 self.membership.set_timing(timing);
                 self.keepalive_ms = millis_u32(timing.keepalive);
                 self.cluster.set_auto_failback(auto_failback);
+                self.cluster.set_failure_policy(failure.restart_limit, failure.restart_window, failure.failure_timeout);
             }
             // For the heartbeat core only (tandem's packets arrive decoded).
             Input::Raw { .. } => {}

@@ -5,7 +5,8 @@ use crate::config::Config;
 
 /// The settings that need a restart and differ between `old` and `new` (empty: the new
 /// configuration may be applied live). Timers, `auto_failback`, the resource timeouts, the
-/// gratuitous ARP settings, the keys (`authkey`, `authkey_accept`: the codec's keys are
+/// gratuitous ARP settings, the failure policy (`restart_limit`, `restart_window`,
+/// `failure_timeout`), the keys (`authkey`, `authkey_accept`: the codec's keys are
 /// replaced), the notify hooks and `metrics_listen` may change live; the ping, watchdog,
 /// monitoring and fencing settings may not.
 pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -28,9 +29,6 @@ pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     if groups(new) != groups(old) {
         fixed.push("group/monitor");
-    }
-    if new.failure != old.failure {
-        fixed.push("restart_limit/restart_window/failure_timeout");
     }
     if new.socket != old.socket || new.statedir != old.statedir {
         fixed.push("socket/statedir");
@@ -83,7 +81,7 @@ mod tests {
         .config;
         assert!(diff(&old, &new).is_empty(), "{:?}", diff(&old, &new));
         assert_eq!(diff(&old, &cfg("stonith b /sbin/f\nmonitor 6s\n")), ["group/monitor"]);
-        assert_eq!(diff(&old, &cfg("stonith b /sbin/f\nmonitor 5s\nrestart_limit 1\n")).len(), 1);
+        assert!(diff(&old, &cfg("stonith b /sbin/f\nmonitor 5s\nrestart_limit 1\n")).is_empty());
     }
 
     #[test]
@@ -98,6 +96,7 @@ mod tests {
             "warntime 3s\n",
             "notify /usr/local/sbin/hook\nnotify_timeout 2s\n",
             "metrics_listen 192.0.2.1:9694\n",
+            "restart_limit 1\nrestart_window 60s\nfailure_timeout 300s\n",
         ] {
             assert!(diff(&old, &cfg(extra)).is_empty(), "{extra}");
         }

@@ -5,6 +5,7 @@
 //! - `rig`: the two-node rig of real daemons ([`Rig`], [`Node`], [`Sampler`]);
 //! - `relay`, `serial`: a null-modem cable of pty pairs, and serial links on it;
 //! - `loopdev`: loop devices for mount tests (util-linux `losetup`);
+//! - `svcres`: a service group's resources as one script with a log of its own, and faults;
 //! - `bmc`, `rmcp_bmc`: BMCs for fencing tests; `fencerig`: the two-node rig whose nodes are
 //!   machines behind BMCs (fencing tests); `machine`: a node as a machine behind a
 //!   power switch and a BMC, and the two-node rig of such machines ([`machine::MachineRig`]);
@@ -42,6 +43,7 @@ pub mod rig;
 pub mod rmcp_bmc;
 mod rng;
 pub mod serial;
+pub mod svcres;
 pub mod targets;
 mod tmp;
 pub mod watch;
@@ -111,6 +113,11 @@ pub fn sh(cmd: &str) -> Output {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Now, in µs since the epoch (to compare with the timestamps of logs).
+pub fn unix_us() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
 }
 
 /// Polls `f` every `every` until it is true or `timeout` passes.
