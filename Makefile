@@ -58,10 +58,12 @@ demo:
 	$(CARGO) build --release --example probe
 	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
+# Every phase (docs/benchmarks.md), or one: make bench PHASE=guests (soak, failover, scale,
+# guests, pacemaker; a comma-separated list works too).
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(abspath $(BIN)) bench/run.sh
+	TANDEM=$(abspath $(BIN)) $(if $(PHASE),BENCH_PHASES=$(PHASE) BENCH_COMMAND="make bench PHASE=$(PHASE)") bench/run.sh
 
 vm-test:
 	scripts/prereqs vm
