@@ -755,8 +755,8 @@ def failover_run(rig, kind, i, hook=None):
         cmd = rig.tool.planned(h, i)
     t_done = now_us()
     try:
-        # heartbeat runs its IPaddr script once per address: up to ~1 s each under load
-        wait_for(lambda: first_ok_from(plog, s.name, t0), rig.params["dt"] / 1000.0 + 30 + len(rig.vips), step=0.01,
+        # heartbeat runs its IPaddr script once per address: ~1 s each under load
+        wait_for(lambda: first_ok_from(plog, s.name, t0), rig.params["dt"] / 1000.0 + 30 + 2 * len(rig.vips), step=0.01,
                  what=f"{rig.tag} {kind}{i}: answer from {s.name}")
     finally:
         time.sleep(1.0)
