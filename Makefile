@@ -58,12 +58,12 @@ demo:
 	$(CARGO) build --release --example probe
 	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
-# PHASES=soak,failover,ping,fencing (the default: all); e.g. `make bench PHASES=ping`
-# (PHASE=fencing works too); see docs/benchmarks.md.
+# Every phase (docs/benchmarks.md), or some: make bench PHASE=guests (soak, failover, scale,
+# guests, pacemaker, ping, fencing, svccrash; a comma-separated list works too; PHASES= too).
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(abspath $(BIN)) $(if $(or $(PHASES),$(PHASE)),BENCH_PHASES=$(or $(PHASES),$(PHASE)) BENCH_COMMAND="make bench PHASES=$(or $(PHASES),$(PHASE))") bench/run.sh
+	TANDEM=$(abspath $(BIN)) $(if $(or $(PHASES),$(PHASE)),BENCH_PHASES=$(or $(PHASES),$(PHASE)) BENCH_COMMAND="make bench PHASE=$(or $(PHASES),$(PHASE))") bench/run.sh
 
 # The chaos run (docs/chaos.md): seeded random faults against two daemons for CHAOS_MINUTES
 # (default 10; `make test` runs 2). TANDEM_CHAOS_SEED=N replays a seed.

@@ -27,6 +27,7 @@ docs/benchmarks.md. Root; standard library only.
 import json
 import os
 import re
+import signal
 import statistics
 import sys
 import time
@@ -210,6 +211,10 @@ def main():
         if not os.access(p, os.X_OK):
             print(f"svccrash: missing {p}", file=sys.stderr)
             return 2
+    def on_signal(sig, _frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     work = os.path.join(B.OUT, "svccrash")
     import shutil
     shutil.rmtree(work, ignore_errors=True)
