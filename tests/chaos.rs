@@ -580,7 +580,7 @@ fn pss_report(samples: &[(Duration, usize, u32, Pss)], j: &Journal) -> Vec<Strin
         by.entry((i, pid)).or_default().push((at, p));
     }
     let mut lines = Vec::new();
-    for node in 0..2 {
+    for (node, _) in NODES.iter().enumerate() {
         let inst: Vec<(u32, &Vec<(Duration, Pss)>)> =
             by.iter().filter(|((i, _), _)| *i == node).map(|((_, pid), v)| (*pid, v)).collect();
         let warm = |v: &Vec<(Duration, Pss)>| -> Vec<Pss> {
@@ -728,10 +728,10 @@ fn run_phase(
                 })
                 .collect()
         };
-        for i in 0..2 {
+        for (i, name) in NODES.iter().enumerate() {
             let settled = wait_for(Duration::from_secs(5), Duration::from_millis(100), || leftovers(i).is_empty());
             if !settled {
-                j.fail(format!("{}: processes left over at the end: {:?}", NODES[i], leftovers(i)));
+                j.fail(format!("{name}: processes left over at the end: {:?}", leftovers(i)));
             }
         }
     }
