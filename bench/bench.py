@@ -20,7 +20,7 @@ Phases (see docs/benchmarks.md):
      systemd-nspawn, memory per idle guest).
   5. pacemaker: bench/pacemaker.py bench (the same failover under Pacemaker + corosync).
   6. ping: bench/ping.py (the holder loses its uplink; tandem's ping targets against
-     keepalived's track_interface), with this module's rig and tools.
+     keepalived's track_interface; it uses this module's rig and tools).
   7. fencing: bench/fencing.py (tandem and heartbeat fencing a frozen holder through the same
      BMC, ipmi_sim, and partitions; BENCH_RUNS runs and partitions each).
   8. svccrash: bench/svccrash.py (a crashed service to its first answer: tandem's monitor
@@ -1039,9 +1039,7 @@ def run_child(name, args):
 
 
 def phase_ping():
-    sys.path.insert(0, HERE)
-    import ping
-    ping.phase_ping(sys.modules[__name__])
+    run_child("ping", [])
 
 
 def phase_fencing():
