@@ -799,6 +799,12 @@ fn run_phase(
         }
     }
     // No false deaths: a daemon declares its peer dead only while the schedule silenced it.
+    // Unfenced, a death declared while the peer's daemon was killed (its restart not heard
+    // within deadtime: a loaded machine, a slow fsync of the new generation) is the
+    // documented gap of running without fencing: what the killed daemon started is still up
+    // while the survivor starts it too, until the restarted daemon has stopped its leftovers
+    // (docs/cluster.md, "After a death"). Those windows are counted and reported, not failed.
+    let mut unfenced_gaps: Vec<Window> = Vec::new();
     for (i, m) in rig.machines.iter().enumerate() {
         let p = 1 - i;
         for (at, line) in deaths(&m.log(), NODES[p]) {
@@ -807,6 +813,17 @@ fn run_phase(
                 continue;
             }
             j.count("deaths declared");
+            if !fenced {
+                if let Some(w) =
+                    silences[p].iter().find(|w| w.cause.starts_with("SIGKILL") && w.from <= rel && rel <= w.to)
+                {
+                    unfenced_gaps.push(Window {
+                        from: rel,
+                        to: w.to + t.handover,
+                        cause: format!("{} declared dead during its restart", NODES[p]),
+                    });
+                }
+            }
             if !silences[p].iter().any(|w| w.from <= rel && rel <= w.to) {
                 j.fail(format!(
                     "{} declared {} dead at t={:.3}s, when nothing silenced it: {line}",
@@ -818,6 +835,20 @@ fn run_phase(
         }
     }
     for (a, b) in held_twice(&w.changes, end) {
+        if let Some(g) = unfenced_gaps.iter().find(|g| g.from <= a && b <= g.to) {
+            j.count("on both after a death during a restart (unfenced)");
+            j.note(
+                "eval",
+                format!(
+                    "the address was on both nodes from t={:.3}s to t={:.3}s ({:.0} ms): {}, unfenced",
+                    a.as_secs_f64(),
+                    b.as_secs_f64(),
+                    (b - a).as_secs_f64() * 1000.0,
+                    g.cause
+                ),
+            );
+            continue;
+        }
         j.fail(format!(
             "the address was on both nodes from t={:.3}s to t={:.3}s ({:.0} ms); allowed then: {}",
             a.as_secs_f64(),
