@@ -139,7 +139,10 @@ pub fn serial_budget(parsed: &Parsed) -> Vec<ConfigWarning> {
     let mut out = Vec::new();
     for (l, line) in cfg.links.iter().zip(&parsed.link_lines) {
         let LinkConfig::Serial { device, baud, .. } = l else { continue };
-        let b = heartbeat_budget(cfg.groups.len(), *baud);
+        // The extension fields this configuration sends: the fence delay only with a
+        // stonith line, the reach count only with ping targets.
+        let ext = crate::wire::ext::emitted_len(!cfg.stonith.is_empty(), !cfg.ping.is_empty());
+        let b = heartbeat_budget(cfg.groups.len(), ext, *baud);
         if b.line_time.saturating_mul(4) <= cfg.keepalive {
             continue;
         }
@@ -254,9 +257,10 @@ mod tests {
         assert_eq!(w[0].line, 6);
         let msg = w[0].to_string();
         assert!(msg.starts_with("/t.conf:6: serial /dev/ttyS9:"), "{msg}");
-        assert!(msg.contains("111 bytes") && msg.contains("115.6 ms") && msg.contains("9600 baud"), "{msg}");
-        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 463ms or more"), "{msg}");
-        assert!(serial_budget(&parsed(463, 9600, 1)).is_empty());
-        assert_eq!(serial_budget(&parsed(462, 9600, 1)).len(), 1);
+        // Without stonith or ping lines, the fence delay and reach fields are not sent.
+        assert!(msg.contains("101 bytes") && msg.contains("105.2 ms") && msg.contains("9600 baud"), "{msg}");
+        assert!(msg.contains("keepalive 100ms") && msg.contains("use keepalive 421ms or more"), "{msg}");
+        assert!(serial_budget(&parsed(421, 9600, 1)).is_empty());
+        assert_eq!(serial_budget(&parsed(420, 9600, 1)).len(), 1);
     }
 }

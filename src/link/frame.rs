@@ -39,13 +39,19 @@ pub const fn frame_len(payload_len: usize) -> usize {
     2 + inner + inner / 254 + 1
 }
 
-/// Bytes of one heartbeat packet carrying `n_groups` groups: the wire header, the group
-/// entries, the payload-length byte, the extension fields and the MAC.
+/// Bytes of one heartbeat packet carrying `n_groups` groups, at most: the wire header, the
+/// group entries, the payload-length byte, every extension field and the MAC.
 pub const fn heartbeat_packet_len(n_groups: usize) -> usize {
+    heartbeat_packet_len_ext(n_groups, crate::wire::ext::OURS_LEN)
+}
+
+/// Bytes of one heartbeat packet carrying `n_groups` groups and `ext_len` bytes of
+/// extension fields ([`crate::wire::ext::emitted_len`]).
+pub const fn heartbeat_packet_len_ext(n_groups: usize, ext_len: usize) -> usize {
     crate::wire::packet::HEADER_LEN
         + crate::wire::packet::field::GROUP_LEN * n_groups
         + 1
-        + crate::wire::ext::OURS_LEN
+        + ext_len
         + crate::wire::MAC_LEN
 }
 
@@ -58,7 +64,13 @@ pub fn line_time(bytes: usize, baud: u32) -> Duration {
 /// The fastest keepalive at which one heartbeat frame for `n_groups` groups uses at most a
 /// quarter of the line at `baud`, rounded up to whole milliseconds.
 pub fn min_keepalive(n_groups: usize, baud: u32) -> Duration {
-    let t = line_time(frame_len(heartbeat_packet_len(n_groups)), baud);
+    min_keepalive_for(heartbeat_packet_len(n_groups), baud)
+}
+
+/// The fastest keepalive at which a frame of a `packet_len`-byte packet uses at most a
+/// quarter of the line at `baud`, rounded up to whole milliseconds.
+fn min_keepalive_for(packet_len: usize, baud: u32) -> Duration {
+    let t = line_time(frame_len(packet_len), baud);
     let us = u64::try_from(t.as_micros()).unwrap_or(u64::MAX).saturating_mul(4);
     Duration::from_millis(us.div_ceil(1000))
 }
@@ -76,15 +88,16 @@ pub struct LineBudget {
     pub min_keepalive: Duration,
 }
 
-/// The line budget of a heartbeat for `n_groups` groups at `baud`.
-pub fn heartbeat_budget(n_groups: usize, baud: u32) -> LineBudget {
-    let packet_len = heartbeat_packet_len(n_groups);
+/// The line budget of a heartbeat for `n_groups` groups with `ext_len` bytes of extension
+/// fields at `baud`.
+pub fn heartbeat_budget(n_groups: usize, ext_len: usize, baud: u32) -> LineBudget {
+    let packet_len = heartbeat_packet_len_ext(n_groups, ext_len);
     let frame_len = frame_len(packet_len);
     LineBudget {
         packet_len,
         frame_len,
         line_time: line_time(frame_len, baud),
-        min_keepalive: min_keepalive(n_groups, baud),
+        min_keepalive: min_keepalive_for(packet_len, baud),
     }
 }
 

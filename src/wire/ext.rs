@@ -34,9 +34,15 @@ pub mod tlv {
 /// understands before it sends them.
 pub const PROTOCOL_LEVEL: u8 = 3;
 
-/// The most bytes [`Ext::emit`] writes for this build's fields (the serial line budget
-/// counts them).
-pub const OURS_LEN: usize = 3 + 6 + 10 + 6 + 4;
+/// The bytes [`Ext::emit`] writes: the level, the configuration digest and the generation
+/// echo always; the fence delay when the node fences by a power method; the reach count
+/// when it has ping targets (the serial line budget counts them).
+pub const fn emitted_len(fence_delay: bool, reach: bool) -> usize {
+    3 + 6 + 10 + if fence_delay { 6 } else { 0 } + if reach { 4 } else { 0 }
+}
+
+/// The most bytes [`Ext::emit`] writes for this build's fields.
+pub const OURS_LEN: usize = emitted_len(true, true);
 
 /// The extension fields of one heartbeat.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
