@@ -51,7 +51,7 @@ use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings}
 use crate::config::{Config, FenceMethod, LinkConfig};
 use crate::ctl::server::{Incoming, Server};
 use crate::ctl::Request;
-use crate::link::{serial::SerialLink, udp::UdpLink, Link};
+use crate::link::{serial::SerialLink, udp::UdpLink, Link, RxClock};
 use crate::logging::RateLimit;
 use crate::membership::{PeerState, Timing};
 use crate::time::{self, Duration, Instant};
@@ -373,7 +373,12 @@ pub struct Daemon {
     done: Vec<Done>,
     child_fds: Vec<(RawFd, u64)>,
     conn_fds: Vec<(RawFd, bool, usize)>,
-    rx: Vec<(usize, Repr)>,
+    /// Packets read in this wakeup: (link, arrival, packet), fed to the core oldest first.
+    rx: Vec<(usize, Instant, Repr)>,
+    /// Links with input in this wakeup.
+    ready: Vec<usize>,
+    /// The previous wakeup (every packet still queued arrived after it).
+    last_wake: Instant,
     tx_buf: Box<[u8; MAX_PACKET]>,
     repr: Box<Repr>,
     expired: Vec<usize>,
@@ -649,6 +654,8 @@ impl Daemon {
             child_fds: Vec::with_capacity(2 * n_children),
             conn_fds: Vec::with_capacity(crate::ctl::server::SLOTS),
             rx: Vec::with_capacity(RX_BATCH * n_links.max(1)),
+            ready: Vec::with_capacity(n_links),
+            last_wake: now,
             tx_buf: Box::new([0u8; MAX_PACKET]),
             repr: Box::new(empty_repr()),
             expired: Vec::with_capacity(crate::ctl::server::SLOTS),
@@ -777,7 +784,19 @@ impl Daemon {
         // What the log file or stderr could not take before (never blocks).
         log::logger().flush();
         let now = time::now();
+        let clock = RxClock { now, since: self.last_wake, realtime_offset_us: time::realtime_offset_us() };
+        self.last_wake = now;
         let work_start = now;
+        // Heartbeats first, oldest first, each at its arrival time.
+        self.ready.clear();
+        for (pfd, src) in self.pollfds.iter().zip(&self.sources) {
+            if let Source::Link(l) = *src {
+                if pfd.revents & !libc::POLLOUT != 0 {
+                    self.ready.push(l);
+                }
+            }
+        }
+        self.receive(clock);
         for i in 0..self.pollfds.len() {
             let (Some(pfd), Some(src)) = (self.pollfds.get(i).copied(), self.sources.get(i).copied()) else {
                 continue;
@@ -800,9 +819,6 @@ impl Daemon {
                         if let Some(link) = self.links.get_mut(l) {
                             link.on_writable(now);
                         }
-                    }
-                    if pfd.revents & !libc::POLLOUT != 0 {
-                        self.receive(now, l);
                     }
                 }
                 Source::Child => self.runner.on_ready(now, pfd.fd),
@@ -937,11 +953,40 @@ impl Daemon {
         self.note(log::Level::Info, now, "configuration reloaded".to_string());
     }
 
-    /// Reads and decodes everything pending on link `l`, and feeds it to the core.
-    fn receive(&mut self, now: Instant, l: usize) {
-        if self.node.is_heartbeat() {
-            return self.receive_raw(now, l);
+    /// Reads and decodes everything pending on the links in `self.ready`, and feeds it to
+    /// the core in arrival order, each packet at its arrival time.
+    fn receive(&mut self, clock: RxClock) {
+        let mut k = 0;
+        while let Some(&l) = self.ready.get(k) {
+            if self.node.is_heartbeat() {
+                self.receive_raw(clock.now, l);
+            } else {
+                self.collect(clock, l);
+            }
+            k += 1;
         }
+        // Stable insertion sort by arrival: a handful of packets, in place, no allocation.
+        for i in 1..self.rx.len() {
+            let mut j = i;
+            while j > 0 && self.rx.get(j - 1).map(|e| e.1) > self.rx.get(j).map(|e| e.1) {
+                self.rx.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let mut i = 0;
+        while i < self.rx.len() {
+            if let Some(&(link, at, repr)) = self.rx.get(i) {
+                self.counters.packets_received += 1;
+                self.feed(at, Input::Packet { link, repr: &repr });
+            }
+            i += 1;
+        }
+        self.rx.clear();
+    }
+
+    /// Reads and decodes everything pending on link `l` into `self.rx`.
+    fn collect(&mut self, clock: RxClock, l: usize) {
+        let now = clock.now;
         let Some(link) = self.links.get_mut(l) else { return };
         // Our own packets come back only on bcast/mcast links; with our node id on any
         // other link, they come from another daemon running under this node's name.
@@ -953,11 +998,11 @@ impl Daemon {
         let mut last_err: Option<WireError> = None;
         let mut last_drop: Option<WireError> = None;
         let mut own_id: Option<u64> = None;
-        let res = link.recv(now, &mut |pkt: &[u8]| match codec.decode(pkt) {
+        let res = link.recv_timed(clock, &mut |pkt: &[u8], at: Instant| match codec.decode(pkt) {
             Ok(repr) => {
                 ok += 1;
                 if rx.len() < rx.capacity() {
-                    rx.push((l, repr));
+                    rx.push((l, at, repr));
                 } else {
                     dropped += 1;
                 }
@@ -1020,15 +1065,6 @@ impl Daemon {
                 AuthAlarm::WINDOW.as_secs()
             );
         }
-        let mut i = 0;
-        while i < self.rx.len() {
-            if let Some(&(link, repr)) = self.rx.get(i) {
-                self.counters.packets_received += 1;
-                self.feed(now, Input::Packet { link, repr: &repr });
-            }
-            i += 1;
-        }
-        self.rx.clear();
     }
 
     /// Feeds one input to the core and carries out everything that follows.
