@@ -580,7 +580,7 @@ fn pss_report(samples: &[(Duration, usize, u32, Pss)], j: &Journal) -> Vec<Strin
         by.entry((i, pid)).or_default().push((at, p));
     }
     let mut lines = Vec::new();
-    for node in 0..2 {
+    for (node, name) in NODES.iter().enumerate() {
         let inst: Vec<(u32, &Vec<(Duration, Pss)>)> =
             by.iter().filter(|((i, _), _)| *i == node).map(|((_, pid), v)| (*pid, v)).collect();
         let warm = |v: &Vec<(Duration, Pss)>| -> Vec<Pss> {
@@ -589,16 +589,13 @@ fn pss_report(samples: &[(Duration, usize, u32, Pss)], j: &Journal) -> Vec<Strin
         };
         let all: Vec<Pss> = inst.iter().flat_map(|(_, v)| warm(v)).collect();
         let (Some(lo), Some(hi)) = (all.iter().map(|p| p.anon).min(), all.iter().map(|p| p.anon).max()) else {
-            lines.push(format!("{}: {} instances, none sampled 10 s into its life", NODES[node], inst.len()));
+            lines.push(format!("{name}: {} instances, none sampled 10 s into its life", inst.len()));
             continue;
         };
         let pss_hi = all.iter().map(|p| p.pss).max().unwrap_or(0);
         let pss_lo = all.iter().map(|p| p.pss).min().unwrap_or(0);
-        let mut line = format!(
-            "{}: {} instances; once warm: anon {lo}-{hi} KiB, PSS {pss_lo}-{pss_hi} KiB",
-            NODES[node],
-            inst.len()
-        );
+        let mut line =
+            format!("{name}: {} instances; once warm: anon {lo}-{hi} KiB, PSS {pss_lo}-{pss_hi} KiB", inst.len());
         if let Some((pid, v)) = inst.iter().max_by_key(|(_, v)| v[v.len() - 1].0 - v[0].0) {
             let w = warm(v);
             if let (Some(f), Some(l)) = (w.first(), w.last()) {
@@ -624,8 +621,7 @@ fn pss_report(samples: &[(Duration, usize, u32, Pss)], j: &Journal) -> Vec<Strin
             // time and halve or double as the other daemon (the same binary) dies or starts.
             if span >= Duration::from_secs(30) && max > base.anon + 64 {
                 j.fail(format!(
-                    "{} pid {pid}: anonymous PSS grew from {} to {max} KiB over {:.0} s",
-                    NODES[node],
+                    "{name} pid {pid}: anonymous PSS grew from {} to {max} KiB over {:.0} s",
                     base.anon,
                     span.as_secs_f64()
                 ));
@@ -728,10 +724,10 @@ fn run_phase(
                 })
                 .collect()
         };
-        for i in 0..2 {
+        for (i, name) in NODES.iter().enumerate() {
             let settled = wait_for(Duration::from_secs(5), Duration::from_millis(100), || leftovers(i).is_empty());
             if !settled {
-                j.fail(format!("{}: processes left over at the end: {:?}", NODES[i], leftovers(i)));
+                j.fail(format!("{name}: processes left over at the end: {:?}", leftovers(i)));
             }
         }
     }
