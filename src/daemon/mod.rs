@@ -73,6 +73,12 @@ pub const MAX_PACKET: usize = 1024;
 const RX_BATCH: usize = 64;
 /// Recent transitions kept for `status`.
 const TRANSITIONS: usize = 16;
+/// Longest a heartbeat may wait in a link's socket for the loop: when the loop wakes for a
+/// timer within this anyway, links that stamp their packets on arrival are not polled for
+/// input but read at that wakeup (one wakeup per keepalive instead of one per packet).
+/// A packet counts from its arrival, so liveness is judged as before; what it carries (a
+/// state change, a handover) waits at most this long.
+const RX_DEFER: Duration = Duration::from_millis(10);
 
 pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
@@ -408,6 +414,12 @@ pub struct Daemon {
 /// quarter of deadtime, never a heartbeat the peer would miss.
 pub fn inline_budget(cfg: &Config) -> Duration {
     Duration::from_millis(250).min(cfg.deadtime / 4)
+}
+
+/// Whether the loop, about to sleep at `now` until `wake`, may leave links that stamp their
+/// packets unpolled for input and read them when it wakes (see [`RX_DEFER`]).
+fn defer_rx(now: Instant, wake: Instant) -> bool {
+    wake <= now + RX_DEFER
 }
 
 /// Builds the agents for every group, refusing types not implemented yet.
@@ -787,7 +799,8 @@ impl Daemon {
         let now = time::now();
         let deadline = self.poll_at();
         let timeout = now.millis_until_ceil(deadline).min(60_000);
-        self.build_pollfds();
+        let defer = !self.node.is_heartbeat() && defer_rx(now, deadline);
+        self.build_pollfds(defer);
         match crate::sys::process::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),
@@ -799,11 +812,12 @@ impl Daemon {
         let clock = RxClock { now, since: self.last_wake, realtime_offset_us: time::realtime_offset_us() };
         self.last_wake = now;
         let work_start = now;
-        // Heartbeats first, oldest first, each at its arrival time.
+        // Heartbeats first, oldest first, each at its arrival time: the links with input,
+        // and those not polled for input (read at every wakeup).
         self.ready.clear();
         for (pfd, src) in self.pollfds.iter().zip(&self.sources) {
             if let Source::Link(l) = *src {
-                if pfd.revents & !libc::POLLOUT != 0 {
+                if pfd.revents & !libc::POLLOUT != 0 || pfd.events & libc::POLLIN == 0 {
                     self.ready.push(l);
                 }
             }
@@ -878,7 +892,8 @@ impl Daemon {
         t
     }
 
-    fn build_pollfds(&mut self) {
+    /// `defer_rx`: links that stamp their packets are not polled for input (see [`RX_DEFER`]).
+    fn build_pollfds(&mut self, defer_rx: bool) {
         self.pollfds.clear();
         self.sources.clear();
         let push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
@@ -895,7 +910,8 @@ impl Daemon {
         }
         for (i, l) in self.links.iter().enumerate() {
             if let Some(fd) = l.fd() {
-                let ev = if l.wants_write() { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN };
+                let rd = if defer_rx && l.stamps_rx() { 0 } else { libc::POLLIN };
+                let ev = if l.wants_write() { rd | libc::POLLOUT } else { rd };
                 push(fd, ev, Source::Link(i), &mut self.pollfds, &mut self.sources);
             }
         }
@@ -1671,6 +1687,16 @@ impl Drop for Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_read_at_the_next_wakeup_only_when_it_is_near() {
+        let now = Instant::from_millis(1_000);
+        assert!(defer_rx(now, now));
+        assert!(defer_rx(now, now + Duration::from_millis(5)));
+        assert!(defer_rx(now, now + RX_DEFER));
+        assert!(!defer_rx(now, now + RX_DEFER + Duration::from_micros(1)));
+        assert!(!defer_rx(now, now + Duration::from_secs(1)));
+    }
 
     #[test]
     fn job_tags_round_trip() {

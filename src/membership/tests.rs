@@ -461,3 +461,60 @@ fn zero_durations_do_not_busy_loop() {
     assert_eq!(a.peer, Some((PeerState::Dead, PeerState::Up)));
     assert!(m.poll_at() > ms(5));
 }
+
+/// The loop reads a link only when it wakes for its own timers, and feeds each packet at
+/// its arrival time (the kernel's receive stamp): liveness is judged exactly as if every
+/// packet had woken it. Peer every 10 ms on two links, arriving 3.7 ms into our interval.
+#[test]
+fn packets_read_at_the_next_tick_count_from_their_arrival() {
+    let t = Timing {
+        keepalive: Duration::from_millis(10),
+        warntime: Duration::from_millis(30),
+        deadtime: Duration::from_millis(50),
+        initdead: Duration::from_millis(2000),
+    };
+    let death = t.dead_after();
+    let mut m = Membership::new(ms(1000), t, 2);
+    let arrivals = |from: u64, to: u64| {
+        (0..).map(move |k| us(from * 1000 + 3_700 + k * 10_000)).take_while(move |a| *a < us(to * 1000))
+    };
+    let mut queued: Vec<(Instant, usize)> = Vec::new();
+    let mut next_arrival = arrivals(1000, 1300).peekable();
+    let mut cut_link1_at = None;
+    let mut wakes = 0;
+    let mut now = ms(1000);
+    while now < ms(1400) {
+        wakes += 1;
+        // What arrived since the last wakeup: both links until 1200, then link 0 only;
+        // the peer itself goes silent at 1300.
+        while let Some(&a) = next_arrival.peek() {
+            if a > now {
+                break;
+            }
+            queued.push((a, 0));
+            if a < ms(1200) {
+                queued.push((a, 1));
+            }
+            next_arrival.next();
+        }
+        for &(a, l) in &queued {
+            m.handle(a, rx(l, 7));
+        }
+        queued.clear();
+        let act = m.handle(now, Event::Tick);
+        if act.links_changed & 2 != 0 {
+            cut_link1_at = Some(now);
+        }
+        if now < ms(1300) && now > ms(1004) {
+            assert_eq!(m.peer_state(), PeerState::Up, "at {now:?}");
+        }
+        now = m.poll_at();
+    }
+    // Link 1's last packet arrived at 1193.7: down exactly at its deadline, not later.
+    assert_eq!(cut_link1_at, Some(us(1_193_700) + death));
+    // The peer's last packet at 1293.7: dead at its deadline.
+    assert_eq!(m.peer_state(), PeerState::Dead);
+    assert_eq!(m.peer_since(), us(1_293_700) + death);
+    // About one wakeup per keepalive (plus the deadlines), not one per packet.
+    assert!(wakes <= 45, "{wakes} wakeups");
+}
