@@ -72,6 +72,14 @@ impl Core {
         }
     }
 
+    /// The links tandem's heartbeat being sent goes out on (bit `i` = link `i`).
+    pub fn take_heartbeat_links(&mut self) -> u64 {
+        match self {
+            Core::Tandem(n) => n.take_heartbeat_links(),
+            Core::Heartbeat(_) => u64::MAX,
+        }
+    }
+
     pub fn node_state(&self) -> NodeState {
         match self {
             Core::Tandem(n) => n.node_state(),

@@ -1194,9 +1194,11 @@ impl Daemon {
 
     fn send(&mut self, now: Instant, m: &Msg) {
         let heartbeat = *m == Msg::Heartbeat;
+        let mut links = u64::MAX;
         let r = &mut *self.repr;
         match m {
             Msg::Heartbeat => {
+                links = self.node.take_heartbeat_links();
                 self.node.fill_heartbeat(r);
                 self.counters.heartbeats_sent += 1;
             }
@@ -1217,7 +1219,7 @@ impl Daemon {
                 r.payload_len = u8::try_from(n).unwrap_or(0);
             }
         }
-        self.transmit(now);
+        self.transmit(now, links);
         if heartbeat {
             self.heartbeat_sent();
         }
@@ -1533,8 +1535,12 @@ impl Daemon {
     /// Encodes `self.repr` and sends it on every link. Each link's copy is encoded
     /// separately, with its own sequence number: the receiver's replay window would drop a
     /// second copy of the same sequence number, and that link would never count as up.
-    fn transmit(&mut self, now: Instant) {
-        for l in self.links.iter_mut() {
+    /// Sends `self.repr` on the links of `links` (bit `i` = link `i`).
+    fn transmit(&mut self, now: Instant, links: u64) {
+        for (i, l) in self.links.iter_mut().enumerate() {
+            if i < 64 && links & (1u64 << i) == 0 {
+                continue;
+            }
             let len = match self.codec.encode(&mut self.repr, &mut self.tx_buf[..]) {
                 Ok(n) => n,
                 Err(e) => {

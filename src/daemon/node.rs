@@ -79,6 +79,8 @@ pub struct Node {
     announce: bool,
     /// Membership asked for a heartbeat: send at the next flush.
     send_due: bool,
+    /// The links it goes out on (bit `i` = link `i`).
+    send_links: u64,
     exited: bool,
 }
 
@@ -117,6 +119,7 @@ impl Node {
             actions: Vec::with_capacity(64 + 4 * n_res),
             announce: false,
             send_due: false,
+            send_links: 0,
             exited: false,
         }
     }
@@ -307,6 +310,15 @@ impl Node {
     }
 
     /// Writes the heartbeat we advertise now into `r` (kind, node state, keepalive, groups).
+    /// The links the heartbeat being sent goes out on (bit `i` = link `i`; every link when
+    /// membership named none), and none for the next one until membership asks again.
+    pub fn take_heartbeat_links(&mut self) -> u64 {
+        match core::mem::take(&mut self.send_links) {
+            0 => u64::MAX,
+            m => m,
+        }
+    }
+
     pub fn fill_heartbeat(&self, r: &mut Repr) {
         r.kind = MsgKind::Heartbeat;
         r.node_state = self.cluster.node_state();
@@ -477,6 +489,7 @@ impl Node {
         }
         if a.send_heartbeat {
             self.send_due = true;
+            self.send_links |= a.send_links;
         }
     }
 
