@@ -77,8 +77,11 @@ const TRANSITIONS: usize = 16;
 /// timer within this anyway, links that stamp their packets on arrival are not polled for
 /// input but read at that wakeup (one wakeup per keepalive instead of one per packet).
 /// A packet counts from its arrival, so liveness is judged as before; what it carries (a
-/// state change, a handover) waits at most this long.
+/// state change, a handover) waits at most this long, and only the first message of an
+/// exchange: the links are polled again until the nodes have been [`RX_SETTLE`] without news.
 const RX_DEFER: Duration = Duration::from_millis(10);
+/// How long after the last news between the nodes (see [`RX_DEFER`]) links are polled.
+const RX_SETTLE: Duration = Duration::from_secs(1);
 
 pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
@@ -799,7 +802,7 @@ impl Daemon {
         let now = time::now();
         let deadline = self.poll_at();
         let timeout = now.millis_until_ceil(deadline).min(60_000);
-        let defer = !self.node.is_heartbeat() && defer_rx(now, deadline);
+        let defer = defer_rx(now, deadline) && self.node.settled(now, RX_SETTLE);
         self.build_pollfds(defer);
         match crate::sys::process::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
