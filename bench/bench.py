@@ -90,14 +90,16 @@ PROBE_MS = 10
 PROBE_TIMEOUT_MS = int(os.environ.get("BENCH_PROBE_TIMEOUT_MS", "25"))
 
 # The settings ladder, slowest first (the headline picks the fastest loss-proof one).
-# tandem 10ms/30ms is its fastest setting, reported in a table of its own; it is measured like
-# the others.
+# tandem 10ms/30ms is an extra rung, reported in a table of its own; it is measured like the
+# others. The 5 ms rungs are tandem's fastest, on the ladder like the rest.
 SETTINGS = [
     ("tandem", "1s/3s", {"ka": 1000, "dt": 3000}),
     ("tandem", "100ms/300ms", {"ka": 100, "dt": 300}),
     ("tandem", "20ms/100ms", {"ka": 20, "dt": 100}),
     ("tandem", "10ms/50ms", {"ka": 10, "dt": 50}),
     ("tandem", "10ms/30ms", {"ka": 10, "dt": 30}),
+    ("tandem", "5ms/35ms", {"ka": 5, "dt": 35}),
+    ("tandem", "5ms/25ms", {"ka": 5, "dt": 25}),
     ("keepalived", "advert_int 1", {"adv": "1", "ka": 1000, "dt": 3000}),
     ("keepalived", "advert_int 0.1", {"adv": "0.1", "ka": 100, "dt": 300}),
     ("keepalived", "advert_int 0.05", {"adv": "0.05", "ka": 50, "dt": 150}),
@@ -1452,10 +1454,10 @@ def markdown():
         L.append("")
         for t, s, x in errs:
             L.append(f"- {t} {s}: {x}")
-    fast = [e for e in R["settings"] if e["tool"] == "tandem" and e["setting"] in ("1s/3s", "100ms/300ms", "10ms/30ms")]
+    fast = [e for e in R["settings"] if e["tool"] == "tandem" and e["setting"] in ("1s/3s", "100ms/300ms", "10ms/30ms", "5ms/35ms", "5ms/25ms")]
     if fast:
         L.append("")
-        L.append("**tandem from 1s/3s down to 10ms/30ms** — client-observed outage when the active node dies, ms:")
+        L.append("**tandem from 1s/3s down to 5ms/25ms** — client-observed outage when the active node dies, ms:")
         L.append("")
         L.append("| keepalive/deadtime | runs | median | min | max |")
         L.append("|---|---|---|---|---|")

@@ -66,6 +66,14 @@ pub fn now() -> Instant {
     Instant::from_micros(crate::sys::monotonic_micros())
 }
 
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in microseconds, read back to back: what turns
+/// the kernel's receive stamps (CLOCK_REALTIME) into [`Instant`]s. Read with [`now`].
+pub fn realtime_offset_us() -> i64 {
+    let real = i64::try_from(crate::sys::realtime_micros()).unwrap_or(i64::MAX);
+    let mono = i64::try_from(crate::sys::monotonic_micros()).unwrap_or(0);
+    real.saturating_sub(mono)
+}
+
 /// Formats a duration the way the config writes it: `1500ms`, `2s`.
 pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();

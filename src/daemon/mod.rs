@@ -52,7 +52,7 @@ use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings}
 use crate::config::{Config, FenceMethod, LinkConfig};
 use crate::ctl::server::{Incoming, Server};
 use crate::ctl::Request;
-use crate::link::{serial::SerialLink, udp::UdpLink, Link};
+use crate::link::{serial::SerialLink, udp::UdpLink, Link, RxClock};
 use crate::logging::RateLimit;
 use crate::membership::{PeerState, Timing};
 use crate::time::{self, Duration, Instant};
@@ -73,6 +73,15 @@ pub const MAX_PACKET: usize = 1024;
 const RX_BATCH: usize = 64;
 /// Recent transitions kept for `status`.
 const TRANSITIONS: usize = 16;
+/// Longest a heartbeat may wait in a link's socket for the loop: when the loop wakes for a
+/// timer within this anyway, links that stamp their packets on arrival are not polled for
+/// input but read at that wakeup (one wakeup per keepalive instead of one per packet).
+/// A packet counts from its arrival, so liveness is judged as before; what it carries (a
+/// state change, a handover) waits at most this long, and only the first message of an
+/// exchange: the links are polled again until the nodes have been [`RX_SETTLE`] without news.
+const RX_DEFER: Duration = Duration::from_millis(10);
+/// How long after the last news between the nodes (see [`RX_DEFER`]) links are polled.
+const RX_SETTLE: Duration = Duration::from_secs(1);
 
 pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
@@ -376,7 +385,12 @@ pub struct Daemon {
     done: Vec<Done>,
     child_fds: Vec<(RawFd, u64)>,
     conn_fds: Vec<(RawFd, bool, usize)>,
-    rx: Vec<(usize, Repr)>,
+    /// Packets read in this wakeup: (link, arrival, packet), fed to the core oldest first.
+    rx: Vec<(usize, Instant, Repr)>,
+    /// Links with input in this wakeup.
+    ready: Vec<usize>,
+    /// The previous wakeup (every packet still queued arrived after it).
+    last_wake: Instant,
     tx_buf: Box<[u8; MAX_PACKET]>,
     repr: Box<Repr>,
     expired: Vec<usize>,
@@ -403,6 +417,12 @@ pub struct Daemon {
 /// quarter of deadtime, never a heartbeat the peer would miss.
 pub fn inline_budget(cfg: &Config) -> Duration {
     Duration::from_millis(250).min(cfg.deadtime / 4)
+}
+
+/// Whether the loop, about to sleep at `now` until `wake`, may leave links that stamp their
+/// packets unpolled for input and read them when it wakes (see [`RX_DEFER`]).
+fn defer_rx(now: Instant, wake: Instant) -> bool {
+    wake <= now + RX_DEFER
 }
 
 /// Builds the agents for every group, refusing types not implemented yet.
@@ -661,6 +681,8 @@ impl Daemon {
             child_fds: Vec::with_capacity(2 * n_children),
             conn_fds: Vec::with_capacity(crate::ctl::server::SLOTS),
             rx: Vec::with_capacity(RX_BATCH * n_links.max(1)),
+            ready: Vec::with_capacity(n_links),
+            last_wake: now,
             tx_buf: Box::new([0u8; MAX_PACKET]),
             repr: Box::new(empty_repr()),
             expired: Vec::with_capacity(crate::ctl::server::SLOTS),
@@ -780,7 +802,8 @@ impl Daemon {
         let now = time::now();
         let deadline = self.poll_at();
         let timeout = now.millis_until_ceil(deadline).min(60_000);
-        self.build_pollfds();
+        let defer = defer_rx(now, deadline) && self.node.settled(now, RX_SETTLE);
+        self.build_pollfds(defer);
         match crate::sys::process::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),
@@ -789,7 +812,20 @@ impl Daemon {
         // What the log file or stderr could not take before (never blocks).
         log::logger().flush();
         let now = time::now();
+        let clock = RxClock { now, since: self.last_wake, realtime_offset_us: time::realtime_offset_us() };
+        self.last_wake = now;
         let work_start = now;
+        // Heartbeats first, oldest first, each at its arrival time: the links with input,
+        // and those not polled for input (read at every wakeup).
+        self.ready.clear();
+        for (pfd, src) in self.pollfds.iter().zip(&self.sources) {
+            if let Source::Link(l) = *src {
+                if pfd.revents & !libc::POLLOUT != 0 || pfd.events & libc::POLLIN == 0 {
+                    self.ready.push(l);
+                }
+            }
+        }
+        self.receive(clock);
         for i in 0..self.pollfds.len() {
             let (Some(pfd), Some(src)) = (self.pollfds.get(i).copied(), self.sources.get(i).copied()) else {
                 continue;
@@ -812,9 +848,6 @@ impl Daemon {
                         if let Some(link) = self.links.get_mut(l) {
                             link.on_writable(now);
                         }
-                    }
-                    if pfd.revents & !libc::POLLOUT != 0 {
-                        self.receive(now, l);
                     }
                 }
                 Source::Child => self.runner.on_ready(now, pfd.fd),
@@ -862,7 +895,8 @@ impl Daemon {
         t
     }
 
-    fn build_pollfds(&mut self) {
+    /// `defer_rx`: links that stamp their packets are not polled for input (see [`RX_DEFER`]).
+    fn build_pollfds(&mut self, defer_rx: bool) {
         self.pollfds.clear();
         self.sources.clear();
         let push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
@@ -879,7 +913,8 @@ impl Daemon {
         }
         for (i, l) in self.links.iter().enumerate() {
             if let Some(fd) = l.fd() {
-                let ev = if l.wants_write() { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN };
+                let rd = if defer_rx && l.stamps_rx() { 0 } else { libc::POLLIN };
+                let ev = if l.wants_write() { rd | libc::POLLOUT } else { rd };
                 push(fd, ev, Source::Link(i), &mut self.pollfds, &mut self.sources);
             }
         }
@@ -950,11 +985,40 @@ impl Daemon {
         self.note(log::Level::Info, now, "configuration reloaded".to_string());
     }
 
-    /// Reads and decodes everything pending on link `l`, and feeds it to the core.
-    fn receive(&mut self, now: Instant, l: usize) {
-        if self.node.is_heartbeat() {
-            return self.receive_raw(now, l);
+    /// Reads and decodes everything pending on the links in `self.ready`, and feeds it to
+    /// the core in arrival order, each packet at its arrival time.
+    fn receive(&mut self, clock: RxClock) {
+        let mut k = 0;
+        while let Some(&l) = self.ready.get(k) {
+            if self.node.is_heartbeat() {
+                self.receive_raw(clock.now, l);
+            } else {
+                self.collect(clock, l);
+            }
+            k += 1;
         }
+        // Stable insertion sort by arrival: a handful of packets, in place, no allocation.
+        for i in 1..self.rx.len() {
+            let mut j = i;
+            while j > 0 && self.rx.get(j - 1).map(|e| e.1) > self.rx.get(j).map(|e| e.1) {
+                self.rx.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let mut i = 0;
+        while i < self.rx.len() {
+            if let Some(&(link, at, repr)) = self.rx.get(i) {
+                self.counters.packets_received += 1;
+                self.feed(at, Input::Packet { link, repr: &repr });
+            }
+            i += 1;
+        }
+        self.rx.clear();
+    }
+
+    /// Reads and decodes everything pending on link `l` into `self.rx`.
+    fn collect(&mut self, clock: RxClock, l: usize) {
+        let now = clock.now;
         let Some(link) = self.links.get_mut(l) else { return };
         // Our own packets come back only on bcast/mcast links; with our node id on any
         // other link, they come from another daemon running under this node's name.
@@ -966,11 +1030,11 @@ impl Daemon {
         let mut last_err: Option<WireError> = None;
         let mut last_drop: Option<WireError> = None;
         let mut own_id: Option<u64> = None;
-        let res = link.recv(now, &mut |pkt: &[u8]| match codec.decode(pkt) {
+        let res = link.recv_timed(clock, &mut |pkt: &[u8], at: Instant| match codec.decode(pkt) {
             Ok(repr) => {
                 ok += 1;
                 if rx.len() < rx.capacity() {
-                    rx.push((l, repr));
+                    rx.push((l, at, repr));
                 } else {
                     dropped += 1;
                 }
@@ -1033,15 +1097,6 @@ impl Daemon {
                 AuthAlarm::WINDOW.as_secs()
             );
         }
-        let mut i = 0;
-        while i < self.rx.len() {
-            if let Some(&(link, repr)) = self.rx.get(i) {
-                self.counters.packets_received += 1;
-                self.feed(now, Input::Packet { link, repr: &repr });
-            }
-            i += 1;
-        }
-        self.rx.clear();
     }
 
     /// Feeds one input to the core and carries out everything that follows.
@@ -1142,9 +1197,11 @@ impl Daemon {
 
     fn send(&mut self, now: Instant, m: &Msg) {
         let heartbeat = *m == Msg::Heartbeat;
+        let mut links = u64::MAX;
         let r = &mut *self.repr;
         match m {
             Msg::Heartbeat => {
+                links = self.node.take_heartbeat_links();
                 self.node.fill_heartbeat(r);
                 self.counters.heartbeats_sent += 1;
             }
@@ -1165,7 +1222,7 @@ impl Daemon {
                 r.payload_len = u8::try_from(n).unwrap_or(0);
             }
         }
-        self.transmit(now);
+        self.transmit(now, links);
         if heartbeat {
             self.heartbeat_sent();
         }
@@ -1481,8 +1538,12 @@ impl Daemon {
     /// Encodes `self.repr` and sends it on every link. Each link's copy is encoded
     /// separately, with its own sequence number: the receiver's replay window would drop a
     /// second copy of the same sequence number, and that link would never count as up.
-    fn transmit(&mut self, now: Instant) {
-        for l in self.links.iter_mut() {
+    /// Sends `self.repr` on the links of `links` (bit `i` = link `i`).
+    fn transmit(&mut self, now: Instant, links: u64) {
+        for (i, l) in self.links.iter_mut().enumerate() {
+            if i < 64 && links & (1u64 << i) == 0 {
+                continue;
+            }
             let len = match self.codec.encode(&mut self.repr, &mut self.tx_buf[..]) {
                 Ok(n) => n,
                 Err(e) => {
@@ -1635,6 +1696,16 @@ impl Drop for Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_read_at_the_next_wakeup_only_when_it_is_near() {
+        let now = Instant::from_millis(1_000);
+        assert!(defer_rx(now, now));
+        assert!(defer_rx(now, now + Duration::from_millis(5)));
+        assert!(defer_rx(now, now + RX_DEFER));
+        assert!(!defer_rx(now, now + RX_DEFER + Duration::from_micros(1)));
+        assert!(!defer_rx(now, now + Duration::from_secs(1)));
+    }
 
     #[test]
     fn job_tags_round_trip() {

@@ -70,6 +70,38 @@ pub enum LinkKind {
     Serial,
 }
 
+/// The clock a batch of received packets is timed by: when each one arrived, from the
+/// kernel's receive stamp where the medium has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxClock {
+    /// The loop's current time.
+    pub now: Instant,
+    /// The loop's previous wakeup: every packet still queued arrived after it (the links
+    /// were drained then, or polled since).
+    pub since: Instant,
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC at `now`, in microseconds.
+    pub realtime_offset_us: i64,
+}
+
+impl RxClock {
+    /// A clock without receive stamps: everything arrives `now`.
+    pub fn at(now: Instant) -> RxClock {
+        RxClock { now, since: now, realtime_offset_us: 0 }
+    }
+
+    /// When a packet with the kernel's receive stamp `stamp_us` (CLOCK_REALTIME, µs)
+    /// arrived: between `since` and `now`, whatever the realtime clock did meanwhile (a step
+    /// of the clock cannot make a packet older than the last time the link was read).
+    pub fn arrival(&self, stamp_us: Option<u64>) -> Instant {
+        let Some(stamp) = stamp_us.and_then(|s| i64::try_from(s).ok()) else {
+            return self.now;
+        };
+        let mono = stamp.saturating_sub(self.realtime_offset_us);
+        let t = Instant::from_micros(u64::try_from(mono).unwrap_or(0));
+        t.clamp(self.since.min(self.now), self.now)
+    }
+}
+
 /// One heartbeat medium. Driven only by the daemon's poll loop; never blocks.
 pub trait Link {
     /// Name shown in status, e.g. `ucast veth0 192.0.2.2`.
@@ -86,6 +118,17 @@ pub trait Link {
     /// Read everything available without blocking; call `on_packet` once per received packet
     /// (framing already removed). Framing-level garbage is counted in `stats`, not returned.
     fn recv(&mut self, now: Instant, on_packet: &mut dyn FnMut(&[u8])) -> Result<(), LinkError>;
+    /// Like [`Link::recv`], with each packet's arrival time ([`RxClock::arrival`]); a medium
+    /// without receive stamps gives `clock.now`.
+    fn recv_timed(&mut self, clock: RxClock, on_packet: &mut dyn FnMut(&[u8], Instant)) -> Result<(), LinkError> {
+        self.recv(clock.now, &mut |p| on_packet(p, clock.now))
+    }
+    /// True when [`Link::recv_timed`] gives each packet its kernel receive stamp: the loop
+    /// may then read the link at its next timer wakeup instead of waking for every packet,
+    /// and the packet still counts from when it arrived.
+    fn stamps_rx(&self) -> bool {
+        false
+    }
     /// Called when POLLOUT is ready.
     fn on_writable(&mut self, _now: Instant) {}
     /// Next time the link needs [`Link::on_timer`] (serial reopen backoff), if any.
@@ -95,4 +138,25 @@ pub trait Link {
     fn on_timer(&mut self, _now: Instant) {}
     fn stats(&self) -> &LinkStats;
     fn stats_mut(&mut self) -> &mut LinkStats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_times_come_from_the_stamp_within_the_wakeup() {
+        let c = RxClock {
+            now: Instant::from_millis(1_000),
+            since: Instant::from_millis(990),
+            realtime_offset_us: 1_700_000_000_000_000,
+        };
+        let real = |mono_ms: u64| Some(1_700_000_000_000_000 + mono_ms * 1000);
+        assert_eq!(c.arrival(real(995)), Instant::from_millis(995));
+        assert_eq!(c.arrival(None), c.now, "no stamp: now");
+        assert_eq!(c.arrival(real(1_005)), c.now, "never after now");
+        assert_eq!(c.arrival(real(10)), c.since, "a realtime step forward cannot age a packet past the last read");
+        assert_eq!(c.arrival(Some(0)), c.since);
+        assert_eq!(RxClock::at(c.now).arrival(real(995)), c.now);
+    }
 }

@@ -31,19 +31,19 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, recvfrom, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage,
+    bind, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage,
 };
 
-use super::{Link, LinkError, LinkKind, LinkStats};
+use super::{Link, LinkError, LinkKind, LinkStats, RxClock};
 use crate::config::LinkConfig;
 use crate::logging::RateLimit;
 use crate::sys::net as sysnet;
 use crate::time::Instant;
 
-/// Receive buffer: larger than the largest wire packet, so an oversized datagram arrives
-/// with a wrong length and is rejected by the packet parser.
-const RECV_BUF: usize = 2048;
-/// Most datagrams one `recv` call reads, so a flood cannot starve the poll loop.
+/// Most datagrams one `recv` call reads, so a flood cannot starve the poll loop. They are
+/// read [`sysnet::RECV_BATCH`] at a time (one `recvmmsg`), into buffers of
+/// [`sysnet::RECV_BUF`] bytes: larger than the largest wire packet, so an oversized datagram
+/// arrives with a wrong length and is rejected by the packet parser.
 const RECV_BURST: usize = 256;
 
 /// One UDP heartbeat medium.
@@ -57,7 +57,7 @@ pub struct UdpLink {
     local: SocketAddr,
     stats: LinkStats,
     rl_foreign: RateLimit,
-    buf: [u8; RECV_BUF],
+    batch: Box<sysnet::RecvBatch>,
 }
 
 impl core::fmt::Debug for UdpLink {
@@ -192,6 +192,8 @@ impl UdpLink {
             LinkConfig::Serial { .. } => wildcard,
         };
         bind(fd.as_raw_fd(), &SockaddrStorage::from(local)).map_err(open_err(format!("{name}: bind {local}")))?;
+        // Each datagram carries its receive time: read late, it still counts from its arrival.
+        sysnet::enable_rx_stamps(fd.as_fd()).map_err(open_err(format!("{name}: SO_TIMESTAMPNS")))?;
 
         let scoped_v6 =
             |a: Ipv6Addr, scope: bool| SocketAddr::V6(SocketAddrV6::new(a, port, 0, if scope { ifindex } else { 0 }));
@@ -248,7 +250,7 @@ impl UdpLink {
             local,
             stats: LinkStats::default(),
             rl_foreign: RateLimit::new(crate::time::Duration::from_secs(10), 5),
-            buf: [0u8; RECV_BUF],
+            batch: Box::new(sysnet::RecvBatch::new()),
         })
     }
 
@@ -266,15 +268,6 @@ impl UdpLink {
             .as_sockaddr_in6()
             .map(|a| SocketAddr::V6(SocketAddrV6::new(a.ip(), a.port(), a.flowinfo(), a.scope_id())))
     }
-}
-
-/// The source IP of a received datagram (an IPv4-mapped IPv6 source as IPv4).
-fn source_ip(from: &SockaddrStorage) -> Option<IpAddr> {
-    if let Some(a) = from.as_sockaddr_in() {
-        return Some(IpAddr::V4(a.ip()));
-    }
-    let a = from.as_sockaddr_in6()?.ip();
-    Some(a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4))
 }
 
 impl Link for UdpLink {
@@ -306,37 +299,55 @@ impl Link for UdpLink {
         }
     }
 
+    fn stamps_rx(&self) -> bool {
+        true
+    }
+
     fn recv(&mut self, now: Instant, on_packet: &mut dyn FnMut(&[u8])) -> Result<(), LinkError> {
+        self.recv_timed(RxClock::at(now), &mut |p, _| on_packet(p))
+    }
+
+    fn recv_timed(&mut self, clock: RxClock, on_packet: &mut dyn FnMut(&[u8], Instant)) -> Result<(), LinkError> {
         let mut n_read = 0;
+        let mut interrupted = 0;
         while n_read < RECV_BURST {
-            match recvfrom::<SockaddrStorage>(self.fd.as_raw_fd(), &mut self.buf) {
-                Ok((n, from)) => {
-                    n_read += 1;
-                    if let Some(peer) = self.peer {
-                        let src = from.as_ref().and_then(source_ip);
-                        if src != Some(peer) {
-                            self.stats.dropped += 1;
-                            self.stats.foreign += 1;
-                            if let Some(s) = self.rl_foreign.allow(now) {
-                                let who = src.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
-                                log::warn!(
-                                    "link {}: dropped a datagram from {who}, not the peer {peer} \
-                                     ({s} similar messages suppressed)",
-                                    self.name
-                                );
-                            }
-                            continue;
-                        }
-                    }
-                    on_packet(self.buf.get(..n).unwrap_or(&self.buf));
-                }
+            let n = match self.batch.recv(self.fd.as_fd()) {
+                Ok(n) => n,
                 Err(Errno::EAGAIN) => return Ok(()),
-                Err(Errno::EINTR) => {}
+                Err(Errno::EINTR) if interrupted < 3 => {
+                    interrupted += 1;
+                    continue;
+                }
                 // An ICMP error queued by an earlier send; the next read goes on.
                 Err(Errno::ECONNREFUSED | Errno::EHOSTUNREACH | Errno::ENETUNREACH) => {
                     n_read += 1;
+                    continue;
                 }
-                Err(errno) => return Err(LinkError::Io { op: "recv", errno }),
+                Err(errno) => return Err(LinkError::Io { op: "recvmmsg", errno }),
+            };
+            n_read += n;
+            for i in 0..n {
+                let Some((bytes, d)) = self.batch.get(i) else { break };
+                if let Some(peer) = self.peer {
+                    if d.source != Some(peer) {
+                        self.stats.dropped += 1;
+                        self.stats.foreign += 1;
+                        if let Some(s) = self.rl_foreign.allow(clock.now) {
+                            let who = d.source.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+                            log::warn!(
+                                "link {}: dropped a datagram from {who}, not the peer {peer} \
+                                 ({s} similar messages suppressed)",
+                                self.name
+                            );
+                        }
+                        continue;
+                    }
+                }
+                on_packet(bytes, clock.arrival(d.stamp_us));
+            }
+            // A short batch: the queue was empty; no need for a call that says so.
+            if n < sysnet::RECV_BATCH {
+                return Ok(());
             }
         }
         Ok(())

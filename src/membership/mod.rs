@@ -9,11 +9,17 @@
 //! Order matters only at an exact deadline: a packet handled before the tick at
 //! `last_seen + deadtime + keepalive/4` keeps the peer up.
 //!
-//! When `send_heartbeat` is set the daemon sends on every link, and each of those
-//! transmissions needs its own sequence number: with one number shared by all links the
+//! When `send_heartbeat` is set the daemon sends on the links of `send_links`, and each of
+//! those transmissions needs its own sequence number: with one number shared by all links the
 //! replay window would drop the copy on the second link, which would never come up.
 //! On a peer transition the daemon should call [`Membership::announce`] so the peer
 //! learns the new state at once.
+//!
+//! While the first link (the primary) delivers, the others send at a slower rate: every
+//! [`Membership::secondary_every`]-th periodic heartbeat, so that each still carries at
+//! least two within deadtime and a cut is detected as before; announced heartbeats, and
+//! every heartbeat while the primary's last packet is older than one and a half
+//! keepalives, go out on every link.
 
 use crate::time::{Duration, Instant};
 
@@ -73,8 +79,11 @@ pub enum Event {
 /// Plain data, no allocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Actions {
-    /// Time to send a heartbeat on every link.
+    /// Time to send a heartbeat, on the links of `send_links`.
     pub send_heartbeat: bool,
+    /// Bit `i` set = send on link `i` (only with `send_heartbeat`; every link but the
+    /// first may be left out, see the module documentation).
+    pub send_links: u64,
     /// A peer transition old -> new; at most one per call.
     pub peer: Option<(PeerState, PeerState)>,
     /// The peer's generation increased while we knew an older one: it restarted,
@@ -144,6 +153,8 @@ pub struct Membership {
     link_seen: Box<[Option<Instant>]>,
     /// Bit `i` = link `i` is up.
     links_up: u64,
+    /// Periodic heartbeats sent (for the secondary links' slower rate).
+    beats: u64,
 }
 
 impl Membership {
@@ -164,6 +175,7 @@ impl Membership {
             late: false,
             link_seen: vec![None; n].into_boxed_slice(),
             links_up: 0,
+            beats: 0,
         }
     }
 
@@ -183,6 +195,14 @@ impl Membership {
 
         if self.announce || now >= self.next_send {
             act.send_heartbeat = true;
+            let every = self.secondary_every();
+            act.send_links =
+                if self.announce || every <= 1 || self.beats.is_multiple_of(every) || !self.primary_delivers(now) {
+                    self.all_links()
+                } else {
+                    1
+                };
+            self.beats = self.beats.wrapping_add(1);
             let cadence = self.next_send + self.keepalive();
             // Keep the periodic cadence unless this send was announced early or the
             // loop overslept by a whole interval; then restart the interval from now.
@@ -200,6 +220,31 @@ impl Membership {
 
     fn keepalive(&self) -> Duration {
         self.timing.keepalive.max(MIN_STEP)
+    }
+
+    /// A bit for every link tracked.
+    fn all_links(&self) -> u64 {
+        match self.link_seen.len() {
+            0 => 0,
+            n if n >= 64 => u64::MAX,
+            n => (1u64 << n) - 1,
+        }
+    }
+
+    /// While the primary delivers, the other links send every this many periodic
+    /// heartbeats: `deadtime / (2 × keepalive)`, at least 1, so that each link still
+    /// carries two heartbeats within deadtime (one may be lost without the link going down).
+    pub fn secondary_every(&self) -> u64 {
+        let ka = self.keepalive().as_micros().max(1);
+        let every = self.timing.deadtime.as_micros() / (2 * ka);
+        u64::try_from(every).unwrap_or(1).max(1)
+    }
+
+    /// The primary link's last packet is at most one and a half keepalives old: the
+    /// peer's latest heartbeat came through on it.
+    fn primary_delivers(&self, now: Instant) -> bool {
+        let fresh = self.keepalive() + self.keepalive() / 2;
+        self.link_seen.first().copied().flatten().is_some_and(|t| now.saturating_since(t) <= fresh)
     }
 
     fn receive(&mut self, now: Instant, link: usize, generation: u64, act: &mut Actions) {

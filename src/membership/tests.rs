@@ -461,3 +461,191 @@ fn zero_durations_do_not_busy_loop() {
     assert_eq!(a.peer, Some((PeerState::Dead, PeerState::Up)));
     assert!(m.poll_at() > ms(5));
 }
+
+/// The loop reads a link only when it wakes for its own timers, and feeds each packet at
+/// its arrival time (the kernel's receive stamp): liveness is judged exactly as if every
+/// packet had woken it. Peer every 10 ms on two links, arriving 3.7 ms into our interval.
+#[test]
+fn packets_read_at_the_next_tick_count_from_their_arrival() {
+    let t = Timing {
+        keepalive: Duration::from_millis(10),
+        warntime: Duration::from_millis(30),
+        deadtime: Duration::from_millis(50),
+        initdead: Duration::from_millis(2000),
+    };
+    let death = t.dead_after();
+    let mut m = Membership::new(ms(1000), t, 2);
+    let arrivals = |from: u64, to: u64| {
+        (0..).map(move |k| us(from * 1000 + 3_700 + k * 10_000)).take_while(move |a| *a < us(to * 1000))
+    };
+    let mut queued: Vec<(Instant, usize)> = Vec::new();
+    let mut next_arrival = arrivals(1000, 1300).peekable();
+    let mut cut_link1_at = None;
+    let mut wakes = 0;
+    let mut now = ms(1000);
+    while now < ms(1400) {
+        wakes += 1;
+        // What arrived since the last wakeup: both links until 1200, then link 0 only;
+        // the peer itself goes silent at 1300.
+        while let Some(&a) = next_arrival.peek() {
+            if a > now {
+                break;
+            }
+            queued.push((a, 0));
+            if a < ms(1200) {
+                queued.push((a, 1));
+            }
+            next_arrival.next();
+        }
+        for &(a, l) in &queued {
+            m.handle(a, rx(l, 7));
+        }
+        queued.clear();
+        let act = m.handle(now, Event::Tick);
+        if act.links_changed & 2 != 0 {
+            cut_link1_at = Some(now);
+        }
+        if now < ms(1300) && now > ms(1004) {
+            assert_eq!(m.peer_state(), PeerState::Up, "at {now:?}");
+        }
+        now = m.poll_at();
+    }
+    // Link 1's last packet arrived at 1193.7: down exactly at its deadline, not later.
+    assert_eq!(cut_link1_at, Some(us(1_193_700) + death));
+    // The peer's last packet at 1293.7: dead at its deadline.
+    assert_eq!(m.peer_state(), PeerState::Dead);
+    assert_eq!(m.peer_since(), us(1_293_700) + death);
+    // About one wakeup per keepalive (plus the deadlines), not one per packet.
+    assert!(wakes <= 45, "{wakes} wakeups");
+}
+
+fn fast() -> Timing {
+    Timing {
+        keepalive: Duration::from_millis(10),
+        warntime: Duration::from_millis(30),
+        deadtime: Duration::from_millis(50),
+        initdead: Duration::from_millis(2000),
+    }
+}
+
+#[test]
+fn secondary_links_send_every_nth_heartbeat_deadtime_allowing() {
+    let at = |ka: u64, dt: u64| {
+        let t = Timing {
+            keepalive: Duration::from_millis(ka),
+            warntime: Duration::from_millis(dt),
+            deadtime: Duration::from_millis(dt),
+            initdead: Duration::from_millis(dt),
+        };
+        Membership::new(ms(0), t, 2).secondary_every()
+    };
+    assert_eq!(at(10, 50), 2);
+    assert_eq!(at(5, 25), 2);
+    assert_eq!(at(5, 35), 3);
+    assert_eq!(at(20, 100), 2);
+    assert_eq!(at(10, 30), 1);
+    assert_eq!(at(100, 300), 1);
+    assert_eq!(at(1000, 3000), 1);
+}
+
+#[test]
+fn secondary_links_slow_down_only_while_the_primary_delivers() {
+    let mut m = Membership::new(ms(1000), fast(), 3);
+    // Nothing heard yet: every link, every time.
+    let a = m.handle(ms(1000), Event::Tick);
+    assert!(a.send_heartbeat);
+    assert_eq!(a.send_links, 0b111);
+    let mut masks = Vec::new();
+    let mut now = ms(1000);
+    for _ in 0..6 {
+        now = m.poll_at();
+        m.handle(now - Duration::from_millis(3), rx(0, 7));
+        m.handle(now - Duration::from_millis(3), rx(1, 7));
+        let a = m.handle(now, Event::Tick);
+        assert!(a.send_heartbeat);
+        masks.push(a.send_links);
+    }
+    assert_eq!(masks, [0b001, 0b111, 0b001, 0b111, 0b001, 0b111]);
+    // An announced heartbeat goes out everywhere.
+    m.announce();
+    assert_eq!(m.handle(now + Duration::from_millis(1), Event::Tick).send_links, 0b111);
+    // The primary's last packet 16 ms old (more than 1.5 keepalives): every link again.
+    let t = m.poll_at();
+    m.handle(t - Duration::from_millis(16), rx(0, 7));
+    m.handle(t - Duration::from_millis(1), rx(1, 7));
+    let a = m.handle(t, Event::Tick);
+    assert!(a.send_heartbeat);
+    assert_eq!(a.send_links, 0b111);
+    // Not a send: no links.
+    assert_eq!(m.handle(t + Duration::from_millis(1), Event::Tick).send_links, 0);
+}
+
+/// Two memberships exchanging heartbeats over two links (0.2 ms latency), each sending on
+/// the links its membership names. Returns, for `b`, when link 1 and link 0 went down and
+/// whether the peer ever went down, with link `cut` cut from `cut_at` on.
+fn two_nodes(cut: usize, cut_at: Instant, until: Instant) -> (Option<Instant>, Option<Instant>, bool, u64) {
+    let mut nodes = [Membership::new(ms(1000), fast(), 2), Membership::new(ms(1003), fast(), 2)];
+    // In flight: (arrival, to node, link).
+    let mut flight: Vec<(Instant, usize, usize)> = Vec::new();
+    let mut down: [Option<Instant>; 2] = [None, None];
+    let mut peer_lost = false;
+    let mut sent_on_secondary = 0;
+    loop {
+        let next_tick = if nodes[0].poll_at() <= nodes[1].poll_at() { 0 } else { 1 };
+        let t_tick = nodes[next_tick].poll_at();
+        let first_pkt = flight.iter().enumerate().min_by_key(|(_, f)| f.0).map(|(i, f)| (i, *f));
+        let (now, who, ev) = match first_pkt {
+            Some((i, (at, to, link))) if at <= t_tick => {
+                flight.swap_remove(i);
+                (at, to, rx(link, 7))
+            }
+            _ => (t_tick, next_tick, Event::Tick),
+        };
+        if now >= until {
+            break;
+        }
+        let a = nodes[who].handle(now, ev);
+        if a.send_heartbeat {
+            for link in 0..2 {
+                if a.send_links & (1 << link) != 0 {
+                    if link == 1 {
+                        sent_on_secondary += 1;
+                    }
+                    if link != cut || now < cut_at {
+                        flight.push((now + Duration::from_micros(200), 1 - who, link));
+                    }
+                }
+            }
+        }
+        if who == 1 {
+            for (link, d) in down.iter_mut().enumerate() {
+                if a.links_changed & (1 << link) != 0 && d.is_none() && now > ms(1100) {
+                    *d = Some(now);
+                }
+            }
+            if now > ms(1100) && nodes[1].peer_state() != PeerState::Up {
+                peer_lost = true;
+            }
+        }
+    }
+    (down[1], down[0], peer_lost, sent_on_secondary)
+}
+
+#[test]
+fn a_slower_secondary_is_still_seen_cut_within_deadtime() {
+    let death = fast().dead_after();
+    // No cut: both links stay up, the secondary carries about half the heartbeats.
+    let (d1, d0, lost, secondary) = two_nodes(9, ms(0), ms(2000));
+    assert_eq!((d1, d0, lost), (None, None, false));
+    assert!((95..=110).contains(&secondary), "{secondary} heartbeats on the secondary in 1 s for 2 nodes");
+    // The secondary cut: down within deadtime (plus the skew) of the cut, the peer stays up.
+    let cut = ms(1500);
+    let (d1, d0, lost, _) = two_nodes(1, cut, ms(2000));
+    assert!(d1.is_some_and(|d| d > cut && d <= cut + death), "{d1:?}");
+    assert_eq!((d0, lost), (None, false));
+    // The primary cut: down within deadtime of the cut; the secondary, back at the full
+    // rate, keeps itself and the peer up.
+    let (d1, d0, lost, _) = two_nodes(0, cut, ms(2000));
+    assert!(d0.is_some_and(|d| d > cut && d <= cut + death), "{d0:?}");
+    assert_eq!((d1, lost), (None, false));
+}

@@ -37,6 +37,18 @@ pub fn monotonic_micros() -> u64 {
     }
 }
 
+/// CLOCK_REALTIME in microseconds since the epoch (0 before it).
+pub fn realtime_micros() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME) {
+        Ok(ts) => {
+            let s = u64::try_from(ts.tv_sec()).unwrap_or(0);
+            let ns = u64::try_from(ts.tv_nsec()).unwrap_or(0);
+            s.saturating_mul(1_000_000).saturating_add(ns / 1000)
+        }
+        Err(_) => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
