@@ -126,6 +126,8 @@ pub struct PartitionSetup {
     pub targets: Vec<IpAddr>,
     /// The groups' addresses, probed before a watchdog-fenced peer's groups are taken.
     pub probes: Vec<IpAddr>,
+    /// For each probe, the groups (bit i: group i) whose `ip` resources carry its address.
+    pub probe_groups: Vec<u64>,
     pub ping_interval: Duration,
     pub ping_deadtime: Duration,
     pub ping_hold: Duration,
@@ -141,6 +143,7 @@ impl PartitionSetup {
         PartitionSetup {
             targets: Vec::new(),
             probes: Vec::new(),
+            probe_groups: Vec::new(),
             ping_interval: Duration::from_secs(1),
             ping_deadtime: Duration::from_secs(5),
             ping_hold: Duration::from_secs(5),
@@ -275,12 +278,18 @@ impl Partition {
     }
 
     /// The groups' addresses have been silent for [`PROBE_ROUNDS`] rounds (true when there
-    /// is nothing to probe).
-    pub fn probes_silent(&self, now: Instant) -> bool {
+    /// is nothing to probe). `held`: the groups this node holds itself (bit i: group i); the
+    /// address of such a group answers from this very node, so its echo proves nothing about
+    /// the peer and does not count.
+    pub fn probes_silent(&self, now: Instant, held: u64) -> bool {
         if self.probes.is_empty() {
             return true;
         }
-        self.probing && self.probe_rounds > PROBE_ROUNDS && self.probes.count(now) == 0
+        if !self.probing || self.probe_rounds <= PROBE_ROUNDS {
+            return false;
+        }
+        let ours = |i: usize| self.setup.probe_groups.get(i).is_some_and(|&g| g & held != 0);
+        self.probes.targets().iter().enumerate().all(|(i, t)| ours(i) || !self.probes.is_up(t, now))
     }
 
     pub fn set_peer_reach(&mut self, r: Option<PeerReach>) {
@@ -422,6 +431,8 @@ mod tests {
         PartitionSetup {
             targets: (0..targets).map(|i| IpAddr::from([192, 0, 2, 200 + i as u8])).collect(),
             probes: (0..probes).map(|i| IpAddr::from([192, 0, 2, 50 + i as u8])).collect(),
+            // probe i is the address of group i
+            probe_groups: (0..probes).map(|i| 1u64 << i).collect(),
             ping_interval: Duration::from_millis(100),
             ping_deadtime: Duration::from_millis(500),
             ping_hold: Duration::from_secs(2),
@@ -522,15 +533,39 @@ mod tests {
         let mut p = Partition::new(t(0), setup(1, 2));
         p.peer_dead(t(0));
         run(&mut p, 0, 1000, &[0], true);
-        assert!(!p.probes_silent(t(1000)), "the group's address answers: its holder lives");
+        assert!(!p.probes_silent(t(1000), 0), "the group's address answers: its holder lives");
         run(&mut p, 1010, 1300, &[0], false);
-        assert!(!p.probes_silent(t(1300)));
+        assert!(!p.probes_silent(t(1300), 0));
         run(&mut p, 1310, 1400, &[0], false);
-        assert!(p.probes_silent(t(1402)), "silent for three rounds");
+        assert!(p.probes_silent(t(1402), 0), "silent for three rounds");
         assert_eq!(p.addr_of(PROBE_BIT | 1), Some(IpAddr::from([192, 0, 2, 51])));
         // Without probes configured, or a peer fenced by power, there is nothing to wait for.
         let mut s = setup(1, 0);
         s.peer_fencing = PeerFencing::Power;
-        assert!(Partition::new(t(0), s).probes_silent(t(0)));
+        assert!(Partition::new(t(0), s).probes_silent(t(0), 0));
+    }
+
+    /// The holder of a group probes its own address too (the same file serves both nodes):
+    /// that echo answers from this very node, so it must not keep the peer from counting as
+    /// fenced. Seen in the VM rig: the holder's DRBD handler waited for a fence that never
+    /// came, and I/O stayed frozen.
+    #[test]
+    fn the_address_of_a_group_held_here_proves_nothing() {
+        let mut p = Partition::new(t(0), setup(1, 2));
+        p.peer_dead(t(0));
+        // Group 0's address answers (this node holds it); group 1's is silent.
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        for now in (0..=1000).step_by(10) {
+            out.clear();
+            p.due(t(now), &mut out, &mut scratch);
+            for &(i, seq) in &out {
+                if i == PROBE_BIT || i == 0 {
+                    p.reply(t(now + 1), i, seq);
+                }
+            }
+        }
+        assert!(!p.probes_silent(t(1002), 0), "the address answers: someone holds group 0");
+        assert!(p.probes_silent(t(1002), 0b01), "group 0 is held here: its echo is our own");
+        assert!(!p.probes_silent(t(1002), 0b10), "group 1 held here, group 0's address answers");
     }
 }
