@@ -6,7 +6,7 @@ CARGO    ?= cargo
 BIN      := $(or $(CARGO_TARGET_DIR),target)/$(TARGET)/release/tandem
 STATIC   := RUSTFLAGS="-C target-feature=+crt-static"
 
-.PHONY: all build static test unit lint demo bench vm-test install install-check fuzz-build clean check-static deb
+.PHONY: all build static test unit lint demo bench chaos vm-test install install-check fuzz-build clean check-static deb
 
 all: build
 
@@ -58,10 +58,22 @@ demo:
 	$(CARGO) build --release --example probe
 	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
+# Every phase (docs/benchmarks.md), or some: make bench PHASE=guests (soak, failover, scale,
+# guests, pacemaker, ping, fencing, svccrash; a comma-separated list works too; PHASES= too).
 bench:
 	scripts/prereqs bench
 	$(MAKE) build
-	TANDEM=$(abspath $(BIN)) bench/run.sh
+	TANDEM=$(abspath $(BIN)) $(if $(or $(PHASES),$(PHASE)),BENCH_PHASES=$(or $(PHASES),$(PHASE)) BENCH_COMMAND="make bench PHASE=$(or $(PHASES),$(PHASE))") bench/run.sh
+
+# The chaos run (docs/chaos.md): seeded random faults against two daemons for CHAOS_MINUTES
+# (default 10; `make test` runs 2). TANDEM_CHAOS_SEED=N replays a seed.
+CHAOS_MINUTES ?= 10
+chaos:
+	scripts/prereqs test
+	$(MAKE) build
+	TANDEM_STATIC_BIN=$(abspath $(BIN)) TANDEM_CHAOS_MINUTES=$(CHAOS_MINUTES) \
+	  $(if $(TANDEM_CHAOS_SEED),TANDEM_CHAOS_SEED=$(TANDEM_CHAOS_SEED)) \
+	  $(CARGO) test --locked --test chaos -- --nocapture --exact chaos
 
 vm-test:
 	scripts/prereqs vm

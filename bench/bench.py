@@ -12,12 +12,27 @@ Phases (see docs/benchmarks.md):
      (PSS/RSS, processes, CPU, wakeups, heartbeat packets), then (c) 20 % loss on every
      heartbeat path and (d) the same with all CPUs saturated by stress-ng, counting false
      failovers (address events, service moves).
-  2. sequential, one rig at a time: (b) planned switch-over and (a) active node dies,
-     BENCH_RUNS times each, with a client probing every 10 ms.
+  2. failover: sequential, one rig at a time: (b) planned switch-over and (a) active node
+     dies, BENCH_RUNS times each, with a client probing every 10 ms.
+  3. scale: (a) with 1, 10 and 100 floating addresses in the group (BENCH_SCALE_N), per tool:
+     outage, every address up, the survivor's CPU time for the takeover, PSS.
+  4. guests: bench/guests.py (overhead of a guest, start to first HTTP answer against
+     systemd-nspawn, memory per idle guest).
+  5. pacemaker: bench/pacemaker.py bench (the same failover under Pacemaker + corosync).
+  6. ping: bench/ping.py (the holder loses its uplink; tandem's ping targets against
+     keepalived's track_interface), with this module's rig and tools.
+  7. fencing: bench/fencing.py (tandem and heartbeat fencing a frozen holder through the same
+     BMC, ipmi_sim, and partitions; BENCH_RUNS runs and partitions each).
+  8. svccrash: bench/svccrash.py (a crashed service to its first answer: tandem's monitor
+     against keepalived's vrrp_script).
+Each phase runs alone too (BENCH_PHASES=guests, `make bench PHASE=guests`): the results of
+the others are kept from the last bench/out/results.json, and each phase's tables in
+docs/benchmarks.md have markers of their own, so only the phases that ran are rewritten.
 
 Environment: BENCH_RUNS (5), BENCH_SOAK_S (120), BENCH_IDLE_S (60), BENCH_QUICK=1
 (1 run, 10 s soaks, 10 s idle), BENCH_ONLY (regex on "tool setting"), BENCH_PHASES
-(default "soak,failover"), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
+(default "soak,failover,scale,guests,pacemaker,ping,fencing,svccrash"), BENCH_SCALE_N ("1,10,100"), BENCH_SCALE_RUNS (3),
+BENCH_PCMK_RUNS (BENCH_RUNS), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
 BENCH_TANDEM_EXTRA (extra tandem.conf lines, ";"-separated, for experiments), TANDEM (binary),
 PROBE (binary, built by run.sh), BENCH_OUT (default bench/out).
 Only standard library. Root required.
@@ -41,8 +56,12 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 RUNS = int(os.environ.get("BENCH_RUNS", "1" if QUICK else "5"))
 SOAK_S = float(os.environ.get("BENCH_SOAK_S", "10" if QUICK else "120"))
 IDLE_S = float(os.environ.get("BENCH_IDLE_S", "10" if QUICK else "60"))
+# The namespaces' prefix: this run's (run.sh sweeps by it), or the parent bench.py's.
+NS_PID = int(os.environ.get("BENCH_NS_PID", str(os.getpid())))
 ONLY = re.compile(os.environ.get("BENCH_ONLY", ".*"))
-PHASES = os.environ.get("BENCH_PHASES", "soak,failover").split(",")
+ALL_PHASES = ("soak", "failover", "scale", "guests", "pacemaker", "ping", "fencing", "svccrash")
+PHASES = [x.strip() for x in os.environ.get("BENCH_PHASES", ",".join(ALL_PHASES)).split(",") if x.strip()]
+PCMK_RUNS = int(os.environ.get("BENCH_PCMK_RUNS", str(RUNS)))
 UPDATE_DOCS = os.environ.get("BENCH_UPDATE_DOCS", "0" if QUICK else "1") not in ("", "0")
 TANDEM = os.environ.get("TANDEM", os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/tandem"))
 PROBE = os.environ.get("PROBE", os.path.join(OUT, "probe"))
@@ -52,6 +71,14 @@ HB_BIN = "/usr/libexec/heartbeat/heartbeat"
 KA_BIN = "/usr/sbin/keepalived"
 
 VIP, PORT = "192.0.2.50", 8080
+
+
+def vip_list(n):
+    """The group's floating addresses: VIP (which the service binds) and n - 1 more on the
+    service LAN (192.0.2.101 up; at most 100 in all)."""
+    return [VIP] + [f"192.0.2.{101 + i}" for i in range(max(0, min(n, 100) - 1))]
+
+
 LAN = {"alpha": "192.0.2.1", "beta": "192.0.2.2", "client": "192.0.2.100"}
 HB = {"alpha": "198.51.100.1", "beta": "198.51.100.2"}
 LOSS_PCT = 20
@@ -278,9 +305,11 @@ class Node:
 class Rig:
     def __init__(self, idx, tool, label, params, base):
         self.idx, self.tool_name, self.label, self.params = idx, tool, label, params
-        self.tag = f"{tool}-{label}".replace(" ", "_").replace("/", "-")
+        self.vips = vip_list(params.get("n", 1))
+        self.stamp = "n" in params  # the scale phase times the service's start
+        self.tag = f"{tool}-{label}".replace(" ", "_").replace("/", "-") + (f"-n{len(self.vips)}" if len(self.vips) > 1 else "")
         self.dir = os.path.join(base, self.tag)
-        p = f"tb{os.getpid() % 100000}x{idx}"
+        p = f"tb{NS_PID % 100000}x{idx}"
         self.ns_br, self.ns_c = p + "br", p + "c"
         self.alpha = Node(self, "alpha", p + "a")
         self.beta = Node(self, "beta", p + "b")
@@ -402,15 +431,22 @@ class Rig:
 
 
 # ---------------------------------------------------------------- the service wrapper
-def write_svc_wrapper(path):
+SVC_OPS_LOG = "/run/bench-svc-ops.log"
+
+
+def write_svc_wrapper(path, stamp=False):
+    """`stamp` (the scale phase): each operation's begin and end go to SVC_OPS_LOG in the node
+    (two `date` runs per operation), so that the service's own start time can be told apart."""
+    begin = f'echo "$(date +%s%N) begin $op" >> {SVC_OPS_LOG}\n' if stamp else ""
+    end = f'echo "$(date +%s%N) end $op $rc" >> {SVC_OPS_LOG}\n' if stamp else ""
     with open(path, "w") as f:
         f.write(f"""#!/bin/sh
 # The benchmark service (tests/tools/svc on {VIP}:{PORT}, answering the node's name) as one
 # start|stop|status script for all three tools. Prints "running"/"stopped" on status for heartbeat.
 op=${{1:-status}}
-{SVC} {VIP} {PORT} "$(uname -n)" /run/bench-svc "$op"
+{begin}{SVC} {VIP} {PORT} "$(uname -n)" /run/bench-svc "$op"
 rc=$?
-if [ "$op" = status ]; then
+{end}if [ "$op" = status ]; then
     if [ $rc = 0 ]; then echo running; else echo stopped; fi
 fi
 exit $rc
@@ -418,9 +454,26 @@ exit $rc
     os.chmod(path, 0o755)
 
 
+def svc_start_times(node, t0):
+    """(begin, end) in µs of the first `start` of the service on `node` after t0 (stamped wrappers)."""
+    b = e = None
+    for line in read_lines(os.path.join(node.dir, "run", SVC_OPS_LOG.lstrip("/").split("/", 1)[1])):
+        w = line.split()
+        if len(w) >= 3 and w[0].isdigit() and w[2] == "start":
+            t = int(w[0]) // 1000
+            if t < t0:
+                continue
+            if w[1] == "begin" and b is None:
+                b = t
+            elif w[1] == "end" and b is not None and e is None:
+                e = t
+    return b, e
+
+
 # ---------------------------------------------------------------- the tools
 class Tandem:
     name = "tandem"
+    garp_tail_s = 1.5  # 5 gratuitous ARPs per address, 200 ms apart (the loop's timers)
     # survivor's log line that shows it declared the peer dead
     detect_re = re.compile(r"peer \S+: \S+ -> dead")
 
@@ -434,7 +487,8 @@ class Tandem:
         if not os.path.exists(self.key):
             sh([TANDEM, "keygen", self.key])
         wrapper = os.path.join(r.dir, "svc-wrapper")
-        write_svc_wrapper(wrapper)
+        write_svc_wrapper(wrapper, stamp=r.stamp)
+        ips = " \\\n    ".join(f"ip::{v}/24/lan0" for v in r.vips)
         with open(self.conf, "w") as f:
             f.write(f"""# generated by bench/bench.py
 cluster bench
@@ -449,7 +503,7 @@ ucast lan0 {LAN['beta']}
 ucast hb0 {HB['alpha']}
 ucast hb0 {HB['beta']}
 logfacility daemon
-group web alpha ip::{VIP}/24/lan0 script::{wrapper}
+group web alpha {ips} script::{wrapper}
 """)
             # BENCH_TANDEM_EXTRA: extra config lines for experiments, e.g. "realtime off"
             for line in os.environ.get("BENCH_TANDEM_EXTRA", "").split(";"):
@@ -490,6 +544,7 @@ group web alpha ip::{VIP}/24/lan0 script::{wrapper}
 
 class Keepalived:
     name = "keepalived"
+    garp_tail_s = 6.0  # a second round of gratuitous ARPs garp_master_delay (5 s) after the transition
     detect_re = re.compile(r"Receive advertisement timeout|Entering MASTER STATE")
 
     def __init__(self, rig):
@@ -498,7 +553,10 @@ class Keepalived:
     def configure(self):
         r, adv = self.rig, self.rig.params["adv"]
         wrapper = os.path.join(r.dir, "svc-wrapper")
-        write_svc_wrapper(wrapper)
+        write_svc_wrapper(wrapper, stamp=r.stamp)
+        # All of them as virtual_ipaddress; keepalived itself moves those beyond the room in
+        # a VRRP packet to its excluded list (and says so in its log); all move together.
+        vips = "\n".join(f"        {v}/24 dev lan0" for v in r.vips)
         for n, prio in ((r.alpha, 150), (r.beta, 100)):
             with open(os.path.join(n.dir, "etc-keepalived", "keepalived.conf"), "w") as f:
                 f.write(f"""# generated by bench/bench.py (VRRP runs on the service LAN only: keepalived has one path)
@@ -516,7 +574,7 @@ vrrp_instance VI_1 {{
     priority {prio}
     advert_int {adv}
     virtual_ipaddress {{
-        {VIP}/24 dev lan0
+{vips}
     }}
     notify_master "{wrapper} start"
     notify_backup "{wrapper} stop"
@@ -560,6 +618,7 @@ vrrp_instance VI_1 {{
 
 class Heartbeat:
     name = "heartbeat"
+    garp_tail_s = 1.0  # IPaddr's send_arp runs on as a process of its own: waited for as a helper
     detect_re = re.compile(r"is dead|Dead node")
 
     def __init__(self, rig):
@@ -591,8 +650,8 @@ crm off
                 f.write("auth 1\n1 sha1 tandem-bench-shared-secret\n")
             os.chmod(os.path.join(ha, "authkeys"), 0o600)
             with open(os.path.join(ha, "haresources"), "w") as f:
-                f.write(f"alpha {VIP}/24/lan0 svc-wrapper\n")
-            write_svc_wrapper(os.path.join(ha, "resource.d", "svc-wrapper"))
+                f.write("alpha " + " ".join(f"{v}/24/lan0" for v in r.vips) + " svc-wrapper\n")
+            write_svc_wrapper(os.path.join(ha, "resource.d", "svc-wrapper"), stamp=r.stamp)
 
     def start(self, node):
         node.exec([HB_BIN])
@@ -640,13 +699,25 @@ def first_ok_from(path, who, t0):
     return None
 
 
-def addr_events(path):
+def addr_events(path, addr=VIP):
     ev = []
     for line in read_lines(path):
         parts = line.split()
-        if len(parts) >= 3 and parts[1] in ("add", "del") and parts[2].split("/")[0] == VIP:
+        if len(parts) >= 3 and parts[1] in ("add", "del") and parts[2].split("/")[0] == addr:
             ev.append((int(parts[0]), parts[1]))
     return ev
+
+
+def all_added(path, addrs, t0):
+    """When the last of `addrs` was added after t0 (None while one is missing)."""
+    first = {}
+    for line in read_lines(path):
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "add" and parts[0].isdigit() and int(parts[0]) >= t0:
+            a = parts[2].split("/")[0]
+            if a in addrs and a not in first:
+                first[a] = int(parts[0])
+    return max(first.values()) if len(first) == len(addrs) else None
 
 
 def log_first(rig, node, t0, regex):
@@ -670,7 +741,10 @@ def summary(values):
 
 
 # ---------------------------------------------------------------- phase: failovers
-def failover_run(rig, kind, i):
+def failover_run(rig, kind, i, hook=None):
+    """One fault of `kind` ("a": the holder dies, "b": planned switch-over), measured, and the
+    cluster back to two nodes. `hook` (the scale phase) may measure more: `hook.before(s)` just
+    before the fault, `hook.after(s, t0, res)` once the survivor answers."""
     h = rig.holder()
     if h is None:
         raise RuntimeError(f"{rig.tag}: no single holder before run {kind}{i}")
@@ -678,6 +752,8 @@ def failover_run(rig, kind, i):
     plog = os.path.join(rig.dir, f"probe-{kind}{i}.log")
     pr = rig.start_probe(plog)
     wait_for(lambda: len(probe_oks(plog)[0]) >= 30, 20, what="probe answers")
+    if hook:
+        hook.before(s)
     cmd = None
     t0 = now_us()
     if kind == "a":
@@ -687,7 +763,8 @@ def failover_run(rig, kind, i):
         cmd = rig.tool.planned(h, i)
     t_done = now_us()
     try:
-        wait_for(lambda: first_ok_from(plog, s.name, t0), rig.params["dt"] / 1000.0 + 30, step=0.01,
+        # heartbeat runs its IPaddr script once per address: ~1 s each under load
+        wait_for(lambda: first_ok_from(plog, s.name, t0), rig.params["dt"] / 1000.0 + 30 + 2 * len(rig.vips), step=0.01,
                  what=f"{rig.tag} {kind}{i}: answer from {s.name}")
     finally:
         time.sleep(1.0)
@@ -708,12 +785,18 @@ def failover_run(rig, kind, i):
            "detect_line": det_line, "probe_fails": fails, "probe_log": os.path.relpath(plog, OUT)}
     if kind == "b":
         res["how"] = rig.tool.planned_cmd(i)
+    if hook:
+        hook.after(s, t0, res)
     log(f"  {rig.tag} {kind}{i} {h.name}->{s.name}: outage {res['outage_ms']} ms, detect {res['detect_ms']},"
-        f" addr {res['addr_ms']}, answer {res['answer_ms']}")
+        f" addr {res['addr_ms']}, answer {res['answer_ms']}"
+        + (f", all {len(rig.vips)} addresses {res.get('all_addr_ms')}, takeover CPU {res.get('takeover_cpu_ms')} ms"
+           if hook else ""))
     # back to a two-node cluster
     if kind == "a":
         h.reap()
-        sh(["ip", "-n", h.ns, "addr", "del", VIP + "/24", "dev", "lan0"], check=False)  # a reboot forgets it
+        # a reboot forgets the floating addresses
+        sh(["ip", "-n", h.ns, "-force", "-batch", "-"], check=False,
+           input="".join(f"addr del {v}/24 dev lan0\n" for v in rig.vips))
         sh(["ip", "-n", h.ns, "-batch", "-"], input="link set lan0 up\nlink set hb0 up\n")
         t_r = now_us()
         rig.start_node(h)
@@ -758,6 +841,215 @@ def phase_failover(entries):
             REG.cleanup()
             e["failover_phase_s"] = round(time.monotonic() - t_start, 1)
             save_results()
+
+
+# ---------------------------------------------------------------- phase: scale (N floating addresses)
+SCALE_SETTINGS = [("tandem", "20ms/100ms"), ("tandem", "100ms/300ms"), ("keepalived", "advert_int 0.1"),
+                  ("heartbeat", "100ms/500ms")]
+SCALE_N = [int(x) for x in os.environ.get("BENCH_SCALE_N", "1,10,100").split(",")]
+SCALE_RUNS = int(os.environ.get("BENCH_SCALE_RUNS", "1" if QUICK else "3"))
+SCALE_IDLE_S = 3.0  # the survivor's idle CPU rate alone, measured after each takeover
+
+
+def node_cpu_ns(node):
+    """(all, own): on-CPU time of the node's HA processes with their reaped children and the
+    orphans the node's init reaped (heartbeat's send_arp); and of the HA processes alone."""
+    tot = reaped_cpu_ns(node.init)
+    own = 0
+    for pid, _comm in node.tool_pids():
+        c = task_stats(pid)[0]
+        own += c
+        tot += c + reaped_cpu_ns(pid)
+    return tot, own
+
+
+def node_extra_pids(node, base):
+    """The node's processes other than `base` and the service (socat): helpers still running."""
+    out = []
+    for p in node.pids():
+        if p in base:
+            continue
+        try:
+            if open(f"/proc/{p}/comm").read().strip() == "socat":
+                continue
+        except OSError:
+            continue
+        out.append(p)
+    return out
+
+
+class ScaleHook:
+    """The survivor's CPU time for a takeover: its HA processes' CPU from the fault until the
+    takeover is over (every address up, every helper gone, and the tool's repeated gratuitous
+    ARPs sent: `garp_tail_s` after the last address), less its idle rate alone (measured for
+    SCALE_IDLE_S right after) over that time."""
+
+    def __init__(self, rig):
+        self.rig = rig
+
+    def before(self, s):
+        self.base = set(s.pids())
+        self.c1, self.t1 = node_cpu_ns(s), time.monotonic()
+
+    def after(self, s, t0, res):
+        rig = self.rig
+        path = rig.addr_log(s)
+        vips = set(rig.vips)
+        t_all = None
+        try:
+            t_all = wait_for(lambda: all_added(path, vips, t0), 30 + len(vips), step=0.05,
+                             what=f"{rig.tag}: all {len(vips)} addresses on {s.name}")
+        except TimeoutError as e:
+            res["error_addrs"] = str(e)
+        res["all_addr_ms"] = ms(t_all, t0)
+        b, e = svc_start_times(s, t0)
+        res["svc_begin_ms"], res["svc_start_ms"] = ms(b, t0), ms(e, b)
+        if t_all:
+            left = (t_all + rig.tool.garp_tail_s * 1e6 - now_us()) / 1e6
+            if left > 0:
+                time.sleep(left)
+        try:
+            wait_for(lambda: not node_extra_pids(s, self.base), 30 + len(vips), step=0.1,
+                     what=f"{rig.tag}: {s.name}'s helpers to finish")
+            res["settled"] = True
+        except TimeoutError:
+            res["settled"] = False
+        c2, t2 = node_cpu_ns(s), time.monotonic()
+        time.sleep(SCALE_IDLE_S)
+        c3, t3 = node_cpu_ns(s), time.monotonic()
+        res["takeover_window_s"] = round(t2 - self.t1, 2)
+        for k, name in ((0, "takeover_cpu"), (1, "takeover_own_cpu")):
+            idle = (c3[k] - c2[k]) / (t3 - t2)
+            res[f"{name}_raw_ms"] = round((c2[k] - self.c1[k]) / 1e6, 1)
+            res[f"{name}_idle_ms_per_s"] = round(idle / 1e6, 2)
+            res[f"{name}_ms"] = round((c2[k] - self.c1[k] - idle * (t2 - self.t1)) / 1e6, 1)
+
+
+def phase_scale(entries):
+    """Failover (a) with 1, 10 and 100 floating addresses in the group, per tool."""
+    by_key = {(e["tool"], e["setting"]): e for e in entries}
+    t_start = time.monotonic()
+    out = []
+    for k, (tool, label) in enumerate(SCALE_SETTINGS):
+        if not ONLY.search(f"{tool} {label}"):
+            continue
+        base = next(p for t, l, p in SETTINGS if (t, l) == (tool, label))
+        for n in SCALE_N:
+            params = dict(base, n=n)
+            e = {"tool": tool, "setting": label, "n": n, "runs": []}
+            if (tool, label) in by_key:
+                e["binary"] = by_key[(tool, label)].get("binary")
+            log(f"scale: {tool} {label}, {n} address{'es' if n > 1 else ''}")
+            rig = Rig(100 + 10 * k + SCALE_N.index(n), tool, label, params, os.path.join(WORK, "scale"))
+            t_rig = time.monotonic()
+            try:
+                rig.up()
+                t_up = time.monotonic()
+                rig.start()
+                h = rig.wait_stable(120 + params["dt"] / 1000.0 + 2 * n)
+                e["start_s"] = round(time.monotonic() - t_up, 1)
+                time.sleep(2)
+                e["memory"] = {"active": {"node": h.name, **memory(h)}}
+                hook = ScaleHook(rig)
+                for i in range(1, SCALE_RUNS + 1):
+                    try:
+                        e["runs"].append(failover_run(rig, "a", i, hook))
+                    except (RuntimeError, TimeoutError) as err:
+                        log(f"  {rig.tag} a{i}: FAILED: {err}")
+                        e["runs"].append({"run": i, "error": str(err)})
+                        break
+            except (RuntimeError, TimeoutError) as err:
+                log(f"  {rig.tag}: FAILED: {err}")
+                e.setdefault("errors", []).append(f"scale: {err}")
+            finally:
+                rig.down()
+                REG.cleanup()
+            runs = e["runs"]
+            for key in ("outage", "detect", "addr", "all_addr", "svc_begin", "svc_start", "answer", "takeover_cpu",
+                        "takeover_own_cpu"):
+                e[key] = summary([r.get(key + "_ms") for r in runs])
+            e["phase_s"] = round(time.monotonic() - t_rig, 1)
+            out.append(e)
+            RESULTS["scale"] = {"entries": out, "runs": SCALE_RUNS, "n": SCALE_N}
+            save_results()
+    RESULTS["scale"] = {"entries": out, "runs": SCALE_RUNS, "n": SCALE_N,
+                        "duration_s": round(time.monotonic() - t_start, 1)}
+    save_results()
+
+
+# ---------------------------------------------------------------- phases that are programs of their own
+def run_program(name, args, outdir):
+    """Runs a phase that is a program of its own (bench/guests.py, bench/pacemaker.py; each
+    cleans up after itself, also on SIGTERM) and takes its results.json into RESULTS[name]."""
+    os.makedirs(outdir, exist_ok=True)
+    path = os.path.join(outdir, "results.json")
+    if os.path.exists(path):
+        os.unlink(path)
+    # namespaces named like this run's, so that run.sh's sweep finds leftovers
+    env = dict(os.environ, TANDEM=TANDEM, PROBE=PROBE, BENCH_NS_PREFIX=f"tb{os.getpid() % 100000}x")
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, env=env)
+    try:
+        rc = p.wait()
+    except KeyboardInterrupt:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        raise
+    try:
+        res = json.load(open(path))
+    except (OSError, ValueError):
+        res = {"error": f"no results (exit {rc})"}
+    res["exit"] = rc
+    RESULTS[name] = res
+    save_results()
+
+
+def phase_guests():
+    run_program("guests", [PY, os.path.join(HERE, "guests.py"), "--out", os.path.join(OUT, "guests")]
+                + (["--quick"] if QUICK else []), os.path.join(OUT, "guests"))
+
+
+def phase_pacemaker():
+    d = os.path.join(OUT, "pacemaker")
+    run_program("pacemaker", [PY, os.path.join(HERE, "pacemaker.py"), "bench", "--runs", str(PCMK_RUNS), "--out", d], d)
+
+
+def run_child(name, args):
+    """A phase that writes its own results (BENCH_OUT/NAME.json, NAME.md) and its own section
+    of docs/benchmarks.md; its namespaces carry this run's prefix (run.sh sweeps them)."""
+    env = dict(os.environ, TANDEM=TANDEM, PROBE=PROBE, BENCH_NS_PID=str(NS_PID),
+               BENCH_UPDATE_DOCS="1" if UPDATE_DOCS else "0")
+    p = subprocess.Popen([PY, os.path.join(HERE, f"{name}.py")] + args, stdin=subprocess.DEVNULL, env=env)
+    try:
+        rc = p.wait()
+    except KeyboardInterrupt:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        raise
+    RESULTS[f"{name}_rc"] = rc
+    if rc != 0:
+        log(f"{name}: bench/{name}.py exited {rc}")
+
+
+def phase_ping():
+    sys.path.insert(0, HERE)
+    import ping
+    ping.phase_ping(sys.modules[__name__])
+
+
+def phase_fencing():
+    run_child("fencing", ["--runs", str(RUNS), "--partitions", str(RUNS)])
+
+
+def phase_svccrash():
+    run_child("svccrash", [])
 
 
 # ---------------------------------------------------------------- phase: footprint and soaks
@@ -983,7 +1275,7 @@ def machine():
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "?"
     pkg = {}
-    for p in ("keepalived", "heartbeat", "stress-ng"):
+    for p in ("keepalived", "heartbeat", "stress-ng", "pacemaker", "corosync", "systemd-container", "busybox-static"):
         pkg[p] = ver(["dpkg-query", "-W", "-f", "${Version}", p])
     return {"nproc": os.cpu_count(), "kernel": os.uname().release, "cpu": cpu, "mem_mb": mem_kb // 1024,
             "os": ver(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]), "packages": pkg,
@@ -1041,16 +1333,47 @@ def headline():
     return h
 
 
-def markdown():
+PHASE_WHAT = {"soak": "idle footprint, (c) loss and (d) loss + CPU, all settings at once",
+              "failover": "(a) and (b), one setting at a time",
+              "scale": "(a) with 1, 10, 100 floating addresses",
+              "guests": "guest overhead, start to first answer, memory",
+              "pacemaker": "the same failover under Pacemaker + corosync",
+              "ping": "the holder loses its uplink (ping targets, track_interface)",
+              "fencing": "fencing a frozen holder through a BMC, partitions",
+              "svccrash": "a crashed service to its first answer (monitor, vrrp_script)"}
+
+
+def md_phases():
     R = RESULTS
     m = R["machine"]
-    L = []
-    L.append(f"Measured {R['started']} on {m['nproc']} × {m['cpu']}, {m['mem_mb']} MB, Linux {m['kernel']}"
-             f" ({m['os']}); keepalived {m['packages'].get('keepalived')}, heartbeat {m['packages'].get('heartbeat')},"
-             f" {m['tandem']}. Runs per fault: {R['config']['runs']}; soaks {R['config']['soak_s']:g} s;"
-             f" idle window {R['config']['idle_s']:g} s. Harness wall time {R.get('duration_s', 0) / 60:.1f} min.")
+    pk = m["packages"]
+    L = [f"Measured on {m['nproc']} × {m['cpu']}, {m['mem_mb']} MB, Linux {m['kernel']} ({m['os']});"
+         f" keepalived {pk.get('keepalived')}, heartbeat {pk.get('heartbeat')}, pacemaker {pk.get('pacemaker')},"
+         f" corosync {pk.get('corosync')}, systemd-nspawn {pk.get('systemd-container')}, stress-ng {pk.get('stress-ng')},"
+         f" {m['tandem']}.", ""]
+    ph = R.get("phases", {})
+    run_here = [p for p in ALL_PHASES if p in ph and ph[p].get("run_id") == R.get("run_id")]
+    L.append(f"Command: `{R.get('command', 'make bench')}`"
+             + (f" (phases {', '.join(run_here)}: {R.get('duration_s', 0) / 60:.1f} min in all)" if run_here else ""))
     L.append("")
-    L.append(f"Command: `{R.get('command', 'make bench')}`")
+    L.append("| phase | measured | wall time | load average (1 min) at start → end | what |")
+    L.append("|---|---|---|---|---|")
+    for p in ALL_PHASES:
+        if p not in ph:
+            continue
+        i = ph[p]
+        la = f"{i['load_start'][0]:.1f} → {i['load_end'][0]:.1f}" if i.get("load_end") else "–"
+        L.append(f"| {p} | {i.get('started', '–')} | {i.get('duration_s', 0) / 60:.1f} min | {la} |"
+                 f" {PHASE_WHAT[p]}{' (quick)' if i.get('quick') else ''} |")
+    return "\n".join(L) + "\n"
+
+
+def markdown():
+    """The soak and failover tables (the block docs/benchmarks.md has had from the start)."""
+    R = RESULTS
+    L = []
+    L.append(f"Runs per fault: {R['config']['runs']}; soaks {R['config']['soak_s']:g} s;"
+             f" idle window {R['config']['idle_s']:g} s.")
     L.append("")
     h = R.get("headline", {})
     L.append("**Headline** (fastest setting with zero false failovers in (c) and (d); client-observed outage when the active node dies, median):")
@@ -1123,6 +1446,152 @@ def markdown():
     return "\n".join(L) + "\n"
 
 
+def cell(x, unit=""):
+    return fmt_range(x, unit) if x else "–"
+
+
+def md_scale():
+    sc = RESULTS.get("scale")
+    if not sc or not sc.get("entries"):
+        return None
+    L = [f"**Scale** — the active node dies as in (a), with N floating addresses in the group (the service binds"
+         f" the first; tandem: N `ip::` resources, keepalived: N `virtual_ipaddress`, heartbeat: N `IPaddr` in"
+         f" haresources), median (min–max) over {sc.get('runs')} runs, ms from the fault. All N up: the last"
+         f" address's RTM_NEWADDR seen by the monitor (a Python process: under load it reads events late). Service"
+         f" script: when the group's service script (the same for all) began its `start`, and how long it took."
+         f" Takeover CPU: the survivor's HA processes (with their children and helpers, the service script"
+         f" included) from the fault until the takeover is over, less their idle rate; of it, the HA processes'"
+         f" own threads (not their children: heartbeat's IPaddr runs, the service). PSS: the holder's HA"
+         f" processes at rest.", "",
+         "| tool | setting | N | outage | detection | all N up | service script begins | service start took | first answer | takeover CPU ms | of it, HA processes themselves | PSS MB | procs |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in sc["entries"]:
+        mem = (e.get("memory") or {}).get("active") or {}
+        L.append(f"| {e['tool']} | {e['setting']} | {e['n']} | {cell(e.get('outage'))} | {cell(e.get('detect'))}"
+                 f" | {cell(e.get('all_addr'))} | {cell(e.get('svc_begin'))} | {cell(e.get('svc_start'))}"
+                 f" | {cell(e.get('answer'))} | {cell(e.get('takeover_cpu'))} | {cell(e.get('takeover_own_cpu'))}"
+                 f" | {mem.get('pss_kb', 0) / 1024:.1f}"
+                 f" | {mem.get('procs', '–')} |")
+    L += ["", "How the cost grows from N = 1 to N = 100 (medians):", "",
+          "| tool | setting | outage N=1 → N=100 | × | service script begins N=1 → N=100 | per added address | takeover CPU ms N=1 → N=100 | per added address | of it, HA processes themselves | per added address |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    goal = []
+    for tool, label in SCALE_SETTINGS:
+        es = {e["n"]: e for e in sc["entries"] if (e["tool"], e["setting"]) == (tool, label)}
+        lo, hi = es.get(min(es) if es else 0), es.get(max(es) if es else 0)
+        if not lo or not hi or lo is hi or not lo.get("outage") or not hi.get("outage"):
+            continue
+        o1, o2 = lo["outage"]["median"], hi["outage"]["median"]
+        dn = hi["n"] - lo["n"]
+
+        def grow(key):
+            a, b = (lo.get(key) or {}).get("median"), (hi.get(key) or {}).get("median")
+            if a is None or b is None:
+                return "–", "–"
+            return f"{a:g} → {b:g}", f"{(b - a) / dn:.2f} ms"
+        cpu, cpa = grow("takeover_cpu")
+        own, owa = grow("takeover_own_cpu")
+        sb, sba = grow("svc_begin")
+        L.append(f"| {tool} | {label} | {o1:g} → {o2:g} | {o2 / o1:.2f} | {sb} | {sba} | {cpu} | {cpa} | {own} | {owa} |")
+        if tool == "tandem" and lo["n"] == 1 and hi["n"] == 100:
+            goal.append(f"tandem {label}: {o2 / o1:.2f}× ({o1:g} → {o2:g} ms) — {'met' if o2 <= 2 * o1 else 'MISSED'}")
+    if goal:
+        L += ["", "Goal, tandem's outage at N = 100 within 2× its outage at N = 1: " + "; ".join(goal) + "."]
+    errs = [f"{e['tool']} {e['setting']} N={e['n']}: {x}" for e in sc["entries"]
+            for x in e.get("errors", []) + [r["error"] for r in e.get("runs", []) if "error" in r]]
+    if errs:
+        L += ["", "Errors: " + "; ".join(errs)]
+    return "\n".join(L) + "\n"
+
+
+def md_guests():
+    g = RESULTS.get("guests")
+    if not g:
+        return None
+    L = []
+    if g.get("error"):
+        L += [f"**Guests:** the phase failed: {g['error']}", ""]
+    ov = (g.get("overhead") or {}).get("loops")
+    if ov:
+        any_e = next(iter(ov.values()))
+        L += [f"**Guests: overhead** — stress-ng for {any_e.get('seconds', g.get('seconds'))} s per run on the host and"
+              f" inside a running guest (`tandem guest enter`), pinned to CPU {g['overhead'].get('cpu')}, in"
+              f" {g.get('pairs')} rounds whose order alternates. Bogo-ops per second of CPU time (usr+sys, robust to"
+              " other load) and of wall time; the guest's difference to the host is the median of the rounds"
+              " (min … max); spread = (max − min) / median of the same loop in the same place.", "",
+              "| loop | where | ops/s per CPU s | vs host per CPU s | vs host per wall s | spread per CPU s | spread per wall s |",
+              "|---|---|---|---|---|---|---|"]
+
+        def pct(x):
+            return "–" if not x else f"{x['median']:+.2f} % ({x['min']:+.2f} … {x['max']:+.2f})"
+        for label, e in ov.items():
+            for w, name in (("host", "host"), ("guest", "guest"), ("seccomp", "host, allow-all seccomp filter")):
+                if f"{w}_cpu" not in e:
+                    continue
+                L.append(f"| {label} | {name} | {e[f'{w}_cpu']['median']:,.0f} |"
+                         f" {pct(e.get(f'{w}_diff_cpu_pct')) if w != 'host' else '–'} |"
+                         f" {pct(e.get(f'{w}_diff_real_pct')) if w != 'host' else '–'} |"
+                         f" {e.get(f'{w}_spread_cpu_pct', 0):.2f} % | {e.get(f'{w}_spread_real_pct', 0):.2f} % |")
+    st = g.get("start")
+    if st:
+        L += ["", "**Guests: start to first HTTP answer** — the same busybox root (busybox init, `httpd -f` from its"
+              " inittab); from just before the command is executed until httpd answers a GET (polled every ms), in"
+              f" the same network/mount/PID namespaces, {g.get('runs')} runs each, alternating; then the host-side"
+              " process the running guest leaves (medians).", "",
+              "| runtime | first answer ms | command returned ms | host-side process | its PSS kB | private kB | anonymous kB |",
+              "|---|---|---|---|---|---|---|"]
+        for kind, name, proc in (("tandem", "`tandem guest start`", "`tandem-guest` (monitor)"),
+                                 ("nspawn", "`systemd-nspawn --register=no --keep-unit -b`", "`systemd-nspawn`")):
+            e = st.get(kind) or {}
+            med = lambda k: "–" if not e.get(k) else f"{e[k]['median']:g}"
+            L.append(f"| {name} | {cell(e.get('answer'))} | {cell(e.get('cmd_exit')) if kind == 'tandem' else 'runs in the foreground'}"
+                     f" | {proc} | {med('host_pss_kb')} | {med('host_uss_kb')} | {med('host_anon_kb')} |")
+        if st.get("ratio") is not None:
+            L += ["", f"Ratio tandem/systemd-nspawn: **{st['ratio']:.2f}** (goal ≤ 0.5:"
+                      f" {'met' if st['ratio'] <= 0.5 else 'MISSED'})."]
+    mem = g.get("memory")
+    if mem:
+        L += ["", "**Guests: memory outside the guests** — a tandem daemon whose group holds N idle guests (busybox"
+              " init only): its PSS before the group starts and with the guests running, and the guests' monitors"
+              " (one per guest, forked from the daemon: they share its pages, which lowers the daemon's PSS); kB.", "",
+              "| guests | daemon PSS before | daemon PSS after | monitors PSS (sum) | monitors private (sum) | monitors anonymous (sum) | (after + monitors − before) / N |",
+              "|---|---|---|---|---|---|---|"]
+        for e in mem:
+            L.append(f"| {e['guests']} | {e['daemon_before']['pss_kb']} | {e['daemon_after']['pss_kb']} | {e['monitor_pss_kb']}"
+                     f" | {e['monitor_uss_kb']} | {e.get('monitor_anon_kb', '–')} | {e['per_guest_kb']:g} |")
+    return "\n".join(L) + "\n"
+
+
+def md_pacemaker():
+    pm = RESULTS.get("pacemaker")
+    if not pm:
+        return None
+    L = [f"**Pacemaker** — `bench/pacemaker.py bench --runs {pm.get('runs')}`: the demo group (address + service) when"
+         f" its holder dies (link down + every process killed), two machines; tandem keepalive {pm.get('keepalive_ms')} ms"
+         f" / deadtime {pm.get('token_ms')} ms against corosync token {pm.get('token_ms')} ms (the export's advice);"
+         " client-observed outage, median (min–max) ms; detection from the survivor's log.", "",
+         "| cluster manager | outage | detection | first answer |", "|---|---|---|---|"]
+    vs = pm.get("variants", [])
+    for e in vs:
+        err = f" ({e['error']})" if e.get("error") else ""
+        L.append(f"| {e['label']}{err} | {cell(e.get('outage'))} | {cell(e.get('detect'))} | {cell(e.get('answer'))} |")
+    t = next((e for e in vs if e["label"] == "tandem" and e.get("outage")), None)
+    for e in vs:
+        if t and e is not t and e.get("outage"):
+            L.append("")
+            L.append(f"Outage ratio tandem / {e['label']}: **{t['outage']['median'] / e['outage']['median']:.2f}**")
+    if pm.get("error") and not vs:
+        L.append(f"The phase failed: {pm['error']}")
+    return "\n".join(L) + "\n"
+
+
+def blocks():
+    """docs/benchmarks.md's generated blocks: marker name -> text (None: no data, left as it is)."""
+    have_main = any(k in e for e in RESULTS.get("settings", []) for k in ("a", "c"))
+    return {"PHASES": md_phases(), "RESULTS": markdown() if have_main else None, "SCALE": md_scale(),
+            "GUESTS": md_guests(), "PACEMAKER": md_pacemaker()}
+
+
 def plot(path_svg):
     """A timeline of one failover (a) per tool: the run with the median outage at the headline setting
     (for a tool with no loss-proof setting, at its fastest setting). One panel per tool, each with its
@@ -1193,22 +1662,77 @@ set multiplot layout {n},1
     return ok
 
 
-def update_docs(md, svg):
+def update_docs(bl, svg):
+    """Replaces each block that has data between its markers (`<!-- BEGIN GENERATED NAME -->`)."""
     doc = os.path.join(REPO, "docs", "benchmarks.md")
-    begin, end = "<!-- BEGIN GENERATED RESULTS -->", "<!-- END GENERATED RESULTS -->"
     try:
         text = open(doc).read()
     except FileNotFoundError:
         return
-    if begin not in text or end not in text:
-        return
-    pre, rest = text.split(begin, 1)
-    _old, post = rest.split(end, 1)
+    for name, md in bl.items():
+        begin, end = f"<!-- BEGIN GENERATED {name} -->", f"<!-- END GENERATED {name} -->"
+        if md is None:
+            continue
+        if begin not in text or end not in text:
+            log(f"bench: docs/benchmarks.md has no {begin} block")
+            continue
+        pre, rest = text.split(begin, 1)
+        _old, post = rest.split(end, 1)
+        text = pre + begin + "\n" + md + end + post
     with open(doc, "w") as f:
-        f.write(pre + begin + "\n" + md + end + post)
-    for src, dst in ((svg, "benchmarks-failover.svg"), (svg[:-4] + ".png", "benchmarks-failover.png")):
-        if os.path.exists(src):
-            shutil.copy(src, os.path.join(REPO, "docs", dst))
+        f.write(text)
+    if bl.get("RESULTS"):
+        for src, dst in ((svg, "benchmarks-failover.svg"), (svg[:-4] + ".png", "benchmarks-failover.png")):
+            if os.path.exists(src):
+                shutil.copy(src, os.path.join(REPO, "docs", dst))
+
+
+def merge_previous(prev, ran):
+    """Keeps, from the last results.json, what the phases that did not run measured."""
+    keys = {"soak": ("c", "d", "idle", "startup_flaps"), "failover": ("a", "b", "memory", "failover_phase_s")}
+    prev_e = {(e["tool"], e["setting"]): e for e in prev.get("settings", [])}
+    cur_e = {(e["tool"], e["setting"]): e for e in RESULTS.get("settings", [])}
+    merged = []
+    for t, l, _p in SETTINGS:
+        c, pe = cur_e.get((t, l)), prev_e.get((t, l))
+        if c is None:
+            if pe is not None:
+                merged.append(pe)
+            continue
+        if pe is not None:
+            for ph, ks in keys.items():
+                if ph in ran:
+                    continue
+                for k in ks:
+                    if k in pe:
+                        c[k] = pe[k]
+                c["errors"] = c.get("errors", []) + [x for x in pe.get("errors", []) if x.startswith(ph + ":")]
+        merged.append(c)
+    RESULTS["settings"] = merged
+    if "soak" not in ran and "soak_phase_s" in prev:
+        RESULTS["soak_phase_s"] = prev["soak_phase_s"]
+    for ph in ("scale", "guests", "pacemaker"):
+        if ph not in ran and ph in prev:
+            RESULTS[ph] = prev[ph]
+    phases = dict(prev.get("phases", {}))
+    phases.update(RESULTS.get("phases", {}))
+    RESULTS["phases"] = phases
+    if "config" in prev and not ({"soak", "failover"} & set(ran)):
+        RESULTS["config"] = prev["config"]
+
+
+def finish(svg):
+    RESULTS["headline"] = headline()
+    bl = blocks()
+    if bl["RESULTS"]:
+        plot(svg)
+    md = "\n".join(x for x in bl.values() if x)
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write(md)
+    print(md)
+    if UPDATE_DOCS:
+        update_docs(bl, svg)
+        log("bench: docs/benchmarks.md updated (blocks: " + ", ".join(k for k, v in bl.items() if v) + ")")
 
 
 def main():
@@ -1216,10 +1740,17 @@ def main():
     if os.geteuid() != 0:
         print("bench: must run as root (network namespaces)", file=sys.stderr)
         return 2
-    tools = {t for t, l, _p in SETTINGS if ONLY.search(f"{t} {l}")}
+    bad = [p for p in PHASES if p not in ALL_PHASES]
+    if bad or not PHASES:
+        print(f"bench: unknown phase {', '.join(bad)}; phases: {', '.join(ALL_PHASES)}", file=sys.stderr)
+        return 2
+    rigs = {"soak", "failover", "scale"} & set(PHASES)
+    tools = {t for t, l, _p in SETTINGS if ONLY.search(f"{t} {l}")} if rigs else set()
+    if {"ping", "svccrash"} & set(PHASES):
+        tools.add("keepalived")
     for p, what in ((TANDEM, "tandem binary (TANDEM=)"), (PROBE, "probe binary (PROBE=)"), (HB_BIN, "heartbeat"),
                     (KA_BIN, "keepalived")):
-        if what.split()[0] in ("tandem", "heartbeat", "keepalived") and what.split()[0] not in tools:
+        if what.split()[0] in ("heartbeat", "keepalived") and what.split()[0] not in tools:
             continue
         if not os.access(p, os.X_OK):
             print(f"bench: missing {what}: {p}", file=sys.stderr)
@@ -1227,6 +1758,12 @@ def main():
     WORK = os.path.join(OUT, "run")
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
+    prev = {}
+    if set(PHASES) != set(ALL_PHASES):
+        try:
+            prev = json.load(open(os.path.join(OUT, "results.json")))
+        except (OSError, ValueError):
+            prev = {}
 
     def on_signal(sig, _frame):
         raise KeyboardInterrupt(f"signal {sig}")
@@ -1234,21 +1771,39 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     t_start = time.monotonic()
     entries = []
-    for idx, (tool, label, params) in enumerate(SETTINGS):
-        if ONLY.search(f"{tool} {label}"):
-            entries.append({"idx": idx, "tool": tool, "setting": label, "params": params,
-                            "binary": binary_info(TOOLS[tool].binaries()[0])})
-    RESULTS.update({"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
+    if {"soak", "failover"} & set(PHASES):
+        for idx, (tool, label, params) in enumerate(SETTINGS):
+            if ONLY.search(f"{tool} {label}"):
+                entries.append({"idx": idx, "tool": tool, "setting": label, "params": params,
+                                "binary": binary_info(TOOLS[tool].binaries()[0])})
+    run_id = f"{time.time_ns()}-{os.getpid()}"
+    RESULTS.update({"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), "run_id": run_id,
                     "command": os.environ.get("BENCH_COMMAND", "make bench"),
                     "config": {"runs": RUNS, "soak_s": SOAK_S, "idle_s": IDLE_S, "quick": QUICK,
-                               "loss_pct": LOSS_PCT, "probe_ms": PROBE_MS, "probe_timeout_ms": PROBE_TIMEOUT_MS, "only": ONLY.pattern, "phases": PHASES},
-                    "settings": entries})
-    log(f"bench: {len(entries)} settings, {RUNS} runs per fault, soak {SOAK_S:g} s, idle {IDLE_S:g} s; work in {WORK}")
+                               "loss_pct": LOSS_PCT, "probe_ms": PROBE_MS, "probe_timeout_ms": PROBE_TIMEOUT_MS,
+                               "only": ONLY.pattern, "phases": PHASES},
+                    "settings": entries, "phases": {}})
+    log(f"bench: phases {', '.join(PHASES)}; {len(entries)} settings, {RUNS} runs per fault, soak {SOAK_S:g} s,"
+        f" idle {IDLE_S:g} s; work in {WORK}")
+    funcs = {"soak": lambda: phase_soak(entries), "failover": lambda: phase_failover(entries),
+             "scale": lambda: phase_scale(entries), "guests": phase_guests, "pacemaker": phase_pacemaker,
+             "ping": phase_ping, "fencing": phase_fencing, "svccrash": phase_svccrash}
     try:
-        if "soak" in PHASES:
-            phase_soak(entries)
-        if "failover" in PHASES:
-            phase_failover(entries)
+        for ph in ALL_PHASES:
+            if ph not in PHASES:
+                continue
+            info = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run_id": run_id, "quick": QUICK,
+                    "load_start": [round(x, 2) for x in os.getloadavg()]}
+            RESULTS["phases"][ph] = info
+            t = time.monotonic()
+            log(f"bench: phase {ph} (load average {info['load_start'][0]:.2f})")
+            try:
+                funcs[ph]()
+            finally:
+                info["duration_s"] = round(time.monotonic() - t, 1)
+                info["load_end"] = [round(x, 2) for x in os.getloadavg()]
+                log(f"bench: phase {ph} took {info['duration_s'] / 60:.1f} min")
+                save_results()
     except KeyboardInterrupt as e:
         log(f"bench: interrupted ({e}); cleaning up")
         REG.cleanup()
@@ -1257,17 +1812,10 @@ def main():
     finally:
         REG.cleanup()
     RESULTS["duration_s"] = round(time.monotonic() - t_start, 1)
-    RESULTS["headline"] = headline()
-    svg = os.path.join(OUT, "failover-timeline.svg")
-    plot(svg)
-    md = markdown()
-    with open(os.path.join(OUT, "results.md"), "w") as f:
-        f.write(md)
+    if prev:
+        merge_previous(prev, PHASES)
     save_results()
-    print(md)
-    if UPDATE_DOCS:
-        update_docs(md, svg)
-        log("bench: docs/benchmarks.md and docs/benchmarks-failover.svg updated")
+    finish(os.path.join(OUT, "failover-timeline.svg"))
     log(f"bench: done in {RESULTS['duration_s'] / 60:.1f} min; results in {OUT}/results.json and results.md")
     return 0
 
@@ -1275,15 +1823,7 @@ def main():
 def render():
     """`bench.py --render`: rebuild results.md, the plot and the docs from bench/out/results.json."""
     RESULTS.update(json.load(open(os.path.join(OUT, "results.json"))))
-    RESULTS["headline"] = headline()
-    svg = os.path.join(OUT, "failover-timeline.svg")
-    plot(svg)
-    md = markdown()
-    with open(os.path.join(OUT, "results.md"), "w") as f:
-        f.write(md)
-    print(md)
-    if UPDATE_DOCS:
-        update_docs(md, svg)
+    finish(os.path.join(OUT, "failover-timeline.svg"))
     return 0
 
 

@@ -24,7 +24,8 @@ usage:
                                              agents, and the stock IPaddr2), two machines each
 Options: --token MS (corosync token = tandem's deadtime, default 500), --keepalive MS (100),
 --out DIR (bench/out/pacemaker). Environment: TANDEM (binary; default the release build, else
-the debug one), PROBE (the prober; built with rustc when missing). Standard library only; root.
+the debug one), PROBE (the prober; built with rustc when missing), BENCH_NS_PREFIX (the start of
+every namespace's name; default pk<pid>). Standard library only; root.
 """
 import argparse
 import datetime
@@ -228,7 +229,8 @@ class Machine:
 
 class Rig:
     def __init__(self, names, workdir, tag):
-        self.prefix = f"pk{os.getpid() % 100000}{tag}"
+        # BENCH_NS_PREFIX: `make bench` names every namespace of a run alike (its sweep finds leftovers)
+        self.prefix = os.environ.get("BENCH_NS_PREFIX", f"pk{os.getpid() % 100000}") + tag
         self.dir = os.path.join(workdir, tag)
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)

@@ -367,8 +367,13 @@ fn cipher17_against_an_rmcp_bmc_that_ipmitool_accepts() {
 
     let e = ours_status(&net, &target(bmc.addr, USER, "wrong", CipherSuite::Seventeen)).unwrap_err();
     assert!(matches!(e, IpmiError::WrongPassword { check: PasswordCheck::Rakp2Code, .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "BMC 203.0.113.31:623: wrong password for user 'admin' (RAKP 2 key exchange code did not verify)"
+    );
     let e = ours_status(&net, &target(bmc.addr, "nobody", PASSWORD, CipherSuite::Seventeen)).unwrap_err();
     assert!(matches!(e, IpmiError::UnknownUser { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("BMC 203.0.113.31:623: user 'nobody' unknown"), "{e}");
     // Suite 3 is not offered by this BMC.
     let e = ours_status(&net, &target(bmc.addr, USER, PASSWORD, CipherSuite::Three)).unwrap_err();
     assert!(matches!(e, IpmiError::CipherUnsupported { status: Some(0x11), .. }), "{e:?}");

@@ -130,7 +130,7 @@ fn frames_pass_both_ways_at_19200_and_115200() {
 #[test]
 fn corrupted_frames_are_counted_and_good_ones_arrive() {
     let baud = 19200;
-    let mut c = cable(baud, Faults { baud: Some(baud), corrupt: 0.10, cut: false });
+    let mut c = cable(baud, Faults { baud: Some(baud), corrupt: 0.10, ..Faults::default() });
     let n = 100;
     let rx = exchange(&mut c, n, Duration::from_millis(50), Duration::from_secs(20));
     let rs = c.relay.stats();

@@ -316,7 +316,7 @@ fn noisy_line_no_false_death_and_bad_frames_counted() {
     let before = [link(&a.status().unwrap(), "serial"), link(&b.status().unwrap(), "serial")];
     let relay0 = cable.relay.stats();
 
-    cable.relay.set_faults(Faults { baud: Some(19200), corrupt: 0.10, cut: false });
+    cable.relay.set_faults(Faults { baud: Some(19200), corrupt: 0.10, ..Faults::default() });
     let t0 = Instant::now();
     let mut samples = 0u32;
     while t0.elapsed() < Duration::from_secs(secs) {

@@ -246,6 +246,8 @@ pub struct ResHealth {
     pub last_check: Option<(Instant, bool)>,
     /// Monitor failures since the start or the last cleanup.
     pub fail_count: u32,
+    /// Monitor failures since the start (a cleanup does not clear it: a counter).
+    pub failures_total: u64,
     pub last_failure: Option<Instant>,
 }
 
@@ -315,6 +317,8 @@ struct Group {
     restarts: Vec<Instant>,
     /// When the failed mark was set (for `failure_timeout`).
     failed_at: Option<Instant>,
+    /// Failed here, and the peer cannot run it either: said once, until that changes.
+    nowhere: bool,
 }
 
 impl Group {
@@ -391,6 +395,7 @@ impl Cluster {
                 restarts: Vec::with_capacity(settings.restart_limit.min(64) as usize + 1),
                 restart_from: None,
                 failed_at: None,
+                nowhere: false,
                 def,
                 state: GroupState::Stopped,
                 seq: Seq::Probe,
@@ -460,6 +465,7 @@ impl Cluster {
         if self.node != NodeState::Init {
             for g in 0..self.groups.len() {
                 self.reconcile(g, out);
+                self.tell_nowhere(g, out);
             }
         }
         let announced = self.announce_if_changed(out);
@@ -828,11 +834,25 @@ impl Cluster {
         gr.release_pending = false;
         gr.retry_at = None;
         let to = if gr.failed { GroupState::Failed } else { GroupState::Stopped };
-        let failed = gr.failed;
         self.set_state(g, to, out);
-        if failed && !self.shutdown && !self.peer_can_take(g) {
+    }
+
+    /// Says once that nobody can run `g` (failed here, and the peer failed it too, gives it
+    /// up, or is not up), whenever that becomes true: after this node's own failure, and
+    /// also when the peer that took the group over fails it in turn or dies.
+    fn tell_nowhere(&mut self, g: usize, out: &mut Vec<Action>) {
+        let peer_cannot = match self.peer {
+            PeerState::Dead => true,
+            PeerState::Up => self.peer_known && !self.peer_can_take(g),
+            PeerState::Init => false,
+        };
+        let active = self.node == NodeState::Active && !self.shutdown;
+        let Some(gr) = self.groups.get_mut(g) else { return };
+        let now = active && gr.failed && gr.seq == Seq::Idle && gr.state == GroupState::Failed && peer_cannot;
+        if now && !gr.nowhere {
             out.push(Action::Log(LogEvent::NowhereToRun { group: GroupId(g) }));
         }
+        gr.nowhere = now;
     }
 
     /// Each monitored resource's first check, one interval after the group started.
@@ -885,6 +905,7 @@ impl Cluster {
         }
         if let Some(h) = gr.health.get_mut(r) {
             h.fail_count = h.fail_count.saturating_add(1);
+            h.failures_total = h.failures_total.saturating_add(1);
             h.last_failure = Some(now);
         }
         let error = result == OpResult::Failed;
@@ -1369,5 +1390,19 @@ impl Cluster {
     /// Config reload: `auto_failback` may change live.
     pub fn set_auto_failback(&mut self, on: bool) {
         self.settings.auto_failback = on;
+    }
+
+    /// Config reload: `restart_limit`, `restart_window` and `failure_timeout` may change
+    /// live. They apply from the next failure; restarts already counted stay counted, and
+    /// a failed mark set earlier expires by the new `failure_timeout`.
+    pub fn set_failure_policy(
+        &mut self,
+        restart_limit: u32,
+        restart_window: Duration,
+        failure_timeout: Option<Duration>,
+    ) {
+        self.settings.restart_limit = restart_limit;
+        self.settings.restart_window = restart_window;
+        self.settings.failure_timeout = failure_timeout;
     }
 }

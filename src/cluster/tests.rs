@@ -887,11 +887,15 @@ fn past_the_restart_limit_the_group_moves_and_never_ping_pongs() {
     // The peer fails it too: nobody runs it, and it is said.
     let a = h.packet(NodeState::Active, &[pw(0, GroupState::Failed, OFFER, 0, 0)]);
     assert!(runs(&a).is_empty(), "no start loop");
+    assert!(has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "said here too");
+    let a = h.packet(NodeState::Active, &[pw(0, GroupState::Failed, OFFER, 0, 0)]);
+    assert!(!has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "once");
     // Cleanup here: this node may run it again.
     let a = h.ev(Event::Cleanup(GroupSel::All));
     assert!(has_log(&a, |l| matches!(l, LogEvent::Cleanup { .. })));
     assert!(!h.c.group_view(GroupId(0)).failed);
-    assert_eq!(h.c.res_health(GroupId(0), ResId(0)).unwrap().fail_count, 0);
+    let h0 = h.c.res_health(GroupId(0), ResId(0)).unwrap();
+    assert_eq!((h0.fail_count, h0.failures_total), (0, 3), "the counter since the start stays");
     assert_ne!(h.wire(0).flags & CLAIM, 0, "claims it again: the peer gave it up");
 }
 
@@ -967,4 +971,38 @@ fn a_shutdown_during_a_restart_stops_for_good() {
     assert_eq!(runs(&h.done(0, 1, Op::Stop, OpResult::Stopped)), vec![(0, 0, Op::Stop)], "no start: down to 0");
     h.done(0, 0, Op::Stop, OpResult::Stopped);
     assert_eq!(h.state(0), GroupState::Stopped);
+}
+
+#[test]
+fn a_reloaded_failure_policy_applies_from_the_next_failure() {
+    let mut h = monitored(1, 1000, 3);
+    h.c.set_failure_policy(1, Duration::from_secs(60), Some(Duration::from_secs(5)));
+    h.at(1000, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::Restart { restart: 1, limit: 1, .. })));
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
+    h.done(0, 0, Op::Start, OpResult::Running);
+    h.at(2500, Event::Tick);
+    let a = h.done(0, 0, Op::Status, OpResult::Stopped);
+    assert!(has_log(&a, |l| matches!(l, LogEvent::RestartLimit { .. })), "the new limit: one restart");
+    h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert_eq!(h.state(0), GroupState::Failed);
+    assert_eq!(h.c.poll_at(), Some(t(7500)), "the new failure_timeout");
+}
+
+#[test]
+fn a_failed_node_says_nowhere_to_run_when_the_peer_that_took_the_group_dies() {
+    let mut h = monitored(1, 1000, 0);
+    h.at(1000, Event::Tick);
+    h.done(0, 0, Op::Status, OpResult::Stopped);
+    let a = h.done(0, 0, Op::Stop, OpResult::Stopped);
+    assert!(!has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "the peer can take it");
+    h.packet(NodeState::Active, &[pw(0, GroupState::Started, CLAIM, 99, 0)]);
+    let a = h.ev(Event::Peer(PeerState::Dead));
+    assert!(runs(&a).is_empty(), "failed here: not taken over");
+    assert!(has_log(&a, |l| matches!(l, LogEvent::NowhereToRun { .. })), "and it is said");
+    assert!(!has_log(&h.at(5000, Event::Tick), |l| matches!(l, LogEvent::NowhereToRun { .. })), "once");
+    // Cleared here: taken over at once.
+    let a = h.ev(Event::Cleanup(GroupSel::All));
+    assert_eq!(runs(&a), vec![(0, 0, Op::Start)]);
 }

@@ -253,7 +253,7 @@ impl GuestNet {
         let (kind, parent) = v
             .split_once(':')
             .ok_or_else(|| format!("bad net '{v}': write net=host, net=none, net=macvlan:IFACE or net=ipvlan:IFACE"))?;
-        super::resource::check_ifname(parent).map_err(|e| format!("net={v}: {e}"))?;
+        super::words::check_ifname(parent).map_err(|e| format!("net={v}: {e}"))?;
         let parent = parent.to_string();
         match kind {
             "macvlan" => Ok(GuestNet::Macvlan { parent }),
@@ -361,7 +361,7 @@ impl GuestSpec {
                         .ok_or_else(|| format!("bad stop_signal '{value}' (e.g. SIGINT, SIGPWR, SIGRTMIN+4)"))?;
                 }
                 "stop_timeout" => {
-                    let d = super::raw::parse_duration(value).map_err(|e| format!("stop_timeout: {e}"))?;
+                    let d = super::words::parse_duration(value).map_err(|e| format!("stop_timeout: {e}"))?;
                     if d > MAX_STOP_TIMEOUT {
                         return Err(format!("stop_timeout {value} is longer than an hour"));
                     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use super::resolve::Parsed;
+use super::parsed::Parsed;
 use super::resource::{parse_resource, IpSpec, Resource, ResourceSpec, ScriptSpec};
 use super::{
     Config, ConfigError, ConfigWarning, GroupConfig, HbFailback, HbSettings, LinkConfig, NodeId, Protocol,
@@ -808,7 +808,7 @@ impl HaCf {
     }
 
     fn link_iface(&mut self, n: usize, name: &str, i: &str) -> bool {
-        if let Err(m) = super::resource::check_ifname(i) {
+        if let Err(m) = super::words::check_ifname(i) {
             self.err(n, format!("{name}: {m}"));
             return false;
         }
@@ -1478,8 +1478,8 @@ fn hb_ip(arg: &str) -> Result<IpSpec, String> {
             return Err(format!("bad label '{l}'"));
         }
         let full = format!("{}:{l}", iface.unwrap_or(""));
-        if full.len() > super::resource::IFNAME_MAX {
-            return Err(format!("label '{full}' is longer than {} characters", super::resource::IFNAME_MAX));
+        if full.len() > super::words::IFNAME_MAX {
+            return Err(format!("label '{full}' is longer than {} characters", super::words::IFNAME_MAX));
         }
         spec.label = Some(l.to_string());
     }

@@ -8,10 +8,12 @@ pub mod guest;
 pub mod hacompat;
 pub mod key;
 pub mod lex;
+pub mod parsed;
 pub mod raw;
 pub mod resolve;
 pub mod resource;
 pub mod stonith;
+pub mod words;
 
 use std::fmt;
 use std::io::Read;
@@ -22,13 +24,13 @@ use std::path::{Path, PathBuf};
 use crate::time::Duration;
 
 pub use key::{keygen, read_key, Key, KeyError};
-pub use raw::parse_duration;
 pub use resolve::{apply_host, HostFacts, Parsed};
 pub use resource::{
     instance_name, parse_resource, DrbdSpec, GuestSpec, IpSpec, LvmSpec, MountSpec, OcfSpec, Resource, ResourceSpec,
     ScriptSpec,
 };
 pub use stonith::{FenceMethod, PowerAction};
+pub use words::parse_duration;
 
 /// Default `garp_count`: gratuitous ARPs / unsolicited NAs sent after adding an address.
 pub const DEFAULT_GARP_COUNT: u32 = 5;

@@ -16,10 +16,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 pub use super::guest::GuestSpec;
+use super::words::{check_ifname, IFNAME_MAX};
 use super::ResourceKind;
 
-/// Longest interface name the kernel accepts (IFNAMSIZ - 1).
-pub const IFNAME_MAX: usize = 15;
 /// Longest DRBD resource name (it must fit a wire payload after one status byte).
 pub const DRBD_NAME_MAX: usize = crate::wire::MAX_PAYLOAD - 1;
 /// Longest volume group name.
@@ -347,17 +346,6 @@ pub fn xml_id(s: &str) -> String {
     }
     out.extend(s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' }));
     out
-}
-
-/// Checks an interface name: 1..=15 characters, no `/`, `:` or blanks.
-pub fn check_ifname(i: &str) -> Result<(), String> {
-    if i.is_empty() || i.len() > IFNAME_MAX {
-        return Err(format!("bad interface name '{i}' (1 to {IFNAME_MAX} characters)"));
-    }
-    if i == "." || i == ".." || i.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()) {
-        return Err(format!("bad interface name '{i}'"));
-    }
-    Ok(())
 }
 
 /// The canonical kind for a type name or alias.

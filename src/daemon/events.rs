@@ -87,7 +87,7 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
             ),
         ),
         Event::FenceStarted { attempt } => t(Level::Info, format!("fencing {}: attempt {attempt}", cfg.peer_name())),
-        Event::FenceFailed { attempt, ref detail, repeated, retry_in } => Line {
+        Event::FenceFailed { attempt, ref detail, repeated, retry_in: Some(retry_in) } => Line {
             // An operator must act; once per change of the error, not once per retry.
             level: if repeated { Level::Debug } else { Level::Error },
             text: format!(
@@ -97,6 +97,15 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
             ),
             transition: !repeated,
         },
+        Event::FenceFailed { attempt, ref detail, retry_in: None, .. } => t(
+            Level::Error,
+            format!(
+                "fencing {}: attempt {attempt} failed: {detail}; the peer is not dead: not retried (tandem fence {} \
+                 to try again)",
+                cfg.peer_name(),
+                cfg.peer_name()
+            ),
+        ),
         Event::FenceConfirmed { took, ref detail } => t(
             Level::Warn,
             format!("fenced {}: {detail} ({} ms after it was declared dead)", cfg.peer_name(), took.as_millis()),
@@ -111,12 +120,13 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
         Event::ReachWorse { worse: false } => {
             t(Level::Info, format!("this node reaches as many ping targets as {} again", cfg.peer_name()))
         }
-        Event::Isolated => t(
+        Event::Isolated { stops } => t(
             Level::Error,
             format!(
-                "peer {} is silent and no ping target answers: this node is cut off from its clients; it stops its \
-                 groups and neither fences nor takes over",
-                cfg.peer_name()
+                "peer {} is silent and no ping target answers: this node is cut off from its clients; it {} and \
+                 neither fences nor takes over",
+                cfg.peer_name(),
+                if stops { "stops its groups" } else { "keeps its groups (isolated_stop off)" }
             ),
         ),
         Event::PeerLeft => t(
@@ -174,7 +184,10 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
         Event::OutdateAnswered { ref resource, code } => {
             t(Level::Info, format!("peer asked to outdate DRBD resource {resource}: answered {code}"))
         }
-        Event::Hb(ref e) => super::hbcore::describe(cfg, e),
+        Event::Hb(ref e) => {
+            let (level, text, transition) = super::hbevents::describe(cfg, e);
+            Line { level, text, transition }
+        }
     }
 }
 

@@ -139,6 +139,9 @@ pub struct Fencing {
     state: State,
     /// The peer was heard at least once since this daemon started.
     heard_once: bool,
+    /// Membership declares the peer dead (an operator may fence a live peer: that attempt
+    /// is not retried).
+    peer_dead: bool,
     /// When the current episode began (the peer's death, or an operator's `fence`).
     episode: Option<Instant>,
     /// The delay picked at the peer's death (for `status`).
@@ -174,6 +177,7 @@ impl Fencing {
             setup,
             state: State::Idle,
             heard_once: false,
+            peer_dead: false,
             episode: None,
             delay: None,
             last_error: None,
@@ -271,6 +275,7 @@ impl Fencing {
     /// The peer is up (heard): fencing stops.
     pub fn peer_up(&mut self, out: &mut Vec<Output>) {
         self.heard_once = true;
+        self.peer_dead = false;
         match self.state {
             State::Idle | State::Confirmed { .. } => {}
             State::Running { .. } => {
@@ -320,6 +325,7 @@ impl Fencing {
         last_heard: Instant,
         out: &mut Vec<Output>,
     ) {
+        self.peer_dead = true;
         if !matches!(self.state, State::Idle) || self.setup.method == Method::None {
             return;
         }
@@ -461,20 +467,34 @@ impl Fencing {
     }
 
     /// The running attempt ended.
-    pub fn attempt_done(&mut self, now: Instant, ok: bool, detail: String, out: &mut Vec<Output>) {
+    /// Attempt `done` ended (the result of an attempt that is no longer the running one, a
+    /// cancelled attempt's late exit, is dropped).
+    pub fn attempt_done(&mut self, now: Instant, done: u32, ok: bool, detail: String, out: &mut Vec<Output>) {
         let State::Running { attempt, since } = self.state else { return };
+        if attempt != done {
+            return;
+        }
         if ok {
             self.last_fence_time = Some(now.saturating_since(since));
             self.confirm(now, detail, out);
             return;
         }
-        let backoff = RETRY_MIN.saturating_mul(1u32 << (attempt.clamp(1, 6) - 1)).min(RETRY_MAX);
-        self.state = State::Failed { attempt, retry_at: now + backoff };
-        let repeated = self.last_error.as_deref() == Some(detail.as_str());
-        self.last_error = Some(detail.clone());
         let took = self.episode.map_or(Duration::ZERO, |e| now.saturating_since(e));
         self.last = Some(Last { ok: false, detail: detail.clone(), took, at: now });
-        out.push(Output::Event(Event::FenceFailed { attempt, detail: detail.clone(), repeated, retry_in: backoff }));
+        let retry_in = if self.peer_dead {
+            let backoff = RETRY_MIN.saturating_mul(1u32 << (attempt.clamp(1, 6) - 1)).min(RETRY_MAX);
+            self.state = State::Failed { attempt, retry_at: now + backoff };
+            Some(backoff)
+        } else {
+            // An operator's attempt on a peer that is not dead: the answer is the error. A
+            // retry would power the peer off later, unasked, once the device works again.
+            self.state = State::Idle;
+            self.episode = None;
+            None
+        };
+        let repeated = self.last_error.as_deref() == Some(detail.as_str());
+        self.last_error = retry_in.map(|_| detail.clone());
+        out.push(Output::Event(Event::FenceFailed { attempt, detail: detail.clone(), repeated, retry_in }));
         for conn in self.waiting.drain(..) {
             out.push(Output::Reply { conn, code: ReplyCode::Failed, text: format!("fence failed: {detail}\n") });
         }
@@ -546,6 +566,14 @@ mod tests {
 
     fn fencing(method: Method, first_node: bool, wait_for_peer: bool) -> Fencing {
         Fencing::new(t(0), setup(method, first_node, wait_for_peer))
+    }
+
+    /// The attempt running now (0: none).
+    fn running(f: &Fencing) -> u32 {
+        match f.state() {
+            State::Running { attempt, .. } => attempt,
+            _ => 0,
+        }
     }
 
     fn fences(out: &[Output]) -> Vec<u32> {
@@ -629,7 +657,7 @@ mod tests {
         f.peer_dead(t(80_000), true, None, t(80_000), &mut out);
         f.tick(t(80_000), Allow::ALL, &mut out);
         assert_eq!(fences(&out), [1]);
-        f.attempt_done(t(80_200), true, "off".into(), &mut out);
+        f.attempt_done(t(80_200), running(&f), true, "off".into(), &mut out);
         assert_eq!(f.fence_time(), ms(200));
         // A stale check result (its child was killed for the attempt) is dropped.
         let before = f.last_check().cloned();
@@ -667,7 +695,7 @@ mod tests {
         for _ in 0..7 {
             out.clear();
             now += 50;
-            f.attempt_done(t(now), false, "BMC 203.0.113.12:623: no answer".into(), &mut out);
+            f.attempt_done(t(now), running(&f), false, "BMC 203.0.113.12:623: no answer".into(), &mut out);
             let Some(at) = f.poll_at() else { panic!() };
             retries.push(at.saturating_since(t(now)).as_secs());
             let repeated: Vec<bool> = out
@@ -684,10 +712,27 @@ mod tests {
         assert_eq!(retries, [1, 2, 4, 8, 16, 30, 30]);
         assert_eq!(f.gate(), Gate::Closed);
         out.clear();
-        f.attempt_done(t(now + 20), true, "power off confirmed".into(), &mut out);
+        f.attempt_done(t(now + 20), running(&f), true, "power off confirmed".into(), &mut out);
         assert_eq!(f.gate(), Gate::Open);
         assert!(matches!(f.state(), State::Confirmed { .. }));
         assert!(f.last().unwrap().ok);
+    }
+
+    #[test]
+    fn a_late_result_of_an_older_attempt_is_dropped() {
+        let mut out = Vec::new();
+        let mut f = fencing(Method::Power, true, true);
+        f.peer_up(&mut out);
+        f.peer_dead(t(0), true, None, t(0), &mut out);
+        f.tick(t(0), Allow::ALL, &mut out);
+        f.attempt_done(t(10), 1, false, "no answer".into(), &mut out);
+        f.tick(t(1010), Allow::ALL, &mut out);
+        assert_eq!(f.state(), State::Running { attempt: 2, since: t(1010) });
+        // Attempt 1's child, killed and reaped late, reports success: not attempt 2's.
+        f.attempt_done(t(1020), 1, true, "late".into(), &mut out);
+        assert_eq!(f.state(), State::Running { attempt: 2, since: t(1010) });
+        f.attempt_done(t(1030), 2, true, "off".into(), &mut out);
+        assert!(matches!(f.state(), State::Confirmed { .. }));
     }
 
     #[test]
@@ -702,7 +747,7 @@ mod tests {
         assert!(out.contains(&Output::CancelFence));
         assert_eq!(f.state(), State::Idle);
         // A late result of the cancelled attempt changes nothing.
-        f.attempt_done(t(10), true, "late".into(), &mut out);
+        f.attempt_done(t(10), running(&f), true, "late".into(), &mut out);
         assert_eq!(f.state(), State::Idle);
     }
 
@@ -742,13 +787,36 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_operators_fence_of_a_live_peer_is_not_retried() {
+        let mut out = Vec::new();
+        let mut f = fencing(Method::Power, true, true);
+        f.peer_up(&mut out);
+        f.operator_fence(t(0), 4, &mut out);
+        assert_eq!(fences(&out), [1]);
+        out.clear();
+        f.attempt_done(t(40), running(&f), false, "BMC: wrong password".into(), &mut out);
+        assert!(out.iter().any(|o| matches!(o, Output::Reply { conn: 4, code: ReplyCode::Failed, .. })), "{out:?}");
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::FenceFailed { retry_in: None, .. }))), "{out:?}");
+        assert_eq!(f.state(), State::Idle);
+        assert_eq!(f.poll_at(), None, "no retry");
+        assert!(!f.last().unwrap().ok);
+        // The same on a dead peer is retried (no takeover until it is fenced).
+        f.peer_dead(t(100), false, None, t(100), &mut out);
+        out.clear();
+        f.operator_fence(t(200), 5, &mut out);
+        f.attempt_done(t(240), running(&f), false, "BMC: wrong password".into(), &mut out);
+        assert!(matches!(f.state(), State::Failed { attempt: 1, .. }), "{:?}", f.state());
+        assert_eq!(f.poll_at(), Some(t(1240)));
+    }
+
+    #[test]
     fn an_operators_fence_is_answered_with_the_result() {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
         f.operator_fence(t(0), 4, &mut out);
         assert_eq!(fences(&out), [1]);
         out.clear();
-        f.attempt_done(t(40), true, "power off confirmed".into(), &mut out);
+        f.attempt_done(t(40), running(&f), true, "power off confirmed".into(), &mut out);
         assert!(out.iter().any(|o| matches!(o, Output::Reply { conn: 4, code: ReplyCode::Ok, .. })), "{out:?}");
         // Without a power method it is refused at once.
         let mut m = fencing(Method::Manual, true, true);

@@ -53,7 +53,7 @@ pub enum Input<'a> {
     /// drbd.conf(5) fence-peer code.
     OutdateDone { id: usize, code: u8 },
     /// The running fence attempt ended: `ok` = the peer's power-off is confirmed.
-    FenceDone { ok: bool, detail: &'a str },
+    FenceDone { attempt: u32, ok: bool, detail: &'a str },
     /// Device check `id` ended: `ok` = the peer's fence device answered (`detail`: what).
     FenceCheckDone { id: u32, ok: bool, detail: &'a str },
     /// An echo reply from ping target (or probe) `index` (the loop matched its source and
@@ -67,8 +67,8 @@ pub enum Input<'a> {
     Fenced { conn: ConnId },
     /// A control connection went away (closed or expired).
     ConnGone(ConnId),
-    /// Configuration reload: new timers and failback policy.
-    Reload { timing: Timing, auto_failback: bool, config_digest: u32 },
+    /// Configuration reload: new timers, failback and failure policies.
+    Reload { timing: Timing, auto_failback: bool, failure: crate::config::FailurePolicy, config_digest: u32 },
     /// Bytes as a link delivered them, for a core that decodes its own frames (heartbeat's
     /// protocol): a UDP datagram, or what was read from a serial line in raw mode.
     Raw { link: usize, bytes: &'a [u8] },
@@ -193,12 +193,13 @@ pub enum Event {
     FenceStarted {
         attempt: u32,
     },
-    /// An attempt failed; `repeated`: with the same error as the previous one.
+    /// An attempt failed; `repeated`: with the same error as the previous one; `retry_in`:
+    /// the next attempt (`None`: an operator's attempt on a peer that is not dead, not retried).
     FenceFailed {
         attempt: u32,
         detail: String,
         repeated: bool,
-        retry_in: crate::time::Duration,
+        retry_in: Option<crate::time::Duration>,
     },
     /// The peer is off: `took` from its death (or the operator's command).
     FenceConfirmed {
@@ -214,8 +215,11 @@ pub enum Event {
     ReachWorse {
         worse: bool,
     },
-    /// The peer is silent and this node reaches no ping target: it stops its groups.
-    Isolated,
+    /// The peer is silent and this node reaches no ping target: it neither fences nor takes
+    /// over, and stops its groups when `stops` (`isolated_stop`).
+    Isolated {
+        stops: bool,
+    },
     /// A check of the peer's fence device ended; `changed`: its outcome differs from the
     /// previous check's (worth a log line above debug).
     FenceCheck {
@@ -235,6 +239,6 @@ pub enum Event {
         theirs: u32,
         same: bool,
     },
-    /// What the heartbeat-protocol core reports (`hbcore.rs` formats it).
-    Hb(super::hbcore::HbEvent),
+    /// What the heartbeat-protocol core reports (`hbevents.rs` formats it).
+    Hb(super::hbevents::HbEvent),
 }

@@ -113,7 +113,7 @@ pub struct ResourceView<'a> {
 pub struct MonitorView {
     /// The last check found it running.
     pub ok: bool,
-    /// Failed checks (the fail count the failure policy counts).
+    /// Failed checks since the daemon started (a cleanup does not take them back).
     pub failures: u64,
     /// Seconds since the last check (`None`: none yet).
     pub last_check: Option<f64>,

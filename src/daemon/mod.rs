@@ -18,6 +18,7 @@ mod events;
 pub mod fencing;
 mod garp;
 pub mod hbcore;
+mod hbevents;
 mod hbmode;
 pub mod http;
 pub mod io;
@@ -108,8 +109,8 @@ enum Job {
     Outdate { id: usize },
     /// Storing the peer's replay mark.
     SaveMark,
-    /// A fence attempt.
-    Fence,
+    /// A fence attempt (its number).
+    Fence { attempt: u32 },
     /// A check of the peer's fence device (the core's id for it).
     FenceCheck { id: u32 },
     /// A notify hook's run (the notifier's id of the hook).
@@ -119,7 +120,9 @@ enum Job {
 impl Job {
     const OUTDATE: u64 = 1 << 63;
     const SAVE_MARK: u64 = 1 << 62;
+    /// With the attempt number in bits 32..60.
     const FENCE: u64 = (1 << 62) | 1;
+    const FENCE_MASK: u64 = (1 << 62) | 0xffff_ffff;
     const FENCE_CHECK: u64 = 1 << 61;
     const NOTIFY: u64 = 1 << 60;
 
@@ -135,7 +138,7 @@ impl Job {
             }
             Job::Outdate { id } => Job::OUTDATE | id as u64,
             Job::SaveMark => Job::SAVE_MARK,
-            Job::Fence => Job::FENCE,
+            Job::Fence { attempt } => Job::FENCE | (u64::from(attempt & 0x0fff_ffff) << 32),
             Job::FenceCheck { id } => Job::FENCE_CHECK | u64::from(id),
             Job::Notify { hook } => Job::NOTIFY | u64::from(hook),
         }
@@ -148,8 +151,8 @@ impl Job {
         if tag == Job::SAVE_MARK {
             return Some(Job::SaveMark);
         }
-        if tag == Job::FENCE {
-            return Some(Job::Fence);
+        if tag & Job::FENCE_MASK == Job::FENCE {
+            return Some(Job::Fence { attempt: ((tag >> 32) & 0x0fff_ffff) as u32 });
         }
         if tag & Job::FENCE_CHECK != 0 {
             return Some(Job::FenceCheck { id: tag as u32 });
@@ -258,7 +261,7 @@ struct Dog {
 enum Pending {
     Op { group: GroupId, resource: ResId, op: Op, result: OpResult },
     Outdate { id: usize, code: u8 },
-    Fence { ok: bool, detail: String },
+    Fence { attempt: u32, ok: bool, detail: String },
     FenceCheck { id: u32, ok: bool, detail: String },
 }
 
@@ -507,6 +510,15 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
                 Some(_) => PeerFencing::Power,
             },
         },
+    }
+}
+
+/// A fence attempt or device check runs real-time (below the loop's own priority) when the
+/// daemon does: on a busy host the holder's fence must land within its slot, and the checks
+/// that size the slots must measure the same (children a program execs run normally).
+fn fence_child_priority(realtime: bool) {
+    if realtime {
+        let _ = crate::sys::rt::set_realtime(10);
     }
 }
 
@@ -946,7 +958,8 @@ impl Daemon {
         }
         self.reload_outside(&new);
         let config_digest = new.digest();
-        self.feed(now, Input::Reload { timing: timing(&new), auto_failback: new.auto_failback, config_digest });
+        let (auto_failback, failure) = (new.auto_failback, new.failure);
+        self.feed(now, Input::Reload { timing: timing(&new), auto_failback, failure, config_digest });
         self.cfg = new;
         self.note(log::Level::Info, now, "configuration reloaded".to_string());
     }
@@ -1079,9 +1092,9 @@ impl Daemon {
                     Some(&Pending::Outdate { id, code }) => {
                         self.node.handle(now, Input::OutdateDone { id, code }, &mut self.out)
                     }
-                    Some(Pending::Fence { ok, detail }) => {
-                        let (ok, detail) = (*ok, detail.clone());
-                        self.node.handle(now, Input::FenceDone { ok, detail: &detail }, &mut self.out)
+                    Some(Pending::Fence { attempt, ok, detail }) => {
+                        let (attempt, ok, detail) = (*attempt, *ok, detail.clone());
+                        self.node.handle(now, Input::FenceDone { attempt, ok, detail: &detail }, &mut self.out)
                     }
                     Some(Pending::FenceCheck { id, ok, detail }) => {
                         let (id, ok, detail) = (*id, *ok, detail.clone());
@@ -1107,7 +1120,7 @@ impl Daemon {
                 self.runner.kill_tags(Job::FENCE_CHECK, Job::FENCE_CHECK);
                 self.spawn_fence(now, attempt)
             }
-            Output::CancelFence => self.runner.kill_tag(Job::Fence.tag()),
+            Output::CancelFence => self.runner.kill_tags(Job::FENCE_MASK, Job::FENCE),
             Output::FenceCheck { id } => self.spawn_fence_check(now, id),
             Output::Ping { index, seq } => {
                 if let Some(addr) = self.node.partition().and_then(|p| p.addr_of(index)) {
@@ -1326,13 +1339,15 @@ impl Daemon {
     /// Runs one fence attempt on the peer in a child, bounded by `fence_timeout`.
     fn spawn_fence(&mut self, now: Instant, attempt: u32) {
         let Some(method) = self.cfg.peer_stonith().map(|s| s.method.clone()) else {
-            self.pending.push(Pending::Fence { ok: false, detail: "no stonith line for the peer".into() });
+            self.pending.push(Pending::Fence { attempt, ok: false, detail: "no stonith line for the peer".into() });
             return;
         };
         let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
+        let rt = self.cfg.realtime;
         info!("fencing {peer}: attempt {attempt}: {}", method.describe());
         let mut f = move || {
             crate::logging::child_mode();
+            fence_child_priority(rt);
             // A little under the runner's deadline, so the method reports its own timeout.
             let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
             match crate::fence::run(&method, &peer, deadline) {
@@ -1346,8 +1361,9 @@ impl Daemon {
                 }
             }
         };
-        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, Job::Fence.tag(), Spawn::Fork(&mut f), timeout) {
-            self.pending.push(Pending::Fence { ok: false, detail: e.to_string() });
+        let tag = Job::Fence { attempt }.tag();
+        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, tag, Spawn::Fork(&mut f), timeout) {
+            self.pending.push(Pending::Fence { attempt, ok: false, detail: e.to_string() });
         }
     }
 
@@ -1357,8 +1373,10 @@ impl Daemon {
             return;
         };
         let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
+        let rt = self.cfg.realtime;
         let mut f = move || {
             crate::logging::child_mode();
+            fence_child_priority(rt);
             let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
             let (code, text) = match crate::fence::check(&method, &peer, deadline) {
                 Ok(said) => (0, said),
@@ -1425,7 +1443,7 @@ impl Daemon {
                     }
                     self.op_finished(now, group, resource, op, r);
                 }
-                Some(job @ (Job::Fence | Job::FenceCheck { .. })) => {
+                Some(job @ (Job::Fence { .. } | Job::FenceCheck { .. })) => {
                     let ok = matches!(d.status, runner::ExitKind::Code(0));
                     let last = d.output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
                     let detail = match d.status {
@@ -1435,7 +1453,8 @@ impl Daemon {
                     };
                     match job {
                         Job::FenceCheck { id } => self.pending.push(Pending::FenceCheck { id, ok, detail }),
-                        _ => self.pending.push(Pending::Fence { ok, detail }),
+                        Job::Fence { attempt } => self.pending.push(Pending::Fence { attempt, ok, detail }),
+                        _ => {}
                     }
                 }
                 Some(Job::SaveMark) => {
@@ -1640,7 +1659,9 @@ mod tests {
             Job::Outdate { id: 0 },
             Job::Outdate { id: 3 },
             Job::SaveMark,
-            Job::Fence,
+            Job::Fence { attempt: 1 },
+            Job::Fence { attempt: 0x0fff_ffff },
+            Job::FenceCheck { id: 7 },
             Job::Notify { hook: 0 },
             Job::Notify { hook: u32::MAX },
         ] {

@@ -66,6 +66,8 @@ pub struct Node {
     /// What the cluster was last told: fewer targets than the peer; isolated.
     cluster_reach_worse: bool,
     cluster_isolated: bool,
+    /// Isolation was last reported (logged whether or not `isolated_stop` stops the groups).
+    isolated_reported: bool,
     /// What the cluster was last told: groups may be taken from a dead peer.
     cluster_cleared: bool,
     /// The reachability sent in heartbeats (updated as targets answer or fall silent).
@@ -110,6 +112,7 @@ impl Node {
             partition,
             cluster_reach_worse: false,
             cluster_isolated: false,
+            isolated_reported: false,
             cluster_cleared: fencing_open,
             reach_advertised: None,
             echoes: Vec::with_capacity(n_echo),
@@ -154,8 +157,8 @@ impl Node {
                 self.outdates.conn_gone(conn);
                 self.fencing.conn_gone(conn);
             }
-            Input::FenceDone { ok, detail } => {
-                self.fencing.attempt_done(now, ok, detail.to_string(), out);
+            Input::FenceDone { attempt, ok, detail } => {
+                self.fencing.attempt_done(now, attempt, ok, detail.to_string(), out);
             }
             Input::FenceCheckDone { id, ok, detail } => {
                 self.fencing.check_done(now, id, ok, detail.to_string(), out);
@@ -167,11 +170,12 @@ impl Node {
                 let up = self.membership.peer_state() == PeerState::Up;
                 self.fencing.operator_confirms(now, conn, up, out);
             }
-            Input::Reload { timing, auto_failback, config_digest } => {
+            Input::Reload { timing, auto_failback, failure, config_digest } => {
                 self.config_digest = config_digest;
                 self.membership.set_timing(timing);
                 self.keepalive_ms = millis_u32(timing.keepalive);
                 self.cluster.set_auto_failback(auto_failback);
+                self.cluster.set_failure_policy(failure.restart_limit, failure.restart_window, failure.failure_timeout);
             }
             // For the heartbeat core only (tandem's packets arrive decoded).
             Input::Raw { .. } => {}
@@ -199,12 +203,15 @@ impl Node {
         // isolated (it must not take them back) until a target answers again.
         let isolated = !peer_up && self.partition.reach(now) == Reach::Isolated;
         let stop = isolated && self.partition.setup().isolated_stop;
+        if isolated != self.isolated_reported {
+            self.isolated_reported = isolated;
+            if isolated {
+                out.push(Output::Event(Event::Isolated { stops: stop }));
+            }
+        }
         if worse != self.cluster_reach_worse || stop != self.cluster_isolated {
             if worse != self.cluster_reach_worse {
                 out.push(Output::Event(Event::ReachWorse { worse }));
-            }
-            if isolated && !self.cluster_isolated {
-                out.push(Output::Event(Event::Isolated));
             }
             self.cluster_reach_worse = worse;
             self.cluster_isolated = stop;
@@ -547,40 +554,44 @@ mod tests {
     }
 
     fn node() -> Node {
-        Node::new(t(0), node_setup_for_tests())
+        node_with(PartitionSetup::none(super::super::partition::PeerFencing::None))
+    }
+
+    fn node_with(partition: PartitionSetup) -> Node {
+        let mut setup = node_setup_for_tests();
+        setup.partition = partition;
+        Node::new(t(0), setup)
     }
 
     fn node_setup_for_tests() -> NodeSetup {
         let ms = Duration::from_millis;
-        {
-            NodeSetup {
-                timing: Timing { keepalive: ms(100), warntime: ms(300), deadtime: ms(500), initdead: ms(2000) },
-                groups: vec![GroupDef {
-                    name: "web".into(),
-                    preferred_is_local: true,
-                    n_resources: 1,
-                    monitor: Vec::new(),
-                }],
-                settings: Settings::default(),
-                generation: GEN,
-                n_links: 1,
-                leave_linger: ms(300),
-                config_digest: DIGEST,
-                fence: FenceSetup {
-                    method: super::super::fencing::Method::None,
-                    policy: crate::config::FencePolicy {
-                        delay: None,
-                        timeout: ms(1000),
-                        check: None,
-                        wait_for_peer: false,
-                        required: false,
-                    },
-                    first_node: true,
-                    keepalive: ms(100),
-                    default_fence_time: ms(1000),
+        NodeSetup {
+            timing: Timing { keepalive: ms(100), warntime: ms(300), deadtime: ms(500), initdead: ms(2000) },
+            groups: vec![GroupDef {
+                name: "web".into(),
+                preferred_is_local: true,
+                n_resources: 1,
+                monitor: Vec::new(),
+            }],
+            settings: Settings::default(),
+            generation: GEN,
+            n_links: 1,
+            leave_linger: ms(300),
+            config_digest: DIGEST,
+            fence: FenceSetup {
+                method: super::super::fencing::Method::None,
+                policy: crate::config::FencePolicy {
+                    delay: None,
+                    timeout: ms(1000),
+                    check: None,
+                    wait_for_peer: false,
+                    required: false,
                 },
-                partition: PartitionSetup::none(super::super::partition::PeerFencing::None),
-            }
+                first_node: true,
+                keepalive: ms(100),
+                default_fence_time: ms(1000),
+            },
+            partition: PartitionSetup::none(super::super::partition::PeerFencing::None),
         }
     }
 
@@ -709,5 +720,33 @@ mod tests {
         n.handle(t(200), Input::Packet { link: 0, repr: &heartbeat(20, token, Ext::ours(DIGEST, GEN)) }, &mut out);
         assert!(out.iter().any(|o| matches!(o, Output::Event(Event::ConfigDigest { same: true, .. }))));
         assert!(starts(&out), "{out:?}");
+    }
+
+    #[test]
+    fn isolation_is_reported_once_whether_or_not_the_groups_stop() {
+        for isolated_stop in [true, false] {
+            let mut setup = PartitionSetup::none(super::super::partition::PeerFencing::None);
+            setup.targets = vec![std::net::IpAddr::from([192, 0, 2, 254])];
+            setup.ping_interval = Duration::from_millis(100);
+            setup.ping_deadtime = Duration::from_millis(500);
+            setup.isolated_stop = isolated_stop;
+            let mut n = node_with(setup);
+            let mut out = Vec::new();
+            n.handle(t(0), Input::Tick, &mut out);
+            n.handle(t(2), Input::Packet { link: 0, repr: &heartbeat(1, 0, Ext::ours(DIGEST, GEN)) }, &mut out);
+            // The peer falls silent and no target ever answers: dead after deadtime, isolated
+            // ping_deadtime later.
+            for ms in (10..3000).step_by(10) {
+                n.handle(t(ms), Input::Tick, &mut out);
+            }
+            let reports: Vec<bool> = out
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Event(Event::Isolated { stops }) => Some(*stops),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(reports, [isolated_stop], "isolated_stop {isolated_stop}");
+        }
     }
 }

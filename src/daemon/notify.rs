@@ -250,17 +250,23 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
         Event::ReachWorse { worse: false } => Notice::new(Kind::Node, cfg.local_name(), "reach-ok")
             .previous("reach-worse")
             .reason(format!("this node reaches as many ping targets as {peer} again")),
-        Event::Isolated => Notice::new(Kind::Node, cfg.local_name(), "isolated").reason(format!(
-            "{peer} is silent and no ping target answers: the groups stop here; no fencing, no takeover"
+        Event::Isolated { stops } => Notice::new(Kind::Node, cfg.local_name(), "isolated").reason(format!(
+            "{peer} is silent and no ping target answers: {}no fencing, no takeover",
+            if stops { "the groups stop here; " } else { "the groups stay (isolated_stop off); " }
         )),
         Event::Hb(ref e) => return hb_notice(cfg, e),
         Event::FenceScheduled { delay } if delay.is_zero() => fence("scheduled").reason("the peer is dead: now"),
         Event::FenceScheduled { delay } => fence("scheduled").reason(format!("the peer is dead: in {}", fmt(delay))),
         Event::FenceStarted { attempt } => fence("started").reason(format!("attempt {attempt}")),
         Event::FenceFailed { repeated: true, .. } => return None,
-        Event::FenceFailed { attempt, ref detail, retry_in, .. } => fence("failed").previous("started").reason(
-            format!("attempt {attempt}: {detail}; no takeover until it is fenced; retrying in {}", fmt(retry_in)),
-        ),
+        Event::FenceFailed { attempt, ref detail, retry_in, .. } => {
+            fence("failed").previous("started").reason(match retry_in {
+                Some(r) => {
+                    format!("attempt {attempt}: {detail}; no takeover until it is fenced; retrying in {}", fmt(r))
+                }
+                None => format!("attempt {attempt}: {detail}; the peer is alive: not retried"),
+            })
+        }
         Event::FenceConfirmed { took, ref detail } => {
             fence("confirmed").reason(format!("{detail} ({} ms after it was declared dead)", took.as_millis()))
         }
@@ -655,7 +661,7 @@ mod tests {
             Event::FenceCheck { .. } => 29,
             Event::FenceOperator { .. } => 30,
             Event::ReachWorse { .. } => 31,
-            Event::Isolated => 32,
+            Event::Isolated { .. } => 32,
             Event::Hb(h) => match h {
                 HbEvent::LocalStatus(_) => 33,
                 HbEvent::Peer { .. } => 34,
@@ -715,7 +721,7 @@ mod tests {
                 attempt: 1,
                 detail: "no answer".into(),
                 repeated: false,
-                retry_in: Duration::from_secs(1),
+                retry_in: Some(Duration::from_secs(1)),
             },
             Event::FenceConfirmed { took: Duration::from_millis(420), detail: "chassis off".into() },
             Event::FenceCancelled,
@@ -723,7 +729,7 @@ mod tests {
             Event::FenceCheck { ok: false, detail: "timeout".into(), took: Duration::from_secs(1), changed: true },
             Event::FenceOperator { never_heard: true },
             Event::ReachWorse { worse: true },
-            Event::Isolated,
+            Event::Isolated { stops: true },
             Event::Hb(HbEvent::LocalStatus(NodeStatus::Active)),
             Event::Hb(HbEvent::Peer { old: NodeStatus::Active, new: NodeStatus::Dead }),
             Event::Hb(HbEvent::Notice { notice: HbNotice::LateHeartbeat(Duration::from_millis(700)), suppressed: 0 }),
@@ -742,7 +748,7 @@ mod tests {
     /// Events that repeat what was told, or are log lines only: the hooks do not hear them.
     fn untold() -> Vec<Event> {
         vec![
-            Event::FenceFailed { attempt: 2, detail: "no answer".into(), repeated: true, retry_in: Duration::ZERO },
+            Event::FenceFailed { attempt: 2, detail: "no answer".into(), repeated: true, retry_in: None },
             Event::FenceCheck { ok: true, detail: "on".into(), took: Duration::ZERO, changed: false },
             Event::Hb(HbEvent::PeerHolds(GroupMask(1))),
             Event::Hb(HbEvent::Notice { notice: HbNotice::NoPacketsMissing, suppressed: 0 }),

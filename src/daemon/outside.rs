@@ -450,7 +450,7 @@ impl Daemon {
                                 .filter(|h| h.monitor.is_some())
                                 .map(|h| super::metrics::MonitorView {
                                     ok: h.last_check.is_none_or(|(_, ok)| ok),
-                                    failures: u64::from(h.fail_count),
+                                    failures: h.failures_total,
                                     last_check: ago(h.last_check.map(|(t, _)| t)),
                                 }),
                         })

@@ -28,6 +28,10 @@ use crate::time::{Duration, Instant};
 
 /// Probe indices are sent with this bit set, to tell them from ping targets in replies.
 pub const PROBE_BIT: u16 = 0x8000;
+/// Episodes of a node being worse are remembered this long (for the growing recovery hold).
+const EPISODE_MEMORY: Duration = Duration::from_secs(3600);
+/// The longest recovery hold.
+const RECOVER_HOLD_MAX: Duration = Duration::from_secs(600);
 /// Probe rounds without an answer before a group's addresses count as silent.
 const PROBE_ROUNDS: u32 = 3;
 
@@ -175,6 +179,9 @@ pub struct Partition {
     /// The connectivity policy: (fewer targets than the peer now, since when).
     fewer: (bool, Option<Instant>),
     worse: bool,
+    /// Episodes of being worse, and the start of the last one.
+    episodes: u32,
+    last_episode: Option<Instant>,
     /// When a missing proof of reachability turns into isolation (a wake-up is due then).
     isolation_at: Option<Instant>,
 }
@@ -193,6 +200,8 @@ impl Partition {
             peer_reach: None,
             fewer: (false, None),
             worse: false,
+            episodes: 0,
+            last_episode: None,
             isolation_at: None,
         }
     }
@@ -340,11 +349,27 @@ impl Partition {
         if fewer != self.fewer.0 {
             self.fewer = (fewer, Some(now));
         }
-        let held = self.fewer.1.is_none_or(|since| now.saturating_since(since) >= self.setup.ping_hold);
+        let hold = if fewer { self.setup.ping_hold } else { self.recover_hold() };
+        let held = self.fewer.1.is_none_or(|since| now.saturating_since(since) >= hold);
         if held && self.worse != fewer {
             self.worse = fewer;
+            if fewer {
+                // Another episode: the way back gets longer while they keep coming.
+                let recent = self.last_episode.is_some_and(|t| now.saturating_since(t) < EPISODE_MEMORY);
+                self.episodes = if recent { self.episodes.saturating_add(1) } else { 1 };
+                self.last_episode = Some(now);
+            }
         }
         self.worse
+    }
+
+    /// How long this node must reach as many targets as its peer before it counts as equal
+    /// again: `ping_hold` after the first episode, doubling with each further one within
+    /// [`EPISODE_MEMORY`], at most [`RECOVER_HOLD_MAX`], so a flapping target cannot move a
+    /// group back and forth (with `auto_failback`) faster and faster.
+    fn recover_hold(&self) -> Duration {
+        let shift = self.episodes.saturating_sub(1).min(16);
+        self.setup.ping_hold.saturating_mul(1 << shift).min(RECOVER_HOLD_MAX.max(self.setup.ping_hold))
     }
 
     pub fn worse(&self) -> bool {
@@ -358,7 +383,8 @@ impl Partition {
             t = min_opt(t, self.probes.poll_at());
         }
         if let (true, Some(since)) = (self.fewer.0 != self.worse, self.fewer.1) {
-            t = min_opt(t, Some(since + self.setup.ping_hold));
+            let hold = if self.fewer.0 { self.setup.ping_hold } else { self.recover_hold() };
+            t = min_opt(t, Some(since + hold));
         }
         if let (Some(iso), Some(since)) = (self.isolation_at, self.silent_at) {
             // The moment a missing proof turns into isolation.
@@ -524,6 +550,26 @@ mod tests {
             run(&mut p, round * 1000, round * 1000 + 990, answer, false);
             assert!(!p.update_worse(t(round * 1000 + 990), true), "round {round}");
         }
+        // Each further episode within the hour doubles the way back.
+        let mut p = Partition::new(t(0), setup(3, 0));
+        p.set_peer_reach(Some(PeerReach { count: 3, known: true }));
+        let mut now = 0;
+        let mut back = Vec::new();
+        for _ in 0..3 {
+            // Target 2 silent until this node is worse…
+            while !p.update_worse(t(now), true) {
+                run(&mut p, now, now, &[0, 1], false);
+                now += 10;
+            }
+            // …then answering again: how long until it counts as equal?
+            let from = now;
+            while p.update_worse(t(now), true) {
+                run(&mut p, now, now, &[0, 1, 2], false);
+                now += 10;
+            }
+            back.push((now - from) / 1000);
+        }
+        assert_eq!(back, [2, 4, 8], "ping_hold 2 s, then doubling");
         // A peer that is not up, or counts not known yet, compare nothing.
         assert!(!Partition::new(t(0), setup(3, 0)).update_worse(t(0), false));
     }

@@ -5,8 +5,10 @@ use crate::config::Config;
 
 /// The settings that need a restart and differ between `old` and `new` (empty: the new
 /// configuration may be applied live). Timers, `auto_failback`, the resource timeouts, the
-/// gratuitous ARP settings, the keys (`authkey`, `authkey_accept`: the codec's keys are
-/// replaced), the notify hooks and `metrics_listen` may change live.
+/// gratuitous ARP settings, the failure policy (`restart_limit`, `restart_window`,
+/// `failure_timeout`), the keys (`authkey`, `authkey_accept`: the codec's keys are
+/// replaced), the notify hooks and `metrics_listen` may change live; the ping, watchdog,
+/// monitoring and fencing settings may not.
 pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut fixed = Vec::new();
     if new.cluster != old.cluster {
@@ -18,8 +20,15 @@ pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     if new.links != old.links || new.udpport != old.udpport {
         fixed.push("links (ucast/bcast/mcast/serial/udpport)");
     }
-    if new.groups != old.groups {
-        fixed.push("group");
+    // As written, not where: a comment added above a line changes nothing.
+    let groups = |c: &Config| {
+        c.groups
+            .iter()
+            .map(|g| (g.name.clone(), g.preferred, g.resources.clone(), g.monitor.clone()))
+            .collect::<Vec<_>>()
+    };
+    if groups(new) != groups(old) {
+        fixed.push("group/monitor");
     }
     if new.socket != old.socket || new.statedir != old.statedir {
         fixed.push("socket/statedir");
@@ -27,8 +36,20 @@ pub fn diff(old: &Config, new: &Config) -> Vec<&'static str> {
     if new.logfacility != old.logfacility || new.logfile != old.logfile {
         fixed.push("logfacility/logfile");
     }
-    if new.stonith != old.stonith || new.ping != old.ping {
+    let stonith = |c: &Config| c.stonith.iter().map(|s| (s.node, s.method.clone())).collect::<Vec<_>>();
+    if stonith(new) != stonith(old) || new.ping != old.ping {
         fixed.push("stonith/ping");
+    }
+    // The core takes these at start only (a reload passes it timing and auto_failback).
+    if new.ping_policy != old.ping_policy {
+        fixed.push("ping_interval/ping_deadtime/ping_hold/isolated_stop");
+    }
+    let dog = |c: &Config| c.watchdog.as_ref().map(|w| (w.device.clone(), w.timeout));
+    if dog(new) != dog(old) {
+        fixed.push("watchdog");
+    }
+    if new.fencing != old.fencing {
+        fixed.push("fence_delay/fence_timeout/fence_check/wait_for_peer/stonith_required");
     }
     if new.realtime != old.realtime {
         fixed.push("realtime");
@@ -50,6 +71,20 @@ mod tests {
     }
 
     #[test]
+    fn moved_lines_are_not_changes() {
+        let old = cfg("stonith b /sbin/f\nmonitor 5s\n");
+        let new = parse_str(
+            Path::new("/t.conf"),
+            &format!("# a comment\n\n{BASE}# another\nstonith b /sbin/f\nmonitor 5s\n"),
+        )
+        .unwrap()
+        .config;
+        assert!(diff(&old, &new).is_empty(), "{:?}", diff(&old, &new));
+        assert_eq!(diff(&old, &cfg("stonith b /sbin/f\nmonitor 6s\n")), ["group/monitor"]);
+        assert!(diff(&old, &cfg("stonith b /sbin/f\nmonitor 5s\nrestart_limit 1\n")).is_empty());
+    }
+
+    #[test]
     fn live_settings_need_no_restart() {
         let old = cfg("");
         assert!(diff(&old, &old).is_empty());
@@ -61,6 +96,7 @@ mod tests {
             "warntime 3s\n",
             "notify /usr/local/sbin/hook\nnotify_timeout 2s\n",
             "metrics_listen 192.0.2.1:9694\n",
+            "restart_limit 1\nrestart_window 60s\nfailure_timeout 300s\n",
         ] {
             assert!(diff(&old, &cfg(extra)).is_empty(), "{extra}");
         }
@@ -71,7 +107,7 @@ mod tests {
         let old = cfg("");
         let new = |text: &str| parse_str(Path::new("/t.conf"), text).unwrap().config;
         let other_group = BASE.replace("192.0.2.50", "192.0.2.51");
-        assert_eq!(diff(&old, &new(&other_group)), ["group"]);
+        assert_eq!(diff(&old, &new(&other_group)), ["group/monitor"]);
         assert_eq!(diff(&old, &new(&BASE.replace("cluster c", "cluster d"))), ["cluster"]);
         assert_eq!(
             diff(&old, &new(&BASE.replace("192.0.2.2", "192.0.2.3"))),
@@ -79,6 +115,21 @@ mod tests {
         );
         assert_eq!(diff(&old, &cfg("realtime off\n")), ["realtime"]);
         assert_eq!(diff(&old, &cfg("ping 192.0.2.254\n")), ["stonith/ping"]);
+        // Partition and fencing settings: the running core would keep the old ones.
+        for extra in ["ping_hold 1s\n", "ping_interval 2s\n", "isolated_stop off\n"] {
+            assert_eq!(diff(&old, &cfg(extra)), ["ping_interval/ping_deadtime/ping_hold/isolated_stop"], "{extra}");
+        }
+        for extra in ["fence_delay 3s\n", "wait_for_peer on\n", "fence_check 0\n"] {
+            assert_eq!(
+                diff(&old, &cfg(extra)),
+                ["fence_delay/fence_timeout/fence_check/wait_for_peer/stonith_required"],
+                "{extra}"
+            );
+        }
+        assert_eq!(diff(&old, &cfg("watchdog /dev/watchdog 5s\n")), ["watchdog"]);
+        let w = cfg("watchdog /dev/watchdog 5s\n");
+        let moved = cfg("# a comment moves the watchdog line\nwatchdog /dev/watchdog 5s\n");
+        assert!(diff(&w, &moved).is_empty(), "only the line number differs");
         // Keys are replaced live (rotation).
         let mut k = old.clone();
         k.key = crate::config::Key::new(vec![1]);

@@ -58,6 +58,7 @@ struct SimNode {
     exits: u32,
     /// A fence attempt of this node's completes at this time.
     fence_due: Option<u64>,
+    fence_attempt: u32,
     /// This node was powered off while its own attempt was under way: the BMC carries it
     /// out all the same (a mutual fence).
     fence_orphan: bool,
@@ -130,6 +131,7 @@ impl Sim {
             deaths: 0,
             exits: 0,
             fence_due: None,
+            fence_attempt: 0,
             fence_orphan: false,
             fenced: 0,
         };
@@ -429,6 +431,7 @@ impl Sim {
                 let d = self.rng.range(self.fence_time.0, self.fence_time.1);
                 self.note(format!("{} n{i} FENCE attempt {attempt} ({d}ms)", self.now));
                 self.nodes[i].fence_due = Some(self.now + d);
+                self.nodes[i].fence_attempt = attempt;
             }
             Output::CancelFence => self.nodes[i].fence_due = None,
             Output::FenceCheck { .. } => self.fail("a device check with fence_check off"),
@@ -547,7 +550,8 @@ impl Sim {
         }
         if self.rng.percent(self.fence_fail) {
             self.note(format!("{} n{i} FENCE FAILS", self.now));
-            self.deliver(i, Input::FenceDone { ok: false, detail: "BMC: no answer" });
+            let attempt = self.nodes[i].fence_attempt;
+            self.deliver(i, Input::FenceDone { attempt, ok: false, detail: "BMC: no answer" });
             return;
         }
         let p = 1 - i;
@@ -565,7 +569,8 @@ impl Sim {
                 self.nodes[p].held[g].iter_mut().for_each(|h| *h = false);
             }
         }
-        self.deliver(i, Input::FenceDone { ok: true, detail: "off" });
+        let attempt = self.nodes[i].fence_attempt;
+        self.deliver(i, Input::FenceDone { attempt, ok: true, detail: "off" });
     }
 
     fn next_time(&self) -> u64 {

@@ -80,7 +80,15 @@ impl StatusView<'_> {
             return Vec::new();
         };
         let peer = self.cfg.peer_name();
-        let mut lines = vec![format!("fencing {peer}: {}", st.method.describe())];
+        let mut head = format!("fencing {peer}: {}", st.method.describe());
+        if f.method() == Method::Power {
+            let (own, theirs) = (f.fence_delay(), self.peer_fence_delay());
+            let _ = write!(head, "; fence_delay {}", crate::time::fmt_duration(own.max(theirs.unwrap_or(own))));
+            if theirs.is_some_and(|t| t > own) {
+                let _ = write!(head, " ({peer}'s; this node's is {})", crate::time::fmt_duration(own));
+            }
+        }
+        let mut lines = vec![head];
         let ago = |at: Instant| crate::time::fmt_duration(now.saturating_since(at));
         let state = match f.state() {
             State::Idle => None,
@@ -119,7 +127,9 @@ impl StatusView<'_> {
                 l.took.as_millis()
             ));
         }
-        if let Some(c) = f.last_check() {
+        // After a confirmed fence the device was last checked before it: not news.
+        let confirmed = matches!(f.state(), State::Confirmed { .. });
+        if let (Some(c), false) = (f.last_check(), confirmed) {
             let verdict = if c.ok { "answers" } else { "DOES NOT ANSWER" };
             lines.push(format!(
                 "fencing {peer}: device {verdict}: {} ({} ms, checked {} ago)",
@@ -129,6 +139,11 @@ impl StatusView<'_> {
             ));
         }
         lines
+    }
+
+    /// The `fence_delay` the peer advertises in its heartbeats, if any.
+    fn peer_fence_delay(&self) -> Option<crate::time::Duration> {
+        self.node.peer_ext()?.fence_delay_ms.map(|ms| crate::time::Duration::from_millis(ms.into()))
     }
 
     fn fencing_json(&self, p: &mut crate::ctl::json::Obj<'_>, now: Instant) {
@@ -153,7 +168,13 @@ impl StatusView<'_> {
             State::Idle | State::Operator | State::Confirmed { .. } => {}
         }
         let (attempts, fenced) = f.counts();
-        o.num("fence_delay_ms", ms(f.fence_delay())).num("attempts", attempts).num("fenced", fenced);
+        // Both nodes wait by the larger of the two nodes' fence_delay: show the one in effect.
+        let (own, theirs) = (f.fence_delay(), self.peer_fence_delay());
+        o.num("fence_delay_ms", ms(own.max(theirs.unwrap_or(own))))
+            .num("own_fence_delay_ms", ms(own))
+            .opt_num("peer_fence_delay_ms", theirs.map(ms))
+            .num("attempts", attempts)
+            .num("fenced", fenced);
         let last = |o: &mut crate::ctl::json::Obj<'_>, k: &str, l: Option<&Last>| {
             if let Some(l) = l {
                 let mut x = o.nested(Some(k), false);

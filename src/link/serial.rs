@@ -5,7 +5,9 @@
 //!   settings are restored when the line is closed.
 //! - A UUCP lock file (`/var/lock/LCK..ttyS1`, the pid as 10 right-aligned digits and a
 //!   newline) is held for the life of the link; a stale lock (dead pid) is taken over, a
-//!   live one is [`LinkError::Locked`].
+//!   live one is [`LinkError::Locked`]. A lock naming this very process that it does not
+//!   hold is stale too: an earlier daemon had the same pid (killed, then started again in a
+//!   PID namespace, where pids start over, with /var/lock kept).
 //! - A missing device is not an error: the link stays *absent* and reopens with exponential
 //!   backoff (100 ms doubling to 5 s) from [`Link::on_timer`]. A device that vanishes while
 //!   open (hang-up, EIO) is closed and retried the same way.
@@ -203,6 +205,15 @@ fn read_lock_pid(path: &Path) -> Result<Option<u32>, Errno> {
     Ok(std::str::from_utf8(text).ok().and_then(|s| s.trim().parse::<u32>().ok()))
 }
 
+/// The lock files this process holds (their paths). A lock file naming our own pid that is
+/// not in here was written by an earlier process with the same pid, and is stale.
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether this process holds the lock at `path` (a poisoned registry counts as held).
+fn held_here(path: &Path) -> bool {
+    HELD.lock().map_or(true, |h| h.iter().any(|p| p == path))
+}
+
 /// A held UUCP lock file; removed on drop if it still names this process.
 struct LockFile {
     path: PathBuf,
@@ -244,7 +255,11 @@ impl LockFile {
         }
         let result = Self::link_into_place(&tmp, &path, device);
         let _ = fs::remove_file(&tmp);
-        result.map(|()| LockFile { path, pid })
+        result?;
+        if let Ok(mut h) = HELD.lock() {
+            h.push(path.clone());
+        }
+        Ok(LockFile { path, pid })
     }
 
     fn link_into_place(tmp: &Path, path: &Path, device: &Path) -> Result<(), LinkError> {
@@ -257,7 +272,7 @@ impl LockFile {
                 return Err(LinkError::Open { what: path.display().to_string(), errno: io_errno(&e) });
             }
             match read_lock_pid(path) {
-                Ok(Some(holder)) if pid_alive(holder) => {
+                Ok(Some(holder)) if pid_alive(holder) && (holder != std::process::id() || held_here(path)) => {
                     return Err(LinkError::Locked { device: device.display().to_string(), pid: holder });
                 }
                 Ok(holder) => {
@@ -286,6 +301,11 @@ impl LockFile {
 
 impl Drop for LockFile {
     fn drop(&mut self) {
+        if let Ok(mut h) = HELD.lock() {
+            if let Some(i) = h.iter().position(|p| *p == self.path) {
+                h.swap_remove(i);
+            }
+        }
         if let Ok(Some(pid)) = read_lock_pid(&self.path) {
             if pid == self.pid {
                 let _ = fs::remove_file(&self.path);
@@ -744,5 +764,21 @@ mod tests {
         fs::write(dir.join("LCK..ttyFAKE0"), "junk\n").unwrap();
         let lock = LockFile::acquire(&dir, dev).unwrap();
         drop(lock);
+    }
+
+    #[test]
+    fn a_lock_naming_our_pid_that_we_do_not_hold_is_stale() {
+        // An earlier daemon with our pid left it: killed, started again in a PID namespace
+        // (pids start over there) with /var/lock kept. Found by the chaos run: a power-cycled
+        // machine's daemon refused to start, "in use by process 2" (itself).
+        let tmp = TempDir::new("lock");
+        let dir = tmp.join("locks");
+        fs::create_dir_all(&dir).unwrap();
+        let dev = Path::new("/dev/ttyFAKE1");
+        fs::write(dir.join("LCK..ttyFAKE1"), format!("{:>10}\n", std::process::id())).unwrap();
+        let lock = LockFile::acquire(&dir, dev).unwrap();
+        assert!(matches!(LockFile::acquire(&dir, dev), Err(LinkError::Locked { .. })), "held now");
+        drop(lock);
+        assert!(!dir.join("LCK..ttyFAKE1").exists());
     }
 }

@@ -88,6 +88,16 @@ impl Default for MgmtNet {
     }
 }
 
+/// Shell commands the power switch runs (as root, from the BMC's namespace): `off` just
+/// before it kills a running machine, `on` just before it starts a stopped one. The fencing
+/// rig uses them for what happens to a machine's network when its power goes: its NICs go
+/// dark and what it held in memory (addresses, firewall rules) is gone (tests/common/fencerig.rs).
+#[derive(Debug, Clone, Default)]
+pub struct PowerHooks {
+    pub off: String,
+    pub on: String,
+}
+
 /// One power change from `power.log`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PowerEvent {
@@ -119,19 +129,35 @@ impl Bmc {
     /// ipmi_sim 2.0.33 does not enforce a user's privilege limit in RMCP+ sessions (the
     /// session gets what RAKP 1 asks for): "oper" can log in as ADMINISTRATOR there.
     pub fn start(net: &MgmtNet, addr: &str, user: &str, password: &str, machine: &[&str]) -> Bmc {
+        Bmc::start_with(net, addr, user, password, machine, &PowerHooks::default(), true)
+    }
+
+    /// Like [`Bmc::start`], with shell commands run by the power switch around the machine
+    /// (see [`PowerHooks`]); the machine is powered on first only with `power_on`.
+    pub fn start_with(
+        net: &MgmtNet,
+        addr: &str,
+        user: &str,
+        password: &str,
+        machine: &[&str],
+        hooks: &PowerHooks,
+        power_on: bool,
+    ) -> Bmc {
         let ns = Netns::new(format!("tbmc{}", unique()));
         let ip: IpAddr = addr.parse().unwrap();
         net.attach(ns.name(), "mgmt0", &format!("{addr}/{}", if ip.is_ipv6() { 64 } else { 24 }));
         let dir = TempDir::new("bmc");
         let bmc = Bmc { ns, dir, addr: ip, user: user.to_string(), password: password.to_string(), sim: None };
-        bmc.write_power_script(machine);
+        bmc.write_power_script(machine, hooks);
         bmc.write_lan_conf();
         std::fs::write(
             bmc.dir.path().join("bmc.emu"),
             "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n",
         )
         .unwrap();
-        bmc.power_script(&["set", "power", "1"]);
+        if power_on {
+            bmc.power_script(&["set", "power", "1"]);
+        }
         let mut bmc = bmc;
         bmc.start_sim();
         bmc
@@ -145,7 +171,7 @@ impl Bmc {
         self.dir.path().join(name)
     }
 
-    fn write_power_script(&self, machine: &[&str]) {
+    fn write_power_script(&self, machine: &[&str], hooks: &PowerHooks) {
         let dir = self.dir.path().display().to_string();
         let quoted: Vec<String> = machine.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
         let machine_sh = format!(
@@ -153,40 +179,14 @@ impl Bmc {
              exec unshare --pid --fork --kill-child --mount-proc {}\n",
             quoted.join(" ")
         );
-        let power_sh = format!(
-            r#"#!/bin/sh
-# The chassis power switch for ipmi_sim: power.sh get power | power.sh set power 0|1 [reset 1]
-dir='{dir}'
-pidf="$dir/machine.pid"
-alive() {{
-    [ -s "$pidf" ] || return 1
-    p=$(cat "$pidf")
-    [ -r "/proc/$p/stat" ] && ! grep -qs '^[0-9]* ([^)]*) Z' "/proc/$p/stat"
-}}
-off() {{
-    if alive; then
-        kill -9 "$(cat "$pidf")"
-        n=0
-        while alive && [ $n -lt 200 ]; do sleep 0.005; n=$((n+1)); done
-    fi
-    rm -f "$pidf"
-    echo "off $(date +%s.%N)" >> "$dir/power.log"
-}}
-on() {{
-    if ! alive; then
-        setsid "$dir/machine.sh" </dev/null >>"$dir/machine.out" 2>&1 &
-        echo $! > "$pidf"
-    fi
-    echo "on $(date +%s.%N)" >> "$dir/power.log"
-}}
-op=$1; shift
-case $op in
-get) for p; do case $p in power) if alive; then echo power:1; else echo power:0; fi;; *) echo "Invalid parameter: $p"; exit 1;; esac; done;;
-set) while [ $# -ge 2 ]; do case $1 in power) if [ "$2" = 0 ]; then off; else on; fi;; reset) off; on;; esac; shift 2; done;;
-*) exit 1;;
-esac
-"#
-        );
+        // The switch itself is tests/tools/bmc-power.sh (shared with bench/fencing.py).
+        let power_sh =
+            format!("#!/bin/sh\nexec '{}' '{dir}' \"$@\"\n", super::repo().join("tests/tools/bmc-power.sh").display());
+        for (name, hook) in [("off-hook.sh", &hooks.off), ("on-hook.sh", &hooks.on)] {
+            if !hook.is_empty() {
+                std::fs::write(self.path(name), format!("{hook}\n")).unwrap();
+            }
+        }
         for (name, text) in [("machine.sh", machine_sh), ("power.sh", power_sh)] {
             let p = self.path(name);
             std::fs::write(&p, text).unwrap();
@@ -339,6 +339,30 @@ esac
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A BMC like [`Bmc::start`] whose chassis power switch is the program `switch`, called
+    /// as `switch DIR get power | set power 0|1 | set reset 1` with DIR = [`Bmc::dir`] (and
+    /// printing `power:0|1` for `get`): the caller writes the machine into DIR and owns it
+    /// (tests/common/machine.rs). Nothing is powered on here.
+    pub fn start_switch(net: &MgmtNet, addr: &str, user: &str, password: &str, switch: &Path) -> Bmc {
+        let ns = Netns::new(format!("tbmc{}", unique()));
+        let ip: IpAddr = addr.parse().unwrap();
+        net.attach(ns.name(), "mgmt0", &format!("{addr}/{}", if ip.is_ipv6() { 64 } else { 24 }));
+        let dir = TempDir::new("bmc");
+        let mut bmc = Bmc { ns, dir, addr: ip, user: user.to_string(), password: password.to_string(), sim: None };
+        let power = bmc.path("power.sh");
+        std::fs::write(&power, format!("#!/bin/sh\nexec '{}' '{}' \"$@\"\n", switch.display(), bmc.dir().display()))
+            .unwrap();
+        std::fs::set_permissions(&power, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bmc.write_lan_conf();
+        std::fs::write(
+            bmc.path("bmc.emu"),
+            "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n",
+        )
+        .unwrap();
+        bmc.start_sim();
+        bmc
     }
 }
 

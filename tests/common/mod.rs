@@ -5,10 +5,17 @@
 //! - `rig`: the two-node rig of real daemons ([`Rig`], [`Node`], [`Sampler`]);
 //! - `relay`, `serial`: a null-modem cable of pty pairs, and serial links on it;
 //! - `loopdev`: loop devices for mount tests (util-linux `losetup`);
-//! - `bmc`, `rmcp_bmc`: BMCs for fencing tests;
+//! - `svcres`: a service group's resources as one script with a log of its own, and faults;
+//! - `bmc`, `rmcp_bmc`: BMCs for fencing tests; `fencerig`: the two-node rig whose nodes are
+//!   machines behind BMCs (fencing tests); `machine`: a node as a machine behind a
+//!   power switch and a BMC, and the two-node rig of such machines ([`machine::MachineRig`]);
+//! - `cable`: a serial null-modem cable for daemons (pty pairs, a relay, lock clean-up);
+//! - `nft`: cut and lossy links with nftables; `chaos`: the chaos run's schedule, journal,
+//!   address watch and evaluation;
 //! - `guest`: guest roots and rigs for the guest agent's tests;
 //! - `hbfix`, `hbrig`: heartbeat 3.0.6 captures, and a rig with a real heartbeat node;
 //! - `http`: a small HTTP client, and clients that never send or never read;
+//! - `targets`: ping targets on the rig's LAN, and nftables helpers;
 //! - `rng`: the one seeded random generator ([`Rng`], shared with the unit tests);
 //! - here: running programs, waiting with a bound, unique names.
 //!
@@ -17,13 +24,18 @@
 #![allow(dead_code, unused_imports)] // each test crate uses its own part
 
 pub mod bmc;
+pub mod cable;
+pub mod chaos;
+pub mod fencerig;
 pub mod guest;
 pub mod hbfix;
 pub mod hbmixed;
 pub mod hbrig;
 pub mod http;
 pub mod loopdev;
+pub mod machine;
 pub mod netns;
+pub mod nft;
 pub mod ocf;
 pub mod prereq;
 pub mod relay;
@@ -31,6 +43,8 @@ pub mod rig;
 pub mod rmcp_bmc;
 mod rng;
 pub mod serial;
+pub mod svcres;
+pub mod targets;
 mod tmp;
 pub mod watch;
 
@@ -99,6 +113,11 @@ pub fn sh(cmd: &str) -> Output {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Now, in µs since the epoch (to compare with the timestamps of logs).
+pub fn unix_us() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
 }
 
 /// Polls `f` every `every` until it is true or `timeout` passes.

@@ -9,7 +9,9 @@
 //! - corrupt a share of frames (a frame = the bytes between `0x00` delimiters) by flipping
 //!   one bit or inserting one byte, never touching a delimiter, so each corrupted frame is
 //!   exactly one bad frame at the receiver;
-//! - cut the line (drop everything).
+//! - cut the line (drop everything);
+//! - inject line noise: bursts of random bytes (delimiters included) at random moments,
+//!   between or inside frames, as a noisy cable would.
 //!
 //! Reusable by daemon-level tests: `mod common; use common::relay::*;`.
 #![allow(dead_code)]
@@ -64,6 +66,8 @@ pub struct Faults {
     pub corrupt: f64,
     /// Drop every byte (a cut cable).
     pub cut: bool,
+    /// Bursts of 1..=16 random bytes injected per second in each direction (0.0 = none).
+    pub noise: f64,
 }
 
 /// Per-direction counters (index 0 = A→B, 1 = B→A).
@@ -73,6 +77,7 @@ pub struct RelayStats {
     pub frames: [u64; 2],
     pub corrupted: [u64; 2],
     pub dropped_bytes: [u64; 2],
+    pub noise_bytes: [u64; 2],
 }
 
 pub struct Relay {
@@ -103,11 +108,27 @@ const MAX_PENDING: usize = 1 << 16;
 impl Relay {
     /// Starts relaying between two pty masters (taken over by the relay).
     pub fn start(a: OwnedFd, b: OwnedFd, faults: Faults, seed: u64) -> Relay {
+        Relay::spawn(a, b, faults, seed, false)
+    }
+
+    /// Like [`Relay::start`], with the relay's thread at real-time priority (SCHED_FIFO 10,
+    /// below the daemons' 20): a cable does not stall when the machine is loaded, and a
+    /// relay starved for half a second by other work would look like a dead line.
+    pub fn start_realtime(a: OwnedFd, b: OwnedFd, faults: Faults, seed: u64) -> Relay {
+        Relay::spawn(a, b, faults, seed, true)
+    }
+
+    fn spawn(a: OwnedFd, b: OwnedFd, faults: Faults, seed: u64, realtime: bool) -> Relay {
         let stop = Arc::new(AtomicBool::new(false));
         let faults = Arc::new(Mutex::new(faults));
         let stats = Arc::new(Mutex::new(RelayStats::default()));
         let (s, f, st) = (stop.clone(), faults.clone(), stats.clone());
-        let thread = std::thread::spawn(move || run(a, b, s, f, st, seed));
+        let thread = std::thread::spawn(move || {
+            if realtime {
+                let _ = tandem::sys::rt::set_realtime(10);
+            }
+            run(a, b, s, f, st, seed)
+        });
         Relay { stop, faults, stats, thread: Some(thread) }
     }
 
@@ -153,7 +174,12 @@ fn run(
         let now = Instant::now();
         let dt = now.duration_since(last).as_secs_f64();
         last = now;
-        for d in dirs.iter_mut() {
+        for (i, d) in dirs.iter_mut().enumerate() {
+            if f.noise > 0.0 && !f.cut && d.pending.len() < MAX_PENDING && unit(&mut rng) < f.noise * dt {
+                let n = 1 + rng.below(16) as usize;
+                d.pending.extend(rng.bytes(n));
+                stats.lock().unwrap().noise_bytes[i] += n as u64;
+            }
             match f.baud {
                 Some(baud) => d.credit = (d.credit + dt * f64::from(baud) / 10.0).min(64.0),
                 None => d.credit = f64::INFINITY,

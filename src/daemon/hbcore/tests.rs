@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::hb::auth::Method;
+use crate::hb::proto::NodeStatus;
 
 fn config(local: u8, failback: &str, haresources: &str) -> Config {
     let cf = format!(

@@ -681,7 +681,7 @@ mod tests {
         let r = Rakp2::new_checked(&[0u8, 0x0d][..]).unwrap();
         assert_eq!((r.console_sid(), r.code(), r.bmc_random()), (0, &[][..], [0; 16]));
         assert!(Rakp4::new_checked(&[0u8, 0, 0][..]).is_err());
-        assert_eq!(Rakp4::new_checked(&[0u8, 0x0f][..]).unwrap().check_value(), &[][..]);
+        assert_eq!(Rakp4::new_checked(&[0u8, 0x0f][..]).unwrap().check_value(), &[0u8; 0][..]);
     }
 
     #[test]
