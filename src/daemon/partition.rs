@@ -314,7 +314,15 @@ impl Partition {
             scratch.clear();
             self.probes.due(now, scratch);
             if !scratch.is_empty() {
-                self.probe_rounds = self.probe_rounds.saturating_add(1);
+                // A silent round proves something only while this node reaches its targets:
+                // cut off itself, it hears no address at all, and the rounds count again
+                // from zero once a target answers.
+                let reaching = match self.reach(now) {
+                    Reach::NoTargets => true,
+                    Reach::Reaching => self.targets.count(now) > 0,
+                    Reach::Proving | Reach::Isolated => false,
+                };
+                self.probe_rounds = if reaching { self.probe_rounds.saturating_add(1) } else { 0 };
             }
             out.extend(scratch.iter().map(|&(i, s)| (i as u16 | PROBE_BIT, s)));
         }
@@ -589,6 +597,28 @@ mod tests {
         let mut s = setup(1, 0);
         s.peer_fencing = PeerFencing::Power;
         assert!(Partition::new(t(0), s).probes_silent(t(0), 0));
+    }
+
+    /// Silent probe rounds taken while this node reaches no target prove nothing (it hears
+    /// no address at all): they count only from a target's fresh answer on. Seen in the VM
+    /// rig: a non-holder cut off from everything was healed, a target answered a moment
+    /// before the peer's heartbeat, and the rounds of its isolation let it take the group.
+    #[test]
+    fn probe_rounds_while_cut_off_prove_nothing() {
+        let mut p = Partition::new(t(0), setup(1, 1));
+        run(&mut p, 0, 990, &[0], true);
+        p.peer_dead(t(1000));
+        // Cut off: neither the target nor the address answers, for twenty rounds.
+        run(&mut p, 1000, 3000, &[], false);
+        assert_eq!(p.reach(t(3000)), Reach::Isolated);
+        assert!(!p.probes_silent(t(3000), 0), "rounds taken while isolated");
+        // Healed: the target answers; the address (the peer's) would too, but say it stays
+        // silent: silent only after PROBE_ROUNDS rounds taken while reaching.
+        run(&mut p, 3010, 3250, &[0], false);
+        assert_eq!(p.reach(t(3250)), Reach::Reaching);
+        assert!(!p.probes_silent(t(3250), 0), "too few rounds since a target answered");
+        run(&mut p, 3260, 4000, &[0], false);
+        assert!(p.probes_silent(t(4000), 0), "silent for the rounds after the target answered");
     }
 
     /// The holder of a group probes its own address too (the same file serves both nodes):

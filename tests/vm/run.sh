@@ -14,8 +14,6 @@
 #         the host cuts the heartbeat and replication paths and the holder powers the other
 #         off; then watchdog self-fencing with QEMU's i6300esb: a frozen daemon, partitions
 #         decided by a ping target, a clean stop (tests/vm/suite-fence.sh).
-#  bench  failover times with watchdog fencing for several watchdog periods next to IPMI
-#         fencing (VM_BENCH=1 runs it alone; tests/vm/suite-bench.sh).
 #
 # What the rig must get right under TCG:
 #  - the Debian kernel has a PVH entry point: boot the extracted vmlinux (saves ~3 s of xz under TCG);
@@ -30,7 +28,7 @@
 # is done by tandem.
 #
 # Layout: tests/vm/init is the VMs' /init; tests/vm/lib.sh their helpers; the acts of a suite
-# (tests/vm/acts/*.sh for main, acts-fence/, acts-bench/) are sourced in order by both VMs
+# (tests/vm/acts/*.sh for main, acts-fence/) are sourced in order by both VMs
 # (each act file lists the scenarios it must report in `# expect NODE NAME...` lines;
 # `# quick: skip` acts are left out by QUICK=1; `# boot: N` acts run only in a VM's Nth
 # boot, default 1; `# boot: N+` from the Nth on); tests/vm/rootfs/ is copied over the
@@ -45,13 +43,12 @@
 # named in an `# expect NODE NAME` line; a new host verb: a host_req_VERB function in the
 # suite's file (state moved on by its suite_poll, results in host-*.txt for the verdict).
 #
-# Env: W (work dir, default tests/vm/build), VM_SUITE (suites to run, default "main fence";
-#      VM_BENCH=1: "bench"), MEM (MiB per VM), ACCEL (tcg|kvm), DISK_MB, TIMEOUT (s, per
+# Env: W (work dir, default tests/vm/build), VM_SUITE (suites to run, default "main fence"),
+#      MEM (MiB per VM), ACCEL (tcg|kvm), DISK_MB, TIMEOUT (s, per
 #      suite), QUICK=1 (skip the agent scenarios), KEEP_GOING=1 (do not stop 15 s after a
 #      failure), PNET (first of three loopback ports of the main suite), TANDEM (static
 #      tandem binary; default: built here), PROBE_BIN, WRITER_BIN (static
-#      examples/drbd_probe.rs, examples/vm_writer.rs; default: built here), BENCH_TIMEOUTS
-#      (the bench's watchdog periods, default "2 5 10"), BENCH_RUNS (failovers per setting).
+#      examples/drbd_probe.rs, examples/vm_writer.rs; default: built here).
 #      Everything downloaded or built goes under $W.
 set -euo pipefail
 
@@ -63,7 +60,6 @@ ACCEL=${ACCEL:-tcg}
 DISK_MB=${DISK_MB:-64}
 TIMEOUT=${TIMEOUT:-900}
 SUITES=${VM_SUITE:-main fence}
-[ -z "${VM_BENCH:-}" ] || SUITES=${VM_SUITE:-bench}
 TARGET=x86_64-unknown-linux-gnu
 mkdir -p "$W"; cd "$W"
 say() { echo "vm-test: $*" >&2; }
