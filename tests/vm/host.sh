@@ -63,8 +63,10 @@ stamp_start() {
     local n
     for n in a b; do
         : >> $n.log
-        ( tail -n +1 -F $n.log 2>/dev/null | tr -d '\r' |
-            while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >> $n.stamped ) &
+        # (no filter between tail and the loop: a pipe's block buffering would stamp the
+        # lines seconds late)
+        ( tail -n +1 -F $n.log 2>/dev/null |
+            while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "${l%$'\r'}"; done >> $n.stamped ) &
         STAMPER[$n]=$!
     done
 }

@@ -33,15 +33,24 @@ role_watch() {
 }
 role_watch &
 
-# the writer: fsync'd records to /data/LABEL.rec, `ACK LABEL n` on the console and in
-# /tmp/LABEL.acks only once each is on disk
+# the writer: fsync'd records to /data/LABEL.rec, `ACK LABEL n` in /tmp/LABEL.acks (and,
+# copied by tail, on the console) only once each is on disk; stopped by its pid
 writer_start() {
+    : > /tmp/$1.acks
     # (nothing of the scenario's output pipe may stay open in the background)
-    ( /bin/vm_writer write -i 20 -l $1 /data/$1.rec 2>&1 | tee -a /tmp/$1.acks ) > /dev/console 2>&1 < /dev/null &
+    /bin/vm_writer write -i 20 -l $1 /data/$1.rec > /tmp/$1.acks 2>&1 < /dev/null &
+    echo $! > /tmp/$1.wpid
+    tail -f /tmp/$1.acks > /dev/console 2>&1 < /dev/null &
 }
 writer_acks() { tail -n 1 /tmp/$1.acks 2>/dev/null | sed -n "s/^ACK $1 //p"; }
 acks_past() { [ "$(writer_acks $1)" -ge "$2" ] 2>/dev/null; }
-writer_stop() { pkill -f "vm_writer write -i 20 -l $1 " 2>/dev/null; sleep 0.5; }
+# (a zombie is not alive: the writer's parent, a scenario's subshell, is gone)
+pid_alive() { [ -r /proc/$1/stat ] && ! grep -q ') Z' /proc/$1/stat; }
+writer_stop() {
+    p=$(cat /tmp/$1.wpid 2>/dev/null) && kill "$p" 2>/dev/null
+    i=0; while pid_alive "$p" && [ $i -lt 50 ]; do usleep 100000; i=$((i + 1)); done
+    ! pid_alive "$p" || echo "writer $1 ($p) still running"
+}
 # writer_verify LABEL: the file checked here; `WRITER-VERIFY LABEL FOUND n BAD b ...` on the
 # console for the host, which compares it with the writer's last ACK
 writer_verify() {
