@@ -42,14 +42,19 @@ peer_side_stays_secondary() {
     recv a-kept 180 || { echo "no word from a"; return 1; }
     tail -n +$((mark + 1)) $TLOG | grep -E 'dead|fenc|watchdog|ping|isolat|web' | cut -d' ' -f2- | head -12
     grep -q 'no ping target answers: this node is cut off' $TLOG || { echo "never isolated"; return 1; }
-    ! tail -n +$((mark + 1)) $TLOG | grep -qE 'group web: start|fenced node-a|not petting' || return 1
-    wait_secs 60 drbd_has ds:UpToDate/UpToDate && drbd_has ro:Secondary/Primary && group_has web node-a started
+    if tail -n +$((mark + 1)) $TLOG | grep -E 'group web: start|fenced node-a|not petting'; then
+        echo "b started web, fenced a or stopped petting"; return 1
+    fi
+    wait_secs 60 eval 'drbd_has ds:UpToDate/UpToDate && drbd_has ro:Secondary/Primary && group_has web node-a started' ||
+        { echo "after the heal: $(drbd_state)"; tandem status; return 1; }
 }
 
 if [ "$NODE" = a ]; then
     scenario peer_side_holder_keeps peer_side_holder_keeps
     scenario peer_side_healed peer_side_healed
+    recv b-checked 120   # (a clean stop next would move web to b under b's checks)
 else
     recv cutting 120
     scenario peer_side_stays_secondary peer_side_stays_secondary
+    send b-checked
 fi
