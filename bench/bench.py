@@ -20,18 +20,20 @@ Phases (see docs/benchmarks.md):
      systemd-nspawn, memory per idle guest).
   5. pacemaker: bench/pacemaker.py bench (the same failover under Pacemaker + corosync).
   6. ping: bench/ping.py (the holder loses its uplink; tandem's ping targets against
-     keepalived's track_interface), with this module's rig and tools.
+     keepalived's track_interface; it uses this module's rig and tools).
   7. fencing: bench/fencing.py (tandem and heartbeat fencing a frozen holder through the same
      BMC, ipmi_sim, and partitions; BENCH_RUNS runs and partitions each).
   8. svccrash: bench/svccrash.py (a crashed service to its first answer: tandem's monitor
      against keepalived's vrrp_script).
+  9. hbmixed: bench/hbmixed.sh (a mixed heartbeat 3.0.6 / tandem cluster's failover in both
+     directions, next to pure heartbeat and pure tandem; tests/hb_bench.rs).
 Each phase runs alone too (BENCH_PHASES=guests, `make bench PHASE=guests`): the results of
 the others are kept from the last bench/out/results.json, and each phase's tables in
 docs/benchmarks.md have markers of their own, so only the phases that ran are rewritten.
 
 Environment: BENCH_RUNS (5), BENCH_SOAK_S (120), BENCH_IDLE_S (60), BENCH_QUICK=1
 (1 run, 10 s soaks, 10 s idle), BENCH_ONLY (regex on "tool setting"), BENCH_PHASES
-(default "soak,failover,scale,guests,pacemaker,ping,fencing,svccrash"), BENCH_SCALE_N ("1,10,100"), BENCH_SCALE_RUNS (3),
+(default "soak,failover,scale,guests,pacemaker,ping,fencing,svccrash,hbmixed"), BENCH_SCALE_N ("1,10,100"), BENCH_SCALE_RUNS (3),
 BENCH_PCMK_RUNS (BENCH_RUNS), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
 BENCH_TANDEM_EXTRA (extra tandem.conf lines, ";"-separated, for experiments), TANDEM (binary),
 PROBE (binary, built by run.sh), BENCH_OUT (default bench/out).
@@ -59,7 +61,7 @@ IDLE_S = float(os.environ.get("BENCH_IDLE_S", "10" if QUICK else "60"))
 # The namespaces' prefix: this run's (run.sh sweeps by it), or the parent bench.py's.
 NS_PID = int(os.environ.get("BENCH_NS_PID", str(os.getpid())))
 ONLY = re.compile(os.environ.get("BENCH_ONLY", ".*"))
-ALL_PHASES = ("soak", "failover", "scale", "guests", "pacemaker", "ping", "fencing", "svccrash")
+ALL_PHASES = ("soak", "failover", "scale", "guests", "pacemaker", "ping", "fencing", "svccrash", "hbmixed")
 PHASES = [x.strip() for x in os.environ.get("BENCH_PHASES", ",".join(ALL_PHASES)).split(",") if x.strip()]
 PCMK_RUNS = int(os.environ.get("BENCH_PCMK_RUNS", str(RUNS)))
 UPDATE_DOCS = os.environ.get("BENCH_UPDATE_DOCS", "0" if QUICK else "1") not in ("", "0")
@@ -1039,9 +1041,7 @@ def run_child(name, args):
 
 
 def phase_ping():
-    sys.path.insert(0, HERE)
-    import ping
-    ping.phase_ping(sys.modules[__name__])
+    run_child("ping", [])
 
 
 def phase_fencing():
@@ -1050,6 +1050,24 @@ def phase_fencing():
 
 def phase_svccrash():
     run_child("svccrash", [])
+
+
+def phase_hbmixed():
+    """bench/hbmixed.sh: its table goes to BENCH_OUT/hbmixed.txt (and docs/migrating-from-heartbeat.md
+    by hand)."""
+    env = dict(os.environ, BENCH_OUT=OUT)
+    p = subprocess.Popen(["sh", os.path.join(HERE, "hbmixed.sh")], stdin=subprocess.DEVNULL, env=env)
+    try:
+        rc = p.wait()
+    except KeyboardInterrupt:
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+        raise
+    RESULTS["hbmixed_rc"] = rc
+    try:
+        RESULTS["hbmixed"] = open(os.path.join(OUT, "hbmixed.txt")).read()
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------- phase: footprint and soaks
@@ -1340,7 +1358,8 @@ PHASE_WHAT = {"soak": "idle footprint, (c) loss and (d) loss + CPU, all settings
               "pacemaker": "the same failover under Pacemaker + corosync",
               "ping": "the holder loses its uplink (ping targets, track_interface)",
               "fencing": "fencing a frozen holder through a BMC, partitions",
-              "svccrash": "a crashed service to its first answer (monitor, vrrp_script)"}
+              "svccrash": "a crashed service to its first answer (monitor, vrrp_script)",
+              "hbmixed": "mixed heartbeat/tandem cluster failover (bench/hbmixed.sh)"}
 
 
 def md_phases():
@@ -1787,7 +1806,8 @@ def main():
         f" idle {IDLE_S:g} s; work in {WORK}")
     funcs = {"soak": lambda: phase_soak(entries), "failover": lambda: phase_failover(entries),
              "scale": lambda: phase_scale(entries), "guests": phase_guests, "pacemaker": phase_pacemaker,
-             "ping": phase_ping, "fencing": phase_fencing, "svccrash": phase_svccrash}
+             "ping": phase_ping, "fencing": phase_fencing, "svccrash": phase_svccrash,
+             "hbmixed": phase_hbmixed}
     try:
         for ph in ALL_PHASES:
             if ph not in PHASES:

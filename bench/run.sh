@@ -1,7 +1,8 @@
 #!/bin/bash
 # tandem vs keepalived vs heartbeat: `make bench` runs this as root with TANDEM=<static binary>.
 # Environment: BENCH_RUNS (5) BENCH_SOAK_S (120) BENCH_IDLE_S (60) BENCH_QUICK=1 BENCH_ONLY=REGEX
-# BENCH_PHASES=soak,failover,scale,guests,pacemaker,ping,fencing,svccrash (all; any subset) BENCH_SCALE_N (1,10,100)
+# BENCH_PHASES=soak,failover,scale,guests,pacemaker,ping,fencing,svccrash,hbmixed (all; any
+# subset) BENCH_SCALE_N (1,10,100)
 # BENCH_SCALE_RUNS (3) BENCH_PCMK_RUNS (BENCH_RUNS) BENCH_UPDATE_DOCS=0|1.
 # Results: bench/out/results.json, results.md (guests/ and pacemaker/ hold those phases' own
 # files; ping, fencing and svccrash write NAME.json and NAME.md).

@@ -193,6 +193,9 @@ impl Out {
 struct Logger {
     syslog: Option<(UnixDatagram, u8)>,
     sink: Mutex<Option<Out>>,
+    /// The sink is stderr only because there is neither syslog nor a log file: it is dropped
+    /// when the daemon detaches ([`detach`]).
+    fallback: bool,
     level: LevelFilter,
     pid: u32,
 }
@@ -280,6 +283,25 @@ impl Log for Logger {
     }
 }
 
+static LOGGER: std::sync::OnceLock<&'static Logger> = std::sync::OnceLock::new();
+
+/// Whether the log goes to stderr only because neither syslog (`/dev/log`) nor a log file
+/// is there: a daemon that detaches then logs nowhere.
+pub fn stderr_fallback() -> bool {
+    LOGGER.get().is_some_and(|l| l.fallback)
+}
+
+/// The daemon detached: a stderr that is the log only for want of anything else is closed
+/// (it belongs to whoever started the daemon: a terminal, or a pipe that a shell waits on
+/// until every writer is gone). A `logfile -` asked for stderr and keeps it.
+pub fn detach() {
+    if let Some(l) = LOGGER.get().filter(|l| l.fallback) {
+        if let Ok(mut g) = l.sink.lock() {
+            *g = None;
+        }
+    }
+}
+
 /// Installs the logger. `facility` None = no syslog; `file` Some("-") = stderr.
 /// With neither, logs go to stderr. `TANDEM_DEBUG=1` enables debug messages.
 pub fn init(facility: Option<&str>, file: Option<&Path>) -> Result<(), String> {
@@ -294,18 +316,21 @@ pub fn init(facility: Option<&str>, file: Option<&Path>) -> Result<(), String> {
         }
         None => None,
     };
+    let fallback = file.is_none() && syslog.is_none();
     let sink = match file {
         Some(p) if p.as_os_str() == "-" => Some(Out::stderr()?),
         Some(p) => Some(Out::file(p)?),
-        None if syslog.is_none() => Some(Out::stderr()?),
+        None if fallback => Some(Out::stderr()?),
         None => None,
     };
     let level = match std::env::var("TANDEM_DEBUG").as_deref() {
         Ok("1") | Ok("yes") => LevelFilter::Debug,
         _ => LevelFilter::Info,
     };
-    let logger = Logger { syslog, sink: Mutex::new(sink), level, pid: std::process::id() };
-    log::set_boxed_logger(Box::new(logger)).map_err(|e| e.to_string())?;
+    let logger: &'static Logger =
+        Box::leak(Box::new(Logger { syslog, sink: Mutex::new(sink), fallback, level, pid: std::process::id() }));
+    log::set_logger(logger).map_err(|e| e.to_string())?;
+    let _ = LOGGER.set(logger);
     log::set_max_level(level);
     Ok(())
 }

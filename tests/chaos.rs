@@ -570,17 +570,23 @@ impl Phase<'_> {
     }
 }
 
+/// The shortest life of a daemon instance whose memory is checked for growth.
+const PSS_SPAN: Duration = Duration::from_secs(30);
+/// How much anonymous PSS an instance may gain once warm: what the first fence, partition
+/// or reload of its life grows once (see [`pss_report`]).
+const PSS_SLACK_KIB: u64 = 256;
+
 /// PSS per daemon instance (a restart is a new instance). Checked: for each instance sampled
-/// over at least 30 s, anonymous PSS may not grow past its sample 10 s into its life (warm:
-/// joined, held or handed over the group) by more than 64 KiB. Reported per node: the
-/// instances, the range of their anonymous PSS once warm, and the longest-lived one.
+/// over at least [`PSS_SPAN`], anonymous PSS may not grow past its sample 10 s into its life
+/// (warm: joined, held or handed over the group) by more than [`PSS_SLACK_KIB`]. Reported per
+/// node: the instances, the range of their anonymous PSS once warm, and the longest-lived one.
 fn pss_report(samples: &[(Duration, usize, u32, Pss)], j: &Journal) -> Vec<String> {
     let mut by: BTreeMap<(usize, u32), Vec<(Duration, Pss)>> = BTreeMap::new();
     for &(at, i, pid, p) in samples {
         by.entry((i, pid)).or_default().push((at, p));
     }
     let mut lines = Vec::new();
-    for (node, name) in NODES.iter().enumerate() {
+    for (node, _) in NODES.iter().enumerate() {
         let inst: Vec<(u32, &Vec<(Duration, Pss)>)> =
             by.iter().filter(|((i, _), _)| *i == node).map(|((_, pid), v)| (*pid, v)).collect();
         let warm = |v: &Vec<(Duration, Pss)>| -> Vec<Pss> {
@@ -589,13 +595,16 @@ fn pss_report(samples: &[(Duration, usize, u32, Pss)], j: &Journal) -> Vec<Strin
         };
         let all: Vec<Pss> = inst.iter().flat_map(|(_, v)| warm(v)).collect();
         let (Some(lo), Some(hi)) = (all.iter().map(|p| p.anon).min(), all.iter().map(|p| p.anon).max()) else {
-            lines.push(format!("{name}: {} instances, none sampled 10 s into its life", inst.len()));
+            lines.push(format!("{}: {} instances, none sampled 10 s into its life", NODES[node], inst.len()));
             continue;
         };
         let pss_hi = all.iter().map(|p| p.pss).max().unwrap_or(0);
         let pss_lo = all.iter().map(|p| p.pss).min().unwrap_or(0);
-        let mut line =
-            format!("{}: {} instances; once warm: anon {lo}-{hi} KiB, PSS {pss_lo}-{pss_hi} KiB", name, inst.len());
+        let mut line = format!(
+            "{}: {} instances; once warm: anon {lo}-{hi} KiB, PSS {pss_lo}-{pss_hi} KiB",
+            NODES[node],
+            inst.len()
+        );
         if let Some((pid, v)) = inst.iter().max_by_key(|(_, v)| v[v.len() - 1].0 - v[0].0) {
             let w = warm(v);
             if let (Some(f), Some(l)) = (w.first(), w.last()) {
@@ -616,10 +625,13 @@ fn pss_report(samples: &[(Duration, usize, u32, Pss)], j: &Journal) -> Vec<Strin
             let w = warm(v);
             let (Some(base), Some(max)) = (w.first(), w.iter().map(|p| p.anon).max()) else { continue };
             // Steady state allocates nothing, and what transitions allocate (log lines,
-            // control requests) is freed; 64 KiB is slack for what glibc keeps at the top
-            // of the heap. File pages are not checked: they grow as code runs the first
-            // time and halve or double as the other daemon (the same binary) dies or starts.
-            if span >= Duration::from_secs(30) && max > base.anon + 64 {
+            // control requests) is freed. But the first time a path runs (the first fence
+            // of an instance, its first partition) its buffers grow once and stay: up to
+            // about 150 KiB was seen (a first fence late in a 32 s life). The faults kill or
+            // power-cycle a daemon every half minute or so, so no instance lives long enough
+            // to tell a slow leak from that; what this catches is a leak of a transition
+            // that repeats within one life.
+            if span >= PSS_SPAN && max > base.anon + PSS_SLACK_KIB {
                 j.fail(format!(
                     "{} pid {pid}: anonymous PSS grew from {} to {max} KiB over {:.0} s",
                     NODES[node],
@@ -787,6 +799,12 @@ fn run_phase(
         }
     }
     // No false deaths: a daemon declares its peer dead only while the schedule silenced it.
+    // Unfenced, a death declared while the peer's daemon was killed (its restart not heard
+    // within deadtime: a loaded machine, a slow fsync of the new generation) is the
+    // documented gap of running without fencing: what the killed daemon started is still up
+    // while the survivor starts it too, until the restarted daemon has stopped its leftovers
+    // (docs/cluster.md, "After a death"). Those windows are counted and reported, not failed.
+    let mut unfenced_gaps: Vec<Window> = Vec::new();
     for (i, m) in rig.machines.iter().enumerate() {
         let p = 1 - i;
         for (at, line) in deaths(&m.log(), NODES[p]) {
@@ -795,6 +813,17 @@ fn run_phase(
                 continue;
             }
             j.count("deaths declared");
+            if !fenced {
+                if let Some(w) =
+                    silences[p].iter().find(|w| w.cause.starts_with("SIGKILL") && w.from <= rel && rel <= w.to)
+                {
+                    unfenced_gaps.push(Window {
+                        from: rel,
+                        to: w.to + t.handover,
+                        cause: format!("{} declared dead during its restart", NODES[p]),
+                    });
+                }
+            }
             if !silences[p].iter().any(|w| w.from <= rel && rel <= w.to) {
                 j.fail(format!(
                     "{} declared {} dead at t={:.3}s, when nothing silenced it: {line}",
@@ -806,6 +835,20 @@ fn run_phase(
         }
     }
     for (a, b) in held_twice(&w.changes, end) {
+        if let Some(g) = unfenced_gaps.iter().find(|g| g.from <= a && b <= g.to) {
+            j.count("on both after a death during a restart (unfenced)");
+            j.note(
+                "eval",
+                format!(
+                    "the address was on both nodes from t={:.3}s to t={:.3}s ({:.0} ms): {}, unfenced",
+                    a.as_secs_f64(),
+                    b.as_secs_f64(),
+                    (b - a).as_secs_f64() * 1000.0,
+                    g.cause
+                ),
+            );
+            continue;
+        }
         j.fail(format!(
             "the address was on both nodes from t={:.3}s to t={:.3}s ({:.0} ms); allowed then: {}",
             a.as_secs_f64(),

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 
+/// The longest one step in the root may take (dpkg, the init script, the agents).
+const STEP_LIMIT: Duration = Duration::from_secs(120);
+
 /// How long a cached root tarball is used.
 const CACHE_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -45,7 +48,12 @@ fn minbase_tarball() -> PathBuf {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "tar"))
+        // Finished tarballs only: a `.bookworm-minbase-….tar` is an mmdebstrap that was cut short.
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("bookworm-minbase-") && n.ends_with(".tar"))
+        })
         .collect();
     cached.sort();
     if let Some(p) = cached.iter().rev().find(|p| fresh(p)) {
@@ -53,6 +61,11 @@ fn minbase_tarball() -> PathBuf {
     }
     for old in &cached {
         let _ = std::fs::remove_file(old);
+    }
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        if e.file_name().to_str().is_some_and(|n| n.starts_with(".bookworm-minbase-")) {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
     let day = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() / 86400;
     let out = dir.join(format!("bookworm-minbase-{day}.tar"));
@@ -89,18 +102,37 @@ impl Root {
     fn path(&self, p: &str) -> PathBuf {
         self.dir.join(p.trim_start_matches('/'))
     }
-    /// Runs ARGS in the root (inside network namespace `ns` when given).
+    /// Runs ARGS in the root (inside network namespace `ns` when given), for at most
+    /// [`STEP_LIMIT`]. Its output goes to files, not pipes: a daemon it starts that kept a
+    /// descriptor of a pipe would make the wait for end-of-file last for ever.
     fn run(&self, ns: Option<&str>, args: &[&str]) -> Output {
-        let mut c = match ns {
-            Some(n) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", n, "chroot"]);
-                c
-            }
-            None => Command::new("chroot"),
+        let mut c = Command::new("timeout");
+        c.arg(STEP_LIMIT.as_secs().to_string());
+        if let Some(n) = ns {
+            c.args(["ip", "netns", "exec", n]);
+        }
+        c.arg("chroot");
+        let out = std::env::temp_dir().join(format!("tandem-deb-out-{}", unique()));
+        let err = out.with_extension("err");
+        let status = c
+            .arg(&self.dir)
+            .args(args)
+            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(std::process::Stdio::null())
+            // Not close-on-exec, as a shell's redirections are: what the daemon must close.
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        let o = Output {
+            status,
+            stdout: std::fs::read(&out).unwrap_or_default(),
+            stderr: std::fs::read(&err).unwrap_or_default(),
         };
-        c.arg(&self.dir).args(args).env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        c.output().unwrap()
+        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(&err);
+        assert_ne!(status.code(), Some(124), "{args:?} in the root took longer than {STEP_LIMIT:?}:\n{}", text(&o));
+        o
     }
     fn ok(&self, ns: Option<&str>, args: &[&str]) -> String {
         let o = self.run(ns, args);
@@ -241,11 +273,25 @@ fn deb_installs_runs_and_purges_cleanly() {
 
     // The daemon, through the init script; it takes the group once initdead has passed alone.
     std::fs::copy(root.path(ex), root.path("/etc/tandem/tandem.conf")).unwrap();
-    root.ok(Some(ns.name()), &["env", "TANDEM_NODE=alpha", "/etc/init.d/tandem", "start"]);
+    // The root has no syslog daemon and the example no logfile: the start says so.
+    let out = root.ok(Some(ns.name()), &["env", "TANDEM_NODE=alpha", "/etc/init.d/tandem", "start"]);
+    assert!(out.contains("logs nowhere once detached"), "{out}");
     assert!(
         wait_for(Duration::from_secs(10), Duration::from_millis(50), || ns.has_addr("192.0.2.50")),
         "the daemon never took the group"
     );
+    // The daemon keeps nothing of its starter but what it opened itself: no inherited
+    // descriptor above stderr (pipes of the shell that started it, a make jobserver).
+    let daemon = *root.pids().first().expect("the daemon runs");
+    for e in std::fs::read_dir(format!("/proc/{daemon}/fd")).unwrap().flatten() {
+        let target = std::fs::read_link(e.path()).unwrap_or_default();
+        let t = target.to_string_lossy();
+        assert!(
+            !t.starts_with("pipe:") && !t.contains("tandem-deb-out-"),
+            "the daemon holds a descriptor of its starter: fd {:?} -> {t}",
+            e.file_name()
+        );
+    }
     // Removal stops it (a chroot has no init system: invoke-rc.d blocks, prerm stops it itself),
     // and it releases the group first.
     let out = root.ok(Some(ns.name()), &["dpkg", "-r", "tandem"]);

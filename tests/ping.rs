@@ -299,6 +299,10 @@ fn uplink_loss_moves_the_group(hold_ms: u64) -> (Duration, f64) {
     (moved, gap)
 }
 
+/// What the bounds allow for the hand-over and the test's own sampling on a loaded 2-CPU
+/// machine (the times themselves are measured by `make bench PHASE=ping`).
+const HANDOVER_SLACK: Duration = Duration::from_millis(2000);
+
 #[test]
 fn holder_loses_its_uplink_group_moves_without_a_death() {
     if !require(&["ip", "nft", "socat", "ss"]) {
@@ -308,7 +312,7 @@ fn holder_loses_its_uplink_group_moves_without_a_death() {
     // Down after ping_deadtime (500 ms: the last answer came at most one interval before
     // the cut), fewer for ping_hold (1 s), then the hand-over (stop on alpha, start on beta).
     assert!(moved >= Duration::from_millis(1300), "moved before ping_deadtime + ping_hold: {moved:?}");
-    assert!(moved <= Duration::from_millis(1500 + 1000), "moved too late: {moved:?}");
+    assert!(moved <= Duration::from_millis(1500) + HANDOVER_SLACK, "moved too late: {moved:?}");
     assert!(gap < 1500.0 + 1200.0, "client outage {gap} ms");
 }
 
@@ -319,7 +323,7 @@ fn ping_hold_0_moves_at_once() {
     }
     let (moved, gap) = uplink_loss_moves_the_group(0);
     assert!(moved >= Duration::from_millis(350), "moved before the targets were down: {moved:?}");
-    assert!(moved <= Duration::from_millis(500 + 1000), "ping_hold 0 moved late: {moved:?}");
+    assert!(moved <= Duration::from_millis(500) + HANDOVER_SLACK, "ping_hold 0 moved late: {moved:?}");
     assert!(gap < 500.0 + 1200.0, "client outage {gap} ms");
 }
 

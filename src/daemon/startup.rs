@@ -67,6 +67,7 @@ impl Pidfile {
 
 /// `tandem daemon`: load, detach (unless --foreground), run, clean up. Returns the exit code.
 pub fn main(opts: Options) -> i32 {
+    crate::sys::rt::close_inherited_fds();
     let (cfg, warnings) = match crate::load::load(&opts.config, opts.node.as_deref()) {
         Ok(x) => x,
         Err(errs) => {
@@ -160,9 +161,16 @@ pub fn main(opts: Options) -> i32 {
         }
     }
     if let Some(tx) = ready_tx.take() {
+        if crate::logging::stderr_fallback() {
+            eprintln!(
+                "tandem: warning: no syslog (/dev/log) and no logfile: the daemon logs nowhere once detached \
+                 (set logfile, or start a syslog daemon first)"
+            );
+        }
         let _ = std::io::Write::write_all(&mut &tx, b"1");
         drop(tx);
         crate::sys::rt::null_stdio(logfile.as_deref().is_some_and(|p| p.as_os_str() == "-"));
+        crate::logging::detach();
     }
     let code = d.run();
     d.save_mark_now();

@@ -51,6 +51,29 @@ pub fn realtime() -> (i64, u32) {
     }
 }
 
+/// Closes every descriptor above stderr that this process inherited: a daemon must not keep
+/// its starter's pipes open (a `$(/etc/init.d/tandem start)` or an ssh session would wait
+/// for it for ever), nor a make jobserver or a terminal it never uses. Call before opening
+/// anything. `close_range(2)` where the kernel has it (5.9), else one `close` per entry
+/// of /proc/self/fd.
+pub fn close_inherited_fds() {
+    // SAFETY: close_range takes plain integers and touches no memory of ours; nothing above
+    // stderr is open by this program yet (the caller runs first thing), so no owner is left
+    // with a dangling descriptor.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r == 0 {
+        return;
+    }
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(d) => d.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()).filter(|&fd| fd > 2).collect(),
+        Err(_) => return,
+    };
+    // The directory's own descriptor is closed by now; closing its number again is EBADF.
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
+}
+
 /// Points stdin/stdout (and stderr unless `keep_stderr`) at /dev/null after detaching.
 pub fn null_stdio(keep_stderr: bool) {
     use std::os::fd::AsRawFd;
