@@ -1,9 +1,10 @@
 //! The crash-failover writer and checker of the QEMU rig (tests/vm), built static.
 //!
-//! `vm_writer write [-l LABEL] FILE [MAX]`: appends numbered 64-byte records 1, 2, 3… to
-//! FILE, `fsync`ing each one, and prints `ACK n` (`ACK LABEL n` with a label, so that two
-//! writers can share a console) on stdout (the VM console) only once the fsync for record n
-//! returned: every number printed is an acknowledged write.
+//! `vm_writer write [-i MS] [-l LABEL] FILE [MAX]`: appends numbered 64-byte records 1, 2,
+//! 3… to FILE, `fsync`ing each one, and prints `ACK n` (`ACK LABEL n` with a label, so that
+//! two writers can share a console) on stdout (the VM console) only once the fsync for record
+//! n returned: every number printed is an acknowledged write. `-i MS`: a pause of MS
+//! milliseconds after each record (a console under TCG takes a few hundred lines a second).
 //!
 //! `vm_writer verify FILE`: prints `FOUND n BAD b TAIL t`: n = how many records 1..n are
 //! present and intact from the start, b = how many whole records after them are wrong
@@ -36,7 +37,7 @@ fn record(n: u64) -> [u8; REC] {
     out
 }
 
-fn write(path: &str, max: u64, label: Option<&str>) -> ExitCode {
+fn write(path: &str, max: u64, label: Option<&str>, pause: std::time::Duration) -> ExitCode {
     let mut f = match OpenOptions::new().create(true).append(true).open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -55,6 +56,9 @@ fn write(path: &str, max: u64, label: Option<&str>) -> ExitCode {
             None => writeln!(out, "ACK {n}"),
         };
         let _ = out.flush();
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
     }
     ExitCode::SUCCESS
 }
@@ -84,17 +88,22 @@ fn verify(path: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut pause = std::time::Duration::ZERO;
+    if args.get(1).map(String::as_str) == Some("-i") && args.len() > 2 {
+        pause = std::time::Duration::from_millis(args[2].parse().unwrap_or(0));
+        args.drain(1..3);
+    }
     match args.as_slice() {
-        [op, path] if op == "write" => write(path, u64::MAX, None),
-        [op, path, max] if op == "write" => write(path, max.parse().unwrap_or(u64::MAX), None),
-        [op, l, label, path] if op == "write" && l == "-l" => write(path, u64::MAX, Some(label)),
+        [op, path] if op == "write" => write(path, u64::MAX, None, pause),
+        [op, path, max] if op == "write" => write(path, max.parse().unwrap_or(u64::MAX), None, pause),
+        [op, l, label, path] if op == "write" && l == "-l" => write(path, u64::MAX, Some(label), pause),
         [op, l, label, path, max] if op == "write" && l == "-l" => {
-            write(path, max.parse().unwrap_or(u64::MAX), Some(label))
+            write(path, max.parse().unwrap_or(u64::MAX), Some(label), pause)
         }
         [op, path] if op == "verify" => verify(path),
         _ => {
-            eprintln!("usage: vm_writer write [-l LABEL] FILE [MAX] | verify FILE");
+            eprintln!("usage: vm_writer write [-i MS] [-l LABEL] FILE [MAX] | verify FILE");
             ExitCode::from(2)
         }
     }

@@ -129,6 +129,10 @@ pub fn describe(cfg: &Config, links: &[Box<dyn Link>], ev: &Event) -> Line {
                 if stops { "stops its groups" } else { "keeps its groups (isolated_stop off)" }
             ),
         ),
+        Event::PeerLeft => t(
+            Level::Info,
+            format!("peer {} had shut down cleanly (every group stopped): not fencing it", cfg.peer_name()),
+        ),
         Event::FenceCancelled => {
             t(Level::Info, format!("fencing {}: stopped, the peer is heard again", cfg.peer_name()))
         }

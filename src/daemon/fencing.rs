@@ -166,6 +166,8 @@ pub struct Fencing {
     /// The attempt (or watchdog confirmation) is due but the partition decisions hold it
     /// back: no wake-up for it until an input changes that.
     blocked: bool,
+    /// The silent peer had shut down cleanly (every group stopped): nothing to fence.
+    left: bool,
 }
 
 impl Fencing {
@@ -191,6 +193,7 @@ impl Fencing {
             samples: [None; SAMPLES],
             sample_at: 0,
             blocked: false,
+            left: false,
         }
     }
 
@@ -255,7 +258,7 @@ impl Fencing {
 
     /// May a group be taken over from the dead peer now?
     pub fn gate(&self) -> Gate {
-        if matches!(self.state, State::Confirmed { .. }) {
+        if matches!(self.state, State::Confirmed { .. }) || (self.left && self.state == State::Idle) {
             return Gate::Open;
         }
         let power = matches!(self.setup.method, Method::Power | Method::Manual);
@@ -291,6 +294,24 @@ impl Fencing {
         self.episode = None;
         self.delay = None;
         self.last_error = None;
+        self.left = false;
+    }
+
+    /// The peer fell silent after a clean shutdown: it had announced that it was leaving and
+    /// had stopped every group, then its daemon exited. It holds nothing and claims nothing:
+    /// no fence (an operator stopping a daemon must not see the machine powered off), and its
+    /// groups may be taken.
+    pub fn peer_left(&mut self, out: &mut Vec<Output>) {
+        if !matches!(self.state, State::Idle) || self.setup.method == Method::None {
+            return;
+        }
+        self.left = true;
+        out.push(Output::Event(Event::PeerLeft));
+    }
+
+    /// The silent peer had shut down cleanly ([`Fencing::peer_left`]).
+    pub fn left(&self) -> bool {
+        self.left && self.state == State::Idle
     }
 
     /// Membership declared the peer dead. `holds_any`: this node holds a group (decided on

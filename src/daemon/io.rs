@@ -208,6 +208,8 @@ pub enum Event {
     },
     /// The peer was heard again: fencing stopped.
     FenceCancelled,
+    /// The silent peer had shut down cleanly (its groups stopped): it is not fenced.
+    PeerLeft,
     /// The connectivity policy: this node reaches fewer ping targets than its peer (its
     /// groups go to the peer), or no longer.
     ReachWorse {

@@ -476,6 +476,7 @@ fn open_links(cfg: &Config, now: Instant) -> Result<Vec<Box<dyn Link>>, DaemonEr
 
 /// The core's setup from a configuration.
 pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
+    let (probes, probe_groups) = group_probes(cfg);
     NodeSetup {
         timing: timing(cfg),
         groups: cfg
@@ -515,7 +516,8 @@ pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
         },
         partition: PartitionSetup {
             targets: cfg.ping.clone(),
-            probes: group_addresses(cfg),
+            probes,
+            probe_groups,
             ping_interval: cfg.ping_policy.interval,
             ping_deadtime: cfg.ping_policy.deadtime,
             ping_hold: cfg.ping_policy.hold,
@@ -558,15 +560,27 @@ pub fn watchdog_period(cfg: &Config) -> Duration {
 /// The addresses of the groups' ip resources: probed before a watchdog-fenced peer's
 /// groups are taken over (one that answers is still held).
 fn group_addresses(cfg: &Config) -> Vec<std::net::IpAddr> {
-    let mut out = Vec::new();
-    for r in cfg.groups.iter().flat_map(|g| &g.resources) {
-        if let crate::config::ResourceSpec::Ip(ip) = &r.spec {
-            if !out.contains(&ip.addr) {
-                out.push(ip.addr);
+    group_probes(cfg).0
+}
+
+/// The groups' addresses, and for each the groups that carry it (bit i: group i).
+fn group_probes(cfg: &Config) -> (Vec<std::net::IpAddr>, Vec<u64>) {
+    let (mut addrs, mut groups) = (Vec::new(), Vec::<u64>::new());
+    for (g, group) in cfg.groups.iter().enumerate().take(64) {
+        for r in &group.resources {
+            if let crate::config::ResourceSpec::Ip(ip) = &r.spec {
+                let i = addrs.iter().position(|a| *a == ip.addr).unwrap_or_else(|| {
+                    addrs.push(ip.addr);
+                    groups.push(0);
+                    addrs.len() - 1
+                });
+                if let Some(m) = groups.get_mut(i) {
+                    *m |= 1u64 << g;
+                }
             }
         }
     }
-    out
+    (addrs, groups)
 }
 
 fn timing(cfg: &Config) -> Timing {

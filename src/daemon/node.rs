@@ -58,6 +58,8 @@ pub struct Node {
     peer_mark: Option<(u64, u64)>,
     /// The last heartbeat's extensions were malformed (reported once per episode).
     ext_bad: bool,
+    /// The peer's newest heartbeat said it is shutting down cleanly with every group stopped.
+    peer_leaving_clean: bool,
     outdates: Outdates,
     fencing: Fencing,
     partition: Partition,
@@ -109,6 +111,7 @@ impl Node {
             peer_ext: None,
             peer_mark: None,
             ext_bad: false,
+            peer_leaving_clean: false,
             outdates: Outdates::default(),
             fencing,
             partition,
@@ -225,7 +228,7 @@ impl Node {
         }
         let allow = Allow {
             attempt: d.fence == FenceAction::PowerOff,
-            watchdog: d.fence == FenceAction::WatchdogPeriod && self.partition.probes_silent(now),
+            watchdog: d.fence == FenceAction::WatchdogPeriod && self.partition.probes_silent(now, self.held_groups()),
         };
         self.fencing.tick(now, allow, out);
         // A dead peer's groups are taken only by a node that reaches its clients (or has no
@@ -246,6 +249,13 @@ impl Node {
         reach_ok && self.fencing.gate() == Gate::Open
     }
 
+    /// The groups this node holds (bit i: group i).
+    fn held_groups(&self) -> u64 {
+        (0..self.cluster.n_groups().min(64))
+            .filter(|&g| self.cluster.group_view(cluster::GroupId(g)).owner == cluster::Owner::Local)
+            .fold(0, |m, g| m | 1u64 << g)
+    }
+
     /// Whether this node may pet its hardware watchdog now: the partition decisions let it
     /// keep its groups (always true when its stonith line is not `watchdog`).
     pub fn may_pet(&self, now: Instant) -> bool {
@@ -261,6 +271,8 @@ impl Node {
         use super::fencing::{Method, State};
         match (self.fencing.method(), self.fencing.state()) {
             (Method::None, _) => FenceView::None,
+            // A peer that shut down cleanly is not fenced: "unreachable", as without fencing.
+            _ if self.fencing.left() => FenceView::None,
             (_, State::Confirmed { .. }) => FenceView::Confirmed,
             _ => FenceView::Pending,
         }
@@ -439,6 +451,8 @@ impl Node {
                     }
                 }
                 let groups = &groups[..n];
+                self.peer_leaving_clean =
+                    repr.node_state == NodeState::Leaving && groups.iter().all(|g| !g.state.may_hold());
                 self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups }, out);
             }
             MsgKind::OutdateRequest => {
@@ -489,9 +503,14 @@ impl Node {
                         self.peer_ext.and_then(|e| e.fence_delay_ms).map(|ms| Duration::from_millis(ms.into()));
                     let last_heard = self.membership.last_seen().unwrap_or(now);
                     self.partition.peer_dead(now);
-                    self.fencing.peer_dead(now, self.cluster.holds_any(), peer_delay, last_heard, out);
+                    if self.peer_leaving_clean {
+                        self.fencing.peer_left(out);
+                    } else {
+                        self.fencing.peer_dead(now, self.cluster.holds_any(), peer_delay, last_heard, out);
+                    }
                 }
                 PeerState::Up => {
+                    self.peer_leaving_clean = false;
                     self.partition.peer_up();
                     self.fencing.peer_up(out);
                 }
@@ -569,38 +588,41 @@ mod tests {
     }
 
     fn node_with(partition: PartitionSetup) -> Node {
+        let mut setup = node_setup_for_tests();
+        setup.partition = partition;
+        Node::new(t(0), setup)
+    }
+
+    fn node_setup_for_tests() -> NodeSetup {
         let ms = Duration::from_millis;
-        Node::new(
-            t(0),
-            NodeSetup {
-                timing: Timing { keepalive: ms(100), warntime: ms(300), deadtime: ms(500), initdead: ms(2000) },
-                groups: vec![GroupDef {
-                    name: "web".into(),
-                    preferred_is_local: true,
-                    n_resources: 1,
-                    monitor: Vec::new(),
-                }],
-                settings: Settings::default(),
-                generation: GEN,
-                n_links: 1,
-                leave_linger: ms(300),
-                config_digest: DIGEST,
-                fence: FenceSetup {
-                    method: super::super::fencing::Method::None,
-                    policy: crate::config::FencePolicy {
-                        delay: None,
-                        timeout: ms(1000),
-                        check: None,
-                        wait_for_peer: false,
-                        required: false,
-                    },
-                    first_node: true,
-                    keepalive: ms(100),
-                    default_fence_time: ms(1000),
+        NodeSetup {
+            timing: Timing { keepalive: ms(100), warntime: ms(300), deadtime: ms(500), initdead: ms(2000) },
+            groups: vec![GroupDef {
+                name: "web".into(),
+                preferred_is_local: true,
+                n_resources: 1,
+                monitor: Vec::new(),
+            }],
+            settings: Settings::default(),
+            generation: GEN,
+            n_links: 1,
+            leave_linger: ms(300),
+            config_digest: DIGEST,
+            fence: FenceSetup {
+                method: super::super::fencing::Method::None,
+                policy: crate::config::FencePolicy {
+                    delay: None,
+                    timeout: ms(1000),
+                    check: None,
+                    wait_for_peer: false,
+                    required: false,
                 },
-                partition,
+                first_node: true,
+                keepalive: ms(100),
+                default_fence_time: ms(1000),
             },
-        )
+            partition: PartitionSetup::none(super::super::partition::PeerFencing::None),
+        }
     }
 
     fn heartbeat(seq: u64, grant: u32, ext: Ext) -> Repr {
@@ -640,6 +662,58 @@ mod tests {
         assert_eq!(k, 1);
         assert_ne!(w[0].flags & gflag::CLAIM, 0, "claiming");
         (n, w[0].claim)
+    }
+
+    fn fenced_node() -> Node {
+        let ms = Duration::from_millis;
+        let mut setup = node_setup_for_tests();
+        setup.fence.method = super::super::fencing::Method::Power;
+        setup.fence.policy.required = true;
+        setup.fence.policy.delay = Some(ms(0));
+        setup.partition = PartitionSetup::none(super::super::partition::PeerFencing::Power);
+        Node::new(t(0), setup)
+    }
+
+    fn fence_attempts(out: &[Output]) -> usize {
+        out.iter().filter(|o| matches!(o, Output::Fence { .. })).count()
+    }
+
+    /// Runs ticks every 50 ms from `from` to `to`.
+    fn ticks(n: &mut Node, from: u64, to: u64, out: &mut Vec<Output>) {
+        for now in (from..=to).step_by(50) {
+            n.handle(t(now), Input::Tick, out);
+            n.flush(t(now), out);
+        }
+    }
+
+    /// A peer that shut down cleanly (it announced Leaving with every group stopped, then
+    /// its daemon exited) is not fenced when it falls silent: powering off a machine whose
+    /// daemon an operator just stopped would be wrong (seen in the VM rig: the survivor's
+    /// BMC fence cut the power of a node being reconfigured). A peer that goes silent while
+    /// active is fenced as before.
+    #[test]
+    fn a_peer_that_left_cleanly_is_not_fenced() {
+        for leaving in [true, false] {
+            let mut n = fenced_node();
+            let mut out = Vec::new();
+            ticks(&mut n, 0, 100, &mut out);
+            let mut hb = heartbeat(1, 0, Ext::ours(DIGEST, GEN));
+            n.handle(t(150), Input::Packet { link: 0, repr: &hb }, &mut out);
+            if leaving {
+                hb.seq = 2;
+                hb.node_state = NodeState::Leaving;
+                n.handle(t(200), Input::Packet { link: 0, repr: &hb }, &mut out);
+            }
+            out.clear();
+            ticks(&mut n, 250, 2000, &mut out);
+            assert_eq!(n.membership.peer_state(), PeerState::Dead);
+            if leaving {
+                assert_eq!(fence_attempts(&out), 0, "a peer that left cleanly was fenced: {out:?}");
+                assert_eq!(n.fencing.gate(), Gate::Open, "its stopped groups may be taken");
+            } else {
+                assert_eq!(fence_attempts(&out), 1, "a silent active peer is fenced: {out:?}");
+            }
+        }
     }
 
     #[test]

@@ -271,6 +271,7 @@ pub fn notice(cfg: &Config, link_name: &dyn Fn(usize) -> String, ev: &Event) -> 
             fence("confirmed").reason(format!("{detail} ({} ms after it was declared dead)", took.as_millis()))
         }
         Event::FenceCancelled => fence("cancelled").reason("the peer is heard again"),
+        Event::PeerLeft => fence("not-needed").reason("the peer had shut down cleanly, every group stopped"),
         Event::FenceCheck { changed: false, .. } => return None,
         Event::FenceCheck { ok: true, ref detail, took, .. } => {
             fence("device-ok").previous("device-failed").reason(format!("{detail} ({} ms)", took.as_millis()))
@@ -656,6 +657,7 @@ mod tests {
             Event::FenceFailed { .. } => 26,
             Event::FenceConfirmed { .. } => 27,
             Event::FenceCancelled => 28,
+            Event::PeerLeft => 52,
             Event::FenceCheck { .. } => 29,
             Event::FenceOperator { .. } => 30,
             Event::ReachWorse { .. } => 31,
@@ -677,7 +679,7 @@ mod tests {
             },
         }
     }
-    const VARIANTS: usize = 52;
+    const VARIANTS: usize = 53;
 
     fn samples() -> Vec<Event> {
         let (g, r) = (GroupId(0), ResId(1));
@@ -723,6 +725,7 @@ mod tests {
             },
             Event::FenceConfirmed { took: Duration::from_millis(420), detail: "chassis off".into() },
             Event::FenceCancelled,
+            Event::PeerLeft,
             Event::FenceCheck { ok: false, detail: "timeout".into(), took: Duration::from_secs(1), changed: true },
             Event::FenceOperator { never_heard: true },
             Event::ReachWorse { worse: true },

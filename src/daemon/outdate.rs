@@ -42,7 +42,7 @@ pub const FENCE_WAIT: Duration = Duration::from_secs(120);
 /// Where fencing of the peer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FenceView {
-    /// No fencing configured for the peer.
+    /// No fencing for the peer: none configured, or it shut down cleanly (nothing to fence).
     None,
     /// Fencing is configured and not confirmed (waiting, running, retrying, or an operator).
     Pending,

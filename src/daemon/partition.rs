@@ -130,6 +130,8 @@ pub struct PartitionSetup {
     pub targets: Vec<IpAddr>,
     /// The groups' addresses, probed before a watchdog-fenced peer's groups are taken.
     pub probes: Vec<IpAddr>,
+    /// For each probe, the groups (bit i: group i) whose `ip` resources carry its address.
+    pub probe_groups: Vec<u64>,
     pub ping_interval: Duration,
     pub ping_deadtime: Duration,
     pub ping_hold: Duration,
@@ -145,6 +147,7 @@ impl PartitionSetup {
         PartitionSetup {
             targets: Vec::new(),
             probes: Vec::new(),
+            probe_groups: Vec::new(),
             ping_interval: Duration::from_secs(1),
             ping_deadtime: Duration::from_secs(5),
             ping_hold: Duration::from_secs(5),
@@ -284,12 +287,18 @@ impl Partition {
     }
 
     /// The groups' addresses have been silent for [`PROBE_ROUNDS`] rounds (true when there
-    /// is nothing to probe).
-    pub fn probes_silent(&self, now: Instant) -> bool {
+    /// is nothing to probe). `held`: the groups this node holds itself (bit i: group i); the
+    /// address of such a group answers from this very node, so its echo proves nothing about
+    /// the peer and does not count.
+    pub fn probes_silent(&self, now: Instant, held: u64) -> bool {
         if self.probes.is_empty() {
             return true;
         }
-        self.probing && self.probe_rounds > PROBE_ROUNDS && self.probes.count(now) == 0
+        if !self.probing || self.probe_rounds <= PROBE_ROUNDS {
+            return false;
+        }
+        let ours = |i: usize| self.setup.probe_groups.get(i).is_some_and(|&g| g & held != 0);
+        self.probes.targets().iter().enumerate().all(|(i, t)| ours(i) || !self.probes.is_up(t, now))
     }
 
     pub fn set_peer_reach(&mut self, r: Option<PeerReach>) {
@@ -305,7 +314,15 @@ impl Partition {
             scratch.clear();
             self.probes.due(now, scratch);
             if !scratch.is_empty() {
-                self.probe_rounds = self.probe_rounds.saturating_add(1);
+                // A silent round proves something only while this node reaches its targets:
+                // cut off itself, it hears no address at all, and the rounds count again
+                // from zero once a target answers.
+                let reaching = match self.reach(now) {
+                    Reach::NoTargets => true,
+                    Reach::Reaching => self.targets.count(now) > 0,
+                    Reach::Proving | Reach::Isolated => false,
+                };
+                self.probe_rounds = if reaching { self.probe_rounds.saturating_add(1) } else { 0 };
             }
             out.extend(scratch.iter().map(|&(i, s)| (i as u16 | PROBE_BIT, s)));
         }
@@ -448,6 +465,8 @@ mod tests {
         PartitionSetup {
             targets: (0..targets).map(|i| IpAddr::from([192, 0, 2, 200 + i as u8])).collect(),
             probes: (0..probes).map(|i| IpAddr::from([192, 0, 2, 50 + i as u8])).collect(),
+            // probe i is the address of group i
+            probe_groups: (0..probes).map(|i| 1u64 << i).collect(),
             ping_interval: Duration::from_millis(100),
             ping_deadtime: Duration::from_millis(500),
             ping_hold: Duration::from_secs(2),
@@ -568,15 +587,61 @@ mod tests {
         let mut p = Partition::new(t(0), setup(1, 2));
         p.peer_dead(t(0));
         run(&mut p, 0, 1000, &[0], true);
-        assert!(!p.probes_silent(t(1000)), "the group's address answers: its holder lives");
+        assert!(!p.probes_silent(t(1000), 0), "the group's address answers: its holder lives");
         run(&mut p, 1010, 1300, &[0], false);
-        assert!(!p.probes_silent(t(1300)));
+        assert!(!p.probes_silent(t(1300), 0));
         run(&mut p, 1310, 1400, &[0], false);
-        assert!(p.probes_silent(t(1402)), "silent for three rounds");
+        assert!(p.probes_silent(t(1402), 0), "silent for three rounds");
         assert_eq!(p.addr_of(PROBE_BIT | 1), Some(IpAddr::from([192, 0, 2, 51])));
         // Without probes configured, or a peer fenced by power, there is nothing to wait for.
         let mut s = setup(1, 0);
         s.peer_fencing = PeerFencing::Power;
-        assert!(Partition::new(t(0), s).probes_silent(t(0)));
+        assert!(Partition::new(t(0), s).probes_silent(t(0), 0));
+    }
+
+    /// Silent probe rounds taken while this node reaches no target prove nothing (it hears
+    /// no address at all): they count only from a target's fresh answer on. Seen in the VM
+    /// rig: a non-holder cut off from everything was healed, a target answered a moment
+    /// before the peer's heartbeat, and the rounds of its isolation let it take the group.
+    #[test]
+    fn probe_rounds_while_cut_off_prove_nothing() {
+        let mut p = Partition::new(t(0), setup(1, 1));
+        run(&mut p, 0, 990, &[0], true);
+        p.peer_dead(t(1000));
+        // Cut off: neither the target nor the address answers, for twenty rounds.
+        run(&mut p, 1000, 3000, &[], false);
+        assert_eq!(p.reach(t(3000)), Reach::Isolated);
+        assert!(!p.probes_silent(t(3000), 0), "rounds taken while isolated");
+        // Healed: the target answers; the address (the peer's) would too, but say it stays
+        // silent: silent only after PROBE_ROUNDS rounds taken while reaching.
+        run(&mut p, 3010, 3250, &[0], false);
+        assert_eq!(p.reach(t(3250)), Reach::Reaching);
+        assert!(!p.probes_silent(t(3250), 0), "too few rounds since a target answered");
+        run(&mut p, 3260, 4000, &[0], false);
+        assert!(p.probes_silent(t(4000), 0), "silent for the rounds after the target answered");
+    }
+
+    /// The holder of a group probes its own address too (the same file serves both nodes):
+    /// that echo answers from this very node, so it must not keep the peer from counting as
+    /// fenced. Seen in the VM rig: the holder's DRBD handler waited for a fence that never
+    /// came, and I/O stayed frozen.
+    #[test]
+    fn the_address_of_a_group_held_here_proves_nothing() {
+        let mut p = Partition::new(t(0), setup(1, 2));
+        p.peer_dead(t(0));
+        // Group 0's address answers (this node holds it); group 1's is silent.
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        for now in (0..=1000).step_by(10) {
+            out.clear();
+            p.due(t(now), &mut out, &mut scratch);
+            for &(i, seq) in &out {
+                if i == PROBE_BIT || i == 0 {
+                    p.reply(t(now + 1), i, seq);
+                }
+            }
+        }
+        assert!(!p.probes_silent(t(1002), 0), "the address answers: someone holds group 0");
+        assert!(p.probes_silent(t(1002), 0b01), "group 0 is held here: its echo is our own");
+        assert!(!p.probes_silent(t(1002), 0b10), "group 1 held here, group 0's address answers");
     }
 }
