@@ -1718,8 +1718,8 @@ mod tests {
     #[test]
     fn links_are_read_at_the_next_wakeup_only_when_it_is_near() {
         let now = Instant::from_millis(1_000);
+        // Only a wakeup that is due now (the poll does not sleep) reads links unpolled.
         assert!(defer_rx(now, now));
-        assert!(defer_rx(now, now + Duration::from_millis(5)));
         assert!(defer_rx(now, now + RX_DEFER));
         assert!(!defer_rx(now, now + RX_DEFER + Duration::from_micros(1)));
         assert!(!defer_rx(now, now + Duration::from_secs(1)));
