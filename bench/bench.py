@@ -982,6 +982,22 @@ def phase_scale(entries):
 
 
 # ---------------------------------------------------------------- phases that are programs of their own
+def run_waited(args, env):
+    """Runs a phase's program to its end and returns its exit code; on Ctrl-C or SIGTERM it
+    gets SIGTERM (it cleans up after itself), SIGKILL after 120 s, and the interrupt goes on."""
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, env=env)
+    try:
+        return p.wait()
+    except KeyboardInterrupt:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        raise
+
+
 def run_program(name, args, outdir):
     """Runs a phase that is a program of its own (bench/guests.py, bench/pacemaker.py; each
     cleans up after itself, also on SIGTERM) and takes its results.json into RESULTS[name]."""
@@ -991,17 +1007,7 @@ def run_program(name, args, outdir):
         os.unlink(path)
     # namespaces named like this run's, so that run.sh's sweep finds leftovers
     env = dict(os.environ, TANDEM=TANDEM, PROBE=PROBE, BENCH_NS_PREFIX=f"tb{os.getpid() % 100000}x")
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, env=env)
-    try:
-        rc = p.wait()
-    except KeyboardInterrupt:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        raise
+    rc = run_waited(args, env)
     try:
         res = json.load(open(path))
     except (OSError, ValueError):
@@ -1026,17 +1032,7 @@ def run_child(name, args):
     of docs/benchmarks.md; its namespaces carry this run's prefix (run.sh sweeps them)."""
     env = dict(os.environ, TANDEM=TANDEM, PROBE=PROBE, BENCH_NS_PID=str(NS_PID),
                BENCH_UPDATE_DOCS="1" if UPDATE_DOCS else "0")
-    p = subprocess.Popen([PY, os.path.join(HERE, f"{name}.py")] + args, stdin=subprocess.DEVNULL, env=env)
-    try:
-        rc = p.wait()
-    except KeyboardInterrupt:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        raise
+    rc = run_waited([PY, os.path.join(HERE, f"{name}.py")] + args, env)
     RESULTS[f"{name}_rc"] = rc
     if rc != 0:
         log(f"{name}: bench/{name}.py exited {rc}")
@@ -1058,13 +1054,7 @@ def phase_hbmixed():
     """bench/hbmixed.sh: its table goes to BENCH_OUT/hbmixed.txt (and docs/migrating-from-heartbeat.md
     by hand)."""
     env = dict(os.environ, BENCH_OUT=OUT)
-    p = subprocess.Popen(["sh", os.path.join(HERE, "hbmixed.sh")], stdin=subprocess.DEVNULL, env=env)
-    try:
-        rc = p.wait()
-    except KeyboardInterrupt:
-        p.send_signal(signal.SIGTERM)
-        p.wait()
-        raise
+    rc = run_waited(["sh", os.path.join(HERE, "hbmixed.sh")], env)
     RESULTS["hbmixed_rc"] = rc
     try:
         RESULTS["hbmixed"] = open(os.path.join(OUT, "hbmixed.txt")).read()
