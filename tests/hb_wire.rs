@@ -166,11 +166,15 @@ fn udp_interop_with_a_real_heartbeat_node() {
     assert_eq!(d.report().peer_holds, A);
 
     // 20 s of steady state: no authentication failure, no lost packet, nothing late.
+    // (A gap while the two first meet is filled by retransmission like any other; the
+    // window is what must be clean.)
     let from = hb.log().len();
+    let lost_before = d.report().stats.lost;
     std::thread::sleep(Duration::from_secs(20));
     check_log(&hb, from, &["lost packet"]);
     no_bad_notices(&d);
-    assert_eq!(d.report().stats.lost, 0);
+    let r = d.report();
+    assert_eq!(r.stats.lost, lost_before, "notices: {:?}", r.notices);
     assert_eq!(hb.cl_status(&["nodestatus", "tn2"]).1, "active");
 
     // Retransmissions, both ways. heartbeat's side: nftables drops every 3rd datagram from us.
