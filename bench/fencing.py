@@ -505,6 +505,10 @@ def run_config(idx, tool, method, label, timing, runs, partitions):
     for k in ("dead", "fence_start", "off", "confirmed", "addr", "answer", "dead_to_confirmed", "fence", "outage",
               "fence_delay", "wait", "start_to_off", "switch", "client"):
         entry[k] = summary([r.get(k + "_ms") for r in f])
+    # The frozen node alternates: the survivor is named second (tandem: half of fence_delay)
+    # or first (tandem: the whole fence_delay) in turn.
+    entry["by_frozen"] = {n: summary([r.get("dead_to_confirmed_ms") for r in f if r.get("from") == n])
+                          for n in sorted({r.get("from") for r in f if r.get("from")})}
     p = [r for r in entry.get("p", []) if "error" not in r]
     if p:
         entry["mutual"] = sum(1 for r in p if r["mutual"])
@@ -538,6 +542,12 @@ def ratios():
         out["tandem_ipmi_fence_without_the_switch_ms"] = med(t, "client")
     if med(t, "answer") and med(hb, "answer"):
         out["tandem_ipmi_vs_heartbeat_answer"] = round(med(t, "answer") / med(hb, "answer"), 2)
+    fast = next((e for e in RESULTS.get("configs", []) if not e.get("common", True) and e["method"] == "ipmi"), None)
+    if med(fast, "dead_to_confirmed") and med(hb, "dead_to_confirmed"):
+        out["tandem_ipmi_fast_vs_heartbeat_dead_to_confirmed"] = round(
+            med(fast, "dead_to_confirmed") / med(hb, "dead_to_confirmed"), 2)
+    if med(fast, "answer") and med(hb, "answer"):
+        out["tandem_ipmi_fast_vs_heartbeat_answer"] = round(med(fast, "answer") / med(hb, "answer"), 2)
     return out
 
 
@@ -566,6 +576,17 @@ def markdown():
                  f" | {fmt(e.get('dead_to_confirmed'))} | {fmt(e.get('wait'))} | {fmt(e.get('fence'))}"
                  f" | {fmt(e.get('fence_delay'))} |")
     L.append("")
+    L.append("The frozen node alternates between runs (an even number of runs: both the same weight). *death→confirmed*"
+             " by the frozen node (alpha is named first in `node`: when alpha froze, the survivor beta was named second and"
+             " waited half of tandem's fence_delay; when beta froze, alpha waited the whole):")
+    L.append("")
+    L.append("| configuration | alpha frozen | beta frozen |")
+    L.append("|---|---|---|")
+    for e in R.get("configs", []):
+        name = f"{e['tool']} {e['label']}" + ("" if e.get("common", True) else f" ({e['ka_ms']}ms/{e['dt_ms']}ms)")
+        bf = e.get("by_frozen", {})
+        L.append(f"| {name} | {fmt(bf.get('alpha'))} | {fmt(bf.get('beta'))} |")
+    L.append("")
     L.append("**A fence, split** — fence started → confirmed, and of it the BMC's power switch (the power-off request"
              " reaching the switch → every process of the machine gone: its links taken down, the PID namespace killed"
              " and torn down) and the rest (the fence's child or plugin, the RMCP+ session and commands, the read-back).")
@@ -584,7 +605,8 @@ def markdown():
         p = [r for r in e.get("p", []) if "error" not in r]
         if not p:
             continue
-        L.append(f"| {e['tool']} {e['label']} | {len(p)} | **{e.get('mutual')}** | {e.get('holder_survived')}"
+        name = f"{e['tool']} {e['label']}" + ("" if e.get("common", True) else f" ({e['ka_ms']}ms/{e['dt_ms']}ms)")
+        L.append(f"| {name} | {len(p)} | **{e.get('mutual')}** | {e.get('holder_survived')}"
                  f" | {fmt(summary([r['first_off_ms'] for r in p]))} | {fmt(summary([r['outage_ms'] for r in p]))} |")
     r = R.get("ratios", {})
     if r:
@@ -715,6 +737,7 @@ def phase(runs, partitions, only=".*", update=True):
     if B.WORK is None:
         B.WORK = os.path.join(B.OUT, "run")
     os.makedirs(os.path.join(B.WORK, "fencing"), exist_ok=True)
+    runs += runs % 2  # the frozen node alternates: as many runs for each
     t_start = time.monotonic()
     sel = re.compile(only)
     ipmi_sim = B.sh(["dpkg-query", "-W", "-f", "${Version}", "openipmi"], check=False).stdout.strip()
@@ -725,9 +748,9 @@ def phase(runs, partitions, only=".*", update=True):
     for idx, (tool, method, label, timing) in enumerate(CONFIGS):
         if not sel.search(f"{tool} {label}"):
             continue
-        # Partitions for the built-in client and heartbeat at the common setting
-        # (fence_ipmilan only changes the time of a fence; tests/fencing.rs runs 20 at 20ms/200ms).
-        parts = partitions if method != "agent" and timing is None else 0
+        # Partitions for the built-in client (at both settings) and heartbeat (fence_ipmilan
+        # only changes the time of a fence; tests/fencing.rs runs 20 at 20ms/200ms).
+        parts = partitions if method != "agent" else 0
         RESULTS["configs"].append(run_config(idx, tool, method, label, timing, runs, parts))
         save()
     RESULTS["duration_s"] = round(time.monotonic() - t_start, 1)

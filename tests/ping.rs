@@ -474,11 +474,11 @@ fn partition_the_node_that_reaches_its_targets_fences_the_isolated_holder() {
     let pw = rig.dir.path().join("bmc.pw");
     std::fs::write(&pw, "s3cret\n").unwrap();
     std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    // fence_delay 2 s: beta (holding nothing, named second) fences 3 s after the death,
+    // fence_delay 6 s: beta (named second) fences half of it, 3 s, after the death,
     // which leaves alpha's isolation (ping_deadtime after the death) in plain view.
     let extra = format!(
         "{}\n{}\nstonith alpha ipmi 203.0.113.11 admin {pw} cipher=3\nstonith beta ipmi 203.0.113.12 admin {pw} \
-         cipher=3\nfence_delay 2s\nfence_timeout 10s",
+         cipher=3\nfence_delay 6s\nfence_timeout 10s",
         ping_lines(&[T1, T2], 100, 500, 1000),
         rig.web_group("alpha"),
         pw = pw.display()
@@ -545,7 +545,7 @@ fn partition_the_node_that_reaches_its_targets_fences_the_isolated_holder() {
     let isolated_at = isolated_at.unwrap_or_else(|| panic!("alpha never showed reach isolated:\n{alog}"));
     let stopped_at = stopped_at.unwrap_or_else(|| panic!("alpha never stopped web:\n{alog}"));
     assert!(isolated_at < off_at && stopped_at < off_at, "{isolated_at:?} {stopped_at:?} {off_at:?}");
-    // Death after deadtime (~0.5 s), isolation ping_deadtime later, the fence 1.5 × fence_delay after the death.
+    // Death after deadtime (~0.5 s), isolation ping_deadtime later, the fence ½ × fence_delay after the death.
     assert!(isolated_at >= Duration::from_millis(850), "isolated too early: {isolated_at:?}");
     assert!(off_at >= Duration::from_millis(3200), "fenced before its delay: {off_at:?}");
     assert!(

@@ -6,10 +6,13 @@
 //!
 //! - **Who fences first.** In a partition both nodes are alive and each declares the other
 //!   dead. Each node picks its own delay from what it holds itself, so the two never pick the
-//!   same one even when their last views of each other differ: a node holding a group waits
-//!   0 (named first in `node`) or half of `fence_delay` (named second); a node holding
-//!   nothing waits `fence_delay` (first) or one and a half times it (second). The holder's
-//!   fence lands first; it survives, and its clients see no outage.
+//!   same one even when their last views of each other differ: the node named second in
+//!   `node` always waits half of `fence_delay`; the node named first waits 0 when it holds a
+//!   group and the whole `fence_delay` when it holds none. Whatever either holds, the two
+//!   slots lie half of `fence_delay` apart and a holder's comes before a non-holder's: the
+//!   holder's fence lands first; it survives, and its clients see no outage. The wait of a
+//!   survivor whose peer froze while holding the groups is that same half (first-named: the
+//!   whole), so it is what one keepalive of skew plus one fence needs, and no more.
 //! - **fence_delay** defaults to four times (keepalive + one fence's time), where a fence's
 //!   time is measured: the last confirmed fence, and twice the slowest of the last checks
 //!   of the device. Half of it covers one keepalive of skew between the two nodes' verdicts
@@ -247,12 +250,10 @@ impl Fencing {
     /// of its own and the peer's `fence_delay`.
     fn my_delay(&self, holds_any: bool, peer_delay: Option<Duration>) -> Duration {
         let d = self.fence_delay().max(peer_delay.unwrap_or(Duration::ZERO));
-        let half = d / 2;
         match (holds_any, self.setup.first_node) {
             (true, true) => Duration::ZERO,
-            (true, false) => half,
+            (_, false) => d / 2,
             (false, true) => d,
-            (false, false) => d + half,
         }
     }
 
@@ -606,12 +607,21 @@ mod tests {
 
     #[test]
     fn each_node_picks_its_own_delay_and_the_holder_goes_first() {
-        // fence_delay 2s: holder first-named 0, holder second-named 1s, non-holder first-named
-        // 2s, non-holder second-named 3s: distinct for the two nodes whatever they hold.
+        // fence_delay 2s: first-named holder 0, second-named 1s whatever it holds, first-named
+        // non-holder 2s: distinct for the two nodes whatever they hold, one second apart, and
+        // a holder's slot before a non-holder's.
         assert_eq!(first_attempt_at(true, true), Some(t(1000)));
         assert_eq!(first_attempt_at(false, true), Some(t(2000)));
         assert_eq!(first_attempt_at(true, false), Some(t(3000)));
-        assert_eq!(first_attempt_at(false, false), Some(t(4000)));
+        assert_eq!(first_attempt_at(false, false), Some(t(2000)));
+        for (a_holds, b_holds) in [(true, true), (true, false), (false, true), (false, false)] {
+            let (a, b) = (first_attempt_at(true, a_holds).unwrap(), first_attempt_at(false, b_holds).unwrap());
+            let gap = if a > b { a - b } else { b - a };
+            assert_eq!(gap, ms(1000), "a holds {a_holds}, b holds {b_holds}");
+            if a_holds != b_holds {
+                assert_eq!(a < b, a_holds, "the holder first: a holds {a_holds}, b holds {b_holds}");
+            }
+        }
         // The peer's larger fence_delay counts.
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
