@@ -4,7 +4,7 @@
 //! of them has answer neutrally for the other.
 
 use crate::membership::PeerState;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::wire::{NodeState, Repr};
 
 use super::hbcore::HbCore;
@@ -69,22 +69,6 @@ impl Core {
     pub fn fill_heartbeat(&self, r: &mut Repr) {
         if let Core::Tandem(n) = self {
             n.fill_heartbeat(r);
-        }
-    }
-
-    /// Nothing but routine heartbeats between tandem's nodes for `hold` (never for heartbeat's).
-    pub fn settled(&self, now: Instant, hold: Duration) -> bool {
-        match self {
-            Core::Tandem(n) => n.settled(now, hold),
-            Core::Heartbeat(_) => false,
-        }
-    }
-
-    /// The links tandem's heartbeat being sent goes out on (bit `i` = link `i`).
-    pub fn take_heartbeat_links(&mut self) -> u64 {
-        match self {
-            Core::Tandem(n) => n.take_heartbeat_links(),
-            Core::Heartbeat(_) => u64::MAX,
         }
     }
 

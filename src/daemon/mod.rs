@@ -73,19 +73,6 @@ pub const MAX_PACKET: usize = 1024;
 const RX_BATCH: usize = 64;
 /// Recent transitions kept for `status`.
 const TRANSITIONS: usize = 16;
-/// Longest a heartbeat may wait in a link's socket for the loop: when the loop wakes for a
-/// timer within this anyway, links that stamp their packets on arrival are not polled for
-/// input but read at that wakeup (one wakeup per keepalive instead of one per packet).
-/// A packet counts from its arrival, so liveness is judged as before; what it carries (a
-/// state change, a handover) waits at most this long, and only the first message of an
-/// exchange: the links are polled again until the nodes have been [`RX_SETTLE`] without news.
-/// Zero: links are always polled. With 10 ms (one wakeup per keepalive at 10ms/50ms, idle
-/// CPU −33 %), the bench's soak with 20 % loss and every CPU saturated showed false
-/// failovers at 10ms/50ms and 100ms/300ms that the polled loop never had; until that is
-/// understood, a heartbeat wakes the loop when it arrives.
-const RX_DEFER: Duration = Duration::ZERO;
-/// How long after the last news between the nodes (see [`RX_DEFER`]) links are polled.
-const RX_SETTLE: Duration = Duration::from_secs(1);
 
 pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
@@ -421,12 +408,6 @@ pub struct Daemon {
 /// quarter of deadtime, never a heartbeat the peer would miss.
 pub fn inline_budget(cfg: &Config) -> Duration {
     Duration::from_millis(250).min(cfg.deadtime / 4)
-}
-
-/// Whether the loop, about to sleep at `now` until `wake`, may leave links that stamp their
-/// packets unpolled for input and read them when it wakes (see [`RX_DEFER`]).
-fn defer_rx(now: Instant, wake: Instant) -> bool {
-    wake <= now + RX_DEFER
 }
 
 /// Builds the agents for every group, refusing types not implemented yet.
@@ -820,8 +801,7 @@ impl Daemon {
         let now = time::now();
         let deadline = self.poll_at();
         let timeout = now.millis_until_ceil(deadline).min(60_000);
-        let defer = defer_rx(now, deadline) && self.node.settled(now, RX_SETTLE);
-        self.build_pollfds(defer);
+        self.build_pollfds();
         match crate::sys::process::poll(&mut self.pollfds, i32::try_from(timeout).unwrap_or(60_000)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),
@@ -833,12 +813,11 @@ impl Daemon {
         let clock = RxClock { now, since: self.last_wake, realtime_offset_us: time::realtime_offset_us() };
         self.last_wake = now;
         let work_start = now;
-        // Heartbeats first, oldest first, each at its arrival time: the links with input,
-        // and those not polled for input (read at every wakeup).
+        // Heartbeats first, oldest first, each at its arrival time.
         self.ready.clear();
         for (pfd, src) in self.pollfds.iter().zip(&self.sources) {
             if let Source::Link(l) = *src {
-                if pfd.revents & !libc::POLLOUT != 0 || pfd.events & libc::POLLIN == 0 {
+                if pfd.revents & !libc::POLLOUT != 0 {
                     self.ready.push(l);
                 }
             }
@@ -913,8 +892,7 @@ impl Daemon {
         t
     }
 
-    /// `defer_rx`: links that stamp their packets are not polled for input (see [`RX_DEFER`]).
-    fn build_pollfds(&mut self, defer_rx: bool) {
+    fn build_pollfds(&mut self) {
         self.pollfds.clear();
         self.sources.clear();
         let push = |fd: RawFd, ev: i16, s: Source, pf: &mut Vec<libc::pollfd>, src: &mut Vec<Source>| {
@@ -931,8 +909,7 @@ impl Daemon {
         }
         for (i, l) in self.links.iter().enumerate() {
             if let Some(fd) = l.fd() {
-                let rd = if defer_rx && l.stamps_rx() { 0 } else { libc::POLLIN };
-                let ev = if l.wants_write() { rd | libc::POLLOUT } else { rd };
+                let ev = if l.wants_write() { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN };
                 push(fd, ev, Source::Link(i), &mut self.pollfds, &mut self.sources);
             }
         }
@@ -1215,11 +1192,9 @@ impl Daemon {
 
     fn send(&mut self, now: Instant, m: &Msg) {
         let heartbeat = *m == Msg::Heartbeat;
-        let mut links = u64::MAX;
         let r = &mut *self.repr;
         match m {
             Msg::Heartbeat => {
-                links = self.node.take_heartbeat_links();
                 self.node.fill_heartbeat(r);
                 self.counters.heartbeats_sent += 1;
             }
@@ -1240,7 +1215,7 @@ impl Daemon {
                 r.payload_len = u8::try_from(n).unwrap_or(0);
             }
         }
-        self.transmit(now, links);
+        self.transmit(now);
         if heartbeat {
             self.heartbeat_sent();
         }
@@ -1557,11 +1532,8 @@ impl Daemon {
     /// separately, with its own sequence number: the receiver's replay window would drop a
     /// second copy of the same sequence number, and that link would never count as up.
     /// Sends `self.repr` on the links of `links` (bit `i` = link `i`).
-    fn transmit(&mut self, now: Instant, links: u64) {
-        for (i, l) in self.links.iter_mut().enumerate() {
-            if i < 64 && links & (1u64 << i) == 0 {
-                continue;
-            }
+    fn transmit(&mut self, now: Instant) {
+        for l in self.links.iter_mut() {
             let len = match self.codec.encode(&mut self.repr, &mut self.tx_buf[..]) {
                 Ok(n) => n,
                 Err(e) => {
@@ -1714,16 +1686,6 @@ impl Drop for Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn links_are_read_at_the_next_wakeup_only_when_it_is_near() {
-        let now = Instant::from_millis(1_000);
-        // Only a wakeup that is due now (the poll does not sleep) reads links unpolled.
-        assert!(defer_rx(now, now));
-        assert!(defer_rx(now, now + RX_DEFER));
-        assert!(!defer_rx(now, now + RX_DEFER + Duration::from_micros(1)));
-        assert!(!defer_rx(now, now + Duration::from_secs(1)));
-    }
 
     #[test]
     fn job_tags_round_trip() {

@@ -81,11 +81,6 @@ pub struct Node {
     announce: bool,
     /// Membership asked for a heartbeat: send at the next flush.
     send_due: bool,
-    /// The links it goes out on (bit `i` = link `i`).
-    send_links: u64,
-    /// The last time something happened between the nodes beyond routine heartbeats: a
-    /// change announced, a reaction to the peer's word, a peer transition, an outdate.
-    last_news: Instant,
     exited: bool,
 }
 
@@ -125,8 +120,6 @@ impl Node {
             actions: Vec::with_capacity(64 + 4 * n_res),
             announce: false,
             send_due: false,
-            send_links: 0,
-            last_news: now,
             exited: false,
         }
     }
@@ -293,7 +286,6 @@ impl Node {
     pub fn flush(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.announce {
             self.announce = false;
-            self.last_news = now;
             self.membership.announce();
             let a = self.membership.handle(now, membership::Event::Tick);
             self.membership_actions(now, a, out);
@@ -327,21 +319,6 @@ impl Node {
     }
 
     /// Writes the heartbeat we advertise now into `r` (kind, node state, keepalive, groups).
-    /// Nothing but routine heartbeats between the nodes for `hold`: the loop may read the
-    /// links at its timer wakeups instead of at once (the next message waits a little).
-    pub fn settled(&self, now: Instant, hold: Duration) -> bool {
-        now >= self.last_news + hold
-    }
-
-    /// The links the heartbeat being sent goes out on (bit `i` = link `i`; every link when
-    /// membership named none), and none for the next one until membership asks again.
-    pub fn take_heartbeat_links(&mut self) -> u64 {
-        match core::mem::take(&mut self.send_links) {
-            0 => u64::MAX,
-            m => m,
-        }
-    }
-
     pub fn fill_heartbeat(&self, r: &mut Repr) {
         r.kind = MsgKind::Heartbeat;
         r.node_state = self.cluster.node_state();
@@ -456,12 +433,10 @@ impl Node {
                 self.cluster_event(now, cluster::Event::PeerPacket { node_state: repr.node_state, groups }, out);
             }
             MsgKind::OutdateRequest => {
-                self.last_news = now;
                 let (resource, id) = super::outdate::decode_request(repr.payload());
                 self.outdates.peer_asks(now, &resource, id, out);
             }
             MsgKind::OutdateReply => {
-                self.last_news = now;
                 if let Some((code, name, id)) = super::outdate::decode_reply(repr.payload()) {
                     self.outdates.peer_answers(&name, id, code, out);
                 }
@@ -488,7 +463,6 @@ impl Node {
             self.cluster_event(now, cluster::Event::PeerRestarted, out);
         }
         if let Some((from, to)) = a.peer {
-            self.last_news = now;
             let silent_ms = match to {
                 PeerState::Dead => self.membership.last_seen().map(|t| now.saturating_since(t).as_millis() as u64),
                 _ => None,
@@ -522,7 +496,6 @@ impl Node {
         }
         if a.send_heartbeat {
             self.send_due = true;
-            self.send_links |= a.send_links;
         }
     }
 
@@ -543,9 +516,6 @@ impl Node {
         }
         self.actions.clear();
         self.cluster.handle(now, ev, &mut self.actions);
-        if !self.actions.is_empty() {
-            self.last_news = now;
-        }
         for a in self.actions.drain(..) {
             match a {
                 cluster::Action::Run { group, resource, op } => out.push(Output::Run { group, resource, op }),
@@ -778,45 +748,5 @@ mod tests {
                 .collect();
             assert_eq!(reports, [isolated_stop], "isolated_stop {isolated_stop}");
         }
-    }
-
-    /// Unsettled for a second after the node decides (the peer declared dead, the group
-    /// started), settled a second after the last of it, unsettled again by news (the peer heard).
-    #[test]
-    fn settled_only_after_a_quiet_second() {
-        let hold = Duration::from_secs(1);
-        let mut n = node();
-        let mut out = Vec::new();
-        let mut last_run = t(0);
-        let mut now = t(0);
-        while now < t(6_000) {
-            out.clear();
-            n.handle(now, Input::Tick, &mut out);
-            n.flush(now, &mut out);
-            let runs: Vec<(GroupId, ResId, Op)> = out
-                .iter()
-                .filter_map(|o| match o {
-                    Output::Run { group, resource, op } => Some((*group, *resource, *op)),
-                    _ => None,
-                })
-                .collect();
-            for (group, resource, op) in runs {
-                last_run = now;
-                let result = if op == Op::Status { OpResult::Stopped } else { OpResult::Running };
-                n.handle(now, Input::OpDone { group, resource, op, result }, &mut out);
-                n.flush(now, &mut out);
-            }
-            // initdead (2 s) declares the peer dead and the group starts: news for a second.
-            if now >= t(2_000) && now < t(2_950) {
-                assert!(!n.settled(now, hold), "settled at {now:?}, just after the peer was declared dead");
-            }
-            now = now + Duration::from_millis(50);
-        }
-        assert!(last_run >= t(2_000), "the group started after initdead");
-        assert!(n.settled(now, hold), "quiet since {last_run:?}");
-        // The peer appears: a transition, so news.
-        out.clear();
-        n.handle(now, Input::Packet { link: 0, repr: &heartbeat(1, 0, Ext::default()) }, &mut out);
-        assert!(!n.settled(now, hold));
     }
 }

@@ -123,12 +123,6 @@ pub trait Link {
     fn recv_timed(&mut self, clock: RxClock, on_packet: &mut dyn FnMut(&[u8], Instant)) -> Result<(), LinkError> {
         self.recv(clock.now, &mut |p| on_packet(p, clock.now))
     }
-    /// True when [`Link::recv_timed`] gives each packet its kernel receive stamp: the loop
-    /// may then read the link at its next timer wakeup instead of waking for every packet,
-    /// and the packet still counts from when it arrived.
-    fn stamps_rx(&self) -> bool {
-        false
-    }
     /// Called when POLLOUT is ready.
     fn on_writable(&mut self, _now: Instant) {}
     /// Next time the link needs [`Link::on_timer`] (serial reopen backoff), if any.

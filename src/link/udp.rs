@@ -299,10 +299,6 @@ impl Link for UdpLink {
         }
     }
 
-    fn stamps_rx(&self) -> bool {
-        true
-    }
-
     fn recv(&mut self, now: Instant, on_packet: &mut dyn FnMut(&[u8])) -> Result<(), LinkError> {
         self.recv_timed(RxClock::at(now), &mut |p, _| on_packet(p))
     }

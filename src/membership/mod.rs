@@ -9,8 +9,8 @@
 //! Order matters only at an exact deadline: a packet handled before the tick at
 //! `last_seen + deadtime + keepalive/4` keeps the peer up.
 //!
-//! When `send_heartbeat` is set the daemon sends on the links of `send_links`, and each of
-//! those transmissions needs its own sequence number: with one number shared by all links the
+//! When `send_heartbeat` is set the daemon sends on every link, and each of those
+//! transmissions needs its own sequence number: with one number shared by all links the
 //! replay window would drop the copy on the second link, which would never come up.
 //! On a peer transition the daemon should call [`Membership::announce`] so the peer
 //! learns the new state at once.
@@ -78,11 +78,8 @@ pub enum Event {
 /// Plain data, no allocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Actions {
-    /// Time to send a heartbeat, on the links of `send_links`.
+    /// Time to send a heartbeat, on every link.
     pub send_heartbeat: bool,
-    /// Bit `i` set = send on link `i` (only with `send_heartbeat`; every link but the
-    /// first may be left out, see the module documentation).
-    pub send_links: u64,
     /// A peer transition old -> new; at most one per call.
     pub peer: Option<(PeerState, PeerState)>,
     /// The peer's generation increased while we knew an older one: it restarted,
@@ -191,7 +188,6 @@ impl Membership {
 
         if self.announce || now >= self.next_send {
             act.send_heartbeat = true;
-            act.send_links = self.all_links();
             let cadence = self.next_send + self.keepalive();
             // Keep the periodic cadence unless this send was announced early or the
             // loop overslept by a whole interval; then restart the interval from now.
@@ -209,15 +205,6 @@ impl Membership {
 
     fn keepalive(&self) -> Duration {
         self.timing.keepalive.max(MIN_STEP)
-    }
-
-    /// A bit for every link tracked.
-    fn all_links(&self) -> u64 {
-        match self.link_seen.len() {
-            0 => 0,
-            n if n >= 64 => u64::MAX,
-            n => (1u64 << n) - 1,
-        }
     }
 
     fn receive(&mut self, now: Instant, link: usize, generation: u64, act: &mut Actions) {
