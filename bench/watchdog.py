@@ -199,9 +199,12 @@ def markdown():
     wd = [g for g in R.get("groups", []) if g["fencing"] == "watchdog" and g["takeover_s"]]
     ip = [g for g in R.get("groups", []) if g["fencing"] == "ipmi" and g["takeover_s"]]
     if len(wd) >= 2:
-        a, b = wd[0], wd[-1]
+        # the slope between the two largest TIMEOUTs: below some TIMEOUT the probing of the
+        # group's address (three rounds of ping_interval after the death), not the period, sets the wait
+        a, b = wd[-2], wd[-1]
         slope = (b["takeover_s"]["median"] - a["takeover_s"]["median"]) / (b["timeout_s"] - a["timeout_s"])
-        L += ["", f"Takeover grows by **{slope:.2f} s per second of TIMEOUT** (medians, {a['timeout_s']} s → {b['timeout_s']} s)."]
+        L += ["", f"Takeover grows by **{slope:.2f} s per second of TIMEOUT** between {a['timeout_s']} s and"
+              f" {b['timeout_s']} s (medians)."]
         R["slope"] = round(slope, 3)
     if ip and wd:
         base = ip[0]["takeover_s"]["median"]
