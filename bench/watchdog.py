@@ -127,9 +127,9 @@ def parse(sdir):
                     t_conf = tlog_time(tl)
                 elif t_started is None and "group web: starting -> started" in tl:
                     t_started = tlog_time(tl)
-                m = re.search(r"fencing it in (\d+)ms", tl)
+                m = re.search(r"fencing it in (\d+(?:\.\d+)?)(ms|s)\b", tl)
                 if m and "scheduled_ms" not in r:
-                    r["scheduled_ms"] = int(m.group(1))
+                    r["scheduled_ms"] = round(float(m.group(1)) * (1 if m.group(2) == "ms" else 1000))
             if t_dead is not None and t_conf is not None:
                 r["wait_s"] = round(t_conf - t_dead, 3)
             if t_conf is not None and t_started is not None:
