@@ -59,7 +59,7 @@ demo:
 	TANDEM=$(abspath $(BIN)) demo/demo.sh
 
 # Every phase (docs/benchmarks.md), or some: make bench PHASE=guests (soak, failover, scale,
-# guests, pacemaker, ping, fencing, svccrash, hbmixed; a comma-separated list works too; PHASES= too).
+# guests, pacemaker, ping, fencing, svccrash, hbmixed, watchdog; a comma-separated list works too; PHASES= too).
 bench:
 	scripts/prereqs bench
 	$(MAKE) build

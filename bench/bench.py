@@ -27,13 +27,15 @@ Phases (see docs/benchmarks.md):
      against keepalived's vrrp_script).
   9. hbmixed: bench/hbmixed.sh (a mixed heartbeat 3.0.6 / tandem cluster's failover in both
      directions, next to pure heartbeat and pure tandem; tests/hb_bench.rs).
+ 10. watchdog: bench/watchdog.py (failover with watchdog self-fencing against the watchdog
+     TIMEOUT, next to the built-in IPMI fencing, in the VM rig's QEMU VMs; tests/vm).
 Each phase runs alone too (BENCH_PHASES=guests, `make bench PHASE=guests`): the results of
 the others are kept from the last bench/out/results.json, and each phase's tables in
 docs/benchmarks.md have markers of their own, so only the phases that ran are rewritten.
 
 Environment: BENCH_RUNS (5), BENCH_SOAK_S (120), BENCH_IDLE_S (60), BENCH_QUICK=1
 (1 run, 10 s soaks, 10 s idle), BENCH_ONLY (regex on "tool setting"), BENCH_PHASES
-(default "soak,failover,scale,guests,pacemaker,ping,fencing,svccrash,hbmixed"), BENCH_SCALE_N ("1,10,100"), BENCH_SCALE_RUNS (3),
+(default "soak,failover,scale,guests,pacemaker,ping,fencing,svccrash,hbmixed,watchdog"), BENCH_SCALE_N ("1,10,100"), BENCH_SCALE_RUNS (3),
 BENCH_PCMK_RUNS (BENCH_RUNS), BENCH_UPDATE_DOCS (default 1 unless quick), BENCH_PROBE_TIMEOUT_MS (25),
 BENCH_TANDEM_EXTRA (extra tandem.conf lines, ";"-separated, for experiments), TANDEM (binary),
 PROBE (binary, built by run.sh), BENCH_OUT (default bench/out).
@@ -61,7 +63,7 @@ IDLE_S = float(os.environ.get("BENCH_IDLE_S", "10" if QUICK else "60"))
 # The namespaces' prefix: this run's (run.sh sweeps by it), or the parent bench.py's.
 NS_PID = int(os.environ.get("BENCH_NS_PID", str(os.getpid())))
 ONLY = re.compile(os.environ.get("BENCH_ONLY", ".*"))
-ALL_PHASES = ("soak", "failover", "scale", "guests", "pacemaker", "ping", "fencing", "svccrash", "hbmixed")
+ALL_PHASES = ("soak", "failover", "scale", "guests", "pacemaker", "ping", "fencing", "svccrash", "hbmixed", "watchdog")
 PHASES = [x.strip() for x in os.environ.get("BENCH_PHASES", ",".join(ALL_PHASES)).split(",") if x.strip()]
 PCMK_RUNS = int(os.environ.get("BENCH_PCMK_RUNS", str(RUNS)))
 UPDATE_DOCS = os.environ.get("BENCH_UPDATE_DOCS", "0" if QUICK else "1") not in ("", "0")
@@ -1050,6 +1052,10 @@ def phase_svccrash():
     run_child("svccrash", [])
 
 
+def phase_watchdog():
+    run_child("watchdog", ["--runs", "1"] if QUICK else [])
+
+
 def phase_hbmixed():
     """bench/hbmixed.sh: its table goes to BENCH_OUT/hbmixed.txt (and docs/migrating-from-heartbeat.md
     by hand)."""
@@ -1351,7 +1357,8 @@ PHASE_WHAT = {"soak": "idle footprint, (c) loss and (d) loss + CPU, all settings
               "ping": "the holder loses its uplink (ping targets, track_interface)",
               "fencing": "fencing a frozen holder through a BMC, partitions",
               "svccrash": "a crashed service to its first answer (monitor, vrrp_script)",
-              "hbmixed": "mixed heartbeat/tandem cluster failover (bench/hbmixed.sh)"}
+              "hbmixed": "mixed heartbeat/tandem cluster failover (bench/hbmixed.sh)",
+              "watchdog": "failover with watchdog self-fencing against TIMEOUT, next to IPMI (QEMU VMs)"}
 
 
 def md_phases():
@@ -1799,7 +1806,7 @@ def main():
     funcs = {"soak": lambda: phase_soak(entries), "failover": lambda: phase_failover(entries),
              "scale": lambda: phase_scale(entries), "guests": phase_guests, "pacemaker": phase_pacemaker,
              "ping": phase_ping, "fencing": phase_fencing, "svccrash": phase_svccrash,
-             "hbmixed": phase_hbmixed}
+             "hbmixed": phase_hbmixed, "watchdog": phase_watchdog}
     try:
         for ph in ALL_PHASES:
             if ph not in PHASES:

@@ -1,11 +1,11 @@
 #!/bin/bash
 # tandem vs keepalived vs heartbeat: `make bench` runs this as root with TANDEM=<static binary>.
 # Environment: BENCH_RUNS (5) BENCH_SOAK_S (120) BENCH_IDLE_S (60) BENCH_QUICK=1 BENCH_ONLY=REGEX
-# BENCH_PHASES=soak,failover,scale,guests,pacemaker,ping,fencing,svccrash,hbmixed (all; any
+# BENCH_PHASES=soak,failover,scale,guests,pacemaker,ping,fencing,svccrash,hbmixed,watchdog (all; any
 # subset) BENCH_SCALE_N (1,10,100)
 # BENCH_SCALE_RUNS (3) BENCH_PCMK_RUNS (BENCH_RUNS) BENCH_UPDATE_DOCS=0|1.
 # Results: bench/out/results.json, results.md (guests/ and pacemaker/ hold those phases' own
-# files; ping, fencing and svccrash write NAME.json and NAME.md).
+# files; ping, fencing, svccrash and watchdog write NAME.json and NAME.md).
 set -u
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (network namespaces)" >&2; exit 2; }

@@ -2,8 +2,9 @@
 //! with no drbd-utils at run time.
 //!
 //! - **start**: promote every volume of the resource to Primary. `SS_TWO_PRIMARIES` (the
-//!   peer has not demoted yet) is retried up to [`PROMOTE_TRIES`] times, [`RETRY_DELAY`]
-//!   apart, as drbddisk did. Never forced.
+//!   peer has not demoted yet) and `SS_PRIMARY_NOP` (the peer just vanished and DRBD's
+//!   fence-peer handler has not outdated it yet) are retried up to [`PROMOTE_TRIES`] times,
+//!   [`RETRY_DELAY`] apart, as drbddisk did. Never forced.
 //! - **stop**: demote every volume to Secondary.
 //! - **status**: running iff every volume is Primary; the role, disk and connection state
 //!   are logged (and returned by [`DrbdAgent::query`]).
@@ -87,6 +88,10 @@ pub const ERR_RES_NOT_KNOWN: i32 = 158;
 pub const SS_SUCCESS: i32 = 1;
 pub const SS_NOTHING_TO_DO: i32 = 2;
 pub const SS_TWO_PRIMARIES: i32 = -1;
+/// "Refusing to be Primary while peer is not outdated": with `fencing resource-and-stonith`
+/// a promote right after the peer's power-off can meet DRBD still detecting the lost
+/// connection (ping-timeout), before its fence-peer handler outdates the peer.
+pub const SS_PRIMARY_NOP: i32 = -7;
 pub const SS_DEVICE_IN_USE: i32 = -12;
 /// "Refusing to be Outdated while Connected".
 pub const SS_CONNECTED_OUTDATES: i32 = -6;
@@ -464,6 +469,13 @@ pub fn ret_code_text(code: i32) -> &'static str {
     }
 }
 
+/// Whether a refused promote is tried again: the peer still Primary (it has not demoted
+/// yet), or not outdated yet (it was just fenced and DRBD's handler is still running; DRBD
+/// itself refuses the promote until the peer is outdated, so a retry never forces anything).
+pub fn promote_retries(ret_code: i32) -> bool {
+    matches!(ret_code, SS_TWO_PRIMARIES | SS_PRIMARY_NOP)
+}
+
 /// The status of one volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
@@ -587,8 +599,8 @@ impl DrbdAgent {
                 if r.ok() {
                     break;
                 }
-                if r.ret_code == SS_TWO_PRIMARIES && attempt < self.tries {
-                    log::info!("{}: peer is still Primary, retrying ({attempt}/{})", self.text, self.tries);
+                if promote_retries(r.ret_code) && attempt < self.tries {
+                    log::info!("{}: {}, retrying ({attempt}/{})", self.text, ret_code_text(r.ret_code), self.tries);
                     std::thread::sleep(self.retry_delay);
                     continue;
                 }
@@ -968,6 +980,16 @@ mod tests {
         let mut bad = reply(CMD_GET_STATUS, 0, NO_ERROR, &[]);
         bad.extend_from_slice(&[40, 0, 2, 0, 1]);
         assert!(Reply::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn promote_retries_only_while_the_peer_may_still_go() {
+        assert!(promote_retries(SS_TWO_PRIMARIES));
+        assert!(promote_retries(SS_PRIMARY_NOP), "the peer fenced, its outdate still on its way");
+        assert!(ret_code_text(SS_PRIMARY_NOP).contains("not outdated"));
+        for c in [SS_SUCCESS, SS_NOTHING_TO_DO, -2, SS_CONNECTED_OUTDATES, SS_DEVICE_IN_USE, -20, NO_ERROR] {
+            assert!(!promote_retries(c), "{c}");
+        }
     }
 
     #[test]

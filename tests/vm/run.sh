@@ -14,6 +14,9 @@
 #         the host cuts the heartbeat and replication paths and the holder powers the other
 #         off; then watchdog self-fencing with QEMU's i6300esb: a frozen daemon, partitions
 #         decided by a ping target, a clean stop (tests/vm/suite-fence.sh).
+#  wdbench (only on request: VM_SUITE=wdbench; `make bench PHASE=watchdog` runs it) the fence
+#         suite's rig (tests/vm/fence-rig.sh) timing frozen-holder failovers with the
+#         watchdog at several TIMEOUTs and with IPMI (tests/vm/suite-wdbench.sh).
 #
 # What the rig must get right under TCG:
 #  - the Debian kernel has a PVH entry point: boot the extracted vmlinux (saves ~3 s of xz under TCG);
