@@ -551,6 +551,11 @@ def ratios():
     return out
 
 
+def config_name(e):
+    """A configuration's row name; one at its own timing says which."""
+    return f"{e['tool']} {e['label']}" + ("" if e.get("common", True) else f" ({e['ka_ms']}ms/{e['dt_ms']}ms)")
+
+
 def markdown():
     R = RESULTS
     m = R.get("machine", {})
@@ -583,7 +588,7 @@ def markdown():
     L.append("| configuration | alpha frozen | beta frozen |")
     L.append("|---|---|---|")
     for e in R.get("configs", []):
-        name = f"{e['tool']} {e['label']}" + ("" if e.get("common", True) else f" ({e['ka_ms']}ms/{e['dt_ms']}ms)")
+        name = config_name(e)
         bf = e.get("by_frozen", {})
         L.append(f"| {name} | {fmt(bf.get('alpha'))} | {fmt(bf.get('beta'))} |")
     L.append("")
@@ -594,7 +599,7 @@ def markdown():
     L.append("| configuration | fence | the BMC's switch | the rest |")
     L.append("|---|---|---|---|")
     for e in R.get("configs", []):
-        name = f"{e['tool']} {e['label']}" + ("" if e.get("common", True) else f" ({e['ka_ms']}ms/{e['dt_ms']}ms)")
+        name = config_name(e)
         L.append(f"| {name} | {fmt(e.get('fence'))} | {fmt(e.get('switch'))} | {fmt(e.get('client'))} |")
     L.append("")
     L.append("**(p) partition** — heartbeats cut, both nodes alive: power-offs per run.")
@@ -605,7 +610,7 @@ def markdown():
         p = [r for r in e.get("p", []) if "error" not in r]
         if not p:
             continue
-        name = f"{e['tool']} {e['label']}" + ("" if e.get("common", True) else f" ({e['ka_ms']}ms/{e['dt_ms']}ms)")
+        name = config_name(e)
         L.append(f"| {name} | {len(p)} | **{e.get('mutual')}** | {e.get('holder_survived')}"
                  f" | {fmt(summary([r['first_off_ms'] for r in p]))} | {fmt(summary([r['outage_ms'] for r in p]))} |")
     r = R.get("ratios", {})
