@@ -52,6 +52,8 @@ import subprocess
 import sys
 import time
 
+import docfile
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -1266,11 +1268,7 @@ RESULTS = {}
 
 
 def save_results():
-    os.makedirs(OUT, exist_ok=True)
-    tmp = os.path.join(OUT, "results.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(RESULTS, f, indent=1)
-    os.replace(tmp, os.path.join(OUT, "results.json"))
+    docfile.write_json(OUT, "results.json", RESULTS)
 
 
 def machine():
@@ -1682,7 +1680,7 @@ set multiplot layout {n},1
 
 def update_docs(bl, svg):
     """Replaces each block that has data between its markers (`<!-- BEGIN GENERATED NAME -->`)."""
-    doc = os.path.join(REPO, "docs", "benchmarks.md")
+    doc = docfile.DOC
     try:
         text = open(doc).read()
     except FileNotFoundError:
@@ -1691,12 +1689,11 @@ def update_docs(bl, svg):
         begin, end = f"<!-- BEGIN GENERATED {name} -->", f"<!-- END GENERATED {name} -->"
         if md is None:
             continue
-        if begin not in text or end not in text:
+        new = docfile.replace_block(text, begin, end, md)
+        if new is None:
             log(f"bench: docs/benchmarks.md has no {begin} block")
             continue
-        pre, rest = text.split(begin, 1)
-        _old, post = rest.split(end, 1)
-        text = pre + begin + "\n" + md + end + post
+        text = new
     with open(doc, "w") as f:
         f.write(text)
     if bl.get("RESULTS"):

@@ -46,6 +46,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as B  # noqa: E402  (the failover harness: rig, nodes, tools, probe and log parsing)
+import docfile  # noqa: E402
 
 HERE, REPO = B.HERE, B.REPO
 BMC_POWER = os.path.join(REPO, "tests", "tools", "bmc-power.sh")
@@ -693,28 +694,14 @@ set multiplot layout {n},1
 
 
 def update_docs(md, svg):
-    doc = os.path.join(REPO, "docs", "benchmarks.md")
-    begin, end = "<!-- BEGIN GENERATED FENCING -->", "<!-- END GENERATED FENCING -->"
-    try:
-        text = open(doc).read()
-    except FileNotFoundError:
+    if not docfile.update_block("<!-- BEGIN GENERATED FENCING -->", "<!-- END GENERATED FENCING -->", md):
         return
-    if begin not in text or end not in text:
-        return
-    pre, rest = text.split(begin, 1)
-    _old, post = rest.split(end, 1)
-    with open(doc, "w") as f:
-        f.write(pre + begin + "\n" + md + end + post)
     if os.path.exists(svg):
         shutil.copy(svg, os.path.join(REPO, "docs", "benchmarks-fencing.svg"))
 
 
 def save():
-    os.makedirs(B.OUT, exist_ok=True)
-    tmp = os.path.join(B.OUT, "fencing.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(RESULTS, f, indent=1)
-    os.replace(tmp, os.path.join(B.OUT, "fencing.json"))
+    docfile.write_json(B.OUT, "fencing.json", RESULTS)
 
 
 def finish(update):

@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+import docfile
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = ("192.0.2.254", "192.0.2.253")
 
@@ -221,18 +223,8 @@ def markdown(B, R):
     return "\n".join(L) + "\n"
 
 
-def update_docs(B, md):
-    doc = os.path.join(B.REPO, "docs", "benchmarks.md")
-    try:
-        text = open(doc).read()
-    except FileNotFoundError:
-        return
-    if BEGIN not in text or END not in text:
-        return
-    pre, rest = text.split(BEGIN, 1)
-    _old, post = rest.split(END, 1)
-    with open(doc, "w") as f:
-        f.write(pre + BEGIN + "\n" + md + END + post)
+def update_docs(md):
+    docfile.update_block(BEGIN, END, md)
 
 
 def phase_ping(B):
@@ -255,7 +247,7 @@ def phase_ping(B):
         f.write(md)
     print(md)
     if B.UPDATE_DOCS:
-        update_docs(B, md)
+        update_docs(md)
         B.log("ping: docs/benchmarks.md updated")
     B.log(f"ping: done in {R['duration_s'] / 60:.1f} min; results in {B.OUT}/ping.json and ping.md")
     return R

@@ -35,6 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench as B  # noqa: E402  (the rig, the tools, the probe)
+import docfile  # noqa: E402
 
 RUNS = B.RUNS
 # tool, setting, rig parameters: keepalive/deadtime as bench.py's 100ms/300ms rung, VRRP at 0.1 s.
@@ -192,15 +193,7 @@ def markdown(res):
 
 
 def update_docs(md):
-    doc = os.path.join(B.REPO, "docs", "benchmarks.md")
-    begin, end = "<!-- BEGIN SVCCRASH RESULTS -->", "<!-- END SVCCRASH RESULTS -->"
-    text = open(doc).read()
-    if begin not in text or end not in text:
-        return
-    pre, rest = text.split(begin, 1)
-    _old, post = rest.split(end, 1)
-    with open(doc, "w") as f:
-        f.write(pre + begin + "\n" + md + end + post)
+    docfile.update_block("<!-- BEGIN SVCCRASH RESULTS -->", "<!-- END SVCCRASH RESULTS -->", md)
 
 
 def main():

@@ -36,6 +36,8 @@ import subprocess
 import sys
 import time
 
+import docfile
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 OUT = os.path.abspath(os.environ.get("BENCH_OUT", os.path.join(REPO, "bench", "out")))
@@ -219,26 +221,11 @@ def markdown():
 
 
 def update_docs(md):
-    doc = os.path.join(REPO, "docs", "benchmarks.md")
-    begin, end = "<!-- BEGIN GENERATED WATCHDOG -->", "<!-- END GENERATED WATCHDOG -->"
-    try:
-        text = open(doc).read()
-    except FileNotFoundError:
-        return
-    if begin not in text or end not in text:
-        return
-    pre, rest = text.split(begin, 1)
-    _old, post = rest.split(end, 1)
-    with open(doc, "w") as f:
-        f.write(pre + begin + "\n" + md + end + post)
+    docfile.update_block("<!-- BEGIN GENERATED WATCHDOG -->", "<!-- END GENERATED WATCHDOG -->", md)
 
 
 def save():
-    os.makedirs(OUT, exist_ok=True)
-    tmp = os.path.join(OUT, "watchdog.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(RESULTS, f, indent=1)
-    os.replace(tmp, os.path.join(OUT, "watchdog.json"))
+    docfile.write_json(OUT, "watchdog.json", RESULTS)
 
 
 def finish(update):
