@@ -1531,7 +1531,6 @@ impl Daemon {
     /// Encodes `self.repr` and sends it on every link. Each link's copy is encoded
     /// separately, with its own sequence number: the receiver's replay window would drop a
     /// second copy of the same sequence number, and that link would never count as up.
-    /// Sends `self.repr` on the links of `links` (bit `i` = link `i`).
     fn transmit(&mut self, now: Instant) {
         for l in self.links.iter_mut() {
             let len = match self.codec.encode(&mut self.repr, &mut self.tx_buf[..]) {
