@@ -47,12 +47,11 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
 
-import docfile
+import results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -741,11 +740,7 @@ def ms(a, b):
     return None if a is None or b is None else round((a - b) / 1000.0, 1)
 
 
-def summary(values):
-    v = [x for x in values if x is not None]
-    if not v:
-        return None
-    return {"median": round(statistics.median(v), 1), "min": round(min(v), 1), "max": round(max(v), 1), "n": len(v)}
+summary = results.summary
 
 
 # ---------------------------------------------------------------- phase: failovers
@@ -1268,7 +1263,7 @@ RESULTS = {}
 
 
 def save_results():
-    docfile.write_json(OUT, "results.json", RESULTS)
+    results.write_json(OUT, "results.json", RESULTS)
 
 
 def machine():
@@ -1680,7 +1675,7 @@ set multiplot layout {n},1
 
 def update_docs(bl, svg):
     """Replaces each block that has data between its markers (`<!-- BEGIN GENERATED NAME -->`)."""
-    doc = docfile.DOC
+    doc = results.DOC
     try:
         text = open(doc).read()
     except FileNotFoundError:
@@ -1689,7 +1684,7 @@ def update_docs(bl, svg):
         begin, end = f"<!-- BEGIN GENERATED {name} -->", f"<!-- END GENERATED {name} -->"
         if md is None:
             continue
-        new = docfile.replace_block(text, begin, end, md)
+        new = results.replace_block(text, begin, end, md)
         if new is None:
             log(f"bench: docs/benchmarks.md has no {begin} block")
             continue

@@ -46,7 +46,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as B  # noqa: E402  (the failover harness: rig, nodes, tools, probe and log parsing)
-import docfile  # noqa: E402
+import results  # noqa: E402
 
 HERE, REPO = B.HERE, B.REPO
 BMC_POWER = os.path.join(REPO, "tests", "tools", "bmc-power.sh")
@@ -694,14 +694,14 @@ set multiplot layout {n},1
 
 
 def update_docs(md, svg):
-    if not docfile.update_block("<!-- BEGIN GENERATED FENCING -->", "<!-- END GENERATED FENCING -->", md):
+    if not results.update_block("<!-- BEGIN GENERATED FENCING -->", "<!-- END GENERATED FENCING -->", md):
         return
     if os.path.exists(svg):
         shutil.copy(svg, os.path.join(REPO, "docs", "benchmarks-fencing.svg"))
 
 
 def save():
-    docfile.write_json(B.OUT, "fencing.json", RESULTS)
+    results.write_json(B.OUT, "fencing.json", RESULTS)
 
 
 def finish(update):

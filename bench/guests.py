@@ -41,6 +41,8 @@ import subprocess
 import sys
 import time
 
+import results
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -74,11 +76,7 @@ def wait_for(pred, timeout, step=0.05, what="condition"):
         time.sleep(step)
 
 
-def summary(vals, nd=1):
-    v = [x for x in vals if x is not None]
-    if not v:
-        return None
-    return {"median": round(statistics.median(v), nd), "min": round(min(v), nd), "max": round(max(v), nd), "n": len(v)}
+summary = results.summary
 
 
 # ---------------------------------------------------------------- cgroups and clean-up

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 
-import docfile
+import results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = ("192.0.2.254", "192.0.2.253")
@@ -224,7 +224,7 @@ def markdown(B, R):
 
 
 def update_docs(md):
-    docfile.update_block(BEGIN, END, md)
+    results.update_block(BEGIN, END, md)
 
 
 def phase_ping(B):

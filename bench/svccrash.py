@@ -35,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench as B  # noqa: E402  (the rig, the tools, the probe)
-import docfile  # noqa: E402
+import results  # noqa: E402
 
 RUNS = B.RUNS
 # tool, setting, rig parameters: keepalive/deadtime as bench.py's 100ms/300ms rung, VRRP at 0.1 s.
@@ -193,7 +193,7 @@ def markdown(res):
 
 
 def update_docs(md):
-    docfile.update_block("<!-- BEGIN SVCCRASH RESULTS -->", "<!-- END SVCCRASH RESULTS -->", md)
+    results.update_block("<!-- BEGIN SVCCRASH RESULTS -->", "<!-- END SVCCRASH RESULTS -->", md)
 
 
 def main():

@@ -31,12 +31,11 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import time
 
-import docfile
+import results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -142,10 +141,7 @@ def parse(sdir):
 
 
 def stats(vals):
-    v = [x for x in vals if x is not None]
-    if not v:
-        return None
-    return {"median": round(statistics.median(v), 2), "min": round(min(v), 2), "max": round(max(v), 2), "n": len(v)}
+    return results.summary(vals, 2)
 
 
 def summarize(rounds):
@@ -221,11 +217,11 @@ def markdown():
 
 
 def update_docs(md):
-    docfile.update_block("<!-- BEGIN GENERATED WATCHDOG -->", "<!-- END GENERATED WATCHDOG -->", md)
+    results.update_block("<!-- BEGIN GENERATED WATCHDOG -->", "<!-- END GENERATED WATCHDOG -->", md)
 
 
 def save():
-    docfile.write_json(OUT, "watchdog.json", RESULTS)
+    results.write_json(OUT, "watchdog.json", RESULTS)
 
 
 def finish(update):

@@ -1,9 +1,20 @@
-"""What every bench phase writes: its results as JSON (atomically) and its generated block of
-docs/benchmarks.md. Standard library only; no environment read at import."""
+"""What every bench phase reports: summaries of its measurements, its results as JSON
+(atomically) and its generated block of docs/benchmarks.md. Standard library only; no
+environment read at import."""
 import json
 import os
+import statistics
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "benchmarks.md")
+
+
+def summary(values, nd=1):
+    """Median, min, max (rounded to `nd` places) and count of the values that are not None;
+    None without any."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"median": round(statistics.median(v), nd), "min": round(min(v), nd), "max": round(max(v), nd), "n": len(v)}
 
 
 def replace_block(text, begin, end, md):
