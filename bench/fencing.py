@@ -384,6 +384,17 @@ def restore(rig, timeout=120):
     return rig.wait_stable(timeout)
 
 
+def settled(rig, survivor):
+    """tandem: wait until both nodes' partition slots have settled (docs/fencing.md: a failure
+    within the settling window after a change waits longer), as a machine that froze at some
+    random moment of a long uptime finds them; returns the survivor's slot (ms)."""
+    if rig.tool_name != "tandem":
+        return None
+    B.wait_for(lambda: all(rig.tool.fencing(n).get("settled") for n in rig.nodes), 30, step=0.05,
+               what=f"{rig.tag}: fencing slots settled")
+    return rig.tool.fencing(survivor).get("slot_ms") if survivor else None
+
+
 def frozen_run(rig, i):
     h = rig.holder()
     if h is None:
@@ -392,6 +403,7 @@ def frozen_run(rig, i):
     plog = os.path.join(rig.dir, f"probe-f{i}.log")
     pr = rig.start_probe(plog)
     B.wait_for(lambda: len(B.probe_oks(plog)[0]) >= 30, 20, what="probe answers")
+    slot = settled(rig, s)
     t0 = B.now_us()
     frozen = h.freeze()
     cut(rig, True)
@@ -427,6 +439,7 @@ def frozen_run(rig, i):
         f = rig.tool.fencing(s)
         res["status_fencing"] = f
         res["fence_delay_ms"] = f.get("fence_delay_ms")
+        res["slot_ms"] = slot
     log(f"  {rig.tag} f{i} {h.name} frozen: dead {res['dead_ms']}, fence {res['fence_start_ms']}..{res['confirmed_ms']}"
         f" (off {res['off_ms']}), addr {res['addr_ms']}, answer {res['answer_ms']} ms; outage {res['outage_ms']}")
     restore(rig)
@@ -440,6 +453,7 @@ def partition_run(rig, i):
     plog = os.path.join(rig.dir, f"probe-p{i}.log")
     pr = rig.start_probe(plog)
     B.wait_for(lambda: len(B.probe_oks(plog)[0]) >= 30, 20, what="probe answers")
+    settled(rig, None)
     t0 = B.now_us()
     cut(rig, True)
     try:

@@ -220,6 +220,7 @@ fn partition_fences_exactly_the_node_without_the_group() {
         let stop = rig.dir.path().join(format!("probe{rep}.stop"));
         let mut probe = KillOnDrop(rig.probe(&plog, 30_000, &stop));
         assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || answers(&plog).len() >= 5));
+        assert!(wait_fence_settled(&[&h.node, &l.node], Duration::from_secs(5)), "rep {rep}: never settled");
         let (h_offs, l_offs) = (h.offs(), l.offs());
         let t0 = Instant::now();
         cut_heartbeats(&h.ns, true);
@@ -629,7 +630,12 @@ fn status_shows_the_fence_delay_in_effect() {
     let text = b.ctl(&["status"]).1;
     assert!(text.contains("; fence_delay 3s (alpha's; this node's is 200ms)"), "{text}");
 
-    // A partition: beta (named second) waits half the delay in effect, as status said.
+    // A partition: beta (named second, holding nothing) waits half the delay in effect, as
+    // status said.
+    assert!(wait_fence_settled(&[&a, &b], Duration::from_secs(5)), "{:?}", b.status());
+    let f = b.status().unwrap()["peers"][0]["fencing"].clone();
+    assert_eq!(f["slot_ms"], 1500, "{f}");
+    assert!(b.ctl(&["status"]).1.contains("if alpha fell silent now: fence after 1500ms"));
     cut_heartbeats(rig.a.name(), true);
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || b.peer_state() == "dead"));
     let f = b.status().unwrap()["peers"][0]["fencing"].clone();

@@ -494,6 +494,7 @@ fn partition_the_node_that_reaches_its_targets_fences_the_isolated_holder() {
     );
     let ready = |n: &Node| ping_of(n).is_some_and(|p| p["count"] == 2 && p["peer_count"] == 2);
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || ready(&a) && ready(&b)));
+    assert!(wait_fence_settled(&[&a, &b], Duration::from_secs(5)));
     let probe = Probe::start(&rig, "partition");
 
     let t0 = Instant::now();

@@ -1240,6 +1240,12 @@ impl Cluster {
         self.groups.iter().any(|g| g.state.may_hold())
     }
 
+    /// The peer holds (or is starting or stopping) some group, as last heard, whether or not
+    /// it is still heard.
+    pub fn peer_holds_any(&self) -> bool {
+        self.peer_known && self.peer_groups.iter().take(self.groups.len()).any(|p| p.state.may_hold())
+    }
+
     /// The peer binds its grants to our generation (it echoes the generation it heard, and
     /// the daemon drops grants that echo another): claim tokens need only be unique within
     /// this generation.

@@ -5,14 +5,18 @@
 //! for the power-off to be *confirmed* when fencing is required.
 //!
 //! - **Who fences first.** In a partition both nodes are alive and each declares the other
-//!   dead. Each node picks its own delay from what it holds itself, so the two never pick the
-//!   same one even when their last views of each other differ: the node named second in
-//!   `node` always waits half of `fence_delay`; the node named first waits 0 when it holds a
-//!   group and the whole `fence_delay` when it holds none. Whatever either holds, the two
-//!   slots lie half of `fence_delay` apart and a holder's comes before a non-holder's: the
-//!   holder's fence lands first; it survives, and its clients see no outage. The wait of a
-//!   survivor whose peer froze while holding the groups is that same half (first-named: the
-//!   whole), so it is what one keepalive of skew plus one fence needs, and no more.
+//!   dead; each picks a slot in units of half of `fence_delay`. A node whose own holding and
+//!   whose view of the peer's have not changed for a settling window (twice the sum of
+//!   deadtime and keepalive, the peer heard meanwhile) sees both holdings as the peer does:
+//!   the holder, or when both or neither hold the node named first in `node`, fences at
+//!   once, the other waits half of `fence_delay`. A node whose holding or view changed within
+//!   the window may be seen wrongly by its peer, so it keeps out of both of those slots: named
+//!   first it waits the whole `fence_delay`, named second one and a half. Every pair of slots
+//!   the two nodes can pick lies half of `fence_delay` apart (a unit test tries them all,
+//!   wrong views included), and when both have settled the holder's comes first: it
+//!   survives, and its clients see no outage. A survivor whose peer froze while holding the
+//!   groups waits that half, whichever node it is, which is what one keepalive of skew plus
+//!   one fence needs, and no more.
 //! - **fence_delay** defaults to four times (keepalive + one fence's time), where a fence's
 //!   time is measured: the last confirmed fence, and twice the slowest of the last checks
 //!   of the device. Half of it covers one keepalive of skew between the two nodes' verdicts
@@ -171,6 +175,19 @@ pub struct Fencing {
     blocked: bool,
     /// The silent peer had shut down cleanly (every group stopped): nothing to fence.
     left: bool,
+    /// What the slot is picked from: this node holds a group, it sees the peer hold one
+    /// (as last heard), and since when both have been so (or the peer was last heard coming
+    /// up), with the settling window.
+    holds: Holdings,
+    holds_since: Instant,
+    settle: Duration,
+}
+
+/// What each node holds, as this node sees it (a group starting, started or stopping counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Holdings {
+    pub own: bool,
+    pub peer: bool,
 }
 
 impl Fencing {
@@ -197,6 +214,20 @@ impl Fencing {
             sample_at: 0,
             blocked: false,
             left: false,
+            holds: Holdings::default(),
+            holds_since: now,
+            settle: Duration::ZERO,
+        }
+    }
+
+    /// What each node holds now, and the settling window (twice deadtime + keepalive):
+    /// called after every input, so that the slot at the peer's death is picked on what
+    /// was held just before.
+    pub fn observe(&mut self, now: Instant, holds: Holdings, settle: Duration) {
+        self.settle = settle;
+        if holds != self.holds {
+            self.holds = holds;
+            self.holds_since = now;
         }
     }
 
@@ -246,14 +277,25 @@ impl Fencing {
         (self.setup.method == Method::Power).then(|| u32::try_from(self.fence_delay().as_millis()).unwrap_or(u32::MAX))
     }
 
-    /// This node's delay before its first attempt (module documentation), from the larger
-    /// of its own and the peer's `fence_delay`.
-    fn my_delay(&self, holds_any: bool, peer_delay: Option<Duration>) -> Duration {
+    /// Whether this node's holdings and its view of the peer's have settled (module
+    /// documentation).
+    pub fn settled(&self, now: Instant) -> bool {
+        self.heard_once && now.saturating_since(self.holds_since) >= self.settle
+    }
+
+    /// This node's delay before its first attempt if the peer were declared dead now (module
+    /// documentation), from the larger of its own and the peer's `fence_delay`.
+    pub fn slot(&self, now: Instant, peer_delay: Option<Duration>) -> Duration {
         let d = self.fence_delay().max(peer_delay.unwrap_or(Duration::ZERO));
-        match (holds_any, self.setup.first_node) {
-            (true, true) => Duration::ZERO,
-            (_, false) => d / 2,
-            (false, true) => d,
+        let Holdings { own, peer } = self.holds;
+        let first = self.setup.first_node;
+        match (self.settled(now), own != peer) {
+            (true, true) if own => Duration::ZERO,
+            (true, true) => d / 2,
+            (true, false) if first => Duration::ZERO,
+            (true, false) => d / 2,
+            (false, _) if first => d,
+            (false, _) => d + d / 2,
         }
     }
 
@@ -273,9 +315,11 @@ impl Fencing {
         }
     }
 
-    /// The peer is up (heard): fencing stops.
-    pub fn peer_up(&mut self, out: &mut Vec<Output>) {
+    /// The peer is up (heard): fencing stops. What it holds is learnt anew: the slots wait
+    /// for the settling window again.
+    pub fn peer_up(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.heard_once = true;
+        self.holds_since = now;
         self.peer_dead = false;
         match self.state {
             State::Idle | State::Confirmed { .. } => {}
@@ -315,13 +359,12 @@ impl Fencing {
         self.left && self.state == State::Idle
     }
 
-    /// Membership declared the peer dead. `holds_any`: this node holds a group (decided on
-    /// what it held just before); `peer_delay`: the peer's `fence_delay`, as last heard;
-    /// `last_heard`: the peer's last heartbeat.
+    /// Membership declared the peer dead. The slot is picked on what [`Fencing::observe`]
+    /// saw just before; `peer_delay`: the peer's `fence_delay`, as last heard; `last_heard`:
+    /// the peer's last heartbeat.
     pub fn peer_dead(
         &mut self,
         now: Instant,
-        holds_any: bool,
         peer_delay: Option<Duration>,
         last_heard: Instant,
         out: &mut Vec<Output>,
@@ -349,7 +392,7 @@ impl Fencing {
             out.push(Output::Event(Event::FenceOperator { never_heard: false }));
             return;
         }
-        let delay = self.my_delay(holds_any, peer_delay);
+        let delay = self.slot(now, peer_delay);
         self.delay = Some(delay);
         self.state = State::Waiting { until: now + delay };
         out.push(Output::Event(Event::FenceScheduled { delay }));
@@ -565,6 +608,13 @@ mod tests {
         }
     }
 
+    /// The peer is declared dead at `now`, this node holding a group or not and the peer
+    /// none, both settled (no settling window).
+    fn dead(f: &mut Fencing, now: Instant, holds: bool, peer_delay: Option<Duration>, out: &mut Vec<Output>) {
+        f.observe(now, Holdings { own: holds, peer: false }, Duration::ZERO);
+        f.peer_dead(now, peer_delay, now, out);
+    }
+
     fn fencing(method: Method, first_node: bool, wait_for_peer: bool) -> Fencing {
         Fencing::new(t(0), setup(method, first_node, wait_for_peer))
     }
@@ -586,49 +636,81 @@ mod tests {
             .collect()
     }
 
-    /// When a node that heard its peer and then declared it dead starts its first attempt.
-    fn first_attempt_at(first_node: bool, holds: bool) -> Option<Instant> {
+    /// When a node that heard its peer and then declared it dead at 10 s starts its first
+    /// attempt (ms after its verdict). `settled`: its holdings were last seen to change
+    /// long before the settling window (1 s); else just before the verdict.
+    fn slot(first_node: bool, own: bool, peer: bool, settled: bool) -> u64 {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, first_node, true);
-        f.peer_up(&mut out);
-        f.peer_dead(t(1000), holds, None, t(1000), &mut out);
-        f.tick(t(1000), Allow::ALL, &mut out);
+        f.peer_up(t(0), &mut out);
+        let changed = if settled { t(5000) } else { t(9500) };
+        // The other holdings first, so that the change is seen at `changed` in every case.
+        f.observe(t(1000), Holdings { own: !own, peer: !peer }, ms(1000));
+        f.observe(changed, Holdings { own, peer }, ms(1000));
+        f.peer_dead(t(10_000), None, t(10_000), &mut out);
+        f.tick(t(10_000), Allow::ALL, &mut out);
         if !fences(&out).is_empty() {
-            return Some(t(1000));
+            return 0;
         }
         assert_eq!(f.gate(), Gate::Closed, "no takeover before the fence is confirmed");
-        let at = f.poll_at()?;
+        let at = f.poll_at().expect("an attempt is scheduled");
         f.tick(at - ms(1), Allow::ALL, &mut out);
         assert!(fences(&out).is_empty(), "not before its time");
         f.tick(at, Allow::ALL, &mut out);
         assert_eq!(fences(&out), [1]);
-        Some(at)
+        (at - t(10_000)).as_millis() as u64
     }
 
     #[test]
     fn each_node_picks_its_own_delay_and_the_holder_goes_first() {
-        // fence_delay 2s: first-named holder 0, second-named 1s whatever it holds, first-named
-        // non-holder 2s: distinct for the two nodes whatever they hold, one second apart, and
-        // a holder's slot before a non-holder's.
-        assert_eq!(first_attempt_at(true, true), Some(t(1000)));
-        assert_eq!(first_attempt_at(false, true), Some(t(2000)));
-        assert_eq!(first_attempt_at(true, false), Some(t(3000)));
-        assert_eq!(first_attempt_at(false, false), Some(t(2000)));
+        // fence_delay 2s. Settled: the holder (else the first-named) at once, the other
+        // after 1 s; unsettled: first-named 2 s, second-named 3 s.
+        assert_eq!(slot(true, true, false, true), 0);
+        assert_eq!(slot(false, false, true, true), 1000);
+        assert_eq!(slot(false, true, false, true), 0);
+        assert_eq!(slot(true, false, true, true), 1000);
+        assert_eq!(slot(true, true, true, true), 0);
+        assert_eq!(slot(false, true, true, true), 1000);
+        assert_eq!(slot(true, false, false, true), 0);
+        assert_eq!(slot(false, false, false, true), 1000);
+        for (own, peer) in [(true, true), (true, false), (false, true), (false, false)] {
+            assert_eq!(slot(true, own, peer, false), 2000);
+            assert_eq!(slot(false, own, peer, false), 3000);
+        }
+        // Every pair the two nodes can pick, for every real holding: a node that settled sees
+        // the peer's holding rightly when the peer settled too (the window covers the skew
+        // between the verdicts), and may see anything when the peer's changed recently.
+        let bools = [false, true];
         for (a_holds, b_holds) in [(true, true), (true, false), (false, true), (false, false)] {
-            let (a, b) = (first_attempt_at(true, a_holds).unwrap(), first_attempt_at(false, b_holds).unwrap());
-            let gap = if a > b { a - b } else { b - a };
-            assert_eq!(gap, ms(1000), "a holds {a_holds}, b holds {b_holds}");
-            if a_holds != b_holds {
-                assert_eq!(a < b, a_holds, "the holder first: a holds {a_holds}, b holds {b_holds}");
+            for (a_settled, b_settled) in [(true, true), (true, false), (false, true), (false, false)] {
+                let a_views: &[bool] = if b_settled { &[b_holds] } else { &bools };
+                let b_views: &[bool] = if a_settled { &[a_holds] } else { &bools };
+                for &a_view in a_views {
+                    for &b_view in b_views {
+                        let a = slot(true, a_holds, a_view, a_settled);
+                        let b = slot(false, b_holds, b_view, b_settled);
+                        let case = format!("a holds {a_holds} sees {a_view} settled {a_settled}, b holds {b_holds} sees {b_view} settled {b_settled}: {a} / {b} ms");
+                        assert!(a.abs_diff(b) >= 1000, "{case}");
+                        if a_settled && b_settled && a_holds != b_holds {
+                            assert_eq!(a < b, a_holds, "the holder first: {case}");
+                        }
+                    }
+                }
             }
         }
+        // Not before the peer was heard: unsettled.
+        let mut out = Vec::new();
+        let mut f = fencing(Method::Power, true, false);
+        f.observe(t(0), Holdings { own: true, peer: false }, ms(1000));
+        f.peer_dead(t(10_000), None, t(10_000), &mut out);
+        assert_eq!(f.poll_at(), Some(t(12_000)));
         // The peer's larger fence_delay counts.
         let mut out = Vec::new();
-        let mut f = fencing(Method::Power, true, true);
-        f.peer_up(&mut out);
-        f.peer_dead(t(0), false, Some(Duration::from_secs(5)), t(0), &mut out);
+        let mut f = fencing(Method::Power, false, true);
+        f.peer_up(t(0), &mut out);
+        dead(&mut f, t(0), false, Some(Duration::from_secs(5)), &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
-        assert_eq!(f.poll_at(), Some(t(5000)));
+        assert_eq!(f.poll_at(), Some(t(2500)));
         assert_eq!(f.advertised_delay_ms(), Some(2000));
         assert_eq!(fencing(Method::Manual, true, true).advertised_delay_ms(), None);
     }
@@ -663,8 +745,8 @@ mod tests {
         assert_eq!(f.fence_time(), ms(60), "failed checks do not count");
         // A confirmed fence's own time counts too.
         out.clear();
-        f.peer_up(&mut out);
-        f.peer_dead(t(80_000), true, None, t(80_000), &mut out);
+        f.peer_up(t(0), &mut out);
+        dead(&mut f, t(80_000), true, None, &mut out);
         f.tick(t(80_000), Allow::ALL, &mut out);
         assert_eq!(fences(&out), [1]);
         f.attempt_done(t(80_200), running(&f), true, "off".into(), &mut out);
@@ -681,8 +763,8 @@ mod tests {
         s.policy.check = Some(Duration::from_secs(60));
         let mut f = Fencing::new(t(0), s);
         let mut out = Vec::new();
-        f.peer_up(&mut out);
-        f.peer_dead(t(0), false, None, t(0), &mut out);
+        f.peer_up(t(0), &mut out);
+        dead(&mut f, t(0), false, None, &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
         assert!(!out.iter().any(|o| matches!(o, Output::FenceCheck { .. })), "{out:?}");
@@ -697,8 +779,8 @@ mod tests {
     fn failures_retry_with_backoff_and_confirmation_opens_the_gate() {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
-        f.peer_up(&mut out);
-        f.peer_dead(t(0), true, None, t(0), &mut out);
+        f.peer_up(t(0), &mut out);
+        dead(&mut f, t(0), true, None, &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
         let mut now = 0;
         let mut retries = Vec::new();
@@ -732,8 +814,8 @@ mod tests {
     fn a_late_result_of_an_older_attempt_is_dropped() {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
-        f.peer_up(&mut out);
-        f.peer_dead(t(0), true, None, t(0), &mut out);
+        f.peer_up(t(0), &mut out);
+        dead(&mut f, t(0), true, None, &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
         f.attempt_done(t(10), 1, false, "no answer".into(), &mut out);
         f.tick(t(1010), Allow::ALL, &mut out);
@@ -749,11 +831,11 @@ mod tests {
     fn the_peer_heard_again_cancels() {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
-        f.peer_up(&mut out);
-        f.peer_dead(t(0), true, None, t(0), &mut out);
+        f.peer_up(t(0), &mut out);
+        dead(&mut f, t(0), true, None, &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
         out.clear();
-        f.peer_up(&mut out);
+        f.peer_up(t(0), &mut out);
         assert!(out.contains(&Output::CancelFence));
         assert_eq!(f.state(), State::Idle);
         // A late result of the cancelled attempt changes nothing.
@@ -766,7 +848,7 @@ mod tests {
         let mut out = Vec::new();
         // Started, never heard the peer, initdead passed: neither fence nor take over.
         let mut f = fencing(Method::Power, true, true);
-        f.peer_dead(t(0), false, None, t(0), &mut out);
+        dead(&mut f, t(0), false, None, &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
         assert!(fences(&out).is_empty());
         assert_eq!(f.state(), State::Operator);
@@ -776,14 +858,14 @@ mod tests {
         // Without wait_for_peer it fences at initdead (here: first-named, holding nothing).
         out.clear();
         let mut f = fencing(Method::Power, true, false);
-        f.peer_dead(t(0), false, None, t(0), &mut out);
+        dead(&mut f, t(0), false, None, &mut out);
         f.tick(t(0), Allow::ALL, &mut out);
         assert_eq!(f.poll_at(), Some(t(2000)));
         // Manual: an operator's confirmation is the only way.
         out.clear();
         let mut m = fencing(Method::Manual, true, true);
-        m.peer_up(&mut out);
-        m.peer_dead(t(0), true, None, t(0), &mut out);
+        m.peer_up(t(0), &mut out);
+        dead(&mut m, t(0), true, None, &mut out);
         m.tick(t(0), Allow::ALL, &mut out);
         assert!(fences(&out).is_empty());
         assert_eq!(m.gate(), Gate::Closed);
@@ -800,7 +882,7 @@ mod tests {
     fn a_failed_operators_fence_of_a_live_peer_is_not_retried() {
         let mut out = Vec::new();
         let mut f = fencing(Method::Power, true, true);
-        f.peer_up(&mut out);
+        f.peer_up(t(0), &mut out);
         f.operator_fence(t(0), 4, &mut out);
         assert_eq!(fences(&out), [1]);
         out.clear();
@@ -811,7 +893,7 @@ mod tests {
         assert_eq!(f.poll_at(), None, "no retry");
         assert!(!f.last().unwrap().ok);
         // The same on a dead peer is retried (no takeover until it is fenced).
-        f.peer_dead(t(100), false, None, t(100), &mut out);
+        dead(&mut f, t(100), false, None, &mut out);
         out.clear();
         f.operator_fence(t(200), 5, &mut out);
         f.attempt_done(t(240), running(&f), false, "BMC: wrong password".into(), &mut out);

@@ -14,7 +14,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::ext::Ext;
 use crate::wire::{GroupWire, MsgKind, NodeState, Repr, MAX_GROUPS};
 
-use super::fencing::{Allow, FenceSetup, Fencing, Gate};
+use super::fencing::{Allow, FenceSetup, Fencing, Gate, Holdings};
 use super::io::{Event, Input, Msg, Output};
 use super::outdate::{FenceView, Outdates};
 use super::partition::{FenceAction, Partition, PartitionSetup, PeerReach, Reach};
@@ -186,6 +186,16 @@ impl Node {
         let (peer, ka) = (self.membership.peer_state(), self.membership.timing().keepalive);
         let fence = self.fence_view();
         self.outdates.tick(now, peer, ka, fence, out);
+        self.observe_holdings(now);
+    }
+
+    /// Tells fencing what each node holds (its partition slot is picked on it), with the
+    /// settling window: twice (deadtime + keepalive) covers the skew between the two nodes'
+    /// verdicts, so a node whose view of this one is stale finds this one's change recent.
+    fn observe_holdings(&mut self, now: Instant) {
+        let held = Holdings { own: self.cluster.holds_any(), peer: self.cluster.peer_holds_any() };
+        let t = self.membership.timing();
+        self.fencing.observe(now, held, (t.deadtime + t.keepalive).saturating_mul(2));
     }
 
     /// Follows the partition decisions (docs/fencing.md): the connectivity policy, whether
@@ -480,13 +490,14 @@ impl Node {
                     if self.peer_leaving_clean {
                         self.fencing.peer_left(out);
                     } else {
-                        self.fencing.peer_dead(now, self.cluster.holds_any(), peer_delay, last_heard, out);
+                        self.observe_holdings(now);
+                        self.fencing.peer_dead(now, peer_delay, last_heard, out);
                     }
                 }
                 PeerState::Up => {
                     self.peer_leaving_clean = false;
                     self.partition.peer_up();
-                    self.fencing.peer_up(out);
+                    self.fencing.peer_up(now, out);
                 }
                 PeerState::Init => {}
             }

@@ -87,6 +87,11 @@ impl StatusView<'_> {
             if theirs.is_some_and(|t| t > own) {
                 let _ = write!(head, " ({peer}'s; this node's is {})", crate::time::fmt_duration(own));
             }
+            if f.state() == State::Idle {
+                let slot = crate::time::fmt_duration(f.slot(now, theirs));
+                let why = if f.settled(now) { "" } else { ", holdings not settled" };
+                let _ = write!(head, "; if {peer} fell silent now: fence after {slot}{why}");
+            }
         }
         let mut lines = vec![head];
         let ago = |at: Instant| crate::time::fmt_duration(now.saturating_since(at));
@@ -175,6 +180,9 @@ impl StatusView<'_> {
             .opt_num("peer_fence_delay_ms", theirs.map(ms))
             .num("attempts", attempts)
             .num("fenced", fenced);
+        if f.method() == Method::Power {
+            o.num("slot_ms", ms(f.slot(now, theirs))).bool("settled", f.settled(now));
+        }
         let last = |o: &mut crate::ctl::json::Obj<'_>, k: &str, l: Option<&Last>| {
             if let Some(l) = l {
                 let mut x = o.nested(Some(k), false);

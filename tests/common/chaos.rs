@@ -55,11 +55,12 @@ impl Timing {
         self.deadtime + self.keepalive + self.keepalive / 4
     }
 
-    /// The fence's share of a takeover: the longest partition slot (fence_delay), one
-    /// power-off with its read-back, and one retry 1 s later. Zero when unfenced.
+    /// The fence's share of a takeover: the longest partition slot (1½ fence_delay, within
+    /// the settling window after a change), one power-off with its read-back, and one retry
+    /// 1 s later. Zero when unfenced.
     pub fn fence_budget(&self) -> Duration {
         match self.fence_delay {
-            Some(d) => d + Duration::from_secs(2),
+            Some(d) => d + d / 2 + Duration::from_secs(2),
             None => Duration::ZERO,
         }
     }

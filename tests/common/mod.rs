@@ -50,7 +50,7 @@ pub mod watch;
 
 pub use netns::{in_netns, in_new_netns, spawn_in_netns, Netns, Pair};
 pub use prereq::{needs, require};
-pub use rig::{probe_bin, wait_group, Node, Rig, SampleStats, Sampler, FLOAT, PORT};
+pub use rig::{probe_bin, wait_fence_settled, wait_group, Node, Rig, SampleStats, Sampler, FLOAT, PORT};
 pub use rng::Rng;
 pub use tmp::TempDir;
 

@@ -385,6 +385,15 @@ impl Drop for Sampler {
     }
 }
 
+/// Waits until every node's partition slot is settled (`status`: its holdings and its view
+/// of the peer's unchanged for the settling window), so that a partition or a freeze now
+/// meets the slots of docs/fencing.md rather than the longer ones kept right after a change.
+pub fn wait_fence_settled(nodes: &[&Node], timeout: Duration) -> bool {
+    wait_for(timeout, Duration::from_millis(10), || {
+        nodes.iter().all(|n| n.status().is_some_and(|s| s["peers"][0]["fencing"]["settled"] == true))
+    })
+}
+
 /// Waits until `node` reports group `g` with this owner and state.
 pub fn wait_group(node: &Node, g: &str, owner: &str, state: &str, timeout: Duration) -> bool {
     wait_for(timeout, Duration::from_millis(10), || {
