@@ -597,8 +597,8 @@ def markdown():
                  f" | {fmt(e.get('fence_delay'))} |")
     L.append("")
     L.append("The frozen node alternates between runs (an even number of runs: both the same weight). *death→confirmed*"
-             " by the frozen node (alpha is named first in `node`: when alpha froze, the survivor beta was named second and"
-             " waited half of tandem's fence_delay; when beta froze, alpha waited the whole):")
+             " by the frozen node (alpha is named first in `node`; tandem's survivor, settled, waits half of its"
+             " fence_delay whichever node it is):")
     L.append("")
     L.append("| configuration | alpha frozen | beta frozen |")
     L.append("|---|---|---|")

@@ -88,9 +88,14 @@ impl StatusView<'_> {
                 let _ = write!(head, " ({peer}'s; this node's is {})", crate::time::fmt_duration(own));
             }
             if f.state() == State::Idle {
-                let slot = crate::time::fmt_duration(f.slot(now, theirs));
+                let slot = f.slot(now, theirs);
+                let when = if slot.is_zero() {
+                    "at once".to_string()
+                } else {
+                    format!("after {}", crate::time::fmt_duration(slot))
+                };
                 let why = if f.settled(now) { "" } else { ", holdings not settled" };
-                let _ = write!(head, "; if {peer} fell silent now: fence after {slot}{why}");
+                let _ = write!(head, "; if {peer} fell silent now: fence {when}{why}");
             }
         }
         let mut lines = vec![head];

@@ -12,6 +12,12 @@ on_boot() {
     return 1
 }
 
+# this node's partition slot has settled (docs/fencing.md: right after a change, such as web
+# starting, both nodes keep to the longer slots for twice (deadtime + keepalive))
+slot_settled() {
+    tandem status | grep "fell silent now" | grep -vq "not settled"
+}
+
 # use_conf ipmi | watchdog TIMEOUT: /etc/tandem/tandem.conf for the phase
 use_conf() {
     { cat /rig/fence/tandem.conf; sed "s/TIMEOUT/${2:-$WD_T}s/" /rig/fence/$1.conf; } > /etc/tandem/tandem.conf

@@ -23,6 +23,10 @@ ipmi_start() {
 ipmi_fence() {
     writer_start ipmi
     wait_secs 30 acks_past ipmi 20 || { echo "writer stuck"; return 1; }
+    # the holder fences at once once the slots have settled (b's view of a settles within a
+    # keepalive of a's own)
+    wait_secs 30 slot_settled || { tandem status; return 1; }
+    sleep 1
     mark=$(log_lines)
     host_req cut link; t0=$(up); note "cut asked at $(writer_acks ipmi) records"
     wait_secs 60 fenced || { echo "not fenced: $(fence_state)"; tandem status; return 1; }
