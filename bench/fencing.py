@@ -655,6 +655,11 @@ def plot(path_svg):
             rows.append((e, runs[len(runs) // 2]))
     if not rows or not shutil.which("gnuplot"):
         return False
+    gone = [r["probe_log"] for _, r in rows if not os.path.exists(os.path.join(B.OUT, r["probe_log"]))]
+    if gone:
+        # Without the client's answers the plot would show milestones only: keep the last one.
+        log(f"fencing: no plot ({', '.join(gone)} gone); docs/benchmarks-fencing.svg left as it is")
+        return False
     d = os.path.join(B.OUT, "fencing-plot")
     os.makedirs(d, exist_ok=True)
     panels = []
@@ -708,9 +713,10 @@ set multiplot layout {n},1
 
 
 def update_docs(md, svg):
+    """The section; and the plot when `svg` is this run's (None: keep the one in docs/)."""
     if not results.update_block("<!-- BEGIN GENERATED FENCING -->", "<!-- END GENERATED FENCING -->", md):
         return
-    if os.path.exists(svg):
+    if svg:
         shutil.copy(svg, os.path.join(REPO, "docs", "benchmarks-fencing.svg"))
 
 
@@ -721,7 +727,8 @@ def save():
 def finish(update):
     RESULTS["ratios"] = ratios()
     svg = os.path.join(B.OUT, "fencing-timeline.svg")
-    plot(svg)
+    if not plot(svg):
+        svg = None
     md = markdown()
     with open(os.path.join(B.OUT, "fencing.md"), "w") as f:
         f.write(md)
@@ -729,7 +736,7 @@ def finish(update):
     print(md)
     if update:
         update_docs(md, svg)
-        log("fencing: docs/benchmarks.md and docs/benchmarks-fencing.svg updated")
+        log("fencing: docs/benchmarks.md" + (" and docs/benchmarks-fencing.svg" if svg else "") + " updated")
 
 
 def phase(runs, partitions, only=".*", update=True):
