@@ -646,6 +646,17 @@ fn status_shows_the_fence_delay_in_effect() {
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(10), || b.peer_state() == "up"));
     let f = b.status().unwrap()["peers"][0]["fencing"].clone();
     assert_eq!((f["state"].as_str(), f["attempts"].as_u64()), (Some("idle"), Some(0)), "{f}");
+    // The peer just came back: what it holds is learnt anew, and for the settling window
+    // (twice (deadtime + keepalive): 440 ms) beta keeps to the longer slot, 1½ fence_delay.
+    let text = b.ctl(&["status"]).1;
+    let unsettled = f["settled"] == false && f["slot_ms"] == 4500;
+    assert!(
+        unsettled && text.contains("fence after 4500ms, holdings not settled"),
+        "{f}
+{text}"
+    );
+    assert!(wait_fence_settled(&[&b], Duration::from_secs(5)), "{:?}", b.status());
+    assert_eq!(b.status().unwrap()["peers"][0]["fencing"]["slot_ms"], 1500);
     a.kill9();
     b.kill9();
 }
