@@ -520,8 +520,8 @@ def run_config(idx, tool, method, label, timing, runs, partitions):
     for k in ("dead", "fence_start", "off", "confirmed", "addr", "answer", "dead_to_confirmed", "fence", "outage",
               "fence_delay", "wait", "start_to_off", "switch", "client"):
         entry[k] = summary([r.get(k + "_ms") for r in f])
-    # The frozen node alternates: the survivor is named second (tandem: half of fence_delay)
-    # or first (tandem: the whole fence_delay) in turn.
+    # The frozen node alternates: the survivor is named second or first in turn (tandem,
+    # settled: half of fence_delay either way).
     entry["by_frozen"] = {n: summary([r.get("dead_to_confirmed_ms") for r in f if r.get("from") == n])
                           for n in sorted({r.get("from") for r in f if r.get("from")})}
     p = [r for r in entry.get("p", []) if "error" not in r]

@@ -203,8 +203,8 @@ fn partition_fences_exactly_the_node_without_the_group() {
     let mut took = Vec::new();
     let started = Instant::now();
     for rep in 0..REPS {
-        // The holder alternates: alpha (named first: fences at once) and beta (second: half
-        // of fence_delay).
+        // The holder alternates between alpha and beta; settled, it fences at once either way
+        // and the other node waits half of fence_delay.
         let (h, l) = if rep % 2 == 0 { (&a, &b) } else { (&b, &a) };
         if !wait_group(&h.node, "web", &h.node.name, "started", Duration::from_millis(200)) {
             let (code, out) = l.node.ctl(&["standby", "web"]);

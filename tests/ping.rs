@@ -474,7 +474,7 @@ fn partition_the_node_that_reaches_its_targets_fences_the_isolated_holder() {
     let pw = rig.dir.path().join("bmc.pw");
     std::fs::write(&pw, "s3cret\n").unwrap();
     std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    // fence_delay 6 s: beta (named second) fences half of it, 3 s, after the death,
+    // fence_delay 6 s: beta (holding nothing, settled) fences half of it, 3 s, after the death,
     // which leaves alpha's isolation (ping_deadtime after the death) in plain view.
     let extra = format!(
         "{}\n{}\nstonith alpha ipmi 203.0.113.11 admin {pw} cipher=3\nstonith beta ipmi 203.0.113.12 admin {pw} \

@@ -287,15 +287,17 @@ impl Fencing {
     /// documentation), from the larger of its own and the peer's `fence_delay`.
     pub fn slot(&self, now: Instant, peer_delay: Option<Duration>) -> Duration {
         let d = self.fence_delay().max(peer_delay.unwrap_or(Duration::ZERO));
-        let Holdings { own, peer } = self.holds;
         let first = self.setup.first_node;
-        match (self.settled(now), own != peer) {
-            (true, true) if own => Duration::ZERO,
-            (true, true) => d / 2,
-            (true, false) if first => Duration::ZERO,
-            (true, false) => d / 2,
-            (false, _) if first => d,
-            (false, _) => d + d / 2,
+        if !self.settled(now) {
+            return if first { d } else { d + d / 2 };
+        }
+        // The holder goes first; when both or neither hold, the node named first.
+        let Holdings { own, peer } = self.holds;
+        let goes_first = if own != peer { own } else { first };
+        if goes_first {
+            Duration::ZERO
+        } else {
+            d / 2
         }
     }
 
