@@ -1536,7 +1536,8 @@ def md_guests():
         def pct(x):
             return "–" if not x else f"{x['median']:+.2f} % ({x['min']:+.2f} … {x['max']:+.2f})"
         for label, e in ov.items():
-            for w, name in (("host", "host"), ("guest", "guest"), ("seccomp", "host, allow-all seccomp filter")):
+            for w, name in (("host", "host"), ("guest", "guest"), ("nosc", "guest, `seccomp=off`"),
+                            ("seccomp", "host, allow-all seccomp filter")):
                 if f"{w}_cpu" not in e:
                     continue
                 L.append(f"| {label} | {name} | {e[f'{w}_cpu']['median']:,.0f} |"

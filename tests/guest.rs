@@ -292,6 +292,38 @@ fn fork_bomb_stops_at_pids_max() {
     eprintln!("stop (SIGTERM to a shell init): {:?}", t0.elapsed());
 }
 
+/// `/proc/PID/status` lines `Seccomp:`, `NoNewPrivs:` and `CapBnd:` of a process.
+fn rights_of(status: &str) -> (String, String, String) {
+    let field =
+        |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string()).unwrap_or_default();
+    (field("Seccomp:"), field("NoNewPrivs:"), field("CapBnd:"))
+}
+
+#[test]
+fn seccomp_off_drops_only_the_filter() {
+    if !prerequisites() {
+        return;
+    }
+    let _g = shared();
+    let mut seen = Vec::new();
+    for (opts, filter) in [("", "2"), ("::seccomp=off", "0")] {
+        let root = GuestRoot::busybox();
+        let init = root.script_init("");
+        let rig = GuestRig::new(&root, &format!("{init}{opts}"), Some(netns()));
+        rig.start_ok();
+        let host = std::fs::read_to_string(format!("/proc/{}/status", rig.init_pid())).unwrap();
+        let o = rig.enter(&["cat", "/proc/self/status"]);
+        let (init_rights, entered) = (rights_of(&host), rights_of(&out(&o)));
+        // Mode 2 is "filter"; 0 none. The rest of the rights are the same either way.
+        assert_eq!(init_rights.0, filter, "init with '{opts}': {host}");
+        assert_eq!(entered, init_rights, "entered with '{opts}': {}", err(&o));
+        assert_eq!(init_rights.1, "1", "no_new_privs");
+        seen.push(init_rights.2.clone());
+        assert!(rig.stop().status.success());
+    }
+    assert_eq!(seen[0], seen[1], "the bounding set differs");
+}
+
 #[test]
 fn memory_hog_is_oom_killed_inside_the_guest_only() {
     if !prerequisites() {

@@ -26,8 +26,8 @@ fuzz_target!(|data: &[u8]| {
         }
         let h = GuestSpec::parse(&again).expect("options_text parses");
         assert_eq!(
-            (h.memory, h.cpu_percent, h.pids, &h.net, h.caps),
-            (g.memory, g.cpu_percent, g.pids, &g.net, g.caps)
+            (h.memory, h.cpu_percent, h.pids, &h.net, h.caps, h.seccomp),
+            (g.memory, g.cpu_percent, g.pids, &g.net, g.caps, g.seccomp)
         );
     }
     if let Ok(st) = State::parse(text) {

@@ -283,9 +283,11 @@ pub struct GuestSpec {
     pub caps: u64,
     pub stop_signal: i32,
     pub stop_timeout: Duration,
+    /// Whether the guest's processes run under the seccomp filter (`seccomp=on`, the default).
+    pub seccomp: bool,
 }
 
-const KEYS: &str = "memory, cpu, pids, net, caps, init, arg, hostname, stop_signal, stop_timeout";
+const KEYS: &str = "memory, cpu, pids, net, caps, init, arg, hostname, stop_signal, stop_timeout, seccomp";
 
 impl GuestSpec {
     /// A spec with every default, for `name` rooted at `root` (not validated).
@@ -302,6 +304,7 @@ impl GuestSpec {
             caps: DEFAULT_CAPS,
             stop_signal: DEFAULT_STOP_SIGNAL,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
+            seccomp: true,
         }
     }
 
@@ -367,6 +370,13 @@ impl GuestSpec {
                     }
                     spec.stop_timeout = d;
                 }
+                "seccomp" => {
+                    spec.seccomp = match value {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(format!("seccomp={value}: on or off")),
+                    }
+                }
                 _ => return Err(format!("unknown option '{key}' (options: {KEYS})")),
             }
         }
@@ -409,6 +419,9 @@ impl GuestSpec {
         }
         if self.stop_timeout != DEFAULT_STOP_TIMEOUT {
             o.push(format!("stop_timeout={}", crate::time::fmt_duration(self.stop_timeout)));
+        }
+        if !self.seccomp {
+            o.push("seccomp=off".to_string());
         }
         o.join("::")
     }
@@ -573,6 +586,7 @@ mod tests {
         assert_eq!(g.caps, DEFAULT_CAPS);
         assert_eq!(g.stop_signal, libc::SIGINT);
         assert_eq!(g.stop_timeout, Duration::from_secs(20));
+        assert!(g.seccomp);
         assert_eq!(g.options_text(), "");
         // Trailing slashes and doubled slashes are normalised.
         assert_eq!(ok("www::/srv//www/").root, PathBuf::from("/srv/www"));
@@ -592,6 +606,16 @@ mod tests {
             g.options_text(),
             format!("memory=268435456::cpu=50%::pids=512::caps={}::stop_signal=SIGPWR", caps_to_string(g.caps))
         );
+    }
+
+    #[test]
+    fn seccomp_switch() {
+        assert!(ok("a::/g::seccomp=on").seccomp);
+        let g = ok("a::/g::seccomp=off");
+        assert!(!g.seccomp);
+        assert_eq!(g.options_text(), "seccomp=off");
+        assert!(bad("a::/g::seccomp=no").contains("on or off"));
+        assert!(bad("a::/g::seccomp=off::seccomp=on").contains("twice"));
     }
 
     #[test]

@@ -366,7 +366,7 @@ impl Guests {
             .filter(running)
             .ok_or_else(|| GuestError::Other(format!("guest {name} is not running")))?;
         let pidfd = open_pidfd(st.init).ok_or_else(|| GuestError::Other(format!("guest {name} is not running")))?;
-        let filter = seccomp::program().map_err(GuestError::Config)?;
+        let filter = if st.seccomp { seccomp::program().map_err(GuestError::Config)? } else { Vec::new() };
         let cap_last = cap_last_cap();
         let cmd: Vec<String> = if cmd.is_empty() { vec!["/bin/sh".to_string()] } else { cmd.to_vec() };
         let c = |s: &str| CString::new(s).map_err(|_| GuestError::Config(format!("'{s}' contains a NUL byte")));
@@ -424,8 +424,10 @@ impl Guests {
                         if let Err(e) = sys::caps::set_no_new_privs() {
                             fail("no_new_privs", e);
                         }
-                        if let Err(e) = sys::caps::install_seccomp(&filter) {
-                            fail("seccomp filter", e);
+                        if !filter.is_empty() {
+                            if let Err(e) = sys::caps::install_seccomp(&filter) {
+                                fail("seccomp filter", e);
+                            }
                         }
                         let mut last = Errno::ENOENT;
                         for path in &candidates {

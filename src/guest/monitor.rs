@@ -61,6 +61,7 @@ struct Ctx {
     caps: u64,
     stop_signal: i32,
     stop_timeout_ms: u64,
+    seccomp: bool,
     v2: Option<OwnedFd>,
     master: OwnedFd,
     slave: OwnedFd,
@@ -87,7 +88,8 @@ pub(super) fn start(g: &Guests, spec: &GuestSpec) -> Result<i32, GuestError> {
     if !md.is_dir() {
         return Err(GuestError::Config(format!("root directory {} is not a directory", spec.root.display())));
     }
-    let filter = seccomp::program().map_err(GuestError::Config)?;
+    // An empty program: no filter (`seccomp=off`).
+    let filter = if spec.seccomp { seccomp::program().map_err(GuestError::Config)? } else { Vec::new() };
     let layout = cgroup::discover()?;
     let limits = Limits { memory: spec.memory, cpu_percent: spec.cpu_percent, pids: spec.pids };
     let plan = cgroup::plan(&layout, g.cgroup_parent(), &spec.name, &limits).map_err(GuestError::Config)?;
@@ -137,6 +139,7 @@ pub(super) fn start(g: &Guests, spec: &GuestSpec) -> Result<i32, GuestError> {
             caps: spec.caps,
             stop_signal: spec.stop_signal,
             stop_timeout_ms: u64::try_from(spec.stop_timeout.as_millis()).unwrap_or(u64::MAX),
+            seccomp: spec.seccomp,
             v2,
             master: pty.master,
             slave: pty.slave,
@@ -381,6 +384,7 @@ fn launch(ctx: &mut Ctx) -> Result<(Pid, OwnedFd), String> {
             caps: ctx.caps,
             stop_signal: ctx.stop_signal,
             stop_timeout_ms: ctx.stop_timeout_ms,
+            seccomp: ctx.seccomp,
             net: ctx.net.text(),
             cgroups: ctx.dirs.clone(),
             started,

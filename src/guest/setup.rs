@@ -319,6 +319,7 @@ pub struct ChildPlan {
     pub close: Vec<RawFd>,
     pub caps: u64,
     pub cap_last: u32,
+    /// The seccomp program; empty: none (`seccomp=off`).
     pub filter: Vec<libc::sock_filter>,
     pub init: CString,
     pub argv: Vec<CString>,
@@ -464,8 +465,10 @@ pub fn child_main(p: &ChildPlan) -> ! {
     if let Err(e) = sys::caps::set_no_new_privs() {
         fail(p.err, STEP_NO_NEW_PRIVS, e);
     }
-    if let Err(e) = sys::caps::install_seccomp(&p.filter) {
-        fail(p.err, STEP_SECCOMP, e);
+    if !p.filter.is_empty() {
+        if let Err(e) = sys::caps::install_seccomp(&p.filter) {
+            fail(p.err, STEP_SECCOMP, e);
+        }
     }
     let e = sys::ns::execve(&p.init, &p.argv_ptrs, &p.envp_ptrs);
     fail(p.err, STEP_EXEC, e)

@@ -61,6 +61,8 @@ pub struct State {
     pub stop_signal: i32,
     /// `stop_timeout`, milliseconds.
     pub stop_timeout_ms: u64,
+    /// Whether the guest runs under the seccomp filter (`enter` does the same).
+    pub seccomp: bool,
     /// `net=` as configured.
     pub net: String,
     pub cgroups: Vec<CgDir>,
@@ -72,7 +74,7 @@ impl State {
     pub fn to_text(&self) -> String {
         let mut s = format!(
             "name={}\nroot={}\ninit_pid={}\ninit_start={}\nmonitor_pid={}\nmonitor_start={}\ncaps={:#x}\n\
-             stop_signal={}\nstop_timeout_ms={}\nnet={}\nstarted={}\n",
+             stop_signal={}\nstop_timeout_ms={}\nseccomp={}\nnet={}\nstarted={}\n",
             self.name,
             self.root,
             self.init.pid,
@@ -82,6 +84,7 @@ impl State {
             self.caps,
             self.stop_signal,
             self.stop_timeout_ms,
+            if self.seccomp { "on" } else { "off" },
             self.net,
             self.started
         );
@@ -101,6 +104,7 @@ impl State {
         let mut caps = None;
         let mut sig = None;
         let mut stop_ms = None;
+        let mut seccomp = None;
         let mut net = None;
         let mut started = None;
         let mut cgroups = Vec::new();
@@ -128,6 +132,13 @@ impl State {
                     sig = Some(v.parse::<i32>().ok().filter(|s| (1..=64).contains(s)).ok_or("bad stop_signal")?)
                 }
                 "stop_timeout_ms" => stop_ms = Some(num(v)?),
+                "seccomp" => {
+                    seccomp = Some(match v {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(format!("bad seccomp '{v}'")),
+                    })
+                }
                 "net" => net = Some(v.to_string()),
                 "started" => started = Some(num(v)?),
                 "cgroup" => cgroups.push(CgDir::from_line(v).ok_or_else(|| format!("bad cgroup '{v}'"))?),
@@ -149,6 +160,8 @@ impl State {
             caps: caps.ok_or_else(|| missing("caps"))?,
             stop_signal: sig.ok_or_else(|| missing("stop_signal"))?,
             stop_timeout_ms: stop_ms.unwrap_or(20_000),
+            // A state file from before the option: every guest had the filter.
+            seccomp: seccomp.unwrap_or(true),
             net: net.ok_or_else(|| missing("net"))?,
             cgroups,
             started: started.unwrap_or(0),
@@ -205,6 +218,7 @@ mod tests {
             caps: 0xb043_05fb,
             stop_signal: 2,
             stop_timeout_ms: 1500,
+            seccomp: true,
             net: "macvlan:eth0".into(),
             cgroups: vec![
                 CgDir { path: PathBuf::from("/sys/fs/cgroup/unified/tandem/www"), v1: None },
@@ -227,6 +241,12 @@ mod tests {
         assert!(State::parse(&t.replace("caps=0x", "caps=")).is_err());
         assert!(State::parse(&t.replace("init_pid=1234", "init_pid=-1")).is_err());
         assert!(State::parse("nonsense").is_err());
+        // seccomp: written out; a file from before the option means "on".
+        assert!(t.contains("seccomp=on\n"), "{t}");
+        assert_eq!(State::parse(&t.replace("seccomp=on\n", "")).unwrap(), s);
+        let off = State { seccomp: false, ..s.clone() };
+        assert_eq!(State::parse(&off.to_text()).unwrap(), off);
+        assert!(State::parse(&t.replace("seccomp=on", "seccomp=1")).is_err());
     }
 
     #[test]
