@@ -1544,6 +1544,16 @@ def md_guests():
                          f" {pct(e.get(f'{w}_diff_cpu_pct')) if w != 'host' else '–'} |"
                          f" {pct(e.get(f'{w}_diff_real_pct')) if w != 'host' else '–'} |"
                          f" {e.get(f'{w}_spread_cpu_pct', 0):.2f} % | {e.get(f'{w}_spread_real_pct', 0):.2f} % |")
+        verdicts = []
+        for label, e in ov.items():
+            if label == "get":
+                continue  # not like for like (see the text)
+            for w, name in (("guest", "a guest"), ("nosc", "a `seccomp=off` guest")):
+                d = e.get(f"{w}_diff_cpu_pct")
+                if d:
+                    verdicts.append(f"{label} in {name} {d['median']:+.2f} % ({'met' if abs(d['median']) <= 1 else 'MISSED'})")
+        if verdicts:
+            L += ["", "Overhead goal (within 1 % per CPU second, median of the rounds): " + "; ".join(verdicts) + "."]
     st = g.get("start")
     if st:
         L += ["", "**Guests: start to first HTTP answer** — the same busybox root (busybox init, `httpd -f` from its"
