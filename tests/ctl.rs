@@ -90,8 +90,8 @@ fn control_socket_is_root_only_and_status_json_has_the_interface_shape() {
     assert!(!a.dir.join("pid").exists(), "pidfile left behind after a clean exit");
 }
 
-/// A burst of local connections (here: 8, then 9, idle ones held open) must not make
-/// DRBD's fence-peer handler get "busy": a slot is kept for `outdate`.
+/// A burst of local connections (here: 8, then 12, idle ones held open) must not make
+/// DRBD's fence-peer handler get "busy": slots are kept for `outdate`.
 #[test]
 fn fence_peer_is_answered_while_idle_connections_fill_the_slots() {
     if !require(&["ip"]) {
@@ -111,11 +111,58 @@ fn fence_peer_is_answered_while_idle_connections_fill_the_slots() {
     let (code, out) = a.ctl(&["fence-peer", "r0"]);
     assert!(!out.contains("busy"), "{out}");
     assert_eq!(code, 5, "{out}");
-    // An idle connection sitting in the kept slot does not keep it.
-    idle.push(std::os::unix::net::UnixStream::connect(&a.sock).unwrap());
-    std::thread::sleep(Duration::from_millis(100));
+    // Idle connections sitting in every kept slot do not keep them: once silent for half a
+    // second, the longest-silent one gives its slot to a new connection.
+    for _ in 0..tandem::ctl::server::OUTDATE_SLOTS {
+        idle.push(std::os::unix::net::UnixStream::connect(&a.sock).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(700));
     let (code, out) = a.ctl(&["fence-peer", "r0"]);
     assert!(!out.contains("busy") && code == 5, "{code} {out}");
     drop(idle);
     assert!(wait_for(Duration::from_secs(2), Duration::from_millis(20), || a.ctl(&["status"]).0 == 0));
+}
+
+/// DRBD calls its fence-peer handler once per resource, all at once when the replication
+/// link drops. While a burst of other clients holds every general slot, each of those
+/// concurrent handlers still gets a slot of its own: none is "busy", none is cut off.
+#[test]
+fn concurrent_fence_peers_are_answered_while_the_general_slots_are_full() {
+    if !require(&["ip"]) {
+        return;
+    }
+    let rig = Rig::new();
+    // The peer is started late: the requests wait for it (Init), holding their slots.
+    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 10s", "");
+    let mut a = rig.node("alpha", &cfg);
+    let mut b = rig.node("beta", &cfg);
+    a.start();
+    assert_eq!(a.peer_state(), "init");
+    let idle: Vec<std::os::unix::net::UnixStream> =
+        (0..8).map(|_| std::os::unix::net::UnixStream::connect(&a.sock).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let asks: Vec<std::process::Child> = ["r0", "r1", "r2"]
+        .iter()
+        .map(|r| {
+            Command::new(tandem())
+                .args(["fence-peer", "-s"])
+                .arg(&a.sock)
+                .arg(r)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    b.start();
+    for (r, c) in ["r0", "r1", "r2"].iter().zip(asks) {
+        let o = c.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!text.contains("busy"), "{r}: {text}");
+        // Answered by the live peer (no DRBD on this machine: 1, not outdated).
+        assert_eq!(o.status.code(), Some(1), "{r}: {text}");
+        assert!(text.contains(&format!("peer answered 1 for {r}")), "{r}: {text}");
+    }
+    drop(idle);
 }

@@ -1,11 +1,14 @@
 //! The daemon side of the control socket. Non-blocking; driven by the poll loop.
 //! At most [`MAX_CONNS`] clients at once, each with a deadline; only uid 0 is served.
 //!
-//! One more slot is kept for `outdate` (DRBD's fence-peer handler, which must be answered
-//! while a burst of other clients, or idle connections of any local user, fill the others):
-//! a connection gets it only when every other slot is taken; anything but `outdate` read
-//! there is answered "busy", and a connection still silent there is closed when another
-//! one arrives, so idle connections cannot hold it.
+//! [`OUTDATE_SLOTS`] more slots are kept for `outdate` (DRBD's fence-peer handler, which
+//! must be answered while a burst of other clients, or idle connections, fill the others;
+//! DRBD runs it once per resource, all at once when the replication link drops): a
+//! connection gets one only when every other slot is taken; anything but `outdate` read
+//! there is answered "busy". When all of them are taken too, the connection that has been
+//! silent there longest, for at least [`KEPT_SILENCE`], is closed for the new one, so idle
+//! connections cannot hold them, and handlers that connect at once do not push each other
+//! out before their requests are read.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -20,10 +23,13 @@ use super::{CtlError, Request, MAX_REQUEST};
 use crate::time::{Duration, Instant};
 
 pub const MAX_CONNS: usize = 8;
-/// Connection slots in all: [`MAX_CONNS`] and the one kept for `outdate`.
-pub const SLOTS: usize = MAX_CONNS + 1;
-/// The index of the slot kept for `outdate`.
-const RESERVED: usize = MAX_CONNS;
+/// Slots kept for `outdate`: as many DRBD resources' fence-peer handlers at once.
+pub const OUTDATE_SLOTS: usize = 4;
+/// Connection slots in all: [`MAX_CONNS`] and the [`OUTDATE_SLOTS`] after them.
+pub const SLOTS: usize = MAX_CONNS + OUTDATE_SLOTS;
+/// How long a connection in a kept slot may stay silent before another one may take its
+/// slot (a fence-peer handler sends its request as soon as it connects).
+const KEPT_SILENCE: Duration = Duration::from_millis(500);
 const BUSY: &[u8] = b"1\nbusy: too many control connections\n";
 /// How long a client may take to send its request and read the answer.
 pub const CONN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +49,8 @@ struct Conn {
     len: usize,
     out: Vec<u8>,
     state: ConnState,
+    /// When it was accepted.
+    opened: Instant,
     deadline: Instant,
     /// Not uid 0: its request is read (closing with unread data would reset the connection
     /// and lose the answer) and answered with a refusal.
@@ -137,7 +145,7 @@ impl Server {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            let Some(i) = self.free_slot() else {
+            let Some(i) = self.free_slot(now) else {
                 let _ = (&stream).write(BUSY);
                 continue;
             };
@@ -148,27 +156,38 @@ impl Server {
                 len: 0,
                 out: Vec::new(),
                 state: ConnState::Reading,
+                opened: now,
                 deadline: now + CONN_TIMEOUT,
                 refused,
             });
         }
     }
 
-    /// A free general slot, else the reserved one: free, or held by a connection that has
-    /// not sent its request yet (it is closed: idle connections cannot keep it).
-    fn free_slot(&mut self) -> Option<usize> {
+    /// A free general slot, else a free kept one, else the kept slot of the connection
+    /// silent longest (at least [`KEPT_SILENCE`]; it is closed).
+    fn free_slot(&mut self, now: Instant) -> Option<usize> {
         if let Some(i) = self.conns.iter().take(MAX_CONNS).position(|c| c.is_none()) {
             return Some(i);
         }
-        let reserved = self.conns.get_mut(RESERVED)?;
-        match reserved {
-            None => Some(RESERVED),
-            Some(c) if matches!(c.state, ConnState::Reading) => {
-                *reserved = None;
-                Some(RESERVED)
-            }
-            Some(_) => None,
+        if let Some(i) = self.conns.iter().skip(MAX_CONNS).position(|c| c.is_none()) {
+            return Some(MAX_CONNS + i);
         }
+        let (_, i) = self
+            .conns
+            .iter()
+            .enumerate()
+            .skip(MAX_CONNS)
+            .filter_map(|(i, c)| match c {
+                Some(c) if matches!(c.state, ConnState::Reading) && now.saturating_since(c.opened) >= KEPT_SILENCE => {
+                    Some((c.opened, i))
+                }
+                _ => None,
+            })
+            .min()?;
+        if let Some(slot) = self.conns.get_mut(i) {
+            *slot = None;
+        }
+        Some(i)
     }
 
     /// Reads from connection `i`; returns a complete request once a line has arrived.
@@ -199,7 +218,7 @@ impl Server {
                         }
                         let line = String::from_utf8_lossy(filled.get(..nl).unwrap_or(&[])).into_owned();
                         let request = Request::parse(line.trim());
-                        if i == RESERVED && !matches!(request, Ok(Request::Outdate(_))) {
+                        if i >= MAX_CONNS && !matches!(request, Ok(Request::Outdate(_))) {
                             let busy = String::from_utf8_lossy(BUSY.get(2..).unwrap_or(&[])).into_owned();
                             self.reply(i, 1, &busy);
                             return None;
