@@ -7,7 +7,7 @@
 //! guest_ctl [...] status NAME::ROOTDIR[::…]      exit 0 running, 3 stopped
 //! guest_ctl [...] list
 //! guest_ctl [...] enter  NAME CMD [ARG…]          exit code of CMD
-//! guest_ctl [...] addr   NAME ADDR/PREFIX         add to a private guest's eth0 and announce
+//! guest_ctl [...] addr   NAME ADDR/PREFIX         add to a private guest's eth0, send gratuitous ARPs
 //! guest_ctl [...] cgroups NAME                    the guest's cgroup directories
 //! ```
 //! start/stop/status go through the `guest` agent exactly as the daemon's forked child does.
@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tandem::agent::guest::{add_address, announce, GuestAgent};
+use tandem::agent::guest::{add_address, garp, GuestAgent};
 use tandem::agent::{Agent, Op, Outcome};
 use tandem::guest::Guests;
 
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            if let Err(e) = announce(&guests, name, idx, addr) {
+            if let Err(e) = garp(&guests, name, idx, addr) {
                 eprintln!("{e}");
                 return ExitCode::from(1);
             }

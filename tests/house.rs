@@ -149,3 +149,80 @@ fn the_check_catches_what_it_should() {
     }
     assert!(offences("the issue\nis the lock").is_empty());
 }
+
+/// The backquoted words of a table cell.
+fn quoted(cell: &str) -> Vec<&str> {
+    cell.split('`').skip(1).step_by(2).collect()
+}
+
+/// The top-level modules `crate::` paths in `text` name.
+fn crate_paths(text: &str) -> Vec<String> {
+    text.match_indices("crate::")
+        .map(|(i, m)| text[i + m.len()..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect())
+        .filter(|s: &String| !s.is_empty())
+        .collect()
+}
+
+/// docs/architecture.md's layer table holds: every module of src/ has a row, and imports
+/// point down to what the row lists (`sys` and `time` serve every row; `testutil` is the unit
+/// tests').
+#[test]
+fn layers_import_only_downwards() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let table = doc.split("## Layers and what each may import").nth(1).expect("no layer section");
+    // module → (row, what it may import)
+    let mut rows: Vec<(String, u32, Vec<String>)> = Vec::new();
+    for line in table.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(row) = cells.get(1).and_then(|c| c.parse::<u32>().ok()) else { continue };
+        let may: Vec<String> = quoted(cells[3]).iter().map(|s| s.to_string()).collect();
+        for m in quoted(cells[2]) {
+            if let Some(name) = m.strip_suffix('/').or_else(|| m.strip_suffix(".rs")) {
+                rows.push((name.to_string(), row, may.clone()));
+            }
+        }
+    }
+    assert!(rows.len() > 15, "the layer table lists only {rows:?}");
+    let row_of = |m: &str| rows.iter().find(|r| r.0 == m).map(|r| r.1);
+
+    let mut bad = Vec::new();
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(root.join("src")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let module = name.strip_suffix(".rs").unwrap_or(&name).to_string();
+        if module == "lib" || module == "testutil" {
+            continue;
+        }
+        seen.push(module.clone());
+        let Some((_, row, may)) = rows.iter().find(|r| r.0 == module) else {
+            bad.push(format!("src/{name}: no row in the layer table"));
+            continue;
+        };
+        let mut files = Vec::new();
+        if e.path().is_dir() {
+            walk(&e.path(), &mut files);
+        } else {
+            files.push(e.path());
+        }
+        for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "rs")) {
+            let text = std::fs::read_to_string(f).unwrap();
+            for m in crate_paths(&text) {
+                if m == module || ["sys", "time", "testutil"].contains(&m.as_str()) {
+                    continue;
+                }
+                let rel = f.strip_prefix(root).unwrap_or(f).display();
+                match row_of(&m) {
+                    None => bad.push(format!("{rel}: imports `{m}`, which has no row")),
+                    Some(r) if r >= *row => bad.push(format!("{rel}: row {row} imports `{m}` of row {r}")),
+                    Some(_) if !may.contains(&m) => bad.push(format!("{rel}: imports `{m}`, not in its row's list")),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    bad.sort();
+    bad.dedup();
+    assert!(seen.len() > 15, "found only {seen:?} under src/");
+    assert!(bad.is_empty(), "docs/architecture.md's layer table and the code disagree:\n{}", bad.join("\n"));
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{require, spawn_in_netns, Netns};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use tandem::agent::ip::{send_announce, IpAgent};
+use tandem::agent::ip::{send_garp, IpAgent};
 use tandem::agent::{Agent, AgentError, Op, Outcome};
 use tandem::netlink::route;
 use tandem::netlink::{NlSocket, Protocol};
@@ -77,7 +77,7 @@ fn v4_with_label_add_check_remove() {
     }
     let p = pair();
     let ag = agent_in(&p.a, format!("192.0.2.50/24/{}/web", p.va)).unwrap();
-    assert_eq!(ag.announce(), None);
+    assert_eq!(ag.garp(), None);
     let (ag, r) = op(&p.a, ag, Op::Status);
     assert_eq!(r.unwrap(), Outcome::Stopped);
     let (ag, r) = op(&p.a, ag, Op::Start);
@@ -87,7 +87,7 @@ fn v4_with_label_add_check_remove() {
     assert!(line.contains("brd 192.0.2.255"), "{line}");
     assert!(line.trim_end().ends_with(&format!("{}:web", p.va)), "{line}");
     let (idx, _) = mac_of(&p.a, &p.va);
-    let ann = ag.announce().unwrap();
+    let ann = ag.garp().unwrap();
     assert_eq!((ann.ifindex, ann.addr), (idx, "192.0.2.50".parse().unwrap()));
 
     // idempotent start
@@ -221,12 +221,12 @@ fn capture(
     h
 }
 
-fn start_and_announce(p: &Pair, arg: String) -> IpAgent {
+fn start_and_send_garp(p: &Pair, arg: String) -> IpAgent {
     let ag = agent_in(&p.a, arg).unwrap();
     let (ag, r) = op(&p.a, ag, Op::Start);
     assert_eq!(r.unwrap(), Outcome::Running);
-    let ann = ag.announce().unwrap();
-    p.a.run(move || send_announce(&ann)).unwrap();
+    let ann = ag.garp().unwrap();
+    p.a.run(move || send_garp(&ann)).unwrap();
     ag
 }
 
@@ -239,7 +239,7 @@ fn gratuitous_arp_is_captured() {
     let (_, mac) = mac_of(&p.a, &p.va);
     let addr = Ipv4Addr::new(192, 0, 2, 50);
     let cap = capture(&p.b, &p.vb, ETH_P_ARP, move |f| f.len() >= 42 && f[28..32] == addr.octets());
-    start_and_announce(&p, format!("{addr}/24/{}", p.va));
+    start_and_send_garp(&p, format!("{addr}/24/{}", p.va));
     let f = cap.join().unwrap().expect("no gratuitous ARP captured");
     assert_eq!(&f[0..6], &[0xff; 6], "broadcast destination");
     assert_eq!(&f[6..12], &mac, "source MAC");
@@ -262,7 +262,7 @@ fn unsolicited_na_is_captured() {
     let cap = capture(&p.b, &p.vb, ETH_P_IPV6, move |f| {
         f.len() >= 86 && f[20] == 58 && f[54] == 136 && f[62..78] == addr.octets()
     });
-    start_and_announce(&p, format!("{addr}/64/{}", p.va));
+    start_and_send_garp(&p, format!("{addr}/64/{}", p.va));
     let f = cap.join().unwrap().expect("no unsolicited NA captured");
     assert_eq!(&f[0..6], &[0x33, 0x33, 0, 0, 0, 1]);
     assert_eq!(&f[6..12], &mac);
@@ -303,7 +303,7 @@ fn neighbour_tables_learn_the_new_mac() {
     for addr in ["192.0.2.50", "2001:db8:1::50"] {
         p.b.ip(&["neigh", "replace", addr, "dev", &p.vb, "lladdr", old, "nud", "stale"]);
     }
-    // adding the addresses alone does not announce them
+    // adding the addresses alone sends no gratuitous ARP
     let v4 = agent_in(&p.a, format!("192.0.2.50/24/{}", p.va)).unwrap();
     let (v4, r) = op(&p.a, v4, Op::Start);
     r.unwrap();
@@ -315,8 +315,8 @@ fn neighbour_tables_learn_the_new_mac() {
     assert!(p.b.ip(&["neigh", "show", "2001:db8:1::50", "dev", &p.vb]).contains(old));
 
     for ag in [&v4, &v6] {
-        let ann = ag.announce().unwrap();
-        p.a.run(move || send_announce(&ann)).unwrap();
+        let ann = ag.garp().unwrap();
+        p.a.run(move || send_garp(&ann)).unwrap();
     }
     assert!(neigh_has(&p, "192.0.2.50", &mac), "IPv4 neighbour not updated by the gratuitous ARP");
     assert!(neigh_has(&p, "2001:db8:1::50", &mac), "IPv6 neighbour not updated by the NA");

@@ -6,13 +6,13 @@
 //! kills it, status reads the runtime state. None of them depends on the daemon's memory.
 //!
 //! For `net=macvlan:IFACE` / `net=ipvlan:IFACE` guests the group's addresses live inside
-//! the guest's network namespace: [`add_address`], [`del_address`] and [`announce`] do
+//! the guest's network namespace: [`add_address`], [`del_address`] and [`garp`] do
 //! the work of the `ip` agent there.
 
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 
-use super::ip::{send_announce, Announce};
+use super::ip::{send_garp, GarpTarget};
 use super::{Agent, AgentError, Exec, Op, Outcome};
 use crate::config::guest::GuestSpec;
 use crate::guest::{net, GuestError, GuestState, Guests};
@@ -79,7 +79,7 @@ impl Agent for GuestAgent {
 }
 
 /// Adds `addr/prefix` to the `eth0` of running guest `name` (a private network), from
-/// inside its namespace. Returns the interface index there (for [`announce`]).
+/// inside its namespace. Returns the interface index there (for [`garp`]).
 pub fn add_address(guests: &Guests, name: &str, addr: IpAddr, prefix: u8) -> Result<u32, AgentError> {
     let ns = guests.netns(name)?;
     Ok(net::add_address(ns.as_fd(), addr, prefix)?)
@@ -93,11 +93,11 @@ pub fn del_address(guests: &Guests, name: &str, addr: IpAddr, prefix: u8) -> Res
 
 /// Sends ONE gratuitous ARP (IPv4) or unsolicited NA (IPv6) for `addr` from inside the
 /// guest's network namespace, on its interface `ifindex` (as [`add_address`] returned).
-pub fn announce(guests: &Guests, name: &str, ifindex: u32, addr: IpAddr) -> Result<(), AgentError> {
+pub fn garp(guests: &Guests, name: &str, ifindex: u32, addr: IpAddr) -> Result<(), AgentError> {
     let ns = guests.netns(name)?;
     let mut out: Result<(), AgentError> = Ok(());
     net::with_netns(ns.as_fd(), || {
-        out = send_announce(&Announce { ifindex, addr });
+        out = send_garp(&GarpTarget { ifindex, addr });
         Ok(())
     })?;
     out

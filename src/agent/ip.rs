@@ -1,5 +1,5 @@
 //! The `ip::ADDR/PREFIX[/IFACE[/LABEL]]` agent: adds and removes an address with
-//! rtnetlink, and announces it with a gratuitous ARP request (IPv4) or an unsolicited
+//! rtnetlink, and sends a gratuitous ARP request (IPv4) or an unsolicited
 //! neighbour advertisement (IPv6) on a packet socket.
 //!
 //! The argument is the config's [`IpSpec`]:
@@ -25,10 +25,10 @@ use crate::netlink::{NetlinkError, NlSocket, Protocol};
 use crate::sys::packet::PacketSocket;
 use crate::time::Duration;
 
-/// What to announce after an address is added: the daemon sends one immediately and
+/// Where to send gratuitous ARPs after an address is added: the daemon sends one immediately and
 /// the rest (`garp_count - 1`) every `garp_interval` from its timer wheel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Announce {
+pub struct GarpTarget {
     pub ifindex: u32,
     pub addr: IpAddr,
 }
@@ -41,8 +41,8 @@ pub struct IpAgent {
     /// Prefix as used (given, or found at build time).
     prefix: u8,
     /// Where the address went at the last successful start.
-    announce: Option<Announce>,
-    /// The interface found at build time (where announcements will go).
+    garp: Option<GarpTarget>,
+    /// The interface found at build time (where its gratuitous ARPs will go).
     ifindex: u32,
     /// How long one operation's netlink requests may wait in total.
     budget: Duration,
@@ -80,7 +80,7 @@ impl IpAgent {
             text: text.to_owned(),
             spec: spec.clone(),
             prefix,
-            announce: None,
+            garp: None,
             ifindex,
             budget: crate::netlink::DEFAULT_TIMEOUT,
         })
@@ -188,7 +188,7 @@ impl IpAgent {
             }
             Err(e) => return Err(nl_err(e)),
         }
-        self.announce = Some(Announce { ifindex: idx, addr: self.spec.addr });
+        self.garp = Some(GarpTarget { ifindex: idx, addr: self.spec.addr });
         Ok(Outcome::Running)
     }
 
@@ -201,7 +201,7 @@ impl IpAgent {
                 Err(e) => return Err(nl_err(e)),
             }
         }
-        self.announce = None;
+        self.garp = None;
         Ok(Outcome::Stopped)
     }
 
@@ -238,10 +238,10 @@ impl Agent for IpAgent {
             Op::Status => self.status(),
         }
     }
-    fn announce(&self) -> Option<Announce> {
-        self.announce
+    fn garp(&self) -> Option<GarpTarget> {
+        self.garp
     }
-    fn announce_iface(&self) -> Option<u32> {
+    fn garp_iface(&self) -> Option<u32> {
         Some(self.ifindex)
     }
     fn set_inline_budget(&mut self, budget: Duration) {
@@ -252,7 +252,7 @@ impl Agent for IpAgent {
     }
 }
 
-// ---- announcements ----
+// ---- gratuitous ARP / unsolicited NA ----
 
 /// Length of a gratuitous ARP frame (padded to the Ethernet minimum without FCS).
 pub const ARP_FRAME_LEN: usize = 60;
@@ -341,24 +341,24 @@ pub fn unsolicited_na_frame(mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
     f
 }
 
-/// Sends ONE announcement for `a`: a gratuitous ARP request (IPv4) or an unsolicited NA
+/// Sends ONE GARP for `a`: a gratuitous ARP request (IPv4) or an unsolicited NA
 /// (IPv6), from the interface's current MAC. The daemon calls it `garp_count` times.
-pub fn send_announce(a: &Announce) -> Result<(), AgentError> {
-    Announcer::new().send(a)
+pub fn send_garp(a: &GarpTarget) -> Result<(), AgentError> {
+    GarpSender::new().send(a)
 }
 
-/// Sends announcements over sockets kept open between calls. Binding an AF_PACKET socket
+/// Sends GARPs over sockets kept open between calls. Binding an AF_PACKET socket
 /// waits for an RCU grace period in the kernel (`synchronize_net`, ~10-20 ms): the daemon
-/// binds one per interface at start-up ([`Announcer::prepare`]) so a failover pays nothing.
+/// binds one per interface at start-up ([`GarpSender::prepare`]) so a failover pays nothing.
 #[derive(Default)]
-pub struct Announcer {
+pub struct GarpSender {
     route: Option<NlSocket>,
     packet: Vec<PacketSocket>,
 }
 
-impl Announcer {
-    pub fn new() -> Announcer {
-        Announcer::default()
+impl GarpSender {
+    pub fn new() -> GarpSender {
+        GarpSender::default()
     }
 
     /// Opens and binds the packet socket for `ifindex` now, if not open yet.
@@ -374,7 +374,7 @@ impl Announcer {
 
     /// ONE gratuitous ARP request (IPv4) or unsolicited NA (IPv6) for `a`, with the
     /// interface's current MAC.
-    pub fn send(&mut self, a: &Announce) -> Result<(), AgentError> {
+    pub fn send(&mut self, a: &GarpTarget) -> Result<(), AgentError> {
         let sock = match &mut self.route {
             Some(s) => s,
             None => self.route.insert(route_socket()?),

@@ -125,13 +125,13 @@ pub trait Agent {
     fn exit_rules(&self) -> runner::ExitRules {
         runner::ExitRules::Lsb
     }
-    /// For `ip` agents: what to announce after a successful start (gratuitous ARP / NA).
-    fn announce(&self) -> Option<ip::Announce> {
+    /// For `ip` agents: where to send gratuitous ARPs (IPv6: unsolicited NAs) after a successful start.
+    fn garp(&self) -> Option<ip::GarpTarget> {
         None
     }
-    /// For `ip` agents: the interface its announcements will use, so the daemon can open
-    /// the announcement socket at start-up rather than during a failover.
-    fn announce_iface(&self) -> Option<u32> {
+    /// For `ip` agents: the interface its gratuitous ARPs will use, so the daemon can open
+    /// the packet socket at start-up rather than during a failover.
+    fn garp_iface(&self) -> Option<u32> {
         None
     }
     /// For `Exec::Inline` agents run inside the daemon's loop: the most one operation may

@@ -204,19 +204,18 @@ mod tests {
 
     #[test]
     fn a_reused_pid_is_left_alone() {
-        let d = std::env::temp_dir().join(format!("tandem-rec-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        let t = crate::testutil::TempDir::new("rec");
+        let d = t.path();
         // A live process of ours, recorded with a start time that is not its own.
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
         let rec = Record { pgid: pid, starttime: starttime(pid).unwrap() + 1, boot_id: boot_id(), tag: 1 };
         std::fs::create_dir_all(d.join("children")).unwrap();
         std::fs::write(d.join("children").join(pid.to_string()), rec.to_line()).unwrap();
-        assert!(kill_previous(&d).is_empty());
+        assert!(kill_previous(d).is_empty());
         assert!(child.try_wait().unwrap().is_none(), "a stranger was killed");
         assert!(!d.join("children").join(pid.to_string()).exists(), "record left");
         let _ = child.kill();
         let _ = child.wait();
-        let _ = std::fs::remove_dir_all(&d);
     }
 }

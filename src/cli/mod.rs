@@ -285,8 +285,8 @@ fn cmd_agent(rest: &[String]) -> i32 {
         }
     };
     if code == 0 && op == Op::Start {
-        if let Some(ann) = a.announce() {
-            if let Err(e) = announce(&ann, crate::config::DEFAULT_GARP_COUNT, crate::config::DEFAULT_GARP_INTERVAL) {
+        if let Some(ann) = a.garp() {
+            if let Err(e) = send_garps(&ann, crate::config::DEFAULT_GARP_COUNT, crate::config::DEFAULT_GARP_INTERVAL) {
                 eprintln!("tandem: announce {}: {e}", ann.addr);
             }
         }
@@ -318,8 +318,8 @@ fn cmd_guest(rest: &[String]) -> i32 {
 
 /// Sends `count` gratuitous ARPs (or unsolicited NAs), `interval` apart, blocking: for
 /// commands, never for the daemon (its loop spaces them with timers).
-fn announce(ann: &agent::ip::Announce, count: u32, interval: Duration) -> Result<(), agent::AgentError> {
-    let mut sender = agent::ip::Announcer::new();
+fn send_garps(ann: &agent::ip::GarpTarget, count: u32, interval: Duration) -> Result<(), agent::AgentError> {
+    let mut sender = agent::ip::GarpSender::new();
     for i in 0..count {
         if i > 0 {
             std::thread::sleep(interval);

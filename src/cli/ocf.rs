@@ -119,21 +119,21 @@ fn act(ra: &'static ra::Ra, action: Action) -> OcfCode {
     }
     let code = ra::result_code(action, &r);
     if code == OcfCode::Success && op == Op::Start {
-        if let Some(ann) = a.announce() {
-            announce(&who, &ann, cfg.arp_count, cfg.arp_interval);
+        if let Some(ann) = a.garp() {
+            send_garps(&who, &ann, cfg.arp_count, cfg.arp_interval);
         }
     }
     code
 }
 
-/// The first announcement now, the others from a background child, so that `start` returns
+/// The first gratuitous ARP now, the others from a background child, so that `start` returns
 /// as soon as the address is usable (the cluster manager starts the next resource then), as
 /// the daemon spaces them with its timers. Without a child, all of them here.
-fn announce(who: &str, ann: &agent::ip::Announce, count: u32, interval: Duration) {
+fn send_garps(who: &str, ann: &agent::ip::GarpTarget, count: u32, interval: Duration) {
     if count == 0 {
         return;
     }
-    if let Err(e) = super::announce(ann, 1, interval) {
+    if let Err(e) = super::send_garps(ann, 1, interval) {
         eprintln!("{who}: announce {}: {e}", ann.addr);
         return;
     }
@@ -147,7 +147,7 @@ fn announce(who: &str, ann: &agent::ip::Announce, count: u32, interval: Duration
         Ok(crate::sys::rt::Forked::Parent { .. }) => 0,
         Ok(crate::sys::rt::Forked::Child) | Err(_) => {
             std::thread::sleep(interval);
-            i32::from(super::announce(ann, rest, interval).is_err())
+            i32::from(super::send_garps(ann, rest, interval).is_err())
         }
     };
     let spawned = std::fs::File::open("/dev/null").map_err(|_| nix::errno::Errno::EIO).and_then(|null| {
@@ -162,7 +162,7 @@ fn announce(who: &str, ann: &agent::ip::Announce, count: u32, interval: Duration
         }
         Err(_) => {
             std::thread::sleep(interval);
-            if let Err(e) = super::announce(ann, rest, interval) {
+            if let Err(e) = super::send_garps(ann, rest, interval) {
                 eprintln!("{who}: announce {}: {e}", ann.addr);
             }
         }

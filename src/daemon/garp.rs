@@ -3,23 +3,23 @@
 
 use log::{debug, info, warn};
 
-use crate::agent::ip::{Announce, Announcer};
+use crate::agent::ip::{GarpSender, GarpTarget};
 use crate::cluster::{GroupId, ResId};
 use crate::time::{Duration, Instant};
 
-/// An address being announced: the rest of its gratuitous ARPs.
+/// An address whose gratuitous ARPs are not all sent yet.
 #[derive(Debug, Clone, Copy)]
 struct Job {
     group: GroupId,
     resource: ResId,
-    a: Announce,
+    a: GarpTarget,
     sent: u32,
     next: Instant,
 }
 
-/// The announcement socket(s) and the addresses still being announced.
+/// The packet socket(s), and the addresses with gratuitous ARPs still to send.
 pub struct Garp {
-    announcer: Announcer,
+    sender: GarpSender,
     jobs: Vec<Job>,
     count: u32,
     interval: Duration,
@@ -28,18 +28,18 @@ pub struct Garp {
 impl Garp {
     /// `n_addresses`: how many addresses the groups hold at most (the job table's size).
     pub fn new(count: u32, interval: Duration, n_addresses: usize) -> Garp {
-        Garp { announcer: Announcer::new(), jobs: Vec::with_capacity(n_addresses.max(4)), count, interval }
+        Garp { sender: GarpSender::new(), jobs: Vec::with_capacity(n_addresses.max(4)), count, interval }
     }
 
-    /// Opens the announcement socket for `ifindex` now: binding one during a failover costs
+    /// Opens the packet socket for `ifindex` now: binding one during a failover costs
     /// an RCU grace period (~10-20 ms) before the first gratuitous ARP.
     pub fn prepare(&mut self, ifindex: u32) -> Result<(), crate::agent::AgentError> {
-        self.announcer.prepare(ifindex)
+        self.sender.prepare(ifindex)
     }
 
-    /// Announces `a` at once and schedules the rest.
-    pub fn start(&mut self, now: Instant, group: GroupId, resource: ResId, a: Announce) {
-        match self.announcer.send(&a) {
+    /// Sends `a` its first gratuitous ARP at once and schedules the rest.
+    pub fn start(&mut self, now: Instant, group: GroupId, resource: ResId, a: GarpTarget) {
+        match self.sender.send(&a) {
             Ok(()) => info!("announced {} (1/{})", a.addr, self.count),
             Err(e) => warn!("announce {}: {e}", a.addr),
         }
@@ -48,12 +48,12 @@ impl Garp {
         }
     }
 
-    /// The resource is being stopped: no more announcements for it.
+    /// The resource is being stopped: no more gratuitous ARPs for it.
     pub fn cancel(&mut self, group: GroupId, resource: ResId) {
         self.jobs.retain(|j| !(j.group == group && j.resource == resource));
     }
 
-    /// Sends the announcements that are due.
+    /// Sends the gratuitous ARPs that are due.
     pub fn run_due(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.jobs.len() {
@@ -62,7 +62,7 @@ impl Garp {
                 job.sent += 1;
                 job.next = now + self.interval;
                 let (a, sent) = (job.a, job.sent);
-                match self.announcer.send(&a) {
+                match self.sender.send(&a) {
                     Err(e) => warn!("announce {}: {e}", a.addr),
                     Ok(()) => debug!("announced {} ({sent}/{})", a.addr, self.count),
                 }

@@ -607,7 +607,7 @@ impl Daemon {
         let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
         let mut garp = Garp::new(cfg.garp_count, cfg.garp_interval, n_res);
         for a in agents.iter().flatten() {
-            if let Some(ifindex) = a.announce_iface() {
+            if let Some(ifindex) = a.garp_iface() {
                 if let Err(e) = garp.prepare(ifindex) {
                     warn!("{}: {e} (will retry when announcing)", a.text());
                 }
@@ -1250,13 +1250,13 @@ impl Daemon {
             self.garp.cancel(group, resource);
         }
         let tag = Job::Op { group, resource, op }.tag();
-        let mut announce = None;
+        let mut garp = None;
         // Some(result) when the operation is over now: inline, or a child that could not start.
         let finished = match agent.exec(op) {
             Exec::Inline => {
                 let r = agent.run(op);
                 if op == Op::Start && r.is_ok() {
-                    announce = agent.announce();
+                    garp = agent.garp();
                 }
                 Some(r)
             }
@@ -1285,7 +1285,7 @@ impl Daemon {
                 .map(Err),
         };
         // The gratuitous ARP goes out before anything else happens.
-        if let Some(a) = announce {
+        if let Some(a) = garp {
             self.garp.start(now, group, resource, a);
         }
         if let Some(r) = finished {

@@ -453,31 +453,20 @@ pub fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use crate::testutil::TempDir;
 
-    static N: AtomicU32 = AtomicU32::new(0);
-
-    /// A private OCF root with agents written as shell scripts.
-    struct Root(PathBuf);
+    /// A private OCF root with agents written as shell scripts; removed on drop.
+    struct Root(TempDir);
     impl Root {
         fn new() -> Root {
-            let p = std::env::temp_dir().join(format!(
-                "tandem-ocf-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(p.join("resource.d/test")).unwrap();
-            Root(p)
+            let dir = TempDir::new("ocf");
+            std::fs::create_dir_all(dir.join("resource.d/test")).unwrap();
+            Root(dir)
         }
         fn agent(&self, name: &str, body: &str) {
             let p = self.0.join("resource.d/test").join(name);
             std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-    }
-    impl Drop for Root {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -515,7 +504,7 @@ mod tests {
             stop: Duration::from_secs(40),
             status: Duration::from_millis(1500),
         };
-        let a = OcfAgent::with_root(&s, "ocf::test:env", "web-env-2", &r.0).unwrap().with_timeouts(t);
+        let a = OcfAgent::with_root(&s, "ocf::test:env", "web-env-2", r.0.path()).unwrap().with_timeouts(t);
         let path = r.0.join("resource.d/test/env").display().to_string();
         let Exec::ExecEnv { argv, env } = a.exec(Op::Status) else { panic!() };
         assert_eq!(argv, [path.clone(), "monitor".to_string()]);
@@ -532,7 +521,7 @@ mod tests {
             "OCF_RA_VERSION_MAJOR=1\nOCF_RA_VERSION_MINOR=1\nOCF_RESKEY_CRM_meta_timeout=30000\n\
              OCF_RESKEY_empty=\nOCF_RESKEY_ip=2001:db8::50\nOCF_RESKEY_opts=a=b\n\
              OCF_RESOURCE_INSTANCE=web-env-2\nOCF_RESOURCE_PROVIDER=test\nOCF_RESOURCE_TYPE=env\nOCF_ROOT={}\n",
-            r.0.display()
+            r.0.path().display()
         );
         assert_eq!(out, want);
         assert_eq!(a.instance(), "web-env-2");
@@ -543,7 +532,7 @@ mod tests {
         let r = Root::new();
         // The exit code of each action comes from a parameter: OCF_RESKEY_<action>.
         r.agent("codes", r#"echo "said $1" >&2; eval "exit \${OCF_RESKEY_$1:-0}""#);
-        let agent = |w: &str| OcfAgent::with_root(&spec(w), w, "i", &r.0).unwrap();
+        let agent = |w: &str| OcfAgent::with_root(&spec(w), w, "i", r.0.path()).unwrap();
         let mut a = agent("ocf::test:codes::start=0::stop=0::monitor=7");
         assert_eq!(a.run(Op::Start).unwrap(), Outcome::Running);
         assert_eq!(a.run(Op::Stop).unwrap(), Outcome::Stopped);
@@ -575,17 +564,17 @@ esac
 exit 3"#,
         );
         r.agent("nometa", "echo broken >&2; exit 1");
-        let ok = OcfAgent::with_root(&spec("ocf::test:v::need=1"), "w", "i", &r.0).unwrap();
+        let ok = OcfAgent::with_root(&spec("ocf::test:v::need=1"), "w", "i", r.0.path()).unwrap();
         assert!(ok.validate_all().unwrap());
         assert_eq!(ok.meta_data().unwrap(), "<resource-agent name=\"v\"><parameters/><actions/></resource-agent>\n");
-        let bad = OcfAgent::with_root(&spec("ocf::test:v"), "w", "i", &r.0).unwrap();
+        let bad = OcfAgent::with_root(&spec("ocf::test:v"), "w", "i", r.0.path()).unwrap();
         let e = bad.validate_all().unwrap_err().to_string();
         assert_eq!(e, "exited with status 6 (OCF_ERR_CONFIGURED: not configured): need is not set");
-        let nometa = OcfAgent::with_root(&spec("ocf::test:nometa"), "w", "i", &r.0).unwrap();
+        let nometa = OcfAgent::with_root(&spec("ocf::test:nometa"), "w", "i", r.0.path()).unwrap();
         assert!(nometa.meta_data().unwrap_err().to_string().contains("broken"));
         // validate-all not implemented: nothing to check.
         r.agent("noval", "exit 3");
-        assert!(!OcfAgent::with_root(&spec("ocf::test:noval"), "w", "i", &r.0).unwrap().validate_all().unwrap());
+        assert!(!OcfAgent::with_root(&spec("ocf::test:noval"), "w", "i", r.0.path()).unwrap().validate_all().unwrap());
     }
 
     #[test]
@@ -606,7 +595,7 @@ validate-all) [ "$OCF_RESKEY_ip" = bad ] && { echo "ip 'bad' is not an address";
 esac
 exit 3"#,
         );
-        let check = |w: &str| OcfAgent::with_root(&spec(w), w, "i", &r.0).unwrap().check();
+        let check = |w: &str| OcfAgent::with_root(&spec(w), w, "i", r.0.path()).unwrap().check();
         assert_eq!(check("ocf::test:chk::ip=192.0.2.5::nic=eth1"), []);
         assert_eq!(
             check("ocf::test:chk::nic=eth1::typo=1"),
@@ -625,18 +614,18 @@ exit 3"#,
             }]
         );
         r.agent("junk", "echo '<resource-agent>'; exit 0");
-        let f = OcfAgent::with_root(&spec("ocf::test:junk"), "w", "i", &r.0).unwrap().check();
+        let f = OcfAgent::with_root(&spec("ocf::test:junk"), "w", "i", r.0.path()).unwrap().check();
         assert!(f.len() == 1 && f[0].error && f[0].msg.starts_with("cannot read its meta-data: "), "{f:?}");
     }
 
     #[test]
     fn missing_or_unusable_agents_are_config_errors() {
         let r = Root::new();
-        let e = OcfAgent::with_root(&spec("ocf::test:absent"), "w", "i", &r.0).unwrap_err().to_string();
+        let e = OcfAgent::with_root(&spec("ocf::test:absent"), "w", "i", r.0.path()).unwrap_err().to_string();
         assert!(e.starts_with("OCF agent test:absent is not installed: "), "{e}");
         assert!(e.contains("No such file"), "{e}");
         std::fs::write(r.0.join("resource.d/test/plain"), "x").unwrap();
-        let e = OcfAgent::with_root(&spec("ocf::test:plain"), "w", "i", &r.0).unwrap_err().to_string();
+        let e = OcfAgent::with_root(&spec("ocf::test:plain"), "w", "i", r.0.path()).unwrap_err().to_string();
         assert!(e.contains("not executable"), "{e}");
     }
 
