@@ -222,6 +222,8 @@ const DIRECTIVES: &[(&str, Kind)] = &[
     ("failfast", Kind::WholeLine),
     // HBcomm plugins.
     ("bcast", Kind::Options),
+    // heartbeat's old name of `bcast`: it warns, then reads the line as `bcast`.
+    ("udp", Kind::Options),
     ("serial", Kind::Options),
     ("ping", Kind::Options),
     ("ping6", Kind::Options),
@@ -355,6 +357,9 @@ impl HaCf {
             return;
         };
         let rest = rest.trim_start_matches(DELIMS);
+        if name == "udp" {
+            self.warn(n, "udp is heartbeat's old name of bcast: read as bcast (as heartbeat reads it); write bcast");
+        }
         match kind {
             Kind::WholeLine => self.whole_line(n, name, rest.trim_end_matches(WHITESPACE)),
             Kind::Options => {
@@ -700,7 +705,7 @@ impl HaCf {
                 "quorum_server: a quorum server serves Pacemaker (crm) clusters; a two-node haresources \
                  cluster does not use it; remove this line",
             ),
-            "bcast" => self.bcast(n, v),
+            "bcast" | "udp" => self.bcast(n, v),
             "serial" => self.serial(n, v),
             "ping" | "ping6" => match v.parse::<IpAddr>() {
                 Ok(ip) if (name == "ping") == ip.is_ipv4() && !ip.is_unspecified() && !ip.is_multicast() => {
@@ -1435,6 +1440,19 @@ pub fn haresource(word: &str, scripts: &dyn ScriptLookup) -> Result<Resource, St
     }
 }
 
+/// The netmask field of IPaddr/IPaddr2: bits, or a netmask in dotted quad notation, which the
+/// scripts' `findif` turns into bits (a mask that is not contiguous is refused).
+fn hb_netmask_bits(b: &str) -> Result<String, String> {
+    if !b.contains('.') {
+        return Ok(b.to_string());
+    }
+    let m = u32::from(b.parse::<Ipv4Addr>().map_err(|_| format!("bad netmask '{b}'"))?);
+    if m.leading_ones() + m.trailing_zeros() != 32 {
+        return Err(format!("bad netmask '{b}' (its one bits must come first)"));
+    }
+    Ok(m.leading_ones().to_string())
+}
+
 /// heartbeat's IPaddr/IPaddr2 argument: `ADDRESS[/BITS[/INTERFACE[:LABEL]][/BROADCAST]]`; a
 /// third field starting with a digit is the broadcast address (no interface).
 fn hb_ip(arg: &str) -> Result<IpSpec, String> {
@@ -1461,7 +1479,7 @@ fn hb_ip(arg: &str) -> Result<IpSpec, String> {
     let mut t = addr.to_string();
     if let Some(b) = bits {
         t.push('/');
-        t.push_str(b);
+        t.push_str(&hb_netmask_bits(b)?);
         if let Some(i) = iface {
             t.push('/');
             t.push_str(i);

@@ -774,6 +774,17 @@ pub fn apply_host(
                  powering it off first, and both nodes hold them (docs/fencing.md)"
             ),
         ));
+    } else if let (true, Some(s), Some(_)) = (errs.is_empty(), cfg.peer_stonith(), cfg.heartbeat()) {
+        // heartbeat's protocol runs no fencing yet: the line is read, not used.
+        let n = cfg.peer_name();
+        warns.push(err(
+            s.line,
+            format!(
+                "the stonith of {n} is not run over heartbeat's protocol yet: if {n} goes silent but stays alive, \
+                 its groups are taken over WITHOUT powering it off first (heartbeat would fence it first; \
+                 docs/migrating-from-heartbeat.md)"
+            ),
+        ));
     }
     if links.is_empty() && !cfg.links.is_empty() {
         errs.push(err(
@@ -1196,6 +1207,21 @@ fence_check 0
             ifaces: vec!["lo".into(), "veth-lan".into()],
             existing_paths: vec!["/dev/ttyS1".into()],
         }
+    }
+
+    #[test]
+    fn heartbeat_protocol_says_its_stonith_is_not_run() {
+        let cf = "logfile /l\nkeepalive 1\ndeadtime 5\nucast veth-lan 192.0.2.2\nnode alpha beta\n\
+                  stonith_host * external/ipmi beta 203.0.113.2 admin pw lanplus\n";
+        let none = |_: &str| -> Option<std::path::PathBuf> { None };
+        let p = crate::config::hacompat::parse(Path::new("/etc/ha.d"), cf, Some(""), &none).unwrap();
+        let (_, w) = apply_host(&p, Some("alpha"), &host("alpha")).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].line, 6);
+        assert!(w[0].msg.starts_with("the stonith of beta is not run over heartbeat's protocol yet"), "{w:?}");
+        assert!(w[0].msg.contains("WITHOUT powering it off first"), "{w:?}");
+        let (_, w) = apply_host(&p, Some("beta"), &host("beta")).unwrap();
+        assert!(w.iter().any(|w| w.msg.starts_with("no stonith line for alpha:")), "{w:?}");
     }
 
     #[test]

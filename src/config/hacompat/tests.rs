@@ -211,6 +211,16 @@ fn media_lines() {
     assert!(matches!(c.links[2], LinkConfig::Mcast { port: 694, ttl: 1, loop_: false, .. }));
     assert_eq!(c.ping.len(), 4);
     assert!(warnings(&p).iter().any(|w| w.starts_with("8: ping_group g: tandem pings each address on its own")));
+    // `udp`: heartbeat's old name of `bcast` (Debian's heartbeat warns and reads it as bcast).
+    let p = parse_ok("logfile /l\nnode a b\nudpport 695\nudp eth0 eth1\n", "");
+    assert_eq!(
+        p.config.links,
+        [LinkConfig::Bcast { iface: "eth0".into(), port: 695 }, LinkConfig::Bcast { iface: "eth1".into(), port: 695 }]
+    );
+    assert_eq!(
+        warnings(&p),
+        ["4: udp is heartbeat's old name of bcast: read as bcast (as heartbeat reads it); write bcast"]
+    );
 }
 
 #[test]
@@ -354,7 +364,6 @@ fn refused_directives_say_why_and_what_to_do() {
         ("stonith meatware", "stonith: usage: stonith TYPE CONFIGFILE"),
         ("stonith apcsmart cfg", "stonith: 'cfg' is not an absolute path"),
         ("normalpoll true", "unknown directive 'normalpoll' (heartbeat 3.0.6 refuses it too: Illegal directive)"),
-        ("udp eth0", "unknown directive 'udp'"),
         ("frobnicate 1", "unknown directive 'frobnicate'"),
         ("keepalive fast", "keepalive: bad time 'fast'"),
         ("warntime 0", "warntime: Warn time [0] is invalid"),
@@ -539,13 +548,24 @@ fn haresources_groups_and_resources() {
         matches!(&g.resources[1].spec, ResourceSpec::Script(s) if s.path.ends_with("resource.d/drbddisk") && s.args.is_empty())
     );
     assert_eq!(hb(c).group_keys, ["192.0.2.50", "drbddisk::r0", "LVM::vg0", "Filesystem::nfs1:/export::/mnt::nfs::ro"]);
+    // A netmask in dotted quad notation, as heartbeat's scripts (findif) accept it.
+    let p = parse_ok(BASE, "hn1 IPaddr::192.0.2.50/255.255.255.0/eth0 IPaddr2::192.0.2.51/255.255.240.0\n");
+    match (&p.config.groups[0].resources[0].spec, &p.config.groups[0].resources[1].spec) {
+        (ResourceSpec::Ip(a), ResourceSpec::Ip(b)) => {
+            assert_eq!(
+                (a.prefix, a.iface.as_deref(), b.prefix, b.iface.as_deref()),
+                (Some(24), Some("eth0"), Some(20), None)
+            )
+        }
+        o => panic!("{o:?}"),
+    }
 }
 
 #[test]
 fn haresources_errors() {
     let e = errs(BASE, "hn3 192.0.2.50\nhn1 nosuchscript::x\nhn1 IPaddr::192.0.2.300\nhn2 192.0.2.60 IPaddr::192.0.2.60/24\n\
                         hn1\\\n  LVM::vg0 LVM::vg0\nhn1 Filesystem::/dev/sdb1\nhn2 IPaddr::192.0.2.61::x\nhn2 IPaddr::192.0.2.62/24/eth0/192.0.2.255/x\n\
-                        hn1 drbddisk::a::b\nhn1 192.0.2.70\nhn2 192.0.2.70\n");
+                        hn1 drbddisk::a::b\nhn1 192.0.2.70\nhn2 192.0.2.70\nhn1 IPaddr::192.0.2.71/255.0.255.0\n");
     let want = [
         "haresources:1: 'hn3' is not a node of ha.cf (hn1 hn2)",
         "haresources:2: nosuchscript::x: no resource script /etc/ha.d/resource.d/nosuchscript or /etc/init.d/nosuchscript",
@@ -556,6 +576,7 @@ fn haresources_errors() {
         "haresources:8: IPaddr::192.0.2.61::x: IPaddr takes one argument",
         "haresources:9: IPaddr::192.0.2.62/24/eth0/192.0.2.255/x: too many '/' fields",
         "haresources:10: drbddisk::a::b: drbddisk takes one argument, the DRBD resource",
+        "haresources:13: IPaddr::192.0.2.71/255.0.255.0: bad netmask '255.0.255.0' (its one bits must come first)",
         "haresources:12: the first resource '192.0.2.70' is already the first of line 11: it must be unique",
     ];
     for w in want {
