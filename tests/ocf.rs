@@ -2,11 +2,11 @@
 //! - tandem's agents as OCF agents (`tandem ocf AGENT ACTION`, and the binary linked as
 //!   `resource.d/tandem/AGENT`): meta-data valid against the OCF 1.1 schema (ClusterLabs'
 //!   ra-api.rng, tests/fixtures/ocf) and resource-agents' ra-api-1.dtd; exit codes;
-//!   resource-agents' `ocf-tester` drives `ip` in a network namespace and `mount` on a loop
-//!   device. `drbd`, `lvm` and `guest` are not driven by ocf-tester here: this host's kernel
-//!   has no DRBD module and no device-mapper (no volume group can be activated), and the
-//!   guest agent is not built yet (its actions answer OCF_ERR_UNIMPLEMENTED, checked below).
-//!   DRBD and LVM are covered in the QEMU VM rig (tests/vm).
+//!   resource-agents' `ocf-tester` drives `ip` in a network namespace, `mount` on a loop
+//!   device and `guest` on a busybox guest root. `drbd` and `lvm` are not driven by
+//!   ocf-tester here: this host's kernel has no DRBD module and no device-mapper (no volume
+//!   group can be activated); what it can check of them is checked below. DRBD and LVM are
+//!   covered in the QEMU VM rig (tests/vm).
 //! - OCF agents as tandem resources (`ocf::PROVIDER:TYPE::…`): check-config asks the agent
 //!   (meta-data, validate-all), `tandem agent` runs resource-agents' Dummy, and a two-node
 //!   cluster fails a group with an OCF service agent over.
@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -256,6 +256,50 @@ fn ocf_tester_drives_mount_on_a_loop_device() {
         &[("device", &device), ("directory", d), ("options", "noatime")],
         &wrap,
     );
+}
+
+/// Stops the guest and removes its run directory when the test ends, passed or not.
+struct GuestCleanup<'a> {
+    agent: PathBuf,
+    params: &'a [(&'a str, &'a str)],
+    name: String,
+}
+
+impl Drop for GuestCleanup<'_> {
+    fn drop(&mut self) {
+        let mut c = Command::new(&self.agent);
+        c.arg("stop");
+        for (k, v) in self.params {
+            c.env(format!("OCF_RESKEY_{k}"), v);
+        }
+        let _ = c.output();
+        let run = Path::new("/run/tandem/guests");
+        let _ = std::fs::remove_dir_all(run.join(&self.name));
+        let _ = std::fs::remove_file(run.join(format!("{}.lock", self.name)));
+    }
+}
+
+#[test]
+fn ocf_tester_drives_guest() {
+    if !require(&["ocf-tester", "busybox", "xmllint"]) {
+        return;
+    }
+    let ra = TandemRa::new();
+    let root = common::guest::GuestRoot::busybox();
+    let init = root.script_init("").replace("::", " ");
+    let name = format!("ocfg{}", unique().replace('-', ""));
+    let dir = root.root.display().to_string();
+    let options = format!("{init} net=none stop_timeout=5s");
+    let params = [("name", name.as_str()), ("root", dir.as_str()), ("options", options.as_str())];
+    let _cleanup = GuestCleanup { agent: ra.agent("guest"), params: &params, name: name.clone() };
+    ocf_tester(&ra.agent("guest"), "vm-guest", &params, &[]);
+    // ocf-tester ends with a stop: the guest is gone.
+    let o = Command::new(ra.agent("guest"))
+        .arg("monitor")
+        .envs(params.map(|(k, v)| (format!("OCF_RESKEY_{k}"), v)))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 7, "{}", text(&o));
 }
 
 #[test]
