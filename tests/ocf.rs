@@ -9,7 +9,8 @@
 //!   covered in the QEMU VM rig (tests/vm).
 //! - OCF agents as tandem resources (`ocf::PROVIDER:TYPE::…`): check-config asks the agent
 //!   (meta-data, validate-all), `tandem agent` runs resource-agents' Dummy, and a two-node
-//!   cluster fails a group with an OCF service agent over.
+//!   cluster fails over a group with an OCF service agent, and one of resource-agents'
+//!   IPaddr2 and Dummy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -443,4 +444,59 @@ fn ocf_resource_fails_over_in_a_cluster() {
     assert!(b.wait_exit(Duration::from_secs(20)).is_some());
     let left = rig.ask();
     assert!(left.is_none(), "still answering: {left:?}");
+}
+
+#[test]
+fn stock_ipaddr2_and_dummy_fail_over_like_native_ones() {
+    // resource-agents' own IPaddr2 and Dummy, as a group, in the namespace rig; the test TCP
+    // service after them so that a client can tell which node answers.
+    if !require(&["ip", "socat", "ss"]) {
+        return;
+    }
+    for a in ["IPaddr2", "Dummy"] {
+        if !Path::new("/usr/lib/ocf/resource.d/heartbeat").join(a).exists() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "resource-agents is not installed");
+            eprintln!("SKIP: resource-agents is not installed");
+            return;
+        }
+    }
+    let prov = Provider::new();
+    prov.svc();
+    let rig = Rig::new();
+    let state = rig.dir.path().join("dummy.state");
+    let group = format!(
+        "group web alpha ocf::heartbeat:IPaddr2::ip={FLOAT}::cidr_netmask=24::nic=lan0 \
+         ocf::heartbeat:Dummy::state={} ocf::{p}:svc::addr={FLOAT}::port={PORT}::rundir={run}",
+        state.display(),
+        p = prov.name,
+        run = rig.dir.path().join("run").display()
+    );
+    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 2s\nauto_failback off", &group);
+    let o = Command::new("ip")
+        .args(["netns", "exec", rig.a.name(), tandem(), "check-config", "--node", "alpha", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut a = rig.node("alpha", &cfg);
+    let mut b = rig.node("beta", &cfg);
+    a.start();
+    b.start();
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(15)), "{}", a.log_text());
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.a.name())));
+    assert!(rig.a.has_addr(FLOAT) && !rig.b.has_addr(FLOAT));
+    assert!(state.exists(), "Dummy's state file");
+    a.kill9();
+    rig.a.kill_all();
+    let t0 = Instant::now();
+    assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(15)), "{}", b.log_text());
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.b.name())));
+    eprintln!("IPaddr2 + Dummy: beta answers {:?} after alpha was killed", t0.elapsed());
+    assert!(rig.b.has_addr(FLOAT));
+    // Stopping the group on beta stops all three: the address goes, Dummy's state too.
+    b.signal("TERM");
+    assert!(b.wait_exit(Duration::from_secs(20)).is_some());
+    assert!(!rig.b.has_addr(FLOAT), "IPaddr2 stop");
+    assert!(!state.exists(), "Dummy stop");
+    assert!(rig.ask().is_none());
 }
