@@ -401,10 +401,22 @@ fn ocf_resource_fails_over_in_a_cluster() {
             envlog.path().display()
         ),
     );
+    // An agent monitored by a monitor line: running while its state file (per node) exists;
+    // each monitor appends the interval it was told.
+    prov.script(
+        "mon",
+        &format!(
+            "[ \"$1\" = meta-data ] && {{ echo '<resource-agent name=\"mon\"><parameters/><actions/></resource-agent>'; exit 0; }}\n\
+             st={d}/mon-$(ip netns identify $$)\n\
+             case $1 in start) touch $st; exit 0;; stop) rm -f $st; exit 0;; validate-all) exit 0;;\n\
+             monitor) echo \"$OCF_RESKEY_CRM_meta_interval\" >> $st.monitor; [ -e $st ] && exit 0; exit 7;; esac\nexit 3",
+            d = envlog.path().display()
+        ),
+    );
     let rig = Rig::new();
     let group = format!(
         "group web alpha ip::{FLOAT}/24/lan0 ocf::{p}:svc::addr={FLOAT}::port={PORT}::rundir={run} \
-         ocf::{p}:envlog::x=1",
+         ocf::{p}:envlog::x=1 ocf::{p}:mon\nmonitor 300ms web/4",
         p = prov.name,
         run = rig.dir.path().join("run").display()
     );
@@ -435,6 +447,18 @@ fn ocf_resource_fails_over_in_a_cluster() {
     ] {
         assert!(env.lines().any(|l| l == want), "{want} not in\n{env}");
     }
+    // The monitor line's recurring checks tell the agent their interval (300 ms); the group
+    // stays up on alpha meanwhile.
+    let monlog = envlog.path().join(format!("mon-{}.monitor", rig.a.name()));
+    assert!(
+        wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
+            std::fs::read_to_string(&monlog).unwrap_or_default().lines().filter(|l| *l == "300").count() >= 3
+        }),
+        "{:?}: {}",
+        std::fs::read_to_string(&monlog),
+        a.log_text()
+    );
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(1)));
     a.kill9();
     rig.a.kill_all();
     assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(10)), "{}", b.log_text());
