@@ -288,7 +288,7 @@ fn failure_policy(c: &Config) -> (Vec<(String, String)>, Vec<String>) {
     }
     let notes = vec![format!(
         "restart_window {} has no Pacemaker equivalent: a resource's fail count does not age out of a \
-         window, it is cleared all at once by failure-timeout{} or `crm_resource --cleanup`.",
+         window, it is cleared all at once by failure-timeout{} or `crm resource cleanup`.",
         fmt(f.restart_window),
         if f.failure_timeout.is_some() { "" } else { " (tandem's failure_timeout is 0: none set)" }
     )];
