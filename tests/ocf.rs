@@ -2,8 +2,8 @@
 //! - tandem's agents as OCF agents (`tandem ocf AGENT ACTION`, and the binary linked as
 //!   `resource.d/tandem/AGENT`): meta-data valid against the OCF 1.1 schema (ClusterLabs'
 //!   ra-api.rng, tests/fixtures/ocf) and resource-agents' ra-api-1.dtd; exit codes;
-//!   resource-agents' `ocf-tester` drives `ip` in a network namespace, `mount` on a loop
-//!   device and `guest` on a busybox guest root. `drbd` and `lvm` are not driven by
+//!   resource-agents' `ocf-tester` drives `ip` and `script` in a network namespace, `mount`
+//!   on a loop device and `guest` on a busybox guest root. `drbd` and `lvm` are not driven by
 //!   ocf-tester here: this host's kernel has no DRBD module and no device-mapper (no volume
 //!   group can be activated); what it can check of them is checked below. DRBD and LVM are
 //!   covered in the QEMU VM rig (tests/vm).
@@ -202,6 +202,29 @@ fn ocf_tester_drives_ip_in_a_namespace() {
     env(&mut c);
     assert_eq!(code(&c.output().unwrap()), 0);
     assert!(!ns.has_addr("192.0.2.52"));
+}
+
+#[test]
+fn ocf_tester_drives_script_in_a_namespace() {
+    // ocf:tandem:script running the test TCP service (an LSB script) on the namespace's address.
+    if !require(&["ocf-tester", "ip", "socat", "ss", "xmllint"]) {
+        return;
+    }
+    let ra = TandemRa::new();
+    let ns = Netns::new(format!("tocs{}", unique()));
+    ns.ip(&["link", "add", "lan0", "type", "veth", "peer", "name", "peer0"]);
+    ns.ip(&["addr", "add", "192.0.2.1/24", "dev", "lan0"]);
+    ns.link("lan0", true);
+    ns.link("peer0", true);
+    let run = TempDir::new("ocf-script");
+    let svc = repo().join("tests/tools/svc").display().to_string();
+    let args = format!("192.0.2.1 8080 - {}", run.path().display());
+    ocf_tester(
+        &ra.agent("script"),
+        "web-script",
+        &[("path", &svc), ("args", &args)],
+        &["ip", "netns", "exec", ns.name()],
+    );
 }
 
 /// Counts, on a thread in `ns`, the ARP frames on `iface` whose sender address is `addr`,
