@@ -17,8 +17,6 @@ use crate::agent::ocf::ra;
 use crate::config::{self, Config, GroupConfig, Resource, ResourceSpec};
 use crate::time::Duration;
 
-/// How often a fencing device's `monitor` runs (Pacemaker's usual 60s).
-pub const FENCE_MONITOR_INTERVAL: Duration = Duration::from_secs(60);
 /// The preferred node's location score.
 pub const PREFERRED_SCORE: i64 = 100;
 /// `resource-stickiness` with `auto_failback off`: larger than [`PREFERRED_SCORE`], so a

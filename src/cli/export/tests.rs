@@ -143,6 +143,11 @@ fn every_kind_of_resource_and_fencing() {
     assert_eq!(m.properties, [("stonith-enabled".to_string(), "true".to_string())]);
     let f: Vec<String> = m.fencing.iter().map(|p| format!("{} {}", p.id, p.agent_spec())).collect();
     assert_eq!(f, ["fence-alpha stonith:fence_ipmilan", "fence-beta stonith:fence_virsh"]);
+    // fence_check (default 60s) is each device's monitor; the rest of the policy is a note.
+    assert_eq!(m.fencing[0].ops[0].interval, Duration::from_secs(60));
+    let notes = m.notes.join("\n");
+    assert!(notes.contains("fencing policy, not exported: fence_timeout 30s"), "{notes}");
+    assert!(notes.contains("wait_for_peer off is corosync's wait_for_all"), "{notes}");
     assert!(m.locations.contains(&Location {
         id: "loc-fence-alpha-avoid-alpha".into(),
         rsc: "fence-alpha".into(),
@@ -189,6 +194,7 @@ fn failure_policy_notify_and_metrics() {
     }
     // Without a monitor line there is no failure policy to carry over.
     assert_eq!(model(DEMO).rsc_defaults.len(), 1);
+    assert!(!model(DEMO).notes.iter().any(|n| n.contains("fencing policy")), "no stonith line, no policy");
 }
 
 #[test]
