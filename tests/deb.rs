@@ -190,6 +190,12 @@ fn deb_installs_runs_and_purges_cleanly() {
     assert_eq!(deb.file_name().unwrap().to_str().unwrap(), format!("tandem_{version}_amd64.deb"));
     eprintln!("make deb: {:?}", t0.elapsed());
 
+    // The data archive's root directory and every directory in it are 0755.
+    let o = Command::new("dpkg-deb").arg("-c").arg(&deb).output().unwrap();
+    for l in String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with('d')) {
+        assert!(l.starts_with("drwxr-xr-x root/root"), "{l}");
+    }
+
     // The control area.
     let ctl = TempDir::new("deb-ctl");
     run(&["dpkg-deb", "-e", deb.to_str().unwrap(), ctl.path().to_str().unwrap()]);

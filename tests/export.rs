@@ -1,8 +1,9 @@
 //! `tandem export pacemaker` against Pacemaker's own tools: `crm_verify` accepts the CIB of
 //! the interface's demo cluster and of a bigger one (drbd, mount, lvm, ocf, a guest, scripts,
-//! fencing devices, two groups on two preferred nodes), `crm_simulate` places every group on
-//! its preferred node, moves it when that node goes down, and honours auto_failback; and the
-//! `--crm` script loads into a CIB with crmsh and verifies.
+//! fencing devices, monitor lines and a failure policy, groups on two preferred nodes),
+//! `crm_simulate` places every group on its preferred node, moves it when that node goes
+//! down, and honours auto_failback; and the `--crm` script loads into a CIB with crmsh and
+//! verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -41,6 +42,10 @@ group db alpha drbd::r0 lvm::vg_db mount::/dev/vg_db/data::/srv/db::ext4::noatim
 group web beta ocf::heartbeat:IPaddr2::ip=192.0.2.61::cidr_netmask=24 mount::/dev/sdc1::/srv/www \\
     ocf::heartbeat:apache::configfile=/etc/apache2/apache2.conf script::/usr/local/bin/www::8080
 group vm beta guest::g1::/srv/g1 ocf::heartbeat:Dummy::state=/run/vm.state
+monitor 10s
+monitor 2500ms web
+monitor 0 db/1
+failure_timeout 600s
 ";
 
 fn text(o: &Output) -> String {
@@ -177,9 +182,18 @@ fn big_cluster_with_fencing_verifies_and_fails_over() {
     let cib = export_big(dir.path());
     verify_unseen(&cib);
     let xml = std::fs::read_to_string(&cib).unwrap();
-    for want in
-        ["type=\"fence_ipmilan\"", "type=\"fence_virsh\"", "name=\"stonith-enabled\" value=\"true\"", "type=\"drbd\""]
-    {
+    for want in [
+        "type=\"fence_ipmilan\"",
+        "type=\"fence_virsh\"",
+        "name=\"stonith-enabled\" value=\"true\"",
+        "type=\"drbd\"",
+        // The monitor lines: each resource's interval; db/1 is only probed.
+        "<op id=\"db-script-5-monitor-interval-10s\" name=\"monitor\" interval=\"10s\"",
+        "<op id=\"web-apache-3-monitor-interval-2500ms\" name=\"monitor\" interval=\"2500ms\"",
+        "<op id=\"db-drbd-1-monitor-interval-0s\" name=\"monitor\" interval=\"0s\"",
+        "name=\"migration-threshold\" value=\"4\"",
+        "name=\"failure-timeout\" value=\"600s\"",
+    ] {
         assert!(xml.contains(want), "{want} not in\n{xml}");
     }
     let s = |n: &str| dir.path().join(n);

@@ -2,19 +2,20 @@
 //! - tandem's agents as OCF agents (`tandem ocf AGENT ACTION`, and the binary linked as
 //!   `resource.d/tandem/AGENT`): meta-data valid against the OCF 1.1 schema (ClusterLabs'
 //!   ra-api.rng, tests/fixtures/ocf) and resource-agents' ra-api-1.dtd; exit codes;
-//!   resource-agents' `ocf-tester` drives `ip` in a network namespace and `mount` on a loop
-//!   device. `drbd`, `lvm` and `guest` are not driven by ocf-tester here: this host's kernel
-//!   has no DRBD module and no device-mapper (no volume group can be activated), and the
-//!   guest agent is not built yet (its actions answer OCF_ERR_UNIMPLEMENTED, checked below).
-//!   DRBD and LVM are covered in the QEMU VM rig (tests/vm).
+//!   resource-agents' `ocf-tester` drives `ip` and `script` in a network namespace, `mount`
+//!   on a loop device and `guest` on a busybox guest root. `drbd` and `lvm` are not driven by
+//!   ocf-tester here: this host's kernel has no DRBD module and no device-mapper (no volume
+//!   group can be activated); what it can check of them is checked below. DRBD and LVM are
+//!   covered in the QEMU VM rig (tests/vm).
 //! - OCF agents as tandem resources (`ocf::PROVIDER:TYPE::…`): check-config asks the agent
 //!   (meta-data, validate-all), `tandem agent` runs resource-agents' Dummy, and a two-node
-//!   cluster fails a group with an OCF service agent over.
+//!   cluster fails over a group with an OCF service agent, and one of resource-agents'
+//!   IPaddr2 and Dummy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -203,6 +204,29 @@ fn ocf_tester_drives_ip_in_a_namespace() {
     assert!(!ns.has_addr("192.0.2.52"));
 }
 
+#[test]
+fn ocf_tester_drives_script_in_a_namespace() {
+    // ocf:tandem:script running the test TCP service (an LSB script) on the namespace's address.
+    if !require(&["ocf-tester", "ip", "socat", "ss", "xmllint"]) {
+        return;
+    }
+    let ra = TandemRa::new();
+    let ns = Netns::new(format!("tocs{}", unique()));
+    ns.ip(&["link", "add", "lan0", "type", "veth", "peer", "name", "peer0"]);
+    ns.ip(&["addr", "add", "192.0.2.1/24", "dev", "lan0"]);
+    ns.link("lan0", true);
+    ns.link("peer0", true);
+    let run = TempDir::new("ocf-script");
+    let svc = repo().join("tests/tools/svc").display().to_string();
+    let args = format!("192.0.2.1 8080 - {}", run.path().display());
+    ocf_tester(
+        &ra.agent("script"),
+        "web-script",
+        &[("path", &svc), ("args", &args)],
+        &["ip", "netns", "exec", ns.name()],
+    );
+}
+
 /// Counts, on a thread in `ns`, the ARP frames on `iface` whose sender address is `addr`,
 /// for `during`.
 fn count_arps(ns: &Netns, iface: &str, addr: [u8; 4], during: Duration) -> std::thread::JoinHandle<usize> {
@@ -256,6 +280,50 @@ fn ocf_tester_drives_mount_on_a_loop_device() {
         &[("device", &device), ("directory", d), ("options", "noatime")],
         &wrap,
     );
+}
+
+/// Stops the guest and removes its run directory when the test ends, passed or not.
+struct GuestCleanup<'a> {
+    agent: PathBuf,
+    params: &'a [(&'a str, &'a str)],
+    name: String,
+}
+
+impl Drop for GuestCleanup<'_> {
+    fn drop(&mut self) {
+        let mut c = Command::new(&self.agent);
+        c.arg("stop");
+        for (k, v) in self.params {
+            c.env(format!("OCF_RESKEY_{k}"), v);
+        }
+        let _ = c.output();
+        let run = Path::new("/run/tandem/guests");
+        let _ = std::fs::remove_dir_all(run.join(&self.name));
+        let _ = std::fs::remove_file(run.join(format!("{}.lock", self.name)));
+    }
+}
+
+#[test]
+fn ocf_tester_drives_guest() {
+    if !require(&["ocf-tester", "busybox", "xmllint"]) {
+        return;
+    }
+    let ra = TandemRa::new();
+    let root = common::guest::GuestRoot::busybox();
+    let init = root.script_init("").replace("::", " ");
+    let name = format!("ocfg{}", unique().replace('-', ""));
+    let dir = root.root.display().to_string();
+    let options = format!("{init} net=none stop_timeout=5s");
+    let params = [("name", name.as_str()), ("root", dir.as_str()), ("options", options.as_str())];
+    let _cleanup = GuestCleanup { agent: ra.agent("guest"), params: &params, name: name.clone() };
+    ocf_tester(&ra.agent("guest"), "vm-guest", &params, &[]);
+    // ocf-tester ends with a stop: the guest is gone.
+    let o = Command::new(ra.agent("guest"))
+        .arg("monitor")
+        .envs(params.map(|(k, v)| (format!("OCF_RESKEY_{k}"), v)))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 7, "{}", text(&o));
 }
 
 #[test]
@@ -356,10 +424,22 @@ fn ocf_resource_fails_over_in_a_cluster() {
             envlog.path().display()
         ),
     );
+    // An agent monitored by a monitor line: running while its state file (per node) exists;
+    // each monitor appends the interval it was told.
+    prov.script(
+        "mon",
+        &format!(
+            "[ \"$1\" = meta-data ] && {{ echo '<resource-agent name=\"mon\"><parameters/><actions/></resource-agent>'; exit 0; }}\n\
+             st={d}/mon-$(ip netns identify $$)\n\
+             case $1 in start) touch $st; exit 0;; stop) rm -f $st; exit 0;; validate-all) exit 0;;\n\
+             monitor) echo \"$OCF_RESKEY_CRM_meta_interval\" >> $st.monitor; [ -e $st ] && exit 0; exit 7;; esac\nexit 3",
+            d = envlog.path().display()
+        ),
+    );
     let rig = Rig::new();
     let group = format!(
         "group web alpha ip::{FLOAT}/24/lan0 ocf::{p}:svc::addr={FLOAT}::port={PORT}::rundir={run} \
-         ocf::{p}:envlog::x=1",
+         ocf::{p}:envlog::x=1 ocf::{p}:mon\nmonitor 300ms web/4",
         p = prov.name,
         run = rig.dir.path().join("run").display()
     );
@@ -390,6 +470,18 @@ fn ocf_resource_fails_over_in_a_cluster() {
     ] {
         assert!(env.lines().any(|l| l == want), "{want} not in\n{env}");
     }
+    // The monitor line's recurring checks tell the agent their interval (300 ms); the group
+    // stays up on alpha meanwhile.
+    let monlog = envlog.path().join(format!("mon-{}.monitor", rig.a.name()));
+    assert!(
+        wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
+            std::fs::read_to_string(&monlog).unwrap_or_default().lines().filter(|l| *l == "300").count() >= 3
+        }),
+        "{:?}: {}",
+        std::fs::read_to_string(&monlog),
+        a.log_text()
+    );
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(1)));
     a.kill9();
     rig.a.kill_all();
     assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(10)), "{}", b.log_text());
@@ -399,4 +491,59 @@ fn ocf_resource_fails_over_in_a_cluster() {
     assert!(b.wait_exit(Duration::from_secs(20)).is_some());
     let left = rig.ask();
     assert!(left.is_none(), "still answering: {left:?}");
+}
+
+#[test]
+fn stock_ipaddr2_and_dummy_fail_over_like_native_ones() {
+    // resource-agents' own IPaddr2 and Dummy, as a group, in the namespace rig; the test TCP
+    // service after them so that a client can tell which node answers.
+    if !require(&["ip", "socat", "ss"]) {
+        return;
+    }
+    for a in ["IPaddr2", "Dummy"] {
+        if !Path::new("/usr/lib/ocf/resource.d/heartbeat").join(a).exists() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "resource-agents is not installed");
+            eprintln!("SKIP: resource-agents is not installed");
+            return;
+        }
+    }
+    let prov = Provider::new();
+    prov.svc();
+    let rig = Rig::new();
+    let state = rig.dir.path().join("dummy.state");
+    let group = format!(
+        "group web alpha ocf::heartbeat:IPaddr2::ip={FLOAT}::cidr_netmask=24::nic=lan0 \
+         ocf::heartbeat:Dummy::state={} ocf::{p}:svc::addr={FLOAT}::port={PORT}::rundir={run}",
+        state.display(),
+        p = prov.name,
+        run = rig.dir.path().join("run").display()
+    );
+    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 2s\nauto_failback off", &group);
+    let o = Command::new("ip")
+        .args(["netns", "exec", rig.a.name(), tandem(), "check-config", "--node", "alpha", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut a = rig.node("alpha", &cfg);
+    let mut b = rig.node("beta", &cfg);
+    a.start();
+    b.start();
+    assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(15)), "{}", a.log_text());
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.a.name())));
+    assert!(rig.a.has_addr(FLOAT) && !rig.b.has_addr(FLOAT));
+    assert!(state.exists(), "Dummy's state file");
+    a.kill9();
+    rig.a.kill_all();
+    let t0 = Instant::now();
+    assert!(wait_group(&b, "web", "beta", "started", Duration::from_secs(15)), "{}", b.log_text());
+    assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.b.name())));
+    eprintln!("IPaddr2 + Dummy: beta answers {:?} after alpha was killed", t0.elapsed());
+    assert!(rig.b.has_addr(FLOAT));
+    // Stopping the group on beta stops all three: the address goes, Dummy's state too.
+    b.signal("TERM");
+    assert!(b.wait_exit(Duration::from_secs(20)).is_some());
+    assert!(!rig.b.has_addr(FLOAT), "IPaddr2 stop");
+    assert!(!state.exists(), "Dummy stop");
+    assert!(rig.ask().is_none());
 }

@@ -118,6 +118,12 @@ pub trait Agent {
     fn text(&self) -> &str;
     /// How to run `op`.
     fn exec(&self, op: Op) -> Exec;
+    /// How to run a recurring `status` check of a `monitor` line, every `interval`: OCF
+    /// agents are told the interval (a recurring monitor, not a probe); others run `status`.
+    fn exec_recurring(&self, interval: Duration) -> Exec {
+        let _ = interval;
+        self.exec(Op::Status)
+    }
     /// Perform `op` here and now (blocking, but bounded by the agent's own deadlines).
     /// For `Exec::Exec` agents this runs the command and waits (used by `tandem agent`).
     fn run(&mut self, op: Op) -> Result<Outcome, AgentError>;

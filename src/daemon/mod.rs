@@ -1235,6 +1235,15 @@ impl Daemon {
             Op::Stop => self.cfg.timeouts.stop,
             Op::Status => self.cfg.timeouts.status,
         };
+        // A status of a started group is the monitor line's recurring check (OCF agents are
+        // told its interval); any other status is a probe.
+        let recurring = if op == Op::Status
+            && self.node.tandem().is_some_and(|n| n.cluster().group_view(group).state == GroupState::Started)
+        {
+            self.cfg.groups.get(group.0).and_then(|g| g.monitor.get(resource.0)).copied().flatten()
+        } else {
+            None
+        };
         let gname = events::group_name(&self.cfg, group);
         let Some(agent) = self.agents.get_mut(group.0).and_then(|g| g.get_mut(resource.0)) else {
             error!("internal: no resource {} in group {}", resource.0, group.0);
@@ -1252,7 +1261,11 @@ impl Daemon {
         let tag = Job::Op { group, resource, op }.tag();
         let mut garp = None;
         // Some(result) when the operation is over now: inline, or a child that could not start.
-        let finished = match agent.exec(op) {
+        let exec = match recurring {
+            Some(interval) => agent.exec_recurring(interval),
+            None => agent.exec(op),
+        };
+        let finished = match exec {
             Exec::Inline => {
                 let r = agent.run(op);
                 if op == Op::Start && r.is_ok() {

@@ -238,8 +238,18 @@ impl OcfAgent {
 
     /// The variables an action runs with (added to the daemon's environment).
     /// `monitor` is a probe (`OCF_RESKEY_CRM_meta_interval=0`): tandem asks once, when it
-    /// needs the answer.
+    /// needs the answer; [`OcfAgent::env_recurring`] is the `monitor` line's recurring check.
     pub fn env(&self, action: &str, timeout: Duration) -> Vec<(String, String)> {
+        self.env_interval(action, timeout, Duration::ZERO)
+    }
+
+    /// The variables of a recurring `monitor` every `interval`
+    /// (`OCF_RESKEY_CRM_meta_interval` in milliseconds, as Pacemaker passes it).
+    pub fn env_recurring(&self, interval: Duration) -> Vec<(String, String)> {
+        self.env_interval("monitor", self.timeouts.status, interval)
+    }
+
+    fn env_interval(&self, action: &str, timeout: Duration, interval: Duration) -> Vec<(String, String)> {
         let mut env = Vec::with_capacity(self.spec.params.len() + 9);
         let mut set = |k: &str, v: String| env.push((k.to_string(), v));
         set("OCF_ROOT", self.root.display().to_string());
@@ -250,7 +260,7 @@ impl OcfAgent {
         set("OCF_RESOURCE_PROVIDER", self.spec.provider.clone());
         set("OCF_RESKEY_CRM_meta_timeout", timeout.as_millis().to_string());
         if action == "monitor" {
-            set("OCF_RESKEY_CRM_meta_interval", "0".to_string());
+            set("OCF_RESKEY_CRM_meta_interval", interval.as_millis().to_string());
         }
         for (k, v) in &self.spec.params {
             env.push((format!("OCF_RESKEY_{k}"), v.clone()));
@@ -343,6 +353,10 @@ impl Agent for OcfAgent {
     fn exec(&self, op: Op) -> Exec {
         let a = action(op);
         Exec::ExecEnv { argv: self.argv(a), env: self.env(a, self.timeout(op)) }
+    }
+
+    fn exec_recurring(&self, interval: Duration) -> Exec {
+        Exec::ExecEnv { argv: self.argv("monitor"), env: self.env_recurring(interval) }
     }
 
     fn exit_rules(&self) -> ExitRules {
@@ -512,6 +526,12 @@ mod tests {
         assert_eq!(get("OCF_RESKEY_CRM_meta_timeout"), Some("1500"));
         assert_eq!(get("OCF_RESKEY_CRM_meta_interval"), Some("0"));
         assert_eq!(get("OCF_RESKEY_ip"), Some("2001:db8::50"));
+        // The monitor line's recurring check: the interval in ms, the status deadline.
+        let Exec::ExecEnv { argv, env } = a.exec_recurring(Duration::from_millis(2500)) else { panic!() };
+        assert_eq!(argv, [path.clone(), "monitor".to_string()]);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("OCF_RESKEY_CRM_meta_interval"), Some("2500"));
+        assert_eq!(get("OCF_RESKEY_CRM_meta_timeout"), Some("1500"));
         let Exec::ExecEnv { argv, env } = a.exec(Op::Start) else { panic!() };
         assert_eq!(argv[1], "start");
         assert!(!env.iter().any(|(k, _)| k == "OCF_RESKEY_CRM_meta_interval"));

@@ -17,13 +17,6 @@ use crate::agent::ocf::ra;
 use crate::config::{self, Config, GroupConfig, Resource, ResourceSpec};
 use crate::time::Duration;
 
-/// How often Pacemaker runs each resource's `monitor`. The config has no monitor interval
-/// yet: once `monitor INTERVAL [GROUP…]` is parsed into the config, its interval for a group
-/// replaces this default for that group's primitives (and a group it does not name gets no
-/// recurring monitor).
-pub const DEFAULT_MONITOR_INTERVAL: Duration = Duration::from_secs(10);
-/// How often a fencing device's `monitor` runs (Pacemaker's usual 60s).
-pub const FENCE_MONITOR_INTERVAL: Duration = Duration::from_secs(60);
 /// The preferred node's location score.
 pub const PREFERRED_SCORE: i64 = 100;
 /// `resource-stickiness` with `auto_failback off`: larger than [`PREFERRED_SCORE`], so a
@@ -177,7 +170,12 @@ pub fn build(c: &Config) -> Cib {
         let gid = config::resource::xml_id(&g.name);
         groups.push(Group {
             id: gid.clone(),
-            members: g.resources.iter().enumerate().map(|(i, r)| primitive(c, g, i, r)).collect(),
+            members: g
+                .resources
+                .iter()
+                .enumerate()
+                .map(|(i, r)| primitive(c, g, i, r, g.monitor.get(i).copied().flatten()))
+                .collect(),
         });
         if let Some(pref) = c.nodes.get(usize::from(g.preferred)) {
             locations.push(Location {
@@ -202,12 +200,32 @@ pub fn build(c: &Config) -> Cib {
     }
     let properties = vec![("stonith-enabled".to_string(), stonith_enabled.to_string())];
     let stickiness = if c.auto_failback { 0 } else { STICKY };
+    let mut rsc_defaults = vec![("resource-stickiness".to_string(), stickiness.to_string())];
+    if c.groups.iter().any(|g| g.monitor.iter().any(Option::is_some)) {
+        let (defaults, policy_notes) = failure_policy(c);
+        rsc_defaults.extend(defaults);
+        notes.extend(policy_notes);
+    }
+    for n in &c.notify {
+        notes.push(format!(
+            "notify {} is not exported: Pacemaker's equivalent is an alert agent (<alerts>, \
+             /usr/share/pacemaker/alerts/), which gets CRM_alert_* variables instead of tandem's; \
+             adapt the program and add it yourself.",
+            n.path.display()
+        ));
+    }
+    if let Some(a) = c.metrics_listen {
+        notes.push(format!(
+            "metrics_listen {a} is not exported: Pacemaker serves no metrics; a separate exporter \
+             (e.g. ha_cluster_exporter) reads crm_mon instead."
+        ));
+    }
     Cib {
         source: c.file.display().to_string(),
         cluster: c.cluster.clone(),
         nodes: c.nodes.clone(),
         properties,
-        rsc_defaults: vec![("resource-stickiness".to_string(), stickiness.to_string())],
+        rsc_defaults,
         groups,
         fencing,
         locations,
@@ -246,18 +264,38 @@ fn corosync_notes(c: &Config) -> String {
     )
 }
 
-/// The standard operations, with tandem's deadlines.
-fn ops(c: &Config) -> Vec<OpDef> {
+/// The operations, with tandem's deadlines. `monitor` is the resource's `monitor` interval
+/// (a recurring monitor); a resource tandem does not monitor gets a monitor op with interval
+/// 0, which only sets the timeout of Pacemaker's probes.
+fn ops(c: &Config, monitor: Option<Duration>) -> Vec<OpDef> {
     vec![
         OpDef { name: "start", interval: Duration::ZERO, timeout: c.timeouts.start },
         OpDef { name: "stop", interval: Duration::ZERO, timeout: c.timeouts.stop },
-        OpDef { name: "monitor", interval: DEFAULT_MONITOR_INTERVAL, timeout: c.timeouts.status },
+        OpDef { name: "monitor", interval: monitor.unwrap_or(Duration::ZERO), timeout: c.timeouts.status },
     ]
+}
+
+/// What tandem's failure policy becomes: `migration-threshold` (the failures on a node
+/// before the resource leaves it: tandem's in-place restarts, plus the one that moves the
+/// group) and `failure-timeout`; and the notes for what has no equivalent.
+fn failure_policy(c: &Config) -> (Vec<(String, String)>, Vec<String>) {
+    let f = &c.failure;
+    let mut defaults = vec![("migration-threshold".to_string(), (u64::from(f.restart_limit) + 1).to_string())];
+    if let Some(t) = f.failure_timeout {
+        defaults.push(("failure-timeout".to_string(), cib::secs(t)));
+    }
+    let notes = vec![format!(
+        "restart_window {} has no Pacemaker equivalent: a resource's fail count does not age out of a \
+         window, it is cleared all at once by failure-timeout{} or `crm resource cleanup`.",
+        fmt(f.restart_window),
+        if f.failure_timeout.is_some() { "" } else { " (tandem's failure_timeout is 0: none set)" }
+    )];
+    (defaults, notes)
 }
 
 /// The primitive for resource `i` of group `g`: a stock agent where one exists and means
 /// the same, else tandem's own (`ocf:tandem:*`).
-fn primitive(c: &Config, g: &GroupConfig, i: usize, r: &Resource) -> Primitive {
+fn primitive(c: &Config, g: &GroupConfig, i: usize, r: &Resource, monitor: Option<Duration>) -> Primitive {
     let id = config::instance_name(&g.name, i, &r.spec);
     let mut p = Primitive {
         id,
@@ -265,7 +303,7 @@ fn primitive(c: &Config, g: &GroupConfig, i: usize, r: &Resource) -> Primitive {
         provider: Some(ra::PROVIDER.to_string()),
         agent: String::new(),
         params: Vec::new(),
-        ops: ops(c),
+        ops: ops(c, monitor),
         notes: vec![format!("tandem: {}", r.text)],
     };
     let own = |p: &mut Primitive, why: Option<&str>| {

@@ -3,7 +3,7 @@
 //! `agent PROGRAM [key=value…]`, `exec PATH [ARG…]` (or an absolute path), `manual`,
 //! `watchdog`.
 
-use super::{Location, OpDef, Primitive, Score, FENCE_MONITOR_INTERVAL};
+use super::{Location, OpDef, Primitive, Score};
 use crate::config::{resource::xml_id, Config};
 use crate::time::Duration;
 
@@ -132,6 +132,25 @@ fn agent(node: &str, program: &str, args: &[&str]) -> Device {
     Device::Agent { agent: name.to_string(), params, notes }
 }
 
+/// tandem's fencing policy, which the CIB's devices do not carry: what each setting would be
+/// under Pacemaker.
+fn policy_note(c: &Config) -> String {
+    let f = &c.fencing;
+    let fmt = crate::time::fmt_duration;
+    let delay = f.delay.map_or_else(|| "auto".to_string(), fmt);
+    format!(
+        "fencing policy, not exported: fence_timeout {} is nearest to the stonith-timeout property; \
+         fence_delay {delay} (the node that holds no group waits) is nearest to priority-fencing-delay with \
+         a priority on the groups, or pcmk_delay_base on a device; wait_for_peer {} is corosync's \
+         wait_for_all (on with two_node: 1); stonith_required {}: Pacemaker with stonith-enabled=true \
+         never recovers a lost node's resources without a fence. fence_check became each device's \
+         monitor interval.",
+        fmt(f.timeout),
+        if f.wait_for_peer { "on" } else { "off" },
+        if f.required { "on" } else { "off" },
+    )
+}
+
 /// The fencing devices, the constraints that keep each off the node it fences, the notes,
 /// and whether every node has a device.
 pub fn devices(c: &Config) -> (Vec<Primitive>, Vec<Location>, Vec<String>, bool) {
@@ -154,7 +173,12 @@ pub fn devices(c: &Config) -> (Vec<Primitive>, Vec<Location>, Vec<String>, bool)
                     provider: None,
                     agent,
                     params,
-                    ops: vec![OpDef { name: "monitor", interval: FENCE_MONITOR_INTERVAL, timeout: FENCE_TIMEOUT }],
+                    // fence_check: how often the device is checked (0: never, probes only).
+                    ops: vec![OpDef {
+                        name: "monitor",
+                        interval: c.fencing.check.unwrap_or(Duration::ZERO),
+                        timeout: FENCE_TIMEOUT,
+                    }],
                     notes: pn,
                 });
                 locs.push(Location {
@@ -166,6 +190,9 @@ pub fn devices(c: &Config) -> (Vec<Primitive>, Vec<Location>, Vec<String>, bool)
             }
             Device::None(why) => notes.push(format!("line {}: {line}: not exported: {why}", s.line)),
         }
+    }
+    if !c.stonith.is_empty() {
+        notes.push(policy_note(c));
     }
     let all = prims.len() == c.nodes.len();
     (prims, locs, notes, all)

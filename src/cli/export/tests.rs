@@ -25,6 +25,9 @@ group db alpha drbd::r0 mount::/dev/drbd0::/srv/db::ext4::noatime lvm::vg_db 192
     script::/etc/init.d/postgresql
 group web beta ocf::heartbeat:IPaddr2::ip=192.0.2.61::cidr_netmask=24 mount::UUID=ab-12::/srv/www::xfs \
     mount::/dev/sdc1::/srv/tmp script::/usr/local/bin/www::8080 guest::g1::/srv/g1
+monitor 10s
+monitor 2500ms web
+monitor 0 web/3
 ";
 
 /// The stonith lines of BIG, added to the parsed config.
@@ -65,7 +68,8 @@ fn demo_cluster() {
         [
             OpDef { name: "start", interval: Duration::ZERO, timeout: Duration::from_secs(60) },
             OpDef { name: "stop", interval: Duration::ZERO, timeout: Duration::from_secs(60) },
-            OpDef { name: "monitor", interval: DEFAULT_MONITOR_INTERVAL, timeout: Duration::from_secs(20) },
+            // No monitor line: tandem does not monitor it, Pacemaker only probes it.
+            OpDef { name: "monitor", interval: Duration::ZERO, timeout: Duration::from_secs(20) },
         ]
     );
     assert_eq!(m.groups[0].members[1].params, [("path".to_string(), "/etc/tandem/www.sh".to_string())]);
@@ -124,10 +128,26 @@ fn every_kind_of_resource_and_fencing() {
     assert_eq!(param(1, 3, "args").as_deref(), Some("8080"));
     assert!(m.groups[0].members[0].notes.iter().any(|n| n.contains("ocf:linbit:drbd")));
     assert!(m.groups[1].members[2].notes.iter().any(|n| n.contains("needs the filesystem type")));
-    assert_eq!(m.rsc_defaults, [("resource-stickiness".to_string(), "0".to_string())]);
+    assert_eq!(
+        m.rsc_defaults,
+        [("resource-stickiness".to_string(), "0".to_string()), ("migration-threshold".to_string(), "4".to_string())]
+    );
+    // Each resource's monitor interval, the most specific line winning; 0: probes only.
+    let monitor = |g: usize, i: usize| {
+        m.groups[g].members[i].ops.iter().find(|o| o.name == "monitor").map(|o| o.interval.as_millis())
+    };
+    assert_eq!(monitor(0, 0), Some(10_000));
+    assert_eq!(monitor(1, 0), Some(2500));
+    assert_eq!(monitor(1, 2), Some(0));
+    assert!(m.notes.iter().any(|n| n.starts_with("restart_window 600s has no Pacemaker equivalent")), "{:?}", m.notes);
     assert_eq!(m.properties, [("stonith-enabled".to_string(), "true".to_string())]);
     let f: Vec<String> = m.fencing.iter().map(|p| format!("{} {}", p.id, p.agent_spec())).collect();
     assert_eq!(f, ["fence-alpha stonith:fence_ipmilan", "fence-beta stonith:fence_virsh"]);
+    // fence_check (default 60s) is each device's monitor; the rest of the policy is a note.
+    assert_eq!(m.fencing[0].ops[0].interval, Duration::from_secs(60));
+    let notes = m.notes.join("\n");
+    assert!(notes.contains("fencing policy, not exported: fence_timeout 30s"), "{notes}");
+    assert!(notes.contains("wait_for_peer off is corosync's wait_for_all"), "{notes}");
     assert!(m.locations.contains(&Location {
         id: "loc-fence-alpha-avoid-alpha".into(),
         rsc: "fence-alpha".into(),
@@ -150,6 +170,34 @@ fn what_cannot_be_expressed_is_said() {
 }
 
 #[test]
+fn failure_policy_notify_and_metrics() {
+    let text = format!(
+        "{DEMO}monitor 5s\nrestart_limit 1\nrestart_window 60s\nfailure_timeout 1800s\n\
+         notify /etc/tandem/notify-mail\nmetrics_listen 198.51.100.1:9694\n"
+    );
+    let m = model(&text);
+    assert_eq!(
+        m.rsc_defaults,
+        [
+            ("resource-stickiness".to_string(), "200".to_string()),
+            ("migration-threshold".to_string(), "2".to_string()),
+            ("failure-timeout".to_string(), "1800s".to_string()),
+        ]
+    );
+    let notes = m.notes.join("\n");
+    for want in [
+        "restart_window 60s has no Pacemaker equivalent",
+        "notify /etc/tandem/notify-mail is not exported: Pacemaker's equivalent is an alert agent",
+        "metrics_listen 198.51.100.1:9694 is not exported",
+    ] {
+        assert!(notes.contains(want), "{want} not in\n{notes}");
+    }
+    // Without a monitor line there is no failure policy to carry over.
+    assert_eq!(model(DEMO).rsc_defaults.len(), 1);
+    assert!(!model(DEMO).notes.iter().any(|n| n.contains("fencing policy")), "no stonith line, no policy");
+}
+
+#[test]
 fn renderings() {
     let m = model_with(BIG, &BIG_STONITH);
     let x = cib::render(&m);
@@ -169,7 +217,10 @@ fn renderings() {
         "value=\"cat /etc/tandem/bmc.pw\"",
         "<rsc_location id=\"loc-web-beta\" rsc=\"web\" node=\"beta\" score=\"100\"/>",
         "<rsc_location id=\"loc-fence-beta-avoid-beta\" rsc=\"fence-beta\" node=\"beta\" score=\"-INFINITY\"/>",
+        "<op id=\"web-IPaddr2-1-monitor-interval-2500ms\" name=\"monitor\" interval=\"2500ms\" timeout=\"20s\"/>",
+        "<op id=\"web-mount-3-monitor-interval-0s\" name=\"monitor\" interval=\"0s\" timeout=\"20s\"/>",
         "<nvpair id=\"rsc-options-resource-stickiness\" name=\"resource-stickiness\" value=\"0\"/>",
+        "<nvpair id=\"rsc-options-migration-threshold\" name=\"migration-threshold\" value=\"4\"/>",
         "<!-- tandem: drbd::r0 -->",
     ] {
         assert!(x.contains(want), "{want} not in\n{x}");
@@ -188,7 +239,7 @@ fn renderings() {
         "location loc-db-alpha db 100: alpha\n",
         "location loc-fence-alpha-avoid-alpha fence-alpha -inf: alpha\n",
         "property cib-bootstrap-options: stonith-enabled=\"true\"\n",
-        "rsc_defaults rsc-options: resource-stickiness=\"0\"\n",
+        "rsc_defaults rsc-options: resource-stickiness=\"0\" migration-threshold=\"4\"\n",
         "# tandem: drbd::r0\n",
     ] {
         assert!(s.contains(want), "{want:?} not in\n{s}");
