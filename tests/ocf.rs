@@ -386,6 +386,34 @@ fn check_config_asks_ocf_agents() {
 }
 
 #[test]
+fn ocf_info_shows_what_the_meta_data_says() {
+    if !Path::new("/usr/lib/ocf/resource.d/heartbeat/IPaddr2").exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "resource-agents is not installed");
+        return;
+    }
+    let info = |word: &str| {
+        let o = Command::new(tandem()).args(["ocf", "info", word]).output().unwrap();
+        (code(&o), text(&o))
+    };
+    // Dummy: no required parameter, its defaults as the agent prints them.
+    let (c, t) = info("heartbeat:Dummy::fake=x");
+    assert_eq!(c, 0, "{t}");
+    let row = |name: &str| t.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or("").to_string();
+    assert!(row("state").contains("/run/resource-agents/Dummy-"), "{t}");
+    assert!(row("fake").ends_with(" x"), "{t}");
+    assert!(t.lines().any(|l| l.starts_with("actions: ") && l.contains("monitor")), "{t}");
+    // IPaddr2: ip is required; leaving it out is the same error as check-config's.
+    let (c, t) = info("heartbeat:IPaddr2");
+    assert_eq!(c, 2, "{t}");
+    let ip: Vec<&str> = t.lines().find(|l| l.starts_with("ip ")).unwrap_or("").split_whitespace().collect();
+    assert_eq!(ip.get(1), Some(&"yes"), "{t}");
+    assert!(t.contains("error: parameter 'ip' is required by the agent's meta-data"), "{t}");
+    let (c, t) = info("heartbeat:NoSuchAgent");
+    assert_eq!(c, 2);
+    assert!(t.contains("is not installed"), "{t}");
+}
+
+#[test]
 fn agent_command_runs_resource_agents_dummy() {
     if !Path::new("/usr/lib/ocf/resource.d/heartbeat/Dummy").exists() {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "resource-agents is not installed");

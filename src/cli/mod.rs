@@ -33,6 +33,7 @@ const USAGE: &str = "usage:
   tandem fenced   [-s SOCKET] NODE
   tandem guest    [-c CONFIG] list | enter NAME [CMD...] | start NAME | stop NAME
   tandem ocf      ip|drbd|mount|lvm|script|guest ACTION   # OCF resource agent (OCF_RESKEY_*)
+  tandem ocf      info PROVIDER:TYPE[::NAME=VALUE...]      # an installed OCF agent's parameters
   tandem export   pacemaker [-c CONFIG] [--crm]
   tandem version
   hb_standby [all|foreign|local|failback], hb_takeover [...], cl_status SUBCOMMAND
@@ -99,6 +100,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         "guest" => cmd_guest(rest),
         "export" => export::command(rest),
         "ocf" => match rest {
+            [info, word] if info == "info" => ocf::info(word),
             [agent] => ocf::run(agent, None),
             [agent, action] => ocf::run(agent, Some(action)),
             _ => usage_error("ocf needs AGENT and ACTION"),

@@ -30,6 +30,42 @@ fn usage(agent: &str) -> String {
     format!("usage: {agent} meta-data|validate-all|start|stop|monitor (OCF resource agent; parameters in OCF_RESKEY_*)")
 }
 
+/// `tandem ocf info PROVIDER:TYPE[::NAME=VALUE…]`: what an installed OCF agent's meta-data
+/// says of its parameters (required, default, the value given). Exit 0, or 2 when the agent
+/// cannot be asked or a required parameter of the given ones is missing.
+pub fn info(word: &str) -> i32 {
+    let args: Vec<&str> = word.split("::").collect();
+    let spec = match crate::config::OcfSpec::parse(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tandem ocf info: {word}: {e}");
+            return 2;
+        }
+    };
+    let text = format!("ocf::{word}");
+    let a = match crate::agent::ocf::OcfAgent::new(&spec, &text, "info") {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tandem ocf info: {e}");
+            return 2;
+        }
+    };
+    let md = match a.meta_data().map_err(|e| e.to_string()).and_then(|x| crate::agent::ocf::metadata::parse(&x)) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("tandem ocf info: {}: meta-data: {e}", spec.agent_name());
+            return 2;
+        }
+    };
+    let t = crate::agent::ocf::describe(&md, &spec);
+    print!("{t}");
+    if t.lines().any(|l| l.starts_with("error: ")) {
+        2
+    } else {
+        0
+    }
+}
+
 /// Runs one OCF action of tandem's agent `agent`; returns the OCF exit code.
 pub fn run(agent: &str, action: Option<&str>) -> i32 {
     let Some(ra) = ra::find(agent) else {

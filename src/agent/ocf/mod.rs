@@ -321,6 +321,46 @@ pub fn check_params(md: &metadata::MetaData, spec: &OcfSpec) -> Vec<Finding> {
     out
 }
 
+/// What an agent's meta-data says its parameters are, as a table for people
+/// (`tandem ocf info`): each parameter with whether it is required, its default, and the
+/// value `spec` gives it; then what is missing, unknown, and the actions it lists.
+pub fn describe(md: &metadata::MetaData, spec: &OcfSpec) -> String {
+    let mut rows: Vec<[String; 4]> = vec![["parameter".into(), "required".into(), "default".into(), "given".into()]];
+    for p in &md.params {
+        rows.push([
+            p.name.clone(),
+            if p.required { "yes".into() } else { "no".into() },
+            p.default.clone().unwrap_or_else(|| "-".into()),
+            spec.param(&p.name).map_or_else(|| "-".into(), str::to_string),
+        ]);
+    }
+    let mut w = [0usize; 3];
+    for r in &rows {
+        for (i, c) in r.iter().take(3).enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut out = format!("ocf::{} (meta-data of {})\n", spec.agent_name(), md.name);
+    for r in &rows {
+        let line = format!("{:<a$}  {:<b$}  {:<c$}  {}", r[0], r[1], r[2], r[3], a = w[0], b = w[1], c = w[2]);
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for f in check_params(md, spec) {
+        out.push_str(if f.error { "error: " } else { "warning: " });
+        out.push_str(&f.msg);
+        out.push('\n');
+    }
+    let mut actions: Vec<&str> = Vec::new();
+    for a in &md.actions {
+        if !actions.contains(&a.as_str()) {
+            actions.push(a);
+        }
+    }
+    out.push_str(&format!("actions: {}\n", actions.join(" ")));
+    out
+}
+
 impl OcfAgent {
     /// `check-config`'s look at the agent on this host: its meta-data (which must parse),
     /// the parameters against it ([`check_params`]), then `validate-all` with the resource's
@@ -482,6 +522,31 @@ mod tests {
             std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+    }
+
+    #[test]
+    fn describe_lists_required_defaults_and_given() {
+        let md = metadata::MetaData {
+            name: "Dummy".into(),
+            params: vec![
+                metadata::ParamInfo { name: "ip".into(), required: true, ..Default::default() },
+                metadata::ParamInfo {
+                    name: "state".into(),
+                    default: Some("/run/x.state".into()),
+                    ..Default::default()
+                },
+            ],
+            actions: vec!["start".into(), "monitor".into(), "monitor".into(), "stop".into()],
+        };
+        let t = describe(&md, &spec("ocf::test:Dummy::state=/tmp/s::bogus=1"));
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "ocf::test:Dummy (meta-data of Dummy)");
+        assert_eq!(lines[1], "parameter  required  default       given");
+        assert_eq!(lines[2], "ip         yes       -             -");
+        assert_eq!(lines[3], "state      no        /run/x.state  /tmp/s");
+        assert_eq!(lines[4], "error: parameter 'ip' is required by the agent's meta-data");
+        assert_eq!(lines[5], "warning: parameter 'bogus' is not in the agent's meta-data");
+        assert_eq!(lines[6], "actions: start monitor stop");
     }
 
     fn spec(w: &str) -> OcfSpec {
