@@ -216,7 +216,7 @@ fn deb_installs_runs_and_purges_cleanly() {
     }
     assert_eq!(
         std::fs::read_to_string(ctl.path().join("conffiles")).unwrap(),
-        "/etc/init.d/tandem\n/etc/default/tandem\n"
+        "/etc/init.d/tandem\n/etc/default/tandem\n/etc/logrotate.d/tandem\n"
     );
 
     // lintian: no errors and no warnings (the overrides in the package say why).
@@ -238,6 +238,7 @@ fn deb_installs_runs_and_purges_cleanly() {
         "/usr/sbin/tandem",
         "/etc/init.d/tandem",
         "/etc/default/tandem",
+        "/etc/logrotate.d/tandem",
         "/lib/systemd/system/tandem.service",
         "/usr/share/man/man8/tandem.8.gz",
         "/usr/share/man/man5/tandem.conf.5.gz",
@@ -257,7 +258,7 @@ fn deb_installs_runs_and_purges_cleanly() {
         let md = root.ok(None, &[&link, "meta-data"]);
         assert!(md.contains(&format!("<resource-agent name=\"{a}\"")), "{link} meta-data: {md}");
     }
-    for (d, mode) in [("/etc/tandem", 0o700), ("/var/lib/tandem", 0o700)] {
+    for (d, mode) in [("/etc/tandem", 0o700), ("/var/lib/tandem", 0o700), ("/var/log/tandem", 0o750)] {
         assert_eq!(std::fs::metadata(root.path(d)).unwrap().permissions().mode() & 0o777, mode, "{d}");
     }
     // Not started: there is no configuration yet.
@@ -279,12 +280,20 @@ fn deb_installs_runs_and_purges_cleanly() {
 
     // The daemon, through the init script; it takes the group once initdead has passed alone.
     std::fs::copy(root.path(ex), root.path("/etc/tandem/tandem.conf")).unwrap();
-    // The root has no syslog daemon and the example no logfile: the start says so.
+    // The root has no syslog daemon; the example logs to the package's log directory.
     let out = root.ok(Some(ns.name()), &["env", "TANDEM_NODE=alpha", "/etc/init.d/tandem", "start"]);
-    assert!(out.contains("logs nowhere once detached"), "{out}");
+    assert!(!out.contains("logs nowhere once detached"), "{out}");
     assert!(
         wait_for(Duration::from_secs(10), Duration::from_millis(50), || ns.has_addr("192.0.2.50")),
         "the daemon never took the group"
+    );
+    let log = root.path("/var/log/tandem/tandem.log");
+    assert!(
+        wait_for(Duration::from_secs(5), Duration::from_millis(50), || std::fs::read_to_string(&log)
+            .is_ok_and(|t| t.contains("web"))),
+        "nothing about the group in {}: {:?}",
+        log.display(),
+        std::fs::read_to_string(&log)
     );
     // The daemon keeps nothing of its starter but what it opened itself: no inherited
     // descriptor above stderr (pipes of the shell that started it, a make jobserver).
