@@ -3,7 +3,8 @@
 //!
 //! - heartbeat's captured configurations (tests/fixtures/hb/configs: udp-sha1 and serial-sha1,
 //!   both nodes) and a file server's (tests/fixtures/hacompat/serial-drbd: serial, bcast,
-//!   drbddisk, Filesystem, IPaddr, heartbeat's apache script, md5) pass check-config;
+//!   drbddisk, Filesystem, IPaddr, heartbeat's apache script, md5) pass check-config (the
+//!   file server's set also runs as a cluster with real DRBD in `make vm-test`, act 95);
 //! - /etc/ha.d is the default configuration when there is no /etc/tandem/tandem.conf;
 //! - udp-sha1 and serial-sha1, unchanged, run a tandem pair: the address starts on its
 //!   preferred node, `hb_standby` moves it, a clean stop hands it over, never on both nodes.

@@ -93,7 +93,7 @@ log_order_since() {
     tail -n +$((s + 1)) $TLOG | awk -v n=$# 'BEGIN { for (i = 1; i < ARGC; i++) p[i] = ARGV[i]; ARGC = 1; k = 1 }
         k <= n && index($0, p[k]) { k++ } END { exit k <= n }' "$@"
 }
-log_lines() { wc -l < $TLOG 2>/dev/null || echo 0; }
+log_lines() { { wc -l < $TLOG; } 2>/dev/null || echo 0; }
 
 # ---- LVM: the volume group vgrig on DRBD r1 (/dev/drbd1), its LV lv0 mounted on /vol
 VG=vgrig

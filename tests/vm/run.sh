@@ -8,7 +8,10 @@
 #           box  ip + drbd r2 + mount + guest (busybox init, httpd, crond, syslogd; cgroup v2 limits)
 #         through a planned switch-over, a refused second primary, a hanging vgchange, a racing
 #         takeover, DRBD's fence-peer handler over the serial link, and a crash of the holder
-#         (the host kills its QEMU while it appends fsync'd records; the survivor takes over).
+#         (the host kills its QEMU while it appends fsync'd records; the survivor takes over);
+#         then a cluster run from heartbeat's /etc/ha.d (act 95: the file server's set of
+#         tests/fixtures/hacompat, drbddisk + Filesystem + IPaddr over serial and bcast):
+#         start, hb_standby, a crash of the holder, its rejoin.
 #  fence  fencing for real: each VM's power is an IPMI BMC (OpenIPMI's ipmi_sim on a
 #         management network in a network namespace), DRBD with `fencing resource-and-stonith`;
 #         the host cuts the heartbeat and replication paths and the holder powers the other
@@ -132,6 +135,7 @@ cp "$PROBE_BIN" "$R"/bin/drbd_probe
 cp "$WRITER_BIN" "$R"/bin/vm_writer
 cp "$TANDEM" "$R"/usr/sbin/tandem
 ln -s /usr/sbin/tandem "$R"/sbin/tandem; ln -s /usr/sbin/tandem "$R"/bin/tandem
+for c in hb_standby hb_takeover cl_status; do ln -s tandem "$R"/usr/sbin/$c; done   # as HB_LINKS=1 installs them
 
 for m in virtio_pci virtio_blk virtio_net drbd ext4 dm_mod i6300esb; do
     modprobe -d kernel -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'
@@ -173,6 +177,8 @@ ln -s lvm "$R"/sbin/vgchange
 cp -a "$VMDIR"/rootfs/. "$R"/
 cp "$VMDIR"/init "$R"/init; chmod +x "$R"/init
 cp "$VMDIR"/lib.sh "$R"/rig/lib.sh
+# heartbeat's files of the heartbeat-compatibility fixtures (act 95 runs a cluster from them)
+mkdir -p "$R"/rig/hacompat; cp -a "$ROOT"/tests/fixtures/hacompat/serial-drbd "$R"/rig/hacompat/
 for d in "$VMDIR"/acts*/; do d=${d%/}; mkdir -p "$R/rig/${d##*/}"; cp "$d"/*.sh "$R/rig/${d##*/}/"; done
 # tandem: the same files on both nodes, started by the LSB init script
 cp "$ROOT"/init/tandem "$R"/etc/init.d/tandem

@@ -7,7 +7,7 @@
 #   /dev/vda, vdb, vdc (raw files) are each node's DRBD backing disks (r0, r1, r2);
 #   /dev/ttyS0 is the console (a.log, b.log).
 # The VMs have no other NIC: nothing reaches the host's network.
-# HOST-REQ verbs: crash NODE LABEL=MIN..., boot NODE.
+# HOST-REQ verbs: crash NODE LABEL=MIN..., kill NODE, boot NODE.
 
 ACTS=acts
 PNET=${PNET:-$((40000 + $$ % 10000))}
@@ -57,6 +57,12 @@ host_poll_crash() {
     : > host-acked.txt
     for kv in $CRASH_WANT; do echo "${kv%=*} $(acks $CRASH_NODE "${kv%=*}")" >> host-acked.txt; done
     say "killed node $CRASH_NODE (qemu) after: $(tr '\n' ' ' < host-acked.txt)"
+}
+# kill NODE: kill NODE's QEMU at once (SIGKILL: a crash), e.g. the holder of act 95's
+# group; the survivor times its own takeover. (crash, above, is act 80's: once, judged here.)
+host_req_kill() {
+    vm_kill "$1"; host_event killed "$1"; ALONE_LIMIT=240
+    say "killed node $1 (qemu), as it asked"
 }
 # takeover times: from the kill to each `TAKEOVER-DONE GROUP` on the survivor's console
 host_poll_takeover() {
