@@ -1735,12 +1735,4 @@ mod tests {
         slow.deadtime = Duration::from_secs(10);
         assert_eq!(inline_budget(&slow), Duration::from_millis(250));
     }
-
-    #[test]
-    fn reply_codes() {
-        assert_eq!(ReplyCode::Ok.code(), 0);
-        assert_eq!(ReplyCode::Failed.code(), 1);
-        assert_eq!(ReplyCode::Usage.code(), 2);
-        assert_eq!(ReplyCode::FencePeer(4).code(), 4);
-    }
 }
