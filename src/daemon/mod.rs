@@ -13,6 +13,7 @@
 //!
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
+mod alarms;
 pub mod core;
 mod events;
 pub mod fencing;
@@ -59,6 +60,7 @@ use crate::time::{self, Duration, Instant};
 use crate::wire::auth::Codec;
 use crate::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
 
+use alarms::{AuthAlarm, Dog};
 use garp::Garp;
 pub use io::ReplyCode;
 use io::{Input, Msg, Output};
@@ -241,21 +243,6 @@ enum Source {
     Ping,
 }
 
-/// The hardware watchdog this node pets while it may keep its groups (its own stonith line
-/// is `watchdog`; docs/fencing.md).
-struct Dog {
-    dev: crate::sys::watchdog::Watchdog,
-    path: PathBuf,
-    next_pet: Instant,
-    /// A quarter of the period.
-    every: Duration,
-    /// A loop iteration that works longer than this (half the period) ends the petting.
-    stuck_limit: Duration,
-    healthy: bool,
-    /// The last pet decision (logged when it changes).
-    petting: bool,
-}
-
 /// An input the loop owes the core (results that arrive while outputs are carried out).
 #[derive(Debug)]
 enum Pending {
@@ -263,45 +250,6 @@ enum Pending {
     Outdate { id: usize, code: u8 },
     Fence { attempt: u32, ok: bool, detail: String },
     FenceCheck { id: u32, ok: bool, detail: String },
-}
-
-/// Packets failing authentication on one link: reported (error, once per episode) when
-/// several arrive within a few seconds and none passes, the sign of two different keys.
-#[derive(Debug, Clone, Copy, Default)]
-struct AuthAlarm {
-    window_start: Option<Instant>,
-    bad: u32,
-    reported: bool,
-}
-
-impl AuthAlarm {
-    const WINDOW: Duration = Duration::from_secs(5);
-    const THRESHOLD: u32 = 3;
-
-    /// `bad` packets failed authentication and `good` passed at `now`; true when the
-    /// episode is to be reported now.
-    fn update(&mut self, now: Instant, bad: u64, good: u64) -> bool {
-        if good > 0 {
-            *self = AuthAlarm::default();
-            return false;
-        }
-        if bad == 0 {
-            return false;
-        }
-        match self.window_start {
-            Some(t) if now.saturating_since(t) <= AuthAlarm::WINDOW => {}
-            _ => {
-                self.window_start = Some(now);
-                self.bad = 0;
-            }
-        }
-        self.bad = self.bad.saturating_add(u32::try_from(bad).unwrap_or(u32::MAX));
-        if self.bad >= AuthAlarm::THRESHOLD && !self.reported {
-            self.reported = true;
-            return true;
-        }
-        false
-    }
 }
 
 /// Counters for tests and status.
@@ -757,43 +705,6 @@ impl Daemon {
         }
         self.drain_hooks();
         0
-    }
-
-    /// Pets the watchdog when due, if the loop is healthy and the partition decisions let
-    /// this node keep its groups. `work`: how long this iteration worked (not waited).
-    fn watchdog(&mut self, now: Instant, work: Duration) {
-        let Some(d) = self.dog.as_mut() else { return };
-        if d.healthy && work > d.stuck_limit {
-            d.healthy = false;
-            error!(
-                "the loop worked {} ms without returning to poll (more than half the watchdog period): no longer \
-                 petting watchdog {}; this node resets",
-                work.as_millis(),
-                d.path.display()
-            );
-        }
-        if now < d.next_pet {
-            return;
-        }
-        d.next_pet = now + d.every;
-        let may = d.healthy && self.node.may_pet(now);
-        if may != d.petting {
-            d.petting = may;
-            if may {
-                info!("petting watchdog {} again", d.path.display());
-            } else if d.healthy {
-                error!(
-                    "the peer is silent and this node may not keep its groups (no ping target answers): not petting \
-                     watchdog {}; this node resets unless the peer is heard again",
-                    d.path.display()
-                );
-            }
-        }
-        if may {
-            if let Err(e) = d.dev.pet() {
-                error!("watchdog {}: pet: {e}", d.path.display());
-            }
-        }
     }
 
     /// One loop iteration: wait for the nearest deadline or input, then handle everything due.
@@ -1704,21 +1615,6 @@ mod tests {
             assert_eq!(Job::from_tag(job.tag()), Some(job));
         }
         assert_eq!(Job::from_tag(0xff), None);
-    }
-
-    #[test]
-    fn auth_alarm_fires_once_per_episode() {
-        let t = |ms: u64| Instant::from_millis(ms);
-        let mut a = AuthAlarm::default();
-        assert!(!a.update(t(0), 1, 0));
-        assert!(!a.update(t(1000), 1, 0));
-        assert!(a.update(t(2000), 1, 0), "three in the window");
-        assert!(!a.update(t(2500), 5, 0), "reported once");
-        assert!(!a.update(t(3000), 0, 1), "a good packet ends the episode");
-        assert!(!a.update(t(10_000), 1, 0));
-        assert!(!a.update(t(16_000), 1, 0), "spread over more than the window");
-        assert!(!a.update(t(16_100), 1, 0));
-        assert!(a.update(t(16_200), 1, 0));
     }
 
     #[test]
