@@ -11,7 +11,8 @@ use crate::cluster::{GroupId, Op, OpResult, ResId};
 use crate::time::{Duration, Instant};
 use crate::wire::GroupState;
 
-use super::{events, fence_child_priority, outdate, Daemon, Pending};
+use super::build::fence_child_priority;
+use super::{events, outdate, Daemon, Pending};
 
 /// The runner's pools: a kind of job that runs out of slots (children stuck in
 /// uninterruptible sleep keep theirs) cannot starve another kind.
