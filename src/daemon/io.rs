@@ -242,3 +242,16 @@ pub enum Event {
     /// What the heartbeat-protocol core reports (`hbevents.rs` formats it).
     Hb(super::hbevents::HbEvent),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_codes() {
+        assert_eq!(ReplyCode::Ok.code(), 0);
+        assert_eq!(ReplyCode::Failed.code(), 1);
+        assert_eq!(ReplyCode::Usage.code(), 2);
+        assert_eq!(ReplyCode::FencePeer(4).code(), 4);
+    }
+}

@@ -4,6 +4,9 @@
 //!   bookkeeping), driven by `handle(now, input) -> outputs`; the simulation drives it too.
 //! - `mod.rs` (this file): the fds (links, control socket, signal pipe, children) and the
 //!   poll dispatch; it turns readiness into inputs and outputs into I/O.
+//! - `build.rs` (construction from the config), `jobs.rs` (the runner's children: resource
+//!   operations, fencing, outdate answers, replay marks), `requests.rs` (the control
+//!   socket), `alarms.rs` (the hardware watchdog, the authentication alarm).
 //! - `status.rs` (rendering), `events.rs` (log lines), `garp.rs` (gratuitous ARPs),
 //!   `outdate.rs` (the fence-peer sub-protocol), `reload.rs` (what SIGHUP may change),
 //!   `startup.rs` (detach, pidfile).
@@ -13,6 +16,8 @@
 //!
 //! Nothing here blocks except `poll`, whose timeout is the nearest deadline rounded up.
 
+mod alarms;
+mod build;
 pub mod core;
 mod events;
 pub mod fencing;
@@ -23,6 +28,7 @@ mod hbmode;
 pub mod http;
 pub mod io;
 pub mod jitter;
+mod jobs;
 pub mod metrics;
 pub mod node;
 pub mod notify;
@@ -31,6 +37,7 @@ mod outside;
 pub mod partition;
 mod pinger;
 pub mod reload;
+mod requests;
 mod startup;
 pub mod status;
 
@@ -46,24 +53,25 @@ use std::sync::Arc;
 use log::{debug, error, info, warn};
 
 use crate::agent::drbd::fence;
-use crate::agent::runner::{self, Done, Runner, Spawn};
-use crate::agent::{self, Agent, Exec, Outcome};
-use crate::cluster::{GroupDef, GroupId, GroupSel, Op, OpResult, ResId, Settings};
-use crate::config::{Config, FenceMethod, LinkConfig};
-use crate::ctl::server::{Incoming, Server};
-use crate::ctl::Request;
-use crate::link::{serial::SerialLink, udp::UdpLink, Link, RxClock};
+use crate::agent::runner::{self, Done, Runner};
+use crate::agent::Agent;
+use crate::cluster::{GroupId, Op, OpResult, ResId};
+use crate::config::{Config, LinkConfig};
+use crate::ctl::server::Server;
+use crate::link::{Link, RxClock};
 use crate::logging::RateLimit;
-use crate::membership::{PeerState, Timing};
-use crate::time::{self, Duration, Instant};
+use crate::membership::PeerState;
+use crate::time::{self, Instant};
 use crate::wire::auth::Codec;
-use crate::wire::{GroupState, GroupWire, MsgKind, NodeState, Repr, WireError, MAX_GROUPS, MAX_PAYLOAD};
+use crate::wire::{MsgKind, Repr, WireError};
 
+use alarms::{AuthAlarm, Dog};
+use build::timing;
+pub use build::{build_agents, inline_budget, node_setup, watchdog_period};
 use garp::Garp;
 pub use io::ReplyCode;
 use io::{Input, Msg, Output};
-use node::NodeSetup;
-use partition::{PartitionSetup, PeerFencing};
+use jobs::{pool, Job};
 use pinger::Pinger;
 pub use startup::main;
 
@@ -77,98 +85,6 @@ const TRANSITIONS: usize = 16;
 pub const DEFAULT_CONFIG: &str = "/etc/tandem/tandem.conf";
 pub const DEFAULT_SOCKET: &str = "/run/tandem/tandem.sock";
 pub const DEFAULT_STATEDIR: &str = "/var/lib/tandem";
-
-/// The runner's pools: a kind of job that runs out of slots (children stuck in
-/// uninterruptible sleep keep theirs) cannot starve another kind.
-mod pool {
-    /// Resource operations.
-    pub const OPS: usize = 0;
-    /// Answers to the peer's outdate requests.
-    pub const OUTDATE: usize = 1;
-    /// Durable writes to the state directory.
-    pub const STATE: usize = 2;
-    /// Fencing the peer.
-    pub const FENCE: usize = 3;
-    /// Notify hooks.
-    pub const NOTIFY: usize = 4;
-}
-
-/// The runner's pool sizes, from the config: each group runs at most one operation at a
-/// time; twice that leaves room for a retry while a stuck child holds a slot.
-fn pools(cfg: &Config) -> [usize; 5] {
-    // Fencing: one attempt or device check at a time, and slots for killed ones still dying.
-    [2 * cfg.groups.len() + 1, outdate::MAX_ANSWERING, 1, 3, outside::notify_pool(cfg)]
-}
-
-/// What a child of the runner is doing (its runner tag, typed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Job {
-    /// One resource operation.
-    Op { group: GroupId, resource: ResId, op: Op },
-    /// Answering the peer's outdate request (the core's id for it).
-    Outdate { id: usize },
-    /// Storing the peer's replay mark.
-    SaveMark,
-    /// A fence attempt (its number).
-    Fence { attempt: u32 },
-    /// A check of the peer's fence device (the core's id for it).
-    FenceCheck { id: u32 },
-    /// A notify hook's run (the notifier's id of the hook).
-    Notify { hook: u32 },
-}
-
-impl Job {
-    const OUTDATE: u64 = 1 << 63;
-    const SAVE_MARK: u64 = 1 << 62;
-    /// With the attempt number in bits 32..60.
-    const FENCE: u64 = (1 << 62) | 1;
-    const FENCE_MASK: u64 = (1 << 62) | 0xffff_ffff;
-    const FENCE_CHECK: u64 = 1 << 61;
-    const NOTIFY: u64 = 1 << 60;
-
-    fn tag(self) -> u64 {
-        match self {
-            Job::Op { group: GroupId(group), resource: ResId(resource), op } => {
-                let op = match op {
-                    Op::Start => 0u64,
-                    Op::Stop => 1,
-                    Op::Status => 2,
-                };
-                ((group as u64 & 0xffff) << 32) | ((resource as u64 & 0xff_ffff) << 8) | op
-            }
-            Job::Outdate { id } => Job::OUTDATE | id as u64,
-            Job::SaveMark => Job::SAVE_MARK,
-            Job::Fence { attempt } => Job::FENCE | (u64::from(attempt & 0x0fff_ffff) << 32),
-            Job::FenceCheck { id } => Job::FENCE_CHECK | u64::from(id),
-            Job::Notify { hook } => Job::NOTIFY | u64::from(hook),
-        }
-    }
-
-    fn from_tag(tag: u64) -> Option<Job> {
-        if tag & Job::OUTDATE != 0 {
-            return Some(Job::Outdate { id: (tag & 0xffff) as usize });
-        }
-        if tag == Job::SAVE_MARK {
-            return Some(Job::SaveMark);
-        }
-        if tag & Job::FENCE_MASK == Job::FENCE {
-            return Some(Job::Fence { attempt: ((tag >> 32) & 0x0fff_ffff) as u32 });
-        }
-        if tag & Job::FENCE_CHECK != 0 {
-            return Some(Job::FenceCheck { id: tag as u32 });
-        }
-        if tag & Job::NOTIFY != 0 {
-            return Some(Job::Notify { hook: (tag & 0xffff_ffff) as u32 });
-        }
-        let op = match tag & 0xff {
-            0 => Op::Start,
-            1 => Op::Stop,
-            2 => Op::Status,
-            _ => return None,
-        };
-        Some(Job::Op { group: GroupId((tag >> 32) as usize), resource: ResId(((tag >> 8) & 0xff_ffff) as usize), op })
-    }
-}
 
 /// Where the daemon's files live (command line over config over defaults).
 #[derive(Debug, Clone)]
@@ -241,21 +157,6 @@ enum Source {
     Ping,
 }
 
-/// The hardware watchdog this node pets while it may keep its groups (its own stonith line
-/// is `watchdog`; docs/fencing.md).
-struct Dog {
-    dev: crate::sys::watchdog::Watchdog,
-    path: PathBuf,
-    next_pet: Instant,
-    /// A quarter of the period.
-    every: Duration,
-    /// A loop iteration that works longer than this (half the period) ends the petting.
-    stuck_limit: Duration,
-    healthy: bool,
-    /// The last pet decision (logged when it changes).
-    petting: bool,
-}
-
 /// An input the loop owes the core (results that arrive while outputs are carried out).
 #[derive(Debug)]
 enum Pending {
@@ -263,45 +164,6 @@ enum Pending {
     Outdate { id: usize, code: u8 },
     Fence { attempt: u32, ok: bool, detail: String },
     FenceCheck { id: u32, ok: bool, detail: String },
-}
-
-/// Packets failing authentication on one link: reported (error, once per episode) when
-/// several arrive within a few seconds and none passes, the sign of two different keys.
-#[derive(Debug, Clone, Copy, Default)]
-struct AuthAlarm {
-    window_start: Option<Instant>,
-    bad: u32,
-    reported: bool,
-}
-
-impl AuthAlarm {
-    const WINDOW: Duration = Duration::from_secs(5);
-    const THRESHOLD: u32 = 3;
-
-    /// `bad` packets failed authentication and `good` passed at `now`; true when the
-    /// episode is to be reported now.
-    fn update(&mut self, now: Instant, bad: u64, good: u64) -> bool {
-        if good > 0 {
-            *self = AuthAlarm::default();
-            return false;
-        }
-        if bad == 0 {
-            return false;
-        }
-        match self.window_start {
-            Some(t) if now.saturating_since(t) <= AuthAlarm::WINDOW => {}
-            _ => {
-                self.window_start = Some(now);
-                self.bad = 0;
-            }
-        }
-        self.bad = self.bad.saturating_add(u32::try_from(bad).unwrap_or(u32::MAX));
-        if self.bad >= AuthAlarm::THRESHOLD && !self.reported {
-            self.reported = true;
-            return true;
-        }
-        false
-    }
 }
 
 /// Counters for tests and status.
@@ -403,309 +265,7 @@ pub struct Daemon {
     failure_text: Vec<Vec<Option<String>>>,
 }
 
-/// How long one inline operation (an `ip` start: a few netlink requests) may wait in total:
-/// `min(250ms, deadtime/4)`, so a kernel that does not answer costs the loop at most a
-/// quarter of deadtime, never a heartbeat the peer would miss.
-pub fn inline_budget(cfg: &Config) -> Duration {
-    Duration::from_millis(250).min(cfg.deadtime / 4)
-}
-
-/// Builds the agents for every group, refusing types not implemented yet.
-pub fn build_agents(cfg: &Config) -> Result<Vec<Vec<Box<dyn Agent>>>, DaemonError> {
-    let mut errs = Vec::new();
-    let mut out = Vec::with_capacity(cfg.groups.len());
-    for g in &cfg.groups {
-        let mut v = Vec::with_capacity(g.resources.len());
-        for (i, r) in g.resources.iter().enumerate() {
-            match agent::build_or_broken_in(r, &cfg.timeouts, &g.name, i) {
-                Ok(mut a) => {
-                    a.set_inline_budget(inline_budget(cfg));
-                    v.push(a)
-                }
-                Err(e) => errs.push(crate::config::ConfigError {
-                    file: cfg.file.clone(),
-                    line: g.line,
-                    msg: format!("group {}: resource {}: {e}", g.name, r.text),
-                }),
-            }
-        }
-        out.push(v);
-    }
-    if errs.is_empty() {
-        Ok(out)
-    } else {
-        Err(DaemonError::Config(errs))
-    }
-}
-
-fn open_links(cfg: &Config, now: Instant) -> Result<Vec<Box<dyn Link>>, DaemonError> {
-    let mut links: Vec<Box<dyn Link>> = Vec::with_capacity(cfg.links.len());
-    for l in &cfg.links {
-        let name = l.name();
-        let link: Box<dyn Link> = match l {
-            LinkConfig::Serial { .. } => {
-                let mut s = SerialLink::open(l, name.clone(), now).map_err(|e| setup(format!("link {name}"), e))?;
-                // heartbeat's serial frames are text with their own markers, without ours.
-                s.set_raw(cfg.heartbeat().is_some());
-                Box::new(s)
-            }
-            _ => Box::new(UdpLink::open(l, name.clone()).map_err(|e| setup(format!("link {name}"), e))?),
-        };
-        links.push(link);
-    }
-    if links.is_empty() {
-        return Err(setup("links", "no heartbeat link is configured for this node"));
-    }
-    Ok(links)
-}
-
-/// The core's setup from a configuration.
-pub fn node_setup(cfg: &Config, generation: u64, n_links: usize) -> NodeSetup {
-    let (probes, probe_groups) = group_probes(cfg);
-    NodeSetup {
-        timing: timing(cfg),
-        groups: cfg
-            .groups
-            .iter()
-            .map(|g| GroupDef {
-                name: g.name.clone(),
-                preferred_is_local: g.preferred == cfg.local,
-                n_resources: g.resources.len(),
-                monitor: g.monitor.clone(),
-            })
-            .collect(),
-        settings: Settings {
-            auto_failback: cfg.auto_failback,
-            stop_retries: 3,
-            stop_retry_delay: Duration::from_secs(1),
-            restart_limit: cfg.failure.restart_limit,
-            restart_window: cfg.failure.restart_window,
-            failure_timeout: cfg.failure.failure_timeout,
-        },
-        generation,
-        n_links,
-        // After a clean stop, keep announcing until the peer has taken over (bounded).
-        leave_linger: (cfg.keepalive * 3).max(Duration::from_millis(300)),
-        config_digest: cfg.digest(),
-        fence: fencing::FenceSetup {
-            method: match cfg.peer_stonith().map(|s| &s.method) {
-                None => fencing::Method::None,
-                Some(FenceMethod::Manual) => fencing::Method::Manual,
-                Some(FenceMethod::Watchdog) => fencing::Method::Watchdog { period: watchdog_period(cfg) },
-                Some(_) => fencing::Method::Power,
-            },
-            policy: cfg.fencing,
-            first_node: cfg.local == 0,
-            keepalive: cfg.keepalive,
-            default_fence_time: cfg.peer_stonith().map_or(Duration::ZERO, |s| s.method.typical_time()),
-        },
-        partition: PartitionSetup {
-            targets: cfg.ping.clone(),
-            probes,
-            probe_groups,
-            ping_interval: cfg.ping_policy.interval,
-            ping_deadtime: cfg.ping_policy.deadtime,
-            ping_hold: cfg.ping_policy.hold,
-            isolated_stop: cfg.ping_policy.isolated_stop,
-            self_watchdog: self_watchdog(cfg).map(|w| w.timeout),
-            peer_fencing: match cfg.peer_stonith().map(|s| &s.method) {
-                None => PeerFencing::None,
-                Some(FenceMethod::Manual) => PeerFencing::Manual,
-                Some(FenceMethod::Watchdog) => PeerFencing::Watchdog,
-                Some(_) => PeerFencing::Power,
-            },
-        },
-    }
-}
-
-/// A fence attempt or device check runs real-time (below the loop's own priority) when the
-/// daemon does: on a busy host the holder's fence must land within its slot, and the checks
-/// that size the slots must measure the same (children a program execs run normally).
-fn fence_child_priority(realtime: bool) {
-    if realtime {
-        let _ = crate::sys::rt::set_realtime(10);
-    }
-}
-
-/// The watchdog this node pets: its own stonith line is `watchdog`.
-fn self_watchdog(cfg: &Config) -> Option<&crate::config::WatchdogConfig> {
-    let own = cfg.stonith.iter().find(|s| s.node == cfg.local)?;
-    (own.method == FenceMethod::Watchdog).then_some(())?;
-    cfg.watchdog.as_ref()
-}
-
-/// How long after its last heartbeat a watchdog-fenced peer counts as reset: its watchdog
-/// timeout (the same file on both nodes), plus the time it may take to decide it lost
-/// (deadtime, and the skew between the two nodes' verdicts) and stop petting.
-pub fn watchdog_period(cfg: &Config) -> Duration {
-    let timeout = cfg.watchdog.as_ref().map_or(Duration::ZERO, |w| w.timeout);
-    timeout + cfg.deadtime + cfg.keepalive * 2
-}
-
-/// The addresses of the groups' ip resources: probed before a watchdog-fenced peer's
-/// groups are taken over (one that answers is still held).
-fn group_addresses(cfg: &Config) -> Vec<std::net::IpAddr> {
-    group_probes(cfg).0
-}
-
-/// The groups' addresses, and for each the groups that carry it (bit i: group i).
-fn group_probes(cfg: &Config) -> (Vec<std::net::IpAddr>, Vec<u64>) {
-    let (mut addrs, mut groups) = (Vec::new(), Vec::<u64>::new());
-    for (g, group) in cfg.groups.iter().enumerate().take(64) {
-        for r in &group.resources {
-            if let crate::config::ResourceSpec::Ip(ip) = &r.spec {
-                let i = addrs.iter().position(|a| *a == ip.addr).unwrap_or_else(|| {
-                    addrs.push(ip.addr);
-                    groups.push(0);
-                    addrs.len() - 1
-                });
-                if let Some(m) = groups.get_mut(i) {
-                    *m |= 1u64 << g;
-                }
-            }
-        }
-    }
-    (addrs, groups)
-}
-
-fn timing(cfg: &Config) -> Timing {
-    Timing { keepalive: cfg.keepalive, warntime: cfg.warntime, deadtime: cfg.deadtime, initdead: cfg.initdead }
-}
-
-fn empty_repr() -> Repr {
-    Repr {
-        cluster_id: 0,
-        sender: 0,
-        generation: 0,
-        seq: 0,
-        kind: MsgKind::Heartbeat,
-        node_state: NodeState::Init,
-        keepalive_ms: 0,
-        n_groups: 0,
-        groups: [GroupWire::EMPTY; MAX_GROUPS],
-        payload_len: 0,
-        payload: [0; MAX_PAYLOAD],
-    }
-}
-
 impl Daemon {
-    /// Sets up everything (generation, links, control socket, signals) without detaching.
-    pub fn new(cfg: Config, opts: Options) -> Result<Daemon, DaemonError> {
-        let now = time::now();
-        let statedir =
-            opts.state_dir.clone().or_else(|| cfg.statedir.clone()).unwrap_or_else(|| DEFAULT_STATEDIR.into());
-        // Before anything else runs: what a killed predecessor's children left.
-        for line in agent::records::kill_previous(&statedir) {
-            warn!("{line}");
-        }
-        let agents = build_agents(&cfg)?;
-        let generation = crate::state::bump_generation(&statedir)
-            .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
-        let peer_mark = crate::state::read_peer_mark(&statedir)
-            .map_err(|e| setup(format!("state directory {}", statedir.display()), e))?;
-        let links = open_links(&cfg, now)?;
-        let n_res: usize = cfg.groups.iter().map(|g| g.resources.len()).sum();
-        let mut garp = Garp::new(cfg.garp_count, cfg.garp_interval, n_res);
-        for a in agents.iter().flatten() {
-            if let Some(ifindex) = a.garp_iface() {
-                if let Err(e) = garp.prepare(ifindex) {
-                    warn!("{}: {e} (will retry when announcing)", a.text());
-                }
-            }
-        }
-        let ctl = Server::bind(&socket_path(&opts, Some(&cfg))).map_err(|e| setup("control socket", e))?;
-        let signals = Signals::install()?;
-        let (node, generation) = hbmode::make_core(now, &cfg, generation, links.len(), &statedir)?;
-        let mut echo_addrs = cfg.ping.clone();
-        echo_addrs.extend(group_addresses(&cfg));
-        let pinger = Pinger::open(&echo_addrs).map_err(|e| setup("raw ICMP socket for the ping targets", e))?;
-        let dog = match self_watchdog(&cfg) {
-            None => None,
-            Some(w) => {
-                let secs = u32::try_from(w.timeout.as_secs()).unwrap_or(u32::MAX);
-                let dev = crate::sys::watchdog::Watchdog::open(&w.device, secs)
-                    .map_err(|e| setup(format!("watchdog {}", w.device.display()), e))?;
-                let period = Duration::from_secs(u64::from(dev.timeout_s));
-                info!(
-                    "watchdog {} armed: {} s; petted while this node may keep its groups",
-                    w.device.display(),
-                    dev.timeout_s
-                );
-                Some(Dog {
-                    dev,
-                    path: w.device.clone(),
-                    next_pet: now + period / 4,
-                    every: period / 4,
-                    stuck_limit: period / 2,
-                    healthy: true,
-                    petting: true,
-                })
-            }
-        };
-        let mut codec = Codec::new(&cfg.key, &cfg.cluster, cfg.local, cfg.peer(), generation);
-        codec.set_keys(&cfg.key, cfg.accept_key.as_deref());
-        if let Some((g, seq)) = peer_mark {
-            // The peer's packets from before this restart are refused as replays.
-            codec.set_peer_floor(g, seq);
-            info!("refusing the peer's packets up to generation {g}, sequence {seq} (stored before this start)");
-        }
-        let pools = pools(&cfg);
-        let n_children: usize = pools.iter().sum();
-        let n_poll = 4 + links.len() + crate::ctl::server::SLOTS + 2 * n_children + 1 + http::MAX_CONNS;
-        let n_links = links.len();
-        info!(
-            "tandem {} starting as node {} of cluster {} (generation {generation}, {} links, {} groups)",
-            env!("CARGO_PKG_VERSION"),
-            cfg.local_name(),
-            cfg.cluster,
-            n_links,
-            cfg.groups.len()
-        );
-        Ok(Daemon {
-            codec,
-            links,
-            node,
-            agents,
-            runner: Runner::with_pools(&pools, runner::DEFAULT_OUTPUT_CAP).with_records(&statedir),
-            ctl,
-            signals,
-            garp,
-            started: now,
-            counters: Counters::default(),
-            pollfds: Vec::with_capacity(n_poll),
-            sources: Vec::with_capacity(n_poll),
-            out: Vec::with_capacity(64 + 8 * n_res),
-            pending: Vec::with_capacity(16 + n_res),
-            done: Vec::with_capacity(n_children),
-            child_fds: Vec::with_capacity(2 * n_children),
-            conn_fds: Vec::with_capacity(crate::ctl::server::SLOTS),
-            rx: Vec::with_capacity(RX_BATCH * n_links.max(1)),
-            ready: Vec::with_capacity(n_links),
-            last_wake: now,
-            tx_buf: Box::new([0u8; MAX_PACKET]),
-            repr: Box::new(empty_repr()),
-            expired: Vec::with_capacity(crate::ctl::server::SLOTS),
-            transitions: Vec::with_capacity(TRANSITIONS),
-            exit: false,
-            term_signals: 0,
-            rl_bad: RateLimit::new(Duration::from_secs(10), 5),
-            rl_send: RateLimit::new(Duration::from_secs(10), 5),
-            rl_drop: RateLimit::new(Duration::from_secs(10), 5),
-            rl_own_id: RateLimit::new(Duration::from_secs(60), 1),
-            auth_alarms: vec![AuthAlarm::default(); n_links],
-            outside: outside::Outside::new(&cfg, now),
-            pinger,
-            dog,
-            clean_exit: false,
-            failure_text: cfg.groups.iter().map(|g| vec![None; g.resources.len()]).collect(),
-            generation,
-            mark_pending: None,
-            statedir,
-            cfg,
-            opts,
-        })
-    }
-
     pub fn counters(&self) -> Counters {
         self.counters
     }
@@ -757,43 +317,6 @@ impl Daemon {
         }
         self.drain_hooks();
         0
-    }
-
-    /// Pets the watchdog when due, if the loop is healthy and the partition decisions let
-    /// this node keep its groups. `work`: how long this iteration worked (not waited).
-    fn watchdog(&mut self, now: Instant, work: Duration) {
-        let Some(d) = self.dog.as_mut() else { return };
-        if d.healthy && work > d.stuck_limit {
-            d.healthy = false;
-            error!(
-                "the loop worked {} ms without returning to poll (more than half the watchdog period): no longer \
-                 petting watchdog {}; this node resets",
-                work.as_millis(),
-                d.path.display()
-            );
-        }
-        if now < d.next_pet {
-            return;
-        }
-        d.next_pet = now + d.every;
-        let may = d.healthy && self.node.may_pet(now);
-        if may != d.petting {
-            d.petting = may;
-            if may {
-                info!("petting watchdog {} again", d.path.display());
-            } else if d.healthy {
-                error!(
-                    "the peer is silent and this node may not keep its groups (no ping target answers): not petting \
-                     watchdog {}; this node resets unless the peer is heard again",
-                    d.path.display()
-                );
-            }
-        }
-        if may {
-            if let Err(e) = d.dev.pet() {
-                error!("watchdog {}: pet: {e}", d.path.display());
-            }
-        }
     }
 
     /// One loop iteration: wait for the nearest deadline or input, then handle everything due.
@@ -1229,230 +752,6 @@ impl Daemon {
         events::group_name(&self.cfg, g)
     }
 
-    fn run_op(&mut self, now: Instant, group: GroupId, resource: ResId, op: Op) {
-        let timeout = match op {
-            Op::Start => self.cfg.timeouts.start,
-            Op::Stop => self.cfg.timeouts.stop,
-            Op::Status => self.cfg.timeouts.status,
-        };
-        // A status of a started group is the monitor line's recurring check (OCF agents are
-        // told its interval); any other status is a probe.
-        let recurring = if op == Op::Status
-            && self.node.tandem().is_some_and(|n| n.cluster().group_view(group).state == GroupState::Started)
-        {
-            self.cfg.groups.get(group.0).and_then(|g| g.monitor.get(resource.0)).copied().flatten()
-        } else {
-            None
-        };
-        let gname = events::group_name(&self.cfg, group);
-        let Some(agent) = self.agents.get_mut(group.0).and_then(|g| g.get_mut(resource.0)) else {
-            error!("internal: no resource {} in group {}", resource.0, group.0);
-            self.pending.push(Pending::Op { group, resource, op, result: OpResult::Failed });
-            return;
-        };
-        if op != Op::Status {
-            info!("group {gname}: {} {}", op.name(), agent.text());
-        } else {
-            debug!("group {gname}: status {}", agent.text());
-        }
-        if op == Op::Stop {
-            self.garp.cancel(group, resource);
-        }
-        let tag = Job::Op { group, resource, op }.tag();
-        let mut garp = None;
-        // Some(result) when the operation is over now: inline, or a child that could not start.
-        let exec = match recurring {
-            Some(interval) => agent.exec_recurring(interval),
-            None => agent.exec(op),
-        };
-        let finished = match exec {
-            Exec::Inline => {
-                let r = agent.run(op);
-                if op == Op::Start && r.is_ok() {
-                    garp = agent.garp();
-                }
-                Some(r)
-            }
-            Exec::Fork => {
-                // The exit code is judged by LSB rules (runner::judge): a stop that
-                // leaves the resource stopped is 0, a status "stopped" is 3.
-                let mut f = || {
-                    crate::logging::child_mode();
-                    match agent.run(op) {
-                        Ok(Outcome::Running) => 0,
-                        Ok(Outcome::Stopped) if op == Op::Stop => 0,
-                        Ok(Outcome::Stopped) => 3,
-                        Err(e) => {
-                            runner::child_print(&format!("{e}\n"));
-                            1
-                        }
-                    }
-                };
-                self.runner.spawn_in(now, pool::OPS, tag, Spawn::Fork(&mut f), timeout).err().map(Err)
-            }
-            Exec::Exec(argv) => self.runner.spawn_in(now, pool::OPS, tag, Spawn::Exec(&argv), timeout).err().map(Err),
-            Exec::ExecEnv { argv, env } => self
-                .runner
-                .spawn_in(now, pool::OPS, tag, Spawn::ExecEnv { argv: &argv, env: &env }, timeout)
-                .err()
-                .map(Err),
-        };
-        // The gratuitous ARP goes out before anything else happens.
-        if let Some(a) = garp {
-            self.garp.start(now, group, resource, a);
-        }
-        if let Some(r) = finished {
-            self.op_finished(now, group, resource, op, r);
-        }
-    }
-
-    /// An operation is over: log a failure (or the start), and queue the result for the
-    /// core. The one place both inline operations and children end.
-    fn op_finished(
-        &mut self,
-        now: Instant,
-        group: GroupId,
-        resource: ResId,
-        op: Op,
-        r: Result<Outcome, agent::AgentError>,
-    ) {
-        let gname = self.group_name(group).to_string();
-        let text = self.res_text(group, resource).to_string();
-        // A status of a running group is a monitor check: its failure is kept for `status`.
-        let monitor = op == Op::Status
-            && self.node.tandem().is_some_and(|n| n.cluster().group_view(group).state == GroupState::Started);
-        let result = match r {
-            Ok(Outcome::Running) => OpResult::Running,
-            Ok(Outcome::Stopped) => {
-                if monitor {
-                    self.set_failure_text(group, resource, "not running".to_string());
-                }
-                OpResult::Stopped
-            }
-            Err(e) => {
-                if op == Op::Status {
-                    warn!("group {gname}: status {text}: {e}");
-                } else {
-                    error!("group {gname}: {} {text} failed: {e}", op.name());
-                }
-                if monitor {
-                    self.set_failure_text(group, resource, e.to_string());
-                }
-                OpResult::Failed
-            }
-        };
-        if op == Op::Start && result != OpResult::Failed {
-            self.note(log::Level::Info, now, format!("group {gname}: {text} started"));
-        }
-        self.tell_op(now, group, resource, op, result);
-        self.pending.push(Pending::Op { group, resource, op, result });
-    }
-
-    fn set_failure_text(&mut self, GroupId(g): GroupId, ResId(r): ResId, text: String) {
-        if let Some(slot) = self.failure_text.get_mut(g).and_then(|v| v.get_mut(r)) {
-            *slot = Some(text);
-        }
-    }
-
-    /// Stores the pending peer mark in a child (fsync may take long); one at a time, the
-    /// newest wins.
-    fn save_mark(&mut self, now: Instant) {
-        let Some((g, seq)) = self.mark_pending else { return };
-        let dir = self.statedir.clone();
-        let mut f = move || {
-            crate::logging::child_mode();
-            match crate::state::write_peer_mark(&dir, g, seq) {
-                Ok(()) => 0,
-                Err(e) => {
-                    runner::child_print(&format!("{e}\n"));
-                    1
-                }
-            }
-        };
-        match self.runner.spawn_in(now, pool::STATE, Job::SaveMark.tag(), Spawn::Fork(&mut f), Duration::from_secs(30))
-        {
-            Ok(()) => self.mark_pending = None,
-            Err(_) => debug!("peer mark: a store is running; the newest mark follows it"),
-        }
-    }
-
-    /// Stores the peer's replay mark now (blocking): for the exit path.
-    pub fn save_mark_now(&self) {
-        if let Some((g, seq)) = self.node.peer_mark() {
-            if let Err(e) = crate::state::write_peer_mark(&self.statedir, g, seq) {
-                warn!("cannot store the peer's replay mark: {e}");
-            }
-        }
-    }
-
-    /// Runs one fence attempt on the peer in a child, bounded by `fence_timeout`.
-    fn spawn_fence(&mut self, now: Instant, attempt: u32) {
-        let Some(method) = self.cfg.peer_stonith().map(|s| s.method.clone()) else {
-            self.pending.push(Pending::Fence { attempt, ok: false, detail: "no stonith line for the peer".into() });
-            return;
-        };
-        let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
-        let rt = self.cfg.realtime;
-        info!("fencing {peer}: attempt {attempt}: {}", method.describe());
-        let mut f = move || {
-            crate::logging::child_mode();
-            fence_child_priority(rt);
-            // A little under the runner's deadline, so the method reports its own timeout.
-            let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
-            match crate::fence::run(&method, &peer, deadline) {
-                Ok(done) => {
-                    runner::child_print(&format!("{done}\n"));
-                    0
-                }
-                Err(e) => {
-                    runner::child_print(&format!("{e}\n"));
-                    1
-                }
-            }
-        };
-        let tag = Job::Fence { attempt }.tag();
-        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, tag, Spawn::Fork(&mut f), timeout) {
-            self.pending.push(Pending::Fence { attempt, ok: false, detail: e.to_string() });
-        }
-    }
-
-    /// Checks the peer's fence device in a child (nothing is powered).
-    fn spawn_fence_check(&mut self, now: Instant, id: u32) {
-        let Some(method) = self.cfg.peer_stonith().map(|s| s.method.clone()) else {
-            return;
-        };
-        let (peer, timeout) = (self.cfg.peer_name().to_string(), self.cfg.fencing.timeout);
-        let rt = self.cfg.realtime;
-        let mut f = move || {
-            crate::logging::child_mode();
-            fence_child_priority(rt);
-            let deadline = std::time::Instant::now() + timeout.mul_f32(0.9);
-            let (code, text) = match crate::fence::check(&method, &peer, deadline) {
-                Ok(said) => (0, said),
-                Err(e) => (1, e.to_string()),
-            };
-            runner::child_print(&format!("{text}\n"));
-            code
-        };
-        let tag = Job::FenceCheck { id }.tag();
-        if let Err(e) = self.runner.spawn_in(now, pool::FENCE, tag, Spawn::Fork(&mut f), timeout) {
-            self.pending.push(Pending::FenceCheck { id, ok: false, detail: e.to_string() });
-        }
-    }
-
-    fn spawn_outdate(&mut self, now: Instant, id: usize, res: String) {
-        let name = res.clone();
-        let mut f = move || {
-            crate::logging::child_mode();
-            i32::from(outdate::outdate_local(&name))
-        };
-        let tag = Job::Outdate { id }.tag();
-        if let Err(e) = self.runner.spawn_in(now, pool::OUTDATE, tag, Spawn::Fork(&mut f), outdate::CHILD_TIMEOUT) {
-            error!("cannot answer the peer's outdate request for {res}: {e}");
-            self.pending.push(Pending::Outdate { id, code: fence::PEER_FAILED });
-        }
-    }
-
     fn timers(&mut self, now: Instant) {
         // Children first: their results may change what we advertise.
         self.done.clear();
@@ -1565,195 +864,10 @@ impl Daemon {
             }
         }
     }
-
-    fn on_request(&mut self, now: Instant, inc: Incoming) {
-        let req = match inc.request {
-            Ok(r) => r,
-            Err(e) => {
-                self.ctl.reply(inc.conn, ReplyCode::Usage.code(), &format!("{e}\n"));
-                return;
-            }
-        };
-        match req {
-            Request::Status { json } => {
-                let body = self.status_body(now, json);
-                self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
-            }
-            Request::Standby(g) | Request::Takeover(g) if self.group_sel(&g).is_none() => {
-                self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &format!("no group named {g:?}\n"));
-            }
-            Request::Standby(g) => {
-                if let Some(sel) = self.group_sel(&g) {
-                    self.note(log::Level::Info, now, format!("operator: standby {g}"));
-                    self.feed(now, Input::Standby(sel));
-                    let text = format!("standby {g}: handing over to {}\n", self.cfg.peer_name());
-                    self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &text);
-                }
-            }
-            Request::Takeover(g) => {
-                if let Some(sel) = self.group_sel(&g) {
-                    self.note(log::Level::Info, now, format!("operator: takeover {g}"));
-                    self.feed(now, Input::Takeover(sel));
-                    self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &format!("takeover {g}: requested\n"));
-                }
-            }
-            Request::Outdate(res) => self.feed(now, Input::OutdateAsk { conn: inc.conn, resource: &res }),
-            Request::Cleanup { group, node } => {
-                let sel = self.group_sel(&group);
-                let local = self.cfg.local_name().to_string();
-                match (sel, node) {
-                    (None, _) => {
-                        self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &format!("no group named {group:?}\n"));
-                    }
-                    (Some(_), Some(n)) if n != local => {
-                        let text = format!(
-                            "cleanup clears the failures of the node it runs on: run tandem cleanup {group} on {n}\n"
-                        );
-                        self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &text);
-                    }
-                    (Some(sel), _) => {
-                        self.note(log::Level::Info, now, format!("operator: cleanup {group}"));
-                        for (g, texts) in self.failure_text.iter_mut().enumerate() {
-                            if sel == GroupSel::All || sel == GroupSel::One(GroupId(g)) {
-                                texts.iter_mut().for_each(|t| *t = None);
-                            }
-                        }
-                        self.feed(now, Input::Cleanup(sel));
-                        self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &format!("cleanup {group}: done on {local}\n"));
-                    }
-                }
-            }
-            Request::Fence(n) | Request::Fenced(n) if n != self.cfg.peer_name() => {
-                let text = if n == self.cfg.local_name() {
-                    format!("{n} is this node: a node does not fence itself\n")
-                } else {
-                    format!("{n} is not this cluster's peer node ({})\n", self.cfg.peer_name())
-                };
-                self.ctl.reply(inc.conn, ReplyCode::Failed.code(), &text);
-            }
-            Request::Fence(n) => {
-                self.note(log::Level::Warn, now, format!("operator: fence {n}"));
-                self.feed(now, Input::FenceNow { conn: inc.conn });
-            }
-            Request::Fenced(n) => {
-                self.note(log::Level::Warn, now, format!("operator: fenced {n} (confirms it is off)"));
-                self.feed(now, Input::Fenced { conn: inc.conn });
-            }
-            Request::Metrics => {
-                let body = self.metrics_text(now);
-                self.ctl.reply(inc.conn, ReplyCode::Ok.code(), &body);
-            }
-            Request::MetricsListen(addr) => {
-                let (code, text) = self.metrics_listen(&addr);
-                self.ctl.reply(inc.conn, code.code(), &text);
-            }
-            r @ (Request::HbInfo | Request::HbStandby(_) | Request::HbTakeover(_)) => {
-                self.on_hb_request(now, inc.conn, r)
-            }
-        }
-    }
-
-    fn group_sel(&self, name: &str) -> Option<GroupSel> {
-        if name == "all" {
-            return Some(GroupSel::All);
-        }
-        self.cfg.groups.iter().position(|g| g.name == name).map(|g| GroupSel::One(GroupId(g)))
-    }
-
-    fn status_view<'a>(&'a self, node: &'a node::Node) -> status::StatusView<'a> {
-        status::StatusView {
-            cfg: &self.cfg,
-            node,
-            links: &self.links,
-            generation: self.generation,
-            transitions: &self.transitions,
-            stuck_children: self.runner.stuck(),
-            failure_text: &self.failure_text,
-            watchdog: self.dog.as_ref().map(|d| status::WatchdogView {
-                device: d.path.display().to_string(),
-                timeout_s: d.dev.timeout_s,
-                petting: d.petting && d.healthy,
-                healthy: d.healthy,
-            }),
-        }
-    }
-
-    /// `status --json`.
-    pub fn status_json(&self, now: Instant) -> String {
-        self.status_body(now, true)
-    }
-
-    /// `status`, for humans.
-    pub fn status_text(&self, now: Instant) -> String {
-        self.status_body(now, false)
-    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.runner.kill_all();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_tags_round_trip() {
-        for job in [
-            Job::Op { group: GroupId(0), resource: ResId(0), op: Op::Start },
-            Job::Op { group: GroupId(31), resource: ResId(200), op: Op::Stop },
-            Job::Op { group: GroupId(7), resource: ResId(3), op: Op::Status },
-            Job::Outdate { id: 0 },
-            Job::Outdate { id: 3 },
-            Job::SaveMark,
-            Job::Fence { attempt: 1 },
-            Job::Fence { attempt: 0x0fff_ffff },
-            Job::FenceCheck { id: 7 },
-            Job::Notify { hook: 0 },
-            Job::Notify { hook: u32::MAX },
-        ] {
-            assert_eq!(Job::from_tag(job.tag()), Some(job));
-        }
-        assert_eq!(Job::from_tag(0xff), None);
-    }
-
-    #[test]
-    fn auth_alarm_fires_once_per_episode() {
-        let t = |ms: u64| Instant::from_millis(ms);
-        let mut a = AuthAlarm::default();
-        assert!(!a.update(t(0), 1, 0));
-        assert!(!a.update(t(1000), 1, 0));
-        assert!(a.update(t(2000), 1, 0), "three in the window");
-        assert!(!a.update(t(2500), 5, 0), "reported once");
-        assert!(!a.update(t(3000), 0, 1), "a good packet ends the episode");
-        assert!(!a.update(t(10_000), 1, 0));
-        assert!(!a.update(t(16_000), 1, 0), "spread over more than the window");
-        assert!(!a.update(t(16_100), 1, 0));
-        assert!(a.update(t(16_200), 1, 0));
-    }
-
-    #[test]
-    fn inline_operations_wait_well_under_deadtime() {
-        let text = "cluster c\nnode a b\nauthkey /k\nucast lo 198.51.100.2\nkeepalive 100ms\ndeadtime 500ms\n\
-                    group web a ip::192.0.2.50/24/lo\n";
-        let parsed = crate::config::parse_str(std::path::Path::new("/t.conf"), text).unwrap();
-        let host = crate::load::gather(&parsed).unwrap();
-        let (cfg, _) = crate::config::apply_host(&parsed, Some("a"), &host).unwrap();
-        assert_eq!(inline_budget(&cfg), Duration::from_millis(125));
-        let agents = build_agents(&cfg).unwrap();
-        assert_eq!(agents[0][0].inline_budget(), Some(Duration::from_millis(125)));
-        let mut slow = cfg.clone();
-        slow.deadtime = Duration::from_secs(10);
-        assert_eq!(inline_budget(&slow), Duration::from_millis(250));
-    }
-
-    #[test]
-    fn reply_codes() {
-        assert_eq!(ReplyCode::Ok.code(), 0);
-        assert_eq!(ReplyCode::Failed.code(), 1);
-        assert_eq!(ReplyCode::Usage.code(), 2);
-        assert_eq!(ReplyCode::FencePeer(4).code(), 4);
     }
 }

@@ -171,7 +171,7 @@ impl Sim {
             echoes: Vec::new(),
             trace: VecDeque::new(),
             out: Vec::with_capacity(64),
-            repr: super::empty_repr(),
+            repr: super::build::empty_repr(),
             buf: vec![0; super::MAX_PACKET],
         };
         sim.nodes[0].restart_at = Some(0);
