@@ -116,6 +116,12 @@ fn frozen_holder_is_powered_off_through_its_bmc_before_the_takeover() {
     assert_eq!(f["state"], "confirmed", "{f}");
     assert_eq!(f["fenced"], 1, "{f}");
     assert_eq!(f["last"]["ok"], true, "{f}");
+    let (code, prom) = b.node.ctl(&["status", "--prometheus"]);
+    assert_eq!(code, 0, "{prom}");
+    let sample =
+        |name: &str| prom.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).map(String::from);
+    assert_eq!(sample("tandem_fence_attempts_total").as_deref(), Some("1"), "{prom}");
+    assert_eq!(sample("tandem_fence_confirmed_total").as_deref(), Some("1"), "{prom}");
     let log = b.log();
     for l in log.lines().filter(|l| l.contains("fenc") || l.contains("dead")) {
         eprintln!("beta: {l}");

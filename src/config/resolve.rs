@@ -1230,6 +1230,17 @@ fence_check 0
         let p = crate::config::hacompat::parse(Path::new("/etc/ha.d"), &cf, Some(""), &none).unwrap();
         let (_, w) = apply_host(&p, Some("alpha"), &host("alpha")).unwrap();
         assert!(w.is_empty(), "{w:?}");
+        // tandem.conf with `protocol heartbeat`: the watchdog method has no place in it.
+        let conf = "cluster c\nnode a b\nprotocol heartbeat\nhb_authkeys /etc/ha.d/authkeys\nucast eth0 192.0.2.2\n\
+                    stonith b watchdog\nwatchdog /dev/watchdog 5s\n";
+        let p = parse(conf).unwrap();
+        let mut h = host("a");
+        h.ifaces.push("eth0".into());
+        let (_, w) = apply_host(&p, Some("a"), &h).unwrap();
+        assert!(
+            w.iter().any(|w| w.line == 6 && w.msg.starts_with("stonith b watchdog does not run over heartbeat's")),
+            "{w:?}"
+        );
     }
 
     #[test]

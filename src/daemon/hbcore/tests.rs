@@ -478,3 +478,32 @@ fn without_stonith_the_takeover_is_heartbeats_no_stonith_rule() {
     assert!(p.n[1].fences.is_empty());
     assert!(p.n[1].events.iter().any(|e| matches!(e, HbEvent::Notice { notice: Notice::NoStonith, .. })));
 }
+
+#[test]
+fn an_operator_may_confirm_a_peer_whose_fence_fails() {
+    let extra = "stonith_host * external/ipmi hn1 203.0.113.11 admin pw lanplus\n";
+    let mut p = silent_holder(extra);
+    p.run(Duration::from_secs(5));
+    assert_eq!(p.n[1].fences, [1]);
+    let t = p.now;
+    p.n[1].input(t, Input::FenceDone { attempt: 1, ok: false, detail: "no answer" });
+    // The operator powered hn1 off by hand and says so: the engine's next request (5 s after
+    // the failure) is answered at once, without another attempt.
+    p.n[0].running = vec![vec![false; 2], vec![false]];
+    let t = p.now;
+    p.n[1].input(t, Input::Fenced { conn: 3 });
+    assert_eq!(p.n[1].replies, [(3, ReplyCode::Ok)]);
+    p.run(Duration::from_secs(8));
+    assert_eq!(p.n[1].fences, [1]);
+    assert!(p.n[1].held(0) && p.n[1].held(1), "{:?}", p.n[1].events);
+    assert_eq!(p.n[1].c.fence_counts(), (1, 1));
+    // While an attempt runs, a confirmation stops it.
+    let mut p = silent_holder(extra);
+    p.run(Duration::from_secs(5));
+    p.n[0].running = vec![vec![false; 2], vec![false]];
+    let t = p.now;
+    p.n[1].input(t, Input::Fenced { conn: 4 });
+    assert_eq!((p.n[1].replies.clone(), p.n[1].cancels), (vec![(4, ReplyCode::Ok)], 1));
+    p.run(Duration::from_secs(3));
+    assert!(p.n[1].held(0));
+}
