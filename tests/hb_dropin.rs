@@ -118,7 +118,7 @@ fn etc_ha_d_is_the_default_without_tandem_conf() {
     let o = x.m[0].exec(&[tandem(), "check-config"], Duration::from_secs(10));
     let out = stdout(&o);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
-    // (After the warning that hn2 cannot be fenced: heartbeat's protocol runs no fencing.)
+    // (After the warning that there is no stonith line for hn2.)
     assert!(out.lines().any(|l| l.starts_with("/etc/ha.d: OK: cluster linux-ha, node hn1 (peer hn2)")), "{out}");
 }
 

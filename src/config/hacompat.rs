@@ -131,7 +131,8 @@ pub fn parse(
             restart_window: super::DEFAULT_RESTART_WINDOW,
             failure_timeout: None,
         },
-        // heartbeat's protocol runs no fencing of its own (docs/migrating-from-heartbeat.md).
+        // heartbeat's protocol fences as heartbeat does: at the peer's death, without
+        // fence_delay, device checks or stonith_required (docs/migrating-from-heartbeat.md).
         fencing: super::FencePolicy {
             delay: None,
             timeout: super::DEFAULT_FENCE_TIMEOUT,

@@ -775,16 +775,19 @@ pub fn apply_host(
             ),
         ));
     } else if let (true, Some(s), Some(_)) = (errs.is_empty(), cfg.peer_stonith(), cfg.heartbeat()) {
-        // heartbeat's protocol runs no fencing yet: the line is read, not used.
-        let n = cfg.peer_name();
-        warns.push(err(
-            s.line,
-            format!(
-                "the stonith of {n} is not run over heartbeat's protocol yet: if {n} goes silent but stays alive, \
-                 its groups are taken over WITHOUT powering it off first (heartbeat would fence it first; \
-                 docs/migrating-from-heartbeat.md)"
-            ),
-        ));
+        // heartbeat's protocol fences with the peer's line as heartbeat does (a power method, or
+        // manual as meatware), before any takeover; only the watchdog method has no place in it.
+        if s.method == super::FenceMethod::Watchdog {
+            let n = cfg.peer_name();
+            warns.push(err(
+                s.line,
+                format!(
+                    "stonith {n} watchdog does not run over heartbeat's protocol: if {n} goes silent but stays \
+                     alive, its groups are taken over WITHOUT it being reset first; use a power method \
+                     (docs/migrating-from-heartbeat.md)"
+                ),
+            ));
+        }
     }
     if links.is_empty() && !cfg.links.is_empty() {
         errs.push(err(
@@ -1210,18 +1213,34 @@ fence_check 0
     }
 
     #[test]
-    fn heartbeat_protocol_says_its_stonith_is_not_run() {
+    fn heartbeat_protocol_runs_its_stonith_line() {
+        // The peer's stonith line is run over heartbeat's protocol: no warning for it; a node
+        // without a line for its peer is still told.
         let cf = "logfile /l\nkeepalive 1\ndeadtime 5\nucast veth-lan 192.0.2.2\nnode alpha beta\n\
                   stonith_host * external/ipmi beta 203.0.113.2 admin pw lanplus\n";
         let none = |_: &str| -> Option<std::path::PathBuf> { None };
         let p = crate::config::hacompat::parse(Path::new("/etc/ha.d"), cf, Some(""), &none).unwrap();
-        let (_, w) = apply_host(&p, Some("alpha"), &host("alpha")).unwrap();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert_eq!(w[0].line, 6);
-        assert!(w[0].msg.starts_with("the stonith of beta is not run over heartbeat's protocol yet"), "{w:?}");
-        assert!(w[0].msg.contains("WITHOUT powering it off first"), "{w:?}");
+        let (c, w) = apply_host(&p, Some("alpha"), &host("alpha")).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.heartbeat().is_some() && c.peer_stonith().is_some());
         let (_, w) = apply_host(&p, Some("beta"), &host("beta")).unwrap();
         assert!(w.iter().any(|w| w.msg.starts_with("no stonith line for alpha:")), "{w:?}");
+        // meatware: manual, run too (the operator confirms).
+        let cf = cf.replace("external/ipmi beta 203.0.113.2 admin pw lanplus", "meatware beta");
+        let p = crate::config::hacompat::parse(Path::new("/etc/ha.d"), &cf, Some(""), &none).unwrap();
+        let (_, w) = apply_host(&p, Some("alpha"), &host("alpha")).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        // tandem.conf with `protocol heartbeat`: the watchdog method has no place in it.
+        let conf = "cluster c\nnode a b\nprotocol heartbeat\nhb_authkeys /etc/ha.d/authkeys\nucast eth0 192.0.2.2\n\
+                    stonith b watchdog\nwatchdog /dev/watchdog 5s\n";
+        let p = parse(conf).unwrap();
+        let mut h = host("a");
+        h.ifaces.push("eth0".into());
+        let (_, w) = apply_host(&p, Some("a"), &h).unwrap();
+        assert!(
+            w.iter().any(|w| w.line == 6 && w.msg.starts_with("stonith b watchdog does not run over heartbeat's")),
+            "{w:?}"
+        );
     }
 
     #[test]

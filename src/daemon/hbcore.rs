@@ -22,14 +22,24 @@
 //!
 //! The engine's requests queue up; each answer ([`Event::OpDone`]) goes back when the whole
 //! request is done.
+//!
+//! Fencing: when the peer has a stonith line with a power method (ipmi, agent, exec: ha.cf's
+//! `stonith`/`stonith_host` lines map to these), the engine runs with STONITH on, as heartbeat
+//! with a STONITH device does: a dead peer that may hold groups is powered off first
+//! ([`Output::Fence`], run by the loop as for tandem's core), and its groups are taken over
+//! only once the power-off is confirmed ([`Input::FenceDone`] ok); a failed attempt is retried
+//! every 5 s, without a takeover in between. With the `manual` method (heartbeat's
+//! `meatware`), nothing runs: an operator powers the peer off and confirms with `tandem fenced
+//! PEER` (meatware's `meatclient -c`). Without a stonith line, heartbeat's rule without
+//! STONITH: the groups are taken over, with the warning that shared disks are not protected.
 
 use std::collections::VecDeque;
 
 use crate::cluster::{GroupId, GroupSel, Op, OpResult, ResId};
-use crate::config::Config;
+use crate::config::{Config, FenceMethod};
 use crate::hb::auth::AuthKeys;
 use crate::hb::classic::Deframer;
-use crate::hb::proto::{self, Action, Engine, Event, GroupMask, Notice, OpId, RscSet};
+use crate::hb::proto::{self, Action, Engine, Event, GroupMask, NodeStatus, Notice, OpId, RscSet};
 use crate::hb::HbError;
 use crate::logging::RateLimit;
 use crate::time::{Duration, Instant};
@@ -37,6 +47,9 @@ use crate::time::{Duration, Instant};
 use super::io::{self, Input, Output, ReplyCode};
 
 pub use super::hbevents::{GState, HbEvent, STANDBY_AFTER_FAILURE, STOP_FAILED_RETRY, STOP_RETRY, STOP_TRIES};
+
+/// After a failed fence attempt the engine asks again this much later (heartbeat's 5 s).
+pub const FENCE_RETRY: Duration = Duration::from_secs(5);
 
 /// What the core is built from.
 pub struct HbSetup {
@@ -48,6 +61,82 @@ pub struct HbSetup {
     pub groups: Vec<(usize, bool)>,
     /// Per link: a serial line (classic frames, deframed here) or not (one datagram = one frame).
     pub serial_links: Vec<bool>,
+    /// How the peer is fenced (see the module documentation).
+    pub fence: PeerFence,
+}
+
+/// How the peer is fenced before its groups are taken over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerFence {
+    /// No stonith line for the peer (or one that cannot run over heartbeat's protocol: the
+    /// watchdog method): heartbeat's rule without STONITH.
+    None,
+    /// ipmi, agent or exec: attempts run in a child of the loop.
+    Power,
+    /// An operator powers it off and confirms with `tandem fenced PEER`.
+    Manual,
+}
+
+impl PeerFence {
+    pub fn of(cfg: &Config) -> PeerFence {
+        match cfg.peer_stonith().map(|s| &s.method) {
+            None | Some(FenceMethod::Watchdog) => PeerFence::None,
+            Some(FenceMethod::Manual) => PeerFence::Manual,
+            Some(_) => PeerFence::Power,
+        }
+    }
+}
+
+/// Where fencing of the peer stands (for `status` and the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceState {
+    Idle,
+    /// Attempt `attempt` runs, since `since`.
+    Running {
+        attempt: u32,
+        since: Instant,
+    },
+    /// Attempt `attempt` failed; the engine asks again 5 s later.
+    Failed {
+        attempt: u32,
+    },
+    /// Manual method: waiting for `tandem fenced PEER`.
+    Operator,
+    /// The peer is off (until it is heard again).
+    Confirmed,
+}
+
+impl FenceState {
+    /// The interface's names (those of tandem's core).
+    pub fn name(self) -> &'static str {
+        match self {
+            FenceState::Idle => "idle",
+            FenceState::Running { .. } => "running",
+            FenceState::Failed { .. } => "failed",
+            FenceState::Operator => "operator",
+            FenceState::Confirmed => "confirmed",
+        }
+    }
+}
+
+/// Fencing of the peer in this core.
+#[derive(Debug)]
+struct HbFence {
+    method: PeerFence,
+    state: FenceState,
+    /// When the engine first asked, in this episode (for the time a fence took).
+    since: Option<Instant>,
+    /// The last attempt's number (attempts count from 1 in each episode).
+    attempt: u32,
+    /// The previous failure's detail, to report a repeated error once.
+    last_error: Option<String>,
+    /// An operator confirmed the peer off while no attempt ran: the engine's next request
+    /// is answered at once.
+    operator_ok: bool,
+    attempts_total: u64,
+    confirmed_total: u64,
+    /// The last outcome: (confirmed, from the first request to it, detail).
+    last: Option<(bool, Duration, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +212,7 @@ pub struct HbCore {
     peer_holds: GroupMask,
     rl: RateLimit,
     keepalive: Duration,
+    fence: HbFence,
 }
 
 impl HbCore {
@@ -153,6 +243,17 @@ impl HbCore {
             peer_holds: GroupMask::EMPTY,
             rl: RateLimit::new(Duration::from_secs(10), 5),
             keepalive,
+            fence: HbFence {
+                method: s.fence,
+                state: FenceState::Idle,
+                since: None,
+                attempt: 0,
+                last_error: None,
+                operator_ok: false,
+                attempts_total: 0,
+                confirmed_total: 0,
+                last: None,
+            },
         })
     }
 
@@ -166,9 +267,9 @@ impl HbCore {
         c.warntime = cfg.warntime;
         c.initdead = cfg.initdead;
         c.serial = cfg.links.iter().any(|l| matches!(l, crate::config::LinkConfig::Serial { .. }));
-        // Fencing is not run in heartbeat mode: like heartbeat without STONITH, a dead peer's
-        // groups are taken over after logging that shared disks are not protected.
-        c.stonith = false;
+        // With a stonith line for the peer, heartbeat's rule with a STONITH device: a dead peer
+        // that may hold groups is fenced before they are taken over (module documentation).
+        c.stonith = PeerFence::of(cfg) != PeerFence::None;
         if let Some(hb) = cfg.heartbeat() {
             c.failback = match hb.failback {
                 crate::config::HbFailback::On => proto::Failback::On,
@@ -227,6 +328,26 @@ impl HbCore {
         self.exited
     }
 
+    /// How the peer is fenced.
+    pub fn fence_method(&self) -> PeerFence {
+        self.fence.method
+    }
+
+    /// Where fencing of the peer stands.
+    pub fn fence_state(&self) -> FenceState {
+        self.fence.state
+    }
+
+    /// (attempts, confirmed fences) since start.
+    pub fn fence_counts(&self) -> (u64, u64) {
+        (self.fence.attempts_total, self.fence.confirmed_total)
+    }
+
+    /// The last fence's outcome: (confirmed, from the peer's death to it, detail).
+    pub fn fence_last(&self) -> Option<(bool, Duration, &str)> {
+        self.fence.last.as_ref().map(|(ok, took, d)| (*ok, *took, d.as_str()))
+    }
+
     /// `time(NULL)` at `now`.
     fn wall(&self, now: Instant) -> u64 {
         self.wall0.saturating_add(now.saturating_since(self.start).as_secs())
@@ -274,16 +395,19 @@ impl HbCore {
                        the peer's disk was not outdated\n"
                     .to_string(),
             }),
-            Input::FenceNow { conn } | Input::Fenced { conn } => out.push(Output::Reply {
+            Input::FenceNow { conn } => out.push(Output::Reply {
                 conn,
                 code: ReplyCode::Failed,
-                text: "fencing is not run over heartbeat's protocol; use tandem fence --local NODE\n".to_string(),
+                text: "over heartbeat's protocol the peer is fenced when it is declared dead, not on request; \
+                       use tandem fence --local NODE\n"
+                    .to_string(),
             }),
+            Input::Fenced { conn } => self.operator_confirms(now, conn, out),
+            Input::FenceDone { attempt, ok, detail } => self.fence_done(now, attempt, ok, detail, out),
             Input::Packet { .. }
             | Input::OutdateDone { .. }
             | Input::ConnGone(_)
             | Input::Reload { .. }
-            | Input::FenceDone { .. }
             | Input::FenceCheckDone { .. }
             | Input::PingReply { .. }
             | Input::Cleanup(_) => {}
@@ -384,16 +508,14 @@ impl HbCore {
                 },
                 ok: true,
             }),
-            Action::Fence => {
-                // Not configured (engine `stonith` is off); answer at once so nothing waits.
-                out.push(ev(HbEvent::Unsupported("fencing")));
-                let mut more = Vec::new();
-                self.engine.handle(now, Event::Fenced { ok: false }, &mut more);
-                for a in more {
-                    self.action(now, a, out);
+            Action::Fence => self.fence_asked(now, out),
+            Action::PeerStatus { old, new } => {
+                if matches!(new, NodeStatus::Up | NodeStatus::Active) && self.fence.state == FenceState::Confirmed {
+                    // Back after its fence: a later death is a new episode.
+                    self.fence.state = FenceState::Idle;
                 }
+                out.push(ev(HbEvent::Peer { old, new }))
             }
-            Action::PeerStatus { old, new } => out.push(ev(HbEvent::Peer { old, new })),
             Action::Link { link, up } => {
                 out.push(Output::Event(if up { io::Event::LinkUp(link) } else { io::Event::LinkDown(link) }))
             }
@@ -410,6 +532,8 @@ impl HbCore {
                 self.exit_at = Some(now + (self.keepalive * 2).min(Duration::from_secs(2)));
             }
             Action::Restart => self.restart(now, out),
+            // Reported with its detail by `fence_done`.
+            Action::Notice(Notice::FenceFailed) => {}
             Action::Notice(n) => {
                 if network_triggered(&n) {
                     if let Some(suppressed) = self.rl.allow(now) {
@@ -420,6 +544,115 @@ impl HbCore {
                 }
             }
         }
+    }
+
+    // ------------------------------------------------------------------ fencing
+
+    /// The engine asks to fence the peer (it was declared dead and may hold groups), first
+    /// or again 5 s after a failure; it takes over only on [`Event::Fenced`] ok.
+    fn fence_asked(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let f = &mut self.fence;
+        let first = f.since.is_none();
+        if first {
+            f.since = Some(now);
+            f.attempt = 0;
+            f.last_error = None;
+        }
+        match f.method {
+            PeerFence::None => {
+                // The engine runs without STONITH then and never asks; answer so nothing waits.
+                out.push(ev(HbEvent::Unsupported("fencing")));
+                self.fenced_engine(now, false, out);
+            }
+            PeerFence::Manual if f.operator_ok => self.confirm(now, "confirmed by an operator".to_string(), out),
+            PeerFence::Manual => {
+                f.state = FenceState::Operator;
+                if first {
+                    out.push(Output::Event(io::Event::FenceOperator { never_heard: false }));
+                }
+            }
+            PeerFence::Power if f.operator_ok => self.confirm(now, "confirmed by an operator".to_string(), out),
+            PeerFence::Power => {
+                f.attempt = f.attempt.saturating_add(1);
+                f.attempts_total += 1;
+                f.state = FenceState::Running { attempt: f.attempt, since: now };
+                if first {
+                    out.push(Output::Event(io::Event::FenceScheduled { delay: Duration::ZERO }));
+                }
+                out.push(Output::Fence { attempt: f.attempt });
+                if f.attempt == 1 {
+                    out.push(Output::Event(io::Event::FenceStarted { attempt: 1 }));
+                }
+            }
+        }
+    }
+
+    /// Attempt `attempt` ended (a result for an attempt that is not the running one is dropped).
+    fn fence_done(&mut self, now: Instant, attempt: u32, ok: bool, detail: &str, out: &mut Vec<Output>) {
+        if !matches!(self.fence.state, FenceState::Running { attempt: a, .. } if a == attempt) {
+            return;
+        }
+        if ok {
+            self.confirm(now, detail.to_string(), out);
+            return;
+        }
+        let f = &mut self.fence;
+        let repeated = f.last_error.as_deref() == Some(detail);
+        f.last_error = Some(detail.to_string());
+        f.state = FenceState::Failed { attempt };
+        f.last = Some((false, now.saturating_since(f.since.unwrap_or(now)), detail.to_string()));
+        out.push(Output::Event(io::Event::FenceFailed {
+            attempt,
+            detail: detail.to_string(),
+            repeated,
+            retry_in: Some(FENCE_RETRY),
+        }));
+        self.fenced_engine(now, false, out);
+    }
+
+    /// The peer is off: tell the engine, which takes its groups over.
+    fn confirm(&mut self, now: Instant, detail: String, out: &mut Vec<Output>) {
+        let f = &mut self.fence;
+        let took = now.saturating_since(f.since.unwrap_or(now));
+        f.state = FenceState::Confirmed;
+        f.since = None;
+        f.operator_ok = false;
+        f.confirmed_total += 1;
+        f.last = Some((true, took, detail.clone()));
+        out.push(Output::Event(io::Event::FenceConfirmed { took, detail }));
+        self.fenced_engine(now, true, out);
+    }
+
+    /// `tandem fenced PEER`: an operator says the peer is off.
+    fn operator_confirms(&mut self, now: Instant, conn: io::ConnId, out: &mut Vec<Output>) {
+        let peer_dead = self.engine.peer_status() == NodeStatus::Dead;
+        let (code, text) = match self.fence.state {
+            FenceState::Operator => {
+                self.confirm(now, "confirmed by an operator".to_string(), out);
+                (ReplyCode::Ok, "confirmed: taking its groups over\n")
+            }
+            FenceState::Running { .. } => {
+                out.push(Output::CancelFence);
+                self.confirm(now, "confirmed by an operator".to_string(), out);
+                (ReplyCode::Ok, "confirmed: the running attempt is stopped; taking its groups over\n")
+            }
+            FenceState::Failed { .. } => {
+                // The engine asks again within 5 s: answered at once then.
+                self.fence.operator_ok = true;
+                (ReplyCode::Ok, "confirmed: taking its groups over within 5 s\n")
+            }
+            FenceState::Idle | FenceState::Confirmed if peer_dead => {
+                (ReplyCode::Ok, "nothing to confirm: it is not being fenced\n")
+            }
+            FenceState::Idle | FenceState::Confirmed => {
+                (ReplyCode::Failed, "refused: the peer is not dead here, so it is not being fenced\n")
+            }
+        };
+        out.push(Output::Reply { conn, code, text: text.to_string() });
+    }
+
+    fn fenced_engine(&mut self, now: Instant, ok: bool, out: &mut Vec<Output>) {
+        self.engine_event(now, Event::Fenced { ok }, out);
     }
 
     /// A healed partition: the engine gave everything up; start a new one with a higher
@@ -433,6 +666,16 @@ impl HbCore {
             Ok(e) => {
                 self.engine = e;
                 self.peer_holds = GroupMask::EMPTY;
+                // The new engine asks nothing of the old one's fencing: the peer is back.
+                if matches!(self.fence.state, FenceState::Running { .. }) {
+                    out.push(Output::CancelFence);
+                }
+                if self.fence.state != FenceState::Idle {
+                    self.fence.state = FenceState::Idle;
+                    self.fence.since = None;
+                    self.fence.operator_ok = false;
+                    out.push(Output::Event(io::Event::FenceCancelled));
+                }
                 out.push(Output::SaveGeneration(generation));
                 out.push(ev(HbEvent::Restarted { generation }));
             }

@@ -116,7 +116,7 @@ pub fn describe(cfg: &Config, ev: &HbEvent) -> (log::Level, String, bool) {
         }
         HbEvent::Notice { notice, suppressed } => {
             let more = if *suppressed > 0 { format!(" ({suppressed} similar messages suppressed)") } else { String::new() };
-            let (level, text) = notice_text(notice);
+            let (level, text) = notice_text(cfg, notice);
             line(level, format!("{text}{more}"), false)
         }
         HbEvent::Group { group, from, to } => {
@@ -178,7 +178,7 @@ pub fn describe(cfg: &Config, ev: &HbEvent) -> (log::Level, String, bool) {
     }
 }
 
-fn notice_text(n: &Notice) -> (log::Level, String) {
+fn notice_text(cfg: &Config, n: &Notice) -> (log::Level, String) {
     use log::Level;
     match n {
         Notice::BadFrame { link, error } => (Level::Warn, format!("link {link}: rejected heartbeat message: {error}")),
@@ -204,11 +204,23 @@ fn notice_text(n: &Notice) -> (log::Level, String) {
         Notice::StandbyRequested { node, set } => (Level::Info, format!("{node} wants to go standby [{}]", set.name())),
         Notice::StandbyCancelled => (Level::Warn, "no answer to the standby request in 10 s: cancelled".to_string()),
         Notice::ShutdownDelayed => (Level::Info, "shutdown waits for running resource work".to_string()),
-        Notice::NoStonith => (
-            Level::Warn,
-            "no STONITH configured: taking over the dead peer's groups anyway; shared disks are not protected"
-                .to_string(),
-        ),
+        Notice::NoStonith => match cfg.peer_stonith() {
+            // Only a method heartbeat's protocol cannot run (watchdog) leaves the engine without STONITH.
+            Some(s) => (
+                Level::Warn,
+                format!(
+                    "the stonith of {} ({}) does not run over heartbeat's protocol: taking over the dead peer's \
+                     groups without fencing it; shared disks are not protected",
+                    cfg.peer_name(),
+                    s.method.name()
+                ),
+            ),
+            None => (
+                Level::Warn,
+                "no STONITH configured: taking over the dead peer's groups anyway; shared disks are not protected"
+                    .to_string(),
+            ),
+        },
         Notice::FenceFailed => (Level::Error, "fencing the peer failed; retrying".to_string()),
         Notice::Unexpected(what) => (Level::Debug, format!("unexpected resource message: {what}")),
         Notice::Audit(what) => (Level::Error, format!("resource audit: {what}")),

@@ -19,7 +19,7 @@ use crate::link::LinkKind;
 use crate::time::{Duration, Instant};
 
 use super::core::Core;
-use super::hbcore::{GState, HbCore, HbSetup};
+use super::hbcore::{FenceState, GState, HbCore, HbSetup, PeerFence};
 use super::io::{Input, ReplyCode};
 use super::node::Node;
 use super::{node_setup, pool, setup, Daemon, DaemonError, Job};
@@ -57,6 +57,7 @@ pub(super) fn make_core(
         wall_secs: wall,
         groups: cfg.groups.iter().map(|g| (g.resources.len(), g.preferred == cfg.local)).collect(),
         serial_links: cfg.links.iter().map(|l| matches!(l, LinkConfig::Serial { .. })).collect(),
+        fence: PeerFence::of(cfg),
     };
     let mut core = HbCore::new(now, s).map_err(|e| setup("heartbeat protocol", e))?;
     if let Ok(ld) = std::fs::read_to_string("/proc/loadavg") {
@@ -317,6 +318,7 @@ impl Daemon {
                     .str("state", peer_state_name(e.peer_status()))
                     .str("hb_status", e.peer_status().name());
                 p.opt_num("last_seen_ms", h.last_heard().map(|t| now.saturating_since(t).as_millis() as u64));
+                hb_fencing_json(cfg, h, &mut p);
                 let mut links = p.nested(Some("links"), true);
                 for (i, l) in self.links.iter().enumerate() {
                     let st = l.stats();
@@ -387,6 +389,9 @@ impl Daemon {
             "  messages: received {} bad {} lost {} retransmitted {}",
             st.received, st.bad, st.lost, st.retransmitted
         );
+        if let Some(l) = hb_fencing_line(cfg, h) {
+            let _ = writeln!(s, "{l}");
+        }
         let _ = writeln!(s, "this node holds {} resources", e.rscstatus());
         for (i, g) in cfg.groups.iter().enumerate() {
             let (owner, state) = self.hb_group(h, i);
@@ -404,6 +409,55 @@ impl Daemon {
             }
         }
         s
+    }
+}
+
+/// Where fencing of the peer stands, in words (`None`: no stonith line runs for the peer).
+fn hb_fencing_line(cfg: &Config, h: &HbCore) -> Option<String> {
+    let peer = cfg.peer_name();
+    let method = cfg.peer_stonith().map(|s| s.method.describe())?;
+    if h.fence_method() == PeerFence::None {
+        return Some(format!("fencing {peer}: {method}: not run over heartbeat's protocol"));
+    }
+    let (attempts, fenced) = h.fence_counts();
+    let mut l = format!("fencing {peer}: {method}; {}", h.fence_state().name());
+    match h.fence_state() {
+        FenceState::Running { attempt, .. } => {
+            let _ = write!(l, " (attempt {attempt})");
+        }
+        FenceState::Failed { attempt } => {
+            let _ = write!(l, " (attempt {attempt}; no takeover until it is fenced; retried every 5s)");
+        }
+        FenceState::Operator => {
+            let _ = write!(l, " (power it off, then run tandem fenced {peer}; no takeover before that)");
+        }
+        FenceState::Idle | FenceState::Confirmed => {}
+    }
+    let _ = write!(l, "; attempts {attempts}, fenced {fenced}");
+    if let Some((ok, took, detail)) = h.fence_last() {
+        let verdict = if ok { "fenced" } else { "failed" };
+        let _ = write!(l, "; last: {verdict}: {detail} ({} ms after it was declared dead)", took.as_millis());
+    }
+    Some(l)
+}
+
+/// The `fencing` object of the peer in `status --json` (a subset of tandem's core's).
+fn hb_fencing_json(cfg: &Config, h: &HbCore, p: &mut crate::ctl::json::Obj<'_>) {
+    let mut o = p.nested(Some("fencing"), false);
+    let Some(st) = cfg.peer_stonith().filter(|_| h.fence_method() != PeerFence::None) else {
+        o.str("method", "none");
+        return;
+    };
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    o.str("method", st.method.name()).str("describe", &st.method.describe()).str("state", h.fence_state().name());
+    if let FenceState::Running { attempt, .. } | FenceState::Failed { attempt } = h.fence_state() {
+        o.num("attempt", u64::from(attempt));
+    }
+    let (attempts, fenced) = h.fence_counts();
+    o.num("attempts", attempts).num("fenced", fenced);
+    if let Some((ok, took, detail)) = h.fence_last() {
+        let mut x = o.nested(Some("last"), false);
+        x.bool("ok", ok).str("detail", detail).num("took_ms", ms(took));
     }
 }
 

@@ -562,20 +562,36 @@ impl Daemon {
             peer,
             links,
             groups,
-            fence: cfg.peer_stonith().zip(tandem).map(|(st, n)| {
-                let f = n.fencing();
-                let (attempts, confirmed) = f.counts();
-                let last = |l: Option<&super::fencing::Last>| l.map(|l| (l.ok, l.took.as_secs_f64()));
-                FenceView {
-                    node: cfg.peer_name(),
-                    method: st.method.name(),
-                    state: f.state().name(),
-                    attempts,
-                    confirmed,
-                    last: last(f.last()),
-                    device: last(f.last_check()),
+            fence: match self.node.heartbeat() {
+                Some(h) => {
+                    cfg.peer_stonith().filter(|_| h.fence_method() != super::hbcore::PeerFence::None).map(|st| {
+                        let (attempts, confirmed) = h.fence_counts();
+                        FenceView {
+                            node: cfg.peer_name(),
+                            method: st.method.name(),
+                            state: h.fence_state().name(),
+                            attempts,
+                            confirmed,
+                            last: h.fence_last().map(|(ok, took, _)| (ok, took.as_secs_f64())),
+                            device: None,
+                        }
+                    })
                 }
-            }),
+                None => cfg.peer_stonith().zip(tandem).map(|(st, n)| {
+                    let f = n.fencing();
+                    let (attempts, confirmed) = f.counts();
+                    let last = |l: Option<&super::fencing::Last>| l.map(|l| (l.ok, l.took.as_secs_f64()));
+                    FenceView {
+                        node: cfg.peer_name(),
+                        method: st.method.name(),
+                        state: f.state().name(),
+                        attempts,
+                        confirmed,
+                        last: last(f.last()),
+                        device: last(f.last_check()),
+                    }
+                }),
+            },
             ping: self.node.partition().filter(|p| !p.targets().is_empty()).map(|p| {
                 let t = p.targets();
                 PingView {

@@ -107,8 +107,23 @@ impl FenceRig {
         m
     }
 
+    /// Both nodes as [`FenceRig::machines`], with these `NAME=VALUE`s in the daemons'
+    /// environment (inherited by their fence children, e.g. cluster-glue's `ipmitool=`).
+    pub fn machines_env(&self, cfg: &Path, env: &[&str]) -> (Machine, Machine) {
+        let a = self.machine_off_env("alpha", cfg, env);
+        let b = self.machine_off_env("beta", cfg, env);
+        a.switch_on();
+        b.switch_on();
+        (a, b)
+    }
+
     /// A node that is the machine of a new BMC, running `cfg`, powered off.
     pub fn machine_off(&self, name: &str, cfg: &Path) -> Machine {
+        self.machine_off_env(name, cfg, &[])
+    }
+
+    /// [`FenceRig::machine_off`] with `NAME=VALUE`s in the daemon's environment.
+    pub fn machine_off_env(&self, name: &str, cfg: &Path, env: &[&str]) -> Machine {
         let node = self.rig.node(name, cfg);
         let ns = self.rig.ns(name).name().to_string();
         let script = repo().join("tests/tools/fence-machine.sh");
@@ -119,10 +134,12 @@ impl FenceRig {
             node.dir.join("pid").display().to_string(),
             node.log.display().to_string(),
         );
-        let argv = [
-            script.to_str().unwrap(),
-            &ns,
-            &log,
+        let mut argv: Vec<&str> = vec![script.to_str().unwrap(), &ns, &log];
+        if !env.is_empty() {
+            argv.push("env");
+            argv.extend_from_slice(env);
+        }
+        argv.extend_from_slice(&[
             tandem(),
             "daemon",
             "--foreground",
@@ -136,7 +153,7 @@ impl FenceRig {
             &state,
             "--pidfile",
             &pid,
-        ];
+        ]);
         let svc_pid = self.rig.dir.path().join("run").join(format!("svc-{}-{ns}.pid", super::PORT));
         let hooks = PowerHooks {
             off: format!(

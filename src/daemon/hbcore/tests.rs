@@ -9,8 +9,14 @@ use crate::hb::auth::Method;
 use crate::hb::proto::NodeStatus;
 
 fn config(local: u8, failback: &str, haresources: &str) -> Config {
+    config_with(local, failback, haresources, "")
+}
+
+/// With more ha.cf lines (`extra`).
+fn config_with(local: u8, failback: &str, haresources: &str, extra: &str) -> Config {
     let cf = format!(
-        "logfile /l\nkeepalive 1\ndeadtime 3\ninitdead 4\nucast eth0 192.0.2.2\nnode hn1 hn2\nauto_failback {failback}\n"
+        "logfile /l\nkeepalive 1\ndeadtime 3\ninitdead 4\nucast eth0 192.0.2.2\nnode hn1 hn2\nauto_failback {failback}\n\
+         {extra}"
     );
     let scripts = |_: &str| Some(PathBuf::from("/etc/ha.d/resource.d/res"));
     let mut c =
@@ -27,6 +33,7 @@ fn core(cfg: &Config, now: Instant, generation: u64) -> HbCore {
         wall_secs: 1_700_000_000 + generation,
         groups: cfg.groups.iter().map(|g| (g.resources.len(), g.preferred == cfg.local)).collect(),
         serial_links: vec![false],
+        fence: PeerFence::of(cfg),
     };
     HbCore::new(now, s).unwrap()
 }
@@ -45,6 +52,13 @@ struct Fake {
     exited: bool,
     /// (group, resource, op) answered Failed.
     fail: Vec<(usize, usize, Op)>,
+    /// Fence attempts asked for (`Output::Fence`), in order.
+    fences: Vec<u32>,
+    /// The loop's own events (fencing).
+    io_events: Vec<io::Event>,
+    /// Replies to control requests: (conn, code).
+    replies: Vec<(io::ConnId, ReplyCode)>,
+    cancels: usize,
 }
 
 impl Fake {
@@ -59,6 +73,10 @@ impl Fake {
             sent: Vec::new(),
             exited: false,
             fail: Vec::new(),
+            fences: Vec::new(),
+            io_events: Vec::new(),
+            replies: Vec::new(),
+            cancels: 0,
         }
     }
 
@@ -71,6 +89,10 @@ impl Fake {
                 }
                 Output::SendRaw { udp, .. } => self.sent.push(udp),
                 Output::Event(io::Event::Hb(e)) => self.events.push(e),
+                Output::Event(e) => self.io_events.push(e),
+                Output::Fence { attempt } => self.fences.push(attempt),
+                Output::CancelFence => self.cancels += 1,
+                Output::Reply { conn, code, .. } => self.replies.push((conn, code)),
                 Output::Exit => self.exited = true,
                 _ => {}
             }
@@ -342,4 +364,146 @@ fn sets_of_groups_and_requests() {
     assert_eq!(c.set_of(GroupSel::All), RscSet::ALL);
     assert_eq!(c.set_of(GroupSel::One(GroupId(0))), RscSet::FOREIGN);
     assert_eq!(c.set_of(GroupSel::One(GroupId(1))), RscSet::LOCAL);
+}
+
+/// hn1 holds group 0, then falls silent but stays alive (its resources keep running).
+fn silent_holder(extra: &str) -> Pair {
+    let now = t0();
+    let mut p = Pair {
+        n: [
+            Fake::new(&config_with(0, "off", HR, extra), now, 10),
+            Fake::new(&config_with(1, "off", HR, extra), now, 20),
+        ],
+        now,
+        up: [true, true],
+    };
+    p.run(Duration::from_secs(20));
+    assert!(p.n[0].held(0) && p.n[1].held(1));
+    p.up[0] = false;
+    p.n[0].exited = true;
+    p
+}
+
+fn starts_of(f: &Fake, g: usize) -> usize {
+    f.log.iter().filter(|(gg, _, op)| *gg == g && *op == Op::Start).count()
+}
+
+#[test]
+fn stonith_fences_the_dead_peer_before_taking_over_and_retries_a_failure() {
+    let extra = "stonith_host * external/ipmi hn1 203.0.113.11 admin pw lanplus\n";
+    let cfg = config_with(1, "off", HR, extra);
+    assert_eq!(PeerFence::of(&cfg), PeerFence::Power);
+    assert!(HbCore::engine_config(&cfg, [2; 16], 1).stonith);
+    let mut p = silent_holder(extra);
+    let starts = starts_of(&p.n[1], 0);
+    // Declared dead after deadtime (3 s): one attempt asked, nothing acquired. (Pair::run
+    // asserts the group is never on both nodes: hn1 still runs it.)
+    p.run(Duration::from_secs(5));
+    let b = &p.n[1];
+    assert!(b.events.iter().any(|e| matches!(e, HbEvent::Peer { new: NodeStatus::Dead, .. })), "{:?}", b.events);
+    assert_eq!(b.fences, [1]);
+    assert!(b.io_events.contains(&io::Event::FenceStarted { attempt: 1 }), "{:?}", b.io_events);
+    assert_eq!(b.c.fence_state().name(), "running");
+    assert_eq!(starts_of(b, 0), starts, "acquired before the fence: {:?}", b.log);
+    // Minutes without an answer: still nothing (the loop bounds an attempt by fence_timeout).
+    p.run(Duration::from_secs(120));
+    assert_eq!((p.n[1].fences.len(), starts_of(&p.n[1], 0)), (1, starts));
+    // It fails: retried 5 s later, no takeover in between.
+    let t = p.now;
+    p.n[1].input(t, Input::FenceDone { attempt: 1, ok: false, detail: "no answer" });
+    assert!(
+        p.n[1].io_events.iter().any(|e| matches!(e, io::Event::FenceFailed { attempt: 1, repeated: false, .. })),
+        "{:?}",
+        p.n[1].io_events
+    );
+    assert_eq!(p.n[1].c.fence_state().name(), "failed");
+    p.run(Duration::from_millis(4900));
+    assert_eq!((p.n[1].fences.len(), starts_of(&p.n[1], 0)), (1, starts));
+    p.run(Duration::from_millis(200));
+    assert_eq!(p.n[1].fences, [1, 2]);
+    let t = p.now;
+    p.n[1].input(t, Input::FenceDone { attempt: 2, ok: false, detail: "no answer" });
+    assert!(p.n[1].io_events.iter().any(|e| matches!(e, io::Event::FenceFailed { attempt: 2, repeated: true, .. })));
+    p.run(Duration::from_secs(6));
+    assert_eq!(p.n[1].fences, [1, 2, 3]);
+    assert_eq!(starts_of(&p.n[1], 0), starts);
+    // A late result of an older attempt changes nothing.
+    let t = p.now;
+    p.n[1].input(t, Input::FenceDone { attempt: 2, ok: true, detail: "late" });
+    p.run(Duration::from_secs(1));
+    assert_eq!(starts_of(&p.n[1], 0), starts);
+    // Attempt 3 powers hn1 off: then, and only then, its group is taken over.
+    p.n[0].running = vec![vec![false; 2], vec![false]];
+    let t = p.now;
+    p.n[1].input(t, Input::FenceDone { attempt: 3, ok: true, detail: "chassis power is off" });
+    assert!(p.n[1].io_events.iter().any(|e| matches!(e, io::Event::FenceConfirmed { .. })));
+    p.run(Duration::from_secs(3));
+    assert!(p.n[1].held(0) && p.n[1].held(1), "{:?}", p.n[1].events);
+    assert_eq!(p.n[1].c.fence_counts(), (3, 1));
+    assert_eq!(p.n[1].c.fence_state().name(), "confirmed");
+    assert!(!p.n[1].events.iter().any(|e| matches!(e, HbEvent::Notice { notice: Notice::NoStonith, .. })));
+}
+
+#[test]
+fn meatware_waits_for_the_operator() {
+    let extra = "stonith_host * meatware hn1\n";
+    assert_eq!(PeerFence::of(&config_with(1, "off", HR, extra)), PeerFence::Manual);
+    let mut p = silent_holder(extra);
+    let starts = starts_of(&p.n[1], 0);
+    // Before the peer is dead, a confirmation is refused.
+    let t = p.now;
+    p.n[1].input(t, Input::Fenced { conn: 7 });
+    assert_eq!(p.n[1].replies, [(7, ReplyCode::Failed)]);
+    p.run(Duration::from_secs(60));
+    assert!(p.n[1].io_events.contains(&io::Event::FenceOperator { never_heard: false }), "{:?}", p.n[1].io_events);
+    assert!(p.n[1].fences.is_empty());
+    assert_eq!(starts_of(&p.n[1], 0), starts);
+    p.n[0].running = vec![vec![false; 2], vec![false]];
+    let t = p.now;
+    p.n[1].input(t, Input::Fenced { conn: 8 });
+    assert_eq!(p.n[1].replies[1], (8, ReplyCode::Ok));
+    p.run(Duration::from_secs(3));
+    assert!(p.n[1].held(0) && p.n[1].held(1), "{:?}", p.n[1].events);
+}
+
+#[test]
+fn without_stonith_the_takeover_is_heartbeats_no_stonith_rule() {
+    assert_eq!(PeerFence::of(&config(1, "off", HR)), PeerFence::None);
+    assert!(!HbCore::engine_config(&config(1, "off", HR), [2; 16], 1).stonith);
+    let mut p = silent_holder("");
+    // The silent hn1 still runs group 0: heartbeat without STONITH takes it over anyway.
+    p.n[0].running = vec![vec![false; 2], vec![false]];
+    p.run(Duration::from_secs(5));
+    assert!(p.n[1].held(0));
+    assert!(p.n[1].fences.is_empty());
+    assert!(p.n[1].events.iter().any(|e| matches!(e, HbEvent::Notice { notice: Notice::NoStonith, .. })));
+}
+
+#[test]
+fn an_operator_may_confirm_a_peer_whose_fence_fails() {
+    let extra = "stonith_host * external/ipmi hn1 203.0.113.11 admin pw lanplus\n";
+    let mut p = silent_holder(extra);
+    p.run(Duration::from_secs(5));
+    assert_eq!(p.n[1].fences, [1]);
+    let t = p.now;
+    p.n[1].input(t, Input::FenceDone { attempt: 1, ok: false, detail: "no answer" });
+    // The operator powered hn1 off by hand and says so: the engine's next request (5 s after
+    // the failure) is answered at once, without another attempt.
+    p.n[0].running = vec![vec![false; 2], vec![false]];
+    let t = p.now;
+    p.n[1].input(t, Input::Fenced { conn: 3 });
+    assert_eq!(p.n[1].replies, [(3, ReplyCode::Ok)]);
+    p.run(Duration::from_secs(8));
+    assert_eq!(p.n[1].fences, [1]);
+    assert!(p.n[1].held(0) && p.n[1].held(1), "{:?}", p.n[1].events);
+    assert_eq!(p.n[1].c.fence_counts(), (1, 1));
+    // While an attempt runs, a confirmation stops it.
+    let mut p = silent_holder(extra);
+    p.run(Duration::from_secs(5));
+    p.n[0].running = vec![vec![false; 2], vec![false]];
+    let t = p.now;
+    p.n[1].input(t, Input::Fenced { conn: 4 });
+    assert_eq!((p.n[1].replies.clone(), p.n[1].cancels), (vec![(4, ReplyCode::Ok)], 1));
+    p.run(Duration::from_secs(3));
+    assert!(p.n[1].held(0));
 }
