@@ -434,6 +434,23 @@ fn agent_command_runs_resource_agents_dummy() {
     assert_eq!(agent("status").0, 3);
 }
 
+/// A two-node cluster of `group` at 100ms/500ms in `rig`: check-config must pass on alpha
+/// first; both daemons started.
+fn checked_pair(rig: &Rig, group: &str) -> (Node, Node) {
+    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 2s\nauto_failback off", group);
+    let o = Command::new("ip")
+        .args(["netns", "exec", rig.a.name(), tandem(), "check-config", "--node", "alpha", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut a = rig.node("alpha", &cfg);
+    let mut b = rig.node("beta", &cfg);
+    a.start();
+    b.start();
+    (a, b)
+}
+
 #[test]
 fn ocf_resource_fails_over_in_a_cluster() {
     if !require(&["ip", "socat", "ss"]) {
@@ -471,17 +488,7 @@ fn ocf_resource_fails_over_in_a_cluster() {
         p = prov.name,
         run = rig.dir.path().join("run").display()
     );
-    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 2s\nauto_failback off", &group);
-    let o = Command::new("ip")
-        .args(["netns", "exec", rig.a.name(), tandem(), "check-config", "--node", "alpha", "-c"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let mut a = rig.node("alpha", &cfg);
-    let mut b = rig.node("beta", &cfg);
-    a.start();
-    b.start();
+    let (mut a, mut b) = checked_pair(&rig, &group);
     assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(10)), "{}", a.log_text());
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.a.name())));
     // The environment of the OCF start, on alpha.
@@ -546,17 +553,7 @@ fn stock_ipaddr2_and_dummy_fail_over_like_native_ones() {
         p = prov.name,
         run = rig.dir.path().join("run").display()
     );
-    let cfg = rig.config("keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 2s\nauto_failback off", &group);
-    let o = Command::new("ip")
-        .args(["netns", "exec", rig.a.name(), tandem(), "check-config", "--node", "alpha", "-c"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let mut a = rig.node("alpha", &cfg);
-    let mut b = rig.node("beta", &cfg);
-    a.start();
-    b.start();
+    let (mut a, mut b) = checked_pair(&rig, &group);
     assert!(wait_group(&a, "web", "alpha", "started", Duration::from_secs(15)), "{}", a.log_text());
     assert!(wait_for(Duration::from_secs(5), Duration::from_millis(20), || rig.ask().as_deref() == Some(rig.a.name())));
     assert!(rig.a.has_addr(FLOAT) && !rig.b.has_addr(FLOAT));
