@@ -65,7 +65,14 @@ fn two_daemons_under_one_name_are_reported() {
         "{}",
         a.log_text()
     );
-    assert!(a.log_text().contains("error"), "at error level");
+    // Once (a minute's rate limit), at error level, naming the link and the remedy.
+    std::thread::sleep(Duration::from_secs(1));
+    let log = a.log_text();
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("two nodes run as alpha")).collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    for l in &said {
+        assert!(l.contains(": error: link ") && l.contains("check --node and uname -n"), "{l}");
+    }
 }
 
 #[test]
