@@ -78,9 +78,14 @@ const NEVER: &[&str] = &[
 ];
 
 fn check_log(hb: &HbMachine, from: usize, also: &[&str]) {
+    check_log_but(hb, from, also, &[]);
+}
+
+/// As [`check_log`], with the lines of `NEVER` named in `but` allowed.
+fn check_log_but(hb: &HbMachine, from: usize, also: &[&str], but: &[&str]) {
     let log = hb.log();
     let part = &log[from.min(log.len())..];
-    for bad in NEVER.iter().chain(also) {
+    for bad in NEVER.iter().filter(|b| !but.contains(b)).chain(also) {
         assert!(!part.contains(bad), "heartbeat logged \"{bad}\":\n{part}");
     }
 }
@@ -206,7 +211,9 @@ fn udp_interop_with_a_real_heartbeat_node() {
     let part = hb.log()[from..].to_string();
     assert!(part.contains("lost packet(s) for [tn2]"), "heartbeat did not notice the drops:\n{part}");
     assert!(part.contains("No pkts missing from tn2!"), "heartbeat's gaps were never filled:\n{part}");
-    check_log(&hb, from, &[]);
+    // The filter drops every 3rd datagram of ours whatever it is: now and then two status
+    // messages in a row, which heartbeat reports as a late heartbeat (warntime), never more.
+    check_log_but(&hb, from, &[], &["Late heartbeat"]);
     no_bad_notices(&d);
     assert_eq!(hb.cl_status(&["nodestatus", "tn2"]).1, "active");
 
