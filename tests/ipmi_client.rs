@@ -94,6 +94,12 @@ fn cipher3_off_on_cycle_status_agree_with_ipmitool_and_the_power_log() {
     // Cycle: ipmi_sim powers off at once and on again a second later.
     let n = bmc.power_log().len();
     ours_power(&net, &t, PowerAction::Cycle).unwrap();
+    // The machine may still read "on" before the switch has acted: wait for both entries.
+    assert!(
+        common::wait_for(Duration::from_secs(5), Duration::from_millis(20), || bmc.power_log().len() >= n + 2),
+        "power log after cycle: {:?}",
+        bmc.power_log()
+    );
     assert!(bmc.wait_machine(true, Duration::from_secs(5)));
     let log = bmc.power_log();
     let tail: Vec<bool> = log[n..].iter().map(|e| e.on).collect();
