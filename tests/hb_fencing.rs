@@ -61,6 +61,8 @@ fn fencing(m: &Machine) -> serde_json::Value {
 
 /// Both daemons up from `dir`, hearing each other, alpha holding the group.
 fn pair(fr: &FenceRig, dir: &Path, env: &str) -> (Machine, Machine) {
+    let host_uuid = Path::new("/var/lib/heartbeat/hb_uuid");
+    let host_before = std::fs::read(host_uuid).ok();
     let (a, b) = fr.machines_env(dir, &[env]);
     for m in [&a, &b] {
         assert!(
@@ -81,6 +83,13 @@ fn pair(fr: &FenceRig, dir: &Path, env: &str) -> (Machine, Machine) {
     let f = fencing(&b);
     assert_eq!(f["method"], "exec", "{f}");
     assert_eq!(f["state"], "idle", "{f}");
+    // Each machine keeps heartbeat's uuid and generation in its own directory; the host's
+    // /var/lib/heartbeat is left as it was.
+    for m in [&a, &b] {
+        let own = m.node.dir.join("var-lib-heartbeat");
+        assert!(own.join("hb_uuid").exists() && own.join("hb_generation").exists(), "{}: {own:?}", m.node.name);
+    }
+    assert_eq!(std::fs::read(host_uuid).ok(), host_before, "a daemon wrote the host's {host_uuid:?}");
     (a, b)
 }
 

@@ -134,7 +134,8 @@ impl FenceRig {
             node.dir.join("pid").display().to_string(),
             node.log.display().to_string(),
         );
-        let mut argv: Vec<&str> = vec![script.to_str().unwrap(), &ns, &log];
+        let hb_state = node.dir.join("var-lib-heartbeat").display().to_string();
+        let mut argv: Vec<&str> = vec![script.to_str().unwrap(), &ns, &log, &hb_state];
         if !env.is_empty() {
             argv.push("env");
             argv.extend_from_slice(env);
