@@ -70,6 +70,7 @@ PCMK_RUNS = int(os.environ.get("BENCH_PCMK_RUNS", str(RUNS)))
 UPDATE_DOCS = os.environ.get("BENCH_UPDATE_DOCS", "0" if QUICK else "1") not in ("", "0")
 TANDEM = os.environ.get("TANDEM", os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/tandem"))
 PROBE = os.environ.get("PROBE", os.path.join(OUT, "probe"))
+WAKECOST = os.environ.get("WAKECOST", os.path.join(OUT, "wakecost"))
 SVC = os.path.join(REPO, "tests", "tools", "svc")
 NODE_INIT = os.path.join(HERE, "node-init.sh")
 HB_BIN = "/usr/libexec/heartbeat/heartbeat"
@@ -205,6 +206,12 @@ class Node:
             sh(["cp", "-a", "/etc/ha.d", os.path.join(d, "etc-ha.d")])
         if not os.path.exists(os.path.join(d, "var-lib-heartbeat")):
             sh(["cp", "-a", "/var/lib/heartbeat", os.path.join(d, "var-lib-heartbeat")])
+            # A host that has run heartbeat has its identity and peers there: each node starts afresh.
+            for f in ("hb_uuid", "hb_generation", "hostcache", "delhostcache"):
+                try:
+                    os.unlink(os.path.join(d, "var-lib-heartbeat", f))
+                except FileNotFoundError:
+                    pass
 
     def boot(self):
         """Start the node's "machine": fresh /run (as after a reboot), new mount/UTS/PID namespaces."""
@@ -1137,15 +1144,23 @@ def idle_figures(rig, s0, s1):
     cpu_ns = ctx = pk = 0
     stable = True
     per_link = {}
+    per_node = {}
     for name in ("alpha", "beta"):
         a, b = s0["nodes"][name], s1["nodes"][name]
         if set(a["procs"]) != set(b["procs"]):
             stable = False
+        n_cpu = n_ctx = 0
         for pid, (_c, cpu, cx) in b["procs"].items():
             if pid in a["procs"]:
-                cpu_ns += cpu - a["procs"][pid][1]
-                ctx += cx - a["procs"][pid][2]
-        cpu_ns += b["init_reaped"] - a["init_reaped"]
+                n_cpu += cpu - a["procs"][pid][1]
+                n_ctx += cx - a["procs"][pid][2]
+        n_cpu += b["init_reaped"] - a["init_reaped"]
+        cpu_ns += n_cpu
+        ctx += n_ctx
+        # Per node: a VRRP master and backup work differently (the master's timer and send,
+        # the backup's wakeup on arrival); the cost of each wakeup shows it.
+        per_node[name] = {"cpu_ms_per_min": round(n_cpu / 1e6 * 60.0 / dt, 2), "wakeups_per_s": round(n_ctx / dt, 1),
+                          "us_per_wakeup": round(n_cpu / 1e3 / n_ctx, 1) if n_ctx else None}
         for ifn, v in b["tx"].items():
             d = v - a["tx"].get(ifn, v)
             pk += d
@@ -1153,6 +1168,7 @@ def idle_figures(rig, s0, s1):
     h = rig.holder() or rig.alpha
     return {"window_s": round(dt, 1), "cpu_ms_per_min": round(cpu_ns / 1e6 * 60.0 / dt, 2),
             "wakeups_per_s": round(ctx / dt, 1), "hb_pkts_per_s": round(pk / dt, 1), "tx_pkts_per_s": per_link,
+            "per_node": per_node,
             "process_set_stable": stable, "active": {"node": h.name, **memory(h)},
             "passive": {"node": h.peer.name, **memory(h.peer)}}
 
@@ -1191,9 +1207,43 @@ def startup_flaps(rig):
     return max(0, sum(1 for n in rig.nodes for _t, op in addr_events(rig.addr_log(n)) if op == "add") - 1)
 
 
+def wakecost():
+    """The machine's price of a timer wakeup, an event wakeup and a send (examples/wakecost.rs),
+    measured before the rigs start: the floor under any tool's idle cost."""
+    try:
+        out = subprocess.run([WAKECOST], capture_output=True, text=True, timeout=120, check=True).stdout
+        return json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError) as err:
+        log(f"wakecost: {err}")
+        return None
+
+
+def rig_send_price(rigs):
+    """What one heartbeat-sized send costs its sender on the rig's two paths (lan0 through the
+    bridge, hb0 straight), measured in tandem 10ms/50ms's rig after the soaks: a sink in beta,
+    bursts from alpha (examples/wakecost.rs)."""
+    w = RESULTS.get("wakecost")
+    rig = next((r for r in rigs if (r.tool_name, r.label) == ("tandem", "10ms/50ms")), None)
+    if not w or not rig:
+        return
+    sink = rig.beta.popen([WAKECOST, "--sink", "47999", "--ms", "8000"])
+    try:
+        time.sleep(0.3)
+        for path, addr in (("lan0", rig.beta.lan), ("hb0", rig.beta.hb)):
+            r = rig.alpha.exec([WAKECOST, "--send-to", f"{addr}:47999", "--count", "2000"], check=False, timeout=30)
+            try:
+                w.setdefault("rig_send_us", {})[path] = json.loads(r.stdout)["send_us"]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log(f"wakecost: no send price over {path}")
+    finally:
+        sink.kill()
+        sink.wait()
+
+
 def phase_soak(entries):
     rigs = []
     t_start = time.monotonic()
+    RESULTS["wakecost"] = wakecost()
     try:
         for e in entries:
             rig = Rig(e["idx"], e["tool"], e["setting"], e["params"], os.path.join(WORK, "soak"))
@@ -1250,6 +1300,7 @@ def phase_soak(entries):
                 log(f"  {rig.tag} ({kind}): false failovers {rig.entry[kind]['false_failovers']},"
                     f" service moves {rig.entry[kind]['service_moves']}, dual {rig.entry[kind]['dual_holder_ms']} ms")
             time.sleep(3)
+        rig_send_price(rigs)
     finally:
         for rig in rigs:
             rig.down()
@@ -1435,6 +1486,7 @@ def markdown():
         L.append(f"| {e['tool']} | {e['setting']} | {g(c, 'false_failovers')} | {g(c, 'dual_holder_ms')} | {g(d, 'false_failovers')}"
                  f" | {g(d, 'dual_holder_ms')} | {g(e, 'startup_flaps')} | {act.get('pss_kb', 0) / 1024:.1f} | {act.get('rss_kb', 0) / 1024:.1f}"
                  f" | {act.get('procs', '–')} | {g(i, 'cpu_ms_per_min')} | {g(i, 'wakeups_per_s')} | {g(i, 'hb_pkts_per_s')} | {size} |")
+    L.extend(md_idle_split(R))
     errs = [(e["tool"], e["setting"], x) for e in R["settings"] for x in e.get("errors", [])]
     errs += [(e["tool"], e["setting"], r["error"]) for e in R["settings"] for k in ("a", "b")
              for r in e.get(k, {}).get("runs", []) if "error" in r]
@@ -1455,6 +1507,36 @@ def markdown():
             o = e.get("a", {}).get("outage") or {}
             L.append(f"| {e['setting']} | {o.get('n', 0)} | {o.get('median', '–')} | {o.get('min', '–')} | {o.get('max', '–')} |")
     return "\n".join(L) + "\n"
+
+
+def md_idle_split(R):
+    """Where the idle CPU goes, per node, for tandem at 10ms/50ms and keepalived at 0.01, with
+    the machine's price of the primitives (docs/benchmarks.md, "Idle cost per interval")."""
+    rows = [e for e in R["settings"] if (e["tool"], e["setting"]) in (("tandem", "10ms/50ms"), ("keepalived", "advert_int 0.01"))
+            and e.get("idle", {}).get("per_node")]
+    if not rows:
+        return []
+    L = ["", "**Idle cost per node** (same window): on-CPU time, wakeups and the cost of each wakeup.", "",
+         "| tool | setting | node | idle CPU ms/min | wakeups/s | µs per wakeup | hb pkts/s sent |", "|---|---|---|---|---|---|---|"]
+    for e in rows:
+        i = e["idle"]
+        for name, n in sorted(i["per_node"].items()):
+            sent = sum(v for k, v in i.get("tx_pkts_per_s", {}).items() if k.startswith(name + ":"))
+            per = "–" if n["us_per_wakeup"] is None else f"{n['us_per_wakeup']:g}"
+            L.append(f"| {e['tool']} | {e['setting']} | {name} | {n['cpu_ms_per_min']:g} | {n['wakeups_per_s']:g}"
+                     f" | {per} | {sent:g} |")
+    w = R.get("wakecost")
+    if w:
+        L += ["", f"The machine's price, measured alone before the rigs start (`examples/wakecost.rs`, median of"
+              f" {w['rounds']} × {w['per_round']}): a wakeup by a timer {w['timer_us']:g} µs; a timer wakeup and one"
+              f" UDP send to a sleeping reader {w['timer_send_us']:g} µs; that reader's wakeup and read {w['event_us']:g} µs;"
+              f" over loopback to nobody waiting, a send {w.get('send_us', 0):g} µs and a read {w.get('read_us', 0):g} µs."]
+        rs = w.get("rig_send_us")
+        if rs:
+            L[-1] += (" A heartbeat-sized send on the rig's paths, measured in tandem 10ms/50ms's rig after the soaks (the"
+                      " receiver's whole path runs inside the sender's call on veth): "
+                      + ", ".join(f"{k} {v:g} µs" for k, v in sorted(rs.items())) + ".")
+    return L
 
 
 def cell(x, unit=""):
@@ -1730,8 +1812,10 @@ def merge_previous(prev, ran):
                 c["errors"] = c.get("errors", []) + [x for x in pe.get("errors", []) if x.startswith(ph + ":")]
         merged.append(c)
     RESULTS["settings"] = merged
-    if "soak" not in ran and "soak_phase_s" in prev:
-        RESULTS["soak_phase_s"] = prev["soak_phase_s"]
+    if "soak" not in ran:
+        for k in ("soak_phase_s", "wakecost"):
+            if k in prev:
+                RESULTS[k] = prev[k]
     for ph in ("scale", "guests", "pacemaker"):
         if ph not in ran and ph in prev:
             RESULTS[ph] = prev[ph]

@@ -19,6 +19,11 @@ if [ ! -x "$out/probe" ] || [ examples/probe.rs -nt "$out/probe" ]; then
     rustc -O --edition 2021 examples/probe.rs -o "$out/probe" || exit 1
 fi
 export PROBE=${PROBE:-$out/probe}
+# The machine's price of a timer wakeup, an event wakeup and a send (the idle-cost floor).
+if [ ! -x "$out/wakecost" ] || [ examples/wakecost.rs -nt "$out/wakecost" ]; then
+    rustc -O --edition 2021 examples/wakecost.rs -o "$out/wakecost" || exit 1
+fi
+export WAKECOST=${WAKECOST:-$out/wakecost}
 export TANDEM=${TANDEM:-$PWD/target/x86_64-unknown-linux-gnu/release/tandem}
 export BENCH_COMMAND=${BENCH_COMMAND:-make bench}
 "$PY" bench/bench.py &
