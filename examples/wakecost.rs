@@ -19,12 +19,29 @@
 //!        (the price of a send over a real path: a sink on the far side, the sender here).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench tool: a failed step ends it
 
-use std::net::UdpSocket;
+use std::net::{ToSocketAddrs, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The word after `name` on the command line.
+fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1))
+}
+
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    opt(args, name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A heartbeat's size.
+const PKT: [u8; 94] = [0x5a; 94];
+
+/// Sends `k` heartbeat-sized datagrams to `to` back to back; the wall-clock nanoseconds taken.
+fn timed_burst(tx: &UdpSocket, to: impl ToSocketAddrs + Copy, k: u64) -> u64 {
+    let t0 = Instant::now();
+    for _ in 0..k {
+        tx.send_to(&PKT, to).unwrap();
+    }
+    t0.elapsed().as_nanos() as u64
 }
 
 /// This thread's on-CPU time so far, in nanoseconds.
@@ -61,13 +78,12 @@ fn send_round(n: u64) -> (f64, f64) {
         (cpu_ns() - t0) as f64 / 1000.0 / n as f64
     });
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let pkt = [0x5au8; 94]; // a heartbeat's size
-    tx.send_to(&pkt, to).unwrap();
+    tx.send_to(&PKT, to).unwrap();
     thread::sleep(Duration::from_millis(20));
     let t0 = cpu_ns();
     for _ in 0..n {
         thread::sleep(Duration::from_millis(10));
-        tx.send_to(&pkt, to).unwrap();
+        tx.send_to(&PKT, to).unwrap();
     }
     let sender = (cpu_ns() - t0) as f64 / 1000.0 / n as f64;
     (sender, receiver.join().unwrap())
@@ -81,20 +97,15 @@ fn queued_round(n: u64) -> (f64, f64) {
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = rx.local_addr().unwrap();
-    let pkt = [0x5au8; 94];
     let mut buf = [0u8; 128];
     let (mut send_ns, mut read_ns, mut done) = (0u64, 0u64, 0u64);
     while done < n {
         let k = (n - done).min(32);
-        let t0 = Instant::now();
-        for _ in 0..k {
-            tx.send_to(&pkt, to).unwrap();
-        }
+        send_ns += timed_burst(&tx, to, k);
         let t1 = Instant::now();
         for _ in 0..k {
             rx.recv(&mut buf).unwrap();
         }
-        send_ns += (t1 - t0).as_nanos() as u64;
         read_ns += t1.elapsed().as_nanos() as u64;
         done += k;
     }
@@ -118,15 +129,10 @@ fn sink(port: u16, ms: u64) {
 /// receiver's whole path runs inside the sender's call).
 fn send_to(to: &str, n: u64) -> f64 {
     let tx = UdpSocket::bind("0.0.0.0:0").unwrap();
-    let pkt = [0x5au8; 94];
     let (mut ns, mut done) = (0u64, 0u64);
     while done < n {
         let k = (n - done).min(32);
-        let t0 = Instant::now();
-        for _ in 0..k {
-            tx.send_to(&pkt, to).unwrap();
-        }
-        ns += t0.elapsed().as_nanos() as u64;
+        ns += timed_burst(&tx, to, k);
         done += k;
         thread::sleep(Duration::from_millis(2));
     }
@@ -135,13 +141,11 @@ fn send_to(to: &str, n: u64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(port) =
-        args.iter().position(|a| a == "--sink").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-    {
+    if let Some(port) = opt(&args, "--sink").and_then(|v| v.parse().ok()) {
         sink(port, arg(&args, "--ms", 3000));
         return;
     }
-    if let Some(to) = args.iter().position(|a| a == "--send-to").and_then(|i| args.get(i + 1)) {
+    if let Some(to) = opt(&args, "--send-to") {
         println!("{{\"send_us\": {:.1}}}", send_to(to, arg(&args, "--count", 2000)));
         return;
     }
